@@ -1,0 +1,28 @@
+# The two commands of the README: `make demo` and `make test`.
+# Each first installs what is missing (deploy/bootstrap.sh), then builds with CMake.
+
+BUILD ?= build
+JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
+DEMO_ARGS ?=
+
+.PHONY: all build deps demo test clean
+
+all: build
+
+deps:
+	@./deploy/bootstrap.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	./$(BUILD)/bin/empq demo $(DEMO_ARGS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,53 @@
+/* util.h: small helpers every program needs: time, growing buffers, files. */
+#ifndef EMPQ_UTIL_H
+#define EMPQ_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "empq/error.h"
+
+/* Milliseconds: wall clock (Unix epoch) and monotonic. The time source can be
+ * replaced in tests (empq_time_set_source); fn may be NULL to restore. */
+uint64_t empq_now_ms(void);
+uint64_t empq_mono_ms(void);
+void empq_time_set_source(uint64_t (*wall)(void), uint64_t (*mono)(void));
+
+/* A growing byte buffer, always NUL-terminated. Zero-initialise to start. */
+typedef struct empq_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} empq_buf;
+
+/* Appends; returns EMPQ_OK or EMPQ_ENOMEM (the buffer is left intact). */
+int empq_buf_append(empq_buf *b, const void *p, size_t n);
+int empq_buf_printf(empq_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Frees the data and zeroes b; b may be NULL. */
+void empq_buf_free(empq_buf *b);
+
+/* Reads a whole file. On EMPQ_OK *out (NUL-terminated, caller frees) and
+ * *len. EMPQ_ENOTFOUND or EMPQ_EIO with err naming the path. */
+int empq_read_file(const char *path, char **out, size_t *len, empq_error *err);
+
+/* Writes data to path atomically: a temporary file in the same folder,
+ * fsync, rename. Returns EMPQ_OK or EMPQ_EIO with err naming the path. */
+int empq_write_file_atomic(const char *path, const void *data, size_t len, empq_error *err);
+
+/* mkdir -p. Returns EMPQ_OK or EMPQ_EIO. */
+int empq_mkdirs(const char *path, empq_error *err);
+
+/* A deterministic 64-bit PRNG (splitmix64 seeding xoshiro256**): the same
+ * seed gives the same sequence on every machine. */
+typedef struct empq_rng {
+    uint64_t s[4];
+} empq_rng;
+void empq_rng_seed(empq_rng *r, uint64_t seed);
+uint64_t empq_rng_next(empq_rng *r);
+/* Uniform in [0, bound); bound > 0. */
+uint64_t empq_rng_below(empq_rng *r, uint64_t bound);
+
+/* strdup that returns NULL for NULL. */
+char *empq_strdup(const char *s);
+
+#endif

@@ -1,0 +1,114 @@
+/* log.c: structured one-line logs on stderr. */
+#include "empq/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static const char *log_prog = "empq";
+static empq_log_level log_min = EMPQ_LOG_INFO;
+
+static const char *level_name(empq_log_level l)
+{
+    switch (l) {
+    case EMPQ_LOG_DEBUG: return "debug";
+    case EMPQ_LOG_INFO: return "info";
+    case EMPQ_LOG_WARN: return "warn";
+    case EMPQ_LOG_ERROR: return "error";
+    default: return "off";
+    }
+}
+
+void empq_log_init(const char *prog, empq_log_level level)
+{
+    if (prog != NULL)
+        log_prog = prog;
+    log_min = level;
+    const char *env = getenv("EMPQ_LOG_LEVEL");
+    if (env == NULL)
+        return;
+    for (int l = EMPQ_LOG_DEBUG; l <= EMPQ_LOG_OFF; l++)
+        if (strcasecmp(env, level_name((empq_log_level)l)) == 0)
+            log_min = (empq_log_level)l;
+}
+
+int empq_log_enabled(empq_log_level level)
+{
+    return level >= log_min && level < EMPQ_LOG_OFF;
+}
+
+/* Drops the build-tree prefix so the location reads "broker/main.c:88". */
+static const char *short_path(const char *file)
+{
+    static const char *const dirs[] = {"/lib/", "/broker/", "/worker/", "/collector/",
+                                       "/cli/", "/fakellm/", "/tests/"};
+    const char *best = NULL;
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        const char *p = strstr(file, dirs[i]);
+        if (p != NULL && (best == NULL || p > best))
+            best = p;
+    }
+    return best != NULL ? best + 1 : file;
+}
+
+void empq_log_write(empq_log_level level, const char *file, int line, const char *fmt, ...)
+{
+    if (!empq_log_enabled(level))
+        return;
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    fprintf(stderr, "ts=%s.%03ldZ level=%s prog=%s src=%s:%d %s\n", when,
+            (long)(ts.tv_nsec / 1000000), level_name(level), log_prog, short_path(file), line, msg);
+}
+
+const char *empq_log_quote(char *buf, size_t len, const char *s)
+{
+    if (len == 0)
+        return buf;
+    if (s == NULL)
+        s = "";
+    int plain = s[0] != '\0';
+    for (const char *p = s; *p; p++)
+        if (*p == ' ' || *p == '"' || *p == '=' || *p == '\\' || (unsigned char)*p < 0x20)
+            plain = 0;
+    if (plain) {
+        snprintf(buf, len, "%s", s);
+        return buf;
+    }
+    size_t o = 0;
+    buf[o++] = '"';
+    for (const char *p = s; *p && o + 6 < len; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)c;
+        } else if (c == '\n') {
+            buf[o++] = '\\';
+            buf[o++] = 'n';
+        } else if (c < 0x20) {
+            buf[o++] = ' ';
+        } else {
+            buf[o++] = (char)c;
+        }
+    }
+    if (o + 6 >= len && len > 8) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+    return buf;
+}
