@@ -1,0 +1,874 @@
+/* store.c: every durable fact of empq, in Redis (hiredis 0.14). */
+#include "empq/store.h"
+
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "empq/log.h"
+#include "empq/util.h"
+
+/* Records a result and, only when it is new, its stream entry.
+ * KEYS[1] results hash, KEYS[2] stream; ARGV[1] job, ARGV[2] value, ARGV[3] run. */
+static const char result_script[] =
+    "if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then "
+    "redis.call('XADD', KEYS[2], '*', 'run', ARGV[3], 'job', ARGV[1]) return 1 end return 0";
+
+#define STREAM_KEY "empq:results"
+#define BATCH_MAX 1024 /* commands per pipeline chunk */
+
+struct empq_store {
+    redisContext *c;
+    char host[256];
+    int port;
+    int db;
+    char user[128];
+    char password[256];
+    char url_masked[512];
+    int timeout_ms;
+    char script_sha[48];
+    char err[EMPQ_ERROR_MSG_MAX];
+};
+
+/* ==================== connection ==================== */
+
+static int store_fail(empq_store *s, const char *what)
+{
+    const char *why = s->c != NULL && s->c->err ? s->c->errstr : "connection lost";
+    snprintf(s->err, sizeof s->err, "Redis %s: %s: %s", s->url_masked, what, why);
+    if (s->c != NULL && s->c->err) {
+        redisFree(s->c);
+        s->c = NULL;
+    }
+    return EMPQ_ESTORE;
+}
+
+static int parse_url(empq_store *s, const char *url, empq_error *err)
+{
+    const char *p = url;
+    if (strncmp(p, "redis://", 8) == 0)
+        p += 8;
+    s->port = 6379;
+    s->db = 0;
+    const char *at = strrchr(p, '@');
+    if (at != NULL) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon != NULL) {
+            snprintf(s->user, sizeof s->user, "%.*s", (int)(colon - p), p);
+            snprintf(s->password, sizeof s->password, "%.*s", (int)(at - colon - 1), colon + 1);
+        } else {
+            snprintf(s->password, sizeof s->password, "%.*s", (int)(at - p), p);
+        }
+        p = at + 1;
+    }
+    const char *slash = strchr(p, '/');
+    const char *colon = strchr(p, ':');
+    size_t hostlen = colon != NULL ? (size_t)(colon - p) : slash != NULL ? (size_t)(slash - p) : strlen(p);
+    if (hostlen == 0 || hostlen >= sizeof s->host)
+        return empq_error_set(err, EMPQ_EINVAL, "bad Redis URL '%s': no host", url);
+    snprintf(s->host, sizeof s->host, "%.*s", (int)hostlen, p);
+    if (colon != NULL) {
+        char *end;
+        long port = strtol(colon + 1, &end, 10);
+        if (end == colon + 1 || port <= 0 || port > 65535 || (*end != '\0' && *end != '/'))
+            return empq_error_set(err, EMPQ_EINVAL, "bad Redis URL '%s': bad port", url);
+        s->port = (int)port;
+    }
+    if (slash != NULL && slash[1] != '\0') {
+        char *end;
+        long db = strtol(slash + 1, &end, 10);
+        if (*end != '\0' || db < 0)
+            return empq_error_set(err, EMPQ_EINVAL, "bad Redis URL '%s': bad database", url);
+        s->db = (int)db;
+    }
+    if (s->password[0] == '\0') {
+        const char *env = getenv("EMPQ_REDIS_PASSWORD");
+        if (env != NULL)
+            snprintf(s->password, sizeof s->password, "%s", env);
+    }
+    snprintf(s->url_masked, sizeof s->url_masked, "redis://%s%s:%d/%d",
+             s->password[0] ? "***@" : "", s->host, s->port, s->db);
+    return EMPQ_OK;
+}
+
+static int load_script(empq_store *s)
+{
+    redisReply *r = redisCommand(s->c, "SCRIPT LOAD %s", result_script);
+    if (r == NULL)
+        return store_fail(s, "SCRIPT LOAD");
+    int ok = r->type == REDIS_REPLY_STRING;
+    if (ok)
+        snprintf(s->script_sha, sizeof s->script_sha, "%s", r->str);
+    else
+        snprintf(s->err, sizeof s->err, "Redis %s: SCRIPT LOAD: %s", s->url_masked,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    freeReplyObject(r);
+    return ok ? EMPQ_OK : EMPQ_ESTORE;
+}
+
+/* Connects (or reconnects) when there is no healthy connection. */
+static int ensure(empq_store *s)
+{
+    if (s->c != NULL && s->c->err == 0)
+        return EMPQ_OK;
+    if (s->c != NULL) {
+        redisFree(s->c);
+        s->c = NULL;
+    }
+    struct timeval tv = {s->timeout_ms / 1000, (s->timeout_ms % 1000) * 1000};
+    s->c = redisConnectWithTimeout(s->host, s->port, tv);
+    if (s->c == NULL) {
+        snprintf(s->err, sizeof s->err, "Redis %s: out of memory", s->url_masked);
+        return EMPQ_ENOMEM;
+    }
+    if (s->c->err)
+        return store_fail(s, "cannot connect");
+    struct timeval io = {30, 0};
+    redisSetTimeout(s->c, io);
+    if (s->password[0] != '\0') {
+        redisReply *r = s->user[0] ? redisCommand(s->c, "AUTH %s %s", s->user, s->password)
+                                   : redisCommand(s->c, "AUTH %s", s->password);
+        if (r == NULL)
+            return store_fail(s, "AUTH");
+        int bad = r->type == REDIS_REPLY_ERROR;
+        if (bad)
+            snprintf(s->err, sizeof s->err, "Redis %s: authentication failed: %s", s->url_masked, r->str);
+        freeReplyObject(r);
+        if (bad) {
+            redisFree(s->c);
+            s->c = NULL;
+            return EMPQ_ESTORE;
+        }
+    }
+    if (s->db != 0) {
+        redisReply *r = redisCommand(s->c, "SELECT %d", s->db);
+        if (r == NULL)
+            return store_fail(s, "SELECT");
+        freeReplyObject(r);
+    }
+    return load_script(s);
+}
+
+int empq_store_open(empq_store **out, const char *url, int timeout_ms, empq_error *err)
+{
+    *out = NULL;
+    if (url == NULL || url[0] == '\0')
+        return empq_error_set(err, EMPQ_EINVAL, "no Redis URL given");
+    empq_store *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return empq_error_set(err, EMPQ_ENOMEM, "out of memory");
+    s->timeout_ms = timeout_ms > 0 ? timeout_ms : 2000;
+    int rc = parse_url(s, url, err);
+    if (rc != EMPQ_OK) {
+        free(s);
+        return rc;
+    }
+    rc = ensure(s);
+    if (rc != EMPQ_OK) {
+        empq_error_set(err, rc, "%s", s->err);
+        empq_store_close(&s);
+        return rc;
+    }
+    *out = s;
+    return EMPQ_OK;
+}
+
+void empq_store_close(empq_store **sp)
+{
+    if (sp == NULL || *sp == NULL)
+        return;
+    if ((*sp)->c != NULL)
+        redisFree((*sp)->c);
+    free(*sp);
+    *sp = NULL;
+}
+
+const char *empq_store_errstr(const empq_store *s) { return s != NULL ? s->err : "no store"; }
+const char *empq_store_url(const empq_store *s) { return s != NULL ? s->url_masked : ""; }
+void *empq_store_redis(empq_store *s) { return ensure(s) == EMPQ_OK ? s->c : NULL; }
+
+/* Runs one command (argv form); on a broken connection reconnects and tries
+ * once more. On EMPQ_OK *reply is the caller's (freeReplyObject). A Redis
+ * error reply is returned as EMPQ_ESTORE with the text in s->err. */
+static int command(empq_store *s, redisReply **reply, int argc, const char **argv, const size_t *lens)
+{
+    *reply = NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int rc = ensure(s);
+        if (rc != EMPQ_OK)
+            continue;
+        redisReply *r = redisCommandArgv(s->c, argc, argv, lens);
+        if (r == NULL) {
+            store_fail(s, argv[0]);
+            continue;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            snprintf(s->err, sizeof s->err, "Redis %s: %s: %s", s->url_masked, argv[0], r->str);
+            freeReplyObject(r);
+            return EMPQ_ESTORE;
+        }
+        *reply = r;
+        return EMPQ_OK;
+    }
+    return EMPQ_ESTORE;
+}
+
+/* A pipeline: commands appended, replies read in order. */
+typedef struct pipe {
+    empq_store *s;
+    size_t queued;
+    int broken;
+} pipe_t;
+
+static void pipe_append(pipe_t *p, int argc, const char **argv, const size_t *lens)
+{
+    if (p->broken)
+        return;
+    if (redisAppendCommandArgv(p->s->c, argc, argv, lens) != REDIS_OK) {
+        p->broken = 1;
+        return;
+    }
+    p->queued++;
+}
+
+/* Reads the next reply; NULL when the connection broke (s->err set). */
+static redisReply *pipe_reply(pipe_t *p)
+{
+    if (p->broken || p->queued == 0)
+        return NULL;
+    void *r = NULL;
+    if (redisGetReply(p->s->c, &r) != REDIS_OK) {
+        p->broken = 1;
+        store_fail(p->s, "pipeline");
+        return NULL;
+    }
+    p->queued--;
+    return r;
+}
+
+int empq_store_ping(empq_store *s)
+{
+    const char *argv[] = {"PING"};
+    redisReply *r;
+    int rc = command(s, &r, 1, argv, NULL);
+    if (rc == EMPQ_OK)
+        freeReplyObject(r);
+    return rc;
+}
+
+/* ==================== protobuf values ==================== */
+
+static int pack(const ProtobufCMessage *m, uint8_t **buf, size_t *len)
+{
+    *len = protobuf_c_message_get_packed_size(m);
+    *buf = malloc(*len ? *len : 1);
+    if (*buf == NULL)
+        return EMPQ_ENOMEM;
+    protobuf_c_message_pack(m, *buf);
+    return EMPQ_OK;
+}
+
+static void key_of(char *buf, size_t len, const char *run_id, const char *suffix)
+{
+    snprintf(buf, len, "empq:run:%s%s", run_id, suffix);
+}
+
+/* ==================== runs ==================== */
+
+int empq_store_run_create(empq_store *s, const Empq__Run *run, Empq__Prompt *const *prompts, size_t n)
+{
+    char runkey[256], pkey[256];
+    key_of(runkey, sizeof runkey, run->id, "");
+    key_of(pkey, sizeof pkey, run->id, ":prompts");
+    const char *ex[] = {"EXISTS", runkey};
+    redisReply *r;
+    int rc = command(s, &r, 2, ex, NULL);
+    if (rc != EMPQ_OK)
+        return rc;
+    int exists = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+    freeReplyObject(r);
+    if (exists) {
+        snprintf(s->err, sizeof s->err, "run %s already exists", run->id);
+        return EMPQ_EEXIST;
+    }
+    /* Prompts in chunks of HSET with many fields: one round trip per chunk. */
+    const size_t chunk = 512;
+    for (size_t at = 0; at < n; at += chunk) {
+        size_t m = n - at < chunk ? n - at : chunk;
+        size_t argc = 2 + 2 * m;
+        const char **argv = calloc(argc, sizeof *argv);
+        size_t *lens = calloc(argc, sizeof *lens);
+        char (*idx)[16] = calloc(m, sizeof *idx);
+        uint8_t **bufs = calloc(m, sizeof *bufs);
+        if (argv == NULL || lens == NULL || idx == NULL || bufs == NULL) {
+            free(argv), free(lens), free(idx), free(bufs);
+            return EMPQ_ENOMEM;
+        }
+        argv[0] = "HSET", lens[0] = 4;
+        argv[1] = pkey, lens[1] = strlen(pkey);
+        rc = EMPQ_OK;
+        for (size_t i = 0; i < m && rc == EMPQ_OK; i++) {
+            snprintf(idx[i], sizeof idx[i], "%u", prompts[at + i]->index);
+            argv[2 + 2 * i] = idx[i], lens[2 + 2 * i] = strlen(idx[i]);
+            rc = pack(&prompts[at + i]->base, &bufs[i], &lens[3 + 2 * i]);
+            argv[3 + 2 * i] = (const char *)bufs[i];
+        }
+        if (rc == EMPQ_OK)
+            rc = command(s, &r, (int)argc, argv, lens);
+        if (rc == EMPQ_OK)
+            freeReplyObject(r);
+        for (size_t i = 0; i < m; i++)
+            free(bufs[i]);
+        free(argv), free(lens), free(idx), free(bufs);
+        if (rc != EMPQ_OK)
+            return rc;
+    }
+    uint8_t *buf;
+    size_t len;
+    if (pack(&run->base, &buf, &len) != EMPQ_OK)
+        return EMPQ_ENOMEM;
+    const char *set[] = {"SET", runkey, (const char *)buf};
+    size_t setl[] = {3, strlen(runkey), len};
+    rc = command(s, &r, 3, set, setl);
+    free(buf);
+    if (rc != EMPQ_OK)
+        return rc;
+    freeReplyObject(r);
+    const char *add[] = {"SADD", "empq:runs", run->id};
+    rc = command(s, &r, 3, add, NULL);
+    if (rc == EMPQ_OK)
+        freeReplyObject(r);
+    return rc;
+}
+
+int empq_store_run_get(empq_store *s, const char *run_id, Empq__Run **out)
+{
+    *out = NULL;
+    char key[256];
+    key_of(key, sizeof key, run_id, "");
+    const char *argv[] = {"GET", key};
+    redisReply *r;
+    int rc = command(s, &r, 2, argv, NULL);
+    if (rc != EMPQ_OK)
+        return rc;
+    if (r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        snprintf(s->err, sizeof s->err, "no run %s in Redis %s", run_id, s->url_masked);
+        return EMPQ_ENOTFOUND;
+    }
+    *out = empq__run__unpack(NULL, r->len, (const uint8_t *)r->str);
+    freeReplyObject(r);
+    if (*out == NULL) {
+        snprintf(s->err, sizeof s->err, "run %s: stored value does not decode", run_id);
+        return EMPQ_EPARSE;
+    }
+    return EMPQ_OK;
+}
+
+int empq_store_run_set_state(empq_store *s, const char *run_id, Empq__RunState state)
+{
+    Empq__Run *run;
+    int rc = empq_store_run_get(s, run_id, &run);
+    if (rc != EMPQ_OK)
+        return rc;
+    run->has_state = 1;
+    run->state = state;
+    uint8_t *buf;
+    size_t len;
+    rc = pack(&run->base, &buf, &len);
+    empq__run__free_unpacked(run, NULL);
+    if (rc != EMPQ_OK)
+        return rc;
+    char key[256];
+    key_of(key, sizeof key, run_id, "");
+    const char *argv[] = {"SET", key, (const char *)buf};
+    size_t lens[] = {3, strlen(key), len};
+    redisReply *r;
+    rc = command(s, &r, 3, argv, lens);
+    free(buf);
+    if (rc == EMPQ_OK)
+        freeReplyObject(r);
+    return rc;
+}
+
+void empq_store_free_strings(char **v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+int empq_store_run_list(empq_store *s, char ***ids, size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    const char *argv[] = {"SMEMBERS", "empq:runs"};
+    redisReply *r;
+    int rc = command(s, &r, 2, argv, NULL);
+    if (rc != EMPQ_OK)
+        return rc;
+    char **v = calloc(r->elements + 1, sizeof *v);
+    if (v == NULL) {
+        freeReplyObject(r);
+        return EMPQ_ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        if (r->element[i]->type != REDIS_REPLY_STRING)
+            continue;
+        v[k] = empq_strdup(r->element[i]->str);
+        if (v[k] == NULL) {
+            empq_store_free_strings(v, k);
+            freeReplyObject(r);
+            return EMPQ_ENOMEM;
+        }
+        k++;
+    }
+    freeReplyObject(r);
+    *ids = v;
+    *n = k;
+    return EMPQ_OK;
+}
+
+/* HMGET / MGET of many fields, in chunks; calls take(i, reply element). */
+static int multi_get(empq_store *s, const char *cmd, const char *key, const char *const *fields, size_t n,
+                     void (*take)(size_t i, const redisReply *e, void *arg), void *arg)
+{
+    const size_t chunk = 4096;
+    size_t head = key != NULL ? 2 : 1;
+    for (size_t at = 0; at < n; at += chunk) {
+        size_t m = n - at < chunk ? n - at : chunk;
+        const char **argv = calloc(head + m, sizeof *argv);
+        if (argv == NULL)
+            return EMPQ_ENOMEM;
+        argv[0] = cmd;
+        if (key != NULL)
+            argv[1] = key;
+        for (size_t i = 0; i < m; i++)
+            argv[head + i] = fields[at + i];
+        redisReply *r;
+        int rc = command(s, &r, (int)(head + m), argv, NULL);
+        free(argv);
+        if (rc != EMPQ_OK)
+            return rc;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != m) {
+            freeReplyObject(r);
+            snprintf(s->err, sizeof s->err, "Redis %s: %s: unexpected reply", s->url_masked, cmd);
+            return EMPQ_ESTORE;
+        }
+        for (size_t i = 0; i < m; i++)
+            take(at + i, r->element[i], arg);
+        freeReplyObject(r);
+    }
+    return EMPQ_OK;
+}
+
+static void take_prompt(size_t i, const redisReply *e, void *arg)
+{
+    Empq__Prompt **out = arg;
+    out[i] = e->type == REDIS_REPLY_STRING ? empq__prompt__unpack(NULL, e->len, (const uint8_t *)e->str)
+                                           : NULL;
+}
+
+int empq_store_prompts_get(empq_store *s, const char *run_id, const uint32_t *idx, size_t n,
+                           Empq__Prompt **out)
+{
+    char key[256];
+    key_of(key, sizeof key, run_id, ":prompts");
+    char (*names)[12] = calloc(n ? n : 1, sizeof *names);
+    const char **fields = calloc(n ? n : 1, sizeof *fields);
+    if (names == NULL || fields == NULL) {
+        free(names), free(fields);
+        return EMPQ_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        snprintf(names[i], sizeof names[i], "%u", idx[i]);
+        fields[i] = names[i];
+        out[i] = NULL;
+    }
+    int rc = multi_get(s, "HMGET", key, fields, n, take_prompt, out);
+    free(names), free(fields);
+    return rc;
+}
+
+/* ==================== cache ==================== */
+
+static void take_generation(size_t i, const redisReply *e, void *arg)
+{
+    Empq__Generation **out = arg;
+    out[i] = e->type == REDIS_REPLY_STRING
+                 ? empq__generation__unpack(NULL, e->len, (const uint8_t *)e->str)
+                 : NULL;
+}
+
+int empq_store_cache_get(empq_store *s, const char *const *keys, size_t n, Empq__Generation **out)
+{
+    char (*names)[80] = calloc(n ? n : 1, sizeof *names);
+    const char **fields = calloc(n ? n : 1, sizeof *fields);
+    if (names == NULL || fields == NULL) {
+        free(names), free(fields);
+        return EMPQ_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        snprintf(names[i], sizeof names[i], "empq:cache:%s", keys[i]);
+        fields[i] = names[i];
+        out[i] = NULL;
+    }
+    int rc = multi_get(s, "MGET", NULL, fields, n, take_generation, out);
+    free(names), free(fields);
+    return rc;
+}
+
+/* ==================== results and dead letters ==================== */
+
+/* One chunk of results_put: queue, then read every reply. */
+static int results_chunk(empq_store *s, const empq_store_put *items, size_t n, int *fresh)
+{
+    int rc = ensure(s);
+    if (rc != EMPQ_OK)
+        return rc;
+    pipe_t p = {s, 0, 0};
+    uint8_t **res_bufs = calloc(n, sizeof *res_bufs);
+    uint8_t **gen_bufs = calloc(n, sizeof *gen_bufs);
+    if (res_bufs == NULL || gen_bufs == NULL) {
+        free(res_bufs), free(gen_bufs);
+        return EMPQ_ENOMEM;
+    }
+    for (size_t i = 0; i < n && rc == EMPQ_OK; i++) {
+        const Empq__Result *res = items[i].result;
+        char hkey[256], job[16];
+        key_of(hkey, sizeof hkey, res->run_id, ":results");
+        snprintf(job, sizeof job, "%u", res->job);
+        size_t rlen;
+        rc = pack(&res->base, &res_bufs[i], &rlen);
+        if (rc != EMPQ_OK)
+            break;
+        const char *argv[] = {"EVALSHA", s->script_sha, "2", hkey, STREAM_KEY, job,
+                              (const char *)res_bufs[i], res->run_id};
+        size_t lens[] = {7, strlen(s->script_sha), 1, strlen(hkey), strlen(STREAM_KEY), strlen(job),
+                         rlen, strlen(res->run_id)};
+        pipe_append(&p, 8, argv, lens);
+        if (items[i].cache_key != NULL && res->gen != NULL) {
+            char ckey[96];
+            snprintf(ckey, sizeof ckey, "empq:cache:%s", items[i].cache_key);
+            size_t glen;
+            rc = pack(&res->gen->base, &gen_bufs[i], &glen);
+            if (rc != EMPQ_OK)
+                break;
+            const char *sv[] = {"SET", ckey, (const char *)gen_bufs[i]};
+            size_t sl[] = {3, strlen(ckey), glen};
+            pipe_append(&p, 3, sv, sl);
+        }
+    }
+    for (size_t i = 0; i < n && rc == EMPQ_OK; i++) {
+        redisReply *r = pipe_reply(&p);
+        if (r == NULL) {
+            rc = EMPQ_ESTORE;
+            break;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            snprintf(s->err, sizeof s->err, "Redis %s: result write: %s", s->url_masked, r->str);
+            rc = EMPQ_ESTORE;
+        } else if (fresh != NULL) {
+            fresh[i] = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+        }
+        freeReplyObject(r);
+        if (items[i].cache_key != NULL && items[i].result->gen != NULL) {
+            r = pipe_reply(&p);
+            if (r == NULL) {
+                rc = EMPQ_ESTORE;
+                break;
+            }
+            freeReplyObject(r);
+        }
+    }
+    /* Drain what is left so the connection stays in step. */
+    redisReply *r;
+    while ((r = pipe_reply(&p)) != NULL)
+        freeReplyObject(r);
+    if (p.broken && rc == EMPQ_OK)
+        rc = store_fail(s, "pipeline");
+    for (size_t i = 0; i < n; i++)
+        free(res_bufs[i]), free(gen_bufs[i]);
+    free(res_bufs), free(gen_bufs);
+    return rc;
+}
+
+int empq_store_results_put(empq_store *s, const empq_store_put *items, size_t n, int *fresh)
+{
+    for (size_t at = 0; at < n; at += BATCH_MAX) {
+        size_t m = n - at < BATCH_MAX ? n - at : BATCH_MAX;
+        int rc = results_chunk(s, items + at, m, fresh != NULL ? fresh + at : NULL);
+        /* One retry after a reconnect: every command in the chunk is idempotent. */
+        if (rc == EMPQ_ESTORE)
+            rc = results_chunk(s, items + at, m, fresh != NULL ? fresh + at : NULL);
+        if (rc != EMPQ_OK)
+            return rc;
+    }
+    return EMPQ_OK;
+}
+
+int empq_store_dead_put(empq_store *s, const Empq__DeadLetter *d)
+{
+    char key[256], job[16];
+    key_of(key, sizeof key, d->run_id, ":dead");
+    snprintf(job, sizeof job, "%u", d->job);
+    uint8_t *buf;
+    size_t len;
+    if (pack(&d->base, &buf, &len) != EMPQ_OK)
+        return EMPQ_ENOMEM;
+    const char *argv[] = {"HSETNX", key, job, (const char *)buf};
+    size_t lens[] = {6, strlen(key), strlen(job), len};
+    redisReply *r;
+    int rc = command(s, &r, 4, argv, lens);
+    free(buf);
+    if (rc == EMPQ_OK)
+        freeReplyObject(r);
+    return rc;
+}
+
+int empq_store_scan_finished(empq_store *s, const char *run_id, int results,
+                             void (*fn)(uint32_t job, void *arg), void *arg)
+{
+    char key[256];
+    key_of(key, sizeof key, run_id, results ? ":results" : ":dead");
+    char cursor[32] = "0";
+    do {
+        /* HSCAN returns values too; the field names are all we need, and
+         * COUNT keeps each reply bounded. */
+        const char *argv[] = {"HSCAN", key, cursor, "COUNT", "2000"};
+        redisReply *r;
+        int rc = command(s, &r, 5, argv, NULL);
+        if (rc != EMPQ_OK)
+            return rc;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            freeReplyObject(r);
+            snprintf(s->err, sizeof s->err, "Redis %s: HSCAN: unexpected reply", s->url_masked);
+            return EMPQ_ESTORE;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        const redisReply *items = r->element[1];
+        for (size_t i = 0; i + 1 < items->elements; i += 2)
+            fn((uint32_t)strtoul(items->element[i]->str, NULL, 10), arg);
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return EMPQ_OK;
+}
+
+int empq_store_counts(empq_store *s, const char *run_id, uint64_t *results, uint64_t *dead)
+{
+    for (int k = 0; k < 2; k++) {
+        uint64_t *dst = k == 0 ? results : dead;
+        if (dst == NULL)
+            continue;
+        char key[256];
+        key_of(key, sizeof key, run_id, k == 0 ? ":results" : ":dead");
+        const char *argv[] = {"HLEN", key};
+        redisReply *r;
+        int rc = command(s, &r, 2, argv, NULL);
+        if (rc != EMPQ_OK)
+            return rc;
+        *dst = r->type == REDIS_REPLY_INTEGER ? (uint64_t)r->integer : 0;
+        freeReplyObject(r);
+    }
+    return EMPQ_OK;
+}
+
+/* Reads every value of a hash with HSCAN, decoding each with unpack. */
+static int hash_values(empq_store *s, const char *key, void *(*unpack)(size_t, const uint8_t *),
+                       void ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    size_t cap = 0;
+    void **v = NULL;
+    char cursor[32] = "0";
+    do {
+        const char *argv[] = {"HSCAN", key, cursor, "COUNT", "1000"};
+        redisReply *r;
+        int rc = command(s, &r, 5, argv, NULL);
+        if (rc != EMPQ_OK)
+            goto fail;
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        const redisReply *items = r->element[1];
+        for (size_t i = 0; i + 1 < items->elements; i += 2) {
+            const redisReply *val = items->element[i + 1];
+            void *m = unpack(val->len, (const uint8_t *)val->str);
+            if (m == NULL) {
+                EMPQ_WARN("event=undecodable_value key=%s field=%s", key, items->element[i]->str);
+                continue;
+            }
+            if (*n == cap) {
+                cap = cap ? cap * 2 : 1024;
+                void **nv = realloc(v, cap * sizeof *v);
+                if (nv == NULL) {
+                    freeReplyObject(r);
+                    goto fail;
+                }
+                v = nv;
+            }
+            v[(*n)++] = m;
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    *out = v;
+    return EMPQ_OK;
+fail:
+    *out = v; /* the caller frees what was read */
+    return EMPQ_ESTORE;
+}
+
+static void *unpack_result(size_t len, const uint8_t *data) { return empq__result__unpack(NULL, len, data); }
+static void *unpack_dead(size_t len, const uint8_t *data) { return empq__dead_letter__unpack(NULL, len, data); }
+
+/* Note: HSCAN may return a field twice while the hash is being rehashed;
+ * callers order by job index and drop repeats. */
+int empq_store_results_all(empq_store *s, const char *run_id, Empq__Result ***out, size_t *n)
+{
+    char key[256];
+    key_of(key, sizeof key, run_id, ":results");
+    int rc = hash_values(s, key, unpack_result, (void ***)out, n);
+    if (rc != EMPQ_OK) {
+        empq_store_free_results(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+void empq_store_free_results(Empq__Result **v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        empq__result__free_unpacked(v[i], NULL);
+    free(v);
+}
+
+int empq_store_dead_all(empq_store *s, const char *run_id, Empq__DeadLetter ***out, size_t *n)
+{
+    char key[256];
+    key_of(key, sizeof key, run_id, ":dead");
+    int rc = hash_values(s, key, unpack_dead, (void ***)out, n);
+    if (rc != EMPQ_OK) {
+        empq_store_free_dead(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+void empq_store_free_dead(Empq__DeadLetter **v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        empq__dead_letter__free_unpacked(v[i], NULL);
+    free(v);
+}
+
+/* ==================== results stream ==================== */
+
+int empq_store_stream_group(empq_store *s, const char *group)
+{
+    const char *argv[] = {"XGROUP", "CREATE", STREAM_KEY, group, "0", "MKSTREAM"};
+    redisReply *r;
+    int rc = command(s, &r, 6, argv, NULL);
+    if (rc == EMPQ_OK) {
+        freeReplyObject(r);
+        return EMPQ_OK;
+    }
+    if (strstr(s->err, "BUSYGROUP") != NULL)
+        return EMPQ_OK;
+    return rc;
+}
+
+/* Parses an XREADGROUP reply into out; returns the count. */
+static size_t parse_entries(const redisReply *r, empq_stream_entry *out, size_t max)
+{
+    size_t k = 0;
+    if (r->type != REDIS_REPLY_ARRAY)
+        return 0;
+    for (size_t s = 0; s < r->elements; s++) {
+        const redisReply *stream = r->element[s];
+        if (stream->type != REDIS_REPLY_ARRAY || stream->elements != 2)
+            continue;
+        const redisReply *entries = stream->element[1];
+        for (size_t e = 0; e < entries->elements && k < max; e++) {
+            const redisReply *ent = entries->element[e];
+            if (ent->type != REDIS_REPLY_ARRAY || ent->elements != 2)
+                continue;
+            empq_stream_entry *o = &out[k];
+            memset(o, 0, sizeof *o);
+            snprintf(o->id, sizeof o->id, "%s", ent->element[0]->str);
+            const redisReply *f = ent->element[1];
+            if (f->type != REDIS_REPLY_ARRAY) {
+                k++; /* deleted entry: acked and skipped by the caller (run_id empty) */
+                continue;
+            }
+            for (size_t j = 0; j + 1 < f->elements; j += 2) {
+                if (strcmp(f->element[j]->str, "run") == 0)
+                    snprintf(o->run_id, sizeof o->run_id, "%s", f->element[j + 1]->str);
+                else if (strcmp(f->element[j]->str, "job") == 0)
+                    o->job = (uint32_t)strtoul(f->element[j + 1]->str, NULL, 10);
+            }
+            k++;
+        }
+    }
+    return k;
+}
+
+int empq_store_stream_read(empq_store *s, const char *group, const char *consumer,
+                           empq_stream_entry *out, size_t max, int block_ms, size_t *n)
+{
+    *n = 0;
+    char count[16], block[16];
+    snprintf(count, sizeof count, "%zu", max);
+    snprintf(block, sizeof block, "%d", block_ms);
+    /* First what this consumer was given and never acked (after a restart). */
+    const char *pend[] = {"XREADGROUP", "GROUP", group, consumer, "COUNT", count, "STREAMS", STREAM_KEY, "0"};
+    redisReply *r;
+    int rc = command(s, &r, 9, pend, NULL);
+    if (rc != EMPQ_OK)
+        return rc;
+    *n = parse_entries(r, out, max);
+    freeReplyObject(r);
+    if (*n > 0)
+        return EMPQ_OK;
+    const char *fresh[] = {"XREADGROUP", "GROUP", group, consumer, "COUNT", count,
+                           "BLOCK", block, "STREAMS", STREAM_KEY, ">"};
+    int argc = 11;
+    if (block_ms <= 0) {
+        /* no BLOCK argument: drop the pair */
+        fresh[6] = "STREAMS", fresh[7] = STREAM_KEY, fresh[8] = ">";
+        argc = 9;
+    }
+    rc = command(s, &r, argc, fresh, NULL);
+    if (rc != EMPQ_OK)
+        return rc;
+    *n = parse_entries(r, out, max);
+    freeReplyObject(r);
+    return EMPQ_OK;
+}
+
+int empq_store_stream_ack(empq_store *s, const char *group, const empq_stream_entry *e, size_t n)
+{
+    if (n == 0)
+        return EMPQ_OK;
+    const char **argv = calloc(n + 3, sizeof *argv);
+    if (argv == NULL)
+        return EMPQ_ENOMEM;
+    argv[0] = "XACK", argv[1] = STREAM_KEY, argv[2] = group;
+    for (size_t i = 0; i < n; i++)
+        argv[3 + i] = e[i].id;
+    redisReply *r;
+    int rc = command(s, &r, (int)(n + 3), argv, NULL);
+    free(argv);
+    if (rc == EMPQ_OK)
+        freeReplyObject(r);
+    return rc;
+}
