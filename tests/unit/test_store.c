@@ -1,0 +1,226 @@
+/* test_store.c: the Redis store against a real redis-server. */
+#include <hiredis/hiredis.h>
+
+#include "check.h"
+#include "empq/store.h"
+#include "realredis.h"
+
+static realredis redis;
+
+static Empq__Result *make_result(const char *run, uint32_t job, const char *text)
+{
+    static Empq__Result r;
+    static Empq__Generation g;
+    empq__result__init(&r);
+    empq__generation__init(&g);
+    g.text = (char *)text;
+    r.run_id = (char *)run;
+    r.job = job;
+    r.prompt = job / 2;
+    r.model = job % 2;
+    r.gen = &g;
+    return &r;
+}
+
+static void test_open_errors(void)
+{
+    empq_store *s = (empq_store *)1;
+    empq_error err = {0};
+    CHECK_INT(empq_store_open(&s, "redis://127.0.0.1:1", 500, &err), EMPQ_ESTORE);
+    CHECK(s == NULL);
+    CHECK_CONTAINS(err.msg, "redis://127.0.0.1:1");
+    CHECK_INT(empq_store_open(&s, "redis://:notaport", 500, &err), EMPQ_EINVAL);
+    CHECK_CONTAINS(err.msg, "redis://:notaport");
+    empq_store_close(&s);
+    empq_store_close(NULL);
+}
+
+static void test_run_roundtrip(void)
+{
+    empq_store *s;
+    empq_error err = {0};
+    CHECK_INT(empq_store_open(&s, redis.url, 2000, &err), EMPQ_OK);
+    CHECK_INT(empq_store_ping(s), EMPQ_OK);
+
+    Empq__RunSpec spec = EMPQ__RUN_SPEC__INIT;
+    spec.name = "t";
+    Empq__Run run = EMPQ__RUN__INIT;
+    run.id = "r1";
+    run.spec = &spec;
+    run.n_prompts = 3;
+    Empq__Prompt p[3];
+    Empq__Prompt *pp[3];
+    char ids[3][8];
+    for (int i = 0; i < 3; i++) {
+        empq__prompt__init(&p[i]);
+        p[i].index = (uint32_t)i;
+        snprintf(ids[i], sizeof ids[i], "d%d", i);
+        p[i].id = ids[i];
+        p[i].emotion = "afraid";
+        p[i].prompt = " a \"quoted\" prompt";
+        pp[i] = &p[i];
+    }
+    CHECK_INT(empq_store_run_create(s, &run, pp, 3), EMPQ_OK);
+    CHECK_INT(empq_store_run_create(s, &run, pp, 3), EMPQ_EEXIST);
+
+    Empq__Run *got;
+    CHECK_INT(empq_store_run_get(s, "r1", &got), EMPQ_OK);
+    CHECK_STR(got->spec->name, "t");
+    CHECK_INT(got->n_prompts, 3);
+    empq__run__free_unpacked(got, NULL);
+    CHECK_INT(empq_store_run_get(s, "nope", &got), EMPQ_ENOTFOUND);
+
+    CHECK_INT(empq_store_run_set_state(s, "r1", EMPQ__RUN_STATE__RUN_DONE), EMPQ_OK);
+    CHECK_INT(empq_store_run_get(s, "r1", &got), EMPQ_OK);
+    CHECK_INT(got->state, EMPQ__RUN_STATE__RUN_DONE);
+    empq__run__free_unpacked(got, NULL);
+
+    char **ids_out;
+    size_t n;
+    CHECK_INT(empq_store_run_list(s, &ids_out, &n), EMPQ_OK);
+    CHECK_INT(n, 1);
+    CHECK_STR(ids_out[0], "r1");
+    empq_store_free_strings(ids_out, n);
+
+    uint32_t want[] = {2, 7, 0};
+    Empq__Prompt *out[3];
+    CHECK_INT(empq_store_prompts_get(s, "r1", want, 3, out), EMPQ_OK);
+    CHECK_STR(out[0]->id, "d2");
+    CHECK(out[1] == NULL);
+    CHECK_STR(out[2]->prompt, " a \"quoted\" prompt");
+    empq__prompt__free_unpacked(out[0], NULL);
+    empq__prompt__free_unpacked(out[2], NULL);
+    empq_store_close(&s);
+    CHECK(s == NULL);
+}
+
+static void count_job(uint32_t job, void *arg)
+{
+    ((int *)arg)[job]++;
+}
+
+static void test_results_idempotent(void)
+{
+    empq_store *s;
+    CHECK_INT(empq_store_open(&s, redis.url, 2000, NULL), EMPQ_OK);
+    empq_store_put items[1];
+    int fresh[1];
+    items[0].result = make_result("r1", 4, "hello");
+    items[0].cache_key = "abc";
+    CHECK_INT(empq_store_results_put(s, items, 1, fresh), EMPQ_OK);
+    CHECK_INT(fresh[0], 1);
+    items[0].result = make_result("r1", 4, "again");
+    CHECK_INT(empq_store_results_put(s, items, 1, fresh), EMPQ_OK);
+    CHECK_INT(fresh[0], 0);
+
+    /* the first write wins; the stream holds the job once */
+    Empq__Result **all;
+    size_t n;
+    CHECK_INT(empq_store_results_all(s, "r1", &all, &n), EMPQ_OK);
+    CHECK_INT(n, 1);
+    CHECK_STR(all[0]->gen->text, "hello");
+    empq_store_free_results(all, n);
+
+    /* the cache entry was written */
+    const char *keys[] = {"abc", "missing"};
+    Empq__Generation *g[2];
+    CHECK_INT(empq_store_cache_get(s, keys, 2, g), EMPQ_OK);
+    CHECK(g[0] != NULL && g[1] == NULL);
+    empq__generation__free_unpacked(g[0], NULL);
+
+    /* many at once: one pipeline */
+    enum { N = 2500 };
+    static empq_store_put many[N];
+    static Empq__Result rs[N];
+    static Empq__Generation gs[N];
+    static int fr[N];
+    for (uint32_t i = 0; i < N; i++) {
+        empq__result__init(&rs[i]);
+        empq__generation__init(&gs[i]);
+        gs[i].text = "x";
+        rs[i].run_id = "r2";
+        rs[i].job = i;
+        rs[i].gen = &gs[i];
+        many[i].result = &rs[i];
+        many[i].cache_key = NULL;
+    }
+    CHECK_INT(empq_store_results_put(s, many, N, fr), EMPQ_OK);
+    for (int i = 0; i < N; i++)
+        CHECK_INT(fr[i], 1);
+    uint64_t res, dead;
+    CHECK_INT(empq_store_counts(s, "r2", &res, &dead), EMPQ_OK);
+    CHECK_INT(res, N);
+    CHECK_INT(dead, 0);
+    static int seen[N];
+    CHECK_INT(empq_store_scan_finished(s, "r2", 1, count_job, seen), EMPQ_OK);
+    for (int i = 0; i < N; i++)
+        CHECK_INT(seen[i], 1);
+
+    Empq__DeadLetter d = EMPQ__DEAD_LETTER__INIT;
+    d.run_id = "r2";
+    d.job = 9999;
+    d.reason = "first";
+    CHECK_INT(empq_store_dead_put(s, &d), EMPQ_OK);
+    d.reason = "second";
+    CHECK_INT(empq_store_dead_put(s, &d), EMPQ_OK);
+    Empq__DeadLetter **dl;
+    CHECK_INT(empq_store_dead_all(s, "r2", &dl, &n), EMPQ_OK);
+    CHECK_INT(n, 1);
+    CHECK_STR(dl[0]->reason, "first");
+    empq_store_free_dead(dl, n);
+    empq_store_close(&s);
+}
+
+static void test_stream(void)
+{
+    empq_store *s;
+    CHECK_INT(empq_store_open(&s, redis.url, 2000, NULL), EMPQ_OK);
+    CHECK_INT(empq_store_stream_group(s, "g"), EMPQ_OK);
+    CHECK_INT(empq_store_stream_group(s, "g"), EMPQ_OK); /* exists: fine */
+    empq_stream_entry e[4000];
+    size_t n, total = 0;
+    /* 1 (r1) + 2500 (r2) entries; read some without acking, "restart", read again */
+    CHECK_INT(empq_store_stream_read(s, "g", "c1", e, 100, 0, &n), EMPQ_OK);
+    CHECK_INT(n, 100);
+    CHECK_STR(e[0].run_id, "r1");
+    CHECK_INT(e[0].job, 4);
+    CHECK_INT(empq_store_stream_read(s, "g", "c1", e, 100, 0, &n), EMPQ_OK);
+    CHECK_INT(n, 100); /* the same unacked 100 come back first */
+    CHECK_STR(e[0].run_id, "r1");
+    CHECK_INT(empq_store_stream_ack(s, "g", e, n), EMPQ_OK);
+    total += n;
+    for (;;) {
+        CHECK_INT(empq_store_stream_read(s, "g", "c1", e, 4000, 50, &n), EMPQ_OK);
+        if (n == 0)
+            break;
+        CHECK_INT(empq_store_stream_ack(s, "g", e, n), EMPQ_OK);
+        total += n;
+    }
+    CHECK_INT(total, 2501);
+    empq_store_close(&s);
+}
+
+static void test_reconnect(void)
+{
+    empq_store *s;
+    CHECK_INT(empq_store_open(&s, redis.url, 2000, NULL), EMPQ_OK);
+    redisContext *c = empq_store_redis(s);
+    redisReply *r = redisCommand(c, "CLIENT KILL TYPE normal SKIPME no");
+    if (r != NULL)
+        freeReplyObject(r);
+    /* the connection is gone; the next call reconnects once */
+    CHECK_INT(empq_store_ping(s), EMPQ_OK);
+    empq_store_close(&s);
+}
+
+int main(void)
+{
+    realredis_start(&redis);
+    RUN(test_open_errors);
+    RUN(test_run_roundtrip);
+    RUN(test_results_idempotent);
+    RUN(test_stream);
+    RUN(test_reconnect);
+    realredis_stop(&redis);
+    CHECK_DONE();
+}
