@@ -1,0 +1,129 @@
+/* stats.h: the statistics of the analysis report.
+ *
+ * Small, self-contained functions over plain arrays: contingency-table
+ * chi-square with Cramer's V, Mann-Whitney U, Kruskal-Wallis H, Holm's
+ * step-down adjustment, average ranks, Krippendorff's alpha (ordinal), and
+ * descriptive helpers. Distribution functions come from GSL. The formulas
+ * are in docs/analysis.md; each test is written to give the same numbers as
+ * the scipy.stats function named in its comment.
+ *
+ * "Not testable" results (a table with fewer than two non-empty rows or
+ * columns, groups with no variance at all) are reported with NaN statistic
+ * and p-value and EMPQ_OK, so a report can print "n/a"; only misuse of the
+ * function (NULL arrays, empty inputs, negative counts) is an error. */
+#ifndef EMPQ_STATS_H
+#define EMPQ_STATS_H
+
+#include <stddef.h>
+
+#include "empq/error.h"
+
+/* Upper tail of the chi-square distribution with df degrees of freedom,
+ * P(X > x) (gsl_cdf_chisq_Q). NaN when x or df is NaN or df <= 0. */
+double empq_stats_chi2_sf(double x, double df);
+
+/* Upper tail of the standard normal distribution, P(Z > z)
+ * (gsl_cdf_ugaussian_Q). */
+double empq_stats_norm_sf(double z);
+
+/* A chi-square test of independence on an r x c table of counts. */
+typedef struct empq_chi2_result {
+    double statistic; /* Pearson's X^2, no continuity correction */
+    int df;           /* (rows_used - 1)(cols_used - 1) */
+    double p;         /* chi2_sf(statistic, df) */
+    double cramers_v; /* sqrt(X^2 / (n (min(rows_used, cols_used) - 1))) */
+    double n;         /* total count */
+    size_t rows_used; /* rows with a non-zero total */
+    size_t cols_used; /* columns with a non-zero total */
+} empq_chi2_result;
+
+/* Pearson's chi-square test of independence on counts (rows x cols, row
+ * major), as scipy.stats.chi2_contingency(table, correction=False) and
+ * scipy.stats.contingency.association(table, method="cramer").
+ *
+ * Rows and columns whose total is zero are left out (they have expected
+ * count zero and carry no information), and df counts only the rest. When
+ * fewer than two rows or two columns remain, the table is not testable:
+ * statistic, p and cramers_v are NaN, df 0, and the function still returns
+ * EMPQ_OK. Returns EMPQ_EINVAL when counts or out is NULL, rows or cols is
+ * 0, or a count is negative or not finite (err says which cell). */
+int empq_stats_chi2_independence(const double *counts, size_t rows, size_t cols, empq_chi2_result *out,
+                                 empq_error *err);
+
+/* Average ranks (1-based; ties get the mean of the ranks they span) of the
+ * n values x into ranks (n doubles, caller's array). When tie_sum is not
+ * NULL it receives sum(t^3 - t) over the groups of t tied values. Returns
+ * EMPQ_OK, EMPQ_EINVAL (NULL array, or a NaN value), or EMPQ_ENOMEM. n may
+ * be 0. */
+int empq_stats_rank(const double *x, size_t n, double *ranks, double *tie_sum);
+
+/* A Mann-Whitney U test. */
+typedef struct empq_mwu_result {
+    double u;  /* U of the first sample: R1 - n1 (n1 + 1) / 2 */
+    double z;  /* (max(U1, U2) - n1 n2 / 2 - 0.5) / sigma, NaN when sigma = 0 */
+    double p;  /* two-sided, min(1, 2 * norm_sf(z)); 1 when sigma = 0 */
+    double sigma; /* tie-corrected standard deviation of U */
+} empq_mwu_result;
+
+/* The two-sided Mann-Whitney U test of x (nx values) against y (ny
+ * values), normal approximation with tie correction and continuity
+ * correction, as scipy.stats.mannwhitneyu(x, y, alternative="two-sided",
+ * method="asymptotic", use_continuity=True). When every value is tied the
+ * variance is zero: z is NaN and p is 1 (as scipy gives). Returns EMPQ_OK;
+ * EMPQ_EINVAL when an array or out is NULL, nx or ny is 0, or a value is
+ * NaN; EMPQ_ENOMEM. */
+int empq_stats_mann_whitney(const double *x, size_t nx, const double *y, size_t ny, empq_mwu_result *out,
+                            empq_error *err);
+
+/* A Kruskal-Wallis H test. */
+typedef struct empq_kw_result {
+    double h; /* tie-corrected H; NaN when every value is the same */
+    int df;   /* groups used - 1 */
+    double p; /* chi2_sf(h, df); NaN when h is NaN */
+    size_t groups_used; /* groups with at least one value */
+} empq_kw_result;
+
+/* The Kruskal-Wallis H test over k groups (group i has n[i] values at
+ * groups[i]), as scipy.stats.kruskal(*groups). Empty groups are left out;
+ * when fewer than two groups remain or all values are equal, h and p are
+ * NaN (scipy raises there) and the function returns EMPQ_OK. Returns
+ * EMPQ_EINVAL for NULL arrays (groups[i] may be NULL only when n[i] is 0)
+ * or a NaN value; EMPQ_ENOMEM. */
+int empq_stats_kruskal(const double *const *groups, const size_t *n, size_t k, empq_kw_result *out,
+                       empq_error *err);
+
+/* Holm's step-down adjustment of m p-values into adj (m doubles; may be
+ * the same array as p): sort ascending, adj_(i) = max over j <= i of
+ * min(1, (m - j + 1) p_(j)) (1-based), as statsmodels'
+ * multipletests(method="holm"). NaN p-values are left out of the family
+ * (m counts only the others) and stay NaN. Returns EMPQ_OK, EMPQ_EINVAL
+ * (NULL array), EMPQ_ENOMEM. */
+int empq_stats_holm(const double *p, size_t m, double *adj);
+
+/* Krippendorff's alpha. */
+typedef struct empq_alpha_result {
+    double alpha;          /* 1 - D_o / D_e; NaN when not applicable */
+    size_t units;          /* distinct units seen */
+    size_t pairable_units; /* units with at least two values */
+    double pairable_values; /* n: values in pairable units */
+    size_t categories;     /* distinct values among the pairable ones */
+} empq_alpha_result;
+
+/* Krippendorff's alpha with the ordinal difference function over n
+ * (unit, value) observations: value[i] is a rating (an ordered integer
+ * category) that some rater gave to unit[i]. Only units with two or more
+ * values count. alpha is NaN when no unit has two values, or when the
+ * pairable values are all the same category (no expected disagreement).
+ * Returns EMPQ_OK, EMPQ_EINVAL (NULL arrays with n > 0, NULL out), or
+ * EMPQ_ENOMEM. */
+int empq_stats_krippendorff_ordinal(const size_t *unit, const int *value, size_t n,
+                                    empq_alpha_result *out, empq_error *err);
+
+/* Mean, sample standard deviation (n - 1 denominator) and median of n
+ * values; NaN when not defined (n = 0; sd for n < 2). median needs a
+ * scratch copy: it returns NaN when out of memory. */
+double empq_stats_mean(const double *x, size_t n);
+double empq_stats_sd(const double *x, size_t n);
+double empq_stats_median(const double *x, size_t n);
+
+#endif
