@@ -1,0 +1,69 @@
+/* cli.h: the `empq` command line: one file per command (cmd_*.c), shared
+ * helpers in common.c.
+ *
+ * Exit codes: 0 ok; 1 the command ran and found a problem (a dataset that
+ * does not load, an export with missing jobs); 2 bad usage or bad input
+ * (unknown option, a spec or dataset that is wrong); 3 a service is
+ * unreachable or failed (Redis, the broker). Every error is one line on
+ * stderr, "empq: <what and where>". */
+#ifndef EMPQ_CLI_H
+#define EMPQ_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "empq.pb-c.h"
+#include "empq/error.h"
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_SERVICE = 3 };
+
+#define CLI_DEFAULT_REDIS "redis://127.0.0.1:6379"
+#define CLI_DEFAULT_CONTROL "tcp://127.0.0.1:5556"
+#define CLI_CONTROL_TIMEOUT_MS 3000
+
+/* The commands: argv[0] is the command name. Each returns an exit code. */
+int cli__cmd_submit(int argc, char **argv);
+int cli__cmd_status(int argc, char **argv);
+int cli__cmd_export(int argc, char **argv);
+int cli__cmd_dataset(int argc, char **argv);
+int cli__cmd_demo(int argc, char **argv);
+
+/* Prints "empq: <formatted>\n" on stderr. */
+void cli__err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* $EMPQ_REDIS_URL or the default; $EMPQ_BROKER_CONTROL or the default. */
+const char *cli__default_redis(void);
+const char *cli__default_control(void);
+
+/* Parses a decimal count for option opt into *out (0..max). Prints the error
+ * and returns CLI_USAGE when s is not one. */
+int cli__parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *out);
+
+/* A new run id "r-YYYYMMDD-HHMMSS-xxxx" (UTC, 4 random hex digits). */
+void cli__run_id(char *buf, size_t len);
+
+/* What `empq submit` does, for the command and for the demo. */
+typedef struct cli__submit_opts {
+    const char *spec_path;  /* not NULL */
+    const char *redis_url;  /* not NULL */
+    const char *control;    /* broker control endpoint, not NULL */
+    uint64_t prompts;       /* 0: the spec's selection */
+    const char *run_id;     /* NULL: a new id */
+    int force;              /* fresh generations, do not read the cache */
+    int timeout_ms;         /* broker answer deadline */
+} cli__submit_opts;
+
+/* Loads the spec and dataset, selects, writes the run to Redis and tells the
+ * broker. On success run_id (len >= 64) holds the run id and *jobs (may be
+ * NULL) the job total. Returns an exit code: CLI_USAGE for a wrong spec or
+ * dataset, CLI_SERVICE when Redis or the broker failed (the run id is set
+ * when the run reached Redis but the broker did not answer). The error is
+ * printed. */
+int cli__submit(const cli__submit_opts *o, char *run_id, size_t len, uint64_t *jobs);
+
+/* One control round trip with its own ZeroMQ context. On EMPQ_OK *reply is
+ * the caller's (empq__control_reply__free_unpacked). */
+int cli__control(const char *endpoint, const Empq__ControlRequest *req, int timeout_ms,
+                 Empq__ControlReply **reply, empq_error *err);
+
+#endif

@@ -1,0 +1,70 @@
+/* cmd_export.c: `empq export RUN --out FILE`: responses.jsonl from Redis. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "empq/export.h"
+#include "empq/store.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: empq export RUN --out FILE [--redis URL]\n"
+               "  writes FILE (responses.jsonl) and, when jobs died, dead.jsonl beside it\n"
+               "  --redis URL   Redis (default $EMPQ_REDIS_URL or " CLI_DEFAULT_REDIS ")\n");
+}
+
+int cli__cmd_export(int argc, char **argv)
+{
+    const char *run = NULL, *out = NULL, *url = cli__default_redis();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return CLI_OK;
+        }
+        if (strcmp(a, "--out") == 0 || strcmp(a, "--redis") == 0) {
+            if (i + 1 >= argc) {
+                cli__err("export: %s needs a value", a);
+                return CLI_USAGE;
+            }
+            if (strcmp(a, "--out") == 0)
+                out = argv[++i];
+            else
+                url = argv[++i];
+        } else if (a[0] == '-') {
+            cli__err("export: unknown option '%s'", a);
+            usage(stderr);
+            return CLI_USAGE;
+        } else if (run != NULL) {
+            cli__err("export: one run at a time (got '%s' and '%s')", run, a);
+            return CLI_USAGE;
+        } else {
+            run = a;
+        }
+    }
+    if (run == NULL || out == NULL) {
+        cli__err("export: %s", run == NULL ? "which run? (empq export RUN --out FILE)"
+                                            : "--out FILE is required");
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    empq_store *s = NULL;
+    empq_error err = {0};
+    int rc = empq_store_open(&s, url, 2000, &err);
+    if (rc != EMPQ_OK) {
+        cli__err("cannot reach Redis: %s", err.msg);
+        return rc == EMPQ_EINVAL ? CLI_USAGE : CLI_SERVICE;
+    }
+    empq_export_stats st = {0};
+    rc = empq_export_responses(s, run, out, &st, &err);
+    empq_store_close(&s);
+    if (rc != EMPQ_OK) {
+        cli__err("export: %s", err.msg);
+        return rc == EMPQ_ENOTFOUND ? CLI_FAIL : rc == EMPQ_ESTORE ? CLI_SERVICE : CLI_FAIL;
+    }
+    fprintf(stderr, "empq: wrote %zu lines to %s (jobs %zu, cache hits %zu, dead %zu, missing %zu)\n",
+            st.lines, out, st.total, st.cache_hits, st.dead, st.missing);
+    if (st.missing > 0)
+        fprintf(stderr, "empq: run %s is not finished: %zu jobs have no result yet\n", run, st.missing);
+    return CLI_OK;
+}

@@ -1,0 +1,266 @@
+/* cmd_submit.c: `empq submit SPEC`: write a run to Redis, tell the broker. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "empq/dataset.h"
+#include "empq/export.h"
+#include "empq/spec.h"
+#include "empq/store.h"
+#include "empq/util.h"
+
+#define MAX_PROMPTS 100000000ull
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: empq submit SPEC [--redis URL] [--broker ENDPOINT] [--prompts N]\n"
+               "                   [--run-id ID] [--force]\n"
+               "  SPEC             the study spec (YAML)\n"
+               "  --redis URL      Redis (default $EMPQ_REDIS_URL or " CLI_DEFAULT_REDIS ")\n"
+               "  --broker EP      broker control endpoint (default $EMPQ_BROKER_CONTROL or\n"
+               "                   " CLI_DEFAULT_CONTROL ")\n"
+               "  --prompts N      select N prompts instead of the spec's selection.prompts\n"
+               "  --run-id ID      the run id (default r-YYYYMMDD-HHMMSS-xxxx)\n"
+               "  --force          fresh generations: do not read the response cache\n"
+               "Prints the run id on stdout.\n");
+}
+
+/* Loads the spec's dataset (or generates it). Prints the error. */
+static int load_dataset(const Empq__RunSpec *spec, const char *spec_path, empq_dataset **ds)
+{
+    empq_error err = {0};
+    const char *fmt = spec->dataset_format != NULL ? spec->dataset_format : "auto";
+    int rc;
+    if (strcmp(fmt, "synth") == 0) {
+        rc = empq_dataset_synth(spec->has_synth_prompts ? spec->synth_prompts : 2000,
+                                spec->has_synth_seed ? spec->synth_seed : 1, ds, &err);
+    } else {
+        if (spec->dataset_path == NULL || spec->dataset_path[0] == '\0') {
+            cli__err("%s: dataset.path is required for format '%s'", spec_path, fmt);
+            return CLI_USAGE;
+        }
+        rc = empq_dataset_load(spec->dataset_path, fmt, ds, &err);
+    }
+    if (rc != EMPQ_OK) {
+        cli__err("%s", err.msg[0] != '\0' ? err.msg : empq_strerror(rc));
+        return CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
+/* Tells the broker about the run. Prints the error. */
+static int notify_broker(const cli__submit_opts *o, const char *run_id)
+{
+    Empq__ControlRequest req = EMPQ__CONTROL_REQUEST__INIT;
+    req.body_case = EMPQ__CONTROL_REQUEST__BODY_SUBMIT;
+    req.submit = (char *)run_id;
+    Empq__ControlReply *reply = NULL;
+    empq_error err = {0};
+    int timeout = o->timeout_ms > 0 ? o->timeout_ms : CLI_CONTROL_TIMEOUT_MS;
+    int rc = cli__control(o->control, &req, timeout, &reply, &err);
+    if (rc != EMPQ_OK) {
+        cli__err("run %s is saved in Redis, but %s; the broker starts it when it runs "
+                 "(or submit again with --run-id to retry)", run_id, err.msg);
+        return CLI_SERVICE;
+    }
+    int ok = reply->ok;
+    if (!ok)
+        cli__err("the broker at %s refused run %s: %s", o->control, run_id,
+                 reply->error != NULL ? reply->error : "no reason given");
+    empq__control_reply__free_unpacked(reply, NULL);
+    return ok ? CLI_OK : CLI_SERVICE;
+}
+
+int cli__submit(const cli__submit_opts *o, char *run_id, size_t len, uint64_t *jobs)
+{
+    Empq__RunSpec *spec = NULL;
+    empq_dataset *ds = NULL;
+    size_t *idx = NULL, n_idx = 0;
+    Empq__Prompt *pv = NULL;
+    Empq__Prompt **pp = NULL;
+    empq_store *store = NULL;
+    empq_error err = {0};
+    int code;
+    if (len > 0)
+        run_id[0] = '\0';
+
+    int rc = empq_spec_load(o->spec_path, &spec, &err);
+    if (rc != EMPQ_OK) {
+        cli__err("%s", err.msg[0] != '\0' ? err.msg : empq_strerror(rc));
+        return CLI_USAGE;
+    }
+    if (o->prompts > 0) {
+        spec->has_selection_count = 1;
+        spec->selection_count = (uint32_t)o->prompts;
+        /* a synthetic dataset grows to give that many */
+        if (spec->dataset_format != NULL && strcmp(spec->dataset_format, "synth") == 0 &&
+            (!spec->has_synth_prompts || spec->synth_prompts < o->prompts)) {
+            spec->has_synth_prompts = 1;
+            spec->synth_prompts = (uint32_t)o->prompts;
+        }
+    }
+    code = load_dataset(spec, o->spec_path, &ds);
+    if (code != CLI_OK)
+        goto done;
+    int balance = spec->selection_balance == NULL || strcmp(spec->selection_balance, "none") != 0;
+    rc = empq_dataset_select(ds, spec->has_selection_count ? spec->selection_count : 0,
+                             spec->has_selection_seed ? spec->selection_seed : 0, balance, &idx,
+                             &n_idx, &err);
+    if (rc != EMPQ_OK) {
+        cli__err("%s: selecting prompts: %s", o->spec_path, err.msg);
+        code = CLI_USAGE;
+        goto done;
+    }
+    if (n_idx == 0) {
+        cli__err("%s: the dataset has no prompts to select", o->spec_path);
+        code = CLI_USAGE;
+        goto done;
+    }
+    pv = calloc(n_idx, sizeof *pv);
+    pp = calloc(n_idx, sizeof *pp);
+    if (pv == NULL || pp == NULL) {
+        cli__err("out of memory for %zu prompts", n_idx);
+        code = CLI_FAIL;
+        goto done;
+    }
+    for (size_t i = 0; i < n_idx; i++) {
+        const empq_dialogue *d = &ds->items[idx[i]];
+        Empq__Prompt init = EMPQ__PROMPT__INIT;
+        pv[i] = init;
+        pv[i].index = (uint32_t)i;
+        pv[i].id = d->id;
+        pv[i].emotion = d->emotion;
+        pv[i].situation = d->situation;
+        pv[i].prompt = d->prompt;
+        pv[i].human_response = d->human;
+        pv[i].sentiment = d->sentiment;
+        pp[i] = &pv[i];
+    }
+
+    rc = empq_store_open(&store, o->redis_url, 2000, &err);
+    if (rc != EMPQ_OK) {
+        cli__err("cannot reach Redis: %s", err.msg);
+        code = rc == EMPQ_EINVAL ? CLI_USAGE : CLI_SERVICE;
+        goto done;
+    }
+    char id[64];
+    if (o->run_id != NULL)
+        snprintf(id, sizeof id, "%s", o->run_id);
+    else
+        cli__run_id(id, sizeof id);
+    Empq__Run run = EMPQ__RUN__INIT;
+    run.id = id;
+    run.spec = spec;
+    run.n_prompts = (uint32_t)n_idx;
+    run.has_created_ms = 1;
+    run.created_ms = empq_now_ms();
+    run.has_state = 1;
+    run.state = EMPQ__RUN_STATE__RUN_ACTIVE;
+    run.has_force = 1;
+    run.force = o->force != 0;
+    rc = empq_store_run_create(store, &run, pp, n_idx);
+    if (rc == EMPQ_EEXIST && o->run_id != NULL) {
+        /* Resubmitting an existing run only tells the broker again. */
+        fprintf(stderr, "empq: run %s exists in %s; asking the broker to load it again\n", id,
+                empq_store_url(store));
+    } else if (rc == EMPQ_EEXIST) {
+        cli__err("run %s exists already in %s; try again", id, empq_store_url(store));
+        code = CLI_FAIL;
+        goto done;
+    } else if (rc != EMPQ_OK) {
+        cli__err("writing run %s: %s", id, empq_store_errstr(store));
+        code = CLI_SERVICE;
+        goto done;
+    }
+    snprintf(run_id, len, "%s", id);
+    if (jobs != NULL)
+        *jobs = empq_export_total_jobs(&run);
+    code = notify_broker(o, id);
+
+done:
+    empq_store_close(&store);
+    free(pv);
+    free(pp);
+    free(idx);
+    empq_dataset_free(&ds);
+    if (spec != NULL)
+        empq__run_spec__free_unpacked(spec, NULL);
+    return code;
+}
+
+/* A run id becomes a folder name in the collector's output. */
+static int valid_run_id(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 60 || id[0] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-", id[i]) == NULL)
+            return 0;
+    return 1;
+}
+
+int cli__cmd_submit(int argc, char **argv)
+{
+    cli__submit_opts o = {0};
+    o.redis_url = cli__default_redis();
+    o.control = cli__default_control();
+    o.timeout_ms = CLI_CONTROL_TIMEOUT_MS;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return CLI_OK;
+        }
+        if (strcmp(a, "--force") == 0) {
+            o.force = 1;
+            continue;
+        }
+        if (a[0] != '-') {
+            if (o.spec_path != NULL) {
+                cli__err("submit: one spec only (got '%s' and '%s')", o.spec_path, a);
+                return CLI_USAGE;
+            }
+            o.spec_path = a;
+            continue;
+        }
+        if (strcmp(a, "--redis") != 0 && strcmp(a, "--broker") != 0 && strcmp(a, "--prompts") != 0 &&
+            strcmp(a, "--run-id") != 0) {
+            cli__err("submit: unknown option '%s'", a);
+            usage(stderr);
+            return CLI_USAGE;
+        }
+        if (i + 1 >= argc) {
+            cli__err("submit: %s needs a value", a);
+            return CLI_USAGE;
+        }
+        const char *v = argv[++i];
+        if (strcmp(a, "--redis") == 0) {
+            o.redis_url = v;
+        } else if (strcmp(a, "--broker") == 0) {
+            o.control = v;
+        } else if (strcmp(a, "--run-id") == 0) {
+            o.run_id = v;
+        } else {
+            int code = cli__parse_u64("--prompts", v, MAX_PROMPTS, &o.prompts);
+            if (code != CLI_OK)
+                return code;
+        }
+    }
+    if (o.spec_path == NULL) {
+        cli__err("submit: which spec? (empq submit SPEC)");
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (o.run_id != NULL && !valid_run_id(o.run_id)) {
+        cli__err("submit: --run-id '%s' must be 1-60 characters of A-Z a-z 0-9 . _ : - "
+                 "(not starting with '.')", o.run_id);
+        return CLI_USAGE;
+    }
+    char id[64];
+    int code = cli__submit(&o, id, sizeof id, NULL);
+    if (id[0] != '\0')
+        printf("%s\n", id);
+    return code;
+}

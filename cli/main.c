@@ -1,0 +1,46 @@
+/* main.c: `empq`, the command line: dispatches to cli/cmd_*.c. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "empq/log.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: empq COMMAND [options]   (empq COMMAND --help for its options)\n"
+               "  submit SPEC        write a run to Redis and start it on the broker\n"
+               "  status [RUN]       progress per run and source, from the broker\n"
+               "  export RUN --out FILE   write the run's responses.jsonl\n"
+               "  dataset synth|check     make a synthetic dataset, or check a file\n"
+               "  demo               a whole study on this machine, start to end\n"
+               "environment: EMPQ_REDIS_URL, EMPQ_BROKER_CONTROL\n");
+}
+
+int main(int argc, char **argv)
+{
+    empq_log_init("empq", EMPQ_LOG_WARN);
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {
+        {"submit", cli__cmd_submit},   {"status", cli__cmd_status}, {"export", cli__cmd_export},
+        {"dataset", cli__cmd_dataset}, {"demo", cli__cmd_demo},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (strcmp(cmd, cmds[i].name) == 0)
+            return cmds[i].fn(argc - 1, argv + 1);
+    cli__err("unknown command '%s'", cmd);
+    usage(stderr);
+    return CLI_USAGE;
+}
