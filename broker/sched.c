@@ -1,0 +1,489 @@
+/* sched.c: runs, workers and dispatch decisions of the broker, no I/O. */
+#include "sched.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "empq/log.h"
+
+struct bk__sched {
+    bk__sched_opts o;
+    empq_rng rng;
+    bk__run **runs;
+    size_t n_runs, cap_runs;
+    bk__worker *workers;
+    unsigned n_workers; /* slots allocated */
+    unsigned span;      /* one past the highest used slot */
+    uint8_t *serve;     /* scratch: models a worker serves in one run */
+    size_t serve_cap;
+};
+
+void bk__sched_opts_default(bk__sched_opts *o)
+{
+    o->heartbeat_ms = 1000;
+    o->miss_beats = 5;
+    o->lease_ms = 600000;
+    o->backoff_base_ms = 1000;
+    o->backoff_cap_ms = 60000;
+    o->max_batch = 1024;
+    o->seed = empq_mono_ms() ^ ((uint64_t)(uintptr_t)&o->seed << 16);
+}
+
+int bk__sched_new(bk__sched **out, const bk__sched_opts *o)
+{
+    *out = NULL;
+    bk__sched *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return EMPQ_ENOMEM;
+    if (o != NULL)
+        s->o = *o;
+    else
+        bk__sched_opts_default(&s->o);
+    if (s->o.heartbeat_ms == 0)
+        s->o.heartbeat_ms = 1000;
+    if (s->o.miss_beats == 0)
+        s->o.miss_beats = 5;
+    if (s->o.max_batch == 0)
+        s->o.max_batch = 1024;
+    empq_rng_seed(&s->rng, s->o.seed);
+    *out = s;
+    return EMPQ_OK;
+}
+
+static void free_strings(char **v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void run_free(bk__run *r)
+{
+    if (r == NULL)
+        return;
+    free(r->id);
+    free_strings(r->aliases, r->n_models);
+    bk__jobtable_free(&r->table);
+    free(r);
+}
+
+static void worker_clear(bk__worker *w)
+{
+    free(w->worker_id);
+    free(w->host);
+    free_strings(w->models, w->n_models);
+    memset(w, 0, sizeof *w);
+}
+
+void bk__sched_free(bk__sched **sp)
+{
+    if (sp == NULL || *sp == NULL)
+        return;
+    bk__sched *s = *sp;
+    for (size_t i = 0; i < s->n_runs; i++)
+        run_free(s->runs[i]);
+    free(s->runs);
+    for (unsigned w = 0; w < s->n_workers; w++)
+        worker_clear(&s->workers[w]);
+    free(s->workers);
+    free(s->serve);
+    free(s);
+    *sp = NULL;
+}
+
+const bk__sched_opts *bk__sched_opts_of(const bk__sched *s) { return &s->o; }
+
+/* ==================== runs ==================== */
+
+bk__run *bk__sched_run_find(const bk__sched *s, const char *id)
+{
+    for (size_t i = 0; i < s->n_runs; i++)
+        if (strcmp(s->runs[i]->id, id) == 0)
+            return s->runs[i];
+    return NULL;
+}
+
+size_t bk__sched_run_count(const bk__sched *s) { return s->n_runs; }
+bk__run *bk__sched_run_at(const bk__sched *s, size_t i) { return i < s->n_runs ? s->runs[i] : NULL; }
+
+int bk__sched_run_add(bk__sched *s, const Empq__Run *run, bk__run **out, empq_error *err)
+{
+    bk__run *have = bk__sched_run_find(s, run->id);
+    if (out != NULL)
+        *out = have;
+    if (have != NULL)
+        return empq_error_set(err, EMPQ_EEXIST, "run %s is loaded already", run->id);
+    const Empq__RunSpec *spec = run->spec;
+    if (spec == NULL || spec->n_models == 0 || run->n_prompts == 0)
+        return empq_error_set(err, EMPQ_EINVAL, "run %s has %zu models and %u prompts: nothing to do", run->id,
+                              spec != NULL ? spec->n_models : 0, run->n_prompts);
+    uint32_t samples = 1;
+    for (size_t m = 0; m < spec->n_models; m++)
+        if (spec->models[m]->has_samples && spec->models[m]->samples > samples)
+            samples = spec->models[m]->samples;
+    if (s->n_runs == s->cap_runs) {
+        size_t cap = s->cap_runs ? s->cap_runs * 2 : 8;
+        bk__run **v = realloc(s->runs, cap * sizeof *v);
+        if (v == NULL)
+            return empq_error_set(err, EMPQ_ENOMEM, "run %s: out of memory", run->id);
+        s->runs = v;
+        s->cap_runs = cap;
+    }
+    bk__run *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return empq_error_set(err, EMPQ_ENOMEM, "run %s: out of memory", run->id);
+    r->id = empq_strdup(run->id);
+    r->state = run->has_state ? run->state : EMPQ__RUN_STATE__RUN_ACTIVE;
+    r->force = run->has_force && run->force;
+    r->n_prompts = run->n_prompts;
+    r->n_models = (uint32_t)spec->n_models;
+    r->samples = samples;
+    r->aliases = calloc(spec->n_models, sizeof *r->aliases);
+    if (r->id == NULL || r->aliases == NULL) {
+        run_free(r);
+        return empq_error_set(err, EMPQ_ENOMEM, "run %s: out of memory", run->id);
+    }
+    for (size_t m = 0; m < spec->n_models; m++) {
+        r->aliases[m] = empq_strdup(spec->models[m]->alias);
+        if (r->aliases[m] == NULL) {
+            run_free(r);
+            return empq_error_set(err, EMPQ_ENOMEM, "run %s: out of memory", run->id);
+        }
+    }
+    int rc = bk__jobtable_new(&r->table, r->n_prompts, r->n_models, samples, err);
+    if (rc != EMPQ_OK) {
+        empq_error_prefix(err, "run %s: ", run->id);
+        run_free(r);
+        return rc;
+    }
+    for (size_t m = 0; m < spec->n_models; m++) {
+        const Empq__ModelLimits *l = spec->models[m]->limits;
+        if (l != NULL && l->has_max_concurrency)
+            bk__jobtable_set_model_limit(r->table, (uint32_t)m, l->max_concurrency);
+    }
+    if (r->n_models > s->serve_cap) {
+        uint8_t *v = realloc(s->serve, r->n_models);
+        if (v == NULL) {
+            run_free(r);
+            return empq_error_set(err, EMPQ_ENOMEM, "run %s: out of memory", run->id);
+        }
+        s->serve = v;
+        s->serve_cap = r->n_models;
+    }
+    s->runs[s->n_runs++] = r;
+    if (out != NULL)
+        *out = r;
+    return EMPQ_OK;
+}
+
+bk__run *bk__sched_pop_finished(bk__sched *s)
+{
+    for (size_t i = 0; i < s->n_runs; i++) {
+        bk__run *r = s->runs[i];
+        if (!r->finish_reported && bk__jobtable_finished(r->table) &&
+            (r->state == EMPQ__RUN_STATE__RUN_ACTIVE || r->state == EMPQ__RUN_STATE__RUN_PAUSED)) {
+            r->finish_reported = 1;
+            r->finished_ms = empq_now_ms();
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* ==================== workers ==================== */
+
+int bk__sched_worker_find(const bk__sched *s, const unsigned char *ident, size_t len)
+{
+    for (unsigned w = 0; w < s->span; w++) {
+        const bk__worker *x = &s->workers[w];
+        if (x->used && x->ident_len == len && memcmp(x->ident, ident, len) == 0)
+            return (int)w;
+    }
+    return EMPQ_ENOTFOUND;
+}
+
+bk__worker *bk__sched_worker(const bk__sched *s, unsigned w)
+{
+    return w < s->span && s->workers[w].used ? &s->workers[w] : NULL;
+}
+
+unsigned bk__sched_worker_span(const bk__sched *s) { return s->span; }
+
+uint32_t bk__sched_in_flight(const bk__sched *s, unsigned w)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < s->n_runs; i++)
+        n += bk__jobtable_worker_leased(s->runs[i]->table, w);
+    return n;
+}
+
+size_t bk__sched_worker_remove(bk__sched *s, unsigned w)
+{
+    if (w >= s->span || !s->workers[w].used)
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_runs; i++)
+        n += bk__jobtable_release_worker(s->runs[i]->table, w);
+    worker_clear(&s->workers[w]);
+    while (s->span > 0 && !s->workers[s->span - 1].used)
+        s->span--;
+    return n;
+}
+
+int bk__sched_worker_hello(bk__sched *s, const unsigned char *ident, size_t len, const Empq__Hello *h,
+                           uint64_t now, unsigned *slot, size_t *requeued)
+{
+    if (requeued != NULL)
+        *requeued = 0;
+    if (len == 0 || len > BK_IDENT_MAX)
+        return EMPQ_EINVAL;
+    int have = bk__sched_worker_find(s, ident, len);
+    unsigned w;
+    if (have >= 0) {
+        w = (unsigned)have;
+        size_t n = bk__sched_worker_remove(s, w);
+        if (requeued != NULL)
+            *requeued = n;
+    } else {
+        for (w = 0; w < s->n_workers && s->workers[w].used; w++)
+            ;
+        if (w == s->n_workers) {
+            if (s->n_workers >= BK_WORKER_MAX)
+                return EMPQ_ERANGE;
+            unsigned cap = s->n_workers ? s->n_workers * 2 : 16;
+            if (cap > BK_WORKER_MAX)
+                cap = BK_WORKER_MAX;
+            bk__worker *v = realloc(s->workers, cap * sizeof *v);
+            if (v == NULL)
+                return EMPQ_ENOMEM;
+            memset(v + s->n_workers, 0, (cap - s->n_workers) * sizeof *v);
+            s->workers = v;
+            s->n_workers = cap;
+        }
+    }
+    bk__worker *x = &s->workers[w];
+    memset(x, 0, sizeof *x);
+    memcpy(x->ident, ident, len);
+    x->ident_len = len;
+    x->worker_id = empq_strdup(h->worker_id != NULL ? h->worker_id : "");
+    x->host = empq_strdup(h->host != NULL ? h->host : "");
+    x->pid = h->has_pid ? h->pid : 0;
+    x->credit = h->credit;
+    if (h->n_models > 0) {
+        x->models = calloc(h->n_models, sizeof *x->models);
+        if (x->models != NULL) {
+            x->n_models = h->n_models;
+            for (size_t i = 0; i < h->n_models; i++)
+                x->models[i] = empq_strdup(h->models[i]);
+        }
+    }
+    int oom = x->worker_id == NULL || x->host == NULL || (h->n_models > 0 && x->models == NULL);
+    for (size_t i = 0; i < x->n_models; i++)
+        oom |= x->models[i] == NULL;
+    if (oom) {
+        worker_clear(x);
+        return EMPQ_ENOMEM;
+    }
+    x->used = 1;
+    x->last_seen = now;
+    x->last_sent = now;
+    if (w + 1 > s->span)
+        s->span = w + 1;
+    *slot = w;
+    return EMPQ_OK;
+}
+
+/* ==================== dispatch ==================== */
+
+/* Fills s->serve for worker x and run r. Returns NULL when the worker serves
+ * every model, s->serve when it serves some, and sets *any to whether it
+ * serves at least one model of the run. */
+static const uint8_t *serve_mask(bk__sched *s, const bk__worker *x, const bk__run *r, int *any)
+{
+    *any = 1;
+    if (x->n_models == 0)
+        return NULL;
+    *any = 0;
+    for (uint32_t m = 0; m < r->n_models; m++) {
+        s->serve[m] = 0;
+        for (size_t i = 0; i < x->n_models; i++) {
+            if (strcmp(x->models[i], r->aliases[m]) == 0) {
+                s->serve[m] = 1;
+                *any = 1;
+                break;
+            }
+        }
+    }
+    return s->serve;
+}
+
+int bk__sched_has_ready(const bk__sched *s)
+{
+    for (size_t i = 0; i < s->n_runs; i++)
+        if (s->runs[i]->state == EMPQ__RUN_STATE__RUN_ACTIVE && bk__jobtable_counts(s->runs[i]->table, UINT32_MAX).ready)
+            return 1;
+    return 0;
+}
+
+size_t bk__sched_dispatch(bk__sched *s, unsigned w, uint64_t now, uint32_t *jobs, size_t max, bk__run **run)
+{
+    *run = NULL;
+    bk__worker *x = bk__sched_worker(s, w);
+    if (x == NULL || s->n_runs == 0)
+        return 0;
+    uint32_t busy = bk__sched_in_flight(s, w);
+    if (busy >= x->credit)
+        return 0;
+    size_t want = x->credit - busy;
+    if (want > max)
+        want = max;
+    if (want > s->o.max_batch)
+        want = s->o.max_batch;
+    if (want == 0)
+        return 0;
+    for (size_t k = 1; k <= s->n_runs; k++) {
+        size_t i = (x->run_rr + k) % s->n_runs;
+        bk__run *r = s->runs[i];
+        if (r->state != EMPQ__RUN_STATE__RUN_ACTIVE || bk__jobtable_counts(r->table, UINT32_MAX).ready == 0)
+            continue;
+        int any;
+        const uint8_t *serve = serve_mask(s, x, r, &any);
+        if (!any)
+            continue;
+        size_t n = bk__jobtable_take(r->table, serve, w, now + s->o.lease_ms, jobs, want);
+        if (n > 0) {
+            x->run_rr = i;
+            if (r->started_ms == 0)
+                r->started_ms = empq_now_ms();
+            *run = r;
+            return n;
+        }
+    }
+    return 0;
+}
+
+const char *bk__applied_str(bk__applied a)
+{
+    switch (a) {
+    case BK_APPLIED: return "applied";
+    case BK_IGNORED_FINAL: return "ignored_final";
+    case BK_IGNORED_STALE: return "ignored_stale";
+    case BK_IGNORED_UNKNOWN_RUN: return "ignored_unknown_run";
+    case BK_IGNORED_BAD_JOB: return "ignored_bad_job";
+    default: return "unknown";
+    }
+}
+
+uint64_t bk__sched_backoff_ms(bk__sched *s, unsigned attempt, uint32_t retry_after_ms)
+{
+    uint64_t ceil = s->o.backoff_base_ms;
+    for (unsigned i = 1; i < attempt && ceil < s->o.backoff_cap_ms; i++)
+        ceil *= 2;
+    if (ceil > s->o.backoff_cap_ms)
+        ceil = s->o.backoff_cap_ms;
+    uint64_t d = empq_rng_below(&s->rng, ceil + 1);
+    return d < retry_after_ms ? retry_after_ms : d;
+}
+
+bk__applied bk__sched_outcome(bk__sched *s, unsigned w, const Empq__Outcome *o, uint64_t now)
+{
+    bk__run *r = o->run_id != NULL ? bk__sched_run_find(s, o->run_id) : NULL;
+    if (r == NULL)
+        return BK_IGNORED_UNKNOWN_RUN;
+    bk__jobtable *t = r->table;
+    int state = bk__jobtable_state(t, o->job);
+    if (state < 0)
+        return BK_IGNORED_BAD_JOB;
+    bk__worker *x = w != BK_WORKER_NONE ? bk__sched_worker(s, w) : NULL;
+    if (x != NULL) {
+        if (o->kind == EMPQ__OUTCOME_KIND__OUTCOME_DONE)
+            x->done++;
+        else if (o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY || o->kind == EMPQ__OUTCOME_KIND__OUTCOME_DEAD)
+            x->errors++;
+    }
+    if (state == BK_JOB_DONE || state == BK_JOB_DEAD)
+        return BK_IGNORED_FINAL;
+    switch (o->kind) {
+    case EMPQ__OUTCOME_KIND__OUTCOME_DONE:
+        bk__jobtable_done(t, o->job, o->has_cache_hit && o->cache_hit, NULL);
+        return BK_APPLIED;
+    case EMPQ__OUTCOME_KIND__OUTCOME_DEAD:
+        bk__jobtable_dead(t, o->job, NULL);
+        return BK_APPLIED;
+    case EMPQ__OUTCOME_KIND__OUTCOME_RETRY:
+    case EMPQ__OUTCOME_KIND__OUTCOME_RELEASED: {
+        if (state != BK_JOB_LEASED || w == BK_WORKER_NONE || bk__jobtable_worker(t, o->job) != w)
+            return BK_IGNORED_STALE;
+        uint64_t nb = now;
+        if (o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY)
+            nb = now + bk__sched_backoff_ms(s, bk__jobtable_attempts(t, o->job),
+                                            o->has_retry_after_ms ? o->retry_after_ms : 0);
+        if (bk__jobtable_requeue(t, o->job, now, nb, NULL) != EMPQ_OK)
+            return BK_IGNORED_STALE; /* only on out of memory for the delayed heap */
+        return BK_APPLIED;
+    }
+    default:
+        return BK_IGNORED_BAD_JOB;
+    }
+}
+
+/* ==================== time ==================== */
+
+static uint64_t silence_limit(const bk__sched *s)
+{
+    return (uint64_t)s->o.miss_beats * s->o.heartbeat_ms;
+}
+
+void bk__sched_tick(bk__sched *s, uint64_t now, bk__tick *rep)
+{
+    bk__tick r = {0};
+    for (size_t i = 0; i < s->n_runs; i++) {
+        bk__jobtable *t = s->runs[i]->table;
+        r.promoted += bk__jobtable_promote(t, now);
+        size_t n = bk__jobtable_expire(t, now, NULL, 0);
+        if (n > 0)
+            EMPQ_INFO("event=lease_expired run=%s jobs=%zu", s->runs[i]->id, n);
+        r.expired += n;
+    }
+    for (unsigned w = 0; w < s->span; w++) {
+        bk__worker *x = &s->workers[w];
+        if (!x->used || now < x->last_seen + silence_limit(s))
+            continue;
+        char id[160];
+        empq_log_quote(id, sizeof id, x->worker_id);
+        uint64_t silent = now - x->last_seen;
+        size_t n = bk__sched_worker_remove(s, w);
+        EMPQ_WARN("event=worker_lost worker=%s silent_ms=%llu requeued=%zu", id, (unsigned long long)silent, n);
+        r.lost_workers++;
+        r.lost_jobs += n;
+    }
+    if (rep != NULL)
+        *rep = r;
+}
+
+uint64_t bk__sched_next_deadline(const bk__sched *s)
+{
+    uint64_t next = UINT64_MAX;
+    for (size_t i = 0; i < s->n_runs; i++) {
+        uint64_t a = bk__jobtable_next_expiry(s->runs[i]->table);
+        uint64_t b = bk__jobtable_next_ready(s->runs[i]->table);
+        if (a < next)
+            next = a;
+        if (b < next)
+            next = b;
+    }
+    for (unsigned w = 0; w < s->span; w++) {
+        const bk__worker *x = &s->workers[w];
+        if (!x->used)
+            continue;
+        uint64_t a = x->last_seen + silence_limit(s);
+        uint64_t b = x->last_sent + s->o.heartbeat_ms;
+        if (a < next)
+            next = a;
+        if (b < next)
+            next = b;
+    }
+    return next;
+}

@@ -1,0 +1,177 @@
+/* sched.h: the broker's runs, workers and dispatch decisions, without
+ * sockets or Redis (broker.c does the I/O around it).
+ *
+ * A bk__sched holds the loaded runs (each with its job table) and the
+ * registered workers (each in a small integer slot, the worker slot of the
+ * job tables). It decides which jobs go to which worker (by free credit,
+ * round robin over runs and over the models a worker serves), applies
+ * outcomes, computes retry backoff, expires leases, gives up silent workers
+ * and says when the next of those deadlines is, so the event loop can sleep
+ * exactly until then. Times called `now` are monotonic milliseconds.
+ *
+ * Internal to the broker program: names bk__sched_*. Not thread safe. */
+#ifndef EMPQ_BROKER_SCHED_H
+#define EMPQ_BROKER_SCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "empq.pb-c.h"
+#include "empq/error.h"
+#include "empq/util.h"
+#include "jobtable.h"
+
+#define BK_IDENT_MAX 256
+
+/* Timing and pacing choices; bk__sched_opts_default fills the defaults. */
+typedef struct bk__sched_opts {
+    uint32_t heartbeat_ms;    /* beat period both ways (1000) */
+    uint32_t miss_beats;      /* a worker silent this many periods is given up (5) */
+    uint32_t lease_ms;        /* a job's lease (600000: ten minutes) */
+    uint32_t backoff_base_ms; /* retry backoff: base of the exponential (1000) */
+    uint32_t backoff_cap_ms;  /* and its cap (60000) */
+    uint32_t max_batch;       /* jobs in one JobBatch at most (1024) */
+    uint64_t seed;            /* backoff jitter PRNG seed */
+} bk__sched_opts;
+
+void bk__sched_opts_default(bk__sched_opts *o);
+
+/* A loaded run. Owned by the scheduler; valid until bk__sched_free. */
+typedef struct bk__run {
+    char *id;
+    Empq__RunState state;   /* as in Redis (the broker keeps them in step) */
+    int force;
+    uint32_t n_prompts;
+    uint32_t n_models;
+    uint32_t samples;       /* max over the models */
+    char **aliases;         /* n_models model aliases, spec order */
+    bk__jobtable *table;
+    uint64_t started_ms;    /* wall clock of the first dispatch, 0 before */
+    uint64_t finished_ms;   /* wall clock when done + dead reached total */
+    int finish_reported;    /* bk__sched_pop_finished returned it already */
+} bk__run;
+
+/* A registered worker. */
+typedef struct bk__worker {
+    int used;
+    unsigned char ident[BK_IDENT_MAX]; /* its ROUTER routing identity */
+    size_t ident_len;
+    char *worker_id;
+    char *host;
+    uint32_t pid;
+    uint32_t credit;
+    char **models;          /* aliases it serves; n_models 0 = every model */
+    size_t n_models;
+    uint64_t last_seen;     /* last message from it (mono ms) */
+    uint64_t last_sent;     /* last message to it (mono ms); the I/O layer sets it */
+    uint64_t done;          /* DONE outcomes it reported */
+    uint64_t errors;        /* RETRY and DEAD outcomes it reported */
+    size_t run_rr;          /* round robin over runs: the run index it got last */
+} bk__worker;
+
+typedef struct bk__sched bk__sched;
+
+/* Creates a scheduler (o may be NULL for the defaults). On EMPQ_OK *out is
+ * the caller's, freed with bk__sched_free. EMPQ_ENOMEM otherwise. */
+int bk__sched_new(bk__sched **out, const bk__sched_opts *o);
+/* Frees *s, its runs and workers, and sets *s to NULL; s, *s may be NULL. */
+void bk__sched_free(bk__sched **s);
+const bk__sched_opts *bk__sched_opts_of(const bk__sched *s);
+
+/* ---- runs ------------------------------------------------------------------ */
+
+/* Loads a run: builds its job table (every job pending) with total =
+ * n_prompts * n_models * max samples, and model limits from the spec. The
+ * caller then marks finished jobs with bk__jobtable_done/dead on run->table.
+ * *out (may be NULL) receives the run, owned by the scheduler.
+ * EMPQ_EEXIST (and *out the loaded run) when a run of that id is loaded,
+ * EMPQ_EINVAL for a run without models or prompts, EMPQ_ENOMEM. */
+int bk__sched_run_add(bk__sched *s, const Empq__Run *run, bk__run **out, empq_error *err);
+/* The loaded run of that id, or NULL. */
+bk__run *bk__sched_run_find(const bk__sched *s, const char *id);
+size_t bk__sched_run_count(const bk__sched *s);
+/* The i-th loaded run (load order), i < bk__sched_run_count. */
+bk__run *bk__sched_run_at(const bk__sched *s, size_t i);
+
+/* Returns a run that just finished (done + dead == total, state ACTIVE or
+ * PAUSED) and that was not returned before, or NULL. The caller records
+ * RUN_DONE (in Redis) and sets run->state. */
+bk__run *bk__sched_pop_finished(bk__sched *s);
+
+/* ---- workers ----------------------------------------------------------------- */
+
+/* Registers the worker at this identity from its hello (or re-registers
+ * it: a worker that says hello again has restarted, so the jobs it held are
+ * requeued; *requeued, may be NULL, receives how many). On EMPQ_OK *slot is
+ * its slot. EMPQ_ERANGE when every slot is taken, EMPQ_EINVAL for an empty
+ * or oversized identity, EMPQ_ENOMEM. */
+int bk__sched_worker_hello(bk__sched *s, const unsigned char *ident, size_t len, const Empq__Hello *h,
+                           uint64_t now, unsigned *slot, size_t *requeued);
+/* The slot of the worker at this identity, or EMPQ_ENOTFOUND. */
+int bk__sched_worker_find(const bk__sched *s, const unsigned char *ident, size_t len);
+/* The worker in slot w, or NULL when the slot is free. */
+bk__worker *bk__sched_worker(const bk__sched *s, unsigned w);
+/* One past the highest slot in use (iterate 0..n-1, skip NULL). */
+unsigned bk__sched_worker_span(const bk__sched *s);
+/* Forgets the worker in slot w and requeues every job leased to it in
+ * every run. Returns how many were requeued. */
+size_t bk__sched_worker_remove(bk__sched *s, unsigned w);
+/* Jobs leased to worker w over every run. */
+uint32_t bk__sched_in_flight(const bk__sched *s, unsigned w);
+
+/* ---- dispatch ---------------------------------------------------------------- */
+
+/* Picks the next batch for worker w: up to min(free credit, max, max_batch)
+ * ready jobs of one ACTIVE run (round robin over runs, then over the run's
+ * models the worker serves), leased to w until now + lease_ms. Writes the
+ * job indices to jobs and the run to *run. Returns how many (0: nothing for
+ * this worker now). The attempt of each job is bk__jobtable_attempts. */
+size_t bk__sched_dispatch(bk__sched *s, unsigned w, uint64_t now, uint32_t *jobs, size_t max, bk__run **run);
+
+/* Whether an ACTIVE run has a ready job (a cheap O(runs) test). */
+int bk__sched_has_ready(const bk__sched *s);
+
+/* What applying one outcome did. */
+typedef enum bk__applied {
+    BK_APPLIED = 0,        /* the job moved */
+    BK_IGNORED_FINAL,      /* the job was already done or dead */
+    BK_IGNORED_STALE,      /* RETRY/RELEASED from a worker not holding the lease */
+    BK_IGNORED_UNKNOWN_RUN,/* no loaded run of that id */
+    BK_IGNORED_BAD_JOB,    /* job index out of range, or unknown kind */
+    BK_APPLIED_N
+} bk__applied;
+
+const char *bk__applied_str(bk__applied a);
+
+/* Applies one outcome reported by worker w (BK_WORKER_NONE: an unknown
+ * worker, whose DONE and DEAD are still applied). DONE/DEAD: pending or
+ * leased (to anyone) -> done/dead. RETRY: leased to w -> pending after
+ * bk__sched_backoff_ms. RELEASED: leased to w -> pending now. */
+bk__applied bk__sched_outcome(bk__sched *s, unsigned w, const Empq__Outcome *o, uint64_t now);
+
+/* Retry delay after the given attempt (1 = the first): full jitter, a
+ * uniform draw in [0, min(cap, base * 2^(attempt-1))], but at least
+ * retry_after_ms. */
+uint64_t bk__sched_backoff_ms(bk__sched *s, unsigned attempt, uint32_t retry_after_ms);
+
+/* ---- time --------------------------------------------------------------------- */
+
+/* What one tick did. */
+typedef struct bk__tick {
+    size_t promoted;     /* delayed jobs now ready */
+    size_t expired;      /* leases that ran out */
+    size_t lost_workers; /* workers given up */
+    size_t lost_jobs;    /* their leased jobs, requeued */
+} bk__tick;
+
+/* Does everything due at now: promotes delayed jobs, expires leases, gives
+ * up workers silent for miss_beats x heartbeat_ms (logging event=worker_lost
+ * with the count of requeued jobs). Fills *r (may be NULL). */
+void bk__sched_tick(bk__sched *s, uint64_t now, bk__tick *r);
+
+/* The earliest time something is due: a delayed job, a lease deadline, a
+ * worker's silence limit or a heartbeat to send (last_sent +
+ * heartbeat_ms). UINT64_MAX when nothing is. */
+uint64_t bk__sched_next_deadline(const bk__sched *s);
+
+#endif
