@@ -1,0 +1,1009 @@
+/* spec.c: the study spec (YAML, libyaml document API) -> RunSpec.
+ *
+ * The whole document is loaded first (yaml_parser_load), so every node has
+ * its line for the error text. Then each mapping is checked against its
+ * known keys (unknown and duplicate keys are errors) before its values are
+ * read with typed getters that name the key path and the line. The RunSpec
+ * is built with malloc'd fields, packed, and the caller receives the unpacked
+ * copy, so it is always freed with empq__run_spec__free_unpacked(, NULL). */
+#include "empq/spec.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <float.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "empq/template.h"
+#include "empq/util.h"
+
+#define PATH_MAX_LEN 256
+
+typedef struct ctx {
+    yaml_document_t *doc;
+    const char *origin;
+    empq_error *err;
+} ctx;
+
+/* ==================== errors ==================== */
+
+static size_t line_of(const yaml_node_t *n)
+{
+    return n != NULL ? (size_t)n->start_mark.line + 1 : 1;
+}
+
+/* Sets err to "origin:LINE: <text>" and returns code. */
+static int failc(ctx *c, const yaml_node_t *at, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int failc(ctx *c, const yaml_node_t *at, int code, const char *fmt, ...)
+{
+    char text[EMPQ_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    return empq_error_set(c->err, code, "%s:%zu: %s", c->origin, line_of(at), text);
+}
+
+#define fail(c, at, ...) failc((c), (at), EMPQ_ESPEC, __VA_ARGS__)
+#define NOMEM(c, at) failc((c), (at), EMPQ_ENOMEM, "out of memory")
+
+/* A short description of node n for "got ..." ("'abc'", "a list"). */
+static const char *describe(const yaml_node_t *n, char *buf, size_t len)
+{
+    switch (n->type) {
+    case YAML_MAPPING_NODE: return "a mapping";
+    case YAML_SEQUENCE_NODE: return "a list";
+    case YAML_SCALAR_NODE: {
+        int cut = n->data.scalar.length > 40;
+        snprintf(buf, len, "'%.*s%s'", cut ? 40 : (int)n->data.scalar.length,
+                 (const char *)n->data.scalar.value, cut ? "..." : "");
+        return buf;
+    }
+    default: return "nothing";
+    }
+}
+
+/* ==================== nodes ==================== */
+
+static const char *sval(const yaml_node_t *n)
+{
+    return (const char *)n->data.scalar.value;
+}
+
+static int is_plain(const yaml_node_t *n)
+{
+    return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+}
+
+/* A plain "", "~" or "null": YAML's null, taken as "not given". */
+static int is_null(const yaml_node_t *n)
+{
+    if (!is_plain(n))
+        return 0;
+    const char *v = sval(n);
+    return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 || strcmp(v, "Null") == 0 ||
+           strcmp(v, "NULL") == 0;
+}
+
+/* dst (PATH_MAX_LEN bytes) = "parent.key", or "key" when parent is "";
+ * a path too long is cut and ends in "...". */
+static void join(char *dst, const char *parent, const char *key)
+{
+    int n = parent[0] == '\0' ? snprintf(dst, PATH_MAX_LEN, "%s", key)
+                              : snprintf(dst, PATH_MAX_LEN, "%s.%s", parent, key);
+    if (n >= PATH_MAX_LEN)
+        memcpy(dst + PATH_MAX_LEN - 4, "...", 4);
+}
+
+/* Checks that n is a mapping whose keys are strings from known (NULL
+ * terminated), each at most once. path names n ("" for the top level). */
+static int check_map(ctx *c, yaml_node_t *n, const char *path, const char *const *known)
+{
+    char got[64];
+    if (n->type != YAML_MAPPING_NODE) {
+        if (path[0] == '\0')
+            return fail(c, n, "the spec must be a mapping of keys (name, dataset, ...), got %s",
+                        describe(n, got, sizeof got));
+        return fail(c, n, "key '%s' must be a mapping, got %s", path, describe(n, got, sizeof got));
+    }
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        if (k == NULL || k->type != YAML_SCALAR_NODE)
+            return fail(c, k != NULL ? k : n, "a key in '%s' is not a string", path[0] ? path : "the spec");
+        char kp[PATH_MAX_LEN];
+        join(kp, path, sval(k));
+        size_t i = 0;
+        while (known[i] != NULL && strcmp(known[i], sval(k)) != 0)
+            i++;
+        if (known[i] == NULL) {
+            char list[256] = "";
+            size_t used = 0;
+            for (size_t j = 0; known[j] != NULL && used < sizeof list; j++) {
+                int w = snprintf(list + used, sizeof list - used, "%s%s", j ? ", " : "", known[j]);
+                if (w < 0)
+                    break;
+                used += (size_t)w;
+            }
+            return fail(c, k, "key '%s' is not a known key (known here: %s)", kp, list);
+        }
+        for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
+            yaml_node_t *k2 = yaml_document_get_node(c->doc, q->key);
+            if (k2 != NULL && k2->type == YAML_SCALAR_NODE && strcmp(sval(k2), sval(k)) == 0)
+                return fail(c, k, "key '%s' appears twice (first at line %zu)", kp, line_of(k2));
+        }
+    }
+    return EMPQ_OK;
+}
+
+/* The value of key in mapping map, or NULL when absent or null. */
+static yaml_node_t *get(ctx *c, yaml_node_t *map, const char *key)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        if (k != NULL && k->type == YAML_SCALAR_NODE && strcmp(sval(k), key) == 0) {
+            yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+            return v != NULL && !is_null(v) ? v : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* ==================== typed getters ==================== */
+/* Each reads map[key]; path is the map's path. A null or absent value leaves
+ * the output untouched and sets *present = 0 (or fails when required). */
+
+static int get_string(ctx *c, yaml_node_t *map, const char *path, const char *key, int required, char **out)
+{
+    char kp[PATH_MAX_LEN], got[64];
+    join(kp, path, key);
+    yaml_node_t *v = get(c, map, key);
+    if (v == NULL) {
+        if (required)
+            return fail(c, map, "key '%s' is required", kp);
+        return EMPQ_OK;
+    }
+    if (v->type != YAML_SCALAR_NODE)
+        return fail(c, v, "key '%s' must be a string, got %s", kp, describe(v, got, sizeof got));
+    if (strlen(sval(v)) != v->data.scalar.length)
+        return fail(c, v, "key '%s' holds a NUL character", kp);
+    if (required && v->data.scalar.length == 0)
+        return fail(c, v, "key '%s' must not be empty", kp);
+    char *s = empq_strdup(sval(v));
+    if (s == NULL)
+        return NOMEM(c, v);
+    free(*out);
+    *out = s;
+    return EMPQ_OK;
+}
+
+static int get_bool(ctx *c, yaml_node_t *map, const char *path, const char *key, int *present, int *out)
+{
+    char kp[PATH_MAX_LEN], got[64];
+    join(kp, path, key);
+    yaml_node_t *v = get(c, map, key);
+    *present = v != NULL;
+    if (v == NULL)
+        return EMPQ_OK;
+    if (is_plain(v)) {
+        const char *s = sval(v);
+        if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 || strcmp(s, "TRUE") == 0) {
+            *out = 1;
+            return EMPQ_OK;
+        }
+        if (strcmp(s, "false") == 0 || strcmp(s, "False") == 0 || strcmp(s, "FALSE") == 0) {
+            *out = 0;
+            return EMPQ_OK;
+        }
+    }
+    return fail(c, v, "key '%s' must be true or false, got %s", kp, describe(v, got, sizeof got));
+}
+
+/* Common check of a number's node: a plain scalar. */
+static int number_node(ctx *c, yaml_node_t *v, const char *kp, const char *kind)
+{
+    char got[64];
+    if (v->type != YAML_SCALAR_NODE)
+        return fail(c, v, "key '%s' must be %s, got %s", kp, kind, describe(v, got, sizeof got));
+    if (!is_plain(v))
+        return fail(c, v, "key '%s' must be %s, got the quoted string %s (write it without quotes)", kp, kind,
+                    describe(v, got, sizeof got));
+    return EMPQ_OK;
+}
+
+/* An integer in [min, max] (signed). */
+static int get_int(ctx *c, yaml_node_t *map, const char *path, const char *key, int64_t min, int64_t max,
+                   int *present, int64_t *out)
+{
+    char kp[PATH_MAX_LEN], got[64];
+    join(kp, path, key);
+    yaml_node_t *v = get(c, map, key);
+    *present = v != NULL;
+    if (v == NULL)
+        return EMPQ_OK;
+    int rc = number_node(c, v, kp, "an integer");
+    if (rc != EMPQ_OK)
+        return rc;
+    const char *s = sval(v);
+    const char *d = s + (*s == '-' || *s == '+');
+    int digits = *d != '\0';
+    for (const char *q = d; *q != '\0'; q++)
+        digits = digits && isdigit((unsigned char)*q);
+    if (!digits)
+        return fail(c, v, "key '%s' must be an integer, got %s", kp, describe(v, got, sizeof got));
+    errno = 0;
+    long long x = strtoll(s, NULL, 10);
+    if (errno == ERANGE || x < min || x > max) {
+        if (min == INT64_MIN)
+            return fail(c, v, "key '%s' must be a 64-bit integer, got %s", kp, describe(v, got, sizeof got));
+        if (max == INT32_MAX || max == UINT32_MAX)
+            return fail(c, v, "key '%s' must be an integer >= %" PRId64 ", got %s", kp, min,
+                        describe(v, got, sizeof got));
+        return fail(c, v, "key '%s' must be an integer from %" PRId64 " to %" PRId64 ", got %s", kp, min, max,
+                    describe(v, got, sizeof got));
+    }
+    *out = (int64_t)x;
+    return EMPQ_OK;
+}
+
+/* An unsigned 64-bit integer (seeds). */
+static int get_u64(ctx *c, yaml_node_t *map, const char *path, const char *key, int *present, uint64_t *out)
+{
+    char kp[PATH_MAX_LEN], got[64];
+    join(kp, path, key);
+    yaml_node_t *v = get(c, map, key);
+    *present = v != NULL;
+    if (v == NULL)
+        return EMPQ_OK;
+    int rc = number_node(c, v, kp, "an integer");
+    if (rc != EMPQ_OK)
+        return rc;
+    const char *s = sval(v);
+    const char *d = s + (*s == '+');
+    int digits = *d != '\0';
+    for (const char *q = d; *q != '\0'; q++)
+        digits = digits && isdigit((unsigned char)*q);
+    errno = 0;
+    unsigned long long x = digits ? strtoull(d, NULL, 10) : 0;
+    if (!digits || errno == ERANGE)
+        return fail(c, v, "key '%s' must be an integer from 0 to %" PRIu64 ", got %s", kp, UINT64_MAX,
+                    describe(v, got, sizeof got));
+    *out = (uint64_t)x;
+    return EMPQ_OK;
+}
+
+static int get_u32(ctx *c, yaml_node_t *map, const char *path, const char *key, uint32_t min,
+                   protobuf_c_boolean *has, uint32_t *out)
+{
+    int present = 0;
+    int64_t x = 0;
+    int rc = get_int(c, map, path, key, min, UINT32_MAX, &present, &x);
+    if (rc == EMPQ_OK && present) {
+        *out = (uint32_t)x;
+        if (has != NULL)
+            *has = 1;
+    }
+    return rc;
+}
+
+/* A finite number in [min, max]. */
+static int get_double(ctx *c, yaml_node_t *map, const char *path, const char *key, double min, double max,
+                      protobuf_c_boolean *has, double *out)
+{
+    char kp[PATH_MAX_LEN], got[64];
+    join(kp, path, key);
+    yaml_node_t *v = get(c, map, key);
+    if (v == NULL)
+        return EMPQ_OK;
+    int rc = number_node(c, v, kp, "a number");
+    if (rc != EMPQ_OK)
+        return rc;
+    const char *s = sval(v);
+    int ok = *s != '\0';
+    for (const char *q = s; *q != '\0'; q++)
+        ok = ok && (isdigit((unsigned char)*q) || strchr("+-.eE", *q) != NULL);
+    char *end = NULL;
+    double x = ok ? strtod(s, &end) : 0;
+    if (!ok || end == NULL || *end != '\0' || !isfinite(x))
+        return fail(c, v, "key '%s' must be a number, got %s", kp, describe(v, got, sizeof got));
+    if (x < min || x > max) {
+        if (max == DBL_MAX)
+            return fail(c, v, "key '%s' must be >= %g, got %s", kp, min, describe(v, got, sizeof got));
+        return fail(c, v, "key '%s' must be between %g and %g, got %s", kp, min, max, describe(v, got, sizeof got));
+    }
+    *out = x;
+    *has = 1;
+    return EMPQ_OK;
+}
+
+/* An enumerated string: one of choices (NULL terminated). */
+static int get_choice(ctx *c, yaml_node_t *map, const char *path, const char *key, int required,
+                      const char *const *choices, char **out)
+{
+    int rc = get_string(c, map, path, key, required, out);
+    if (rc != EMPQ_OK || *out == NULL)
+        return rc;
+    for (size_t i = 0; choices[i] != NULL; i++)
+        if (strcmp(choices[i], *out) == 0)
+            return EMPQ_OK;
+    char kp[PATH_MAX_LEN], list[256] = "";
+    join(kp, path, key);
+    size_t used = 0;
+    for (size_t i = 0; choices[i] != NULL && used < sizeof list; i++) {
+        int w = snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", choices[i]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    return fail(c, get(c, map, key), "key '%s' must be one of %s, got '%.40s'", kp, list, *out);
+}
+
+/* ==================== ${VAR} ==================== */
+
+static int var_start(int ch) { return isalpha(ch) || ch == '_'; }
+static int var_char(int ch) { return isalnum(ch) || ch == '_'; }
+
+/* Expands ${VAR} in s into out (NULL: check the syntax only). */
+static int expand(const char *s, empq_buf *out, empq_error *err)
+{
+    const char *p = s;
+    while (*p != '\0') {
+        const char *lit = p;
+        while (*p != '\0' && *p != '$')
+            p++;
+        if (out != NULL && p > lit && empq_buf_append(out, lit, (size_t)(p - lit)) != EMPQ_OK)
+            return empq_error_set(err, EMPQ_ENOMEM, "out of memory");
+        if (*p == '\0')
+            break;
+        if (p[1] == '$' || p[1] != '{') { /* "$$" is "$"; a "$" before anything else is kept */
+            if (out != NULL && empq_buf_append(out, "$", 1) != EMPQ_OK)
+                return empq_error_set(err, EMPQ_ENOMEM, "out of memory");
+            p += p[1] == '$' ? 2 : 1;
+            continue;
+        }
+        const char *name = p + 2;
+        const char *end = name;
+        while (var_char((unsigned char)*end))
+            end++;
+        if (*end != '}' || end == name || !var_start((unsigned char)*name)) {
+            const char *close = strchr(name, '}');
+            if (close == NULL)
+                return empq_error_set(err, EMPQ_EPARSE, "'${' at character %zu is not closed by '}'",
+                                      (size_t)(p - s) + 1);
+            int n = close - name > 40 ? 40 : (int)(close - name);
+            return empq_error_set(err, EMPQ_EPARSE,
+                                  "'${%.*s}' at character %zu is not a variable name ([A-Za-z_][A-Za-z0-9_]*)", n,
+                                  name, (size_t)(p - s) + 1);
+        }
+        if (out != NULL) {
+            char var[256];
+            size_t n = (size_t)(end - name);
+            if (n >= sizeof var)
+                return empq_error_set(err, EMPQ_EPARSE, "variable name at character %zu is too long",
+                                      (size_t)(p - s) + 1);
+            memcpy(var, name, n);
+            var[n] = '\0';
+            const char *val = getenv(var);
+            if (val == NULL)
+                return empq_error_set(err, EMPQ_ENOTFOUND, "environment variable '%s' is not set", var);
+            if (empq_buf_append(out, val, strlen(val)) != EMPQ_OK)
+                return empq_error_set(err, EMPQ_ENOMEM, "out of memory");
+        }
+        p = end + 1;
+    }
+    return EMPQ_OK;
+}
+
+int empq_expand_env(const char *s, char **out, empq_error *err)
+{
+    if (out == NULL)
+        return empq_error_set(err, EMPQ_EINVAL, "expand: NULL output");
+    *out = NULL;
+    if (s == NULL)
+        return empq_error_set(err, EMPQ_EINVAL, "expand: NULL string");
+    empq_buf b = {0};
+    int rc = expand(s, &b, err);
+    if (rc == EMPQ_OK && b.data == NULL && empq_buf_append(&b, "", 0) != EMPQ_OK)
+        rc = empq_error_set(err, EMPQ_ENOMEM, "out of memory");
+    if (rc != EMPQ_OK) {
+        empq_buf_free(&b);
+        return rc;
+    }
+    *out = b.data;
+    return EMPQ_OK;
+}
+
+/* ==================== sections ==================== */
+
+static const char *const DATASET_FORMATS[] = {"synth", "jsonl", "welivita-pu", "empatheticdialogues", NULL};
+static const char *const PROVIDERS[] = {"openai", "openai-compatible", "azure-openai", "gemini", "anthropic", NULL};
+
+static int valid_alias(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s != '\0'; s++)
+        if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' && *s != '-')
+            return 0;
+    return 1;
+}
+
+static int valid_var(const char *s)
+{
+    if (!var_start((unsigned char)*s))
+        return 0;
+    for (s++; *s != '\0'; s++)
+        if (!var_char((unsigned char)*s))
+            return 0;
+    return 1;
+}
+
+/* Joins base_dir and path unless path is absolute or base_dir NULL/""/".". */
+static char *resolve(const char *base_dir, const char *path)
+{
+    if (path[0] == '/' || base_dir == NULL || base_dir[0] == '\0' || strcmp(base_dir, ".") == 0)
+        return empq_strdup(path);
+    size_t bl = strlen(base_dir);
+    while (bl > 1 && base_dir[bl - 1] == '/')
+        bl--;
+    const char *rel = path;
+    while (rel[0] == '.' && rel[1] == '/')
+        rel += 2;
+    empq_buf b = {0};
+    if (empq_buf_append(&b, base_dir, bl) != EMPQ_OK ||
+        (base_dir[bl - 1] != '/' && empq_buf_append(&b, "/", 1) != EMPQ_OK) ||
+        empq_buf_append(&b, rel, strlen(rel)) != EMPQ_OK) {
+        empq_buf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}
+
+static int parse_dataset(ctx *c, yaml_node_t *root, const char *base_dir, Empq__RunSpec *rs)
+{
+    static const char *const keys[] = {"format", "path", "prompts", "seed", NULL};
+    yaml_node_t *d = get(c, root, "dataset");
+    if (d == NULL)
+        return fail(c, root, "key 'dataset' is required");
+    int rc = check_map(c, d, "dataset", keys);
+    if (rc == EMPQ_OK)
+        rc = get_choice(c, d, "dataset", "format", 1, DATASET_FORMATS, &rs->dataset_format);
+    if (rc != EMPQ_OK)
+        return rc;
+    int synth = strcmp(rs->dataset_format, "synth") == 0;
+    if (synth) {
+        if (get(c, d, "path") != NULL)
+            return fail(c, get(c, d, "path"), "key 'dataset.path' is not used with format synth");
+        int present = 0;
+        int64_t n = 2000;
+        rc = get_int(c, d, "dataset", "prompts", 1, UINT32_MAX, &present, &n);
+        if (rc != EMPQ_OK)
+            return rc;
+        rs->has_synth_prompts = 1;
+        rs->synth_prompts = (uint32_t)n;
+        rs->has_synth_seed = 1;
+        rs->synth_seed = 1;
+        return get_u64(c, d, "dataset", "seed", &present, &rs->synth_seed);
+    }
+    for (const char *const *k = keys + 2; *k != NULL; k++)
+        if (get(c, d, *k) != NULL)
+            return fail(c, get(c, d, *k), "key 'dataset.%s' is used with format synth only", *k);
+    char *raw = NULL;
+    rc = get_string(c, d, "dataset", "path", 1, &raw);
+    if (rc != EMPQ_OK)
+        return rc;
+    char *expanded = NULL;
+    empq_error e = {0};
+    rc = empq_expand_env(raw, &expanded, &e);
+    free(raw);
+    if (rc != EMPQ_OK)
+        return failc(c, get(c, d, "path"), rc == EMPQ_ENOMEM ? EMPQ_ENOMEM : EMPQ_ESPEC, "key 'dataset.path': %s",
+                     e.msg);
+    rs->dataset_path = resolve(base_dir, expanded);
+    free(expanded);
+    return rs->dataset_path != NULL ? EMPQ_OK : NOMEM(c, d);
+}
+
+static int parse_selection(ctx *c, yaml_node_t *root, Empq__RunSpec *rs)
+{
+    static const char *const keys[] = {"prompts", "seed", "balance", NULL};
+    static const char *const balances[] = {"emotion", "none", NULL};
+    rs->has_selection_count = 1;
+    rs->selection_count = 0;
+    rs->has_selection_seed = 1;
+    rs->selection_seed = 1;
+    yaml_node_t *s = get(c, root, "selection");
+    int rc = EMPQ_OK;
+    if (s != NULL) {
+        int present = 0;
+        rc = check_map(c, s, "selection", keys);
+        if (rc == EMPQ_OK)
+            rc = get_u32(c, s, "selection", "prompts", 0, NULL, &rs->selection_count);
+        if (rc == EMPQ_OK)
+            rc = get_u64(c, s, "selection", "seed", &present, &rs->selection_seed);
+        if (rc == EMPQ_OK)
+            rc = get_choice(c, s, "selection", "balance", 0, balances, &rs->selection_balance);
+    }
+    if (rc == EMPQ_OK && rs->selection_balance == NULL) {
+        rs->selection_balance = empq_strdup("emotion");
+        if (rs->selection_balance == NULL)
+            rc = NOMEM(c, root);
+    }
+    return rc;
+}
+
+/* Reads map[key] as a template and checks its placeholders. */
+static int get_template(ctx *c, yaml_node_t *map, const char *key, int required, char **out)
+{
+    int rc = get_string(c, map, "template", key, required, out);
+    if (rc != EMPQ_OK || *out == NULL)
+        return rc;
+    empq_error e = {0};
+    rc = empq_template_check(*out, &e);
+    if (rc != EMPQ_OK)
+        return failc(c, get(c, map, key), rc, "key 'template.%s': %s", key, e.msg);
+    return EMPQ_OK;
+}
+
+static int parse_template(ctx *c, yaml_node_t *root, Empq__RunSpec *rs)
+{
+    static const char *const keys[] = {"system", "user", NULL};
+    yaml_node_t *t = get(c, root, "template");
+    if (t == NULL)
+        return fail(c, root, "key 'template' is required");
+    int rc = check_map(c, t, "template", keys);
+    if (rc == EMPQ_OK)
+        rc = get_template(c, t, "system", 0, &rs->template_system);
+    if (rc == EMPQ_OK)
+        rc = get_template(c, t, "user", 1, &rs->template_user);
+    return rc;
+}
+
+/* Appends m to rs->models (taking it). */
+static int add_model(ctx *c, Empq__RunSpec *rs, Empq__ModelSpec *m, yaml_node_t *at)
+{
+    Empq__ModelSpec **v = realloc(rs->models, (rs->n_models + 1) * sizeof *v);
+    if (v == NULL) {
+        empq__model_spec__free_unpacked(m, NULL);
+        return NOMEM(c, at);
+    }
+    rs->models = v;
+    rs->models[rs->n_models++] = m;
+    return EMPQ_OK;
+}
+
+static Empq__ModelSpec *new_model(void)
+{
+    Empq__ModelSpec *m = malloc(sizeof *m);
+    if (m != NULL)
+        empq__model_spec__init(m);
+    return m;
+}
+
+static int parse_human(ctx *c, yaml_node_t *root, Empq__RunSpec *rs)
+{
+    static const char *const keys[] = {"include", "alias", NULL};
+    yaml_node_t *h = get(c, root, "human");
+    int include = 1;
+    char *alias = NULL;
+    int rc = EMPQ_OK;
+    if (h != NULL) {
+        int present = 0;
+        rc = check_map(c, h, "human", keys);
+        if (rc == EMPQ_OK)
+            rc = get_bool(c, h, "human", "include", &present, &include);
+        if (rc == EMPQ_OK)
+            rc = get_string(c, h, "human", "alias", 0, &alias);
+        if (rc == EMPQ_OK && alias != NULL && !valid_alias(alias))
+            rc = fail(c, get(c, h, "alias"), "key 'human.alias' must be letters, digits, '.', '_' or '-', got '%.40s'",
+                      alias);
+    }
+    if (rc != EMPQ_OK || !include) {
+        free(alias);
+        return rc;
+    }
+    Empq__ModelSpec *m = new_model();
+    if (m == NULL) {
+        free(alias);
+        return NOMEM(c, root);
+    }
+    m->alias = alias != NULL ? alias : empq_strdup("human");
+    m->provider = empq_strdup("human");
+    if (m->alias == NULL || m->provider == NULL) {
+        empq__model_spec__free_unpacked(m, NULL);
+        return NOMEM(c, root);
+    }
+    return add_model(c, rs, m, root);
+}
+
+static int parse_params(ctx *c, yaml_node_t *mm, const char *mp, Empq__ModelSpec *m)
+{
+    static const char *const keys[] = {"temperature", "top_p", "max_tokens", "seed", "stop", NULL};
+    yaml_node_t *n = get(c, mm, "params");
+    if (n == NULL)
+        return EMPQ_OK;
+    char path[PATH_MAX_LEN];
+    join(path, mp, "params");
+    int rc = check_map(c, n, path, keys);
+    if (rc != EMPQ_OK)
+        return rc;
+    Empq__GenParams *p = malloc(sizeof *p);
+    if (p == NULL)
+        return NOMEM(c, n);
+    empq__gen_params__init(p);
+    m->params = p;
+    /* Anthropic takes temperature 0..1; the OpenAI-style APIs and Gemini 0..2. */
+    double tmax = strcmp(m->provider, "anthropic") == 0 ? 1.0 : 2.0;
+    int present = 0;
+    int64_t x = 0;
+    rc = get_double(c, n, path, "temperature", 0.0, tmax, &p->has_temperature, &p->temperature);
+    if (rc == EMPQ_OK)
+        rc = get_double(c, n, path, "top_p", 0.0, 1.0, &p->has_top_p, &p->top_p);
+    if (rc == EMPQ_OK)
+        rc = get_int(c, n, path, "max_tokens", 1, INT32_MAX, &present, &x);
+    if (rc == EMPQ_OK && present) {
+        p->has_max_tokens = 1;
+        p->max_tokens = (int32_t)x;
+    }
+    if (rc == EMPQ_OK)
+        rc = get_int(c, n, path, "seed", INT64_MIN, INT64_MAX, &present, &p->seed);
+    if (rc == EMPQ_OK && present)
+        p->has_seed = 1;
+    if (rc != EMPQ_OK)
+        return rc;
+
+    yaml_node_t *stop = get(c, n, "stop");
+    if (stop == NULL)
+        return EMPQ_OK;
+    char kp[PATH_MAX_LEN], got[64];
+    join(kp, path, "stop");
+    yaml_node_item_t *first = NULL, *last = NULL;
+    yaml_node_item_t one = 0;
+    if (stop->type == YAML_SCALAR_NODE) { /* a single stop sequence */
+        one = (yaml_node_item_t)(stop - c->doc->nodes.start) + 1;
+        first = &one;
+        last = &one + 1;
+    } else if (stop->type == YAML_SEQUENCE_NODE) {
+        first = stop->data.sequence.items.start;
+        last = stop->data.sequence.items.top;
+    } else {
+        return fail(c, stop, "key '%s' must be a string or a list of strings, got %s", kp,
+                    describe(stop, got, sizeof got));
+    }
+    p->stop = calloc((size_t)(last - first) + 1, sizeof *p->stop);
+    if (p->stop == NULL)
+        return NOMEM(c, stop);
+    for (yaml_node_item_t *it = first; it < last; it++) {
+        yaml_node_t *s = yaml_document_get_node(c->doc, *it);
+        size_t i = (size_t)(it - first);
+        if (s == NULL || s->type != YAML_SCALAR_NODE || s->data.scalar.length == 0 ||
+            strlen(sval(s)) != s->data.scalar.length)
+            return fail(c, s != NULL ? s : stop, "key '%s[%zu]' must be a non-empty string, got %s", kp, i,
+                        s != NULL ? describe(s, got, sizeof got) : "nothing");
+        p->stop[i] = empq_strdup(sval(s));
+        if (p->stop[i] == NULL)
+            return NOMEM(c, s);
+        p->n_stop = i + 1;
+    }
+    return EMPQ_OK;
+}
+
+static int parse_limits(ctx *c, yaml_node_t *mm, const char *mp, Empq__ModelSpec *m)
+{
+    static const char *const keys[] = {"max_concurrency", "requests_per_minute", "tokens_per_minute", NULL};
+    yaml_node_t *n = get(c, mm, "limits");
+    if (n == NULL)
+        return EMPQ_OK;
+    char path[PATH_MAX_LEN];
+    join(path, mp, "limits");
+    int rc = check_map(c, n, path, keys);
+    if (rc != EMPQ_OK)
+        return rc;
+    Empq__ModelLimits *l = malloc(sizeof *l);
+    if (l == NULL)
+        return NOMEM(c, n);
+    empq__model_limits__init(l);
+    m->limits = l;
+    rc = get_u32(c, n, path, "max_concurrency", 1, &l->has_max_concurrency, &l->max_concurrency);
+    if (rc == EMPQ_OK)
+        rc = get_u32(c, n, path, "requests_per_minute", 1, &l->has_requests_per_minute, &l->requests_per_minute);
+    if (rc == EMPQ_OK)
+        rc = get_u32(c, n, path, "tokens_per_minute", 1, &l->has_tokens_per_minute, &l->tokens_per_minute);
+    return rc;
+}
+
+static int parse_prices(ctx *c, yaml_node_t *mm, const char *mp, Empq__ModelSpec *m)
+{
+    static const char *const keys[] = {"input_per_mtok", "output_per_mtok", "max_cost", NULL};
+    yaml_node_t *n = get(c, mm, "prices");
+    if (n == NULL)
+        return EMPQ_OK;
+    char path[PATH_MAX_LEN];
+    join(path, mp, "prices");
+    int rc = check_map(c, n, path, keys);
+    if (rc != EMPQ_OK)
+        return rc;
+    Empq__ModelPrices *p = malloc(sizeof *p);
+    if (p == NULL)
+        return NOMEM(c, n);
+    empq__model_prices__init(p);
+    m->prices = p;
+    rc = get_double(c, n, path, "input_per_mtok", 0.0, DBL_MAX, &p->has_input_per_mtok, &p->input_per_mtok);
+    if (rc == EMPQ_OK)
+        rc = get_double(c, n, path, "output_per_mtok", 0.0, DBL_MAX, &p->has_output_per_mtok, &p->output_per_mtok);
+    if (rc == EMPQ_OK)
+        rc = get_double(c, n, path, "max_cost", 0.0, DBL_MAX, &p->has_max_cost, &p->max_cost);
+    return rc;
+}
+
+/* Fills m from the mapping mm at path mp (models[i]). */
+static int parse_model(ctx *c, yaml_node_t *mm, const char *mp, Empq__ModelSpec *m)
+{
+    static const char *const keys[] = {"alias", "provider", "base_url", "model", "api_key_env", "api_key_file",
+                                       "api_version", "samples", "max_attempts", "timeout_ms", "params",
+                                       "limits", "prices", NULL};
+    char kp[PATH_MAX_LEN];
+    int rc = check_map(c, mm, mp, keys);
+    if (rc == EMPQ_OK)
+        rc = get_string(c, mm, mp, "alias", 1, &m->alias);
+    if (rc == EMPQ_OK && !valid_alias(m->alias)) {
+        join(kp, mp, "alias");
+        return fail(c, get(c, mm, "alias"), "key '%s' must be letters, digits, '.', '_' or '-', got '%.40s'", kp,
+                    m->alias);
+    }
+    if (rc == EMPQ_OK)
+        rc = get_choice(c, mm, mp, "provider", 1, PROVIDERS, &m->provider);
+    if (rc == EMPQ_OK)
+        rc = get_string(c, mm, mp, "base_url", 1, &m->base_url);
+    if (rc == EMPQ_OK) {
+        empq_error e = {0};
+        if (expand(m->base_url, NULL, &e) != EMPQ_OK) {
+            join(kp, mp, "base_url");
+            return fail(c, get(c, mm, "base_url"), "key '%s': %s", kp, e.msg);
+        }
+    }
+    if (rc == EMPQ_OK)
+        rc = get_string(c, mm, mp, "model", 1, &m->model);
+    if (rc == EMPQ_OK)
+        rc = get_string(c, mm, mp, "api_key_env", 0, &m->api_key_env);
+    if (rc == EMPQ_OK && m->api_key_env != NULL && !valid_var(m->api_key_env)) {
+        join(kp, mp, "api_key_env");
+        return fail(c, get(c, mm, "api_key_env"),
+                    "key '%s' must be the name of an environment variable ([A-Za-z_][A-Za-z0-9_]*), "
+                    "not the key itself",
+                    kp);
+    }
+    if (rc == EMPQ_OK)
+        rc = get_string(c, mm, mp, "api_key_file", 0, &m->api_key_file);
+    if (rc == EMPQ_OK && m->api_key_env != NULL && m->api_key_file != NULL) {
+        join(kp, mp, "api_key_file");
+        return fail(c, get(c, mm, "api_key_file"), "key '%s': give api_key_env or api_key_file, not both", kp);
+    }
+    if (rc == EMPQ_OK)
+        rc = get_string(c, mm, mp, "api_version", 0, &m->api_version);
+    if (rc == EMPQ_OK)
+        rc = get_u32(c, mm, mp, "samples", 1, &m->has_samples, &m->samples);
+    if (rc == EMPQ_OK)
+        rc = get_u32(c, mm, mp, "max_attempts", 1, &m->has_max_attempts, &m->max_attempts);
+    if (rc == EMPQ_OK)
+        rc = get_u32(c, mm, mp, "timeout_ms", 1, &m->has_timeout_ms, &m->timeout_ms);
+    if (rc == EMPQ_OK)
+        rc = parse_params(c, mm, mp, m);
+    if (rc == EMPQ_OK)
+        rc = parse_limits(c, mm, mp, m);
+    if (rc == EMPQ_OK)
+        rc = parse_prices(c, mm, mp, m);
+    return rc;
+}
+
+static int parse_models(ctx *c, yaml_node_t *root, Empq__RunSpec *rs)
+{
+    char got[64];
+    yaml_node_t *ms = get(c, root, "models");
+    if (ms == NULL)
+        return fail(c, root, "key 'models' is required");
+    if (ms->type != YAML_SEQUENCE_NODE)
+        return fail(c, ms, "key 'models' must be a list, got %s", describe(ms, got, sizeof got));
+    yaml_node_item_t *first = ms->data.sequence.items.start;
+    if (ms->data.sequence.items.top == first)
+        return fail(c, ms, "key 'models' must list at least one model");
+    size_t base = rs->n_models; /* the human source, when included */
+    for (yaml_node_item_t *it = first; it < ms->data.sequence.items.top; it++) {
+        char mp[PATH_MAX_LEN];
+        snprintf(mp, sizeof mp, "models[%zu]", (size_t)(it - first));
+        yaml_node_t *mm = yaml_document_get_node(c->doc, *it);
+        if (mm == NULL || mm->type != YAML_MAPPING_NODE)
+            return fail(c, mm != NULL ? mm : ms, "key '%s' must be a mapping, got %s", mp,
+                        mm != NULL ? describe(mm, got, sizeof got) : "nothing");
+        Empq__ModelSpec *m = new_model();
+        if (m == NULL)
+            return NOMEM(c, mm);
+        int rc = add_model(c, rs, m, mm);
+        if (rc == EMPQ_OK)
+            rc = parse_model(c, mm, mp, m);
+        if (rc != EMPQ_OK)
+            return rc;
+        for (size_t j = 0; j + 1 < rs->n_models; j++) {
+            if (strcmp(rs->models[j]->alias, m->alias) != 0)
+                continue;
+            if (j < base)
+                return fail(c, get(c, mm, "alias"),
+                            "key '%s.alias': '%s' is the human source's alias (set human.alias to another name)",
+                            mp, m->alias);
+            return fail(c, get(c, mm, "alias"), "key '%s.alias': '%s' is already the alias of models[%zu]", mp,
+                        m->alias, j - base);
+        }
+    }
+    return EMPQ_OK;
+}
+
+/* ==================== entry points ==================== */
+
+/* Sets err from a libyaml failure; text/len locate a reader error's line. */
+static int yaml_failure(ctx *c, yaml_parser_t *ps, const char *text, size_t len)
+{
+    const char *problem = ps->problem != NULL ? ps->problem : "malformed YAML";
+    if (ps->error == YAML_MEMORY_ERROR)
+        return empq_error_set(c->err, EMPQ_ENOMEM, "%s: out of memory reading YAML", c->origin);
+    if (ps->error == YAML_READER_ERROR) { /* bad encoding: libyaml gives a byte offset, not a mark */
+        size_t line = 1;
+        for (size_t i = 0; i < ps->problem_offset && i < len; i++)
+            line += text[i] == '\n';
+        return empq_error_set(c->err, EMPQ_EPARSE, "%s:%zu: YAML syntax error: %s at byte %zu", c->origin, line,
+                              problem, ps->problem_offset);
+    }
+    if (ps->context != NULL)
+        return empq_error_set(c->err, EMPQ_EPARSE, "%s:%zu: YAML syntax error: %s (%s at line %zu)", c->origin,
+                              (size_t)ps->problem_mark.line + 1, problem, ps->context,
+                              (size_t)ps->context_mark.line + 1);
+    return empq_error_set(c->err, EMPQ_EPARSE, "%s:%zu: YAML syntax error: %s", c->origin,
+                          (size_t)ps->problem_mark.line + 1, problem);
+}
+
+/* Builds the RunSpec from the loaded document into rs (malloc'd fields). */
+static int build(ctx *c, const char *base_dir, Empq__RunSpec *rs)
+{
+    static const char *const keys[] = {"name", "dataset", "selection", "template", "human", "models", NULL};
+    yaml_node_t *root = yaml_document_get_root_node(c->doc);
+    if (root == NULL || is_null(root))
+        return empq_error_set(c->err, EMPQ_ESPEC, "%s:1: the spec is empty", c->origin);
+    int rc = check_map(c, root, "", keys);
+    if (rc == EMPQ_OK)
+        rc = get_string(c, root, "", "name", 1, &rs->name);
+    if (rc == EMPQ_OK)
+        rc = parse_dataset(c, root, base_dir, rs);
+    if (rc == EMPQ_OK)
+        rc = parse_selection(c, root, rs);
+    if (rc == EMPQ_OK)
+        rc = parse_template(c, root, rs);
+    if (rc == EMPQ_OK)
+        rc = parse_human(c, root, rs);
+    if (rc == EMPQ_OK)
+        rc = parse_models(c, root, rs);
+    return rc;
+}
+
+/* Packs rs and returns the unpacked copy in *out. */
+static int repack(ctx *c, const Empq__RunSpec *rs, Empq__RunSpec **out)
+{
+    size_t n = empq__run_spec__get_packed_size(rs);
+    uint8_t *buf = malloc(n > 0 ? n : 1);
+    if (buf == NULL)
+        return empq_error_set(c->err, EMPQ_ENOMEM, "%s: out of memory", c->origin);
+    empq__run_spec__pack(rs, buf);
+    *out = empq__run_spec__unpack(NULL, n, buf);
+    free(buf);
+    if (*out == NULL)
+        return empq_error_set(c->err, EMPQ_ENOMEM, "%s: out of memory (RunSpec unpack)", c->origin);
+    return EMPQ_OK;
+}
+
+static int parse(const char *text, size_t len, const char *origin, const char *base_dir, const char *spec_path,
+                 Empq__RunSpec **out, empq_error *err)
+{
+    if (out == NULL)
+        return empq_error_set(err, EMPQ_EINVAL, "spec: NULL output");
+    *out = NULL;
+    if (text == NULL)
+        return empq_error_set(err, EMPQ_EINVAL, "spec: NULL text");
+    yaml_parser_t ps;
+    yaml_document_t doc;
+    ctx c = {&doc, origin != NULL ? origin : "<spec>", err};
+    if (!yaml_parser_initialize(&ps))
+        return empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", c.origin);
+    yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&ps, &doc)) {
+        int rc = yaml_failure(&c, &ps, text, len);
+        yaml_parser_delete(&ps);
+        return rc;
+    }
+
+    Empq__RunSpec *rs = malloc(sizeof *rs);
+    int rc = EMPQ_OK;
+    if (rs == NULL) {
+        rc = empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", c.origin);
+    } else {
+        empq__run_spec__init(rs);
+        rc = build(&c, base_dir, rs);
+    }
+    if (rc == EMPQ_OK) { /* one document only */
+        yaml_document_t next;
+        if (!yaml_parser_load(&ps, &next)) {
+            rc = yaml_failure(&c, &ps, text, len);
+        } else {
+            yaml_node_t *r = yaml_document_get_root_node(&next);
+            if (r != NULL)
+                rc = empq_error_set(err, EMPQ_ESPEC, "%s:%zu: a second YAML document ('---'); a spec is one document",
+                                    c.origin, (size_t)next.start_mark.line + 1);
+            yaml_document_delete(&next);
+        }
+    }
+    if (rc == EMPQ_OK) {
+        rs->spec_yaml = malloc(len + 1);
+        rs->spec_path = spec_path != NULL ? empq_strdup(spec_path) : NULL;
+        if (rs->spec_yaml == NULL || (spec_path != NULL && rs->spec_path == NULL)) {
+            rc = empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", c.origin);
+        } else {
+            memcpy(rs->spec_yaml, text, len);
+            rs->spec_yaml[len] = '\0';
+            rc = repack(&c, rs, out);
+        }
+    }
+    if (rs != NULL)
+        empq__run_spec__free_unpacked(rs, NULL); /* every field is malloc'd: the default allocator frees it */
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&ps);
+    return rc;
+}
+
+int empq_spec_parse(const char *text, size_t len, const char *origin, const char *base_dir,
+                    Empq__RunSpec **out, empq_error *err)
+{
+    return parse(text, len, origin, base_dir, NULL, out, err);
+}
+
+int empq_spec_load(const char *path, Empq__RunSpec **out, empq_error *err)
+{
+    if (out == NULL)
+        return empq_error_set(err, EMPQ_EINVAL, "spec: NULL output");
+    *out = NULL;
+    if (path == NULL)
+        return empq_error_set(err, EMPQ_EINVAL, "spec: NULL path");
+    char *text = NULL;
+    size_t len = 0;
+    int rc = empq_read_file(path, &text, &len, err);
+    if (rc != EMPQ_OK)
+        return rc;
+    char *dir = NULL;
+    const char *slash = strrchr(path, '/');
+    if (slash != NULL) {
+        size_t n = slash == path ? 1 : (size_t)(slash - path);
+        dir = malloc(n + 1);
+        if (dir == NULL) {
+            free(text);
+            return empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", path);
+        }
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    rc = parse(text, len, path, dir, path, out, err);
+    free(dir);
+    free(text);
+    return rc;
+}
+
+int empq_spec_model_index(const Empq__RunSpec *spec, const char *alias)
+{
+    if (spec == NULL || alias == NULL)
+        return -1;
+    for (size_t i = 0; i < spec->n_models; i++)
+        if (spec->models[i]->alias != NULL && strcmp(spec->models[i]->alias, alias) == 0)
+            return (int)i;
+    return -1;
+}
