@@ -87,9 +87,10 @@ int empq_dataset_write_jsonl(const empq_dataset *ds, const char *path, empq_erro
  * sample of n items.
  *
  * Returns EMPQ_OK with *idx (never NULL on success; caller frees) holding
- * *n_out indices in ascending (dataset) order; EMPQ_EINVAL when an item's
- * emotion is not one of the 32 labels (balance only) or an argument is
- * NULL; EMPQ_ENOMEM. Deterministic for (dataset, n, seed, balance). */
+ * *n_out indices in ascending (dataset) order (*n_out is min(n, ds->n), or
+ * ds->n when n is 0); EMPQ_EINVAL when balancing meets an item whose
+ * emotion is not one of the 32 labels, or an argument is NULL; EMPQ_ENOMEM.
+ * On failure *idx is NULL. Deterministic for (dataset, n, seed, balance). */
 int empq_dataset_select(const empq_dataset *ds, size_t n, uint64_t seed, int balance, size_t **idx,
                         size_t *n_out, empq_error *err);
 
