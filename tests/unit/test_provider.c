@@ -1,0 +1,371 @@
+/* test_provider.c: the providers' exact request bytes and reply readings. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "empq/provider.h"
+
+#define KEY "sk-test-SECRET-0123456789"
+#define NOW 1700000000000ULL /* 2023-11-14T22:13:20Z */
+
+static Empq__GenParams params;
+static Empq__ModelSpec spec;
+static char *stops[] = {"\n\n", "END"};
+
+static void reset_spec(const char *provider, const char *base_url)
+{
+    Empq__GenParams p = EMPQ__GEN_PARAMS__INIT;
+    Empq__ModelSpec m = EMPQ__MODEL_SPEC__INIT;
+    params = p;
+    spec = m;
+    spec.alias = "gpt";
+    spec.provider = (char *)provider;
+    spec.base_url = (char *)base_url;
+    spec.model = "gpt-4o-mini";
+    spec.params = &params;
+}
+
+static void test_openai_request_exact(void)
+{
+    reset_spec("openai", NULL);
+    params.has_temperature = 1;
+    params.temperature = 0.7;
+    params.has_max_tokens = 1;
+    params.max_tokens = 256;
+    params.has_seed = 1;
+    params.seed = 42;
+    params.n_stop = 2;
+    params.stop = stops;
+    empq_http_request r = {0};
+    empq_error err = {0};
+    CHECK_INT(empq_provider_request(&spec, NULL, "You are kind.", "I lost my dog \"Rex\".", 0, KEY, &r, &err),
+              EMPQ_OK);
+    CHECK_STR(r.method, "POST");
+    CHECK_STR(r.url, "https://api.openai.com/v1/chat/completions");
+    CHECK_INT(r.n_headers, 2);
+    CHECK_STR(r.headers[0], "Content-Type: application/json");
+    CHECK_STR(r.headers[1], "Authorization: Bearer " KEY);
+    CHECK_STR(r.body, "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"system\",\"content\":\"You are kind.\"},"
+                      "{\"role\":\"user\",\"content\":\"I lost my dog \\\"Rex\\\".\"}],\"temperature\":0.7,"
+                      "\"max_tokens\":256,\"seed\":42,\"stop\":[\"\\n\\n\",\"END\"]}");
+    CHECK_INT(r.body_len, strlen(r.body));
+    empq_http_request_clear(&r);
+    CHECK(r.url == NULL && r.n_headers == 0 && r.body == NULL);
+
+    /* sample 3: seed + 3; top_p alone; no system message */
+    reset_spec("openai", NULL);
+    params.has_top_p = 1;
+    params.top_p = 0.95;
+    params.has_seed = 1;
+    params.seed = 42;
+    char *body = NULL;
+    size_t len = 0;
+    CHECK_INT(empq_provider_body(&spec, "", "hi", 3, &body, &len, &err), EMPQ_OK);
+    CHECK_STR(body, "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                    "\"top_p\":0.95,\"seed\":45}");
+    free(body);
+
+    /* no params at all: model and messages only */
+    reset_spec("openai", NULL);
+    spec.params = NULL;
+    CHECK_INT(empq_provider_body(&spec, NULL, "hi", 0, &body, NULL, &err), EMPQ_OK);
+    CHECK_STR(body, "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    free(body);
+}
+
+static void test_compatible_endpoint(void)
+{
+    reset_spec("openai-compatible", "http://127.0.0.1:8000/v1/");
+    empq_http_request r = {0};
+    empq_error err = {0};
+    /* no key: no Authorization header; trailing slash of base_url dropped */
+    CHECK_INT(empq_provider_endpoint(&spec, NULL, NULL, &r, &err), EMPQ_OK);
+    CHECK_STR(r.url, "http://127.0.0.1:8000/v1/chat/completions");
+    CHECK_INT(r.n_headers, 1);
+    CHECK_STR(r.headers[0], "Content-Type: application/json");
+    CHECK(r.body == NULL);
+    empq_http_request_clear(&r);
+
+    /* the expanded base_url given by the worker wins over the spec's text */
+    reset_spec("openai-compatible", "${LLM_URL}");
+    CHECK_INT(empq_provider_endpoint(&spec, "http://10.0.0.5:9000/v1", "k-1234", &r, &err), EMPQ_OK);
+    CHECK_STR(r.url, "http://10.0.0.5:9000/v1/chat/completions");
+    CHECK_STR(r.headers[1], "Authorization: Bearer k-1234");
+    empq_http_request_clear(&r);
+
+    /* openai-compatible needs a base_url */
+    reset_spec("openai-compatible", NULL);
+    CHECK_INT(empq_provider_endpoint(&spec, NULL, NULL, &r, &err), EMPQ_EINVAL);
+    CHECK_CONTAINS(err.msg, "base_url");
+}
+
+static void test_azure_endpoint(void)
+{
+    reset_spec("azure-openai", "https://res.openai.azure.com");
+    spec.model = "my-deploy";
+    spec.api_version = "2024-06-01";
+    empq_http_request r = {0};
+    empq_error err = {0};
+    CHECK_INT(empq_provider_endpoint(&spec, NULL, "az-key-1", &r, &err), EMPQ_OK);
+    CHECK_STR(r.url, "https://res.openai.azure.com/openai/deployments/my-deploy/chat/completions?api-version=2024-06-01");
+    CHECK_STR(r.headers[1], "api-key: az-key-1");
+    empq_http_request_clear(&r);
+}
+
+static void test_unsupported(void)
+{
+    empq_http_request r = {0};
+    empq_error err = {0};
+    reset_spec("human", NULL);
+    CHECK(!empq_provider_supported("human"));
+    CHECK_INT(empq_provider_endpoint(&spec, NULL, NULL, &r, &err), EMPQ_EINVAL);
+    reset_spec("cohere", NULL);
+    CHECK_INT(empq_provider_endpoint(&spec, NULL, NULL, &r, &err), EMPQ_EINVAL);
+    CHECK_CONTAINS(err.msg, "unknown provider cohere");
+    CHECK(empq_provider_supported("openai"));
+    CHECK(empq_provider_supported("openai-compatible"));
+    CHECK(!empq_provider_supported(NULL));
+}
+
+static void parse(const char *provider, long status, const char *body, empq_provider_result *out)
+{
+    reset_spec(provider, "http://x/v1");
+    empq_http_reply rep = {0};
+    rep.status = status;
+    rep.body = body;
+    rep.body_len = body != NULL ? strlen(body) : 0;
+    CHECK_INT(empq_provider_parse(&spec, &rep, KEY, NOW, out), EMPQ_OK);
+}
+
+static void test_parse_success(void)
+{
+    empq_provider_result r;
+    parse("openai", 200,
+          "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1700000000,"
+          "\"model\":\"gpt-4o-mini-2024-07-18\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+          "\"content\":\"I'm so sorry.\",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"stop\"}],"
+          "\"usage\":{\"prompt_tokens\":31,\"completion_tokens\":5,\"total_tokens\":36},"
+          "\"system_fingerprint\":\"fp_1\"}",
+          &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_SUCCESS);
+    CHECK_STR(r.gen.text, "I'm so sorry.");
+    CHECK_STR(r.gen.finish_reason, "stop");
+    CHECK_STR(r.gen.model_reported, "gpt-4o-mini-2024-07-18");
+    CHECK(r.gen.has_tokens_in && r.gen.tokens_in == 31);
+    CHECK(r.gen.has_tokens_out && r.gen.tokens_out == 5);
+    CHECK(!r.gen.refusal);
+    CHECK_STR(r.reason, "");
+    CHECK_INT(r.status, 200);
+    empq_provider_result_clear(&r);
+    CHECK(r.gen.text == NULL);
+
+    /* content null with finish_reason length: an empty text, still a success */
+    parse("openai-compatible", 200,
+          "{\"model\":\"m\",\"choices\":[{\"message\":{\"content\":null},\"finish_reason\":\"length\"}]}", &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_SUCCESS);
+    CHECK_STR(r.gen.text, "");
+    CHECK(!r.gen.has_tokens_in);
+    empq_provider_result_clear(&r);
+}
+
+static void test_parse_refusal(void)
+{
+    empq_provider_result r;
+    /* the model refused in text: a generation flagged as a refusal */
+    parse("openai", 200,
+          "{\"model\":\"gpt-4o\",\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":null,"
+          "\"refusal\":\"I can't help with that.\"},\"finish_reason\":\"stop\"}],"
+          "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":7}}",
+          &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_SUCCESS);
+    CHECK(r.gen.has_refusal && r.gen.refusal);
+    CHECK_STR(r.gen.text, "I can't help with that.");
+    empq_provider_result_clear(&r);
+
+    /* the provider filtered the content away: permanent */
+    parse("openai", 200,
+          "{\"model\":\"gpt-4o\",\"choices\":[{\"message\":{\"content\":null},\"finish_reason\":\"content_filter\"}]}",
+          &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK_CONTAINS(r.reason, "content refusal");
+    CHECK(r.gen.text == NULL);
+    empq_provider_result_clear(&r);
+
+    /* a 400 content policy error: permanent, named as a refusal */
+    parse("azure-openai", 400,
+          "{\"error\":{\"message\":\"The response was filtered\",\"type\":null,\"param\":\"prompt\","
+          "\"code\":\"content_filter\",\"status\":400}}",
+          &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK_STR(r.reason, "content refusal: HTTP 400: The response was filtered");
+    empq_provider_result_clear(&r);
+}
+
+static void test_parse_errors(void)
+{
+    empq_provider_result r;
+    /* 429 with an error body and a Retry-After in seconds */
+    reset_spec("openai", NULL);
+    const char *body = "{\"error\":{\"message\":\"Rate limit reached for gpt-4o-mini\",\"type\":\"requests\","
+                       "\"param\":null,\"code\":\"rate_limit_exceeded\"}}";
+    empq_http_reply rep = {.status = 429, .body = body, .body_len = strlen(body), .retry_after = "20"};
+    CHECK_INT(empq_provider_parse(&spec, &rep, KEY, NOW, &r), EMPQ_OK);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_RETRYABLE);
+    CHECK_INT(r.retry_after_ms, 20000);
+    CHECK_STR(r.reason, "HTTP 429: Rate limit reached for gpt-4o-mini");
+    empq_provider_result_clear(&r);
+
+    /* retry-after-ms wins over Retry-After */
+    rep.retry_after_ms = "1500";
+    CHECK_INT(empq_provider_parse(&spec, &rep, KEY, NOW, &r), EMPQ_OK);
+    CHECK_INT(r.retry_after_ms, 1500);
+    empq_provider_result_clear(&r);
+
+    /* 401 echoing the key: permanent, the key never in the reason */
+    parse("openai", 401,
+          "{\"error\":{\"message\":\"Incorrect API key provided: " KEY ". You can find your API key at "
+          "https://platform.openai.com/account/api-keys.\",\"type\":\"invalid_request_error\",\"param\":null,"
+          "\"code\":\"invalid_api_key\"}}",
+          &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK_CONTAINS(r.reason, "HTTP 401: Incorrect API key provided: ***.");
+    CHECK(strstr(r.reason, "SECRET") == NULL);
+    empq_provider_result_clear(&r);
+
+    /* 503 with no body; 500 with an HTML body */
+    parse("openai", 503, NULL, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_RETRYABLE);
+    CHECK_STR(r.reason, "HTTP 503");
+    empq_provider_result_clear(&r);
+    parse("openai", 500, "<html>oops</html>", &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_RETRYABLE);
+    CHECK_STR(r.reason, "HTTP 500");
+    empq_provider_result_clear(&r);
+
+    /* compatible servers' error shapes */
+    parse("openai-compatible", 404, "{\"detail\":\"Not Found\"}", &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK_STR(r.reason, "HTTP 404: Not Found");
+    empq_provider_result_clear(&r);
+    parse("openai-compatible", 400, "{\"error\":\"model 'x' not found\"}", &r);
+    CHECK_STR(r.reason, "HTTP 400: model 'x' not found");
+    empq_provider_result_clear(&r);
+}
+
+static void test_parse_malformed(void)
+{
+    empq_provider_result r;
+    parse("openai", 200, "{\"choices\":[{\"message\":{\"content\":\"cut", &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_RETRYABLE);
+    CHECK_CONTAINS(r.reason, "malformed reply");
+    CHECK(r.gen.text == NULL);
+    empq_provider_result_clear(&r);
+    parse("openai", 200, "", &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_RETRYABLE);
+    CHECK_CONTAINS(r.reason, "empty body");
+    empq_provider_result_clear(&r);
+    parse("openai", 200, "[1,2]", &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_RETRYABLE);
+    empq_provider_result_clear(&r);
+    parse("openai", 200, "{\"choices\":[]}", &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_RETRYABLE);
+    CHECK_CONTAINS(r.reason, "no choices[0].message");
+    empq_provider_result_clear(&r);
+    parse("openai", 200, "{\"choices\":[{\"message\":{\"content\":42}}]}", &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_RETRYABLE);
+    empq_provider_result_clear(&r);
+
+    /* a complete-looking body flagged as cut by the transport */
+    reset_spec("openai", NULL);
+    const char *ok = "{\"choices\":[{\"message\":{\"content\":\"x\"}}]}";
+    empq_http_reply rep = {.status = 200, .body = ok, .body_len = strlen(ok), .truncated = 1};
+    CHECK_INT(empq_provider_parse(&spec, &rep, KEY, NOW, &r), EMPQ_OK);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_RETRYABLE);
+    CHECK_CONTAINS(r.reason, "reply cut");
+    empq_provider_result_clear(&r);
+
+    /* no reply at all */
+    empq_http_reply none = {.status = 0, .transport_error = "Failed to connect to 127.0.0.1 port 9 after 0 ms"};
+    CHECK_INT(empq_provider_parse(&spec, &none, KEY, NOW, &r), EMPQ_OK);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_RETRYABLE);
+    CHECK_STR(r.reason, "no reply: Failed to connect to 127.0.0.1 port 9 after 0 ms");
+    empq_provider_result_clear(&r);
+}
+
+static void test_classify(void)
+{
+    static const long retry[] = {0, 408, 409, 425, 429, 500, 502, 503, 504, 529};
+    static const long perm[] = {301, 400, 401, 403, 404, 405, 413, 422};
+    for (size_t i = 0; i < sizeof retry / sizeof retry[0]; i++)
+        CHECK_INT(empq_provider_classify_status(retry[i]), EMPQ_PROVIDER_RETRYABLE);
+    for (size_t i = 0; i < sizeof perm / sizeof perm[0]; i++)
+        CHECK_INT(empq_provider_classify_status(perm[i]), EMPQ_PROVIDER_PERMANENT);
+    CHECK_INT(empq_provider_classify_status(200), EMPQ_PROVIDER_SUCCESS);
+    CHECK_STR(empq_provider_class_name(EMPQ_PROVIDER_PERMANENT), "permanent");
+}
+
+static void test_retry_after(void)
+{
+    uint32_t ms = 0;
+    CHECK_INT(empq_retry_after_parse("120", NOW, &ms), EMPQ_OK);
+    CHECK_INT(ms, 120000);
+    CHECK_INT(empq_retry_after_parse(" 1.5 ", NOW, &ms), EMPQ_OK);
+    CHECK_INT(ms, 1500);
+    CHECK_INT(empq_retry_after_parse("0", NOW, &ms), EMPQ_OK);
+    CHECK_INT(ms, 0);
+    /* NOW is Tue, 14 Nov 2023 22:13:20 GMT */
+    CHECK_INT(empq_retry_after_parse("Tue, 14 Nov 2023 22:13:50 GMT", NOW, &ms), EMPQ_OK);
+    CHECK_INT(ms, 30000);
+    CHECK_INT(empq_retry_after_parse("Wed, 21 Oct 2015 07:28:00 GMT", NOW, &ms), EMPQ_OK);
+    CHECK_INT(ms, 0); /* in the past */
+    CHECK_INT(empq_retry_after_parse("Fri, 29 Feb 2036 00:00:00 GMT", NOW, &ms), EMPQ_OK);
+    CHECK_INT(ms, 24u * 3600u * 1000u); /* capped at a day */
+    CHECK_INT(empq_retry_after_parse("soon", NOW, &ms), EMPQ_EPARSE);
+    CHECK_INT(empq_retry_after_parse("-5", NOW, &ms), EMPQ_EPARSE);
+    CHECK_INT(empq_retry_after_parse("Tue, 14 Foo 2023 22:13:50 GMT", NOW, &ms), EMPQ_EPARSE);
+    CHECK_INT(empq_retry_after_parse("12abc", NOW, &ms), EMPQ_EPARSE);
+}
+
+static void test_redact_excerpt(void)
+{
+    char s[] = "key sk-abcdef in the middle and sk-abcdef again";
+    empq_provider_redact(s, "sk-abcdef");
+    CHECK_STR(s, "key *** in the middle and *** again");
+    char t[] = "short ab";
+    empq_provider_redact(t, "ab"); /* keys under 4 characters are left alone */
+    CHECK_STR(t, "short ab");
+
+    char out[16];
+    /* the key crosses the end of the excerpt: still replaced as a whole */
+    const char *body = "error: sk-abcdef-0123456789 bad";
+    empq_provider_excerpt(body, strlen(body), "sk-abcdef-0123456789", out, sizeof out);
+    CHECK_STR(out, "error: *** bad");
+    CHECK(strstr(out, "sk-") == NULL);
+    const char *b2 = "line1\nline2\ttab";
+    empq_provider_excerpt(b2, strlen(b2), NULL, out, sizeof out);
+    CHECK_STR(out, "line1 line2 tab");
+    /* a cut UTF-8 sequence is dropped: "ab" + "é" (2 bytes) cut after 1 byte */
+    const char *b3 = "abcdefghijklmn\xc3\xa9xyz";
+    empq_provider_excerpt(b3, strlen(b3), NULL, out, sizeof out);
+    CHECK_STR(out, "abcdefghijklmn");
+    /* a body key prefix cut at the very end is not leaked */
+    const char *b4 = "0123456789ab sk-abcdef-0123456789";
+    empq_provider_excerpt(b4, strlen(b4), "sk-abcdef-0123456789", out, sizeof out);
+    CHECK_STR(out, "0123456789ab ");
+}
+
+int main(void)
+{
+    RUN(test_openai_request_exact);
+    RUN(test_compatible_endpoint);
+    RUN(test_azure_endpoint);
+    RUN(test_unsupported);
+    RUN(test_parse_success);
+    RUN(test_parse_refusal);
+    RUN(test_parse_errors);
+    RUN(test_parse_malformed);
+    RUN(test_classify);
+    RUN(test_retry_after);
+    RUN(test_redact_excerpt);
+    CHECK_DONE();
+}
