@@ -1,0 +1,108 @@
+"""Bad input to the empq command line: every error names what and where,
+and the exit status is non-zero. Nothing here may hang: every command has a
+deadline."""
+
+import os
+import re
+import time
+
+from empqtest import Cluster, demo_like_spec, free_port, main
+
+GOOD = demo_like_spec("errors", 32, models=("fake-warm",))
+
+
+def expect_fail(c, args, *needles, code=None, timeout=20):
+    t0 = time.monotonic()
+    r = c.cli(args, check=False, timeout=timeout)
+    took = time.monotonic() - t0
+    assert r.returncode != 0, f"empq {' '.join(args)} succeeded:\n{r.stdout}{r.stderr}"
+    if code is not None:
+        assert r.returncode == code, f"exit {r.returncode}, want {code}: {r.stderr}"
+    err = r.stderr
+    assert err.startswith("empq: "), f"error not on stderr as 'empq: ...': {err!r}"
+    for n in needles:
+        if isinstance(n, re.Pattern):
+            assert n.search(err), f"stderr does not match {n.pattern!r}:\n{err}"
+        else:
+            assert n in err, f"stderr does not name {n!r}:\n{err}"
+    return r, took
+
+
+def test_bad_spec():
+    with Cluster() as c:
+        dead_redis = f"redis://127.0.0.1:{free_port()}"
+        # an unknown key, nested: names the key path and its line
+        lines = GOOD.splitlines()
+        at = next(i for i, l in enumerate(lines) if "max_tokens" in l)
+        lines.insert(at + 1, "    temprature: 0.5")
+        bad = c.write("unknown.yaml", "\n".join(lines) + "\n")
+        expect_fail(c, ["submit", bad, "--redis", dead_redis], "unknown.yaml:", "temprature",
+                    f"unknown.yaml:{at + 2}:", code=2)
+        # a wrong type: selection.prompts is a number
+        bad = c.write("type.yaml", GOOD.replace("  prompts: 32\n  seed: 42", "  prompts: abc\n  seed: 42"))
+        line = GOOD.splitlines().index("selection:") + 2
+        expect_fail(c, ["submit", bad, "--redis", dead_redis], "type.yaml:", "prompts",
+                    f"type.yaml:{line}:", code=2)
+        # a missing file
+        expect_fail(c, ["submit", os.path.join(c.tmp, "nope.yaml")], "nope.yaml", code=2)
+        # usage errors
+        expect_fail(c, ["submit"], "spec", code=2)
+        expect_fail(c, ["submit", bad, "--prompts", "many"], "--prompts", "many", code=2)
+        expect_fail(c, ["frobnicate"], "frobnicate", code=2)
+        expect_fail(c, ["demo", "--workers", "0"], "workers", code=2)
+
+
+def test_bad_dataset():
+    with Cluster() as c:
+        # EmpatheticDialogues CSV with a line of 10 fields (line 3)
+        ed = ("conv_id,utterance_idx,context,prompt,speaker_idx,utterance,selfeval,tags\n"
+              "hit:0_conv:1,1,afraid,I heard a noise,1,Did you hear that?,5|5|5_2|2|5,\n"
+              "hit:0_conv:1,2,afraid,I heard a noise,0,Yes_comma_ I did.,5|5|5_2|2|5,,x,y\n")
+        p = c.write("ed.csv", ed)
+        expect_fail(c, ["dataset", "check", p, "--format", "empatheticdialogues"], "ed.csv:3:",
+                    "fields", code=1)
+        # Welivita & Pu CSV with a quote that never closes (record on line 3)
+        wp = ("part_no,dialog_id,emotion,sentiment,situation,speaker_uttr,response_human\r\n"
+              "0,hit:1_conv:2,afraid,negative,\"a noise, at night\",Did you hear that?,Yes\r\n"
+              "0,hit:3_conv:4,joyful,positive,\"I won,Great news!,Congrats\r\n")
+        p = c.write("wp.csv", wp)
+        expect_fail(c, ["dataset", "check", p, "--format", "welivita-pu"], "wp.csv:3:",
+                    "unterminated", code=1)
+        # JSONL with an unknown emotion on line 2
+        js = ('{"id": "a", "emotion": "afraid", "situation": "s", "prompt": "p", "human": "h"}\n'
+              '{"id": "b", "emotion": "grumpy", "situation": "s", "prompt": "p", "human": "h"}\n')
+        bad_ds = c.write("ds.jsonl", js)
+        expect_fail(c, ["dataset", "check", bad_ds], "ds.jsonl:2:", "grumpy", code=1)
+        # the good line alone loads and is reported
+        p = c.write("ok.jsonl", js.splitlines()[0] + "\n")
+        r = c.cli(["dataset", "check", p])
+        assert "1 dialogues" in r.stdout and "afraid" in r.stdout, r.stdout
+        # a submit over a bad dataset names the file and line too
+        spec = c.write("badds.yaml", GOOD.replace("  format: synth\n  prompts: 32\n  seed: 7",
+                                                  f"  format: jsonl\n  path: {bad_ds}"))
+        expect_fail(c, ["submit", spec, "--redis", f"redis://127.0.0.1:{free_port()}"],
+                    "ds.jsonl:2:", "grumpy", code=2)
+
+
+def test_unreachable_services():
+    with Cluster() as c:
+        port = free_port()
+        url = f"redis://127.0.0.1:{port}"
+        spec = c.write("good.yaml", GOOD)
+        expect_fail(c, ["export", "r-x", "--out", os.path.join(c.tmp, "x.jsonl"), "--redis", url],
+                    f"127.0.0.1:{port}", code=3)
+        expect_fail(c, ["submit", spec, "--redis", url], f"127.0.0.1:{port}", code=3)
+        # a real Redis but no broker: the run is saved, submit says the broker did not answer
+        c.start_redis()
+        ep = f"tcp://127.0.0.1:{free_port()}"
+        r, took = expect_fail(c, ["submit", spec, "--broker", ep], ep, "did not answer", code=3)
+        assert took < 10, f"submit took {took:.1f} s with no broker"
+        assert r.stdout.strip().startswith("r-"), f"no run id on stdout: {r.stdout!r}"
+        expect_fail(c, ["status", "--broker", ep], ep, code=3)
+        # export of a run that does not exist names it
+        expect_fail(c, ["export", "r-nope", "--out", os.path.join(c.tmp, "x.jsonl")], "r-nope",
+                    code=1)
+
+
+if __name__ == "__main__":
+    main(test_bad_spec, test_bad_dataset, test_unreachable_services)

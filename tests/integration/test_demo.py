@@ -1,0 +1,104 @@
+"""`empq demo` twice with the same --out: the first run calls the fake
+backend once per model response, the second is served from the cache
+(Redis keeps its append-only file in DIR/redis) with the same responses.
+Afterwards no process the demo started is left running."""
+
+import collections
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+from empqtest import main, program, read_jsonl, redis_server
+
+PROMPTS = 200
+SOURCES = ("human", "fake-warm", "fake-formal", "fake-brief", "fake-curious")
+VOLATILE = {"run_id", "started_at", "finished_at", "latency_ms", "cache_hit", "attempts"}
+
+
+def run_demo(out):
+    env = dict(os.environ)
+    env.setdefault("EMPQ_STUDIES", os.path.join(os.environ.get("EMPQ_SOURCE_DIR", ""), "studies"))
+    r = subprocess.run([program("empq"), "demo", "--prompts", str(PROMPTS), "--out", out],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180, env=env)
+    if r.returncode != 0:
+        for f in sorted(os.listdir(os.path.join(out, "logs"))) if os.path.isdir(os.path.join(out, "logs")) else []:
+            with open(os.path.join(out, "logs", f), errors="replace") as fh:
+                print(f"---- {f}\n" + "".join(fh.readlines()[-20:]))
+        raise AssertionError(f"empq demo exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
+    return r.stdout
+
+
+def summary_value(out, key):
+    m = re.search(r"^\s+" + re.escape(key) + r"\s+([0-9,]+)", out, re.M)
+    assert m, f"no '{key}' in the summary:\n{out}"
+    return int(m.group(1).replace(",", ""))
+
+
+def leftover_processes(marker):
+    """pids of processes whose command line names marker (the demo folder)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmd:
+            found.append((int(pid), cmd))
+    return found
+
+
+def check_lines(lines):
+    assert len(lines) == PROMPTS * len(SOURCES), len(lines)
+    assert [(r["prompt_index"], r["source"]) for r in lines] == \
+        [(p, s) for p in range(PROMPTS) for s in SOURCES], "lines out of order"
+    per_emotion = collections.Counter(r["emotion"] for r in lines if r["source"] == "human")
+    assert len(per_emotion) == 32, f"{len(per_emotion)} emotions: {per_emotion}"
+    lo, hi = min(per_emotion.values()), max(per_emotion.values())
+    assert hi - lo <= 1 and lo == PROMPTS // 32, f"unbalanced: {per_emotion}"
+    assert all(isinstance(r["response"], str) and r["response"] for r in lines)
+
+
+def test_demo_twice():
+    redis_server()  # skips when not installed
+    tmp = tempfile.mkdtemp(prefix="empqtest-demo-")
+    ok = False
+    try:
+        out = os.path.join(tmp, "demo")
+        first = run_demo(out)
+        lines1 = read_jsonl(os.path.join(out, "responses.jsonl"))
+        check_lines(lines1)
+        assert summary_value(first, "backend calls") == PROMPTS * 4, first
+        assert summary_value(first, "jobs") == PROMPTS * 5, first
+        assert not leftover_processes(tmp), leftover_processes(tmp)
+
+        second = run_demo(out)
+        lines2 = read_jsonl(os.path.join(out, "responses.jsonl"))
+        check_lines(lines2)
+        assert summary_value(second, "backend calls") == 0, second
+        assert summary_value(second, "cache hits") == PROMPTS * 4, second
+        assert lines1[0]["run_id"] != lines2[0]["run_id"]
+        assert all(r["cache_hit"] for r in lines2 if r["source"] != "human")
+        strip = lambda ls: [{k: v for k, v in r.items() if k not in VOLATILE} for r in ls]
+        assert strip(lines1) == strip(lines2), "the cached demo's responses differ"
+        assert not leftover_processes(tmp), leftover_processes(tmp)
+        assert os.path.isdir(os.path.join(out, "redis")) and os.listdir(os.path.join(out, "redis"))
+        ok = True
+    finally:
+        for pid, _ in leftover_processes(tmp):
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+        if ok:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"kept {tmp}")
+
+
+if __name__ == "__main__":
+    main(test_demo_twice)
