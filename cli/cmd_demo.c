@@ -764,8 +764,8 @@ static int run_study(demo *d)
 
     progress p = {0};
     p.total = jobs;
-    uint64_t last_show = 0, finished_at = 0;
-    int interval = d->tty ? 200 : 2000;
+    uint64_t last_show = 0, last_poll = 0, finished_at = 0;
+    uint64_t show_every = d->tty ? 200 : 2000, poll_every = d->tty ? 200 : 1000;
     struct stat sb;
     for (;;) {
         if (broken(d)) {
@@ -776,19 +776,24 @@ static int run_study(demo *d)
         if (stat(produced, &sb) == 0)
             break;
         uint64_t now = empq_mono_ms();
-        if (poll_status(d, run_id, &p) == EMPQ_OK && p.known && p.total > 0 &&
-            p.done + p.dead >= p.total && finished_at == 0)
-            finished_at = now;
+        if (now - last_poll >= poll_every) {
+            last_poll = now;
+            if (poll_status(d, run_id, &p) == EMPQ_OK && p.known && p.total > 0 &&
+                p.done + p.dead >= p.total && finished_at == 0)
+                finished_at = now;
+        }
         if (finished_at != 0 && now - finished_at > FINISH_TIMEOUT_MS) {
             cli__err("demo: every job is done but the collector wrote no %s in %d s; see %s/logs/collector.log",
                      produced, FINISH_TIMEOUT_MS / 1000, d->out);
             return CLI_SERVICE;
         }
-        if (now - last_show >= (uint64_t)interval) {
+        if (last_show != 0 && now - last_show >= show_every) {
             show(d, &p, now - t0, 0);
             last_show = now;
+        } else if (last_show == 0) {
+            last_show = now; /* first line after one period: a fast run shows only the final one */
         }
-        sleep_ms(50);
+        sleep_ms(10);
     }
     uint64_t wall = empq_mono_ms() - t0;
     poll_status(d, run_id, &p);
