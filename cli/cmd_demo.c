@@ -69,6 +69,7 @@ typedef struct demo {
     char redis_url[64], jobs_ep[64], control_ep[64], fake_url[64];
     child kids[MAX_CHILDREN];
     size_t n_kids;
+    char run_id[64]; /* once submitted */
     int tty;
 } demo;
 
@@ -664,6 +665,23 @@ static int count_responses(const char *path, uint64_t *lines, uint64_t *hits, ui
 
 /* ==================== the demo ==================== */
 
+/* An interrupted demo cancels its run, so the next demo's broker does not
+ * take it up again from Redis. */
+static void cancel_run(demo *d)
+{
+    if (d->run_id[0] == '\0' || d->control_ep[0] == '\0')
+        return;
+    Empq__ControlRequest req = EMPQ__CONTROL_REQUEST__INIT;
+    req.body_case = EMPQ__CONTROL_REQUEST__BODY_CANCEL;
+    req.cancel = d->run_id;
+    Empq__ControlReply *reply = NULL;
+    empq_error err = {0};
+    if (control(d, &req, 1000, &reply, &err) == EMPQ_OK) {
+        fprintf(stderr, "empq: demo: run %s cancelled\n", d->run_id);
+        empq__control_reply__free_unpacked(reply, NULL);
+    }
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: empq demo [--prompts N] [--workers W] [--latency-ms L] [--credit C] [--out DIR]\n"
@@ -755,6 +773,7 @@ static int run_study(demo *d)
     uint64_t jobs = 0;
     uint64_t t0 = empq_mono_ms();
     int code = cli__submit(&so, run_id, sizeof run_id, &jobs);
+    snprintf(d->run_id, sizeof d->run_id, "%s", run_id);
     if (code != CLI_OK)
         return code;
 
@@ -878,6 +897,7 @@ int cli__cmd_demo(int argc, char **argv)
     if (demo_stop) {
         fprintf(stderr, "\nempq: demo: interrupted; stopping\n");
         code = 130;
+        cancel_run(d);
     }
     stop_all(d);
     curl_global_cleanup();

@@ -20,6 +20,7 @@ typedef struct track {
     char *id;
     uint64_t total;   /* jobs of the run */
     int exported;     /* responses.jsonl written for the run as it is now */
+    uint64_t results_at_export; /* HLEN of the results when it was written */
     int dirty;        /* stream entries seen since the last check */
     int ignored;      /* unusable (unsafe id, unreadable Run): never exported */
 } track;
@@ -175,6 +176,13 @@ static int add_run(collector *c, const char *id, track **t)
             struct stat sb;
             responses_path(c, id, path, sizeof path);
             n.exported = stat(path, &sb) == 0;
+            if (n.exported) {
+                int rc2 = empq_store_counts(c->store, id, &n.results_at_export, NULL);
+                if (rc2 != EMPQ_OK) {
+                    free(n.id);
+                    return rc2;
+                }
+            }
         }
     }
     c->runs[c->n_runs] = n;
@@ -186,13 +194,18 @@ static int add_run(collector *c, const char *id, track **t)
  * (also when not complete yet), EMPQ_ESTORE or EMPQ_EIO (logged). */
 static int check_run(collector *c, track *t, size_t *exported)
 {
-    if (t->ignored || t->exported)
+    if (t->ignored || (t->exported && !t->dirty))
         return EMPQ_OK;
     uint64_t results = 0, dead = 0;
     int rc = empq_store_counts(c->store, t->id, &results, &dead);
     if (rc != EMPQ_OK)
         return rc;
     if (results + dead < t->total)
+        return EMPQ_OK;
+    /* Stream entries read after the export of a complete run are the tail
+     * of the same results; only more results than were written (dead jobs
+     * rerun) call for writing the file again. */
+    if (t->exported && results <= t->results_at_export)
         return EMPQ_OK;
 
     uint64_t t0 = empq_mono_ms();
@@ -211,6 +224,7 @@ static int check_run(collector *c, track *t, size_t *exported)
         return rc;
     }
     t->exported = 1;
+    t->results_at_export = results;
     t->dirty = 0;
     c->exported++;
     if (exported != NULL)
@@ -268,11 +282,6 @@ static int step(collector *c, size_t *exported)
             rc = add_run(c, id, &t);
             if (rc != EMPQ_OK)
                 return rc;
-        }
-        if (t->exported) {
-            /* A new result after the export (a rerun of dead jobs): write
-             * the file again once the run is complete again. */
-            t->exported = 0;
         }
         t->dirty = 1;
     }

@@ -177,8 +177,43 @@ uint64_t empq_export_total_jobs(const Empq__Run *run)
     return (uint64_t)run->n_prompts * run->spec->n_models * empq_export_samples(run->spec);
 }
 
-int empq_export_line(const Empq__Run *run, const Empq__Prompt *p, const Empq__Result *r,
-                     empq_buf *out, empq_error *err)
+/* Dumps o compactly and drops o. NULL when out of memory. */
+static char *dump(json_t *o)
+{
+    char *s = json_dumps(o, DUMP_FLAGS);
+    json_decref(o);
+    return s;
+}
+
+/* The prompt half of a line: `{"run_id":...,"prompt":...,` (open object,
+ * trailing comma). Every source of a prompt shares it, so it is built once
+ * per prompt. Caller frees. NULL when out of memory. */
+static char *line_prefix(const Empq__Run *run, const Empq__Prompt *p, uint32_t prompt_index)
+{
+    int bad = 0;
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    put(o, "run_id", jstr(run->id), &bad);
+    put(o, "prompt_id", jstr(p != NULL ? p->id : NULL), &bad);
+    put(o, "prompt_index", json_integer(prompt_index), &bad);
+    put(o, "emotion", jstr(p != NULL ? p->emotion : NULL), &bad);
+    put(o, "situation", jstr(p != NULL ? p->situation : NULL), &bad);
+    put(o, "prompt", jstr(p != NULL ? p->prompt : NULL), &bad);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    char *s = dump(o);
+    if (s != NULL)
+        s[strlen(s) - 1] = ','; /* "...}" -> "...," */
+    return s;
+}
+
+/* The result half: `"response":...,"job":N}` appended to out with the
+ * prefix before it and '\n' after. */
+static int line_with_prefix(const Empq__Run *run, const char *prefix, const Empq__Result *r,
+                            empq_buf *out, empq_error *err)
 {
     if (run->spec == NULL || r->model >= run->spec->n_models)
         return empq_error_set(err, EMPQ_EINVAL, "run %s job %u: model %u is not in the spec",
@@ -190,12 +225,6 @@ int empq_export_line(const Empq__Run *run, const Empq__Prompt *p, const Empq__Re
     json_t *o = json_object();
     if (o == NULL)
         return empq_error_set(err, EMPQ_ENOMEM, "export: out of memory");
-    put(o, "run_id", jstr(run->id), &bad);
-    put(o, "prompt_id", jstr(p != NULL ? p->id : NULL), &bad);
-    put(o, "prompt_index", json_integer(r->prompt), &bad);
-    put(o, "emotion", jstr(p != NULL ? p->emotion : NULL), &bad);
-    put(o, "situation", jstr(p != NULL ? p->situation : NULL), &bad);
-    put(o, "prompt", jstr(p != NULL ? p->prompt : NULL), &bad);
     put(o, "response", jstr(g != NULL ? g->text : NULL), &bad);
     put(o, "source", jstr(m->alias), &bad);
     put(o, "model", jstr(human ? NULL : m->model), &bad);
@@ -217,7 +246,29 @@ int empq_export_line(const Empq__Run *run, const Empq__Prompt *p, const Empq__Re
         json_decref(o);
         return empq_error_set(err, EMPQ_ENOMEM, "export: out of memory");
     }
-    return emit(o, out, err);
+    char *s = dump(o);
+    if (s == NULL)
+        return empq_error_set(err, EMPQ_ENOMEM, "export: out of memory formatting a line");
+    int rc = empq_buf_append(out, prefix, strlen(prefix));
+    if (rc == EMPQ_OK)
+        rc = empq_buf_append(out, s + 1, strlen(s + 1)); /* drop the '{' */
+    if (rc == EMPQ_OK)
+        rc = empq_buf_append(out, "\n", 1);
+    free(s);
+    if (rc != EMPQ_OK)
+        return empq_error_set(err, EMPQ_ENOMEM, "export: out of memory");
+    return EMPQ_OK;
+}
+
+int empq_export_line(const Empq__Run *run, const Empq__Prompt *p, const Empq__Result *r,
+                     empq_buf *out, empq_error *err)
+{
+    char *prefix = line_prefix(run, p, r->prompt);
+    if (prefix == NULL)
+        return empq_error_set(err, EMPQ_ENOMEM, "export: out of memory");
+    int rc = line_with_prefix(run, prefix, r, out, err);
+    free(prefix);
+    return rc;
 }
 
 int empq_export_dead_line(const Empq__Run *run, const Empq__Prompt *p, const Empq__DeadLetter *d,
@@ -284,11 +335,22 @@ int empq_export_render(const Empq__Run *run, Empq__Prompt *const *prompts, size_
             dead_by_job[dead[i]->job] = dead[i];
 
     int rc = EMPQ_OK;
+    char *prefix = NULL;
+    size_t prefix_of = SIZE_MAX;
     for (uint64_t job = 0; job < total && rc == EMPQ_OK; job++) {
         size_t pi = (size_t)(job / per_prompt);
         const Empq__Prompt *p = pi < n_prompts ? prompts[pi] : NULL;
         if (by_job[job] != NULL) {
-            rc = empq_export_line(run, p, by_job[job], responses, err);
+            if (prefix_of != pi) {
+                free(prefix);
+                prefix = line_prefix(run, p, (uint32_t)pi);
+                prefix_of = pi;
+                if (prefix == NULL) {
+                    rc = empq_error_set(err, EMPQ_ENOMEM, "export: out of memory");
+                    break;
+                }
+            }
+            rc = line_with_prefix(run, prefix, by_job[job], responses, err);
             st->lines++;
             if (by_job[job]->has_cache_hit && by_job[job]->cache_hit)
                 st->cache_hits++;
@@ -300,6 +362,7 @@ int empq_export_render(const Empq__Run *run, Empq__Prompt *const *prompts, size_
             st->missing++;
         }
     }
+    free(prefix);
     free(by_job);
     free(dead_by_job);
     return rc;
