@@ -27,6 +27,7 @@ int cli__cmd_status(int argc, char **argv);
 int cli__cmd_export(int argc, char **argv);
 int cli__cmd_dataset(int argc, char **argv);
 int cli__cmd_demo(int argc, char **argv);
+int cli__cmd_analyze(int argc, char **argv);
 
 /* Prints "empq: <formatted>\n" on stderr. */
 void cli__err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

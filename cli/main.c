@@ -14,6 +14,7 @@ static void usage(FILE *f)
                "  export RUN --out FILE   write the run's responses.jsonl\n"
                "  dataset synth|check     make a synthetic dataset, or check a file\n"
                "  demo               a whole study on this machine, start to end\n"
+               "  analyze --ratings FILE --out DIR   the report: tables and charts from ratings\n"
                "environment: EMPQ_REDIS_URL, EMPQ_BROKER_CONTROL\n");
 }
 
@@ -36,6 +37,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         {"submit", cli__cmd_submit},   {"status", cli__cmd_status}, {"export", cli__cmd_export},
         {"dataset", cli__cmd_dataset}, {"demo", cli__cmd_demo},
+        {"analyze", cli__cmd_analyze},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(cmd, cmds[i].name) == 0)

@@ -1,0 +1,269 @@
+/* analysis.h: the studies' tables and charts from the ratings.
+ *
+ * Three steps, each usable alone:
+ *
+ *   1. load: ratings (a Welivita-Pu release file, or the rating site's long
+ *      export) into empq_ratings; response texts (responses.jsonl, or the
+ *      response_<condition> columns of a Welivita-Pu file) into
+ *      empq_corpus;
+ *   2. compute: empq_analysis_compute fills an empq_analysis with every
+ *      figure of the report (per condition, tests against the baseline,
+ *      per emotion, per sentiment, rater agreement, style per source);
+ *   3. write: empq_analysis_write puts report.md, report.html (one
+ *      self-contained file, inline CSS and SVG) and tables/NAME.csv in a
+ *      folder.
+ *
+ * Every figure's formula is in docs/analysis.md, with the input layouts. */
+#ifndef EMPQ_ANALYSIS_H
+#define EMPQ_ANALYSIS_H
+
+#include <stddef.h>
+
+#include "empq/error.h"
+#include "empq/stats.h"
+#include "empq/util.h"
+
+/* ==================== inputs ==================== */
+
+typedef enum empq_ratings_layout {
+    /* one row per dialogue, a rating_<condition> column per condition
+     * (values 1 = Bad, 2 = Okay, 3 = Good), emotion and sentiment columns */
+    EMPQ_LAYOUT_WELIVITA_PU = 0,
+    /* one row per rating: participant, condition, batch, item, position,
+     * rating (1-3), optional emotion and sentiment */
+    EMPQ_LAYOUT_LONG = 1
+} empq_ratings_layout;
+
+/* Parses "welivita-pu" or "long" into *out. Returns EMPQ_OK or EMPQ_EINVAL
+ * (name NULL or unknown; *out untouched). */
+int empq_analysis_layout_parse(const char *name, empq_ratings_layout *out);
+
+/* Sentiment of an emotion or a rating: */
+enum { EMPQ_SENT_NEGATIVE = 0, EMPQ_SENT_POSITIVE = 1, EMPQ_SENT_UNKNOWN = -1 };
+
+/* One rating. Indices point into the arrays of its empq_ratings. */
+typedef struct empq_rating {
+    size_t cond;      /* condition index */
+    size_t unit;      /* unit index: one (condition, item) pair, for agreement */
+    int emotion;      /* emotion index, or -1 when unknown */
+    int sentiment;    /* EMPQ_SENT_* */
+    int value;        /* 1 = Bad, 2 = Okay, 3 = Good */
+} empq_rating;
+
+/* A set of ratings. All strings and arrays are owned by the struct. */
+typedef struct empq_ratings {
+    char **conds;        /* condition names, in column / first-seen order */
+    size_t n_conds;
+    char **emotions;     /* emotion labels, sorted (lower case as read) */
+    size_t n_emotions;
+    empq_rating *r;
+    size_t n;
+    size_t n_units;      /* distinct (condition, item) pairs */
+    size_t n_participants; /* distinct raters (0 when the layout has none) */
+} empq_ratings;
+
+/* Loads ratings from the CSV file at path (RFC 4180: quoted fields, ""
+ * escapes, CRLF or LF, embedded newlines; columns found by name in the
+ * header). Empty rating cells are skipped (a missing rating); any other
+ * value outside 1..3 is an error.
+ *
+ * Returns EMPQ_OK with *out set (caller frees with empq_ratings_free);
+ * EMPQ_ENOTFOUND / EMPQ_EIO when the file cannot be read; EMPQ_EPARSE with
+ * err "path:line: what" for malformed CSV, a missing column (no rating_*
+ * column, or one of participant/condition/item/rating for the long
+ * layout), or a bad rating; EMPQ_ENOMEM. On failure *out is NULL. */
+int empq_ratings_load(const char *path, empq_ratings_layout layout, empq_ratings **out, empq_error *err);
+
+/* The same from a buffer (data, len bytes; need not be NUL-terminated);
+ * name is used in error texts only. */
+int empq_ratings_parse(const char *name, const char *data, size_t len, empq_ratings_layout layout,
+                       empq_ratings **out, empq_error *err);
+
+/* Frees *r and everything it owns and sets *r to NULL; r and *r may be NULL. */
+void empq_ratings_free(empq_ratings **r);
+
+/* Response texts by source, for the style section. */
+typedef struct empq_corpus {
+    char **sources;   /* source names, first-seen order */
+    size_t n_sources;
+    size_t *source;   /* source index of text i */
+    char **text;      /* the response texts, byte-exact */
+    size_t n;
+} empq_corpus;
+
+/* Loads responses.jsonl: one JSON object per line with at least the string
+ * keys source and response (a null response, e.g. a failed job, is
+ * skipped; blank lines are skipped). Returns EMPQ_OK with *out (caller
+ * frees with empq_corpus_free); EMPQ_ENOTFOUND / EMPQ_EIO; EMPQ_EPARSE with
+ * "path:line: what" for invalid JSON or a missing/wrongly typed key;
+ * EMPQ_ENOMEM. */
+int empq_corpus_load_jsonl(const char *path, empq_corpus **out, empq_error *err);
+
+/* Loads the response_<condition> columns of a Welivita-Pu file (one text
+ * per dialogue per condition that has a rating_<condition> column; empty
+ * cells are skipped). Returns as empq_ratings_load; EMPQ_ENOTFOUND with
+ * *out NULL when the file has no response_<condition> column. */
+int empq_corpus_load_welivita(const char *path, empq_corpus **out, empq_error *err);
+
+/* Frees *c and sets *c to NULL; c and *c may be NULL. */
+void empq_corpus_free(empq_corpus **c);
+
+/* ==================== style features ==================== */
+
+/* Raw counts of one response text (UTF-8; an invalid byte counts as one
+ * U+FFFD). See docs/analysis.md for the exact rules. */
+typedef struct empq_style_counts {
+    size_t words;        /* maximal runs of letters/digits (apostrophes inside) */
+    size_t sentences;    /* segments with a word, ended by . ! ? ... or the end */
+    size_t letters;      /* codepoints inside words (apostrophes included) */
+    size_t exclamations; /* '!' */
+    size_t questions;    /* '?' */
+    size_t emojis;       /* emoji codepoints; a ZWJ sequence or a flag counts once */
+    size_t first_person; /* i, me, my, mine, myself (and i'm, i've, ...) */
+    size_t second_person; /* you, your, yours, yourself, yourselves (you're, ...) */
+    size_t apology;      /* words starting sorry, apolog */
+    size_t gratitude;    /* words starting thank, grateful, gratitude, appreciat */
+} empq_style_counts;
+
+/* Counts text (NUL-terminated; NULL counts as "") into *out. */
+void empq_style_count(const char *text, empq_style_counts *out);
+
+/* The per-response features, in this order. */
+enum {
+    EMPQ_STYLE_WORDS = 0,
+    EMPQ_STYLE_SENTENCES,
+    EMPQ_STYLE_WORDS_PER_SENTENCE,
+    EMPQ_STYLE_EXCLAMATIONS,  /* per 100 words */
+    EMPQ_STYLE_QUESTIONS,     /* per 100 words */
+    EMPQ_STYLE_EMOJIS,        /* per 100 words */
+    EMPQ_STYLE_FIRST_PERSON,  /* per 100 words */
+    EMPQ_STYLE_SECOND_PERSON, /* per 100 words */
+    EMPQ_STYLE_APOLOGY,       /* per 100 words */
+    EMPQ_STYLE_GRATITUDE,     /* per 100 words */
+    EMPQ_STYLE_WORD_LENGTH,   /* mean codepoints per word */
+    EMPQ_STYLE_HAS_QUESTION,  /* 1 when the response has a '?', else 0 */
+    EMPQ_STYLE_N_FEATURES
+};
+
+/* Fills f[EMPQ_STYLE_N_FEATURES] from c. Rates of a response with no word
+ * are 0. */
+void empq_style_features(const empq_style_counts *c, double *f);
+
+/* The feature's column name ("exclamations_per_100w"), or NULL outside
+ * 0..EMPQ_STYLE_N_FEATURES-1. Static. */
+const char *empq_style_feature_name(int i);
+
+/* A short human title ("exclamation marks / 100 words"), or NULL. Static. */
+const char *empq_style_feature_title(int i);
+
+/* ==================== the analysis ==================== */
+
+/* Per condition. share and mean are NaN when n is 0. */
+typedef struct empq_cond_stats {
+    size_t n;
+    size_t count[3];    /* Bad, Okay, Good */
+    double share[3];
+    double mean;        /* mean rating, 1..3 */
+    double sd;          /* sample standard deviation of the rating */
+    double good_increase; /* (share_good - share_good_baseline) / share_good_baseline; NaN for the baseline */
+} empq_cond_stats;
+
+/* One condition against the baseline. */
+typedef struct empq_pair_stats {
+    size_t cond;
+    empq_chi2_result chi2; /* 2 x 3 table: this condition, baseline */
+    double chi2_p_holm;
+    empq_mwu_result mwu;   /* this condition's ratings (x) vs the baseline's (y) */
+    double mwu_p_holm;
+} empq_pair_stats;
+
+/* One cell of a (group x condition) table. */
+typedef struct empq_cell {
+    size_t n;
+    size_t count[3];
+    double share_good; /* NaN when n is 0 */
+    double mean;       /* NaN when n is 0 */
+} empq_cell;
+
+/* Style of one source on one feature. */
+typedef struct empq_style_cell {
+    size_t n;
+    double mean, sd, median;
+} empq_style_cell;
+
+typedef struct empq_analysis {
+    /* conditions (copied names; label is a display name) */
+    size_t n_conds;
+    char **conds;
+    char **labels;
+    size_t baseline;
+    empq_cond_stats *cond; /* [n_conds] */
+    size_t n_ratings;
+
+    empq_chi2_result overall; /* conditions x 3 */
+
+    size_t n_pairs;        /* n_conds - 1 */
+    empq_pair_stats *pair; /* every condition but the baseline, in order */
+
+    /* per emotion: cell[e * n_conds + c]; 0 emotions when none are known */
+    size_t n_emotions;
+    char **emotions;
+    int *emotion_sentiment; /* EMPQ_SENT_* per emotion (from the data, else the built-in map) */
+    empq_cell *emo;
+
+    /* per sentiment: sent[s * n_conds + c], s = EMPQ_SENT_NEGATIVE, _POSITIVE */
+    int has_sentiment;
+    empq_cell sent[2 * 64];
+    empq_chi2_result *sent_test; /* [n_conds]: 2 sentiments x 3 ratings within the condition */
+
+    /* rater agreement over units with more than one rating */
+    empq_alpha_result alpha;
+
+    /* style (n_sources 0 when there is no corpus) */
+    size_t n_sources;
+    char **sources;
+    size_t n_texts;
+    size_t *text_source;   /* [n_texts] */
+    double *text_features; /* [n_texts * EMPQ_STYLE_N_FEATURES] */
+    empq_style_counts *text_counts; /* [n_texts] */
+    empq_style_cell *style; /* [s * EMPQ_STYLE_N_FEATURES + f] */
+    empq_kw_result style_test[EMPQ_STYLE_N_FEATURES];
+
+    char *ratings_name; /* shown in the report; may be NULL */
+    char *responses_name;
+} empq_analysis;
+
+/* At most this many conditions. */
+#define EMPQ_ANALYSIS_MAX_CONDS 64
+
+/* Computes every figure. baseline names the reference condition (NULL:
+ * "human"). corpus may be NULL (no style section). labels: when
+ * welivita_labels is nonzero, the Welivita-Pu names human / chatgpt /
+ * chatgpt_empathy are shown as "human", "GPT-4 (plain prompt)", "GPT-4
+ * (empathy prompt)".
+ *
+ * Returns EMPQ_OK with *out (caller frees with empq_analysis_free);
+ * EMPQ_EINVAL when r is NULL or holds no rating, the baseline is not a
+ * condition, or there are more than EMPQ_ANALYSIS_MAX_CONDS conditions;
+ * EMPQ_ENOMEM. */
+int empq_analysis_compute(const empq_ratings *r, const empq_corpus *corpus, const char *baseline,
+                          int welivita_labels, empq_analysis **out, empq_error *err);
+
+/* Frees *a and sets *a to NULL; a and *a may be NULL. */
+void empq_analysis_free(empq_analysis **a);
+
+/* Renders the report as Markdown / self-contained HTML into out (appended).
+ * Returns EMPQ_OK or EMPQ_ENOMEM. */
+int empq_analysis_render_md(const empq_analysis *a, empq_buf *out);
+int empq_analysis_render_html(const empq_analysis *a, empq_buf *out);
+
+/* Writes dir/report.md, dir/report.html and dir/tables/NAME.csv (creating the
+ * folders; each file replaced atomically). Returns EMPQ_OK, EMPQ_EIO (err
+ * names the path) or EMPQ_ENOMEM. */
+int empq_analysis_write(const empq_analysis *a, const char *dir, empq_error *err);
+
+/* Formats a number for the tables: "%.10g", "NA" for NaN, "inf"/"-inf".
+ * Returns buf (at least 32 bytes). */
+const char *empq_analysis_num(double v, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,974 @@
+/* analysis_report.c: report.md, report.html (inline CSS and SVG, no outside
+ * assets, no script) and tables/NAME.csv from a computed empq_analysis. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "empq/analysis.h"
+#include "empq/log.h"
+
+#define NF EMPQ_STYLE_N_FEATURES
+#define EXTREMES 5
+
+static const char *const rating_names[3] = {"Bad", "Okay", "Good"};
+
+/* ==================== number formatting ==================== */
+
+const char *empq_analysis_num(double v, char *buf, size_t len)
+{
+    if (isnan(v))
+        snprintf(buf, len, "NA");
+    else if (isinf(v))
+        snprintf(buf, len, "%s", v > 0 ? "inf" : "-inf");
+    else
+        snprintf(buf, len, "%.10g", v);
+    return buf;
+}
+
+/* A share as a percentage with up to two decimals, trailing zeros cut:
+ * 0.493 -> "49.3%", 0.6475 -> "64.75%". sign: a '+' for positive values. */
+static const char *pct(double share, int sign, char *buf, size_t len)
+{
+    if (isnan(share)) {
+        snprintf(buf, len, "n/a");
+        return buf;
+    }
+    char t[64];
+    snprintf(t, sizeof t, sign ? "%+.2f" : "%.2f", share * 100.0);
+    size_t n = strlen(t);
+    while (n > 0 && t[n - 1] == '0')
+        n--;
+    if (n > 0 && t[n - 1] == '.')
+        n--;
+    t[n] = '\0';
+    if (strcmp(t, "-0") == 0 || strcmp(t, "+0") == 0)
+        snprintf(t, sizeof t, "0");
+    snprintf(buf, len, "%s%%", t);
+    return buf;
+}
+
+/* A statistic or p-value for reading: 4 significant digits, "n/a" for NaN. */
+static const char *rd(double v, char *buf, size_t len)
+{
+    if (isnan(v))
+        snprintf(buf, len, "n/a");
+    else if (v != 0 && fabs(v) < 1e-4)
+        snprintf(buf, len, "%.3e", v);
+    else
+        snprintf(buf, len, "%.4g", v);
+    return buf;
+}
+
+/* ==================== text output helpers ==================== */
+
+/* Appends s escaped for HTML (& < > " '). */
+static int html_esc(empq_buf *b, const char *s)
+{
+    int rc = EMPQ_OK;
+    for (; *s && rc == EMPQ_OK; s++) {
+        switch (*s) {
+        case '&': rc = empq_buf_append(b, "&amp;", 5); break;
+        case '<': rc = empq_buf_append(b, "&lt;", 4); break;
+        case '>': rc = empq_buf_append(b, "&gt;", 4); break;
+        case '"': rc = empq_buf_append(b, "&quot;", 6); break;
+        case '\'': rc = empq_buf_append(b, "&#39;", 5); break;
+        default: rc = empq_buf_append(b, s, 1);
+        }
+    }
+    return rc;
+}
+
+/* Appends s escaped for a Markdown table cell (| and newlines). */
+static int md_esc(empq_buf *b, const char *s)
+{
+    int rc = EMPQ_OK;
+    for (; *s && rc == EMPQ_OK; s++) {
+        if (*s == '|')
+            rc = empq_buf_append(b, "\\|", 2);
+        else if (*s == '\n' || *s == '\r')
+            rc = empq_buf_append(b, " ", 1);
+        else
+            rc = empq_buf_append(b, s, 1);
+    }
+    return rc;
+}
+
+/* Appends s as one CSV field (quoted when it holds , " CR or LF). */
+static int csv_esc(empq_buf *b, const char *s)
+{
+    if (strpbrk(s, ",\"\r\n") == NULL)
+        return empq_buf_append(b, s, strlen(s));
+    int rc = empq_buf_append(b, "\"", 1);
+    for (; *s && rc == EMPQ_OK; s++)
+        rc = *s == '"' ? empq_buf_append(b, "\"\"", 2) : empq_buf_append(b, s, 1);
+    return rc == EMPQ_OK ? empq_buf_append(b, "\"", 1) : rc;
+}
+
+/* A document being written as Markdown or HTML; err latches the first
+ * out-of-memory so the writers need not check every append. */
+typedef struct doc {
+    empq_buf *b;
+    int html;
+    int rc;
+} doc;
+
+static void put(doc *d, const char *s)
+{
+    if (d->rc == EMPQ_OK)
+        d->rc = empq_buf_append(d->b, s, strlen(s));
+}
+
+static void putf(doc *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(doc *d, const char *fmt, ...)
+{
+    if (d->rc != EMPQ_OK)
+        return;
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof tmp) {
+        d->rc = EMPQ_ENOMEM;
+        return;
+    }
+    d->rc = empq_buf_append(d->b, tmp, (size_t)n);
+}
+
+/* Text from the data (names): escaped for the document's format. */
+static void put_text(doc *d, const char *s)
+{
+    if (d->rc == EMPQ_OK)
+        d->rc = d->html ? html_esc(d->b, s) : md_esc(d->b, s);
+}
+
+static void heading(doc *d, int level, const char *title, const char *id)
+{
+    if (d->html) {
+        putf(d, "<h%d id=\"%s\">", level, id);
+        put_text(d, title);
+        putf(d, "</h%d>\n", level);
+    } else {
+        putf(d, "\n%.*s ", level, "######");
+        put_text(d, title);
+        put(d, "\n\n");
+    }
+}
+
+static void para(doc *d, const char *text)
+{
+    put(d, d->html ? "<p>" : "");
+    put_text(d, text);
+    put(d, d->html ? "</p>\n" : "\n\n");
+}
+
+/* Tables: begin with the header cells, then rows; cells are plain text. */
+static void table_row(doc *d, const char *const *cells, size_t n, int header)
+{
+    if (d->html) {
+        put(d, "<tr>");
+        for (size_t i = 0; i < n; i++) {
+            put(d, header ? "<th>" : (i == 0 ? "<td class=\"l\">" : "<td>"));
+            put_text(d, cells[i]);
+            put(d, header ? "</th>" : "</td>");
+        }
+        put(d, "</tr>\n");
+    } else {
+        put(d, "|");
+        for (size_t i = 0; i < n; i++) {
+            put(d, " ");
+            put_text(d, cells[i]);
+            put(d, " |");
+        }
+        put(d, "\n");
+        if (header) {
+            put(d, "|");
+            for (size_t i = 0; i < n; i++)
+                put(d, i == 0 ? " --- |" : " ---: |");
+            put(d, "\n");
+        }
+    }
+}
+
+static void table_begin(doc *d, const char *const *head, size_t n)
+{
+    if (d->html)
+        put(d, "<table>\n<thead>");
+    table_row(d, head, n, 1);
+    if (d->html)
+        put(d, "</thead>\n<tbody>\n");
+}
+
+static void table_end(doc *d)
+{
+    put(d, d->html ? "</tbody></table>\n" : "\n");
+}
+
+/* ==================== charts (inline SVG) ==================== */
+
+static const char *const rating_colors[3] = {"#d9534f", "#f0ad4e", "#4a9c5d"};
+
+static void svg_stacked(doc *d, const empq_analysis *a)
+{
+    const int left = 220, width = 520, row = 34, top = 30;
+    int h = top + (int)a->n_conds * row + 10;
+    putf(d, "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "viewBox=\"0 0 %d %d\" role=\"img\" aria-labelledby=\"t-stacked\">\n",
+         left + width + 20, h, left + width + 20, h);
+    put(d, "<title id=\"t-stacked\">Share of Bad, Okay and Good ratings per condition</title>\n");
+    for (int v = 0; v < 3; v++) {
+        int x = left + v * 110;
+        putf(d, "<rect x=\"%d\" y=\"6\" width=\"12\" height=\"12\" fill=\"%s\"/>"
+                "<text x=\"%d\" y=\"16\" class=\"lg\">%s</text>\n",
+             x, rating_colors[v], x + 16, rating_names[v]);
+    }
+    for (size_t c = 0; c < a->n_conds; c++) {
+        int y = top + (int)c * row;
+        put(d, "<text x=\"");
+        putf(d, "%d\" y=\"%d\" text-anchor=\"end\" class=\"lb\">", left - 8, y + 18);
+        put_text(d, a->labels[c]);
+        put(d, "</text>\n");
+        double x = left;
+        for (int v = 0; v < 3; v++) {
+            double share = a->cond[c].share[v];
+            if (!(share > 0))
+                continue;
+            double w = share * width;
+            putf(d, "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"24\" fill=\"%s\"><title>%s: %.2f%%</title></rect>\n",
+                 x, y, w, rating_colors[v], rating_names[v], share * 100);
+            if (w > 44) {
+                char p[32];
+                putf(d, "<text x=\"%.2f\" y=\"%d\" text-anchor=\"middle\" class=\"in\">%s</text>\n", x + w / 2,
+                     y + 17, pct(share, 0, p, sizeof p));
+            }
+            x += w;
+        }
+    }
+    put(d, "</svg>\n");
+}
+
+/* White (share 0) to dark green (share 1). */
+static void heat_color(double v, char *buf, size_t len)
+{
+    if (isnan(v)) {
+        snprintf(buf, len, "#eeeeee");
+        return;
+    }
+    if (v < 0)
+        v = 0;
+    if (v > 1)
+        v = 1;
+    int r = (int)lround(247 + (0 - 247) * v), g = (int)lround(252 + (109 - 252) * v),
+        b = (int)lround(245 + (44 - 245) * v);
+    snprintf(buf, len, "#%02x%02x%02x", r, g, b);
+}
+
+static void svg_heatmap(doc *d, const empq_analysis *a)
+{
+    const int left = 130, cw = 150, rh = 20, top = 48;
+    int w = left + (int)a->n_conds * cw + 10, h = top + (int)a->n_emotions * rh + 10;
+    putf(d, "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "viewBox=\"0 0 %d %d\" role=\"img\" aria-labelledby=\"t-heat\">\n",
+         w, h, w, h);
+    put(d, "<title id=\"t-heat\">Share of Good ratings per emotion and condition</title>\n");
+    for (size_t c = 0; c < a->n_conds; c++) {
+        putf(d, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" class=\"lb\">", left + (int)c * cw + cw / 2, top - 10);
+        put_text(d, a->labels[c]);
+        put(d, "</text>\n");
+    }
+    for (size_t e = 0; e < a->n_emotions; e++) {
+        int y = top + (int)e * rh;
+        putf(d, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" class=\"lb\">", left - 8, y + 14);
+        put_text(d, a->emotions[e]);
+        if (a->emotion_sentiment[e] != EMPQ_SENT_UNKNOWN)
+            put(d, a->emotion_sentiment[e] == EMPQ_SENT_POSITIVE ? " (+)" : " (\xe2\x88\x92)");
+        put(d, "</text>\n");
+        for (size_t c = 0; c < a->n_conds; c++) {
+            const empq_cell *cl = &a->emo[e * a->n_conds + c];
+            char col[16], p[32];
+            heat_color(cl->share_good, col, sizeof col);
+            int x = left + (int)c * cw;
+            putf(d, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" stroke=\"#fff\"><title>",
+                 x, y, cw, rh, col);
+            put_text(d, a->emotions[e]);
+            put(d, ", ");
+            put_text(d, a->labels[c]);
+            putf(d, ": %s Good (n=%zu)</title></rect>\n", pct(cl->share_good, 0, p, sizeof p), cl->n);
+            putf(d, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" class=\"%s\">%s</text>\n", x + cw / 2, y + 14,
+                 cl->share_good > 0.55 ? "in" : "cell", pct(cl->share_good, 0, p, sizeof p));
+        }
+    }
+    put(d, "</svg>\n");
+}
+
+static const char *const source_colors[] = {"#5b6c7d", "#3b7dd8", "#d8853b", "#8b5bd8",
+                                            "#3bb0a0", "#c94f7c", "#7d9b2f", "#a0522d"};
+
+/* One small bar chart per style feature, a bar per source. */
+static void svg_style(doc *d, const empq_analysis *a, int f)
+{
+    const int left = 150, width = 170, row = 20, top = 26;
+    int h = top + (int)a->n_sources * row + 8;
+    double max = 0;
+    for (size_t s = 0; s < a->n_sources; s++) {
+        double m = a->style[s * NF + (size_t)f].mean;
+        if (m > max)
+            max = m;
+    }
+    putf(d, "<svg class=\"small\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "viewBox=\"0 0 %d %d\" role=\"img\" aria-labelledby=\"t-style-%d\">\n",
+         left + width + 60, h, left + width + 60, h, f);
+    putf(d, "<title id=\"t-style-%d\">%s</title>\n", f, empq_style_feature_title(f));
+    putf(d, "<text x=\"4\" y=\"16\" class=\"st\">%s</text>\n", empq_style_feature_title(f));
+    for (size_t s = 0; s < a->n_sources; s++) {
+        int y = top + (int)s * row;
+        double m = a->style[s * NF + (size_t)f].mean;
+        double w = max > 0 && m > 0 ? m / max * width : 0;
+        putf(d, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" class=\"lb\">", left - 6, y + 13);
+        put_text(d, a->sources[s]);
+        put(d, "</text>\n");
+        putf(d, "<rect x=\"%d\" y=\"%d\" width=\"%.2f\" height=\"15\" fill=\"%s\"/>\n", left, y + 1, w,
+             source_colors[s % (sizeof source_colors / sizeof source_colors[0])]);
+        char v[32];
+        putf(d, "<text x=\"%.2f\" y=\"%d\" class=\"lb\">%s</text>\n", left + w + 4, y + 13, rd(m, v, sizeof v));
+    }
+    put(d, "</svg>\n");
+}
+
+/* ==================== the report ==================== */
+
+static int cmp_diff_desc(const void *x, const void *y, const double *diff)
+{
+    size_t i = *(const size_t *)x, j = *(const size_t *)y;
+    double a = diff[i], b = diff[j];
+    if (isnan(a) != isnan(b))
+        return isnan(a) ? 1 : -1;
+    if (a > b)
+        return -1;
+    if (a < b)
+        return 1;
+    return i < j ? -1 : i > j;
+}
+
+/* qsort has no context argument: the order array is sorted by insertion,
+ * which is fine for 32 emotions. */
+static void sort_by_diff(size_t *idx, size_t n, const double *diff)
+{
+    for (size_t i = 1; i < n; i++) {
+        size_t v = idx[i], j = i;
+        while (j > 0 && cmp_diff_desc(&v, &idx[j - 1], diff) < 0) {
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        idx[j] = v;
+    }
+}
+
+/* diff[e] = share Good of condition c minus the baseline's, per emotion. */
+static void emotion_diffs(const empq_analysis *a, size_t c, double *diff)
+{
+    for (size_t e = 0; e < a->n_emotions; e++) {
+        const empq_cell *x = &a->emo[e * a->n_conds + c], *b = &a->emo[e * a->n_conds + a->baseline];
+        diff[e] = x->n > 0 && b->n > 0 ? x->share_good - b->share_good : NAN;
+    }
+}
+
+static void render(doc *d, const empq_analysis *a)
+{
+    char b1[64], b2[64], b3[64], b4[64], b5[64], b6[64], b7[64], b8[64], b9[64];
+    const char *base = a->labels[a->baseline];
+
+    if (d->html) {
+        put(d, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+               "<link rel=\"icon\" href=\"data:,\">\n<title>empq analysis report</title>\n<style>\n"
+               "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;"
+               "max-width:1100px;padding:0 1em;color:#222;line-height:1.45}\n"
+               "h1{font-size:1.6em}h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}\n"
+               "table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.9em}\n"
+               "th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}\n"
+               "th{background:#f3f3f3}td.l{text-align:left}\n"
+               "svg text{font-family:system-ui,sans-serif;font-size:12px;fill:#222}\n"
+               "svg text.in{fill:#fff;font-weight:600}svg text.st{font-weight:600}\n"
+               "svg.small{display:inline-block;margin:0 1em 1em 0;vertical-align:top}\n"
+               ".note{color:#555;font-size:.9em}\n.headline{font-size:1.05em;background:#f6f8fa;"
+               "padding:.6em 1em;border-left:4px solid #4a9c5d}\n"
+               "</style>\n</head>\n<body>\n<h1>empq analysis report</h1>\n");
+    } else {
+        put(d, "# empq analysis report\n\n");
+    }
+
+    /* inputs */
+    put(d, d->html ? "<p class=\"note\">" : "");
+    putf(d, "%zu ratings in %zu conditions", a->n_ratings, a->n_conds);
+    if (a->ratings_name != NULL) {
+        put(d, " from ");
+        put(d, d->html ? "<code>" : "`");
+        put_text(d, a->ratings_name);
+        put(d, d->html ? "</code>" : "`");
+    }
+    put(d, "; baseline: ");
+    put_text(d, base);
+    if (a->n_texts > 0) {
+        putf(d, "; style from %zu responses", a->n_texts);
+        if (a->responses_name != NULL) {
+            put(d, " in ");
+            put(d, d->html ? "<code>" : "`");
+            put_text(d, a->responses_name);
+            put(d, d->html ? "</code>" : "`");
+        }
+    }
+    put(d, d->html ? ". Formulas: docs/analysis.md.</p>\n" : ". Formulas: docs/analysis.md.\n\n");
+
+    /* headline */
+    put(d, d->html ? "<p class=\"headline\">" : "**Share rated Good:** ");
+    if (d->html)
+        put(d, "<strong>Share rated Good:</strong> ");
+    for (size_t c = 0; c < a->n_conds; c++) {
+        put(d, c ? "; " : "");
+        put_text(d, a->labels[c]);
+        putf(d, " %s", pct(a->cond[c].share[2], 0, b1, sizeof b1));
+        if (c != a->baseline)
+            putf(d, " (%s vs %s)", pct(a->cond[c].good_increase, 1, b2, sizeof b2), base);
+    }
+    put(d, d->html ? ".</p>\n" : ".\n\n");
+
+    /* ---- conditions ---- */
+    heading(d, 2, "Ratings per condition", "conditions");
+    static const char *const h1[] = {"condition", "n", "Bad", "Okay", "Good", "mean (1-3)", "sd",
+                                     "Good vs baseline"};
+    table_begin(d, h1, 8);
+    for (size_t c = 0; c < a->n_conds; c++) {
+        const empq_cond_stats *cs = &a->cond[c];
+        char n[32];
+        snprintf(n, sizeof n, "%zu", cs->n);
+        const char *row[8] = {a->labels[c],
+                              n,
+                              pct(cs->share[0], 0, b1, sizeof b1),
+                              pct(cs->share[1], 0, b2, sizeof b2),
+                              pct(cs->share[2], 0, b3, sizeof b3),
+                              rd(cs->mean, b4, sizeof b4),
+                              rd(cs->sd, b5, sizeof b5),
+                              c == a->baseline ? "(baseline)" : pct(cs->good_increase, 1, b6, sizeof b6)};
+        table_row(d, row, 8, 0);
+    }
+    table_end(d);
+    if (d->html)
+        svg_stacked(d, a);
+
+    /* ---- tests ---- */
+    heading(d, 2, "Tests", "tests");
+    put(d, d->html ? "<p>" : "");
+    putf(d, "Chi-square test of independence, conditions x ratings (%zu x 3): X\xc2\xb2 = %s, df = %d, p = %s, "
+            "Cram\xc3\xa9r's V = %s.",
+         a->overall.rows_used, rd(a->overall.statistic, b1, sizeof b1), a->overall.df,
+         rd(a->overall.p, b2, sizeof b2), rd(a->overall.cramers_v, b3, sizeof b3));
+    put(d, d->html ? "</p>\n" : "\n\n");
+    if (a->n_pairs > 0) {
+        para(d, "Each condition against the baseline: chi-square on the 2 x 3 table and a two-sided "
+                "Mann-Whitney U test (normal approximation, tie and continuity corrections); p-values "
+                "Holm-adjusted over the comparisons, separately for each test.");
+        static const char *const h2[] = {"condition", "X\xc2\xb2", "df", "p", "p (Holm)", "Cram\xc3\xa9r's V",
+                                         "U", "z", "p (MWU)", "p (MWU, Holm)"};
+        table_begin(d, h2, 10);
+        for (size_t i = 0; i < a->n_pairs; i++) {
+            const empq_pair_stats *ps = &a->pair[i];
+            char df[16];
+            snprintf(df, sizeof df, "%d", ps->chi2.df);
+            const char *row[10] = {a->labels[ps->cond],
+                                   rd(ps->chi2.statistic, b1, sizeof b1),
+                                   df,
+                                   rd(ps->chi2.p, b2, sizeof b2),
+                                   rd(ps->chi2_p_holm, b3, sizeof b3),
+                                   rd(ps->chi2.cramers_v, b4, sizeof b4),
+                                   rd(ps->mwu.u, b5, sizeof b5),
+                                   rd(ps->mwu.z, b6, sizeof b6),
+                                   rd(ps->mwu.p, b7, sizeof b7),
+                                   rd(ps->mwu_p_holm, b8, sizeof b8)};
+            table_row(d, row, 10, 0);
+        }
+        table_end(d);
+    }
+
+    /* ---- emotions ---- */
+    heading(d, 2, "Per emotion", "emotions");
+    if (a->n_emotions == 0) {
+        para(d, "The ratings carry no emotion: no per-emotion figures.");
+    } else {
+        para(d, "Share of Good ratings per emotion and condition; (+) positive, (\xe2\x88\x92) negative emotions.");
+        if (d->html) {
+            svg_heatmap(d, a);
+        } else {
+            const char *head[2 + EMPQ_ANALYSIS_MAX_CONDS];
+            head[0] = "emotion";
+            head[1] = "sentiment";
+            for (size_t c = 0; c < a->n_conds; c++)
+                head[2 + c] = a->labels[c];
+            table_begin(d, head, 2 + a->n_conds);
+            char cells[EMPQ_ANALYSIS_MAX_CONDS][32];
+            for (size_t e = 0; e < a->n_emotions; e++) {
+                const char *row[2 + EMPQ_ANALYSIS_MAX_CONDS];
+                row[0] = a->emotions[e];
+                row[1] = a->emotion_sentiment[e] == EMPQ_SENT_POSITIVE   ? "positive"
+                         : a->emotion_sentiment[e] == EMPQ_SENT_NEGATIVE ? "negative"
+                                                                         : "";
+                for (size_t c = 0; c < a->n_conds; c++)
+                    row[2 + c] = pct(a->emo[e * a->n_conds + c].share_good, 0, cells[c], sizeof cells[c]);
+                table_row(d, row, 2 + a->n_conds, 0);
+            }
+            table_end(d);
+        }
+        double diff[256];
+        size_t idx[256];
+        size_t ne = a->n_emotions < 256 ? a->n_emotions : 256;
+        for (size_t i = 0; i < a->n_pairs; i++) {
+            size_t c = a->pair[i].cond;
+            emotion_diffs(a, c, diff);
+            for (size_t e = 0; e < ne; e++)
+                idx[e] = e;
+            sort_by_diff(idx, ne, diff);
+            size_t valid = 0;
+            while (valid < ne && !isnan(diff[idx[valid]]))
+                valid++;
+            put(d, d->html ? "<p>" : "");
+            put_text(d, a->labels[c]);
+            put(d, " against ");
+            put_text(d, base);
+            put(d, ", largest gain in share Good: ");
+            for (size_t k = 0; k < EXTREMES && k < valid; k++) {
+                put(d, k ? ", " : "");
+                put_text(d, a->emotions[idx[k]]);
+                putf(d, " (%s)", pct(diff[idx[k]], 1, b1, sizeof b1));
+            }
+            put(d, "; smallest gain or largest shortfall: ");
+            for (size_t k = 0; k < EXTREMES && k < valid; k++) {
+                size_t e = idx[valid - 1 - k];
+                put(d, k ? ", " : "");
+                put_text(d, a->emotions[e]);
+                putf(d, " (%s)", pct(diff[e], 1, b1, sizeof b1));
+            }
+            put(d, d->html ? ".</p>\n" : ".\n\n");
+        }
+    }
+
+    /* ---- sentiment ---- */
+    heading(d, 2, "Positive and negative emotions", "sentiment");
+    if (!a->has_sentiment) {
+        para(d, "The ratings carry no sentiment: not applicable.");
+    } else {
+        static const char *const h3[] = {"condition", "n (positive)", "Good (positive)", "mean (positive)",
+                                         "n (negative)", "Good (negative)", "mean (negative)",
+                                         "X\xc2\xb2 (positive vs negative)", "p", "Cram\xc3\xa9r's V"};
+        table_begin(d, h3, 10);
+        for (size_t c = 0; c < a->n_conds; c++) {
+            const empq_cell *pos = &a->sent[EMPQ_SENT_POSITIVE * a->n_conds + c];
+            const empq_cell *neg = &a->sent[EMPQ_SENT_NEGATIVE * a->n_conds + c];
+            char np[32], nn[32];
+            snprintf(np, sizeof np, "%zu", pos->n);
+            snprintf(nn, sizeof nn, "%zu", neg->n);
+            const char *row[10] = {a->labels[c],
+                                   np,
+                                   pct(pos->share_good, 0, b1, sizeof b1),
+                                   rd(pos->mean, b2, sizeof b2),
+                                   nn,
+                                   pct(neg->share_good, 0, b3, sizeof b3),
+                                   rd(neg->mean, b4, sizeof b4),
+                                   rd(a->sent_test[c].statistic, b5, sizeof b5),
+                                   rd(a->sent_test[c].p, b6, sizeof b6),
+                                   rd(a->sent_test[c].cramers_v, b7, sizeof b7)};
+            table_row(d, row, 10, 0);
+        }
+        table_end(d);
+    }
+
+    /* ---- agreement ---- */
+    heading(d, 2, "Rater agreement", "agreement");
+    put(d, d->html ? "<p>" : "");
+    if (isnan(a->alpha.alpha)) {
+        putf(d, "Krippendorff's alpha (ordinal): not applicable: %s (%zu units, %zu rated more than once).",
+             a->alpha.pairable_units == 0 ? "every item has a single rating" : "no variation among the ratings",
+             a->alpha.units, a->alpha.pairable_units);
+    } else {
+        putf(d, "Krippendorff's alpha (ordinal) = %s over %zu units rated more than once (%s pairable ratings).",
+             rd(a->alpha.alpha, b1, sizeof b1), a->alpha.pairable_units, rd(a->alpha.pairable_values, b2, sizeof b2));
+    }
+    put(d, d->html ? "</p>\n" : "\n\n");
+
+    /* ---- style ---- */
+    heading(d, 2, "Style of the responses", "style");
+    if (a->n_sources == 0) {
+        para(d, "No response texts given (--responses): no style figures.");
+    } else {
+        para(d, "Mean per response (after Lee et al. 2024); H and p: Kruskal-Wallis test across the sources.");
+        const char *head[3 + 8 + 1];
+        size_t ns = a->n_sources <= 8 ? a->n_sources : 8;
+        head[0] = "feature";
+        for (size_t s = 0; s < ns; s++)
+            head[1 + s] = a->sources[s];
+        head[1 + ns] = "H";
+        head[2 + ns] = "p";
+        table_begin(d, head, 3 + ns);
+        char cells[8][32];
+        for (int f = 0; f < NF; f++) {
+            const char *row[3 + 8];
+            row[0] = empq_style_feature_title(f);
+            for (size_t s = 0; s < ns; s++)
+                row[1 + s] = rd(a->style[s * NF + (size_t)f].mean, cells[s], sizeof cells[s]);
+            row[1 + ns] = rd(a->style_test[f].h, b8, sizeof b8);
+            row[2 + ns] = rd(a->style_test[f].p, b9, sizeof b9);
+            table_row(d, row, 3 + ns, 0);
+        }
+        table_end(d);
+        if (a->n_sources > 8)
+            para(d, "(More than 8 sources: the table shows the first 8; tables/style.csv has all.)");
+        if (d->html) {
+            put(d, "<div>\n");
+            for (int f = 0; f < NF; f++)
+                svg_style(d, a, f);
+            put(d, "</div>\n");
+        }
+    }
+
+    put(d, d->html ? "<p class=\"note\">Tables with full precision: tables/*.csv.</p>\n</body>\n</html>\n"
+                   : "Tables with full precision: `tables/*.csv`.\n");
+}
+
+int empq_analysis_render_md(const empq_analysis *a, empq_buf *out)
+{
+    doc d = {.b = out, .html = 0};
+    render(&d, a);
+    return d.rc;
+}
+
+int empq_analysis_render_html(const empq_analysis *a, empq_buf *out)
+{
+    doc d = {.b = out, .html = 1};
+    render(&d, a);
+    return d.rc;
+}
+
+/* ==================== tables ==================== */
+
+/* A CSV being built: cells appended with ',' between them. */
+typedef struct csvb {
+    empq_buf b;
+    int first;
+    int rc;
+} csvb;
+
+static void cs_str(csvb *c, const char *s)
+{
+    if (c->rc != EMPQ_OK)
+        return;
+    if (!c->first)
+        c->rc = empq_buf_append(&c->b, ",", 1);
+    c->first = 0;
+    if (c->rc == EMPQ_OK)
+        c->rc = csv_esc(&c->b, s);
+}
+
+static void cs_num(csvb *c, double v)
+{
+    char t[64];
+    cs_str(c, empq_analysis_num(v, t, sizeof t));
+}
+
+static void cs_size(csvb *c, size_t v)
+{
+    char t[32];
+    snprintf(t, sizeof t, "%zu", v);
+    cs_str(c, t);
+}
+
+static void cs_end(csvb *c)
+{
+    if (c->rc == EMPQ_OK)
+        c->rc = empq_buf_append(&c->b, "\r\n", 2);
+    c->first = 1;
+}
+
+static void cs_header(csvb *c, const char *const *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cs_str(c, h[i]);
+    cs_end(c);
+}
+
+#define HEADER(c, ...) do { static const char *const h_[] = {__VA_ARGS__}; \
+    cs_header(c, h_, sizeof h_ / sizeof h_[0]); } while (0)
+
+static const char *sent_name(int s)
+{
+    return s == EMPQ_SENT_POSITIVE ? "positive" : s == EMPQ_SENT_NEGATIVE ? "negative" : "";
+}
+
+static int write_table(const char *dir, const char *name, csvb *c, empq_error *err)
+{
+    if (c->rc != EMPQ_OK) {
+        empq_buf_free(&c->b);
+        return empq_error_set(err, EMPQ_ENOMEM, "tables/%s: out of memory", name);
+    }
+    empq_buf path = {0};
+    int rc = empq_buf_printf(&path, "%s/tables/%s", dir, name);
+    if (rc != EMPQ_OK) {
+        empq_buf_free(&c->b);
+        return empq_error_set(err, EMPQ_ENOMEM, "tables/%s: out of memory", name);
+    }
+    rc = empq_write_file_atomic(path.data, c->b.data ? c->b.data : "", c->b.len, err);
+    empq_buf_free(&path);
+    empq_buf_free(&c->b);
+    c->first = 1;
+    return rc;
+}
+
+static int write_tables(const empq_analysis *a, const char *dir, empq_error *err)
+{
+    csvb c = {.first = 1};
+    size_t k = a->n_conds;
+    const char *bname = a->conds[a->baseline];
+    int rc;
+
+    HEADER(&c, "condition", "label", "n", "n_bad", "n_okay", "n_good", "share_bad", "share_okay", "share_good",
+           "mean_rating", "sd_rating", "good_increase_vs_baseline", "is_baseline");
+    for (size_t i = 0; i < k; i++) {
+        const empq_cond_stats *cs = &a->cond[i];
+        cs_str(&c, a->conds[i]);
+        cs_str(&c, a->labels[i]);
+        cs_size(&c, cs->n);
+        for (int v = 0; v < 3; v++)
+            cs_size(&c, cs->count[v]);
+        for (int v = 0; v < 3; v++)
+            cs_num(&c, cs->share[v]);
+        cs_num(&c, cs->mean);
+        cs_num(&c, cs->sd);
+        cs_num(&c, cs->good_increase);
+        cs_str(&c, i == a->baseline ? "1" : "0");
+        cs_end(&c);
+    }
+    if ((rc = write_table(dir, "conditions.csv", &c, err)) != EMPQ_OK)
+        return rc;
+
+    HEADER(&c, "test", "rows", "cols", "statistic", "df", "p", "cramers_v", "n");
+    cs_str(&c, "chi2_conditions_x_rating");
+    cs_size(&c, a->overall.rows_used);
+    cs_size(&c, a->overall.cols_used);
+    cs_num(&c, a->overall.statistic);
+    cs_size(&c, (size_t)a->overall.df);
+    cs_num(&c, a->overall.p);
+    cs_num(&c, a->overall.cramers_v);
+    cs_num(&c, a->overall.n);
+    cs_end(&c);
+    if ((rc = write_table(dir, "chi2_overall.csv", &c, err)) != EMPQ_OK)
+        return rc;
+
+    HEADER(&c, "condition", "baseline", "n", "n_baseline", "chi2", "chi2_df", "chi2_p", "chi2_p_holm", "cramers_v",
+           "mwu_u", "mwu_z", "mwu_p", "mwu_p_holm");
+    for (size_t i = 0; i < a->n_pairs; i++) {
+        const empq_pair_stats *ps = &a->pair[i];
+        cs_str(&c, a->conds[ps->cond]);
+        cs_str(&c, bname);
+        cs_size(&c, a->cond[ps->cond].n);
+        cs_size(&c, a->cond[a->baseline].n);
+        cs_num(&c, ps->chi2.statistic);
+        cs_size(&c, (size_t)ps->chi2.df);
+        cs_num(&c, ps->chi2.p);
+        cs_num(&c, ps->chi2_p_holm);
+        cs_num(&c, ps->chi2.cramers_v);
+        cs_num(&c, ps->mwu.u);
+        cs_num(&c, ps->mwu.z);
+        cs_num(&c, ps->mwu.p);
+        cs_num(&c, ps->mwu_p_holm);
+        cs_end(&c);
+    }
+    if ((rc = write_table(dir, "pairwise.csv", &c, err)) != EMPQ_OK)
+        return rc;
+
+    HEADER(&c, "emotion", "sentiment", "condition", "n", "n_bad", "n_okay", "n_good", "share_good", "mean_rating",
+           "diff_share_good_vs_baseline");
+    for (size_t e = 0; e < a->n_emotions; e++) {
+        const empq_cell *bc = &a->emo[e * k + a->baseline];
+        for (size_t i = 0; i < k; i++) {
+            const empq_cell *cl = &a->emo[e * k + i];
+            cs_str(&c, a->emotions[e]);
+            cs_str(&c, sent_name(a->emotion_sentiment[e]));
+            cs_str(&c, a->conds[i]);
+            cs_size(&c, cl->n);
+            for (int v = 0; v < 3; v++)
+                cs_size(&c, cl->count[v]);
+            cs_num(&c, cl->share_good);
+            cs_num(&c, cl->mean);
+            cs_num(&c, i == a->baseline ? NAN : cl->share_good - bc->share_good);
+            cs_end(&c);
+        }
+    }
+    if ((rc = write_table(dir, "emotions.csv", &c, err)) != EMPQ_OK)
+        return rc;
+
+    HEADER(&c, "condition", "direction", "rank", "emotion", "share_good", "share_good_baseline", "diff");
+    double diff[256];
+    size_t idx[256];
+    size_t ne = a->n_emotions < 256 ? a->n_emotions : 256;
+    for (size_t i = 0; i < a->n_pairs; i++) {
+        size_t cc = a->pair[i].cond;
+        emotion_diffs(a, cc, diff);
+        for (size_t e = 0; e < ne; e++)
+            idx[e] = e;
+        sort_by_diff(idx, ne, diff);
+        size_t valid = 0;
+        while (valid < ne && !isnan(diff[idx[valid]]))
+            valid++;
+        for (int dir_ = 0; dir_ < 2; dir_++) {
+            for (size_t r = 0; r < EXTREMES && r < valid; r++) {
+                size_t e = dir_ == 0 ? idx[r] : idx[valid - 1 - r];
+                cs_str(&c, a->conds[cc]);
+                cs_str(&c, dir_ == 0 ? "top" : "bottom");
+                cs_size(&c, r + 1);
+                cs_str(&c, a->emotions[e]);
+                cs_num(&c, a->emo[e * k + cc].share_good);
+                cs_num(&c, a->emo[e * k + a->baseline].share_good);
+                cs_num(&c, diff[e]);
+                cs_end(&c);
+            }
+        }
+    }
+    if ((rc = write_table(dir, "emotion_extremes.csv", &c, err)) != EMPQ_OK)
+        return rc;
+
+    HEADER(&c, "sentiment", "condition", "n", "n_bad", "n_okay", "n_good", "share_good", "mean_rating");
+    for (int s = 1; s >= 0 && a->has_sentiment; s--) {
+        for (size_t i = 0; i < k; i++) {
+            const empq_cell *cl = &a->sent[(size_t)s * k + i];
+            cs_str(&c, sent_name(s));
+            cs_str(&c, a->conds[i]);
+            cs_size(&c, cl->n);
+            for (int v = 0; v < 3; v++)
+                cs_size(&c, cl->count[v]);
+            cs_num(&c, cl->share_good);
+            cs_num(&c, cl->mean);
+            cs_end(&c);
+        }
+    }
+    if ((rc = write_table(dir, "sentiment.csv", &c, err)) != EMPQ_OK)
+        return rc;
+
+    HEADER(&c, "condition", "chi2", "df", "p", "cramers_v", "n");
+    for (size_t i = 0; i < k && a->has_sentiment; i++) {
+        cs_str(&c, a->conds[i]);
+        cs_num(&c, a->sent_test[i].statistic);
+        cs_size(&c, (size_t)a->sent_test[i].df);
+        cs_num(&c, a->sent_test[i].p);
+        cs_num(&c, a->sent_test[i].cramers_v);
+        cs_num(&c, a->sent_test[i].n);
+        cs_end(&c);
+    }
+    if ((rc = write_table(dir, "sentiment_tests.csv", &c, err)) != EMPQ_OK)
+        return rc;
+
+    HEADER(&c, "measure", "alpha", "units", "pairable_units", "pairable_values", "categories", "note");
+    cs_str(&c, "krippendorff_alpha_ordinal");
+    cs_num(&c, a->alpha.alpha);
+    cs_size(&c, a->alpha.units);
+    cs_size(&c, a->alpha.pairable_units);
+    cs_num(&c, a->alpha.pairable_values);
+    cs_size(&c, a->alpha.categories);
+    cs_str(&c, !isnan(a->alpha.alpha)           ? ""
+               : a->alpha.pairable_units == 0 ? "not applicable: every item has a single rating"
+                                              : "not applicable: no variation among the ratings");
+    cs_end(&c);
+    if ((rc = write_table(dir, "agreement.csv", &c, err)) != EMPQ_OK)
+        return rc;
+
+    if (a->n_sources == 0)
+        return EMPQ_OK;
+    HEADER(&c, "source", "feature", "n", "mean", "sd", "median");
+    for (size_t s = 0; s < a->n_sources; s++) {
+        for (int f = 0; f < NF; f++) {
+            const empq_style_cell *sc = &a->style[s * NF + (size_t)f];
+            cs_str(&c, a->sources[s]);
+            cs_str(&c, empq_style_feature_name(f));
+            cs_size(&c, sc->n);
+            cs_num(&c, sc->mean);
+            cs_num(&c, sc->sd);
+            cs_num(&c, sc->median);
+            cs_end(&c);
+        }
+    }
+    if ((rc = write_table(dir, "style.csv", &c, err)) != EMPQ_OK)
+        return rc;
+
+    HEADER(&c, "feature", "kruskal_h", "df", "p", "groups");
+    for (int f = 0; f < NF; f++) {
+        cs_str(&c, empq_style_feature_name(f));
+        cs_num(&c, a->style_test[f].h);
+        cs_size(&c, (size_t)a->style_test[f].df);
+        cs_num(&c, a->style_test[f].p);
+        cs_size(&c, a->style_test[f].groups_used);
+        cs_end(&c);
+    }
+    if ((rc = write_table(dir, "style_tests.csv", &c, err)) != EMPQ_OK)
+        return rc;
+
+    /* one row per response: raw counts, then the features */
+    cs_str(&c, "index");
+    cs_str(&c, "source");
+    static const char *const counts[] = {"n_words", "n_sentences", "n_letters", "n_exclamations", "n_questions",
+                                         "n_emojis", "n_first_person", "n_second_person", "n_apology",
+                                         "n_gratitude"};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        cs_str(&c, counts[i]);
+    for (int f = 0; f < NF; f++)
+        cs_str(&c, empq_style_feature_name(f));
+    cs_end(&c);
+    for (size_t t = 0; t < a->n_texts; t++) {
+        const empq_style_counts *sc = &a->text_counts[t];
+        cs_size(&c, t);
+        cs_str(&c, a->sources[a->text_source[t]]);
+        size_t v[] = {sc->words,  sc->sentences,    sc->letters,       sc->exclamations, sc->questions,
+                      sc->emojis, sc->first_person, sc->second_person, sc->apology,      sc->gratitude};
+        for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+            cs_size(&c, v[i]);
+        for (int f = 0; f < NF; f++) { /* full precision: the values are re-tested */
+            char num[40];
+            snprintf(num, sizeof num, "%.17g", a->text_features[t * NF + (size_t)f]);
+            cs_str(&c, num);
+        }
+        cs_end(&c);
+    }
+    return write_table(dir, "style_values.csv", &c, err);
+}
+
+int empq_analysis_write(const empq_analysis *a, const char *dir, empq_error *err)
+{
+    if (a == NULL || dir == NULL)
+        return empq_error_set(err, EMPQ_EINVAL, "analysis: NULL argument");
+    empq_buf path = {0};
+    int rc = empq_buf_printf(&path, "%s/tables", dir);
+    if (rc != EMPQ_OK)
+        return empq_error_set(err, EMPQ_ENOMEM, "analysis: out of memory");
+    rc = empq_mkdirs(path.data, err);
+    empq_buf_free(&path);
+    if (rc != EMPQ_OK)
+        return rc;
+    if ((rc = write_tables(a, dir, err)) != EMPQ_OK)
+        return rc;
+    static const char *const names[2] = {"report.md", "report.html"};
+    for (int h = 0; h < 2; h++) {
+        empq_buf doc_ = {0};
+        rc = h ? empq_analysis_render_html(a, &doc_) : empq_analysis_render_md(a, &doc_);
+        if (rc == EMPQ_OK)
+            rc = empq_buf_printf(&path, "%s/%s", dir, names[h]);
+        if (rc != EMPQ_OK) {
+            empq_buf_free(&doc_);
+            empq_buf_free(&path);
+            return empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", names[h]);
+        }
+        rc = empq_write_file_atomic(path.data, doc_.data, doc_.len, err);
+        empq_buf_free(&doc_);
+        empq_buf_free(&path);
+        if (rc != EMPQ_OK)
+            return rc;
+    }
+    return EMPQ_OK;
+}

@@ -1,0 +1,368 @@
+/* test_analysis.c: the analysis module without real data: the style
+ * counters on crafted strings (emojis, pronouns, sentences, UTF-8), the
+ * ratings reader on crafted CSV (quotes, CRLF, embedded newlines, errors),
+ * the figures of a small hand-computed study, and the written report. */
+#include <math.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "empq/analysis.h"
+
+#define CHECK_NEAR(a, b, tol) do { check__count++; double check__a = (a), check__b = (b); \
+    if (!(fabs(check__a - check__b) <= (tol))) { \
+        fprintf(stderr, "%s:%d: %s ~= %s failed: %.12g != %.12g\n", __FILE__, __LINE__, #a, #b, \
+                check__a, check__b); exit(1); } } while (0)
+
+static empq_style_counts count(const char *s)
+{
+    empq_style_counts c;
+    empq_style_count(s, &c);
+    return c;
+}
+
+static void test_words_and_sentences(void)
+{
+    empq_style_counts c = count("Hi there! How are you? I'm fine.");
+    CHECK_INT(c.words, 7); /* hi there how are you i'm fine */
+    CHECK_INT(c.sentences, 3);
+    CHECK_INT(c.exclamations, 1);
+    CHECK_INT(c.questions, 1);
+    CHECK_INT(c.letters, 2 + 5 + 3 + 3 + 3 + 3 + 4);
+
+    c = count("Wait... what?!? It costs 3.5 dollars");
+    CHECK_INT(c.sentences, 3); /* "Wait", "what", "It costs 3.5 dollars" */
+    CHECK_INT(c.words, 7);     /* 3.5 is two words: 3, 5 */
+    CHECK_INT(c.questions, 2);
+    CHECK_INT(c.exclamations, 1);
+
+    c = count("");
+    CHECK_INT(c.words, 0);
+    CHECK_INT(c.sentences, 0);
+    c = count(NULL);
+    CHECK_INT(c.words, 0);
+    c = count("  ?!  ");
+    CHECK_INT(c.words, 0);
+    CHECK_INT(c.sentences, 0);
+    CHECK_INT(c.questions, 1);
+
+    /* non-ASCII letters are word characters; punctuation blocks are not */
+    c = count("Caf\xc3\xa9 na\xc3\xafve \xe2\x80\x94 r\xc3\xa9sum\xc3\xa9\xe2\x80\xa6 ok");
+    CHECK_INT(c.words, 4);
+    CHECK_INT(c.sentences, 2); /* U+2026 ends a sentence */
+    CHECK_INT(c.letters, 4 + 5 + 6 + 2);
+
+    /* an apostrophe joins only inside a word; U+2019 as well */
+    c = count("'quoted' don\xe2\x80\x99t it's");
+    CHECK_INT(c.words, 3);
+
+    /* invalid UTF-8 does not crash and does not make words */
+    c = count("ab\xff\xfe cd \xe2\x82");
+    CHECK_INT(c.words, 2);
+}
+
+static void test_pronouns_and_words(void)
+{
+    empq_style_counts c = count("I think my friend and me, myself: mine! I'm sure I've seen it. Iowa is big.");
+    CHECK_INT(c.first_person, 7); /* I, my, me, myself, mine, I'm, I've; not Iowa */
+    CHECK_INT(c.second_person, 0);
+
+    c = count("You and YOUR dog; yours, yourself, yourselves. You're great, you'll see. Youth isn't you.");
+    CHECK_INT(c.second_person, 8); /* not Youth */
+    CHECK_INT(c.first_person, 0);
+
+    c = count("I'm so sorry. I apologize, apologies, I apologised. Sorrow is not one.");
+    CHECK_INT(c.apology, 4); /* sorry, apologize, apologies, apologised; not sorrow */
+
+    c = count("Thanks! Thank you, I'm grateful and I appreciate it; gratitude, appreciated. Thanksgiving.");
+    CHECK_INT(c.gratitude, 7); /* thanks, thank, grateful, appreciate, gratitude, appreciated, thanksgiving */
+}
+
+static void test_emojis(void)
+{
+    CHECK_INT(count("hello \xf0\x9f\x98\x80 world").emojis, 1);                          /* U+1F600 */
+    CHECK_INT(count("\xf0\x9f\x98\x80\xf0\x9f\x98\x82\xf0\x9f\xa5\xb0").emojis, 3);      /* three faces */
+    CHECK_INT(count("\xe2\x9d\xa4\xef\xb8\x8f love").emojis, 1);                          /* U+2764 U+FE0F */
+    CHECK_INT(count("\xe2\x98\x80 sun").emojis, 1);                                       /* U+2600 */
+    CHECK_INT(count("\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd").emojis, 1);                       /* thumbs up + skin tone */
+    /* family: man ZWJ woman ZWJ girl: one emoji */
+    CHECK_INT(count("\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x91\xa7").emojis, 1);
+    /* two flags: FR (U+1F1EB U+1F1F7) and DE (U+1F1E9 U+1F1EA) */
+    CHECK_INT(count("\xf0\x9f\x87\xab\xf0\x9f\x87\xb7\xf0\x9f\x87\xa9\xf0\x9f\x87\xaa").emojis, 2);
+    CHECK_INT(count("\xf0\x9f\xab\xb6 hands").emojis, 1); /* U+1FAF6, the top of the range */
+    /* not emojis: an em dash, a check-looking letter, a CJK character */
+    CHECK_INT(count("a \xe2\x80\x94 b \xc3\xa7 \xe4\xb8\xad").emojis, 0);
+    /* emojis are not words */
+    empq_style_counts c = count("Great \xf0\x9f\x98\x8a!");
+    CHECK_INT(c.words, 1);
+    CHECK_INT(c.emojis, 1);
+}
+
+static void test_features(void)
+{
+    empq_style_counts c = count("You did it! You really did. \xf0\x9f\x8e\x89 Are you proud?");
+    double f[EMPQ_STYLE_N_FEATURES];
+    empq_style_features(&c, f);
+    CHECK_NEAR(f[EMPQ_STYLE_WORDS], 9, 0);
+    CHECK_NEAR(f[EMPQ_STYLE_SENTENCES], 3, 0);
+    CHECK_NEAR(f[EMPQ_STYLE_WORDS_PER_SENTENCE], 3, 0);
+    CHECK_NEAR(f[EMPQ_STYLE_EXCLAMATIONS], 100.0 / 9, 1e-12);
+    CHECK_NEAR(f[EMPQ_STYLE_QUESTIONS], 100.0 / 9, 1e-12);
+    CHECK_NEAR(f[EMPQ_STYLE_EMOJIS], 100.0 / 9, 1e-12);
+    CHECK_NEAR(f[EMPQ_STYLE_SECOND_PERSON], 300.0 / 9, 1e-12);
+    CHECK_NEAR(f[EMPQ_STYLE_HAS_QUESTION], 1, 0);
+    /* equal ratios give the same double (ties stay ties) */
+    empq_style_counts a = {.words = 14, .exclamations = 1}, b = {.words = 28, .exclamations = 2};
+    double fa[EMPQ_STYLE_N_FEATURES], fb[EMPQ_STYLE_N_FEATURES];
+    empq_style_features(&a, fa);
+    empq_style_features(&b, fb);
+    CHECK(fa[EMPQ_STYLE_EXCLAMATIONS] == fb[EMPQ_STYLE_EXCLAMATIONS]);
+    empq_style_counts z = {0};
+    empq_style_features(&z, f);
+    for (int i = 0; i < EMPQ_STYLE_N_FEATURES; i++)
+        CHECK_NEAR(f[i], 0, 0);
+    CHECK_STR(empq_style_feature_name(EMPQ_STYLE_EMOJIS), "emojis_per_100w");
+    CHECK(empq_style_feature_name(EMPQ_STYLE_N_FEATURES) == NULL);
+    CHECK(empq_style_feature_title(-1) == NULL);
+}
+
+/* A Welivita-Pu-like file: quotes, "" escapes, an embedded CRLF, CRLF line
+ * ends, an empty rating (skipped). */
+static const char wp_csv[] =
+    "part_no,dialog_id,emotion,sentiment,response_human,response_gpt,rating_human,rating_gpt\r\n"
+    "0,d1,Joyful,positive,\"Nice, \"\"really\"\"!\",Wow!,1,3\r\n"
+    "0,d2,sad,negative,\"line one\r\nline two?\",I'm sorry.,2,3\r\n"
+    "1,d3,sad,negative,Oh no.,\"So sad \xf0\x9f\x98\xa2\",3,2\r\n"
+    "1,d4,joyful,positive,Great!,Yay,3,\r\n";
+
+static void test_ratings_welivita(void)
+{
+    empq_ratings *r = NULL;
+    empq_error err = {0};
+    CHECK_INT(empq_ratings_parse("t.csv", wp_csv, sizeof wp_csv - 1, EMPQ_LAYOUT_WELIVITA_PU, &r, &err), EMPQ_OK);
+    CHECK_INT(r->n_conds, 2);
+    CHECK_STR(r->conds[0], "human");
+    CHECK_STR(r->conds[1], "gpt");
+    CHECK_INT(r->n, 7);
+    CHECK_INT(r->n_emotions, 2);
+    CHECK_STR(r->emotions[0], "joyful"); /* lower-cased, sorted */
+    CHECK_STR(r->emotions[1], "sad");
+    CHECK_INT(r->n_units, 7);
+    CHECK_INT(r->r[0].value, 1);
+    CHECK_INT(r->r[0].emotion, 0);
+    CHECK_INT(r->r[0].sentiment, EMPQ_SENT_POSITIVE);
+    CHECK_INT(r->r[3].cond, 1);
+    CHECK_INT(r->r[3].sentiment, EMPQ_SENT_NEGATIVE);
+
+    empq_analysis *a = NULL;
+    CHECK_INT(empq_analysis_compute(r, NULL, "human", 1, &a, &err), EMPQ_OK);
+    CHECK_INT(a->cond[0].n, 4);
+    CHECK_INT(a->cond[1].n, 3);
+    CHECK_NEAR(a->cond[0].share[2], 0.5, 1e-15);
+    CHECK_NEAR(a->cond[1].share[2], 2.0 / 3, 1e-15);
+    CHECK_NEAR(a->cond[1].good_increase, (2.0 / 3 - 0.5) / 0.5, 1e-15);
+    CHECK(isnan(a->cond[0].good_increase));
+    CHECK_NEAR(a->cond[0].mean, 9.0 / 4, 1e-15);
+    CHECK_INT(a->n_pairs, 1);
+    CHECK_INT(a->pair[0].cond, 1);
+    CHECK_NEAR(a->pair[0].chi2_p_holm, a->pair[0].chi2.p, 0); /* one comparison: unchanged */
+    CHECK_INT(a->emo[1 * 2 + 1].n, 2);                        /* sad x gpt */
+    CHECK_NEAR(a->emo[1 * 2 + 1].share_good, 0.5, 1e-15);
+    CHECK(isnan(a->alpha.alpha));
+    empq_analysis_free(&a);
+    CHECK(a == NULL);
+
+    CHECK_INT(empq_analysis_compute(r, NULL, "nobody", 0, &a, &err), EMPQ_EINVAL);
+    CHECK_CONTAINS(err.msg, "baseline 'nobody' is not a condition (conditions: human, gpt)");
+    empq_ratings_free(&r);
+    empq_ratings_free(&r); /* NULL is fine */
+}
+
+static void test_ratings_errors(void)
+{
+    empq_ratings *r = NULL;
+    empq_error err = {0};
+    const char bad_rating[] = "dialog_id,rating_a\nx,4\n";
+    CHECK_INT(empq_ratings_parse("b.csv", bad_rating, sizeof bad_rating - 1, EMPQ_LAYOUT_WELIVITA_PU, &r, &err),
+              EMPQ_EPARSE);
+    CHECK_CONTAINS(err.msg, "b.csv:2: column rating_a: rating '4' is not 1, 2 or 3");
+    CHECK(r == NULL);
+
+    const char no_col[] = "dialog_id,emotion\nx,sad\n";
+    CHECK_INT(empq_ratings_parse("c.csv", no_col, sizeof no_col - 1, EMPQ_LAYOUT_WELIVITA_PU, &r, &err),
+              EMPQ_EPARSE);
+    CHECK_CONTAINS(err.msg, "c.csv:1: no rating_<condition> column");
+
+    const char unterminated[] = "dialog_id,rating_a\n\"x,1\n";
+    CHECK_INT(empq_ratings_parse("d.csv", unterminated, sizeof unterminated - 1, EMPQ_LAYOUT_WELIVITA_PU, &r, &err),
+              EMPQ_EPARSE);
+    CHECK_CONTAINS(err.msg, "d.csv:2: unterminated quoted field");
+
+    const char after_quote[] = "dialog_id,rating_a\n\"x\"y,1\n";
+    CHECK_INT(empq_ratings_parse("e.csv", after_quote, sizeof after_quote - 1, EMPQ_LAYOUT_WELIVITA_PU, &r, &err),
+              EMPQ_EPARSE);
+    CHECK_CONTAINS(err.msg, "e.csv:2: text after a closing quote");
+
+    const char fields[] = "dialog_id,rating_a\nx,1,extra\n";
+    CHECK_INT(empq_ratings_parse("f.csv", fields, sizeof fields - 1, EMPQ_LAYOUT_WELIVITA_PU, &r, &err),
+              EMPQ_EPARSE);
+    CHECK_CONTAINS(err.msg, "f.csv:2: 3 fields, the header has 2");
+
+    const char long_missing[] = "participant,condition,item\np1,a,i1\n";
+    CHECK_INT(empq_ratings_parse("g.csv", long_missing, sizeof long_missing - 1, EMPQ_LAYOUT_LONG, &r, &err),
+              EMPQ_EPARSE);
+    CHECK_CONTAINS(err.msg, "g.csv:1: no 'rating' column");
+
+    const char empty[] = "";
+    CHECK_INT(empq_ratings_parse("h.csv", empty, 0, EMPQ_LAYOUT_LONG, &r, &err), EMPQ_EPARSE);
+    CHECK_CONTAINS(err.msg, "no header line");
+
+    CHECK_INT(empq_ratings_load("/nonexistent/ratings.csv", EMPQ_LAYOUT_LONG, &r, &err), EMPQ_ENOTFOUND);
+
+    empq_ratings_layout l;
+    CHECK_INT(empq_analysis_layout_parse("long", &l), EMPQ_OK);
+    CHECK_INT(l, EMPQ_LAYOUT_LONG);
+    CHECK_INT(empq_analysis_layout_parse("wide", &l), EMPQ_EINVAL);
+}
+
+/* The long layout with two raters per item: Krippendorff's alpha applies.
+ * Items i1..i4 of condition a: (1,1) (2,2) (3,3) (1,2): coincidences
+ * o11 = 2, o22 = 2, o33 = 2, o12 = o21 = 1; n1 = 3, n2 = 3, n3 = 2, n = 8.
+ * Ordinal deltas: d12 = (3+3 - 3)^2 = 9, d13 = (8 - 2.5)^2 = 30.25,
+ * d23 = (5 - 2.5)^2 = 6.25. D_o = 2*9 = 18 (sum over c,k of o_ck d_ck);
+ * D_e sum = 2 * (9*9 + 6*30.25 + 6*6.25) = 600; alpha = 1 - 7 * 18 / 600. */
+static const char long_csv[] =
+    "participant,condition,batch,item,position,rating,emotion\n"
+    "p1,a,0,i1,0,1,sad\np2,a,0,i1,0,1,sad\n"
+    "p1,a,0,i2,1,2,sad\np2,a,0,i2,1,2,sad\n"
+    "p1,a,0,i3,2,3,joyful\np2,a,0,i3,2,3,joyful\n"
+    "p1,a,0,i4,3,1,joyful\np2,a,0,i4,3,2,joyful\n"
+    "p3,human,0,i1,0,2,sad\np3,human,0,i2,1,,sad\n";
+
+static void test_long_layout(void)
+{
+    empq_ratings *r = NULL;
+    empq_error err = {0};
+    CHECK_INT(empq_ratings_parse("l.csv", long_csv, sizeof long_csv - 1, EMPQ_LAYOUT_LONG, &r, &err), EMPQ_OK);
+    CHECK_INT(r->n, 9);
+    CHECK_INT(r->n_conds, 2);
+    CHECK_INT(r->n_participants, 3);
+    CHECK_INT(r->n_units, 5);
+    CHECK_INT(r->r[0].sentiment, EMPQ_SENT_NEGATIVE); /* from the built-in map */
+    empq_analysis *a = NULL;
+    CHECK_INT(empq_analysis_compute(r, NULL, NULL, 0, &a, &err), EMPQ_OK);
+    CHECK_INT(a->baseline, 1);
+    CHECK_INT(a->alpha.pairable_units, 4);
+    CHECK_NEAR(a->alpha.alpha, 1 - 7.0 * 18 / 600, 1e-12);
+    CHECK(a->has_sentiment);
+    empq_analysis_free(&a);
+    empq_ratings_free(&r);
+}
+
+static void test_report(void)
+{
+    empq_ratings *r = NULL;
+    empq_error err = {0};
+    CHECK_INT(empq_ratings_parse("t.csv", wp_csv, sizeof wp_csv - 1, EMPQ_LAYOUT_WELIVITA_PU, &r, &err), EMPQ_OK);
+    /* the response_<condition> columns as a corpus, from a file */
+    char dir[] = "/tmp/empq-test-analysis-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256];
+    snprintf(path, sizeof path, "%s/in.csv", dir);
+    CHECK_INT(empq_write_file_atomic(path, wp_csv, sizeof wp_csv - 1, &err), EMPQ_OK);
+    empq_corpus *c = NULL;
+    CHECK_INT(empq_corpus_load_welivita(path, &c, &err), EMPQ_OK);
+    CHECK_INT(c->n_sources, 2);
+    CHECK_INT(c->n, 8);
+    CHECK_STR(c->text[0], "Nice, \"really\"!");
+    CHECK_STR(c->text[2], "line one\r\nline two?");
+
+    /* and a responses.jsonl: a null response is skipped */
+    char jpath[256];
+    snprintf(jpath, sizeof jpath, "%s/responses.jsonl", dir);
+    const char jl[] = "{\"source\":\"human\",\"response\":\"Oh <no> & \\\"yes\\\"\"}\n\n"
+                      "{\"source\":\"m1\",\"response\":null}\n{\"source\":\"m1\",\"response\":\"Hi!\"}\n";
+    CHECK_INT(empq_write_file_atomic(jpath, jl, sizeof jl - 1, &err), EMPQ_OK);
+    empq_corpus *cj = NULL;
+    CHECK_INT(empq_corpus_load_jsonl(jpath, &cj, &err), EMPQ_OK);
+    CHECK_INT(cj->n, 2);
+    CHECK_INT(cj->n_sources, 2);
+    empq_corpus_free(&cj);
+    const char bad[] = "{\"source\":\"a\",\"response\":\"x\"}\n{\"response\":\"y\"}\n";
+    CHECK_INT(empq_write_file_atomic(jpath, bad, sizeof bad - 1, &err), EMPQ_OK);
+    CHECK_INT(empq_corpus_load_jsonl(jpath, &cj, &err), EMPQ_EPARSE);
+    CHECK_CONTAINS(err.msg, "responses.jsonl:2: 'source' missing");
+    CHECK(cj == NULL);
+
+    empq_analysis *a = NULL;
+    CHECK_INT(empq_analysis_compute(r, c, "human", 1, &a, &err), EMPQ_OK);
+    CHECK_INT(a->n_sources, 2);
+    CHECK_INT(a->style[0 * EMPQ_STYLE_N_FEATURES + EMPQ_STYLE_WORDS].n, 4);
+    CHECK_NEAR(a->style[1 * EMPQ_STYLE_N_FEATURES + EMPQ_STYLE_HAS_QUESTION].mean, 0, 0);
+    CHECK_NEAR(a->style[0 * EMPQ_STYLE_N_FEATURES + EMPQ_STYLE_HAS_QUESTION].mean, 0.25, 1e-15);
+
+    empq_buf md = {0}, html = {0};
+    CHECK_INT(empq_analysis_render_md(a, &md), EMPQ_OK);
+    CHECK_CONTAINS(md.data, "human 50%; gpt 66.67% (+33.33% vs human)");
+    CHECK_CONTAINS(md.data, "| condition | n | Bad |");
+    CHECK_CONTAINS(md.data, "not applicable: every item has a single rating");
+    CHECK_INT(empq_analysis_render_html(a, &html), EMPQ_OK);
+    CHECK_CONTAINS(html.data, "<!DOCTYPE html>");
+    CHECK_CONTAINS(html.data, "<svg class=\"chart\"");
+    CHECK(strstr(html.data, "<script") == NULL);
+    empq_buf_free(&md);
+    empq_buf_free(&html);
+
+    char out[256];
+    snprintf(out, sizeof out, "%s/report", dir);
+    CHECK_INT(empq_analysis_write(a, out, &err), EMPQ_OK);
+    static const char *const files[] = {"report.md", "report.html", "tables/conditions.csv",
+                                        "tables/chi2_overall.csv", "tables/pairwise.csv", "tables/emotions.csv",
+                                        "tables/emotion_extremes.csv", "tables/sentiment.csv",
+                                        "tables/sentiment_tests.csv", "tables/agreement.csv", "tables/style.csv",
+                                        "tables/style_tests.csv", "tables/style_values.csv"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", out, files[i]);
+        char *data = NULL;
+        size_t len = 0;
+        CHECK_INT(empq_read_file(p, &data, &len, &err), EMPQ_OK);
+        CHECK(len > 0);
+        if (i == 2) {
+            CHECK_CONTAINS(data, "condition,label,n,n_bad,n_okay,n_good,share_bad");
+            CHECK_CONTAINS(data, "gpt,gpt,3,0,1,2,0,0.3333333333,0.6666666667,2.666666667");
+        }
+        free(data);
+        unlink(p);
+    }
+    snprintf(path, sizeof path, "%s/tables", out);
+    rmdir(path);
+    rmdir(out);
+    snprintf(path, sizeof path, "%s/in.csv", dir);
+    unlink(path);
+    unlink(jpath);
+    rmdir(dir);
+
+    char nb[32];
+    CHECK_STR(empq_analysis_num(NAN, nb, sizeof nb), "NA");
+    CHECK_STR(empq_analysis_num(0.1234567890123, nb, sizeof nb), "0.123456789");
+    CHECK_STR(empq_analysis_num(1.5e-30, nb, sizeof nb), "1.5e-30");
+
+    empq_analysis_free(&a);
+    empq_corpus_free(&c);
+    empq_ratings_free(&r);
+}
+
+int main(void)
+{
+    RUN(test_words_and_sentences);
+    RUN(test_pronouns_and_words);
+    RUN(test_emojis);
+    RUN(test_features);
+    RUN(test_ratings_welivita);
+    RUN(test_ratings_errors);
+    RUN(test_long_layout);
+    RUN(test_report);
+    CHECK_DONE();
+}
