@@ -1,0 +1,228 @@
+/* empq-fakellm: a local stand-in LLM server for demos, tests and benchmarks.
+ *
+ *   empq-fakellm [--port P] [--host ADDR] [--latency-ms L] [--jitter-ms J]
+ *                [--require-key KEY] [--port-file PATH] [--threads N]
+ *                [--max-connections N]
+ *
+ * Serves the OpenAI chat-completions format with deterministic, styled
+ * replies (fakellm/style.h), GET /stats and POST /stats/reset. Runs until
+ * SIGINT or SIGTERM, then drains and exits 0. Bad flags: exit 2. */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "empq/error.h"
+#include "empq/log.h"
+#include "empq/util.h"
+#include "server.h"
+
+#define PROG "empq-fakellm"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: " PROG " [options]\n"
+            "  --port P             port to listen on; 0 (the default) picks a free one\n"
+            "  --host ADDR          address to bind (default 127.0.0.1)\n"
+            "  --latency-ms L       hold each model response L ms (default 0)\n"
+            "  --jitter-ms J        vary the latency uniformly by +-J ms (default 0)\n"
+            "  --require-key KEY    require 'Authorization: Bearer KEY' on model endpoints\n"
+            "  --port-file PATH     write the bound port to PATH (atomically) once listening\n"
+            "  --threads N          HTTP polling threads (default 1)\n"
+            "  --max-connections N  connections held at once (default 4096)\n"
+            "  --help               this text\n"
+            "Endpoints: POST /v1/chat/completions, GET /stats, POST /stats/reset, GET /healthz.\n"
+            "Models fake-warm, fake-formal, fake-brief, fake-curious have their own styles;\n"
+            "any other model name answers in a neutral style.\n");
+}
+
+static int bad_flag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int bad_flag(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, PROG ": ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(try --help)\n");
+    return 2;
+}
+
+/* Parses a decimal in [0, max]. Returns 0 on success. */
+static int parse_uint(const char *s, unsigned long max, unsigned *out)
+{
+    char *end = NULL;
+    if (s == NULL || s[0] < '0' || s[0] > '9')
+        return -1;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v > max)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int known_flag(const char *name)
+{
+    static const char *const known[] = {"--port",    "--host",    "--latency-ms",      "--jitter-ms",
+                                        "--require-key", "--port-file", "--threads", "--max-connections"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(name, known[i]) == 0)
+            return 1;
+    return 0;
+}
+
+typedef struct cli {
+    fakellm_options opts;
+    const char *port_file;
+} cli;
+
+/* Returns -1 to go on, or an exit status (0 for --help, 2 for a bad flag). */
+static int parse_args(int argc, char **argv, cli *c)
+{
+    static const struct {
+        const char *name;
+        unsigned long max;
+    } numeric[] = {{"--port", 65535},  {"--latency-ms", 86400000},       {"--jitter-ms", 86400000},
+                   {"--threads", 64}, {"--max-connections", 1000000}};
+
+    fakellm_options_init(&c->opts);
+    c->port_file = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *val = NULL;
+        char name[64];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strncmp(arg, "--", 2) != 0)
+            return bad_flag("unexpected argument '%s'", arg);
+        const char *eq = strchr(arg, '=');
+        size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+        if (n >= sizeof(name))
+            return bad_flag("unknown option '%s'", arg);
+        memcpy(name, arg, n);
+        name[n] = '\0';
+        if (!known_flag(name))
+            return bad_flag("unknown option '%s'", name);
+        if (eq != NULL) {
+            val = eq + 1;
+        } else if (i + 1 < argc) {
+            val = argv[++i];
+        } else {
+            return bad_flag("option '%s' needs a value", name);
+        }
+
+        unsigned num = 0;
+        size_t k;
+        for (k = 0; k < sizeof(numeric) / sizeof(numeric[0]); k++)
+            if (strcmp(name, numeric[k].name) == 0)
+                break;
+        if (k < sizeof(numeric) / sizeof(numeric[0])) {
+            if (parse_uint(val, numeric[k].max, &num) != 0 ||
+                (strcmp(name, "--threads") == 0 && num == 0) ||
+                (strcmp(name, "--max-connections") == 0 && num == 0))
+                return bad_flag("option %s: '%s' is not a valid number for it", name, val);
+            if (strcmp(name, "--port") == 0)
+                c->opts.port = num;
+            else if (strcmp(name, "--latency-ms") == 0)
+                c->opts.latency_ms = num;
+            else if (strcmp(name, "--jitter-ms") == 0)
+                c->opts.jitter_ms = num;
+            else if (strcmp(name, "--threads") == 0)
+                c->opts.threads = num;
+            else
+                c->opts.connection_limit = num;
+        } else if (strcmp(name, "--host") == 0) {
+            if (val[0] == '\0')
+                return bad_flag("option %s needs a non-empty value", name);
+            c->opts.host = val;
+        } else if (strcmp(name, "--require-key") == 0) {
+            if (val[0] == '\0')
+                return bad_flag("option %s needs a non-empty key", name);
+            c->opts.require_key = val;
+        } else if (strcmp(name, "--port-file") == 0) {
+            if (val[0] == '\0')
+                return bad_flag("option %s needs a path", name);
+            c->port_file = val;
+        } else {
+            return bad_flag("unknown option '%s'", name);
+        }
+    }
+    return -1;
+}
+
+/* Each held connection is a descriptor: take all the kernel allows. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t before = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            EMPQ_WARN("event=rlimit_nofile_failed err=\"%s\" limit=%llu", strerror(errno),
+                      (unsigned long long)before);
+            return;
+        }
+    }
+    EMPQ_DEBUG("event=rlimit_nofile limit=%llu", (unsigned long long)rl.rlim_cur);
+}
+
+int main(int argc, char **argv)
+{
+    cli c;
+    empq_error err = {0};
+    char buf[64], quoted[300];
+
+    empq_log_init(PROG, EMPQ_LOG_INFO);
+    int status = parse_args(argc, argv, &c);
+    if (status >= 0)
+        return status;
+    raise_nofile();
+
+    /* Block the stop signals before any thread starts, so every thread
+     * inherits the mask and only sigwait below sees them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    fakellm_server *srv = NULL;
+    if (fakellm_server_start(&c.opts, &srv, &err) != EMPQ_OK) {
+        EMPQ_ERROR("event=start_failed err=%s", empq_log_quote(quoted, sizeof(quoted), err.msg));
+        return 1;
+    }
+    unsigned port = fakellm_server_port(srv);
+    if (c.port_file != NULL) {
+        int n = snprintf(buf, sizeof(buf), "%u\n", port);
+        if (empq_write_file_atomic(c.port_file, buf, (size_t)n, &err) != EMPQ_OK) {
+            EMPQ_ERROR("event=port_file_failed err=%s", empq_log_quote(quoted, sizeof(quoted), err.msg));
+            fakellm_server_stop(&srv);
+            return 1;
+        }
+    }
+    EMPQ_INFO("event=listening host=%s port=%u latency_ms=%u jitter_ms=%u auth=%s threads=%u max_connections=%u",
+              c.opts.host, port, c.opts.latency_ms, c.opts.jitter_ms, c.opts.require_key ? "bearer" : "none",
+              c.opts.threads, c.opts.connection_limit);
+
+    int sig = 0;
+    while (sigwait(&stop, &sig) != 0)
+        ;
+    EMPQ_INFO("event=stopping signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+
+    fakellm_stats_snapshot snap;
+    fakellm_stats_get(fakellm_server_stats(srv), &snap);
+    fakellm_server_stop(&srv);
+    EMPQ_INFO("event=stopped requests=%llu errors=%llu max_in_flight=%llu", (unsigned long long)snap.requests,
+              (unsigned long long)snap.errors, (unsigned long long)snap.max_in_flight);
+    return 0;
+}
