@@ -559,7 +559,7 @@ static int poll_status(demo *d, const char *run_id, progress *p)
 
 static void show(demo *d, const progress *p, uint64_t elapsed_ms, int final)
 {
-    char a[32], b[32], c[32], e[32];
+    char a[32], b[32], c[32], e[32], f[32];
     uint64_t fin = p->done + p->dead;
     double secs = elapsed_ms / 1000.0;
     double rate = secs > 0 ? fin / secs : 0;
@@ -573,7 +573,7 @@ static void show(demo *d, const progress *p, uint64_t elapsed_ms, int final)
         fprintf(stderr, "\r[%s] %s/%s %5.1f%%  cache hits %s  dead %s  %s jobs/s  %.1f s \033[K%s",
                 bar, commas(fin, a, sizeof a), commas(p->total, b, sizeof b), pct,
                 commas(p->cache_hits, c, sizeof c), commas(p->dead, e, sizeof e),
-                commas((uint64_t)rate, e, sizeof e), secs, final ? "\n" : "");
+                commas((uint64_t)rate, f, sizeof f), secs, final ? "\n" : "");
     } else {
         fprintf(stderr, "empq: demo: %s/%s jobs done (%.1f%%), cache hits %s, dead %s, %.0f jobs/s, %.1f s\n",
                 commas(fin, a, sizeof a), commas(p->total, b, sizeof b), pct,
@@ -840,7 +840,7 @@ static int run_study(demo *d)
     printf("  run            %s\n", run_id);
     printf("  jobs           %s (%s prompts x 5 sources)\n", commas(jobs, c1, sizeof c1),
            commas(d->prompts, c2, sizeof c2));
-    printf("  responses      %s lines, %" PRIu64 " emotions\n", commas(lines, c1, sizeof c1), emotions);
+    printf("  lines          %s, %" PRIu64 " emotions\n", commas(lines, c1, sizeof c1), emotions);
     printf("  cache hits     %s\n", commas(hits, c1, sizeof c1));
     if (calls >= 0)
         printf("  backend calls  %s\n", commas((uint64_t)calls, c1, sizeof c1));

@@ -4,6 +4,8 @@ a new run, served entirely from the cache."""
 
 import json
 import os
+import signal
+import time
 
 from empqtest import Cluster, demo_like_spec, main, read_jsonl
 
@@ -94,5 +96,36 @@ def test_pipeline():
         assert strip(lines1) == strip(lines2), "the cached run differs from the first"
 
 
+def test_collector_restart():
+    """The collector killed mid-run (SIGKILL) and started again writes the
+    run once complete; a run that completed while no collector ran is
+    written when one starts."""
+    # 128 backend calls of 50 ms, 16 in flight: about 0.4 s
+    with Cluster(workers=2, latency_ms=50, credit=8) as c:
+        c.start()
+        spec = c.write("study.yaml", demo_like_spec("restart", 64, seed=5, models=MODELS[:2]))
+        run1 = c.submit(spec)
+        time.sleep(0.1)
+        c.stop("collector", sig=signal.SIGKILL)
+        assert not os.path.exists(os.path.join(c.out, run1, "responses.jsonl")), "run ended too soon"
+        c.start_collector()
+        lines = read_jsonl(c.wait_responses(run1))
+        assert len(lines) == 64 * 3 and len({(r["prompt_index"], r["source"]) for r in lines}) == 64 * 3
+
+        c.stop("collector")
+        run2 = c.submit(spec)
+        st = {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            st = json.loads(c.cli(["status", run2, "--json"]).stdout)["runs"][0]
+            if st["done"] + st["dead"] == st["total"]:
+                break
+            time.sleep(0.05)
+        assert st["done"] == st["total"], st
+        assert not os.path.exists(os.path.join(c.out, run2, "responses.jsonl"))
+        c.start_collector()
+        assert len(read_jsonl(c.wait_responses(run2))) == 64 * 3
+
+
 if __name__ == "__main__":
-    main(test_pipeline)
+    main(test_pipeline, test_collector_restart)
