@@ -1,8 +1,10 @@
 /* style.c: phrase tables and the composer of the fake models' replies.
  * See style.h for the contract. Slots in the templates:
- *   {T}  an echo of the last user message: up to five words from its first
- *        content word, pronouns turned ("my" -> "your"), in double quotes;
- *        "this" when the message has no content word
+ *   {T}  an echo of the speaker's words in the last user message (see
+ *        speaker_span: the quoted part or the "Speaker:" line of a study
+ *        template, else all of it): up to six words from the first content
+ *        word, pronouns turned ("my" -> "your"), in double quotes; "this"
+ *        when there is no content word
  *   {K}  one content word of the last user message; "situation" when none
  *   {E}  the emotion word found in the last user message; "this way" when
  *        none
@@ -12,6 +14,7 @@
 
 #include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 #include "empq/error.h"
 
@@ -36,6 +39,10 @@ static const char *const stopwords[] = {
     "things", "think", "this", "those", "thought", "time", "to", "today", "too", "up", "us",
     "very", "was", "wasn't", "we", "week", "went", "were", "what", "when", "where", "which",
     "while", "who", "why", "will", "with", "would", "yesterday", "you", "your",
+    /* verbs too weak to open an echo */
+    "find", "found", "gave", "give", "keep", "kept", "let", "look", "looked", "need", "needed",
+    "put", "saw", "say", "says", "see", "seem", "seemed", "seen", "start", "started",
+    "take", "tell", "told", "took", "tried", "try", "trying", "want", "wanted",
 };
 
 /* Emotion words (the 32 EmpatheticDialogues labels and common synonyms)
@@ -283,7 +290,7 @@ uint64_t fakellm_style_hash(const char *model, const fakellm_msg *msgs, size_t n
 /* ------------------------------------------------------------------------ */
 
 #define WORD_MAX 32
-#define ECHO_WORDS 5
+#define ECHO_WORDS 6
 
 /* What the composer takes from the user's words. */
 typedef struct cues {
@@ -360,7 +367,75 @@ static void append_str(char *dst, size_t cap, const char *src)
     memcpy(dst + len, src, add + 1);
 }
 
+/* Where the speaker's own words are in a rendered prompt. Study templates
+ * wrap the dataset prompt in instructions, e.g.
+ *     The speaker says: "{prompt}"          (quoted)
+ *     Speaker: {prompt}\nListener:          (labelled line)
+ * so: the text between the first and the last double quote when it holds
+ * three words or more; else the rest of the first line starting with
+ * "Speaker:"; else the whole message. */
+static void speaker_span(const char *text, size_t *off, size_t *len)
+{
+    const char *first = strchr(text, '"'), *last = strrchr(text, '"');
+    if (first != NULL && last > first) {
+        size_t words = 0;
+        int in_word = 0;
+        for (const char *p = first + 1; p < last; p++) {
+            int w = !isspace((unsigned char)*p);
+            words += w && !in_word;
+            in_word = w;
+        }
+        if (words >= 3) {
+            *off = (size_t)(first + 1 - text);
+            *len = (size_t)(last - first - 1);
+            return;
+        }
+    }
+    for (const char *line = text; *line != '\0';) {
+        while (*line == ' ' || *line == '\t')
+            line++;
+        if (strncasecmp(line, "speaker:", 8) == 0) {
+            const char *end = strchr(line, '\n');
+            *off = (size_t)(line + 8 - text);
+            *len = end ? (size_t)(end - line - 8) : strlen(line + 8);
+            return;
+        }
+        const char *nl = strchr(line, '\n');
+        if (nl == NULL)
+            break;
+        line = nl + 1;
+    }
+    *off = 0;
+    *len = strlen(text);
+}
+
+#define SPAN_MAX 4096
+
+static void read_span(const char *text, cues *c);
+
+/* Reads the cues from the speaker's words (speaker_span); an emotion word
+ * found only in the rest of the message (a "situation" line) still counts. */
 static void read_cues(const char *text, cues *c)
+{
+    char span[SPAN_MAX + 1];
+    size_t off, len;
+    speaker_span(text, &off, &len);
+    if (len > SPAN_MAX)
+        len = SPAN_MAX;
+    memcpy(span, text + off, len);
+    span[len] = '\0';
+    read_span(span, c);
+    if (strcmp(c->emotion, "this way") == 0 && (off > 0 || len < strlen(text))) {
+        cues whole;
+        read_span(text, &whole);
+        if (strcmp(whole.emotion, "this way") != 0) {
+            memcpy(c->emotion, whole.emotion, sizeof(c->emotion));
+            c->valence = whole.valence;
+        }
+    }
+}
+
+static void read_span(const char *text, cues *c)
 {
     char w[WORD_MAX + 1];
     char echo[ECHO_WORDS][WORD_MAX + 1];

@@ -216,6 +216,34 @@ static void test_echo(void)
     r = reply_for("gpt-x", "I lost my job yesterday.", 0);
     CHECK_CONTAINS(r, "\"lost your job\"");
     free(r);
+    /* Study templates: the speaker's words, not the instructions. */
+    r = reply_for("fake-formal",
+                  "The speaker's situation: I felt lonely while she was away.\n\n"
+                  "The speaker says: \"My wife was out of town for a week.\"",
+                  0);
+    CHECK_CONTAINS(r, "\"wife was out of town\"");
+    CHECK(strstr(r, "speaker") == NULL);
+    free(r);
+    r = reply_for("fake-formal",
+                  "Continue this dialogue as the listener. Reply in one or two sentences.\n\n"
+                  "Speaker: My dog died last week.\nListener:",
+                  0);
+    CHECK_CONTAINS(r, "\"dog died\"");
+    free(r);
+    /* The emotion may come from the situation line outside the quotes. */
+    int lonely = 0;
+    char msg[256];
+    for (int i = 0; i < 40; i++) {
+        snprintf(msg, sizeof(msg), "Situation: I felt lonely.\nThe speaker says: \"My wife left town %d days ago.\"", i);
+        r = reply_for("fake-formal", msg, 0);
+        lonely += strstr(r, "lonely") != NULL;
+        free(r);
+    }
+    CHECK(lonely > 0);
+    /* Too short a quote is not the speaker: "ok" below is ignored. */
+    r = reply_for("fake-formal", "Dog \"ok\" garden flooded.", 0);
+    CHECK_CONTAINS(r, "\"dog ok garden flooded\"");
+    free(r);
     /* No content word: "this", no quotes. */
     r = reply_for("fake-formal", "I am.", 0);
     CHECK(strchr(r, '"') == NULL);
