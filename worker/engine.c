@@ -53,13 +53,14 @@ typedef struct fin {
     int write_cache;
     char cache_key[EMPQ_CACHE_KEY_HEX];
     uint64_t started_ms, finished_ms;
-    Empq__Generation gen;        /* shallow: strings owned by one of below */
-    empq_provider_result pres;   /* backend replies */
-    Empq__Generation *cached;    /* cache hits: the unpacked value */
-    char *human_text;            /* the human source */
-    char reason[EMPQ_PROVIDER_REASON_MAX + 64];
-    char excerpt[256];           /* dead letters */
+    Empq__Generation gen;        /* its strings are owned when gen_owned */
+    int gen_owned;               /* backend replies and the human source */
+    Empq__Generation *cached;    /* cache hits: the unpacked value gen copies */
+    char *reason;                /* outcomes other than DONE; NULL otherwise */
+    char *excerpt;               /* dead letters: a reply excerpt, or NULL */
 } fin;
+
+#define EXCERPT_MAX 256
 
 /* Per-job scratch of one batch. */
 typedef struct jwork {
@@ -107,6 +108,8 @@ struct worker__engine {
     size_t *key_job;
     size_t cap_keys;
     worker__stats stats;
+    int store_down;              /* the last store call failed */
+    uint64_t store_down_errors;  /* failures since it went down */
 };
 
 /* Grows *v (elements of size sz) to hold at least need; 0 ok, -1 ENOMEM. */
@@ -123,6 +126,25 @@ static int grow(void **v, size_t *cap, size_t need, size_t sz)
     *v = p;
     *cap = c;
     return 0;
+}
+
+/* Redis trouble is logged when it starts and when it ends, not per call. */
+static void store_failed(worker__engine *e, const char *op, const char *why)
+{
+    e->stats.store_errors++;
+    e->store_down_errors++;
+    if (!e->store_down)
+        EMPQ_WARN("event=store_down op=%s outcome=retry reason=\"%s\"", op, why);
+    e->store_down = 1;
+}
+
+static void store_worked(worker__engine *e)
+{
+    if (!e->store_down)
+        return;
+    EMPQ_INFO("event=store_back failed_calls=%llu", (unsigned long long)e->store_down_errors);
+    e->store_down = 0;
+    e->store_down_errors = 0;
 }
 
 /* ==================== runs ==================== */
@@ -231,6 +253,17 @@ nomem:
     snprintf(wm->prep_err, sizeof wm->prep_err, "model %s: out of memory", m->alias);
 }
 
+/* Prepares once and logs a failure once (per run and model). */
+static void wmodel_ready(worker__engine *e, const worker__run *run, wmodel *wm)
+{
+    if (wm->prepared)
+        return;
+    wmodel_prepare(e, wm);
+    if (wm->prep_rc != EMPQ_OK)
+        EMPQ_WARN("event=model_unusable run=%s model=%s outcome=%s reason=\"%s\"", run->id, wm->spec->alias,
+                  wm->prep_retryable ? "retry" : "dead", wm->prep_err);
+}
+
 /* Drops the least recently used run nobody refers to, when over the cap. */
 static void runs_trim(worker__engine *e)
 {
@@ -259,6 +292,8 @@ static worker__run *run_get(worker__engine *e, const char *id, int *rc, char *wh
         }
     Empq__Run *run = NULL;
     *rc = empq_store_run_get(e->store, id, &run);
+    if (*rc != EMPQ_ESTORE)
+        store_worked(e);
     if (*rc != EMPQ_OK) {
         snprintf(why, whylen, "run %s: %s", id,
                  *rc == EMPQ_ENOTFOUND ? "not found in Redis" : empq_store_errstr(e->store));
@@ -311,7 +346,6 @@ static fin *fin_add(worker__engine *e, worker__run *run, const char *run_id, uin
     memset(f, 0, sizeof *f);
     Empq__Generation init = EMPQ__GENERATION__INIT;
     f->gen = init;
-    empq_provider_result_clear(&f->pres);
     f->run = run;
     if (run != NULL)
         run->refs++;
@@ -328,10 +362,15 @@ static void fin_release(worker__engine *e, fin *f)
     if (f->run != NULL)
         f->run->refs--;
     free(f->run_id_owned);
-    empq_provider_result_clear(&f->pres);
+    if (f->gen_owned) {
+        free(f->gen.text);
+        free(f->gen.finish_reason);
+        free(f->gen.model_reported);
+    }
     if (f->cached != NULL)
         empq__generation__free_unpacked(f->cached, NULL);
-    free(f->human_text);
+    free(f->reason);
+    free(f->excerpt);
     (void)e;
 }
 
@@ -355,7 +394,7 @@ static void fin_fail(worker__engine *e, worker__run *run, const char *run_id, co
     } else {
         f->kind = EMPQ__OUTCOME_KIND__OUTCOME_DEAD;
     }
-    snprintf(f->reason, sizeof f->reason, "%s", reason);
+    f->reason = empq_strdup(reason);
 }
 
 static void fin_released(worker__engine *e, worker__run *run, const char *run_id, uint32_t job, const char *why)
@@ -364,7 +403,7 @@ static void fin_released(worker__engine *e, worker__run *run, const char *run_id
     if (f == NULL)
         return;
     f->kind = EMPQ__OUTCOME_KIND__OUTCOME_RELEASED;
-    snprintf(f->reason, sizeof f->reason, "%s", why);
+    f->reason = empq_strdup(why);
 }
 
 /* ==================== engine ==================== */
@@ -543,10 +582,11 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
     if (run == NULL) {
         /* Redis trouble: retry later; a run that is gone or unreadable: dead */
         int retry = (rc == EMPQ_ESTORE || rc == EMPQ_ENOMEM) ? 2 : 0;
-        if (retry)
-            e->stats.store_errors++;
-        EMPQ_WARN("event=run_unavailable run=%s jobs=%zu outcome=%s reason=\"%s\"", b->run_id, n,
-                  retry ? "retry" : "dead", why);
+        if (rc == EMPQ_ESTORE)
+            store_failed(e, "run_get", why);
+        else
+            EMPQ_WARN("event=run_unavailable run=%s jobs=%zu outcome=%s reason=\"%s\"", b->run_id, n,
+                      retry ? "retry" : "dead", why);
         for (size_t i = 0; i < n; i++)
             fin_fail(e, NULL, b->run_id, b->jobs[i], 1, retry, STORE_RETRY_MS, why);
         return;
@@ -623,14 +663,14 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
     if (nu > 0) {
         rc = empq_store_prompts_get(e->store, run->id, e->uidx, nu, e->prompts);
         if (rc != EMPQ_OK) {
-            e->stats.store_errors++;
             snprintf(why, sizeof why, "store: %s", empq_store_errstr(e->store));
-            EMPQ_WARN("event=store_error op=prompts_get run=%s jobs=%zu reason=\"%s\"", run->id, n, why);
+            store_failed(e, "prompts_get", why);
             for (size_t i = 0; i < n; i++)
                 if (e->jw[i].active)
                     fin_fail(e, run, run->id, e->jw[i].job, 1, 2, STORE_RETRY_MS, why);
             goto done;
         }
+        store_worked(e);
     }
 
     /* per job: human answer, or render + cache key */
@@ -668,15 +708,15 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
             f->sample = w->sample;
             f->attempt = w->attempt;
             f->kind = EMPQ__OUTCOME_KIND__OUTCOME_DONE;
-            f->human_text = empq_strdup(p->human_response);
+            f->gen_owned = 1;
+            f->gen.text = empq_strdup(p->human_response);
             f->started_ms = f->finished_ms = empq_now_ms();
-            f->gen.text = f->human_text;
             f->gen.has_created_ms = 1;
             f->gen.created_ms = f->started_ms;
             e->stats.human++;
             continue;
         }
-        wmodel_prepare(e, wm);
+        wmodel_ready(e, run, wm);
         if (wm->prep_rc != EMPQ_OK) {
             fin_fail(e, run, run->id, j, m->max_attempts, wm->prep_retryable, KEY_RETRY_MS, wm->prep_err);
             w->active = 0;
@@ -715,9 +755,8 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
     if (nk > 0) {
         rc = empq_store_cache_get(e->store, e->keys, nk, e->hits);
         if (rc != EMPQ_OK) {
-            e->stats.store_errors++;
             snprintf(why, sizeof why, "store: %s", empq_store_errstr(e->store));
-            EMPQ_WARN("event=store_error op=cache_get run=%s jobs=%zu reason=\"%s\"", run->id, nk, why);
+            store_failed(e, "cache_get", why);
             for (size_t i = 0; i < n; i++)
                 if (e->jw[i].active) {
                     fin_fail(e, run, run->id, e->jw[i].job, 1, 2, STORE_RETRY_MS, why);
@@ -725,6 +764,7 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
                 }
             goto done;
         }
+        store_worked(e);
         for (size_t x = 0; x < nk; x++) {
             if (e->hits[x] == NULL)
                 continue;
@@ -800,16 +840,19 @@ void worker__engine_complete(worker__engine *e, worker__req *r)
     f->started_ms = r->started_ms;
     f->finished_ms = now;
     memcpy(f->cache_key, r->cache_key, sizeof f->cache_key);
-    empq_provider_parse(m, &rep, wm->api_key, now, &f->pres);
+    empq_provider_result pres;
+    empq_provider_parse(m, &rep, wm->api_key, now, &pres);
     f->http_status = (int32_t)r->status;
-    f->retry_after_ms = f->pres.retry_after_ms;
-    snprintf(f->reason, sizeof f->reason, "%s", f->pres.reason);
+    f->retry_after_ms = pres.retry_after_ms;
     uint32_t max_attempts = m->max_attempts > 0 ? m->max_attempts : 1;
-    switch (f->pres.cls) {
+    switch (pres.cls) {
     case EMPQ_PROVIDER_SUCCESS:
         f->kind = EMPQ__OUTCOME_KIND__OUTCOME_DONE;
         f->write_cache = 1;
-        f->gen = f->pres.gen;
+        f->gen = pres.gen; /* takes the strings */
+        f->gen_owned = 1;
+        Empq__Generation init = EMPQ__GENERATION__INIT;
+        pres.gen = init;
         f->gen.has_latency_ms = 1;
         uint64_t lat = empq_mono_ms() - r->started_mono;
         f->gen.latency_ms = lat > UINT32_MAX ? UINT32_MAX : (uint32_t)lat;
@@ -823,11 +866,17 @@ void worker__engine_complete(worker__engine *e, worker__req *r)
         f->kind = EMPQ__OUTCOME_KIND__OUTCOME_DEAD;
         break;
     }
-    if (f->kind == EMPQ__OUTCOME_KIND__OUTCOME_DEAD)
-        empq_provider_excerpt(r->resp.data, r->resp.len, wm->api_key, f->excerpt, sizeof f->excerpt);
-    if (f->kind != EMPQ__OUTCOME_KIND__OUTCOME_DONE)
+    if (f->kind != EMPQ__OUTCOME_KIND__OUTCOME_DONE) {
+        f->reason = empq_strdup(pres.reason);
         EMPQ_DEBUG("event=backend_failure run=%s job=%u model=%s attempt=%u status=%ld class=%s", run->id, r->job,
-                   m->alias, r->attempt, r->status, empq_provider_class_name(f->pres.cls));
+                   m->alias, r->attempt, r->status, empq_provider_class_name(pres.cls));
+    }
+    if (f->kind == EMPQ__OUTCOME_KIND__OUTCOME_DEAD && r->resp.len > 0) {
+        f->excerpt = malloc(EXCERPT_MAX);
+        if (f->excerpt != NULL)
+            empq_provider_excerpt(r->resp.data, r->resp.len, wm->api_key, f->excerpt, EXCERPT_MAX);
+    }
+    empq_provider_result_clear(&pres);
     req_recycle(e, r);
 }
 
@@ -849,7 +898,8 @@ static void to_retry(fin *f, const char *why)
 {
     f->kind = EMPQ__OUTCOME_KIND__OUTCOME_RETRY;
     f->retry_after_ms = STORE_RETRY_MS;
-    snprintf(f->reason, sizeof f->reason, "%s", why);
+    free(f->reason);
+    f->reason = empq_strdup(why);
 }
 
 size_t worker__engine_flush(worker__engine *e, const Empq__Outcomes **out)
@@ -915,12 +965,13 @@ size_t worker__engine_flush(worker__engine *e, const Empq__Outcomes **out)
     if (np > 0) {
         int rc = empq_store_results_put(e->store, e->puts, np, NULL);
         if (rc != EMPQ_OK) {
-            e->stats.store_errors++;
             char why[EMPQ_ERROR_MSG_MAX];
             snprintf(why, sizeof why, "store: %s", empq_store_errstr(e->store));
-            EMPQ_WARN("event=store_error op=results_put results=%zu outcome=retry reason=\"%s\"", np, why);
+            store_failed(e, "results_put", why);
             for (size_t x = 0; x < np; x++)
                 to_retry(&e->fins[e->put_fin[x]], why);
+        } else {
+            store_worked(e);
         }
     }
 
@@ -935,7 +986,7 @@ size_t worker__engine_flush(worker__engine *e, const Empq__Outcomes **out)
         d.reason = f->reason;
         d.has_last_status = 1;
         d.last_status = f->http_status;
-        d.body_excerpt = f->excerpt[0] != '\0' ? f->excerpt : NULL;
+        d.body_excerpt = f->excerpt != NULL && f->excerpt[0] != '\0' ? f->excerpt : NULL;
         d.has_attempts = 1;
         d.attempts = f->attempt;
         d.has_at_ms = 1;
@@ -945,14 +996,14 @@ size_t worker__engine_flush(worker__engine *e, const Empq__Outcomes **out)
             continue;
         int rc = empq_store_dead_put(e->store, &d);
         if (rc != EMPQ_OK) {
-            e->stats.store_errors++;
             char why[EMPQ_ERROR_MSG_MAX];
             snprintf(why, sizeof why, "store: %s", empq_store_errstr(e->store));
-            EMPQ_WARN("event=store_error op=dead_put run=%s job=%u outcome=retry reason=\"%s\"", d.run_id, f->job, why);
+            store_failed(e, "dead_put", why);
             to_retry(f, why);
         } else {
+            store_worked(e);
             EMPQ_WARN("event=job_dead run=%s job=%u attempts=%u status=%d reason=\"%s\"", d.run_id, f->job,
-                      f->attempt, f->http_status, f->reason);
+                      f->attempt, f->http_status, f->reason != NULL ? f->reason : "");
         }
     }
 
@@ -969,7 +1020,7 @@ size_t worker__engine_flush(worker__engine *e, const Empq__Outcomes **out)
             o->has_retry_after_ms = 1;
             o->retry_after_ms = f->retry_after_ms;
         }
-        if (f->kind != EMPQ__OUTCOME_KIND__OUTCOME_DONE && f->reason[0] != '\0')
+        if (f->kind != EMPQ__OUTCOME_KIND__OUTCOME_DONE && f->reason != NULL && f->reason[0] != '\0')
             o->reason = f->reason;
         if (f->http_status != 0) {
             o->has_http_status = 1;

@@ -11,7 +11,7 @@
 
 #define NO_TIMER UINT64_MAX
 #define CONNECT_TIMEOUT_MS 10000L
-#define RECV_BUFFER 16384L
+#define RECV_BUFFER 2048L
 
 typedef struct watched {
     curl_socket_t fd;
@@ -166,6 +166,7 @@ static int tp_start(void *ctx, worker__req *r, empq_error *err)
         curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
         curl_easy_setopt(c, CURLOPT_USERAGENT, "empq-worker/0.1");
         curl_easy_setopt(c, CURLOPT_BUFFERSIZE, RECV_BUFFER);
+        curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 16384L); /* the minimum; default 64 KiB */
         curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
         curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
         curl_easy_setopt(c, CURLOPT_POST, 1L);

@@ -228,8 +228,8 @@ int worker__loop_run(const worker__config *cfg, volatile sig_atomic_t *stop)
     empq_error err = {0};
     empq_store *store = NULL;
     if (empq_store_open(&store, cfg->redis_url, 2000, &err) != EMPQ_OK) {
-        EMPQ_ERROR("event=redis_unreachable url=%s reason=\"%s\"", cfg->redis_url, err.msg);
-        fprintf(stderr, "empq-worker: cannot reach Redis at %s: %s\n", cfg->redis_url, err.msg);
+        /* err names the URL with its password masked */
+        EMPQ_ERROR("event=redis_unreachable reason=\"%s\"", err.msg);
         return 1;
     }
     if (worker__http_new(&l->http, (long)cfg->credit + 16, &err) != EMPQ_OK) {
