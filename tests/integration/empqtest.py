@@ -128,7 +128,8 @@ def http_get_json(url, timeout=5):
 class Cluster:
     """Real processes on free ports in a temporary folder."""
 
-    def __init__(self, workers=2, latency_ms=0, credit=None, name="empqtest"):
+    def __init__(self, workers=2, latency_ms=0, credit=None, name="empqtest", fakellm_args=(),
+                 worker_env=None):
         self.tmp = tempfile.mkdtemp(prefix=name + "-")
         self.logs = os.path.join(self.tmp, "logs")
         os.makedirs(self.logs)
@@ -136,6 +137,8 @@ class Cluster:
         self.n_workers = workers
         self.latency_ms = latency_ms
         self.credit = credit
+        self.fakellm_args = list(fakellm_args)
+        self.worker_env = dict(worker_env or {})
         self.procs = {}  # name -> Popen
         self.redis_url = None
         self.fake_url = None
@@ -203,7 +206,7 @@ class Cluster:
     def start_fakellm(self):
         pf = os.path.join(self.tmp, "fakellm.port")
         p = self.spawn("fakellm", [program("empq-fakellm"), "--port", "0", "--port-file", pf,
-                                   "--latency-ms", str(self.latency_ms)])
+                                   "--latency-ms", str(self.latency_ms)] + self.fakellm_args)
 
         def port():
             try:
@@ -232,7 +235,9 @@ class Cluster:
                 "--id", f"test-worker-{i}"]
         if self.credit:
             argv += ["--credit", str(self.credit)]
-        return self.spawn(f"worker-{i}", argv, env={"EMPQ_FAKELLM_URL": self.fake_url})
+        env = {"EMPQ_FAKELLM_URL": self.fake_url}
+        env.update(self.worker_env)
+        return self.spawn(f"worker-{i}", argv, env=env)
 
     def start_collector(self):
         return self.spawn("collector", [program("empq-collector"), "--redis", self.redis_url,

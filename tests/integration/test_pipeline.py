@@ -127,5 +127,28 @@ def test_collector_restart():
         assert len(read_jsonl(c.wait_responses(run2))) == 64 * 3
 
 
+def test_dead_letters():
+    """A model the backend refuses (HTTP 401: permanent) ends in dead
+    letters: the run still completes, responses.jsonl holds the other
+    sources, dead.jsonl the refused jobs with their reason."""
+    n = 32
+    with Cluster(workers=1, fakellm_args=["--require-key", "sekret"],
+                 worker_env={"EMPQ_TEST_KEY": "sekret"}) as c:
+        c.start()
+        text = demo_like_spec("dead", n, seed=3, models=("fake-warm", "fake-formal"))
+        text = text.replace("    model: fake-warm\n", "    model: fake-warm\n    api_key_env: EMPQ_TEST_KEY\n")
+        run = c.submit(c.write("study.yaml", text))
+        path = c.wait_responses(run)
+        lines = read_jsonl(path)
+        assert [(r["prompt_index"], r["source"]) for r in lines] == \
+            [(p, s) for p in range(n) for s in ("human", "fake-warm")], "wrong lines"
+        dead = read_jsonl(os.path.join(os.path.dirname(path), "dead.jsonl"))
+        assert [(d["prompt_index"], d["source"]) for d in dead] == [(p, "fake-formal") for p in range(n)]
+        assert all(d["last_status"] == 401 and d["reason"] for d in dead), dead[0]
+        assert "sekret" not in open(path).read() + json.dumps(dead), "the key leaked into an output"
+        r = c.cli(["export", run, "--out", os.path.join(c.tmp, "x.jsonl")])
+        assert "dead 32" in r.stderr, r.stderr
+
+
 if __name__ == "__main__":
-    main(test_pipeline, test_collector_restart)
+    main(test_pipeline, test_collector_restart, test_dead_letters)
