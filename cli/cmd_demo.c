@@ -39,6 +39,7 @@
 #define READY_TIMEOUT_MS 15000
 #define FINISH_TIMEOUT_MS 60000 /* after the broker reports all jobs done */
 #define STOP_GRACE_MS 5000
+#define STALL_WARN_MS 10000 /* say so when no job finished for this long */
 #define PATHLEN 4096
 
 static volatile sig_atomic_t demo_stop;
@@ -784,6 +785,8 @@ static int run_study(demo *d)
     progress p = {0};
     p.total = jobs;
     uint64_t last_show = 0, last_poll = 0, finished_at = 0;
+    uint64_t last_fin = 0, last_change = empq_mono_ms();
+    int stall_warned = 0;
     uint64_t show_every = d->tty ? 200 : 2000, poll_every = d->tty ? 200 : 1000;
     struct stat sb;
     for (;;) {
@@ -800,6 +803,16 @@ static int run_study(demo *d)
             if (poll_status(d, run_id, &p) == EMPQ_OK && p.known && p.total > 0 &&
                 p.done + p.dead >= p.total && finished_at == 0)
                 finished_at = now;
+        }
+        if (p.done + p.dead != last_fin) {
+            last_fin = p.done + p.dead;
+            last_change = now;
+            stall_warned = 0;
+        } else if (!stall_warned && finished_at == 0 && now - last_change > STALL_WARN_MS) {
+            fprintf(stderr, "%sempq: demo: no job finished in the last %d s (pending %" PRIu64
+                            ", leased %" PRIu64 "); see %s/logs/\n",
+                    d->tty ? "\n" : "", STALL_WARN_MS / 1000, p.pending, p.leased, d->out);
+            stall_warned = 1;
         }
         if (finished_at != 0 && now - finished_at > FINISH_TIMEOUT_MS) {
             cli__err("demo: every job is done but the collector wrote no %s in %d s; see %s/logs/collector.log",
