@@ -472,10 +472,207 @@ static const char *openai_error_message(const json_t *root, int *blocked)
     return msg != NULL ? msg : jstr(root, "detail");
 }
 
+/* ---- Anthropic Messages ---- */
+
+#define ANTHROPIC_VERSION "2023-06-01"
+#define ANTHROPIC_MAX_TOKENS 1024 /* max_tokens is required by the API */
+
+static int anthropic_endpoint(const Empq__ModelSpec *m, const char *base, const char *key,
+                              empq_http_request *out, empq_error *err)
+{
+    if (!has_text(base))
+        base = "https://api.anthropic.com/v1";
+    out->method = "POST";
+    out->url = join_url(base, "/messages");
+    if (out->url == NULL)
+        return empq_error_set(err, EMPQ_ENOMEM, "provider: out of memory");
+    int rc = add_header(out, empq_strdup("Content-Type: application/json"), err);
+    if (rc == EMPQ_OK)
+        rc = add_header(out, str_printf("anthropic-version: %s", has_text(m->api_version) ? m->api_version : ANTHROPIC_VERSION),
+                        err);
+    if (rc == EMPQ_OK && has_text(key))
+        rc = add_header(out, str_printf("x-api-key: %s", key), err);
+    return rc;
+}
+
+static json_t *anthropic_body(const Empq__ModelSpec *m, const char *system, const char *user, uint32_t sample,
+                              empq_error *err)
+{
+    json_t *o = json_object();
+    json_t *msgs = json_array();
+    json_t *u = json_pack("{s:s, s:s}", "role", "user", "content", user);
+    int bad = o == NULL || msgs == NULL || u == NULL || json_array_append_new(msgs, u) != 0;
+    if (!bad) {
+        bad |= json_object_set_new(o, "model", json_string(has_text(m->model) ? m->model : ""));
+        int max = m->params != NULL && m->params->has_max_tokens ? m->params->max_tokens : ANTHROPIC_MAX_TOKENS;
+        bad |= json_object_set_new(o, "max_tokens", json_integer(max));
+        if (has_text(system))
+            bad |= json_object_set_new(o, "system", json_string(system));
+        bad |= json_object_set_new(o, "messages", msgs);
+        msgs = NULL;
+        /* no seed in this API */
+        bad |= add_params(o, m->params, sample, "temperature", "top_p", NULL, NULL, "stop_sequences");
+    }
+    json_decref(msgs);
+    if (bad) {
+        json_decref(o);
+        empq_error_set(err, EMPQ_EINVAL, "model %s: a message, parameter or stop string is not valid", m->alias);
+        return NULL;
+    }
+    return o;
+}
+
+/* Concatenates the text of the "text" parts of a content array (Anthropic
+ * blocks {type,text}, Gemini parts {text}). NULL when there is none. */
+static char *join_text(const json_t *arr, int need_type)
+{
+    empq_buf b = {0};
+    size_t i;
+    const json_t *part;
+    int any = 0;
+    json_array_foreach(arr, i, part) {
+        const char *type = jstr(part, "type");
+        const char *t = jstr(part, "text");
+        if (t == NULL || (need_type && (type == NULL || strcmp(type, "text") != 0)))
+            continue;
+        if (empq_buf_append(&b, t, strlen(t)) != EMPQ_OK) {
+            empq_buf_free(&b);
+            return NULL;
+        }
+        any = 1;
+    }
+    if (!any)
+        return NULL;
+    return b.data;
+}
+
+static void anthropic_parse_ok(const json_t *root, empq_provider_result *out)
+{
+    const json_t *content = json_object_get(root, "content");
+    if (!json_is_array(content)) {
+        set_verdict(out, EMPQ_PROVIDER_RETRYABLE, "malformed reply: no content array");
+        return;
+    }
+    const char *stop = jstr(root, "stop_reason");
+    int refused = stop != NULL && strcmp(stop, "refusal") == 0;
+    char *text = join_text(content, 1);
+    if (text == NULL && refused) {
+        set_verdict(out, EMPQ_PROVIDER_PERMANENT, "content refusal: stop_reason refusal, no text");
+        return;
+    }
+    out->gen.text = text != NULL ? text : empq_strdup("");
+    if (refused) {
+        out->gen.has_refusal = 1;
+        out->gen.refusal = 1;
+    }
+    int rc = set_str(&out->gen.finish_reason, stop);
+    rc |= set_str(&out->gen.model_reported, jstr(root, "model"));
+    const json_t *usage = json_object_get(root, "usage");
+    out->gen.has_tokens_in = juint(usage, "input_tokens", &out->gen.tokens_in);
+    out->gen.has_tokens_out = juint(usage, "output_tokens", &out->gen.tokens_out);
+    if (rc != EMPQ_OK || out->gen.text == NULL)
+        set_verdict(out, EMPQ_PROVIDER_RETRYABLE, "out of memory reading the reply");
+    else
+        set_verdict(out, EMPQ_PROVIDER_SUCCESS, "%s", "");
+}
+
+/* ---- Google Gemini generateContent ---- */
+
+static int gemini_endpoint(const Empq__ModelSpec *m, const char *base, const char *key,
+                           empq_http_request *out, empq_error *err)
+{
+    if (!has_text(m->model))
+        return empq_error_set(err, EMPQ_EINVAL, "model %s: provider gemini needs model", m->alias);
+    if (!has_text(base))
+        base = "https://generativelanguage.googleapis.com/v1beta";
+    const char *name = strncmp(m->model, "models/", 7) == 0 ? m->model + 7 : m->model;
+    char *path = str_printf("/models/%s:generateContent", name);
+    if (path == NULL)
+        return empq_error_set(err, EMPQ_ENOMEM, "provider: out of memory");
+    out->method = "POST";
+    out->url = join_url(base, path);
+    free(path);
+    if (out->url == NULL)
+        return empq_error_set(err, EMPQ_ENOMEM, "provider: out of memory");
+    int rc = add_header(out, empq_strdup("Content-Type: application/json"), err);
+    if (rc == EMPQ_OK && has_text(key))
+        rc = add_header(out, str_printf("x-goog-api-key: %s", key), err);
+    return rc;
+}
+
+static json_t *gemini_body(const Empq__ModelSpec *m, const char *system, const char *user, uint32_t sample,
+                           empq_error *err)
+{
+    json_t *o = json_object();
+    int bad = o == NULL;
+    if (!bad && has_text(system))
+        bad |= json_object_set_new(o, "systemInstruction", json_pack("{s:[{s:s}]}", "parts", "text", system));
+    if (!bad)
+        bad |= json_object_set_new(o, "contents",
+                                   json_pack("[{s:s, s:[{s:s}]}]", "role", "user", "parts", "text", user));
+    json_t *gc = json_object();
+    bad |= gc == NULL;
+    if (!bad)
+        bad |= add_params(gc, m->params, sample, "temperature", "topP", "maxOutputTokens", "seed", "stopSequences");
+    if (!bad && json_object_size(gc) > 0) {
+        bad |= json_object_set_new(o, "generationConfig", gc);
+        gc = NULL;
+    }
+    json_decref(gc);
+    if (bad) {
+        json_decref(o);
+        empq_error_set(err, EMPQ_EINVAL, "model %s: a message, parameter or stop string is not valid", m->alias);
+        return NULL;
+    }
+    return o;
+}
+
+static int gemini_blocked(const char *r)
+{
+    static const char *const blocked[] = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"};
+    for (size_t i = 0; r != NULL && i < sizeof blocked / sizeof blocked[0]; i++)
+        if (strcmp(r, blocked[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static void gemini_parse_ok(const json_t *root, empq_provider_result *out)
+{
+    const json_t *c0 = json_array_get(json_object_get(root, "candidates"), 0);
+    if (!json_is_object(c0)) {
+        const char *block = jstr(json_object_get(root, "promptFeedback"), "blockReason");
+        if (block != NULL)
+            set_verdict(out, EMPQ_PROVIDER_PERMANENT, "content refusal: prompt blocked (%s)", block);
+        else
+            set_verdict(out, EMPQ_PROVIDER_RETRYABLE, "malformed reply: no candidates[0]");
+        return;
+    }
+    const char *finish = jstr(c0, "finishReason");
+    char *text = join_text(json_object_get(json_object_get(c0, "content"), "parts"), 0);
+    if (text == NULL && gemini_blocked(finish)) {
+        set_verdict(out, EMPQ_PROVIDER_PERMANENT, "content refusal: finishReason %s, no text", finish);
+        return;
+    }
+    out->gen.text = text != NULL ? text : empq_strdup("");
+    int rc = set_str(&out->gen.finish_reason, finish);
+    rc |= set_str(&out->gen.model_reported, jstr(root, "modelVersion"));
+    const json_t *usage = json_object_get(root, "usageMetadata");
+    out->gen.has_tokens_in = juint(usage, "promptTokenCount", &out->gen.tokens_in);
+    out->gen.has_tokens_out = juint(usage, "candidatesTokenCount", &out->gen.tokens_out);
+    if (rc != EMPQ_OK || out->gen.text == NULL)
+        set_verdict(out, EMPQ_PROVIDER_RETRYABLE, "out of memory reading the reply");
+    else
+        set_verdict(out, EMPQ_PROVIDER_SUCCESS, "%s", "");
+}
+
+/* Anthropic {"type":"error","error":{"type","message"}} and Google
+ * {"error":{"code","message","status"}} share the OpenAI reader. */
 static const adapter adapters[] = {
     {"openai", openai_endpoint, openai_body, openai_parse_ok, openai_error_message},
     {"openai-compatible", compat_endpoint, openai_body, openai_parse_ok, openai_error_message},
     {"azure-openai", azure_endpoint, openai_body, openai_parse_ok, openai_error_message},
+    {"anthropic", anthropic_endpoint, anthropic_body, anthropic_parse_ok, openai_error_message},
+    {"gemini", gemini_endpoint, gemini_body, gemini_parse_ok, openai_error_message},
 };
 
 static const adapter *find_adapter(const char *name)
@@ -494,8 +691,6 @@ static int unsupported(const Empq__ModelSpec *m, empq_error *err)
         return empq_error_set(err, EMPQ_EINVAL, "provider: no model spec");
     if (strcmp(m->provider, "human") == 0)
         return empq_error_set(err, EMPQ_EINVAL, "model %s: provider human has no backend", m->alias);
-    if (strcmp(m->provider, "gemini") == 0 || strcmp(m->provider, "anthropic") == 0)
-        return empq_error_set(err, EMPQ_EINVAL, "model %s: provider %s not supported yet", m->alias, m->provider);
     return empq_error_set(err, EMPQ_EINVAL, "model %s: unknown provider %s", m->alias, m->provider);
 }
 

@@ -12,10 +12,23 @@
  *                      (base_url defaults to https://api.openai.com/v1)
  *   openai-compatible  the same format; base_url required, key optional
  *                      (vLLM, TGI, llama.cpp, Ollama, empq-fakellm)
- *   azure-openai, anthropic, gemini: see empq_provider_supported(); until an
- *                      adapter lands they fail with EMPQ_EINVAL
- *                      "provider X not supported yet".
+ *   azure-openai       POST {base_url}/openai/deployments/{model}/chat/completions
+ *                      ?api-version={api_version or 2024-10-21}, api-key: KEY
+ *   anthropic          POST {base_url}/messages (base_url defaults to
+ *                      https://api.anthropic.com/v1), x-api-key: KEY,
+ *                      anthropic-version: {api_version or 2023-06-01};
+ *                      max_tokens defaults to 1024 (the API requires it);
+ *                      no seed (the API has none)
+ *   gemini             POST {base_url}/models/{model}:generateContent (base_url
+ *                      defaults to https://generativelanguage.googleapis.com/v1beta),
+ *                      x-goog-api-key: KEY; parameters in generationConfig
  *   human              no backend: never passed here.
+ *
+ * Refusals: a model that refuses in words (OpenAI message.refusal, Anthropic
+ * stop_reason "refusal" with text) is a success with gen.refusal set: the
+ * refusal is the study's data. A provider that blocks the content and
+ * returns no text (finish_reason content_filter, a content-policy 400,
+ * Gemini blockReason or a SAFETY finish without text) is permanent.
  *
  * Generation parameters: only the ones set in ModelSpec.params are sent.
  * The seed sent for sample s is params.seed + s, so the samples of one

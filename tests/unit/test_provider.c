@@ -124,7 +124,130 @@ static void test_unsupported(void)
     CHECK_CONTAINS(err.msg, "unknown provider cohere");
     CHECK(empq_provider_supported("openai"));
     CHECK(empq_provider_supported("openai-compatible"));
+    CHECK(empq_provider_supported("anthropic"));
+    CHECK(empq_provider_supported("gemini"));
+    CHECK(empq_provider_supported("azure-openai"));
     CHECK(!empq_provider_supported(NULL));
+}
+
+static void test_anthropic(void)
+{
+    reset_spec("anthropic", NULL);
+    spec.model = "claude-3-5-haiku-20241022";
+    params.has_temperature = 1;
+    params.temperature = 0.25;
+    params.has_seed = 1;
+    params.seed = 7; /* not sent: the API has no seed */
+    params.n_stop = 1;
+    params.stop = stops + 1;
+    empq_http_request r = {0};
+    empq_error err = {0};
+    CHECK_INT(empq_provider_request(&spec, NULL, "Be warm.", "My cat died.", 0, KEY, &r, &err), EMPQ_OK);
+    CHECK_STR(r.url, "https://api.anthropic.com/v1/messages");
+    CHECK_INT(r.n_headers, 3);
+    CHECK_STR(r.headers[0], "Content-Type: application/json");
+    CHECK_STR(r.headers[1], "anthropic-version: 2023-06-01");
+    CHECK_STR(r.headers[2], "x-api-key: " KEY);
+    CHECK_STR(r.body, "{\"model\":\"claude-3-5-haiku-20241022\",\"max_tokens\":1024,\"system\":\"Be warm.\","
+                      "\"messages\":[{\"role\":\"user\",\"content\":\"My cat died.\"}],\"temperature\":0.25,"
+                      "\"stop_sequences\":[\"END\"]}");
+    empq_http_request_clear(&r);
+
+    empq_provider_result res;
+    reset_spec("anthropic", NULL);
+    const char *ok = "{\"id\":\"msg_01\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-3-5-haiku-20241022\","
+                     "\"content\":[{\"type\":\"text\",\"text\":\"I'm sorry \"},{\"type\":\"text\",\"text\":\"to hear.\"}],"
+                     "\"stop_reason\":\"end_turn\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":20,\"output_tokens\":6}}";
+    empq_http_reply rep = {.status = 200, .body = ok, .body_len = strlen(ok)};
+    CHECK_INT(empq_provider_parse(&spec, &rep, KEY, NOW, &res), EMPQ_OK);
+    CHECK_INT(res.cls, EMPQ_PROVIDER_SUCCESS);
+    CHECK_STR(res.gen.text, "I'm sorry to hear.");
+    CHECK_STR(res.gen.finish_reason, "end_turn");
+    CHECK_STR(res.gen.model_reported, "claude-3-5-haiku-20241022");
+    CHECK_INT(res.gen.tokens_in, 20);
+    CHECK_INT(res.gen.tokens_out, 6);
+    empq_provider_result_clear(&res);
+
+    const char *refusal = "{\"type\":\"message\",\"content\":[],\"stop_reason\":\"refusal\"}";
+    rep.body = refusal;
+    rep.body_len = strlen(refusal);
+    CHECK_INT(empq_provider_parse(&spec, &rep, KEY, NOW, &res), EMPQ_OK);
+    CHECK_INT(res.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK_CONTAINS(res.reason, "content refusal");
+    empq_provider_result_clear(&res);
+
+    const char *over = "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}";
+    empq_http_reply r529 = {.status = 529, .body = over, .body_len = strlen(over), .retry_after = "3"};
+    CHECK_INT(empq_provider_parse(&spec, &r529, KEY, NOW, &res), EMPQ_OK);
+    CHECK_INT(res.cls, EMPQ_PROVIDER_RETRYABLE);
+    CHECK_STR(res.reason, "HTTP 529: Overloaded");
+    CHECK_INT(res.retry_after_ms, 3000);
+    empq_provider_result_clear(&res);
+}
+
+static void test_gemini(void)
+{
+    reset_spec("gemini", NULL);
+    spec.model = "gemini-1.5-flash";
+    params.has_temperature = 1;
+    params.temperature = 1.0;
+    params.has_max_tokens = 1;
+    params.max_tokens = 300;
+    params.has_seed = 1;
+    params.seed = 5;
+    empq_http_request r = {0};
+    empq_error err = {0};
+    CHECK_INT(empq_provider_request(&spec, NULL, "Be warm.", "I got the job!", 1, KEY, &r, &err), EMPQ_OK);
+    CHECK_STR(r.url, "https://generativelanguage.googleapis.com/v1beta/models/gemini-1.5-flash:generateContent");
+    CHECK_INT(r.n_headers, 2);
+    CHECK_STR(r.headers[1], "x-goog-api-key: " KEY);
+    CHECK_STR(r.body, "{\"systemInstruction\":{\"parts\":[{\"text\":\"Be warm.\"}]},"
+                      "\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"I got the job!\"}]}],"
+                      "\"generationConfig\":{\"temperature\":1.0,\"maxOutputTokens\":300,\"seed\":6}}");
+    empq_http_request_clear(&r);
+    /* no parameters: no generationConfig */
+    spec.params = NULL;
+    char *body = NULL;
+    CHECK_INT(empq_provider_body(&spec, NULL, "hi", 0, &body, NULL, &err), EMPQ_OK);
+    CHECK_STR(body, "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}]}");
+    free(body);
+
+    empq_provider_result res;
+    const char *ok = "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Congratulations!\"}],\"role\":\"model\"},"
+                     "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":9,"
+                     "\"candidatesTokenCount\":2,\"totalTokenCount\":11},\"modelVersion\":\"gemini-1.5-flash-002\"}";
+    empq_http_reply rep = {.status = 200, .body = ok, .body_len = strlen(ok)};
+    CHECK_INT(empq_provider_parse(&spec, &rep, KEY, NOW, &res), EMPQ_OK);
+    CHECK_INT(res.cls, EMPQ_PROVIDER_SUCCESS);
+    CHECK_STR(res.gen.text, "Congratulations!");
+    CHECK_STR(res.gen.finish_reason, "STOP");
+    CHECK_STR(res.gen.model_reported, "gemini-1.5-flash-002");
+    CHECK_INT(res.gen.tokens_in, 9);
+    CHECK_INT(res.gen.tokens_out, 2);
+    empq_provider_result_clear(&res);
+
+    const char *blocked = "{\"promptFeedback\":{\"blockReason\":\"SAFETY\"}}";
+    rep.body = blocked;
+    rep.body_len = strlen(blocked);
+    CHECK_INT(empq_provider_parse(&spec, &rep, KEY, NOW, &res), EMPQ_OK);
+    CHECK_INT(res.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK_STR(res.reason, "content refusal: prompt blocked (SAFETY)");
+    empq_provider_result_clear(&res);
+
+    const char *safety = "{\"candidates\":[{\"finishReason\":\"SAFETY\",\"index\":0}]}";
+    rep.body = safety;
+    rep.body_len = strlen(safety);
+    CHECK_INT(empq_provider_parse(&spec, &rep, KEY, NOW, &res), EMPQ_OK);
+    CHECK_INT(res.cls, EMPQ_PROVIDER_PERMANENT);
+    empq_provider_result_clear(&res);
+
+    const char *e400 = "{\"error\":{\"code\":400,\"message\":\"API key not valid. Please pass a valid API key.\","
+                       "\"status\":\"INVALID_ARGUMENT\"}}";
+    empq_http_reply r400 = {.status = 400, .body = e400, .body_len = strlen(e400)};
+    CHECK_INT(empq_provider_parse(&spec, &r400, KEY, NOW, &res), EMPQ_OK);
+    CHECK_INT(res.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK_STR(res.reason, "HTTP 400: API key not valid. Please pass a valid API key.");
+    empq_provider_result_clear(&res);
 }
 
 static void parse(const char *provider, long status, const char *body, empq_provider_result *out)
@@ -360,6 +483,8 @@ int main(void)
     RUN(test_compatible_endpoint);
     RUN(test_azure_endpoint);
     RUN(test_unsupported);
+    RUN(test_anthropic);
+    RUN(test_gemini);
     RUN(test_parse_success);
     RUN(test_parse_refusal);
     RUN(test_parse_errors);
