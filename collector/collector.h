@@ -11,7 +11,8 @@
  * are read again on restart. Dead letters do not go through the stream, so
  * runs not yet complete are also checked every rescan_ms, and the list of
  * runs is rescanned then too (a run whose jobs all died, a run completed
- * while the collector was down). */
+ * while the collector was down). A run is written once; it is written again
+ * only when it has more results than at its export (dead jobs rerun). */
 #ifndef EMPQ_COLLECTOR_H
 #define EMPQ_COLLECTOR_H
 
