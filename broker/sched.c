@@ -105,6 +105,19 @@ bk__run *bk__sched_run_find(const bk__sched *s, const char *id)
     return NULL;
 }
 
+int bk__sched_run_remove(bk__sched *s, const char *id)
+{
+    for (size_t i = 0; i < s->n_runs; i++) {
+        if (strcmp(s->runs[i]->id, id) == 0) {
+            run_free(s->runs[i]);
+            memmove(&s->runs[i], &s->runs[i + 1], (s->n_runs - i - 1) * sizeof *s->runs);
+            s->n_runs--;
+            return EMPQ_OK;
+        }
+    }
+    return EMPQ_ENOTFOUND;
+}
+
 size_t bk__sched_run_count(const bk__sched *s) { return s->n_runs; }
 bk__run *bk__sched_run_at(const bk__sched *s, size_t i) { return i < s->n_runs ? s->runs[i] : NULL; }
 

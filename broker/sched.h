@@ -87,6 +87,9 @@ const bk__sched_opts *bk__sched_opts_of(const bk__sched *s);
  * EMPQ_EEXIST (and *out the loaded run) when a run of that id is loaded,
  * EMPQ_EINVAL for a run without models or prompts, EMPQ_ENOMEM. */
 int bk__sched_run_add(bk__sched *s, const Empq__Run *run, bk__run **out, empq_error *err);
+/* Unloads the run of that id (its jobs and leases are forgotten; workers'
+ * credit for them comes back). Returns EMPQ_OK or EMPQ_ENOTFOUND. */
+int bk__sched_run_remove(bk__sched *s, const char *id);
 /* The loaded run of that id, or NULL. */
 bk__run *bk__sched_run_find(const bk__sched *s, const char *id);
 size_t bk__sched_run_count(const bk__sched *s);

@@ -114,6 +114,15 @@ static void test_run_add(void)
     CHECK_INT(bk__sched_run_add(s, &f.run, &again, NULL), EMPQ_EEXIST);
     CHECK(again == r);
     CHECK_INT(bk__sched_run_count(s), 1);
+    CHECK_INT(bk__sched_run_remove(s, "nope"), EMPQ_ENOTFOUND);
+    fake_run h;
+    fake_run_init(&h, "r2", 3, 1, 1);
+    add_run(s, &h);
+    CHECK_INT(bk__sched_run_count(s), 2);
+    CHECK_INT(bk__sched_run_remove(s, "r1"), EMPQ_OK);
+    CHECK_INT(bk__sched_run_count(s), 1);
+    CHECK(bk__sched_run_find(s, "r1") == NULL);
+    CHECK_STR(bk__sched_run_at(s, 0)->id, "r2");
     fake_run g;
     fake_run_init(&g, "empty", 0, 2, 1);
     empq_error err = {0};

@@ -1,0 +1,951 @@
+/* broker.c: the broker's event loop. One zmq_poll over the worker ROUTER and
+ * the control ROUTER; the timeout is the next deadline the dispatch core
+ * knows (heartbeat, silence limit, lease, retry backoff), never a fixed
+ * sleep. Each turn: receive everything waiting (outcomes in batches), do
+ * what is due, then send each worker with free credit one JobBatch. */
+#include "broker.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "empq/log.h"
+#include "empq/store.h"
+#include "empq/util.h"
+#include "empq/wire.h"
+#include "sched.h"
+
+#define BK_DEFAULT_REDIS "redis://127.0.0.1:6379"
+#define BK_DRAIN_WORKER 1024 /* worker messages handled per loop turn at most */
+#define BK_DRAIN_CONTROL 64
+#define BK_BAD_LOG_MS 1000   /* at most one bad-message line a second */
+
+typedef struct bk__broker {
+    bk__broker_opts o;
+    empq_store *store;
+    void *zctx;
+    void *wsock;
+    void *csock;
+    bk__sched *sched;
+    /* scratch for one JobBatch */
+    uint32_t *jobs;
+    Empq__Job *job_msgs;
+    Empq__Job **job_ptrs;
+    size_t jobs_cap;
+    /* counters */
+    uint64_t bad_msgs;
+    uint64_t bad_logged_at;
+    uint64_t bad_unlogged;
+    uint64_t dispatched;
+    uint64_t outcomes;
+    uint64_t ignored[BK_APPLIED_N];
+} bk__broker;
+
+/* The self-pipe a signal handler writes to, so zmq_poll wakes even when
+ * the signal lands while zmq_poll is between its own poll() calls. */
+static volatile int wake_fds[2] = {-1, -1};
+
+void bk__broker_wake(void)
+{
+    int saved = errno;
+    if (wake_fds[1] >= 0) {
+        ssize_t n = write(wake_fds[1], "x", 1);
+        (void)n; /* a full pipe is already a wakeup */
+    }
+    errno = saved;
+}
+
+static int wake_open(void)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+    }
+    wake_fds[0] = fds[0];
+    wake_fds[1] = fds[1];
+    return 0;
+}
+
+static void wake_close(void)
+{
+    int r = wake_fds[0], w = wake_fds[1];
+    wake_fds[0] = wake_fds[1] = -1;
+    if (r >= 0)
+        close(r);
+    if (w >= 0)
+        close(w);
+}
+
+static void wake_drain(void)
+{
+    char buf[64];
+    while (read(wake_fds[0], buf, sizeof buf) > 0)
+        ;
+}
+
+void bk__broker_opts_default(bk__broker_opts *o)
+{
+    const char *env = getenv("EMPQ_REDIS_URL");
+    o->redis_url = env != NULL && env[0] != '\0' ? env : BK_DEFAULT_REDIS;
+    o->bind = "tcp://127.0.0.1:5555";
+    o->control = "tcp://127.0.0.1:5556";
+    o->heartbeat_ms = 1000;
+    o->lease_ms = 600000;
+    o->insecure = 0;
+}
+
+int bk__broker_endpoint_is_local(const char *ep)
+{
+    if (strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0)
+        return 1;
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return 0;
+    const char *host = ep + 6;
+    const char *end = strrchr(host, ':');
+    if (end == NULL)
+        return 0;
+    size_t len = (size_t)(end - host);
+    if ((len == 9 && strncmp(host, "localhost", 9) == 0) || (len == 5 && strncmp(host, "[::1]", 5) == 0) ||
+        (len == 3 && strncmp(host, "::1", 3) == 0))
+        return 1;
+    return len >= 4 && strncmp(host, "127.", 4) == 0;
+}
+
+static void log_peer(char *buf, size_t len, const empq_wire_peer *p)
+{
+    char raw[EMPQ_WIRE_MAX_IDENTITY + 1];
+    size_t n = p->len < sizeof raw - 1 ? p->len : sizeof raw - 1;
+    int printable = n > 0;
+    for (size_t i = 0; i < n; i++)
+        printable &= p->id[i] >= 0x20 && p->id[i] < 0x7f;
+    if (printable) {
+        memcpy(raw, p->id, n);
+        raw[n] = '\0';
+    } else {
+        size_t o = 0;
+        for (size_t i = 0; i < n && o + 3 < sizeof raw; i++)
+            o += (size_t)snprintf(raw + o, sizeof raw - o, "%02x", p->id[i]);
+        raw[o] = '\0';
+    }
+    empq_log_quote(buf, len, raw);
+}
+
+/* Counts a dropped message; logs at most one line a second. */
+static void bad_message(bk__broker *b, const char *sock, const empq_wire_peer *p, const char *why)
+{
+    b->bad_msgs++;
+    uint64_t now = empq_mono_ms();
+    if (b->bad_logged_at != 0 && now < b->bad_logged_at + BK_BAD_LOG_MS) {
+        b->bad_unlogged++;
+        return;
+    }
+    char peer[128], reason[256];
+    if (p != NULL && p->len > 0)
+        log_peer(peer, sizeof peer, p);
+    else
+        snprintf(peer, sizeof peer, "-");
+    EMPQ_WARN("event=bad_message socket=%s peer=%s reason=%s total=%llu unlogged=%llu", sock, peer,
+              empq_log_quote(reason, sizeof reason, why), (unsigned long long)b->bad_msgs,
+              (unsigned long long)b->bad_unlogged);
+    b->bad_logged_at = now;
+    b->bad_unlogged = 0;
+}
+
+/* ==================== sending to workers ==================== */
+
+static int send_worker(bk__broker *b, unsigned w, const Empq__BrokerMsg *m)
+{
+    bk__worker *x = bk__sched_worker(b->sched, w);
+    empq_wire_peer p;
+    memcpy(p.id, x->ident, x->ident_len);
+    p.len = x->ident_len;
+    p.delimited = 0;
+    int rc = empq_wire_send_to(b->wsock, &p, &m->base, ZMQ_DONTWAIT);
+    if (rc == EMPQ_OK)
+        x->last_sent = empq_mono_ms();
+    return rc;
+}
+
+static void send_bye(bk__broker *b, const empq_wire_peer *p, int reject, const char *reason)
+{
+    Empq__Bye bye = EMPQ__BYE__INIT;
+    bye.reason = (char *)reason;
+    Empq__BrokerMsg m = EMPQ__BROKER_MSG__INIT;
+    if (reject) {
+        m.body_case = EMPQ__BROKER_MSG__BODY_REJECT;
+        m.reject = &bye;
+    } else {
+        m.body_case = EMPQ__BROKER_MSG__BODY_SHUTDOWN;
+        m.shutdown = &bye;
+    }
+    empq_wire_send_to(b->wsock, p, &m.base, ZMQ_DONTWAIT);
+}
+
+/* Gives up a worker the socket cannot reach any more. */
+static void drop_worker(bk__broker *b, unsigned w, const char *why)
+{
+    bk__worker *x = bk__sched_worker(b->sched, w);
+    char id[160];
+    empq_log_quote(id, sizeof id, x->worker_id);
+    size_t n = bk__sched_worker_remove(b->sched, w);
+    EMPQ_WARN("event=worker_lost worker=%s reason=%s requeued=%zu", id, why, n);
+}
+
+static void send_heartbeat(bk__broker *b, unsigned w, uint64_t now)
+{
+    Empq__Heartbeat hb = EMPQ__HEARTBEAT__INIT;
+    hb.has_sent_ms = 1;
+    hb.sent_ms = empq_now_ms();
+    Empq__BrokerMsg m = EMPQ__BROKER_MSG__INIT;
+    m.body_case = EMPQ__BROKER_MSG__BODY_HEARTBEAT;
+    m.heartbeat = &hb;
+    int rc = send_worker(b, w, &m);
+    if (rc == EMPQ_EWIRE)
+        drop_worker(b, w, "unreachable"); /* its connection is gone: requeue now, not 5 beats later */
+    else if (rc != EMPQ_OK)
+        bk__sched_worker(b->sched, w)->last_sent = now; /* queue full: try again a beat later */
+}
+
+static int grow_scratch(bk__broker *b, size_t n)
+{
+    if (n <= b->jobs_cap)
+        return EMPQ_OK;
+    uint32_t *j = realloc(b->jobs, n * sizeof *j);
+    if (j == NULL)
+        return EMPQ_ENOMEM;
+    b->jobs = j;
+    Empq__Job *m = realloc(b->job_msgs, n * sizeof *m);
+    if (m == NULL)
+        return EMPQ_ENOMEM;
+    b->job_msgs = m;
+    Empq__Job **p = realloc(b->job_ptrs, n * sizeof *p);
+    if (p == NULL)
+        return EMPQ_ENOMEM;
+    b->job_ptrs = p;
+    b->jobs_cap = n;
+    return EMPQ_OK;
+}
+
+/* Sends worker w one batch if it has free credit and there is work for it.
+ * Returns 1 when it may take more after this batch. */
+static int dispatch_one(bk__broker *b, unsigned w, uint64_t now)
+{
+    bk__run *r = NULL;
+    size_t n = bk__sched_dispatch(b->sched, w, now, b->jobs, b->jobs_cap, &r);
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        Empq__Job *j = &b->job_msgs[i];
+        empq__job__init(j);
+        uint32_t p, m, s;
+        bk__jobtable_split(r->table, b->jobs[i], &p, &m, &s);
+        j->index = b->jobs[i];
+        j->prompt = p;
+        j->model = m;
+        j->has_sample = 1;
+        j->sample = s;
+        j->has_attempt = 1;
+        j->attempt = bk__jobtable_attempts(r->table, b->jobs[i]);
+        b->job_ptrs[i] = j;
+    }
+    Empq__JobBatch batch = EMPQ__JOB_BATCH__INIT;
+    batch.run_id = r->id;
+    batch.n_jobs = n;
+    batch.jobs = b->job_ptrs;
+    batch.has_force = 1;
+    batch.force = r->force;
+    Empq__BrokerMsg msg = EMPQ__BROKER_MSG__INIT;
+    msg.body_case = EMPQ__BROKER_MSG__BODY_JOBS;
+    msg.jobs = &batch;
+    int rc = send_worker(b, w, &msg);
+    if (rc != EMPQ_OK) {
+        /* Not sent: the jobs go back at once. A worker the socket cannot
+         * route to any more is given up; a full queue is tried again. */
+        for (size_t i = 0; i < n; i++)
+            bk__jobtable_requeue(r->table, b->jobs[i], now, now, NULL);
+        if (rc == EMPQ_EWIRE)
+            drop_worker(b, w, "unreachable");
+        return 0;
+    }
+    b->dispatched += n;
+    bk__worker *x = bk__sched_worker(b->sched, w);
+    return bk__sched_in_flight(b->sched, w) < x->credit;
+}
+
+/* ==================== runs ==================== */
+
+static void mark_done(uint32_t job, void *arg)
+{
+    bk__jobtable_done(((bk__run *)arg)->table, job, 0, NULL); /* out of range or dead already: ignored */
+}
+
+static void mark_dead(uint32_t job, void *arg)
+{
+    bk__jobtable_dead(((bk__run *)arg)->table, job, NULL);
+}
+
+/* Loads a run read from Redis: builds its table, marks finished jobs. */
+static int load_run(bk__broker *b, const Empq__Run *run, empq_error *err)
+{
+    uint64_t t0 = empq_mono_ms();
+    bk__run *r = NULL;
+    int rc = bk__sched_run_add(b->sched, run, &r, err);
+    if (rc == EMPQ_EEXIST)
+        return EMPQ_OK;
+    if (rc != EMPQ_OK) {
+        EMPQ_ERROR("event=run_load_failed run=%s error=\"%s\"", run->id, err != NULL ? err->msg : "");
+        return rc;
+    }
+    rc = empq_store_scan_finished(b->store, r->id, 1, mark_done, r);
+    if (rc == EMPQ_OK)
+        rc = empq_store_scan_finished(b->store, r->id, 0, mark_dead, r);
+    if (rc != EMPQ_OK) {
+        empq_error_set(err, rc, "run %s: reading finished jobs: %s", run->id, empq_store_errstr(b->store));
+        EMPQ_ERROR("event=run_load_failed run=%s error=\"%s\"", run->id, empq_store_errstr(b->store));
+        bk__sched_run_remove(b->sched, run->id);
+        return rc;
+    }
+    bk__counts c = bk__jobtable_counts(r->table, UINT32_MAX);
+    EMPQ_INFO("event=run_loaded run=%s state=%s jobs=%u models=%u samples=%u done=%u dead=%u pending=%u ms=%llu",
+              r->id, protobuf_c_enum_descriptor_get_value(&empq__run_state__descriptor, (int)r->state)->name,
+              bk__jobtable_total(r->table), r->n_models, r->samples, c.done, c.dead, c.pending,
+              (unsigned long long)(empq_mono_ms() - t0));
+    return EMPQ_OK;
+}
+
+static int load_run_id(bk__broker *b, const char *id, empq_error *err)
+{
+    Empq__Run *run = NULL;
+    int rc = empq_store_run_get(b->store, id, &run);
+    if (rc == EMPQ_ENOTFOUND)
+        return empq_error_set(err, rc, "no run %s in Redis", id);
+    if (rc != EMPQ_OK)
+        return empq_error_set(err, rc, "run %s: %s", id, empq_store_errstr(b->store));
+    rc = load_run(b, run, err);
+    empq__run__free_unpacked(run, NULL);
+    return rc;
+}
+
+static int load_all(bk__broker *b, empq_error *err)
+{
+    char **ids = NULL;
+    size_t n = 0;
+    int rc = empq_store_run_list(b->store, &ids, &n);
+    if (rc != EMPQ_OK)
+        return empq_error_set(err, rc, "listing runs: %s", empq_store_errstr(b->store));
+    for (size_t i = 0; i < n; i++) {
+        Empq__Run *run = NULL;
+        rc = empq_store_run_get(b->store, ids[i], &run);
+        if (rc != EMPQ_OK) {
+            EMPQ_WARN("event=run_skipped run=%s error=\"%s\"", ids[i], empq_store_errstr(b->store));
+            continue;
+        }
+        Empq__RunState st = run->has_state ? run->state : EMPQ__RUN_STATE__RUN_ACTIVE;
+        if (st == EMPQ__RUN_STATE__RUN_ACTIVE || st == EMPQ__RUN_STATE__RUN_PAUSED) {
+            empq_error e = {0};
+            load_run(b, run, &e); /* logged there; the others still load */
+        }
+        empq__run__free_unpacked(run, NULL);
+    }
+    empq_store_free_strings(ids, n);
+    return EMPQ_OK;
+}
+
+static void finish_runs(bk__broker *b)
+{
+    bk__run *r;
+    while ((r = bk__sched_pop_finished(b->sched)) != NULL) {
+        int rc = empq_store_run_set_state(b->store, r->id, EMPQ__RUN_STATE__RUN_DONE);
+        r->state = EMPQ__RUN_STATE__RUN_DONE;
+        bk__counts c = bk__jobtable_counts(r->table, UINT32_MAX);
+        uint64_t ms = r->started_ms != 0 && r->finished_ms > r->started_ms ? r->finished_ms - r->started_ms : 0;
+        EMPQ_INFO("event=run_done run=%s total=%u done=%u dead=%u cache_hits=%u ms=%llu", r->id,
+                  bk__jobtable_total(r->table), c.done, c.dead, c.cache_hits, (unsigned long long)ms);
+        if (rc != EMPQ_OK)
+            EMPQ_ERROR("event=run_state_failed run=%s state=RUN_DONE error=\"%s\" (the next start marks it)",
+                       r->id, empq_store_errstr(b->store));
+    }
+}
+
+/* ==================== workers' messages ==================== */
+
+static void on_hello(bk__broker *b, const empq_wire_peer *p, const Empq__Hello *h, uint64_t now)
+{
+    unsigned w;
+    size_t requeued = 0;
+    int rc = bk__sched_worker_hello(b->sched, p->id, p->len, h, now, &w, &requeued);
+    char id[160], host[160];
+    empq_log_quote(id, sizeof id, h->worker_id);
+    empq_log_quote(host, sizeof host, h->host != NULL ? h->host : "");
+    if (rc != EMPQ_OK) {
+        EMPQ_WARN("event=worker_refused worker=%s error=%s", id, empq_strerror(rc));
+        send_bye(b, p, 1, "broker cannot register this worker");
+        return;
+    }
+    char models[512] = "*";
+    size_t o = 0;
+    for (size_t i = 0; i < h->n_models && o < sizeof models - 1; i++) {
+        int k = snprintf(models + o, sizeof models - o, "%s%s", i ? "," : "", h->models[i]);
+        if (k < 0)
+            break;
+        o += (size_t)k;
+    }
+    char mq[560];
+    EMPQ_INFO("event=worker_hello worker=%s host=%s pid=%u credit=%u models=%s requeued=%zu", id, host,
+              h->has_pid ? h->pid : 0, h->credit, empq_log_quote(mq, sizeof mq, models), requeued);
+    Empq__Welcome wel = EMPQ__WELCOME__INIT;
+    wel.has_heartbeat_ms = 1;
+    wel.heartbeat_ms = b->o.heartbeat_ms;
+    wel.has_lease_ms = 1;
+    wel.lease_ms = b->o.lease_ms;
+    Empq__BrokerMsg m = EMPQ__BROKER_MSG__INIT;
+    m.body_case = EMPQ__BROKER_MSG__BODY_WELCOME;
+    m.welcome = &wel;
+    if (send_worker(b, w, &m) == EMPQ_EWIRE)
+        drop_worker(b, w, "unreachable");
+}
+
+static void on_outcomes(bk__broker *b, int w, const Empq__Outcomes *os, uint64_t now)
+{
+    unsigned slot = w >= 0 ? (unsigned)w : BK_WORKER_NONE;
+    for (size_t i = 0; i < os->n_items; i++) {
+        const Empq__Outcome *o = os->items[i];
+        if (w < 0 && o->kind != EMPQ__OUTCOME_KIND__OUTCOME_DONE && o->kind != EMPQ__OUTCOME_KIND__OUTCOME_DEAD)
+            continue; /* an unknown worker's retry or release: its lease is gone already */
+        bk__applied a = bk__sched_outcome(b->sched, slot, o, now);
+        b->outcomes++;
+        b->ignored[a]++;
+        if (a == BK_IGNORED_UNKNOWN_RUN || a == BK_IGNORED_BAD_JOB)
+            EMPQ_DEBUG("event=outcome_ignored run=%s job=%u why=%s", o->run_id, o->job, bk__applied_str(a));
+    }
+}
+
+static void on_worker_msg(bk__broker *b, const empq_wire_peer *p, const Empq__WorkerMsg *m, uint64_t now)
+{
+    int w = bk__sched_worker_find(b->sched, p->id, p->len);
+    if (w >= 0)
+        bk__sched_worker(b->sched, (unsigned)w)->last_seen = now;
+    switch (m->body_case) {
+    case EMPQ__WORKER_MSG__BODY_HELLO:
+        on_hello(b, p, m->hello, now);
+        return;
+    case EMPQ__WORKER_MSG__BODY_OUTCOMES:
+        on_outcomes(b, w, m->outcomes, now);
+        if (w < 0)
+            send_bye(b, p, 1, "unknown worker: say hello");
+        return;
+    case EMPQ__WORKER_MSG__BODY_HEARTBEAT:
+        if (w < 0)
+            send_bye(b, p, 1, "unknown worker: say hello");
+        return;
+    case EMPQ__WORKER_MSG__BODY_BYE:
+        if (w >= 0) {
+            bk__worker *x = bk__sched_worker(b->sched, (unsigned)w);
+            char id[160], why[160];
+            empq_log_quote(id, sizeof id, x->worker_id);
+            empq_log_quote(why, sizeof why, m->bye->reason != NULL ? m->bye->reason : "");
+            size_t n = bk__sched_worker_remove(b->sched, (unsigned)w);
+            EMPQ_INFO("event=worker_bye worker=%s reason=%s requeued=%zu", id, why, n);
+        }
+        return;
+    default:
+        bad_message(b, "workers", p, "WorkerMsg without a body");
+    }
+}
+
+static void drain_workers(bk__broker *b)
+{
+    for (int i = 0; i < BK_DRAIN_WORKER; i++) {
+        empq_wire_peer p;
+        ProtobufCMessage *msg = NULL;
+        empq_error err = {0};
+        int rc = empq_wire_recv_from(b->wsock, &p, &empq__worker_msg__descriptor, &msg, ZMQ_DONTWAIT, &err);
+        if (rc == EMPQ_ETIMEOUT)
+            return;
+        if (rc == EMPQ_EPARSE) {
+            bad_message(b, "workers", &p, err.msg);
+            continue;
+        }
+        if (rc != EMPQ_OK) {
+            EMPQ_ERROR("event=recv_failed socket=workers error=\"%s\"", err.msg);
+            return;
+        }
+        on_worker_msg(b, &p, (const Empq__WorkerMsg *)msg, empq_mono_ms());
+        protobuf_c_message_free_unpacked(msg, NULL);
+    }
+}
+
+/* ==================== control ==================== */
+
+/* A RunStatus for a loaded run; the caller frees what fill_status_free says. */
+static void fill_status(const bk__run *r, Empq__RunStatus *st, Empq__ModelCounts *mc, Empq__ModelCounts **mp)
+{
+    empq__run_status__init(st);
+    bk__counts c = bk__jobtable_counts(r->table, UINT32_MAX);
+    st->run_id = r->id;
+    st->has_state = 1;
+    st->state = r->state;
+    st->has_total = 1;
+    st->total = bk__jobtable_total(r->table);
+    st->has_pending = st->has_leased = st->has_done = st->has_dead = st->has_cache_hits = 1;
+    st->pending = c.pending;
+    st->leased = c.leased;
+    st->done = c.done;
+    st->dead = c.dead;
+    st->cache_hits = c.cache_hits;
+    if (r->started_ms) {
+        st->has_started_ms = 1;
+        st->started_ms = r->started_ms;
+    }
+    if (r->finished_ms) {
+        st->has_finished_ms = 1;
+        st->finished_ms = r->finished_ms;
+    }
+    for (uint32_t m = 0; m < r->n_models; m++) {
+        bk__counts k = bk__jobtable_counts(r->table, m);
+        empq__model_counts__init(&mc[m]);
+        mc[m].alias = r->aliases[m];
+        mc[m].has_pending = mc[m].has_leased = mc[m].has_done = mc[m].has_dead = mc[m].has_cache_hits = 1;
+        mc[m].pending = k.pending;
+        mc[m].leased = k.leased;
+        mc[m].done = k.done;
+        mc[m].dead = k.dead;
+        mc[m].cache_hits = k.cache_hits;
+        mp[m] = &mc[m];
+    }
+    st->n_models = r->n_models;
+    st->models = mp;
+}
+
+/* Status of a run that is not loaded (finished or cancelled before this
+ * broker started): from Redis, without per-model counts. */
+static int status_from_store(bk__broker *b, const char *id, Empq__RunStatus *st, empq_error *err)
+{
+    Empq__Run *run = NULL;
+    int rc = empq_store_run_get(b->store, id, &run);
+    if (rc == EMPQ_ENOTFOUND)
+        return empq_error_set(err, rc, "no run %s", id);
+    if (rc != EMPQ_OK)
+        return empq_error_set(err, rc, "run %s: %s", id, empq_store_errstr(b->store));
+    uint64_t done = 0, dead = 0;
+    rc = empq_store_counts(b->store, id, &done, &dead);
+    if (rc != EMPQ_OK) {
+        empq__run__free_unpacked(run, NULL);
+        return empq_error_set(err, rc, "run %s: %s", id, empq_store_errstr(b->store));
+    }
+    uint32_t samples = 1;
+    for (size_t m = 0; m < run->spec->n_models; m++)
+        if (run->spec->models[m]->has_samples && run->spec->models[m]->samples > samples)
+            samples = run->spec->models[m]->samples;
+    uint64_t total = (uint64_t)run->n_prompts * run->spec->n_models * samples;
+    empq__run_status__init(st);
+    st->run_id = (char *)id;
+    st->has_state = 1;
+    st->state = run->has_state ? run->state : EMPQ__RUN_STATE__RUN_ACTIVE;
+    st->has_total = st->has_done = st->has_dead = st->has_pending = st->has_leased = 1;
+    st->total = (uint32_t)total;
+    st->done = (uint32_t)done;
+    st->dead = (uint32_t)dead;
+    st->pending = total > done + dead ? (uint32_t)(total - done - dead) : 0;
+    st->leased = 0;
+    empq__run__free_unpacked(run, NULL);
+    return EMPQ_OK;
+}
+
+typedef struct bk__reply {
+    Empq__ControlReply r;
+    Empq__RunStatus *st;
+    Empq__RunStatus **stp;
+    Empq__ModelCounts *mc;
+    Empq__ModelCounts **mcp;
+    Empq__WorkerStatus *ws;
+    Empq__WorkerStatus **wsp;
+    char errbuf[EMPQ_ERROR_MSG_MAX];
+} bk__reply;
+
+static void reply_free(bk__reply *y)
+{
+    free(y->st);
+    free(y->stp);
+    free(y->mc);
+    free(y->mcp);
+    free(y->ws);
+    free(y->wsp);
+}
+
+static int reply_error(bk__reply *y, int rc, const empq_error *err)
+{
+    y->r.ok = 0;
+    snprintf(y->errbuf, sizeof y->errbuf, "%s", err->msg[0] ? err->msg : empq_strerror(rc));
+    y->r.error = y->errbuf;
+    return rc;
+}
+
+/* Status of one loaded run, or of all of them (run NULL). */
+static int reply_status(bk__broker *b, bk__reply *y, const char *id, empq_error *err)
+{
+    size_t nr = 0, nm = 0;
+    size_t count = bk__sched_run_count(b->sched);
+    for (size_t i = 0; i < count; i++) {
+        bk__run *r = bk__sched_run_at(b->sched, i);
+        if ((id != NULL && strcmp(r->id, id) != 0))
+            continue;
+        nr++;
+        nm += r->n_models;
+    }
+    y->st = calloc(nr ? nr : 1, sizeof *y->st);
+    y->stp = calloc(nr ? nr : 1, sizeof *y->stp);
+    y->mc = calloc(nm ? nm : 1, sizeof *y->mc);
+    y->mcp = calloc(nm ? nm : 1, sizeof *y->mcp);
+    if (y->st == NULL || y->stp == NULL || y->mc == NULL || y->mcp == NULL)
+        return empq_error_set(err, EMPQ_ENOMEM, "out of memory");
+    if (id != NULL && nr == 0) {
+        int rc = status_from_store(b, id, &y->st[0], err);
+        if (rc != EMPQ_OK)
+            return rc;
+        y->stp[0] = &y->st[0];
+        y->r.n_runs = 1;
+        y->r.runs = y->stp;
+        return EMPQ_OK;
+    }
+    size_t k = 0, km = 0;
+    for (size_t i = 0; i < count; i++) {
+        bk__run *r = bk__sched_run_at(b->sched, i);
+        if ((id != NULL && strcmp(r->id, id) != 0))
+            continue;
+        fill_status(r, &y->st[k], &y->mc[km], &y->mcp[km]);
+        y->stp[k] = &y->st[k];
+        km += r->n_models;
+        k++;
+    }
+    y->r.n_runs = k;
+    y->r.runs = y->stp;
+    return EMPQ_OK;
+}
+
+static int reply_workers(bk__broker *b, bk__reply *y, empq_error *err)
+{
+    unsigned span = bk__sched_worker_span(b->sched);
+    y->ws = calloc(span ? span : 1, sizeof *y->ws);
+    y->wsp = calloc(span ? span : 1, sizeof *y->wsp);
+    if (y->ws == NULL || y->wsp == NULL)
+        return empq_error_set(err, EMPQ_ENOMEM, "out of memory");
+    size_t k = 0;
+    for (unsigned w = 0; w < span; w++) {
+        bk__worker *x = bk__sched_worker(b->sched, w);
+        if (x == NULL)
+            continue;
+        Empq__WorkerStatus *s = &y->ws[k];
+        empq__worker_status__init(s);
+        s->worker_id = x->worker_id;
+        s->host = x->host;
+        s->has_pid = s->has_credit = s->has_in_flight = s->has_done = s->has_errors = 1;
+        s->pid = x->pid;
+        s->credit = x->credit;
+        s->in_flight = bk__sched_in_flight(b->sched, w);
+        s->done = x->done;
+        s->errors = x->errors;
+        s->n_models = x->n_models;
+        s->models = x->models;
+        y->wsp[k++] = s;
+    }
+    y->r.n_workers = k;
+    y->r.workers = y->wsp;
+    return EMPQ_OK;
+}
+
+static const char *state_name(Empq__RunState s)
+{
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(&empq__run_state__descriptor, (int)s);
+    return v != NULL ? v->name : "?";
+}
+
+/* cancel, pause, resume: Redis first, then the dispatch follows. */
+static int set_run_state(bk__broker *b, const char *id, Empq__RunState to, empq_error *err)
+{
+    bk__run *r = bk__sched_run_find(b->sched, id);
+    if (r == NULL && to == EMPQ__RUN_STATE__RUN_ACTIVE) {
+        int rc = load_run_id(b, id, err);
+        if (rc != EMPQ_OK)
+            return rc;
+        r = bk__sched_run_find(b->sched, id);
+    }
+    if (r != NULL) {
+        if (r->state == EMPQ__RUN_STATE__RUN_DONE)
+            return empq_error_set(err, EMPQ_ESTATE, "run %s is done", id);
+        if (r->state == EMPQ__RUN_STATE__RUN_CANCELLED && to != EMPQ__RUN_STATE__RUN_CANCELLED)
+            return empq_error_set(err, EMPQ_ESTATE, "run %s is cancelled", id);
+    } else {
+        Empq__Run *run = NULL;
+        int rc = empq_store_run_get(b->store, id, &run);
+        if (rc == EMPQ_ENOTFOUND)
+            return empq_error_set(err, rc, "no run %s", id);
+        if (rc != EMPQ_OK)
+            return empq_error_set(err, rc, "run %s: %s", id, empq_store_errstr(b->store));
+        Empq__RunState st = run->has_state ? run->state : EMPQ__RUN_STATE__RUN_ACTIVE;
+        empq__run__free_unpacked(run, NULL);
+        if (st == EMPQ__RUN_STATE__RUN_DONE)
+            return empq_error_set(err, EMPQ_ESTATE, "run %s is done", id);
+    }
+    int rc = empq_store_run_set_state(b->store, id, to);
+    if (rc != EMPQ_OK)
+        return empq_error_set(err, rc, "run %s: %s", id, empq_store_errstr(b->store));
+    Empq__RunState from = r != NULL ? r->state : to;
+    if (r != NULL)
+        r->state = to;
+    EMPQ_INFO("event=run_state run=%s from=%s to=%s", id, state_name(from), state_name(to));
+    return EMPQ_OK;
+}
+
+static void on_control(bk__broker *b, const empq_wire_peer *p, const Empq__ControlRequest *q)
+{
+    bk__reply y;
+    memset(&y, 0, sizeof y);
+    empq__control_reply__init(&y.r);
+    y.r.ok = 1;
+    empq_error err = {0};
+    int rc = EMPQ_OK;
+    switch (q->body_case) {
+    case EMPQ__CONTROL_REQUEST__BODY_SUBMIT:
+        rc = load_run_id(b, q->submit, &err);
+        if (rc == EMPQ_OK)
+            rc = reply_status(b, &y, q->submit, &err);
+        break;
+    case EMPQ__CONTROL_REQUEST__BODY_STATUS:
+        rc = reply_status(b, &y, q->status[0] != '\0' ? q->status : NULL, &err);
+        break;
+    case EMPQ__CONTROL_REQUEST__BODY_CANCEL:
+        rc = set_run_state(b, q->cancel, EMPQ__RUN_STATE__RUN_CANCELLED, &err);
+        break;
+    case EMPQ__CONTROL_REQUEST__BODY_PAUSE:
+        rc = set_run_state(b, q->pause, EMPQ__RUN_STATE__RUN_PAUSED, &err);
+        break;
+    case EMPQ__CONTROL_REQUEST__BODY_RESUME:
+        rc = set_run_state(b, q->resume, EMPQ__RUN_STATE__RUN_ACTIVE, &err);
+        break;
+    case EMPQ__CONTROL_REQUEST__BODY_PING:
+        break;
+    case EMPQ__CONTROL_REQUEST__BODY_WORKERS:
+        rc = reply_workers(b, &y, &err);
+        break;
+    default:
+        bad_message(b, "control", p, "ControlRequest without a known body");
+        rc = empq_error_set(&err, EMPQ_EINVAL, "unknown control request");
+    }
+    if (rc != EMPQ_OK) {
+        reply_error(&y, rc, &err);
+        y.r.n_runs = 0;
+        y.r.n_workers = 0;
+    }
+    if (empq_wire_send_to(b->csock, p, &y.r.base, ZMQ_DONTWAIT) != EMPQ_OK)
+        EMPQ_WARN("event=control_reply_failed");
+    reply_free(&y);
+}
+
+static void drain_control(bk__broker *b)
+{
+    for (int i = 0; i < BK_DRAIN_CONTROL; i++) {
+        empq_wire_peer p;
+        ProtobufCMessage *msg = NULL;
+        empq_error err = {0};
+        int rc = empq_wire_recv_from(b->csock, &p, &empq__control_request__descriptor, &msg, ZMQ_DONTWAIT,
+                                     &err);
+        if (rc == EMPQ_ETIMEOUT)
+            return;
+        if (rc == EMPQ_EPARSE) {
+            bad_message(b, "control", &p, err.msg);
+            if (p.len > 0) { /* a REQ client waits for an answer */
+                Empq__ControlReply r = EMPQ__CONTROL_REPLY__INIT;
+                r.ok = 0;
+                r.error = (char *)"malformed control request";
+                empq_wire_send_to(b->csock, &p, &r.base, ZMQ_DONTWAIT);
+            }
+            continue;
+        }
+        if (rc != EMPQ_OK) {
+            EMPQ_ERROR("event=recv_failed socket=control error=\"%s\"", err.msg);
+            return;
+        }
+        on_control(b, &p, (const Empq__ControlRequest *)msg);
+        protobuf_c_message_free_unpacked(msg, NULL);
+    }
+}
+
+/* ==================== the loop ==================== */
+
+static int open_socket(bk__broker *b, void **out, const char *ep, empq_error *err)
+{
+    void *s = zmq_socket(b->zctx, ZMQ_ROUTER);
+    if (s == NULL)
+        return empq_error_set(err, EMPQ_EWIRE, "socket: %s", zmq_strerror(errno));
+    int one = 1, linger = 500, hwm = 100000;
+    int64_t maxsz = 2 * (int64_t)EMPQ_WIRE_MAX_MSG; /* beyond it the peer is cut off */
+    zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxsz, sizeof maxsz);
+    if (zmq_bind(s, ep) != 0) {
+        int rc = empq_error_set(err, EMPQ_EWIRE, "cannot bind %s: %s", ep, zmq_strerror(errno));
+        zmq_close(s);
+        return rc;
+    }
+    *out = s;
+    return EMPQ_OK;
+}
+
+static int poll_timeout(bk__broker *b, uint64_t now, int more)
+{
+    if (more)
+        return 0;
+    uint64_t next = bk__sched_next_deadline(b->sched);
+    if (next == UINT64_MAX)
+        return -1;
+    if (next <= now)
+        return 0;
+    uint64_t d = next - now;
+    return d > INT_MAX ? INT_MAX : (int)d;
+}
+
+static void serve(bk__broker *b, volatile sig_atomic_t *stop)
+{
+    zmq_pollitem_t items[3] = {
+        {b->wsock, 0, ZMQ_POLLIN, 0}, {b->csock, 0, ZMQ_POLLIN, 0}, {NULL, wake_fds[0], ZMQ_POLLIN, 0}};
+    int more = 0;
+    while (!*stop) {
+        uint64_t now = empq_mono_ms();
+        int rc = zmq_poll(items, 3, poll_timeout(b, now, more));
+        if (rc < 0) {
+            if (errno == EINTR)
+                continue;
+            EMPQ_ERROR("event=poll_failed error=\"%s\"", zmq_strerror(errno));
+            return;
+        }
+        if (items[0].revents & ZMQ_POLLIN)
+            drain_workers(b);
+        if (items[1].revents & ZMQ_POLLIN)
+            drain_control(b);
+        if (items[2].revents & ZMQ_POLLIN)
+            wake_drain();
+        now = empq_mono_ms();
+        bk__tick t;
+        bk__sched_tick(b->sched, now, &t);
+        finish_runs(b);
+        more = 0;
+        unsigned span = bk__sched_worker_span(b->sched);
+        for (unsigned w = 0; w < span; w++) {
+            bk__worker *x = bk__sched_worker(b->sched, w);
+            if (x == NULL)
+                continue;
+            more |= dispatch_one(b, w, now);
+            x = bk__sched_worker(b->sched, w);
+            if (x != NULL && now >= x->last_sent + b->o.heartbeat_ms)
+                send_heartbeat(b, w, now);
+        }
+    }
+}
+
+static void shutdown_workers(bk__broker *b)
+{
+    unsigned span = bk__sched_worker_span(b->sched);
+    size_t n = 0;
+    for (unsigned w = 0; w < span; w++) {
+        bk__worker *x = bk__sched_worker(b->sched, w);
+        if (x == NULL)
+            continue;
+        empq_wire_peer p;
+        memcpy(p.id, x->ident, x->ident_len);
+        p.len = x->ident_len;
+        p.delimited = 0;
+        send_bye(b, &p, 0, "broker stopping");
+        n++;
+    }
+    EMPQ_INFO("event=broker_stopping workers=%zu dispatched=%llu outcomes=%llu bad_messages=%llu", n,
+              (unsigned long long)b->dispatched, (unsigned long long)b->outcomes,
+              (unsigned long long)b->bad_msgs);
+}
+
+static void broker_close(bk__broker *b)
+{
+    wake_close();
+    if (b->wsock != NULL)
+        zmq_close(b->wsock);
+    if (b->csock != NULL)
+        zmq_close(b->csock);
+    if (b->zctx != NULL)
+        zmq_ctx_term(b->zctx);
+    bk__sched_free(&b->sched);
+    empq_store_close(&b->store);
+    free(b->jobs);
+    free(b->job_msgs);
+    free(b->job_ptrs);
+}
+
+int bk__broker_run(const bk__broker_opts *o, volatile sig_atomic_t *stop, empq_error *err)
+{
+    bk__broker b;
+    memset(&b, 0, sizeof b);
+    b.o = *o;
+    int rc = EMPQ_OK;
+    const char *eps[2] = {o->bind, o->control};
+    for (int i = 0; i < 2; i++) {
+        if (!bk__broker_endpoint_is_local(eps[i]) && !o->insecure) {
+            rc = empq_error_set(err, EMPQ_EINVAL,
+                                "endpoint %s is not on loopback; the broker has no authentication, "
+                                "so pass --insecure to listen there", eps[i]);
+            EMPQ_ERROR("event=start_failed error=\"%s\"", err != NULL ? err->msg : "");
+            return rc;
+        }
+        if (!bk__broker_endpoint_is_local(eps[i]))
+            EMPQ_WARN("event=insecure endpoint=%s (no authentication: anyone who reaches it can take jobs)",
+                      eps[i]);
+    }
+    bk__sched_opts so;
+    bk__sched_opts_default(&so);
+    so.heartbeat_ms = o->heartbeat_ms;
+    so.lease_ms = o->lease_ms;
+    if (bk__sched_new(&b.sched, &so) != EMPQ_OK || grow_scratch(&b, so.max_batch) != EMPQ_OK) {
+        rc = empq_error_set(err, EMPQ_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = empq_store_open(&b.store, o->redis_url, 5000, err);
+    if (rc != EMPQ_OK) {
+        empq_error_prefix(err, "cannot reach Redis at %s: ", o->redis_url);
+        goto out;
+    }
+    b.zctx = zmq_ctx_new();
+    if (b.zctx == NULL)
+        rc = empq_error_set(err, EMPQ_EWIRE, "zmq context: %s", zmq_strerror(errno));
+    if (rc == EMPQ_OK)
+        rc = open_socket(&b, &b.wsock, o->bind, err);
+    if (rc == EMPQ_OK)
+        rc = open_socket(&b, &b.csock, o->control, err);
+    if (rc == EMPQ_OK && wake_open() != 0)
+        rc = empq_error_set(err, EMPQ_EIO, "wake pipe: %s", strerror(errno));
+    if (rc != EMPQ_OK)
+        goto out;
+    rc = load_all(&b, err);
+    if (rc != EMPQ_OK)
+        goto out;
+    char rq[256];
+    EMPQ_INFO("event=broker_started bind=%s control=%s redis=%s heartbeat_ms=%u lease_ms=%u runs=%zu", o->bind,
+              o->control, empq_log_quote(rq, sizeof rq, empq_store_url(b.store)), o->heartbeat_ms, o->lease_ms,
+              bk__sched_run_count(b.sched));
+    serve(&b, stop);
+    shutdown_workers(&b);
+out:
+    if (rc != EMPQ_OK)
+        EMPQ_ERROR("event=start_failed error=\"%s\"", err != NULL ? err->msg : empq_strerror(rc));
+    broker_close(&b);
+    return rc;
+}

@@ -1,0 +1,95 @@
+/* main.c: empq-broker: load runs from Redis, hand jobs to workers by credit,
+ * track leases, answer control requests. See docs/internals.md. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "empq/log.h"
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+    bk__broker_wake();
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: empq-broker [--redis URL] [--bind EP] [--control EP] [--heartbeat-ms N]\n"
+            "                   [--lease-ms N] [--insecure]\n"
+            "  --redis URL        Redis (default $EMPQ_REDIS_URL or redis://127.0.0.1:6379)\n"
+            "  --bind EP          worker endpoint (default tcp://127.0.0.1:5555)\n"
+            "  --control EP       control endpoint (default tcp://127.0.0.1:5556)\n"
+            "  --heartbeat-ms N   heartbeat period; a worker silent 5 periods is given up (default 1000)\n"
+            "  --lease-ms N       how long a worker may hold a job (default 600000)\n"
+            "  --insecure         allow endpoints beyond loopback (there is no authentication)\n");
+}
+
+static int parse_ms(const char *flag, const char *s, uint32_t *out)
+{
+    char *end = NULL;
+    unsigned long v = strtoul(s, &end, 10);
+    if (s[0] == '\0' || s[0] == '-' || *end != '\0' || v == 0 || v > 86400000UL) {
+        fprintf(stderr, "empq-broker: %s wants milliseconds in 1..86400000, got '%s'\n", flag, s);
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    empq_log_init("empq-broker", EMPQ_LOG_INFO);
+    bk__broker_opts o;
+    bk__broker_opts_default(&o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has_value = i + 1 < argc;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--insecure") == 0) {
+            o.insecure = 1;
+        } else if (!has_value) {
+            fprintf(stderr, "empq-broker: %s: unknown option or missing value\n", a);
+            usage(stderr);
+            return 2;
+        } else if (strcmp(a, "--redis") == 0) {
+            o.redis_url = argv[++i];
+        } else if (strcmp(a, "--bind") == 0) {
+            o.bind = argv[++i];
+        } else if (strcmp(a, "--control") == 0) {
+            o.control = argv[++i];
+        } else if (strcmp(a, "--heartbeat-ms") == 0) {
+            if (parse_ms(a, argv[++i], &o.heartbeat_ms) != 0)
+                return 2;
+        } else if (strcmp(a, "--lease-ms") == 0) {
+            if (parse_ms(a, argv[++i], &o.lease_ms) != 0)
+                return 2;
+        } else {
+            fprintf(stderr, "empq-broker: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: zmq_poll returns EINTR at once */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    empq_error err = {0};
+    int rc = bk__broker_run(&o, &stop_flag, &err);
+    if (rc != 0) {
+        fprintf(stderr, "empq-broker: %s\n", err.msg[0] ? err.msg : "failed");
+        return 1;
+    }
+    return 0;
+}
