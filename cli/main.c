@@ -15,6 +15,8 @@ static void usage(FILE *f)
                "  dataset synth|check     make a synthetic dataset, or check a file\n"
                "  demo               a whole study on this machine, start to end\n"
                "  analyze --ratings FILE --out DIR   the report: tables and charts from ratings\n"
+               "  assign RUN         the rating plan: slots for the rating site, plan.csv/json\n"
+               "  ratings export|status|reclaim RUN  the ratings the rating site collected\n"
                "environment: EMPQ_REDIS_URL, EMPQ_BROKER_CONTROL\n");
 }
 
@@ -38,6 +40,7 @@ int main(int argc, char **argv)
         {"submit", cli__cmd_submit},   {"status", cli__cmd_status}, {"export", cli__cmd_export},
         {"dataset", cli__cmd_dataset}, {"demo", cli__cmd_demo},
         {"analyze", cli__cmd_analyze},
+        {"assign", cli__cmd_assign},   {"ratings", cli__cmd_ratings},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(cmd, cmds[i].name) == 0)

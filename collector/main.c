@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "collector.h"
+#include "site.h"
 #include "empq/log.h"
 #include "empq/util.h"
 
@@ -24,7 +25,10 @@ static void usage(FILE *f)
             "usage: empq-collector [--redis URL] [--out DIR] [--name NAME]\n"
             "  --redis URL   Redis (default $EMPQ_REDIS_URL or redis://127.0.0.1:6379)\n"
             "  --out DIR     write DIR/<run>/responses.jsonl (default ./runs)\n"
-            "  --name NAME   consumer name in the group \"collector\" (default collector-1)\n");
+            "  --name NAME   consumer name in the group \"collector\" (default collector-1)\n"
+            "  --site PORT   also serve the rating site on PORT (0: any free port)\n"
+            "  --site-bind ADDR       address of the rating site (default 127.0.0.1)\n"
+            "  --site-port-file FILE  write the rating site's port to FILE\n");
 }
 
 static void sleep_ms(int ms)
@@ -38,6 +42,7 @@ int main(int argc, char **argv)
     empq_log_init("empq-collector", EMPQ_LOG_INFO);
     collector__opts o;
     collector__opts_default(&o);
+    const char *site_port = NULL, *site_bind = "127.0.0.1", *site_port_file = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char **dst = NULL;
@@ -47,6 +52,12 @@ int main(int argc, char **argv)
             dst = &o.out_dir;
         else if (strcmp(a, "--name") == 0)
             dst = &o.name;
+        else if (strcmp(a, "--site") == 0)
+            dst = &site_port;
+        else if (strcmp(a, "--site-bind") == 0)
+            dst = &site_bind;
+        else if (strcmp(a, "--site-port-file") == 0)
+            dst = &site_port_file;
         else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
@@ -94,11 +105,30 @@ int main(int argc, char **argv)
         return 0;
     EMPQ_INFO("event=started redis=%s out=%s name=%s", o.redis_url, o.out_dir, o.name);
 
+    site *web = NULL;
+    if (site_port != NULL) {
+        char *end = NULL;
+        long port = strtol(site_port, &end, 10);
+        site__opts so = {o.redis_url, site_bind, (int)port, site_port_file};
+        empq_error err = {0};
+        int rc = end != NULL && *end == '\0' && port >= 0 && port <= 65535
+                     ? site__start(&web, &so, &err)
+                     : empq_error_set(&err, EMPQ_EINVAL, "--site needs a port, got '%s'", site_port);
+        if (rc != EMPQ_OK) {
+            char q[600];
+            EMPQ_ERROR("event=site_failed error=%s", empq_log_quote(q, sizeof q, err.msg));
+            collector__free(&c);
+            return 1;
+        }
+        EMPQ_INFO("event=site_started bind=%s port=%u", site_bind, site__port(web));
+    }
+
     while (!stop_flag) {
         int rc = collector__step(c, NULL);
         if (rc != EMPQ_OK)
             sleep_ms(500);
     }
+    site__stop(&web);
     EMPQ_INFO("event=stopped runs_exported=%llu", (unsigned long long)collector__exported(c));
     collector__free(&c);
     return 0;

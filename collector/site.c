@@ -1,0 +1,694 @@
+/* site.c: the rating site (see site.h): routes, pages, HTTP statuses. */
+#include "site.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include "collector.h"
+#include "empq/log.h"
+#include "empq/ratings.h"
+#include "empq/store.h"
+
+#define MAX_BODY 4096
+#define CONNECTION_LIMIT 2000
+#define IDLE_TIMEOUT_S 30
+
+struct site {
+    struct MHD_Daemon *daemon;
+    empq_store *store; /* used by the one polling thread only */
+    unsigned port;
+    int store_down; /* the last store call failed: log once, and once when it works again */
+    int req_failed; /* the request in progress hit a store failure */
+};
+
+/* Per request: the POST body so far. */
+typedef struct req {
+    empq_buf body;
+    int too_large;
+} req;
+
+int site__escape(empq_buf *b, const char *s)
+{
+    int rc = EMPQ_OK;
+    const char *run = s;
+    for (const char *q = s; rc == EMPQ_OK; q++) {
+        const char *rep = NULL;
+        switch (*q) {
+        case '&': rep = "&amp;"; break;
+        case '<': rep = "&lt;"; break;
+        case '>': rep = "&gt;"; break;
+        case '"': rep = "&quot;"; break;
+        case '\'': rep = "&#39;"; break;
+        case '\0': break;
+        default: continue;
+        }
+        if (q > run)
+            rc = empq_buf_append(b, run, (size_t)(q - run));
+        if (*q == '\0')
+            break;
+        if (rc == EMPQ_OK)
+            rc = empq_buf_append(b, rep, strlen(rep));
+        run = q + 1;
+    }
+    return rc;
+}
+
+/* ==================== responses ==================== */
+
+static enum MHD_Result send_buf(struct MHD_Connection *conn, unsigned status, empq_buf *b,
+                                const char *type, const char *location)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(b->len, b->data, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        empq_buf_free(b);
+        return MHD_NO;
+    }
+    b->data = NULL; /* owned by the response now */
+    b->len = b->cap = 0;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'none'; style-src 'self'; script-src 'self'; "
+                            "img-src 'self'; form-action 'self'; base-uri 'none'; "
+                            "frame-ancestors 'none'");
+    if (location != NULL)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, location);
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "60");
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static void page_head(empq_buf *b, const char *title)
+{
+    empq_buf_printf(b, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                       "<title>");
+    site__escape(b, title);
+    empq_buf_printf(b, "</title>\n<link rel=\"stylesheet\" href=\"/static/site.css\">\n"
+                       "</head>\n<body>\n<main>\n");
+}
+
+static void page_tail(empq_buf *b)
+{
+    empq_buf_printf(b, "</main>\n<script src=\"/static/keys.js\"></script>\n</body>\n</html>\n");
+}
+
+/* An error page: status, a title, one sentence (plain text), an optional
+ * link back to the participant's page. */
+static enum MHD_Result error_page(struct MHD_Connection *conn, unsigned status, const char *title,
+                                  const char *msg, const char *back)
+{
+    empq_buf b = {0};
+    page_head(&b, title);
+    empq_buf_printf(&b, "<div class=\"error\" role=\"alert\">\n<h1 id=\"title\">");
+    site__escape(&b, title);
+    empq_buf_printf(&b, "</h1>\n<p id=\"message\">");
+    site__escape(&b, msg);
+    empq_buf_printf(&b, "</p>\n");
+    if (back != NULL) {
+        empq_buf_printf(&b, "<p><a class=\"button\" href=\"");
+        site__escape(&b, back);
+        empq_buf_printf(&b, "\">Continue where you left off</a></p>\n");
+    }
+    empq_buf_printf(&b, "</div>\n");
+    page_tail(&b);
+    return send_buf(conn, status, &b, "text/html; charset=utf-8", NULL);
+}
+
+static enum MHD_Result redirect(struct MHD_Connection *conn, const char *location)
+{
+    empq_buf b = {0};
+    empq_buf_printf(&b, "See <a href=\"");
+    site__escape(&b, location);
+    empq_buf_printf(&b, "\">here</a>.\n");
+    return send_buf(conn, MHD_HTTP_SEE_OTHER, &b, "text/html; charset=utf-8", location);
+}
+
+static enum MHD_Result store_error(site *s, struct MHD_Connection *conn, const empq_error *err)
+{
+    char q[600];
+    if (!s->store_down)
+        EMPQ_ERROR("event=site_store_down error=%s", empq_log_quote(q, sizeof q, err->msg));
+    s->store_down = 1;
+    s->req_failed = 1;
+    return error_page(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "Please try again",
+                      "The study is briefly unavailable. Please reload this page in a minute; "
+                      "your answers so far are saved.", NULL);
+}
+
+/* ==================== pages ==================== */
+
+static void instructions(empq_buf *b, const char *base, const empq_ratings_page *pg)
+{
+    page_head(b, "Instructions");
+    empq_buf_printf(b,
+        "<h1 id=\"title\">Instructions</h1>\n"
+        "<p>In this study you will read %u short dialogues, one at a time. In each, a speaker "
+        "tells about something that happened to them and how they feel, and a listener "
+        "responds. You will rate how <strong>empathetic</strong> the listener's response is.</p>\n"
+        "<p>Empathy has three parts:</p>\n<dl>\n"
+        "<dt>Cognitive empathy</dt><dd>understanding what the other person thinks and feels, "
+        "and seeing the situation from their point of view.</dd>\n"
+        "<dt>Affective empathy</dt><dd>sharing the other person's feelings: responding with "
+        "emotions that fit what they feel.</dd>\n"
+        "<dt>Compassionate empathy</dt><dd>caring about the other person and being moved to "
+        "help: offering support, comfort or practical help.</dd>\n</dl>\n"
+        "<p>For each dialogue, answer: <strong>how empathetic is this response, compared to "
+        "how you would have responded?</strong> Choose <em>Good</em>, <em>Okay</em> or "
+        "<em>Bad</em>. Some dialogues ask you for a particular answer: please read each one.</p>\n"
+        "<p class=\"hint\">Keyboard: press 1 (Good), 2 (Okay) or 3 (Bad), or move to a button "
+        "with Tab and press Enter. Your answers are saved as you go; if you reload the page you "
+        "continue where you were.</p>\n"
+        "<form method=\"post\" action=\"",
+        pg->n);
+    site__escape(b, base);
+    empq_buf_printf(b, "/start\">\n<button type=\"submit\" id=\"start\" autofocus>Start</button>\n"
+                       "</form>\n");
+    page_tail(b);
+}
+
+static void item(empq_buf *b, const char *base, const empq_ratings_page *pg)
+{
+    char title[64];
+    snprintf(title, sizeof title, "Dialogue %u of %u", pg->position + 1, pg->n);
+    page_head(b, title);
+    empq_buf_printf(b,
+                    "<p class=\"progress\" id=\"progress\">Dialogue %u of %u</p>\n"
+                    "<progress max=\"%u\" value=\"%u\" aria-label=\"progress\">%u of %u</progress>\n"
+                    "<section aria-label=\"dialogue\">\n"
+                    "<p class=\"meta\"><span class=\"label\">Emotion</span> <span id=\"emotion\">",
+                    pg->position + 1, pg->n, pg->n, pg->position, pg->position, pg->n);
+    site__escape(b, pg->emotion);
+    empq_buf_printf(b, "</span></p>\n<p class=\"meta\"><span class=\"label\">Situation</span></p>\n"
+                       "<p class=\"text\" id=\"situation\">");
+    site__escape(b, pg->situation);
+    empq_buf_printf(b, "</p>\n<div class=\"turn speaker\"><span class=\"who\">Speaker</span>"
+                       "<p class=\"text\" id=\"prompt\">");
+    site__escape(b, pg->prompt);
+    empq_buf_printf(b, "</p></div>\n<div class=\"turn response\"><span class=\"who\">Response"
+                       "</span><p class=\"text\" id=\"response\">");
+    site__escape(b, pg->response);
+    empq_buf_printf(b, "</p></div>\n</section>\n<form method=\"post\" action=\"");
+    site__escape(b, base);
+    empq_buf_printf(b,
+                    "/answer\">\n<input type=\"hidden\" name=\"slot\" value=\"%u\">\n"
+                    "<input type=\"hidden\" name=\"pos\" value=\"%u\">\n"
+                    "<fieldset>\n<legend id=\"question\">How empathetic is this response, compared "
+                    "to how you would have responded?</legend>\n<div class=\"choices\">\n"
+                    "<button type=\"submit\" name=\"rating\" value=\"3\" data-key=\"1\" "
+                    "id=\"good\">Good<kbd>1</kbd></button>\n"
+                    "<button type=\"submit\" name=\"rating\" value=\"2\" data-key=\"2\" "
+                    "id=\"okay\">Okay<kbd>2</kbd></button>\n"
+                    "<button type=\"submit\" name=\"rating\" value=\"1\" data-key=\"3\" "
+                    "id=\"bad\">Bad<kbd>3</kbd></button>\n"
+                    "</div>\n</fieldset>\n</form>\n",
+                    pg->slot, pg->position);
+    page_tail(b);
+}
+
+static void done(empq_buf *b, const empq_ratings_page *pg)
+{
+    page_head(b, "Thank you");
+    empq_buf_printf(b, "<h1 id=\"title\">Thank you</h1>\n<p>You have rated all %u dialogues. "
+                       "Your answers are saved.</p>\n",
+                    pg->n);
+    if (pg->completion_code != NULL && pg->completion_code[0] != '\0') {
+        empq_buf_printf(b, "<p>Your completion code is</p>\n<p class=\"code\" id=\"code\">");
+        site__escape(b, pg->completion_code);
+        empq_buf_printf(b, "</p>\n<p><a class=\"button\" id=\"complete\" "
+                           "href=\"https://app.prolific.com/submissions/complete?cc=");
+        site__escape(b, pg->completion_code); /* [A-Za-z0-9_-]: nothing to URL-encode */
+        empq_buf_printf(b, "\">Return to Prolific</a></p>\n");
+    } else {
+        empq_buf_printf(b, "<p>You can close this page now.</p>\n");
+    }
+    page_tail(b);
+}
+
+/* ==================== handlers ==================== */
+
+static const char *arg(struct MHD_Connection *conn, const char *name)
+{
+    const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+    return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+static enum MHD_Result arrive(site *s, struct MHD_Connection *conn, const char *run)
+{
+    const char *pid = arg(conn, "PROLIFIC_PID");
+    if (pid == NULL)
+        pid = arg(conn, "participant");
+    if (pid == NULL)
+        pid = arg(conn, "id");
+    if (pid == NULL)
+        return error_page(conn, MHD_HTTP_BAD_REQUEST, "Participant id missing",
+                          "Please open this study from the link you were given (it carries your "
+                          "participant id), or add ?participant=YOUR_ID to the address.", NULL);
+    if (!empq_ratings_valid_id(pid))
+        return error_page(conn, MHD_HTTP_BAD_REQUEST, "Participant id not valid",
+                          "A participant id is 1 to 64 letters, digits, '_', '.' or '-'.", NULL);
+    int outcome = 0;
+    uint32_t slot = 0;
+    empq_error err = {0};
+    int rc = empq_ratings_claim(s->store, run, pid, arg(conn, "STUDY_ID"), arg(conn, "SESSION_ID"),
+                                empq_now_ms(), &outcome, &slot, &err);
+    if (rc != EMPQ_OK)
+        return store_error(s, conn, &err);
+    char loc[300];
+    snprintf(loc, sizeof loc, "/study/%s/p/%s", run, pid);
+    switch (outcome) {
+    case EMPQ_RATINGS_OK:
+        EMPQ_INFO("event=slot_claimed run=%s participant=%s slot=%u", run, pid, slot);
+        return redirect(conn, loc);
+    case EMPQ_RATINGS_RESUMED:
+        return redirect(conn, loc);
+    case EMPQ_RATINGS_EXPIRED:
+        return error_page(conn, MHD_HTTP_GONE, "Session expired",
+                          "Your session was inactive for too long and your place was given to "
+                          "another participant. Please return the study; thank you for your time.",
+                          NULL);
+    case EMPQ_RATINGS_FULL:
+        EMPQ_WARN("event=study_full run=%s participant=%s", run, pid);
+        return error_page(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "Study full",
+                          "All places in this study are taken at the moment. Please return the "
+                          "study, or try again in a few minutes.", NULL);
+    default:
+        return error_page(conn, MHD_HTTP_NOT_FOUND, "No such study",
+                          "This study does not exist or is not open for ratings.", NULL);
+    }
+}
+
+static enum MHD_Result show(site *s, struct MHD_Connection *conn, const char *run, const char *pid,
+                            const char *base)
+{
+    empq_ratings_page pg;
+    empq_error err = {0};
+    int rc = empq_ratings_view(s->store, run, pid, empq_now_ms(), &pg, &err);
+    if (rc == EMPQ_ESTORE)
+        return store_error(s, conn, &err);
+    if (rc != EMPQ_OK) {
+        char q[600];
+        EMPQ_ERROR("event=site_page_error run=%s participant=%s error=%s", run, pid,
+                   empq_log_quote(q, sizeof q, err.msg));
+        return error_page(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "Something went wrong",
+                          "This dialogue cannot be shown. The researchers have been told; "
+                          "please contact them through the study page.", NULL);
+    }
+    empq_buf b = {0};
+    enum MHD_Result ret;
+    switch (pg.kind) {
+    case EMPQ_PAGE_INSTRUCTIONS:
+        instructions(&b, base, &pg);
+        ret = send_buf(conn, MHD_HTTP_OK, &b, "text/html; charset=utf-8", NULL);
+        break;
+    case EMPQ_PAGE_ITEM:
+        item(&b, base, &pg);
+        ret = send_buf(conn, MHD_HTTP_OK, &b, "text/html; charset=utf-8", NULL);
+        break;
+    case EMPQ_PAGE_DONE:
+        done(&b, &pg);
+        ret = send_buf(conn, MHD_HTTP_OK, &b, "text/html; charset=utf-8", NULL);
+        break;
+    case EMPQ_PAGE_EXPIRED:
+        ret = error_page(conn, MHD_HTTP_GONE, "Session expired",
+                         "Your session was inactive for too long and your place was given to "
+                         "another participant. Please return the study; thank you for your time.",
+                         NULL);
+        break;
+    default:
+        ret = error_page(conn, MHD_HTTP_NOT_FOUND, "Participant not found",
+                         "This study has no participant with this id. Please open the study from "
+                         "the link you were given.", NULL);
+        break;
+    }
+    empq_ratings_page_clear(&pg);
+    return ret;
+}
+
+/* Value of name in an application/x-www-form-urlencoded body, decoded into
+ * out (len). Returns 1 when present. */
+static int form_value(const char *body, const char *name, char *out, size_t len)
+{
+    size_t nl = strlen(name);
+    const char *p = body;
+    while (*p != '\0') {
+        const char *amp = strchr(p, '&');
+        size_t seg = amp != NULL ? (size_t)(amp - p) : strlen(p);
+        if (seg > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+            size_t o = 0;
+            for (size_t i = nl + 1; i < seg && o + 1 < len; i++) {
+                char c = p[i];
+                if (c == '+')
+                    c = ' ';
+                else if (c == '%') {
+                    if (i + 2 >= seg)
+                        return 0;
+                    char hx[3] = {p[i + 1], p[i + 2], 0};
+                    char *end = NULL;
+                    long v = strtol(hx, &end, 16);
+                    if (end != hx + 2)
+                        return 0;
+                    c = (char)v;
+                    i += 2;
+                }
+                out[o++] = c;
+            }
+            out[o] = '\0';
+            return 1;
+        }
+        p += seg;
+        if (*p == '&')
+            p++;
+    }
+    return 0;
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+    if (s[0] < '0' || s[0] > '9' || strlen(s) > 9)
+        return 0;
+    char *end = NULL;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*end != '\0')
+        return 0;
+    *out = (uint32_t)v;
+    return 1;
+}
+
+static int parse_rating(const char *s)
+{
+    if (strcmp(s, "1") == 0 || strcasecmp(s, "bad") == 0)
+        return 1;
+    if (strcmp(s, "2") == 0 || strcasecmp(s, "okay") == 0)
+        return 2;
+    if (strcmp(s, "3") == 0 || strcasecmp(s, "good") == 0)
+        return 3;
+    return 0;
+}
+
+static enum MHD_Result outcome_page(site *s, struct MHD_Connection *conn, int outcome,
+                                    const char *base)
+{
+    (void)s;
+    switch (outcome) {
+    case EMPQ_RATINGS_OK:
+    case EMPQ_RATINGS_DUPLICATE:
+        return redirect(conn, base);
+    case EMPQ_RATINGS_NOT_YOURS:
+        return error_page(conn, MHD_HTTP_FORBIDDEN, "Not your dialogue",
+                          "This answer is for a dialogue that was given to another participant; "
+                          "it was not saved.", base);
+    case EMPQ_RATINGS_STALE:
+        return error_page(conn, MHD_HTTP_CONFLICT, "Page out of date",
+                          "This form is out of date (it was sent before, or another dialogue is "
+                          "due now); it was not saved. Continue with the dialogue due now.", base);
+    case EMPQ_RATINGS_FINISHED:
+        return error_page(conn, MHD_HTTP_CONFLICT, "Already finished",
+                          "You have rated every dialogue already; nothing more was saved.", base);
+    case EMPQ_RATINGS_NOT_STARTED:
+        return error_page(conn, MHD_HTTP_CONFLICT, "Please read the instructions first",
+                          "The instructions come before the first dialogue; nothing was saved.",
+                          base);
+    case EMPQ_RATINGS_EXPIRED:
+        return error_page(conn, MHD_HTTP_GONE, "Session expired",
+                          "Your session was inactive for too long and your place was given to "
+                          "another participant; nothing was saved. Please return the study.",
+                          NULL);
+    default:
+        return error_page(conn, MHD_HTTP_NOT_FOUND, "Participant not found",
+                          "This study has no participant with this id; nothing was saved.", NULL);
+    }
+}
+
+static enum MHD_Result post(site *s, struct MHD_Connection *conn, const char *run, const char *pid,
+                            const char *action, const char *base, const char *body)
+{
+    empq_error err = {0};
+    int outcome = 0, rc;
+    if (strcmp(action, "start") == 0) {
+        rc = empq_ratings_start(s->store, run, pid, empq_now_ms(), &outcome, &err);
+        if (rc != EMPQ_OK)
+            return store_error(s, conn, &err);
+        if (outcome == EMPQ_RATINGS_FINISHED)
+            outcome = EMPQ_RATINGS_OK; /* the page shows the code again */
+        return outcome_page(s, conn, outcome, base);
+    }
+    char sv[32], pv[32], rv[32];
+    uint32_t slot = 0, pos = 0;
+    if (!form_value(body, "rating", rv, sizeof rv) || parse_rating(rv) == 0)
+        return error_page(conn, MHD_HTTP_BAD_REQUEST, "Rating not valid",
+                          "A rating is Good, Okay or Bad; nothing was saved. Please choose one of "
+                          "the three buttons.", base);
+    if (!form_value(body, "slot", sv, sizeof sv) || !parse_u32(sv, &slot) ||
+        !form_value(body, "pos", pv, sizeof pv) || !parse_u32(pv, &pos))
+        return error_page(conn, MHD_HTTP_BAD_REQUEST, "Form not valid",
+                          "The form is missing which dialogue it answers; nothing was saved.",
+                          base);
+    rc = empq_ratings_answer(s->store, run, pid, slot, pos, parse_rating(rv), empq_now_ms(),
+                             &outcome, &err);
+    if (rc == EMPQ_ESTORE)
+        return store_error(s, conn, &err);
+    if (rc != EMPQ_OK)
+        return error_page(conn, MHD_HTTP_BAD_REQUEST, "Answer not valid", err.msg, base);
+    return outcome_page(s, conn, outcome, base);
+}
+
+/* A form from another site is refused (the Origin header, when sent, must
+ * name this host). */
+static int same_origin(struct MHD_Connection *conn)
+{
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (origin == NULL || strcmp(origin, "null") == 0)
+        return origin == NULL;
+    const char *o = strstr(origin, "://");
+    return host != NULL && o != NULL && strcmp(o + 3, host) == 0;
+}
+
+static enum MHD_Result route(site *s, struct MHD_Connection *conn, const char *url,
+                             const char *method, const char *body)
+{
+    int get = strcmp(method, "GET") == 0, is_post = strcmp(method, "POST") == 0;
+    if (get && strcmp(url, "/static/site.css") == 0) {
+        empq_buf b = {0};
+        empq_buf_append(&b, site__css, strlen(site__css));
+        return send_buf(conn, MHD_HTTP_OK, &b, "text/css; charset=utf-8", NULL);
+    }
+    if (get && strcmp(url, "/static/keys.js") == 0) {
+        empq_buf b = {0};
+        empq_buf_append(&b, site__keys_js, strlen(site__keys_js));
+        return send_buf(conn, MHD_HTTP_OK, &b, "text/javascript; charset=utf-8", NULL);
+    }
+    if (get && strcmp(url, "/healthz") == 0) {
+        empq_buf b = {0};
+        empq_buf_printf(&b, "ok\n");
+        return send_buf(conn, MHD_HTTP_OK, &b, "text/plain; charset=utf-8", NULL);
+    }
+    if (get && strcmp(url, "/") == 0) {
+        empq_buf b = {0};
+        page_head(&b, "Rating study");
+        empq_buf_printf(&b, "<h1 id=\"title\">Rating study</h1>\n<p>Please open the study from "
+                            "the link you were given.</p>\n");
+        page_tail(&b);
+        return send_buf(conn, MHD_HTTP_OK, &b, "text/html; charset=utf-8", NULL);
+    }
+    if (strncmp(url, "/study/", 7) != 0)
+        return error_page(conn, MHD_HTTP_NOT_FOUND, "Page not found", "There is no such page.", NULL);
+    if (!get && !is_post)
+        return error_page(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "Method not allowed",
+                          "This page takes GET and POST only.", NULL);
+
+    /* /study/RUN[/p/PID[/ACTION]] */
+    char run[128], pid[80], action[16];
+    const char *p = url + 7;
+    size_t n = strcspn(p, "/");
+    if (n == 0 || n >= sizeof run)
+        return error_page(conn, MHD_HTTP_NOT_FOUND, "No such study", "There is no such study.", NULL);
+    memcpy(run, p, n);
+    run[n] = '\0';
+    if (!collector__safe_id(run))
+        return error_page(conn, MHD_HTTP_NOT_FOUND, "No such study", "There is no such study.", NULL);
+    p += n;
+    if (*p == '\0' || strcmp(p, "/") == 0) {
+        if (!get)
+            return error_page(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "Method not allowed",
+                              "Open this address with a link.", NULL);
+        return arrive(s, conn, run);
+    }
+    if (strncmp(p, "/p/", 3) != 0)
+        return error_page(conn, MHD_HTTP_NOT_FOUND, "Page not found", "There is no such page.", NULL);
+    p += 3;
+    n = strcspn(p, "/");
+    if (n == 0 || n >= sizeof pid)
+        return error_page(conn, MHD_HTTP_NOT_FOUND, "Participant not found",
+                          "This participant id is not valid.", NULL);
+    memcpy(pid, p, n);
+    pid[n] = '\0';
+    if (!empq_ratings_valid_id(pid))
+        return error_page(conn, MHD_HTTP_NOT_FOUND, "Participant not found",
+                          "This participant id is not valid.", NULL);
+    p += n;
+    char base[300];
+    snprintf(base, sizeof base, "/study/%s/p/%s", run, pid);
+    if (*p == '\0') {
+        if (!get)
+            return error_page(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "Method not allowed",
+                              "This page takes GET only.", base);
+        return show(s, conn, run, pid, base);
+    }
+    if (p[0] != '/' || strlen(p + 1) >= sizeof action)
+        return error_page(conn, MHD_HTTP_NOT_FOUND, "Page not found", "There is no such page.", base);
+    snprintf(action, sizeof action, "%s", p + 1);
+    if (strcmp(action, "start") != 0 && strcmp(action, "answer") != 0)
+        return error_page(conn, MHD_HTTP_NOT_FOUND, "Page not found", "There is no such page.", base);
+    if (!is_post)
+        return redirect(conn, base); /* a reload of a form address: back to the page */
+    if (!same_origin(conn))
+        return error_page(conn, MHD_HTTP_FORBIDDEN, "Form from another site",
+                          "This form was not sent from the study's own page; nothing was saved.",
+                          base);
+    return post(s, conn, run, pid, action, base, body);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    site *s = cls;
+    req *r = *con_cls;
+    if (r == NULL) {
+        r = calloc(1, sizeof *r);
+        if (r == NULL)
+            return MHD_NO;
+        *con_cls = r;
+        return MHD_YES;
+    }
+    if (*upload_size != 0) {
+        if (r->body.len + *upload_size > MAX_BODY)
+            r->too_large = 1;
+        else if (empq_buf_append(&r->body, upload, *upload_size) != EMPQ_OK)
+            return MHD_NO;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->too_large)
+        return error_page(conn, 413, "Form too large",
+                          "The form sent is too large; nothing was saved.", NULL);
+    s->req_failed = 0;
+    enum MHD_Result ret = route(s, conn, url, method, r->body.data != NULL ? r->body.data : "");
+    if (s->store_down && !s->req_failed && strncmp(url, "/study/", 7) == 0) {
+        EMPQ_INFO("event=site_store_up url=%s", empq_store_url(s->store));
+        s->store_down = 0;
+    }
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    req *r = *con_cls;
+    if (r != NULL) {
+        empq_buf_free(&r->body);
+        free(r);
+        *con_cls = NULL;
+    }
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[400], q[500];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    EMPQ_WARN("event=site_http error=%s", empq_log_quote(q, sizeof q, msg));
+}
+
+int site__start(site **out, const site__opts *o, empq_error *err)
+{
+    *out = NULL;
+    struct sockaddr_storage addr;
+    memset(&addr, 0, sizeof addr);
+    const char *bind = o->bind != NULL ? o->bind : "127.0.0.1";
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&addr;
+    if (o->port < 0 || o->port > 65535)
+        return empq_error_set(err, EMPQ_EINVAL, "site: port %d is out of range", o->port);
+    if (inet_pton(AF_INET, bind, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)o->port);
+    } else if (inet_pton(AF_INET6, bind, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)o->port);
+    } else {
+        return empq_error_set(err, EMPQ_EINVAL, "site: '%s' is not an IP address", bind);
+    }
+    site *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return empq_error_set(err, EMPQ_ENOMEM, "site: out of memory");
+    int rc = empq_store_open(&s->store, o->redis_url, 2000, err);
+    if (rc != EMPQ_OK) {
+        free(s);
+        return rc;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
+    if (addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->daemon = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s,
+                                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
+                                 MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+    if (s->daemon == NULL) {
+        empq_store_close(&s->store);
+        free(s);
+        return empq_error_set(err, EMPQ_EIO, "site: cannot listen on %s port %d (in use?)", bind,
+                              o->port);
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info != NULL ? info->port : (unsigned)o->port;
+    if (o->port_file != NULL) {
+        char txt[16];
+        int len = snprintf(txt, sizeof txt, "%u\n", s->port);
+        rc = empq_write_file_atomic(o->port_file, txt, (size_t)len, err);
+        if (rc != EMPQ_OK) {
+            site__stop(&s);
+            return rc;
+        }
+    }
+    *out = s;
+    return EMPQ_OK;
+}
+
+unsigned site__port(const site *s) { return s->port; }
+
+void site__stop(site **sp)
+{
+    if (sp == NULL || *sp == NULL)
+        return;
+    site *s = *sp;
+    if (s->daemon != NULL)
+        MHD_stop_daemon(s->daemon);
+    empq_store_close(&s->store);
+    free(s);
+    *sp = NULL;
+}
