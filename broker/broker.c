@@ -117,7 +117,12 @@ int bk__broker_endpoint_is_local(const char *ep)
     if ((len == 9 && strncmp(host, "localhost", 9) == 0) || (len == 5 && strncmp(host, "[::1]", 5) == 0) ||
         (len == 3 && strncmp(host, "::1", 3) == 0))
         return 1;
-    return len >= 4 && strncmp(host, "127.", 4) == 0;
+    if (len < 7 || strncmp(host, "127.", 4) != 0)
+        return 0;
+    for (size_t i = 4; i < len; i++) /* an IPv4 literal, not a name like 127.example.com */
+        if (!((host[i] >= '0' && host[i] <= '9') || host[i] == '.'))
+            return 0;
+    return 1;
 }
 
 static void log_peer(char *buf, size_t len, const empq_wire_peer *p)
@@ -362,8 +367,7 @@ static int load_all(bk__broker *b, empq_error *err)
 
 static void finish_runs(bk__broker *b)
 {
-    bk__run *r;
-    while ((r = bk__sched_pop_finished(b->sched)) != NULL) {
+    for (bk__run *r = bk__sched_pop_finished(b->sched); r != NULL; r = bk__sched_pop_finished(b->sched)) {
         int rc = empq_store_run_set_state(b->store, r->id, EMPQ__RUN_STATE__RUN_DONE);
         r->state = EMPQ__RUN_STATE__RUN_DONE;
         bk__counts c = bk__jobtable_counts(r->table, UINT32_MAX);
