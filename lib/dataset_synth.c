@@ -311,6 +311,33 @@ static int synth_one(size_t i, int e, empq_rng *rng, empq_buf *b, empq_dialogue 
     return EMPQ_OK;
 }
 
+/* FNV-1a of the dialogue's situation and prompt; never 0 (0 marks a free slot). */
+static uint64_t synth_hash(const empq_dialogue *d)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (const char *p = d->situation; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    h = (h ^ 0x1f) * 1099511628211ull;
+    for (const char *p = d->prompt; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return h != 0 ? h : 1;
+}
+
+/* Adds d to the open-addressing set; returns 1 when it was new, 0 when the
+ * same (situation, prompt) was drawn before. */
+static int synth_remember(uint64_t *seen, size_t slots, const empq_dialogue *d)
+{
+    uint64_t h = synth_hash(d);
+    for (size_t i = (size_t)(h & (slots - 1));; i = (i + 1) & (slots - 1)) {
+        if (seen[i] == h)
+            return 0;
+        if (seen[i] == 0) {
+            seen[i] = h;
+            return 1;
+        }
+    }
+}
+
 int empq_dataset_synth(size_t n, uint64_t seed, empq_dataset **out, empq_error *err)
 {
     if (out == NULL)
@@ -339,15 +366,30 @@ int empq_dataset_synth(size_t n, uint64_t seed, empq_dataset **out, empq_error *
         order[j] = t;
     }
 
+    /* A set of the (situation, prompt) pairs drawn so far, so that no two
+     * dialogues are the same request (which would be one cache entry). The
+     * phrase tables allow about 6,900 distinct dialogues per emotion; past
+     * that repeats are accepted rather than drawn for ever. */
+    size_t slots = 64;
+    while (slots < 2 * n)
+        slots *= 2;
+    uint64_t *seen = calloc(slots, sizeof *seen);
     empq_buf b = {0};
-    int rc = EMPQ_OK;
+    int rc = seen != NULL ? EMPQ_OK : EMPQ_ENOMEM;
     for (size_t i = 0; i < n && rc == EMPQ_OK; i++) {
         empq_dialogue d = {0};
-        rc = synth_one(i, order[i % EMPQ_N_EMOTIONS], &rng, &b, &d);
+        for (int attempt = 0; attempt < 64; attempt++) {
+            empq_dataset__dialogue_clear(&d);
+            memset(&d, 0, sizeof d);
+            rc = synth_one(i, order[i % EMPQ_N_EMOTIONS], &rng, &b, &d);
+            if (rc != EMPQ_OK || synth_remember(seen, slots, &d))
+                break;
+        }
         if (rc == EMPQ_OK)
             rc = empq_dataset__push(ds, &cap, &d); /* never grows: cap == n */
         empq_dataset__dialogue_clear(&d);
     }
+    free(seen);
     empq_buf_free(&b);
     if (rc != EMPQ_OK) {
         empq_dataset_free(&ds);

@@ -337,6 +337,19 @@ static void check_ascending(const size_t *idx, size_t n, size_t limit)
     }
 }
 
+/* No two synthetic dialogues are the same request: each would otherwise be
+ * served from the other's cache entry on a first run. */
+static void test_synth_unique(void)
+{
+    empq_dataset *ds = NULL;
+    CHECK_INT(empq_dataset_synth(2000, 7, &ds, NULL), EMPQ_OK);
+    for (size_t i = 0; i < ds->n; i++)
+        for (size_t j = i + 1; j < ds->n; j++)
+            if (strcmp(ds->items[i].prompt, ds->items[j].prompt) == 0)
+                CHECK(strcmp(ds->items[i].situation, ds->items[j].situation) != 0);
+    empq_dataset_free(&ds);
+}
+
 static void test_select_balanced(void)
 {
     empq_error err = {0};
@@ -643,6 +656,7 @@ int main(void)
     RUN(test_jsonl_fixture);
     RUN(test_load_errors);
     RUN(test_synth);
+    RUN(test_synth_unique);
     RUN(test_select_balanced);
     RUN(test_select_water_filling);
     RUN(test_select_uniform);
