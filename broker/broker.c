@@ -15,6 +15,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "empq/curve.h"
 #include "empq/log.h"
 #include "empq/store.h"
 #include "empq/util.h"
@@ -32,6 +33,7 @@ typedef struct bk__broker {
     void *zctx;
     void *wsock;
     void *csock;
+    empq_curve_zap *zap; /* the CURVE allow-list's ZAP handler; NULL: CURVE off */
     bk__sched *sched;
     /* scratch for one JobBatch */
     uint32_t *jobs;
@@ -101,6 +103,8 @@ void bk__broker_opts_default(bk__broker_opts *o)
     o->heartbeat_ms = 1000;
     o->lease_ms = 600000;
     o->insecure = 0;
+    o->curve_secret = NULL;
+    o->curve_allow = NULL;
 }
 
 int bk__broker_endpoint_is_local(const char *ep)
@@ -799,6 +803,12 @@ static int open_socket(bk__broker *b, void **out, const char *ep, empq_error *er
     zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxsz, sizeof maxsz);
+    empq_curve_opts co = {b->o.curve_secret, NULL, b->o.curve_allow};
+    int crc = empq_curve_server_setup(s, &co, err);
+    if (crc != EMPQ_OK) {
+        zmq_close(s);
+        return crc;
+    }
     if (zmq_bind(s, ep) != 0) {
         int rc = empq_error_set(err, EMPQ_EWIRE, "cannot bind %s: %s", ep, zmq_strerror(errno));
         zmq_close(s);
@@ -823,12 +833,17 @@ static int poll_timeout(bk__broker *b, uint64_t now, int more)
 
 static void serve(bk__broker *b, volatile sig_atomic_t *stop)
 {
-    zmq_pollitem_t items[3] = {
-        {b->wsock, 0, ZMQ_POLLIN, 0}, {b->csock, 0, ZMQ_POLLIN, 0}, {NULL, wake_fds[0], ZMQ_POLLIN, 0}};
+    /* the ZAP handler is answered here, in the loop: a handshake waits for
+     * at most one turn, and the allow-list needs no lock */
+    zmq_pollitem_t items[4] = {{b->wsock, 0, ZMQ_POLLIN, 0},
+                               {b->csock, 0, ZMQ_POLLIN, 0},
+                               {NULL, wake_fds[0], ZMQ_POLLIN, 0},
+                               {b->zap != NULL ? empq_curve_zap_socket(b->zap) : NULL, 0, ZMQ_POLLIN, 0}};
+    int nitems = b->zap != NULL ? 4 : 3;
     int more = 0;
     while (!*stop) {
         uint64_t now = empq_mono_ms();
-        int rc = zmq_poll(items, 3, poll_timeout(b, now, more));
+        int rc = zmq_poll(items, nitems, poll_timeout(b, now, more));
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
@@ -841,6 +856,8 @@ static void serve(bk__broker *b, volatile sig_atomic_t *stop)
             drain_control(b);
         if (items[2].revents & ZMQ_POLLIN)
             wake_drain();
+        if (nitems > 3 && (items[3].revents & ZMQ_POLLIN))
+            empq_curve_zap_handle(b->zap);
         now = empq_mono_ms();
         bk__tick t;
         bk__sched_tick(b->sched, now, &t);
@@ -886,6 +903,7 @@ static void broker_close(bk__broker *b)
         zmq_close(b->wsock);
     if (b->csock != NULL)
         zmq_close(b->csock);
+    empq_curve_zap_close(&b->zap);
     if (b->zctx != NULL)
         zmq_ctx_term(b->zctx);
     bk__sched_free(&b->sched);
@@ -903,14 +921,15 @@ int bk__broker_run(const bk__broker_opts *o, volatile sig_atomic_t *stop, empq_e
     int rc = EMPQ_OK;
     const char *eps[2] = {o->bind, o->control};
     for (int i = 0; i < 2; i++) {
-        if (!bk__broker_endpoint_is_local(eps[i]) && !o->insecure) {
+        if (!bk__broker_endpoint_is_local(eps[i]) && !o->insecure && o->curve_secret == NULL) {
             rc = empq_error_set(err, EMPQ_EINVAL,
-                                "endpoint %s is not on loopback; the broker has no authentication, "
-                                "so pass --insecure to listen there", eps[i]);
+                                "endpoint %s is not on loopback; without CURVE keys (--curve-secret, "
+                                "--curve-allow) the broker has no authentication, so pass --insecure to "
+                                "listen there", eps[i]);
             EMPQ_ERROR("event=start_failed error=\"%s\"", err != NULL ? err->msg : "");
             return rc;
         }
-        if (!bk__broker_endpoint_is_local(eps[i]))
+        if (!bk__broker_endpoint_is_local(eps[i]) && o->curve_secret == NULL)
             EMPQ_WARN("event=insecure endpoint=%s (no authentication: anyone who reaches it can take jobs)",
                       eps[i]);
     }
@@ -930,6 +949,8 @@ int bk__broker_run(const bk__broker_opts *o, volatile sig_atomic_t *stop, empq_e
     b.zctx = zmq_ctx_new();
     if (b.zctx == NULL)
         rc = empq_error_set(err, EMPQ_EWIRE, "zmq context: %s", zmq_strerror(errno));
+    if (rc == EMPQ_OK && o->curve_secret != NULL) /* the ZAP handler binds before the servers */
+        rc = empq_curve_zap_open(&b.zap, b.zctx, o->curve_allow, err);
     if (rc == EMPQ_OK)
         rc = open_socket(&b, &b.wsock, o->bind, err);
     if (rc == EMPQ_OK)
@@ -942,9 +963,13 @@ int bk__broker_run(const bk__broker_opts *o, volatile sig_atomic_t *stop, empq_e
     if (rc != EMPQ_OK)
         goto out;
     char rq[256];
-    EMPQ_INFO("event=broker_started bind=%s control=%s redis=%s heartbeat_ms=%u lease_ms=%u runs=%zu", o->bind,
-              o->control, empq_log_quote(rq, sizeof rq, empq_store_url(b.store)), o->heartbeat_ms, o->lease_ms,
-              bk__sched_run_count(b.sched));
+    size_t curve_keys = 0;
+    if (b.zap != NULL)
+        empq_curve_zap_stats(b.zap, NULL, NULL, &curve_keys);
+    EMPQ_INFO("event=broker_started bind=%s control=%s redis=%s heartbeat_ms=%u lease_ms=%u runs=%zu curve=%s "
+              "allowed_keys=%zu",
+              o->bind, o->control, empq_log_quote(rq, sizeof rq, empq_store_url(b.store)), o->heartbeat_ms,
+              o->lease_ms, bk__sched_run_count(b.sched), b.zap != NULL ? "on" : "off", curve_keys);
     serve(&b, stop);
     shutdown_workers(&b);
 out:

@@ -16,7 +16,9 @@ typedef struct bk__broker_opts {
     const char *control;     /* control ROUTER endpoint (tcp://127.0.0.1:5556) */
     uint32_t heartbeat_ms;   /* 1000 */
     uint32_t lease_ms;       /* 600000 */
-    int insecure;            /* allow binding beyond loopback (no authentication) */
+    int insecure;            /* allow binding beyond loopback without CURVE */
+    const char *curve_secret; /* CURVE secret key file; NULL: CURVE off */
+    const char *curve_allow;  /* folder of .pub files or a file of client keys */
 } bk__broker_opts;
 
 /* Fills the defaults above; redis_url from $EMPQ_REDIS_URL when set. */
@@ -31,7 +33,7 @@ int bk__broker_endpoint_is_local(const char *endpoint);
  * sockets, then serves. On a stop it sends `shutdown` to every worker and
  * returns EMPQ_OK. Returns EMPQ_ESTORE when Redis is unreachable at start,
  * EMPQ_EWIRE when an endpoint cannot be bound, EMPQ_EINVAL for a non-local
- * endpoint without insecure; err names the URL or endpoint. The failure is
+ * endpoint without CURVE or insecure, or a bad CURVE key or allow-list; err names the URL or endpoint. The failure is
  * logged here, once. */
 int bk__broker_run(const bk__broker_opts *o, volatile sig_atomic_t *stop, empq_error *err);
 

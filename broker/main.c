@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "empq/curve.h"
 #include "empq/log.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -21,13 +22,16 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: empq-broker [--redis URL] [--bind EP] [--control EP] [--heartbeat-ms N]\n"
-            "                   [--lease-ms N] [--insecure]\n"
+            "                   [--lease-ms N] [--curve-secret FILE --curve-allow DIR|FILE] [--insecure]\n"
             "  --redis URL        Redis (default $EMPQ_REDIS_URL or redis://127.0.0.1:6379)\n"
             "  --bind EP          worker endpoint (default tcp://127.0.0.1:5555)\n"
             "  --control EP       control endpoint (default tcp://127.0.0.1:5556)\n"
             "  --heartbeat-ms N   heartbeat period; a worker silent 5 periods is given up (default 1000)\n"
             "  --lease-ms N       how long a worker may hold a job (default 600000)\n"
-            "  --insecure         allow endpoints beyond loopback (there is no authentication)\n");
+            "  --curve-secret F   CURVE: the broker's secret key file (empq keygen; env EMPQ_CURVE_SECRET)\n"
+            "  --curve-allow P    CURVE: allowed client keys, a folder of .pub files or a file of keys\n"
+            "                     (env EMPQ_CURVE_ALLOW); with CURVE the broker may bind beyond loopback\n"
+            "  --insecure         allow endpoints beyond loopback without CURVE (no authentication)\n");
 }
 
 static int parse_ms(const char *flag, const char *s, uint32_t *out)
@@ -65,6 +69,10 @@ int main(int argc, char **argv)
             o.bind = argv[++i];
         } else if (strcmp(a, "--control") == 0) {
             o.control = argv[++i];
+        } else if (strcmp(a, "--curve-secret") == 0) {
+            o.curve_secret = argv[++i];
+        } else if (strcmp(a, "--curve-allow") == 0) {
+            o.curve_allow = argv[++i];
         } else if (strcmp(a, "--heartbeat-ms") == 0) {
             if (parse_ms(a, argv[++i], &o.heartbeat_ms) != 0)
                 return 2;
@@ -76,6 +84,14 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+    }
+    empq_curve_opts co = {o.curve_secret, NULL, o.curve_allow};
+    empq_curve_opts_from_env(&co);
+    o.curve_secret = co.secret_file;
+    o.curve_allow = co.allow;
+    if ((o.curve_secret == NULL) != (o.curve_allow == NULL)) {
+        fprintf(stderr, "empq-broker: CURVE needs both --curve-secret and --curve-allow\n");
+        return 2;
     }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
