@@ -29,6 +29,7 @@ struct empq_store {
     char url_masked[512];
     int timeout_ms;
     char script_sha[48];
+    int script_ok; /* the script is loaded in the server this connection reaches */
     char err[EMPQ_ERROR_MSG_MAX];
 };
 
@@ -99,6 +100,7 @@ static int load_script(empq_store *s)
     if (r == NULL)
         return store_fail(s, "SCRIPT LOAD");
     int ok = r->type == REDIS_REPLY_STRING;
+    s->script_ok = ok;
     if (ok)
         snprintf(s->script_sha, sizeof s->script_sha, "%s", r->str);
     else
@@ -111,8 +113,10 @@ static int load_script(empq_store *s)
 /* Connects (or reconnects) when there is no healthy connection. */
 static int ensure(empq_store *s)
 {
+    /* A server that restarted has lost its scripts (NOSCRIPT), and one still
+     * loading its append-only file refuses SCRIPT LOAD: load it again. */
     if (s->c != NULL && s->c->err == 0)
-        return EMPQ_OK;
+        return s->script_ok ? EMPQ_OK : load_script(s);
     if (s->c != NULL) {
         redisFree(s->c);
         s->c = NULL;
@@ -572,6 +576,8 @@ static int results_chunk(empq_store *s, const empq_store_put *items, size_t n, i
         }
         if (r->type == REDIS_REPLY_ERROR) {
             snprintf(s->err, sizeof s->err, "Redis %s: result write: %s", s->url_masked, r->str);
+            if (strncmp(r->str, "NOSCRIPT", 8) == 0)
+                s->script_ok = 0; /* the retry loads it again */
             rc = EMPQ_ESTORE;
         } else if (fresh != NULL) {
             fresh[i] = r->type == REDIS_REPLY_INTEGER && r->integer == 1;

@@ -9,6 +9,7 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,54 @@ typedef struct loop {
     size_t cap_items;
     uint64_t reconnects;
 } loop;
+
+/* ==================== stop wakeup ==================== */
+
+/* The self-pipe the signal handler writes to (worker__loop_wake), so a stop
+ * wakes zmq_poll even when the signal lands between the check of *stop and
+ * the poll, or zmq_poll resumes after EINTR. */
+static volatile int wake_fds[2] = {-1, -1};
+
+void worker__loop_wake(void)
+{
+    int saved = errno;
+    if (wake_fds[1] >= 0) {
+        ssize_t n = write(wake_fds[1], "x", 1);
+        (void)n; /* a full pipe is already a wakeup */
+    }
+    errno = saved;
+}
+
+static int wake_open(void)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+    }
+    wake_fds[0] = fds[0];
+    wake_fds[1] = fds[1];
+    return 0;
+}
+
+static void wake_drain(void)
+{
+    char buf[64];
+    while (read(wake_fds[0], buf, sizeof buf) > 0)
+        ;
+}
+
+static void wake_close(void)
+{
+    int r = wake_fds[0], w = wake_fds[1];
+    wake_fds[0] = wake_fds[1] = -1;
+    if (r >= 0)
+        close(r);
+    if (w >= 0)
+        close(w);
+}
 
 /* ==================== broker connection ==================== */
 
@@ -244,6 +293,10 @@ int worker__loop_run(const worker__config *cfg, volatile sig_atomic_t *stop)
         goto out;
     }
     worker__http_set_engine(l->http, l->engine);
+    if (wake_open() != 0) {
+        EMPQ_ERROR("event=setup_failed what=wake_pipe reason=\"%s\"", strerror(errno));
+        goto out;
+    }
     l->zctx = zmq_ctx_new();
     if (l->zctx == NULL || connect_broker(l, 0) != EMPQ_OK)
         goto out;
@@ -272,11 +325,11 @@ int worker__loop_run(const worker__config *cfg, volatile sig_atomic_t *stop)
             timeout = min_timeout(timeout, until(l->grace_at, now));
 
         size_t nfd = worker__http_nfds(l->http);
-        if (nfd + 1 > l->cap_items) {
-            size_t cap = (nfd + 1) * 2;
+        if (nfd + 2 > l->cap_items) {
+            size_t cap = (nfd + 2) * 2;
             zmq_pollitem_t *it = realloc(l->items, cap * sizeof *it);
             if (it == NULL) {
-                EMPQ_ERROR("event=oom what=poll_items n=%zu", nfd + 1);
+                EMPQ_ERROR("event=oom what=poll_items n=%zu", nfd + 2);
                 goto out;
             }
             l->items = it;
@@ -286,15 +339,21 @@ int worker__loop_run(const worker__config *cfg, volatile sig_atomic_t *stop)
         l->items[0].fd = 0;
         l->items[0].events = ZMQ_POLLIN;
         l->items[0].revents = 0;
-        worker__http_fill(l->http, l->items + 1);
-        int rc = zmq_poll(l->items, (int)(nfd + 1), timeout);
+        l->items[1].socket = NULL;
+        l->items[1].fd = wake_fds[0];
+        l->items[1].events = ZMQ_POLLIN;
+        l->items[1].revents = 0;
+        worker__http_fill(l->http, l->items + 2);
+        int rc = zmq_poll(l->items, (int)(nfd + 2), timeout);
         if (rc < 0 && zmq_errno() != EINTR) {
             EMPQ_ERROR("event=poll_failed reason=\"%s\"", zmq_strerror(zmq_errno()));
             goto out;
         }
+        if (rc > 0 && (l->items[1].revents & ZMQ_POLLIN))
+            wake_drain();
         if (rc > 0 && (l->items[0].revents & ZMQ_POLLIN))
             drain(l);
-        worker__http_act(l->http, l->items + 1, rc > 0 ? nfd : 0, empq_mono_ms());
+        worker__http_act(l->http, l->items + 2, rc > 0 ? nfd : 0, empq_mono_ms());
         flush(l);
 
         now = empq_mono_ms();
@@ -332,6 +391,7 @@ out:
     if (l->zctx != NULL)
         zmq_ctx_term(l->zctx);
     free(l->items);
+    wake_close();
     empq_store_close(&store);
     return status;
 }

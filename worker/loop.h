@@ -26,4 +26,9 @@ typedef struct worker__config {
  * when Redis is unreachable at start or setup fails (logged). */
 int worker__loop_run(const worker__config *cfg, volatile sig_atomic_t *stop);
 
+/* Wakes a running worker__loop_run at once (it then reads *stop). Async-
+ * signal-safe: call it from the signal handler after setting *stop. A no-op
+ * when no loop runs. */
+void worker__loop_wake(void);
+
 #endif

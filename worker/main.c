@@ -21,6 +21,7 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop_flag = 1;
+    worker__loop_wake();
 }
 
 static void usage(FILE *f)
@@ -28,7 +29,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: empq-worker [options]\n"
             "  --broker URL        broker worker endpoint (default tcp://127.0.0.1:5555, env EMPQ_BROKER)\n"
-            "  --redis URL         Redis (default redis://127.0.0.1:6379, env EMPQ_REDIS)\n"
+            "  --redis URL         Redis (default $EMPQ_REDIS_URL or redis://127.0.0.1:6379)\n"
             "  --credit N          jobs held at once, requests in flight (default 64)\n"
             "  --id NAME           worker id (default host-pid)\n"
             "  --models a,b        serve only these model aliases (default all)\n"
@@ -86,7 +87,10 @@ int main(int argc, char **argv)
     const char *env = getenv("EMPQ_BROKER");
     if (env != NULL && env[0] != '\0')
         cfg.broker = env;
-    env = getenv("EMPQ_REDIS");
+    /* EMPQ_REDIS_URL as every program; EMPQ_REDIS, the old name, still works */
+    env = getenv("EMPQ_REDIS_URL");
+    if (env == NULL || env[0] == '\0')
+        env = getenv("EMPQ_REDIS");
     if (env != NULL && env[0] != '\0')
         cfg.redis_url = env;
 

@@ -1,0 +1,28 @@
+"""Fault (d): restart Redis (append-only, appendfsync everysec) during the
+study, down for a second. Broker, workers and collector reconnect on their
+own and the run ends with exactly one result per job. Backend calls beyond
+the jobs are at most the jobs in flight at the restart (a reply that came
+while Redis was down cannot be stored and is asked again)."""
+
+from faultlib import FaultCluster, JOBS, check_complete, main, say, study, time
+
+
+def test_restart_redis():
+    with FaultCluster("faults-redis") as c:
+        c.start()
+        run_id = c.submit(study(c))
+        t0 = time.monotonic()
+        c.wait_progress(run_id, 0.4)
+        in_flight = c.credit * len(c.live_workers())
+        before = c.progress(run_id)
+        t = c.restart_redis(down_s=1.0)
+        c.kills.append(("redis", t, in_flight))
+        after = c.progress(run_id)
+        say(f"redis restarted at {before}/{JOBS} jobs; {after} results after the restart")
+        assert after >= before, f"results lost across the Redis restart: {before} -> {after}"
+        check_complete(c, run_id, extra_allowed=in_flight, t0=t0)
+        c.check_alive()
+
+
+if __name__ == "__main__":
+    main(test_restart_redis)
