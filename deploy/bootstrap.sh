@@ -7,7 +7,8 @@ PKGS="build-essential cmake pkg-config
 libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev
 libcurl4-openssl-dev libjansson-dev libyaml-dev libmicrohttpd-dev libssl-dev libcsv-dev
 redis-server redis-tools python3 curl
-libgsl-dev python3-scipy python3-numpy"
+libgsl-dev python3-scipy python3-numpy
+chromium nodejs npm"
 
 missing=""
 for p in $PKGS; do

@@ -138,22 +138,24 @@ def run_load(host, port, run, n, arrival_s, abandon_frac, think_s=0.0, seed=1, w
              prefix="p", items=10):
     """n participants arriving uniformly over arrival_s seconds; a fraction
     abandons after 0..items-1 answers (-1: right after the instructions).
-    Returns (records, latencies, wall seconds)."""
+    port may be a list: participant i goes to port[i % len] (several site
+    processes over one Redis). Returns (records, latencies, wall seconds)."""
+    ports = list(port) if isinstance(port, (list, tuple)) else [port]
     rng = random.Random(seed)
     lat = Latencies()
     plan = []
     for i in range(n):
         pid = f"{prefix}{i:05d}{rng.randrange(16**8):08x}"
         ab = rng.randrange(-1, items) if rng.random() < abandon_frac else None
-        plan.append((i * arrival_s / max(1, n), pid, ab))
+        plan.append((i * arrival_s / max(1, n), pid, ab, ports[i % len(ports)]))
     t0 = time.monotonic()
 
     def one(item):
-        at, pid, ab = item
+        at, pid, ab, p = item
         delay = t0 + at - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        return participant(host, port, run, pid, lat, abandon_after=ab, think_s=think_s,
+        return participant(host, p, run, pid, lat, abandon_after=ab, think_s=think_s,
                            rng=random.Random(pid))
 
     with ThreadPoolExecutor(max_workers=workers) as ex:

@@ -245,11 +245,20 @@ def test_site():
 
 def test_small_load():
     """90 slots (30 prompts x 3 sources, 10 a participant); 99 participants in
-    two seconds, a tenth abandoning; after the timeout, new participants take
-    the reclaimed slots: every slot rated exactly once, no rating lost."""
+    two seconds, a tenth abandoning, spread over two site processes (two
+    collectors) on one Redis; after the timeout, new participants take the
+    reclaimed slots: every slot rated exactly once, none held twice, no
+    rating lost."""
     with Cluster(workers=1) as c:
         run, port = start(c, 300, ["--completion-code", "LOADCODE", "--timeout-s", "1"])
-        recs, lat, wall = loadgen.run_load("127.0.0.1", port, run, 99, 2.0, 0.1, seed=5,
+        pf2 = os.path.join(c.tmp, "site2.port")
+        c.spawn("collector-2", [program("empq-collector"), "--redis", c.redis_url, "--out",
+                                os.path.join(c.tmp, "runs2"), "--name", "collector-2",
+                                "--site", "0", "--site-port-file", pf2])
+        port2 = wait_until("second site", lambda: os.path.exists(pf2) and
+                           int(open(pf2).read().strip() or 0))
+        ports = [port, port2]
+        recs, lat, wall = loadgen.run_load("127.0.0.1", ports, run, 99, 2.0, 0.1, seed=5,
                                            workers=50)
         n_ab = sum(1 for r in recs if r["status"] == "abandoned")
         assert n_ab >= 5, n_ab
@@ -259,7 +268,7 @@ def test_small_load():
             s = status(c, run)
             if s["open"] == 0 and s["active"] == 0:
                 break
-            more, _, _ = loadgen.run_load("127.0.0.1", port, run, s["open"], 0.2, 0.0,
+            more, _, _ = loadgen.run_load("127.0.0.1", ports, run, s["open"], 0.2, 0.0,
                                           seed=100 + round_, prefix=f"r{round_}-", workers=20)
             extra += more
         recs += extra
