@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "empq/curve.h"
 #include "empq/log.h"
 #include "empq/store.h"
 #include "empq/wire.h"
@@ -157,6 +158,15 @@ static int connect_broker(loop *l, int linger_ms)
     int zero = 0;
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(s, ZMQ_ROUTING_ID, l->id, strlen(l->id));
+    int64_t maxsz = 2 * (int64_t)EMPQ_WIRE_MAX_MSG; /* beyond it the broker is cut off and reconnected */
+    zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxsz, sizeof maxsz);
+    empq_curve_opts co = {l->cfg->curve_secret, l->cfg->curve_server_pub, NULL};
+    empq_error cerr = {0};
+    if (empq_curve_client_setup(s, &co, &cerr) != EMPQ_OK) {
+        EMPQ_ERROR("event=curve_setup_failed broker=%s reason=\"%s\"", l->cfg->broker, cerr.msg);
+        zmq_close(s);
+        return EMPQ_EINVAL;
+    }
     if (zmq_connect(s, l->cfg->broker) != 0) {
         EMPQ_ERROR("event=connect_failed broker=%s reason=\"%s\"", l->cfg->broker, zmq_strerror(zmq_errno()));
         zmq_close(s);

@@ -16,9 +16,12 @@ typedef struct worker__config {
     size_t n_models;
     uint32_t heartbeat_ms;    /* until the broker's welcome says otherwise */
     uint32_t grace_ms;        /* on SIGTERM: time to finish what is in flight */
+    const char *curve_secret;     /* CURVE: own secret key file; NULL: CURVE off */
+    const char *curve_server_pub; /* CURVE: the broker's public key file */
 } worker__config;
 
-#define WORKER__CONFIG_INIT {"tcp://127.0.0.1:5555", "redis://127.0.0.1:6379", 64, NULL, NULL, 0, 1000, 10000}
+#define WORKER__CONFIG_INIT \
+    {"tcp://127.0.0.1:5555", "redis://127.0.0.1:6379", 64, NULL, NULL, 0, 1000, 10000, NULL, NULL}
 
 /* Runs the worker until *stop becomes nonzero (a signal) or the broker says
  * shutdown, then finishes what is in flight (up to grace_ms), hands back the

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "empq/curve.h"
 #include "empq/log.h"
 #include "loop.h"
 
@@ -35,6 +36,8 @@ static void usage(FILE *f)
             "  --models a,b        serve only these model aliases (default all)\n"
             "  --heartbeat-ms N    heartbeat period until the broker sets one (default 1000)\n"
             "  --grace-ms N        on SIGTERM, time to finish in-flight requests (default 10000)\n"
+            "  --curve-secret F    CURVE: this worker's secret key file (empq keygen; env EMPQ_CURVE_SECRET)\n"
+            "  --curve-server-pub F  CURVE: the broker's public key file (env EMPQ_CURVE_SERVER_PUB)\n"
             "API keys are read from the variables or files the study spec names, on this host only.\n");
 }
 
@@ -99,10 +102,11 @@ int main(int argc, char **argv)
         {"credit", required_argument, NULL, 'c'},       {"id", required_argument, NULL, 'i'},
         {"models", required_argument, NULL, 'm'},       {"heartbeat-ms", required_argument, NULL, 'H'},
         {"grace-ms", required_argument, NULL, 'g'},     {"help", no_argument, NULL, 'h'},
+        {"curve-secret", required_argument, NULL, 'S'}, {"curve-server-pub", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     int c;
-    while ((c = getopt_long(argc, argv, "b:r:c:i:m:H:g:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:r:c:i:m:H:g:hS:P:", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': cfg.broker = optarg; break;
         case 'r': cfg.redis_url = optarg; break;
@@ -131,6 +135,8 @@ int main(int argc, char **argv)
             if (parse_u32(optarg, "--grace-ms", 0, 3600000, &cfg.grace_ms) != 0)
                 return 2;
             break;
+        case 'S': cfg.curve_secret = optarg; break;
+        case 'P': cfg.curve_server_pub = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -138,6 +144,14 @@ int main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "empq-worker: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
+        return 2;
+    }
+    empq_curve_opts co = {cfg.curve_secret, cfg.curve_server_pub, NULL};
+    empq_curve_opts_from_env(&co);
+    cfg.curve_secret = co.secret_file;
+    cfg.curve_server_pub = co.server_pub_file;
+    if (cfg.curve_secret != NULL && cfg.curve_server_pub == NULL) {
+        fprintf(stderr, "empq-worker: CURVE needs both --curve-secret and --curve-server-pub\n");
         return 2;
     }
 
