@@ -82,7 +82,10 @@ int cli__control(const char *endpoint, const Empq__ControlRequest *req, int time
     if (ctx == NULL)
         return empq_error_set(err, EMPQ_EWIRE, "cannot create a ZeroMQ context: %s",
                               zmq_strerror(errno));
-    int rc = empq_wire_control(ctx, endpoint, req, timeout_ms, reply, err);
+    empq_curve_opts curve = EMPQ_CURVE_OPTS_INIT; /* EMPQ_CURVE_SECRET, EMPQ_CURVE_SERVER_PUB */
+    empq_curve_opts_from_env(&curve);
+    curve.allow = NULL;
+    int rc = empq_wire_control_curve(ctx, endpoint, &curve, req, timeout_ms, reply, err);
     zmq_ctx_term(ctx);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* main.c: `empq`, the command line: dispatches to cli/cmd_*.c. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -17,13 +18,25 @@ static void usage(FILE *f)
                "  analyze --ratings FILE --out DIR   the report: tables and charts from ratings\n"
                "  assign RUN         the rating plan: slots for the rating site, plan.csv/json\n"
                "  ratings export|status|reclaim RUN  the ratings the rating site collected\n"
-               "environment: EMPQ_REDIS_URL, EMPQ_BROKER_CONTROL\n");
+               "  keygen --out DIR [--name N]  a CURVE keypair (N.key secret, N.pub public)\n"
+               "global options (before COMMAND): --curve-secret FILE --curve-server-pub FILE\n"
+               "environment: EMPQ_REDIS_URL, EMPQ_BROKER_CONTROL, EMPQ_CURVE_SECRET, EMPQ_CURVE_SERVER_PUB\n");
 }
 
 int main(int argc, char **argv)
 {
     empq_log_init("empq", EMPQ_LOG_WARN);
     signal(SIGPIPE, SIG_IGN);
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    /* CURVE keys for the broker's control socket, read by cli__control */
+    while (argc >= 3 && (strcmp(argv[1], "--curve-secret") == 0 || strcmp(argv[1], "--curve-server-pub") == 0)) {
+        setenv(strcmp(argv[1], "--curve-secret") == 0 ? "EMPQ_CURVE_SECRET" : "EMPQ_CURVE_SERVER_PUB", argv[2], 1);
+        argc -= 2;
+        argv += 2;
+    }
     if (argc < 2) {
         usage(stderr);
         return CLI_USAGE;
@@ -41,6 +54,7 @@ int main(int argc, char **argv)
         {"dataset", cli__cmd_dataset}, {"demo", cli__cmd_demo},
         {"analyze", cli__cmd_analyze},
         {"assign", cli__cmd_assign},   {"ratings", cli__cmd_ratings},
+        {"keygen", cli__cmd_keygen},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(cmd, cmds[i].name) == 0)

@@ -157,6 +157,13 @@ int empq_wire_recv_from(void *sock, empq_wire_peer *peer, const ProtobufCMessage
 int empq_wire_control(void *zctx, const char *endpoint, const Empq__ControlRequest *req, int timeout_ms,
                       Empq__ControlReply **reply, empq_error *err)
 {
+    return empq_wire_control_curve(zctx, endpoint, NULL, req, timeout_ms, reply, err);
+}
+
+int empq_wire_control_curve(void *zctx, const char *endpoint, const empq_curve_opts *curve,
+                            const Empq__ControlRequest *req, int timeout_ms, Empq__ControlReply **reply,
+                            empq_error *err)
+{
     *reply = NULL;
     void *sock = zmq_socket(zctx, ZMQ_REQ);
     if (sock == NULL)
@@ -167,7 +174,11 @@ int empq_wire_control(void *zctx, const char *endpoint, const Empq__ControlReque
     zmq_setsockopt(sock, ZMQ_SNDTIMEO, &timeout_ms, sizeof timeout_ms);
     int64_t maxsz = EMPQ_WIRE_MAX_MSG;
     zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxsz, sizeof maxsz);
-    int rc;
+    int rc = empq_curve_client_setup(sock, curve, err);
+    if (rc != EMPQ_OK) {
+        zmq_close(sock);
+        return rc;
+    }
     if (zmq_connect(sock, endpoint) != 0) {
         rc = empq_error_set(err, EMPQ_EINVAL, "broker control endpoint '%s': %s", endpoint, zmq_strerror(errno));
         zmq_close(sock);
@@ -181,8 +192,8 @@ int empq_wire_control(void *zctx, const char *endpoint, const Empq__ControlReque
             *reply = (Empq__ControlReply *)m;
     }
     if (rc == EMPQ_ETIMEOUT)
-        empq_error_set(err, rc, "broker at %s did not answer within %d ms (is empq-broker running?)", endpoint,
-                       timeout_ms);
+        empq_error_set(err, rc, "broker at %s did not answer within %d ms (is empq-broker running?%s)", endpoint,
+                       timeout_ms, empq_curve_enabled(curve) ? " is this key in its CURVE allow-list?" : "");
     else if (rc != EMPQ_OK && (err == NULL || err->msg[0] == '\0'))
         empq_error_set(err, rc, "broker at %s: %s", endpoint, empq_strerror(rc));
     zmq_close(sock);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "empq.pb-c.h"
+#include "empq/curve.h"
 #include "empq/error.h"
 
 #define EMPQ_WIRE_MAX_MSG (16u * 1024u * 1024u)
@@ -54,5 +55,13 @@ int empq_wire_recv_from(void *sock, empq_wire_peer *peer, const ProtobufCMessage
  * broker did not answer in time (err names the endpoint). */
 int empq_wire_control(void *zctx, const char *endpoint, const Empq__ControlRequest *req,
                       int timeout_ms, Empq__ControlReply **reply, empq_error *err);
+
+/* empq_wire_control over CURVE: curve (may be NULL or off: plain TCP) gives
+ * the client's secret key file and the broker's public key file. A refused
+ * key looks like a broker that does not answer: EMPQ_ETIMEOUT, and err then
+ * says to check the keys. EMPQ_EINVAL for an unreadable or wrong key file. */
+int empq_wire_control_curve(void *zctx, const char *endpoint, const empq_curve_opts *curve,
+                            const Empq__ControlRequest *req, int timeout_ms, Empq__ControlReply **reply,
+                            empq_error *err);
 
 #endif
