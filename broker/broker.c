@@ -21,6 +21,8 @@
 #include "empq/util.h"
 #include "empq/wire.h"
 #include "sched.h"
+#include "metrics.h"
+#include "runinfo.h"
 
 #define BK_DEFAULT_REDIS "redis://127.0.0.1:6379"
 #define BK_DRAIN_WORKER 1024 /* worker messages handled per loop turn at most */
@@ -47,6 +49,9 @@ typedef struct bk__broker {
     uint64_t dispatched;
     uint64_t outcomes;
     uint64_t ignored[BK_APPLIED_N];
+    uint64_t started_wall;
+    bk__metrics *metrics; /* Prometheus counters (served with --metrics) */
+    bk__runinfo *runinfo; /* per loaded run: its prompts' emotions, its parent */
 } bk__broker;
 
 /* The self-pipe a signal handler writes to, so zmq_poll wakes even when
@@ -103,6 +108,7 @@ void bk__broker_opts_default(bk__broker_opts *o)
     o->heartbeat_ms = 1000;
     o->lease_ms = 600000;
     o->insecure = 0;
+    o->metrics = NULL;
     o->curve_secret = NULL;
     o->curve_allow = NULL;
 }
@@ -286,6 +292,11 @@ static int dispatch_one(bk__broker *b, unsigned w, uint64_t now)
         return 0;
     }
     b->dispatched += n;
+    for (size_t i = 0, k = 0; i < n; i = k) { /* per model, in runs of one model */
+        for (k = i + 1; k < n && b->job_msgs[k].model == b->job_msgs[i].model; k++)
+            ;
+        bk__metrics_dispatched(b->metrics, r->aliases[b->job_msgs[i].model], k - i);
+    }
     bk__worker *x = bk__sched_worker(b->sched, w);
     return bk__sched_in_flight(b->sched, w) < x->credit;
 }
@@ -322,6 +333,17 @@ static int load_run(bk__broker *b, const Empq__Run *run, empq_error *err)
         EMPQ_ERROR("event=run_load_failed run=%s error=\"%s\"", run->id, empq_store_errstr(b->store));
         bk__sched_run_remove(b->sched, run->id);
         return rc;
+    }
+    if (bk__runinfo_find(b->runinfo, r->id) == NULL) {
+        bk__runinfo *ri = NULL;
+        empq_error e = {0};
+        if (bk__runinfo_load(b->store, run, &ri, &e) == EMPQ_OK) {
+            ri->next = b->runinfo;
+            b->runinfo = ri;
+        } else {
+            EMPQ_WARN("event=run_emotions_failed run=%s error=\"%s\" (status has no per-emotion counts)",
+                      r->id, e.msg);
+        }
     }
     bk__counts c = bk__jobtable_counts(r->table, UINT32_MAX);
     EMPQ_INFO("event=run_loaded run=%s state=%s jobs=%u models=%u samples=%u done=%u dead=%u pending=%u ms=%llu",
@@ -430,6 +452,12 @@ static void on_outcomes(bk__broker *b, int w, const Empq__Outcomes *os, uint64_t
         if (w < 0 && o->kind != EMPQ__OUTCOME_KIND__OUTCOME_DONE && o->kind != EMPQ__OUTCOME_KIND__OUTCOME_DEAD)
             continue; /* an unknown worker's retry or release: its lease is gone already */
         bk__applied a = bk__sched_outcome(b->sched, slot, o, now);
+        bk__run *orun = bk__sched_run_find(b->sched, o->run_id);
+        if (orun != NULL && o->job < bk__jobtable_total(orun->table)) {
+            uint32_t op, om, os_;
+            bk__jobtable_split(orun->table, o->job, &op, &om, &os_);
+            bk__metrics_outcome(b->metrics, orun->aliases[om], o, a);
+        }
         b->outcomes++;
         b->ignored[a]++;
         if (a == BK_IGNORED_UNKNOWN_RUN || a == BK_IGNORED_BAD_JOB)
@@ -577,6 +605,8 @@ typedef struct bk__reply {
     Empq__ModelCounts **mcp;
     Empq__WorkerStatus *ws;
     Empq__WorkerStatus **wsp;
+    void **owned; /* per-emotion arrays */
+    size_t n_owned;
     char errbuf[EMPQ_ERROR_MSG_MAX];
 } bk__reply;
 
@@ -588,6 +618,9 @@ static void reply_free(bk__reply *y)
     free(y->mcp);
     free(y->ws);
     free(y->wsp);
+    for (size_t i = 0; i < y->n_owned; i++)
+        free(y->owned[i]);
+    free(y->owned);
 }
 
 static int reply_error(bk__reply *y, int rc, const empq_error *err)
@@ -596,6 +629,46 @@ static int reply_error(bk__reply *y, int rc, const empq_error *err)
     snprintf(y->errbuf, sizeof y->errbuf, "%s", err->msg[0] ? err->msg : empq_strerror(rc));
     y->r.error = y->errbuf;
     return rc;
+}
+
+/* Adds the per-emotion counts and parent of a loaded run to st (from its
+ * runinfo; nothing when the emotions could not be read). */
+static void fill_emotions(bk__broker *b, bk__reply *y, const bk__run *r, Empq__RunStatus *st)
+{
+    bk__runinfo *ri = bk__runinfo_find(b->runinfo, r->id);
+    if (ri == NULL)
+        return;
+    st->parent = ri->parent;
+    size_t n = ri->n_names + 1;
+    void **owned = realloc(y->owned, (y->n_owned + 3) * sizeof *owned);
+    if (owned == NULL)
+        return;
+    y->owned = owned;
+    bk__counts *c = calloc(n, sizeof *c);
+    Empq__EmotionCounts *ec = calloc(n, sizeof *ec);
+    Empq__EmotionCounts **ecp = calloc(n, sizeof *ecp);
+    y->owned[y->n_owned++] = c;
+    y->owned[y->n_owned++] = ec;
+    y->owned[y->n_owned++] = ecp;
+    if (c == NULL || ec == NULL || ecp == NULL)
+        return;
+    bk__runinfo_counts(ri, r->table, c);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i == ri->n_names && c[i].pending + c[i].leased + c[i].done + c[i].dead == 0)
+            continue; /* every prompt has an emotion */
+        empq__emotion_counts__init(&ec[k]);
+        ec[k].emotion = i < ri->n_names ? ri->names[i] : (char *)"?";
+        ec[k].has_pending = ec[k].has_leased = ec[k].has_done = ec[k].has_dead = 1;
+        ec[k].pending = c[i].pending;
+        ec[k].leased = c[i].leased;
+        ec[k].done = c[i].done;
+        ec[k].dead = c[i].dead;
+        ecp[k] = &ec[k];
+        k++;
+    }
+    st->n_emotions = k;
+    st->emotions = ecp;
 }
 
 /* Status of one loaded run, or of all of them (run NULL). */
@@ -631,6 +704,7 @@ static int reply_status(bk__broker *b, bk__reply *y, const char *id, empq_error 
         if ((id != NULL && strcmp(r->id, id) != 0))
             continue;
         fill_status(r, &y->st[k], &y->mc[km], &y->mcp[km]);
+        fill_emotions(b, y, r, &y->st[k]);
         y->stp[k] = &y->st[k];
         km += r->n_models;
         k++;
@@ -714,6 +788,37 @@ static int set_run_state(bk__broker *b, const char *id, Empq__RunState to, empq_
     return EMPQ_OK;
 }
 
+/* requeue_dead: the CLI deleted the dead letters of the jobs to run again;
+ * the run is set ACTIVE in Redis and loaded again from Redis, so exactly the
+ * jobs with neither a result nor a dead letter are pending. A run still in
+ * progress loses its leases (their outcomes are still applied when they
+ * come; a requeued job may run twice, which costs a cache hit at most). */
+static int requeue_dead(bk__broker *b, const char *id, empq_error *err)
+{
+    Empq__Run *run = NULL;
+    int rc = empq_store_run_get(b->store, id, &run);
+    if (rc == EMPQ_ENOTFOUND)
+        return empq_error_set(err, rc, "no run %s", id);
+    if (rc != EMPQ_OK)
+        return empq_error_set(err, rc, "run %s: %s", id, empq_store_errstr(b->store));
+    empq__run__free_unpacked(run, NULL);
+    bk__run *r = bk__sched_run_find(b->sched, id);
+    uint32_t dead_before = r != NULL ? bk__jobtable_counts(r->table, UINT32_MAX).dead : 0;
+    rc = empq_store_run_set_state(b->store, id, EMPQ__RUN_STATE__RUN_ACTIVE);
+    if (rc != EMPQ_OK)
+        return empq_error_set(err, rc, "run %s: %s", id, empq_store_errstr(b->store));
+    if (r != NULL)
+        bk__sched_run_remove(b->sched, id);
+    rc = load_run_id(b, id, err);
+    if (rc != EMPQ_OK)
+        return rc;
+    r = bk__sched_run_find(b->sched, id);
+    bk__counts c = bk__jobtable_counts(r->table, UINT32_MAX);
+    EMPQ_INFO("event=run_requeue_dead run=%s dead_before=%u dead=%u pending=%u", id, dead_before, c.dead,
+              c.pending);
+    return EMPQ_OK;
+}
+
 static void on_control(bk__broker *b, const empq_wire_peer *p, const Empq__ControlRequest *q)
 {
     bk__reply y;
@@ -739,6 +844,11 @@ static void on_control(bk__broker *b, const empq_wire_peer *p, const Empq__Contr
         break;
     case EMPQ__CONTROL_REQUEST__BODY_RESUME:
         rc = set_run_state(b, q->resume, EMPQ__RUN_STATE__RUN_ACTIVE, &err);
+        break;
+    case EMPQ__CONTROL_REQUEST__BODY_REQUEUE_DEAD:
+        rc = requeue_dead(b, q->requeue_dead, &err);
+        if (rc == EMPQ_OK)
+            rc = reply_status(b, &y, q->requeue_dead, &err);
         break;
     case EMPQ__CONTROL_REQUEST__BODY_PING:
         break;
@@ -831,6 +941,15 @@ static int poll_timeout(bk__broker *b, uint64_t now, int more)
     return d > INT_MAX ? INT_MAX : (int)d;
 }
 
+/* Renders the metrics for the scrape that waits (loop thread). */
+static void publish_metrics(bk__broker *b)
+{
+    bk__metrics_broker mb = {b->dispatched, b->outcomes, b->bad_msgs, b->started_wall};
+    size_t len = 0;
+    char *text = bk__metrics_render(b->metrics, b->sched, &mb, &len);
+    bk__metrics_http_publish(b->metrics, text, len);
+}
+
 static void serve(bk__broker *b, volatile sig_atomic_t *stop)
 {
     /* the ZAP handler is answered here, in the loop: a handshake waits for
@@ -862,6 +981,8 @@ static void serve(bk__broker *b, volatile sig_atomic_t *stop)
         bk__tick t;
         bk__sched_tick(b->sched, now, &t);
         finish_runs(b);
+        if (bk__metrics_http_pending(b->metrics))
+            publish_metrics(b);
         more = 0;
         unsigned span = bk__sched_worker_span(b->sched);
         for (unsigned w = 0; w < span; w++) {
@@ -906,6 +1027,12 @@ static void broker_close(bk__broker *b)
     empq_curve_zap_close(&b->zap);
     if (b->zctx != NULL)
         zmq_ctx_term(b->zctx);
+    bk__metrics_free(&b->metrics);
+    while (b->runinfo != NULL) {
+        bk__runinfo *next = b->runinfo->next;
+        bk__runinfo_free(&b->runinfo);
+        b->runinfo = next;
+    }
     bk__sched_free(&b->sched);
     empq_store_close(&b->store);
     free(b->jobs);
@@ -918,6 +1045,9 @@ int bk__broker_run(const bk__broker_opts *o, volatile sig_atomic_t *stop, empq_e
     bk__broker b;
     memset(&b, 0, sizeof b);
     b.o = *o;
+    b.started_wall = empq_now_ms();
+    if (bk__metrics_new(&b.metrics) != EMPQ_OK)
+        return empq_error_set(err, EMPQ_ENOMEM, "out of memory");
     int rc = EMPQ_OK;
     const char *eps[2] = {o->bind, o->control};
     for (int i = 0; i < 2; i++) {
@@ -962,6 +1092,13 @@ int bk__broker_run(const bk__broker_opts *o, volatile sig_atomic_t *stop, empq_e
     rc = load_all(&b, err);
     if (rc != EMPQ_OK)
         goto out;
+    if (o->metrics != NULL) {
+        rc = bk__metrics_http_start(b.metrics, o->metrics, bk__broker_wake, err);
+        if (rc != EMPQ_OK)
+            goto out;
+        EMPQ_INFO("event=metrics_listening addr=%s port=%u path=/metrics", o->metrics,
+                  bk__metrics_http_port(b.metrics));
+    }
     char rq[256];
     size_t curve_keys = 0;
     if (b.zap != NULL)

@@ -19,6 +19,7 @@ typedef struct bk__broker_opts {
     int insecure;            /* allow binding beyond loopback without CURVE */
     const char *curve_secret; /* CURVE secret key file; NULL: CURVE off */
     const char *curve_allow;  /* folder of .pub files or a file of client keys */
+    const char *metrics;     /* HOST:PORT of the Prometheus endpoint; NULL: none */
 } bk__broker_opts;
 
 /* Fills the defaults above; redis_url from $EMPQ_REDIS_URL when set. */

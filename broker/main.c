@@ -31,6 +31,7 @@ static void usage(FILE *f)
             "  --curve-secret F   CURVE: the broker's secret key file (empq keygen; env EMPQ_CURVE_SECRET)\n"
             "  --curve-allow P    CURVE: allowed client keys, a folder of .pub files or a file of keys\n"
             "                     (env EMPQ_CURVE_ALLOW); with CURVE the broker may bind beyond loopback\n"
+            "  --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics (default: off)\n"
             "  --insecure         allow endpoints beyond loopback without CURVE (no authentication)\n");
 }
 
@@ -67,6 +68,8 @@ int main(int argc, char **argv)
             o.redis_url = argv[++i];
         } else if (strcmp(a, "--bind") == 0) {
             o.bind = argv[++i];
+        } else if (strcmp(a, "--metrics") == 0) {
+            o.metrics = argv[++i];
         } else if (strcmp(a, "--control") == 0) {
             o.control = argv[++i];
         } else if (strcmp(a, "--curve-secret") == 0) {

@@ -1030,6 +1030,8 @@ size_t worker__engine_flush(worker__engine *e, const Empq__Outcomes **out)
             o->has_tokens = 1;
             o->tokens = f->gen.tokens_in + f->gen.tokens_out;
         }
+        o->has_latency_ms = f->gen.has_latency_ms && !f->cache_hit; /* for the broker's latency histogram */
+        o->latency_ms = f->gen.latency_ms;
         o->has_cache_hit = 1;
         o->cache_hit = f->cache_hit;
         e->out_ptrs[i] = o;
