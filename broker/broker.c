@@ -556,6 +556,15 @@ static void fill_status(const bk__run *r, Empq__RunStatus *st, Empq__ModelCounts
         mc[m].done = k.done;
         mc[m].dead = k.dead;
         mc[m].cache_hits = k.cache_hits;
+        const bk__pace *pc = &r->pace[m];
+        mc[m].has_tokens_in = mc[m].has_tokens_out = mc[m].has_cost = mc[m].has_stopped = 1;
+        mc[m].tokens_in = pc->tok_in;
+        mc[m].tokens_out = pc->tok_out;
+        mc[m].cost = pc->cost;
+        mc[m].stopped = pc->stopped;
+        mc[m].has_rate_factor = mc[m].has_rate_limited = 1;
+        mc[m].rate_factor = pc->factor;
+        mc[m].rate_limited = pc->limited;
         mp[m] = &mc[m];
     }
     st->n_models = r->n_models;

@@ -495,6 +495,12 @@ int bk__jobtable_dead(bk__jobtable *t, uint32_t job, unsigned *was_worker)
 size_t bk__jobtable_take(bk__jobtable *t, const uint8_t *serve, unsigned w, uint64_t deadline, uint32_t *jobs,
                          size_t max)
 {
+    return bk__jobtable_take_quota(t, serve, NULL, w, deadline, jobs, max);
+}
+
+size_t bk__jobtable_take_quota(bk__jobtable *t, const uint8_t *serve, uint32_t *quota, unsigned w,
+                               uint64_t deadline, uint32_t *jobs, size_t max)
+{
     if (max == 0 || t->counts.ready == 0 || w >= BK_WORKER_MAX)
         return 0;
     if (worker_slots(t, w) != EMPQ_OK || heap_reserve(&t->leases, t->leases.n + max) != EMPQ_OK)
@@ -506,12 +512,14 @@ size_t bk__jobtable_take(bk__jobtable *t, const uint8_t *serve, unsigned w, uint
         m = m + 1 < t->n_models ? m + 1 : 0;
         const bk__list *q = &t->queues[m];
         if (q->head == BK_JOB_NONE || (serve != NULL && !serve[m]) ||
-            (t->limits[m] != 0 && t->mcounts[m].leased >= t->limits[m])) {
+            (t->limits[m] != 0 && t->mcounts[m].leased >= t->limits[m]) || (quota != NULL && quota[m] == 0)) {
             idle++;
             continue;
         }
         uint32_t job = q->head;
         bk__jobtable_lease(t, job, w, deadline); /* cannot fail: pending, room reserved */
+        if (quota != NULL && quota[m] != UINT32_MAX)
+            quota[m]--;
         jobs[n++] = job;
         t->rr = m;
         idle = 0;

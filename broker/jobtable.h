@@ -153,6 +153,12 @@ int bk__jobtable_dead(bk__jobtable *t, uint32_t job, unsigned *was_worker);
 size_t bk__jobtable_take(bk__jobtable *t, const uint8_t *serve, unsigned w, uint64_t deadline, uint32_t *jobs,
                          size_t max);
 
+/* As bk__jobtable_take, and also takes at most quota[m] jobs of model m
+ * (quota may be NULL: no quotas; UINT32_MAX: no quota for that model),
+ * lowering quota[m] by one for each job taken. */
+size_t bk__jobtable_take_quota(bk__jobtable *t, const uint8_t *serve, uint32_t *quota, unsigned w,
+                               uint64_t deadline, uint32_t *jobs, size_t max);
+
 /* Moves every delayed job whose not-before time is <= now to its model's
  * queue. Returns how many. */
 size_t bk__jobtable_promote(bk__jobtable *t, uint64_t now);

@@ -16,7 +16,18 @@ struct bk__sched {
     unsigned span;      /* one past the highest used slot */
     uint8_t *serve;     /* scratch: models a worker serves in one run */
     size_t serve_cap;
+    uint32_t *quota;    /* scratch: jobs each model of a run may take now */
+    uint32_t *quota0;   /* scratch: the same before the take */
+    uint64_t now;       /* the latest time the caller passed (for next_deadline) */
 };
+
+static uint64_t now_hint(const bk__sched *s) { return s->now; }
+
+static void see(bk__sched *s, uint64_t now)
+{
+    if (now > s->now)
+        s->now = now;
+}
 
 void bk__sched_opts_default(bk__sched_opts *o)
 {
@@ -26,6 +37,7 @@ void bk__sched_opts_default(bk__sched_opts *o)
     o->backoff_base_ms = 1000;
     o->backoff_cap_ms = 60000;
     o->max_batch = 1024;
+    bk__pace_opts_default(&o->pace);
     o->seed = empq_mono_ms() ^ ((uint64_t)(uintptr_t)&o->seed << 16);
 }
 
@@ -65,6 +77,7 @@ static void run_free(bk__run *r)
         return;
     free(r->id);
     free_strings(r->aliases, r->n_models);
+    free(r->pace);
     bk__jobtable_free(&r->table);
     free(r);
 }
@@ -89,6 +102,8 @@ void bk__sched_free(bk__sched **sp)
         worker_clear(&s->workers[w]);
     free(s->workers);
     free(s->serve);
+    free(s->quota);
+    free(s->quota0);
     free(s);
     *sp = NULL;
 }
@@ -154,7 +169,8 @@ int bk__sched_run_add(bk__sched *s, const Empq__Run *run, bk__run **out, empq_er
     r->n_models = (uint32_t)spec->n_models;
     r->samples = samples;
     r->aliases = calloc(spec->n_models, sizeof *r->aliases);
-    if (r->id == NULL || r->aliases == NULL) {
+    r->pace = calloc(spec->n_models, sizeof *r->pace);
+    if (r->id == NULL || r->aliases == NULL || r->pace == NULL) {
         run_free(r);
         return empq_error_set(err, EMPQ_ENOMEM, "run %s: out of memory", run->id);
     }
@@ -175,14 +191,21 @@ int bk__sched_run_add(bk__sched *s, const Empq__Run *run, bk__run **out, empq_er
         const Empq__ModelLimits *l = spec->models[m]->limits;
         if (l != NULL && l->has_max_concurrency)
             bk__jobtable_set_model_limit(r->table, (uint32_t)m, l->max_concurrency);
+        bk__pace_init(&r->pace[m], spec->models[m], &s->o.pace);
     }
     if (r->n_models > s->serve_cap) {
         uint8_t *v = realloc(s->serve, r->n_models);
-        if (v == NULL) {
+        uint32_t *q = v != NULL ? realloc(s->quota, r->n_models * sizeof *q) : NULL;
+        if (v != NULL)
+            s->serve = v;
+        if (q != NULL)
+            s->quota = q;
+        uint32_t *q0 = q != NULL ? realloc(s->quota0, r->n_models * sizeof *q0) : NULL;
+        if (q0 == NULL) {
             run_free(r);
             return empq_error_set(err, EMPQ_ENOMEM, "run %s: out of memory", run->id);
         }
-        s->serve = v;
+        s->quota0 = q0;
         s->serve_cap = r->n_models;
     }
     s->runs[s->n_runs++] = r;
@@ -340,9 +363,55 @@ int bk__sched_has_ready(const bk__sched *s)
     return 0;
 }
 
+/* Logs, once per model, that max_cost stopped it. */
+static void log_stopped(const bk__run *r, uint32_t m)
+{
+    bk__pace *p = &r->pace[m];
+    if (!p->stopped || p->stop_logged)
+        return;
+    p->stop_logged = 1;
+    char alias[160];
+    empq_log_quote(alias, sizeof alias, r->aliases[m]);
+    bk__counts c = bk__jobtable_counts(r->table, m);
+    EMPQ_WARN("event=max_cost_reached run=%s model=%s cost=%.6f max_cost=%.6f tokens_in=%llu tokens_out=%llu "
+              "pending=%u",
+              r->id, alias, p->cost, p->max_cost, (unsigned long long)p->tok_in, (unsigned long long)p->tok_out,
+              c.pending);
+}
+
+/* Fills s->quota with what each model of r may take now (UINT32_MAX: no
+ * limit). Returns NULL when no model of r is paced (nothing to enforce). */
+static uint32_t *fill_quota(bk__sched *s, bk__run *r, uint64_t now)
+{
+    int any = 0;
+    for (uint32_t m = 0; m < r->n_models; m++) {
+        bk__pace *p = &r->pace[m];
+        if (!bk__pace_active(p)) {
+            s->quota[m] = UINT32_MAX;
+            continue;
+        }
+        any = 1;
+        s->quota[m] = bk__pace_allow(p, bk__jobtable_counts(r->table, m).leased, now);
+        log_stopped(r, m);
+    }
+    if (!any)
+        return NULL;
+    memcpy(s->quota0, s->quota, r->n_models * sizeof *s->quota);
+    return s->quota;
+}
+
+/* Charges each paced model of r what it took since fill_quota. */
+static void charge_quota(bk__sched *s, bk__run *r, uint64_t now)
+{
+    for (uint32_t m = 0; m < r->n_models; m++)
+        if (s->quota0[m] != UINT32_MAX && s->quota0[m] > s->quota[m])
+            bk__pace_charge(&r->pace[m], s->quota0[m] - s->quota[m], now);
+}
+
 size_t bk__sched_dispatch(bk__sched *s, unsigned w, uint64_t now, uint32_t *jobs, size_t max, bk__run **run)
 {
     *run = NULL;
+    see(s, now);
     bk__worker *x = bk__sched_worker(s, w);
     if (x == NULL || s->n_runs == 0)
         return 0;
@@ -365,7 +434,10 @@ size_t bk__sched_dispatch(bk__sched *s, unsigned w, uint64_t now, uint32_t *jobs
         const uint8_t *serve = serve_mask(s, x, r, &any);
         if (!any)
             continue;
-        size_t n = bk__jobtable_take(r->table, serve, w, now + s->o.lease_ms, jobs, want);
+        uint32_t *quota = fill_quota(s, r, now);
+        size_t n = bk__jobtable_take_quota(r->table, serve, quota, w, now + s->o.lease_ms, jobs, want);
+        if (quota != NULL)
+            charge_quota(s, r, now);
         if (n > 0) {
             x->run_rr = i;
             if (r->started_ms == 0)
@@ -400,8 +472,33 @@ uint64_t bk__sched_backoff_ms(bk__sched *s, unsigned attempt, uint32_t retry_aft
     return d < retry_after_ms ? retry_after_ms : d;
 }
 
+/* Feeds an outcome to its model's pace (before the job table moves): the
+ * dispatch time is known while the reporting worker holds the lease. */
+static void pace_outcome(bk__sched *s, bk__run *r, unsigned w, const Empq__Outcome *o, int state, uint64_t now)
+{
+    uint32_t p, m, smp;
+    bk__jobtable_split(r->table, o->job, &p, &m, &smp);
+    bk__pace *pc = &r->pace[m];
+    uint64_t dispatched = 0;
+    if (state == BK_JOB_LEASED && w != BK_WORKER_NONE && bk__jobtable_worker(r->table, o->job) == w) {
+        uint64_t deadline = bk__jobtable_time(r->table, o->job);
+        dispatched = deadline > s->o.lease_ms ? deadline - s->o.lease_ms : 1;
+    }
+    uint32_t leased = bk__jobtable_counts(r->table, m).leased;
+    if (bk__pace_outcome(pc, o, dispatched, leased, now)) {
+        char alias[160];
+        empq_log_quote(alias, sizeof alias, r->aliases[m]);
+        EMPQ_WARN("event=model_slowdown run=%s model=%s status=429 rate_factor=%.4f concurrency=%u pause_ms=%llu "
+                  "rate_limited=%u",
+                  r->id, alias, pc->factor, bk__pace_conc(pc),
+                  (unsigned long long)(pc->pause_until > now ? pc->pause_until - now : 0), pc->limited);
+    }
+    log_stopped(r, m);
+}
+
 bk__applied bk__sched_outcome(bk__sched *s, unsigned w, const Empq__Outcome *o, uint64_t now)
 {
+    see(s, now);
     bk__run *r = o->run_id != NULL ? bk__sched_run_find(s, o->run_id) : NULL;
     if (r == NULL)
         return BK_IGNORED_UNKNOWN_RUN;
@@ -416,6 +513,7 @@ bk__applied bk__sched_outcome(bk__sched *s, unsigned w, const Empq__Outcome *o, 
         else if (o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY || o->kind == EMPQ__OUTCOME_KIND__OUTCOME_DEAD)
             x->errors++;
     }
+    pace_outcome(s, r, w, o, state, now);
     if (state == BK_JOB_DONE || state == BK_JOB_DEAD)
         return BK_IGNORED_FINAL;
     switch (o->kind) {
@@ -452,6 +550,7 @@ static uint64_t silence_limit(const bk__sched *s)
 void bk__sched_tick(bk__sched *s, uint64_t now, bk__tick *rep)
 {
     bk__tick r = {0};
+    see(s, now);
     for (size_t i = 0; i < s->n_runs; i++) {
         bk__jobtable *t = s->runs[i]->table;
         r.promoted += bk__jobtable_promote(t, now);
@@ -486,6 +585,17 @@ uint64_t bk__sched_next_deadline(const bk__sched *s)
             next = a;
         if (b < next)
             next = b;
+        const bk__run *r = s->runs[i];
+        if (r->state != EMPQ__RUN_STATE__RUN_ACTIVE)
+            continue;
+        for (uint32_t m = 0; m < r->n_models; m++) {
+            bk__counts c = bk__jobtable_counts(r->table, m);
+            if (c.ready == 0 || !bk__pace_active(&r->pace[m]))
+                continue;
+            uint64_t t = bk__pace_next(&r->pace[m], c.leased, now_hint(s));
+            if (t < next)
+                next = t;
+        }
     }
     for (unsigned w = 0; w < s->span; w++) {
         const bk__worker *x = &s->workers[w];

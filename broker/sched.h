@@ -20,6 +20,7 @@
 #include "empq/error.h"
 #include "empq/util.h"
 #include "jobtable.h"
+#include "pace.h"
 
 #define BK_IDENT_MAX 256
 
@@ -32,6 +33,7 @@ typedef struct bk__sched_opts {
     uint32_t backoff_cap_ms;  /* and its cap (60000) */
     uint32_t max_batch;       /* jobs in one JobBatch at most (1024) */
     uint64_t seed;            /* backoff jitter PRNG seed */
+    bk__pace_opts pace;       /* per-model limits, 429 slow-down, cost (pace.h) */
 } bk__sched_opts;
 
 void bk__sched_opts_default(bk__sched_opts *o);
@@ -46,6 +48,7 @@ typedef struct bk__run {
     uint32_t samples;       /* max over the models */
     char **aliases;         /* n_models model aliases, spec order */
     bk__jobtable *table;
+    bk__pace *pace;         /* n_models: limits, 429 slow-down and cost of each model */
     uint64_t started_ms;    /* wall clock of the first dispatch, 0 before */
     uint64_t finished_ms;   /* wall clock when done + dead reached total */
     int finish_reported;    /* bk__sched_pop_finished returned it already */
@@ -130,6 +133,13 @@ uint32_t bk__sched_in_flight(const bk__sched *s, unsigned w);
  * job indices to jobs and the run to *run. Returns how many (0: nothing for
  * this worker now). The attempt of each job is bk__jobtable_attempts. */
 size_t bk__sched_dispatch(bk__sched *s, unsigned w, uint64_t now, uint32_t *jobs, size_t max, bk__run **run);
+
+/* Limits (pace.h): bk__sched_dispatch gives each model of a run at most
+ * what bk__pace_allow grants and charges what it took; bk__sched_outcome
+ * feeds every outcome to the model's pace (cost, usage, 429 slow-down)
+ * and logs event=model_slowdown and event=max_cost_reached;
+ * bk__sched_next_deadline includes the time a paced model with ready jobs
+ * may send again. */
 
 /* Whether an ACTIVE run has a ready job (a cheap O(runs) test). */
 int bk__sched_has_ready(const bk__sched *s);

@@ -1029,6 +1029,9 @@ size_t worker__engine_flush(worker__engine *e, const Empq__Outcomes **out)
         if (f->kind == EMPQ__OUTCOME_KIND__OUTCOME_DONE && !f->cache_hit) {
             o->has_tokens = 1;
             o->tokens = f->gen.tokens_in + f->gen.tokens_out;
+            o->has_tokens_in = o->has_tokens_out = 1; /* for the broker's cost and token pacing */
+            o->tokens_in = f->gen.tokens_in;
+            o->tokens_out = f->gen.tokens_out;
         }
         o->has_latency_ms = f->gen.has_latency_ms && !f->cache_hit; /* for the broker's latency histogram */
         o->latency_ms = f->gen.latency_ms;

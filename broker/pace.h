@@ -1,0 +1,124 @@
+/* pace.h: one model's global limits, 429 slow-down and cost, kept by the
+ * broker for every worker together. No I/O, no clock of its own: the caller
+ * passes monotonic milliseconds, so tests drive it with a fake clock.
+ *
+ * Limits (ModelLimits of the spec):
+ *   - max_concurrency: leased jobs of the model at once;
+ *   - requests_per_minute, tokens_per_minute: dispatches (and their
+ *     estimated tokens) in a sliding minute. The window is kept in 1 s
+ *     buckets; a bucket counts from its start until window + slack after its
+ *     end, so a dispatch counts for at least 60 s + slack (slack covers the
+ *     time between the broker's dispatch and the request's arrival at the
+ *     provider). That is conservative: no 60 s window at the provider holds
+ *     more than the limit.
+ * Tokens of a dispatch are estimated before it goes: the largest prompt
+ * usage reported so far (est_in_default before any report) plus max_tokens
+ * of the spec (or the largest completion reported, est_out_default before
+ * any). When the outcome reports the real usage (DONE), or that the
+ * provider refused the request (429: no tokens), the bucket of the dispatch
+ * is corrected while it is still in the window.
+ *
+ * 429 slow-down (AIMD): a 429 for a request dispatched after the last
+ * slow-down halves the model's rate factor (down to min_factor), which
+ * scales all three limits (a model without any limit learns a concurrency:
+ * the jobs leased when the 429 came), and pauses the model for Retry-After
+ * (capped at max_pause_ms). 429s of requests sent before that slow-down are
+ * the same episode and change nothing. Every fresh success adds `increase`
+ * to the factor, up to 1 (where a learned concurrency is forgotten).
+ *
+ * Cost: tokens in and out of fresh generations (not cache hits) and their
+ * cost from ModelPrices; with max_cost the model gets no dispatch that its
+ * spent cost plus the estimated cost of its leased jobs and of the new job
+ * would take past max_cost. When spent >= max_cost, or nothing is leased
+ * and not even one more job fits, the model is stopped for good.
+ *
+ * Internal to the broker program: names bk__pace_*. Not thread safe. */
+#ifndef EMPQ_BROKER_PACE_H
+#define EMPQ_BROKER_PACE_H
+
+#include <stdint.h>
+
+#include "empq.pb-c.h"
+
+#define BK_PACE_BUCKETS 64
+#define BK_PACE_BUCKET_MS 1000u
+#define BK_PACE_WINDOW_MS 60000u
+#define BK_PACE_UNLIMITED UINT32_MAX
+
+typedef struct bk__pace_opts {
+    uint32_t slack_ms;        /* a dispatch counts this long past the minute (1000; at most 2000) */
+    double min_factor;        /* lowest 429 rate factor (1/16) */
+    double increase;          /* factor added per fresh success (1/32) */
+    uint32_t max_pause_ms;    /* longest model-wide pause a Retry-After asks for (60000) */
+    uint32_t est_in_default;  /* prompt tokens assumed before any usage is reported (1024) */
+    uint32_t est_out_default; /* completion tokens assumed without max_tokens or a report (1024) */
+} bk__pace_opts;
+
+void bk__pace_opts_default(bk__pace_opts *o);
+
+typedef struct bk__pace_bucket {
+    uint32_t req;  /* dispatches */
+    uint32_t est;  /* the token estimate every dispatch of this bucket was charged */
+    uint64_t tok;  /* tokens charged, corrected by reported usage */
+} bk__pace_bucket;
+
+/* One model of one run. Plain data: zero it, then bk__pace_init. */
+typedef struct bk__pace {
+    bk__pace_opts o;
+    /* from the spec (0: none) */
+    uint32_t max_conc, rpm, tpm, max_tokens;
+    double price_in, price_out, max_cost; /* per million tokens; max_cost 0: none */
+    /* sliding window */
+    bk__pace_bucket b[BK_PACE_BUCKETS];
+    uint64_t head, tail;      /* newest bucket index seen; oldest counted */
+    int started;
+    uint64_t win_req, win_tok;
+    /* estimates */
+    uint32_t seen_in, seen_out; /* largest reported usage */
+    /* 429 slow-down */
+    double factor;
+    uint32_t learned_conc;
+    uint64_t pause_until, epoch;
+    uint32_t limited;          /* 429s counted */
+    /* cost */
+    uint64_t tok_in, tok_out;
+    double cost;
+    int stopped;               /* max_cost reached: final */
+    int stop_logged;           /* the caller's: event=max_cost_reached was logged */
+} bk__pace;
+
+/* Sets p from the model's spec (spec's limits and prices may be NULL; o may
+ * be NULL for the defaults). Limits of 0 mean none. */
+void bk__pace_init(bk__pace *p, const Empq__ModelSpec *spec, const bk__pace_opts *o);
+
+/* Whether the model has any limit, price cap or pause that can hold back a
+ * dispatch (a model without any is never asked). */
+int bk__pace_active(const bk__pace *p);
+
+/* Tokens one dispatch is charged now. */
+uint32_t bk__pace_estimate(const bk__pace *p);
+
+/* The effective concurrency cap (BK_PACE_UNLIMITED when none). */
+uint32_t bk__pace_conc(const bk__pace *p);
+
+/* How many jobs of the model may be dispatched at now with `leased` of them
+ * leased: 0 when paused, stopped or at a limit; BK_PACE_UNLIMITED when
+ * nothing limits it. May set p->stopped (max_cost). */
+uint32_t bk__pace_allow(bk__pace *p, uint32_t leased, uint64_t now);
+
+/* Charges n dispatches at now (n x the estimate in tokens). */
+void bk__pace_charge(bk__pace *p, uint32_t n, uint64_t now);
+
+/* When bk__pace_allow may become nonzero by time alone (a pause ends, a
+ * bucket leaves the window): a time > now, or UINT64_MAX when nothing
+ * time-based holds the model back (it is free, stopped, or waits for
+ * outcomes: concurrency, cost). */
+uint64_t bk__pace_next(bk__pace *p, uint32_t leased, uint64_t now);
+
+/* Applies an outcome of this model: cost and usage (fresh DONE), window
+ * correction and 429 slow-down (dispatched: the job's dispatch time, 0 when
+ * unknown; then neither is done). leased: jobs of the model leased now.
+ * Returns 1 when this outcome was a 429 that slowed the model down. */
+int bk__pace_outcome(bk__pace *p, const Empq__Outcome *o, uint64_t dispatched, uint32_t leased, uint64_t now);
+
+#endif
