@@ -55,6 +55,12 @@ static json_t *run_json(const Empq__RunStatus *r)
         json_object_set_new(mo, "done", json_integer(m->done));
         json_object_set_new(mo, "dead", json_integer(m->dead));
         json_object_set_new(mo, "cache_hits", json_integer(m->cache_hits));
+        json_object_set_new(mo, "tokens_in", json_integer((json_int_t)m->tokens_in));
+        json_object_set_new(mo, "tokens_out", json_integer((json_int_t)m->tokens_out));
+        json_object_set_new(mo, "cost", json_real(m->cost));
+        json_object_set_new(mo, "stopped", json_boolean(m->stopped));
+        json_object_set_new(mo, "rate_factor", json_real(m->has_rate_factor ? m->rate_factor : 1.0));
+        json_object_set_new(mo, "rate_limited", json_integer(m->rate_limited));
         json_array_append_new(models, mo);
     }
     json_object_set_new(o, "models", models);
@@ -73,8 +79,16 @@ static void run_text(const Empq__RunStatus *r)
             w = strlen(r->models[i]->alias);
     for (size_t i = 0; i < r->n_models; i++) {
         const Empq__ModelCounts *m = r->models[i];
-        printf("  %-*s  pending %6u  leased %5u  done %7u  dead %5u  cache hits %7u\n", (int)w,
+        printf("  %-*s  pending %6u  leased %5u  done %7u  dead %5u  cache hits %7u", (int)w,
                m->alias, m->pending, m->leased, m->done, m->dead, m->cache_hits);
+        if (m->tokens_in > 0 || m->tokens_out > 0 || m->cost > 0)
+            printf("  tokens %llu in %llu out  cost %.4f", (unsigned long long)m->tokens_in,
+                   (unsigned long long)m->tokens_out, m->cost);
+        if (m->has_rate_factor && m->rate_factor < 1.0)
+            printf("  slowed to %.0f%% (%u 429s)", 100.0 * m->rate_factor, m->rate_limited);
+        if (m->stopped)
+            printf("  STOPPED: max_cost reached");
+        printf("\n");
     }
 }
 
