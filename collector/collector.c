@@ -34,6 +34,8 @@ struct collector {
     track *runs;
     size_t n_runs, cap_runs;
     uint64_t next_rescan_ms;
+    uint64_t next_trim_ms;
+    uint64_t trimmed; /* stream entries deleted after every group acked them */
     uint64_t exported;
     int store_down; /* the last call failed: log recovery once */
 };
@@ -48,6 +50,7 @@ void collector__opts_default(collector__opts *o)
     o->block_ms = 500;
     o->rescan_ms = 1000;
     o->batch = 1024;
+    o->trim_ms = 5000;
 }
 
 int collector__safe_id(const char *id)
@@ -118,6 +121,8 @@ void collector__free(collector **cp)
 }
 
 uint64_t collector__exported(const collector *c) { return c->exported; }
+
+uint64_t collector__trimmed(const collector *c) { return c->trimmed; }
 
 /* ==================== runs ==================== */
 
@@ -267,6 +272,16 @@ static int step(collector *c, size_t *exported)
         if (rc != EMPQ_OK)
             return rc;
         c->next_rescan_ms = now + (uint64_t)(c->o.rescan_ms > 0 ? c->o.rescan_ms : 1000);
+    }
+    if (c->o.trim_ms > 0 && now >= c->next_trim_ms) {
+        /* The stream would grow forever: drop what every group has acked
+         * (acks of earlier turns; this turn's batch goes next time). */
+        uint64_t removed = 0;
+        rc = empq_store_stream_trim(c->store, &removed);
+        if (rc != EMPQ_OK)
+            return rc;
+        c->trimmed += removed;
+        c->next_trim_ms = now + (uint64_t)c->o.trim_ms;
     }
 
     size_t n = 0;

@@ -28,9 +28,10 @@ typedef struct collector__opts {
     int block_ms;          /* longest wait for new entries (so signals are seen) */
     int rescan_ms;         /* how often incomplete runs and the run list are checked */
     size_t batch;          /* entries read at once */
+    int trim_ms;           /* how often acked entries are trimmed from the stream (0: never) */
 } collector__opts;
 
-/* Defaults: block 500 ms, rescan 1000 ms, batch 1024, name "collector-1",
+/* Defaults: block 500 ms, rescan 1000 ms, batch 1024, trim 5000 ms, name "collector-1",
  * out_dir "runs", redis_url from EMPQ_REDIS_URL or redis://127.0.0.1:6379. */
 void collector__opts_default(collector__opts *o);
 
@@ -53,6 +54,12 @@ int collector__step(collector *c, size_t *exported);
 
 /* Runs written since start. */
 uint64_t collector__exported(const collector *c);
+
+/* Stream entries trimmed since start: after acking a batch, at most every
+ * trim_ms, the collector deletes the entries every consumer group has read
+ * and acked (empq_store_stream_trim), so empq:results does not grow
+ * forever; nothing a stopped collector has not acked is deleted. */
+uint64_t collector__trimmed(const collector *c);
 
 /* A run id is used as a folder name: 1-127 characters of [A-Za-z0-9._:-],
  * not starting with '.'. Returns 1 when id is safe. */

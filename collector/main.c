@@ -129,7 +129,8 @@ int main(int argc, char **argv)
             sleep_ms(500);
     }
     site__stop(&web);
-    EMPQ_INFO("event=stopped runs_exported=%llu", (unsigned long long)collector__exported(c));
+    EMPQ_INFO("event=stopped runs_exported=%llu stream_trimmed=%llu", (unsigned long long)collector__exported(c),
+              (unsigned long long)collector__trimmed(c));
     collector__free(&c);
     return 0;
 }

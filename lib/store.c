@@ -878,3 +878,88 @@ int empq_store_stream_ack(empq_store *s, const char *group, const empq_stream_en
         freeReplyObject(r);
     return rc;
 }
+
+/* The first id of the stream a group still needs: its oldest pending entry
+ * (delivered, not acked), else the last id delivered to it (the entries
+ * before it are read and acked). Writes "" when the group needs nothing
+ * known (no delivery yet: it may still read from the start). */
+static int group_floor(empq_store *s, const char *group, long long pending, const char *last, char *out,
+                       size_t len)
+{
+    out[0] = '\0';
+    if (pending <= 0) {
+        if (strcmp(last, "0-0") != 0)
+            snprintf(out, len, "%s", last);
+        return EMPQ_OK;
+    }
+    const char *argv[] = {"XPENDING", STREAM_KEY, group};
+    redisReply *r;
+    int rc = command(s, &r, 3, argv, NULL);
+    if (rc != EMPQ_OK)
+        return rc;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[1]->type == REDIS_REPLY_STRING)
+        snprintf(out, len, "%s", r->element[1]->str);
+    freeReplyObject(r);
+    return EMPQ_OK;
+}
+
+/* a < b for stream ids "ms-seq" */
+static int id_less(const char *a, const char *b)
+{
+    unsigned long long am = strtoull(a, NULL, 10), bm = strtoull(b, NULL, 10);
+    if (am != bm)
+        return am < bm;
+    const char *ad = strchr(a, '-'), *bd = strchr(b, '-');
+    return strtoull(ad != NULL ? ad + 1 : "0", NULL, 10) < strtoull(bd != NULL ? bd + 1 : "0", NULL, 10);
+}
+
+int empq_store_stream_trim(empq_store *s, uint64_t *removed)
+{
+    if (removed != NULL)
+        *removed = 0;
+    const char *argv[] = {"XINFO", "GROUPS", STREAM_KEY};
+    redisReply *r;
+    int rc = command(s, &r, 3, argv, NULL);
+    if (rc != EMPQ_OK)
+        return strstr(s->err, "no such key") != NULL ? EMPQ_OK : rc;
+    char floor[48] = "";
+    int have = r->type == REDIS_REPLY_ARRAY && r->elements > 0;
+    for (size_t g = 0; have && g < r->elements && rc == EMPQ_OK; g++) {
+        const redisReply *e = r->element[g];
+        const char *name = NULL, *last = NULL;
+        long long pending = -1;
+        for (size_t k = 0; e->type == REDIS_REPLY_ARRAY && k + 1 < e->elements; k += 2) {
+            const redisReply *key = e->element[k], *val = e->element[k + 1];
+            if (key->type != REDIS_REPLY_STRING)
+                continue;
+            if (strcmp(key->str, "name") == 0 && val->type == REDIS_REPLY_STRING)
+                name = val->str;
+            else if (strcmp(key->str, "last-delivered-id") == 0 && val->type == REDIS_REPLY_STRING)
+                last = val->str;
+            else if (strcmp(key->str, "pending") == 0 && val->type == REDIS_REPLY_INTEGER)
+                pending = val->integer;
+        }
+        char f[48];
+        if (name == NULL || last == NULL || pending < 0) {
+            have = 0; /* a reply this code does not understand: trim nothing */
+            break;
+        }
+        rc = group_floor(s, name, pending, last, f, sizeof f);
+        if (rc == EMPQ_OK && f[0] == '\0')
+            have = 0; /* a group that has read nothing yet needs everything */
+        else if (rc == EMPQ_OK && (floor[0] == '\0' || id_less(f, floor)))
+            snprintf(floor, sizeof floor, "%s", f);
+    }
+    freeReplyObject(r);
+    if (rc != EMPQ_OK || !have || floor[0] == '\0')
+        return rc;
+    /* Exact MINID: entries below every group's floor are read and acked. */
+    const char *trim[] = {"XTRIM", STREAM_KEY, "MINID", floor};
+    rc = command(s, &r, 4, trim, NULL);
+    if (rc != EMPQ_OK)
+        return rc;
+    if (removed != NULL && r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+        *removed = (uint64_t)r->integer;
+    freeReplyObject(r);
+    return EMPQ_OK;
+}

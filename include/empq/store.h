@@ -134,6 +134,15 @@ int empq_store_stream_read(empq_store *s, const char *group, const char *consume
 /* XACK the given entries. */
 int empq_store_stream_ack(empq_store *s, const char *group, const empq_stream_entry *e, size_t n);
 
+/* Deletes the stream entries every consumer group has read and acked: those
+ * below the smallest, over all groups, of the group's oldest pending entry
+ * (or, with none pending, its last delivered id). Trims nothing while any
+ * group has read nothing yet, or when there is no group (no collector ever
+ * ran), so an entry a collector that is down still needs is never removed.
+ * *removed (may be NULL) receives the number deleted. EMPQ_OK (also when the
+ * stream does not exist), EMPQ_ESTORE with empq_store_errstr. */
+int empq_store_stream_trim(empq_store *s, uint64_t *removed);
+
 /* ---- escape hatch ------------------------------------------------------ */
 
 /* The underlying hiredis context (redisContext *), for commands this module

@@ -1,9 +1,10 @@
 """Fault (c): SIGKILL the collector during the study (twice) and start it
 again. It resumes the results stream through its consumer group (entries
 delivered but not acked are read again), and writes responses.jsonl once,
-with exactly one line per job; no backend call is repeated."""
+with exactly one line per job; no backend call is repeated. Afterwards the
+results stream is trimmed down to its last entry."""
 
-from faultlib import FaultCluster, JOBS, check_complete, main, os, say, signal, study, time
+from faultlib import FaultCluster, JOBS, check_complete, main, os, say, signal, study, time, wait_until
 
 
 def test_kill_collector():
@@ -24,6 +25,9 @@ def test_kill_collector():
         with open(os.path.join(c.logs, "collector.log"), errors="replace") as f:
             exports = sum(1 for ln in f if "event=run_exported" in ln)
         assert exports == 1, f"run exported {exports} times"
+        # the results stream does not grow forever: acked entries are trimmed
+        wait_until("results stream trimmed", lambda: c.redis("XLEN", "empq:results").endswith(" 1"),
+                   timeout=15, interval=0.2)
 
 
 if __name__ == "__main__":

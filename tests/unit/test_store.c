@@ -200,6 +200,94 @@ static void test_stream(void)
     empq_store_close(&s);
 }
 
+static long long xlen(empq_store *s)
+{
+    redisReply *r = redisCommand(empq_store_redis(s), "XLEN empq:results");
+    long long v = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r != NULL)
+        freeReplyObject(r);
+    return v;
+}
+
+static void put_results(empq_store *s, const char *run, uint32_t from, uint32_t n)
+{
+    for (uint32_t i = from; i < from + n; i++) {
+        empq_store_put it = {make_result(run, i, "t"), NULL};
+        CHECK_INT(empq_store_results_put(s, &it, 1, NULL), EMPQ_OK);
+    }
+}
+
+/* Trimming deletes only what every group read and acked. */
+static void test_stream_trim(void)
+{
+    empq_store *s;
+    CHECK_INT(empq_store_open(&s, redis.url, 2000, NULL), EMPQ_OK);
+    redisReply *r = redisCommand(empq_store_redis(s), "DEL empq:results");
+    freeReplyObject(r);
+    uint64_t removed = 99;
+    /* no stream, then a stream with no group: nothing to do */
+    CHECK_INT(empq_store_stream_trim(s, &removed), EMPQ_OK);
+    CHECK_INT(removed, 0);
+    put_results(s, "tr", 0, 10);
+    CHECK_INT(empq_store_stream_trim(s, &removed), EMPQ_OK);
+    CHECK_INT(removed, 0);
+    CHECK_INT(xlen(s), 10);
+    CHECK_INT(empq_store_stream_group(s, "a"), EMPQ_OK);
+    CHECK_INT(empq_store_stream_group(s, "b"), EMPQ_OK);
+    /* groups that read nothing yet: nothing goes */
+    CHECK_INT(empq_store_stream_trim(s, &removed), EMPQ_OK);
+    CHECK_INT(xlen(s), 10);
+    empq_stream_entry e[16];
+    size_t n;
+    /* a reads and acks 6; b reads 4 and acks none (a collector killed) */
+    CHECK_INT(empq_store_stream_read(s, "a", "c", e, 6, 0, &n), EMPQ_OK);
+    CHECK_INT(n, 6);
+    CHECK_INT(empq_store_stream_ack(s, "a", e, n), EMPQ_OK);
+    CHECK_INT(empq_store_stream_read(s, "b", "c", e, 4, 0, &n), EMPQ_OK);
+    CHECK_INT(n, 4);
+    CHECK_INT(empq_store_stream_trim(s, &removed), EMPQ_OK);
+    CHECK_INT(removed, 0); /* b still holds the first entry */
+    CHECK_INT(xlen(s), 10);
+    /* b acks 2 of its 4: its oldest pending is the third entry */
+    CHECK_INT(empq_store_stream_ack(s, "b", e, 2), EMPQ_OK);
+    CHECK_INT(empq_store_stream_trim(s, &removed), EMPQ_OK);
+    CHECK_INT(removed, 2);
+    CHECK_INT(xlen(s), 8);
+    /* b restarts: its unacked two come back, nothing it needs is gone */
+    CHECK_INT(empq_store_stream_read(s, "b", "c", e, 16, 0, &n), EMPQ_OK);
+    CHECK_INT(n, 2);
+    CHECK_INT(e[0].job, 2);
+    CHECK_INT(empq_store_stream_ack(s, "b", e, n), EMPQ_OK);
+    /* both read and ack everything: all but the last delivered entry go */
+    for (const char *g = "a"; g != NULL; g = g[0] == 'a' ? "b" : NULL) {
+        CHECK_INT(empq_store_stream_read(s, g, "c", e, 16, 0, &n), EMPQ_OK);
+        CHECK_INT(empq_store_stream_ack(s, g, e, n), EMPQ_OK);
+    }
+    CHECK_INT(empq_store_stream_trim(s, &removed), EMPQ_OK);
+    CHECK_INT(removed, 7);
+    CHECK_INT(xlen(s), 1);
+    /* new entries after a trim are read as usual */
+    put_results(s, "tr", 10, 3);
+    CHECK_INT(empq_store_stream_read(s, "a", "c", e, 16, 0, &n), EMPQ_OK);
+    CHECK_INT(n, 3);
+    CHECK_INT(e[0].job, 10);
+    empq_store_close(&s);
+}
+
+/* A Redis that restarted has no scripts: the result write loads it again. */
+static void test_script_flushed(void)
+{
+    empq_store *s;
+    CHECK_INT(empq_store_open(&s, redis.url, 2000, NULL), EMPQ_OK);
+    redisReply *r = redisCommand(empq_store_redis(s), "SCRIPT FLUSH");
+    freeReplyObject(r);
+    empq_store_put it = {make_result("sf", 1, "t"), NULL};
+    int fresh = 0;
+    CHECK_INT(empq_store_results_put(s, &it, 1, &fresh), EMPQ_OK);
+    CHECK_INT(fresh, 1);
+    empq_store_close(&s);
+}
+
 static void test_reconnect(void)
 {
     empq_store *s;
@@ -221,6 +309,8 @@ int main(void)
     RUN(test_results_idempotent);
     RUN(test_stream);
     RUN(test_reconnect);
+    RUN(test_stream_trim);
+    RUN(test_script_flushed);
     realredis_stop(&redis);
     CHECK_DONE();
 }
