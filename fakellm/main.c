@@ -2,12 +2,18 @@
  *
  *   empq-fakellm [--port P] [--host ADDR] [--latency-ms L] [--jitter-ms J]
  *                [--require-key KEY] [--port-file PATH] [--threads N]
- *                [--max-connections N]
+ *                [--max-connections N] [--limit MODEL:rpm=N,tpm=N,concurrency=N]...
+ *                [--default-limit rpm=N,...] [--fault-KIND P]... [--fault-seed N]
+ *                [--huge-bytes N] [--azure-deployment NAME=MODEL]...
  *
- * Serves the OpenAI chat-completions format with deterministic, styled
- * replies (fakellm/style.h), GET /stats and POST /stats/reset. Runs until
- * SIGINT or SIGTERM, then drains and exits 0. Bad flags: exit 2. */
+ * Serves the OpenAI, Azure OpenAI, Gemini and Anthropic formats with
+ * deterministic, styled replies (fakellm/style.h), per-model limits
+ * (limits.h), injected faults (faults.h), GET /stats and POST /stats/reset.
+ * Runs until SIGINT or SIGTERM, then drains and exits 0. Bad flags: exit 2.
+ * docs/fakellm.md is the user's page. */
 #include <errno.h>
+#include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,8 +40,23 @@ static void usage(FILE *f)
             "  --port-file PATH     write the bound port to PATH (atomically) once listening\n"
             "  --threads N          HTTP polling threads (default 1)\n"
             "  --max-connections N  connections held at once (default 4096)\n"
+            "  --limit MODEL:rpm=N,tpm=N,concurrency=N\n"
+            "                       limit one model (repeatable; any subset of the three);\n"
+            "                       over it: 429 in the provider's shape with Retry-After\n"
+            "  --default-limit rpm=N,tpm=N,concurrency=N\n"
+            "                       the limit of every model without its own --limit\n"
+            "  --fault-429 P, --fault-500 P, --fault-503 P, --fault-hang P, --fault-reset P,\n"
+            "  --fault-malformed P, --fault-truncated P, --fault-huge P, --fault-refusal P,\n"
+            "  --fault-empty P      inject that fault into a share P (0..1) of model requests\n"
+            "  --fault-seed N       seed of the fault draw (default 1): same seed, same faults\n"
+            "  --huge-bytes N       size of the huge fault's padding (default 50000000)\n"
+            "  --azure-deployment NAME=MODEL\n"
+            "                       the model an Azure deployment reports (repeatable)\n"
             "  --help               this text\n"
-            "Endpoints: POST /v1/chat/completions, GET /stats, POST /stats/reset, GET /healthz.\n"
+            "Endpoints: POST /v1/chat/completions (OpenAI), POST /openai/deployments/NAME/\n"
+            "chat/completions?api-version=V (Azure), POST /v1beta/models/MODEL:generateContent\n"
+            "(Gemini; also /v1/), POST /v1/messages (Anthropic), GET /stats, POST /stats/reset,\n"
+            "GET /healthz.\n"
             "Models fake-warm, fake-formal, fake-brief, fake-curious have their own styles;\n"
             "any other model name answers in a neutral style.\n");
 }
@@ -67,20 +88,112 @@ static int parse_uint(const char *s, unsigned long max, unsigned *out)
     return 0;
 }
 
+/* Parses a probability in [0, 1]. Returns 0 on success. */
+static int parse_prob(const char *s, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < 0 || v > 1)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 static int known_flag(const char *name)
 {
-    static const char *const known[] = {"--port",    "--host",    "--latency-ms",      "--jitter-ms",
-                                        "--require-key", "--port-file", "--threads", "--max-connections"};
+    static const char *const known[] = {"--port",          "--host",          "--latency-ms",   "--jitter-ms",
+                                        "--require-key",   "--port-file",     "--threads",      "--max-connections",
+                                        "--limit",         "--default-limit", "--fault-seed",   "--huge-bytes",
+                                        "--azure-deployment"};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (strcmp(name, known[i]) == 0)
             return 1;
-    return 0;
+    return strncmp(name, "--fault-", 8) == 0 && fakellm_fault_by_name(name + 8) != FAKELLM_FAULT_NONE;
 }
+
+#define MAX_TABLE 256
 
 typedef struct cli {
     fakellm_options opts;
     const char *port_file;
+    fakellm_limit_spec limits[MAX_TABLE];
+    char *limit_models[MAX_TABLE];
+    size_t n_limits;
+    fakellm_azure_map azure[MAX_TABLE];
+    char *azure_names[MAX_TABLE];
+    size_t n_azure;
 } cli;
+
+static void cli_free(cli *c)
+{
+    for (size_t i = 0; i < c->n_limits; i++)
+        free(c->limit_models[i]);
+    for (size_t i = 0; i < c->n_azure; i++)
+        free(c->azure_names[i]);
+    c->n_limits = c->n_azure = 0;
+}
+
+/* The flags that take tables, probabilities and 64-bit numbers. Returns -1
+ * when handled, else an exit status (2). */
+static int parse_table_flag(cli *c, const char *name, const char *val)
+{
+    empq_error err = {0};
+    if (strcmp(name, "--limit") == 0 || strcmp(name, "--default-limit") == 0) {
+        int def = strcmp(name, "--default-limit") == 0;
+        char *model = NULL;
+        fakellm_limit lim;
+        if (c->n_limits == MAX_TABLE)
+            return bad_flag("option %s: at most %d limits", name, MAX_TABLE);
+        if (fakellm_limit_parse(val, def ? NULL : &model, &lim, &err) != EMPQ_OK)
+            return bad_flag("option %s: %s", name, err.msg);
+        c->limit_models[c->n_limits] = model;
+        c->limits[c->n_limits].model = model;
+        c->limits[c->n_limits].limit = lim;
+        c->n_limits++;
+        return -1;
+    }
+    if (strcmp(name, "--azure-deployment") == 0) {
+        const char *eq = strchr(val, '=');
+        if (eq == NULL || eq == val || eq[1] == '\0')
+            return bad_flag("option %s: '%s' is not NAME=MODEL", name, val);
+        if (c->n_azure == MAX_TABLE)
+            return bad_flag("option %s: at most %d deployments", name, MAX_TABLE);
+        char *copy = strdup(val);
+        if (copy == NULL)
+            return bad_flag("out of memory");
+        copy[eq - val] = '\0';
+        c->azure_names[c->n_azure] = copy;
+        c->azure[c->n_azure].deployment = copy;
+        c->azure[c->n_azure].model = copy + (eq - val) + 1;
+        c->n_azure++;
+        return -1;
+    }
+    if (strcmp(name, "--fault-seed") == 0 || strcmp(name, "--huge-bytes") == 0) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(val, &end, 10);
+        if (val[0] < '0' || val[0] > '9' || errno != 0 || *end != '\0' ||
+            (strcmp(name, "--huge-bytes") == 0 && (v == 0 || v > 4000000000ull)))
+            return bad_flag("option %s: '%s' is not a valid number for it", name, val);
+        if (strcmp(name, "--fault-seed") == 0)
+            c->opts.fault_seed = v;
+        else
+            c->opts.huge_bytes = (size_t)v;
+        return -1;
+    }
+    /* --fault-KIND P */
+    double p;
+    if (parse_prob(val, &p) != 0)
+        return bad_flag("option %s: '%s' is not a probability in [0, 1]", name, val);
+    c->opts.fault_p[fakellm_fault_by_name(name + 8)] = p;
+    double sum = 0;
+    for (int k = 1; k < FAKELLM_FAULT_COUNT; k++)
+        sum += c->opts.fault_p[k];
+    if (sum > 1.0 + 1e-9)
+        return bad_flag("the --fault-* probabilities add up to %g, more than 1", sum);
+    return -1;
+}
 
 /* Returns -1 to go on, or an exit status (0 for --help, 2 for a bad flag). */
 static int parse_args(int argc, char **argv, cli *c)
@@ -92,7 +205,9 @@ static int parse_args(int argc, char **argv, cli *c)
                    {"--threads", 64}, {"--max-connections", 1000000}};
 
     fakellm_options_init(&c->opts);
+    c->opts.fault_seed = 1;
     c->port_file = NULL;
+    c->n_limits = c->n_azure = 0;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *val = NULL;
         char name[64];
@@ -151,9 +266,15 @@ static int parse_args(int argc, char **argv, cli *c)
                 return bad_flag("option %s needs a path", name);
             c->port_file = val;
         } else {
-            return bad_flag("unknown option '%s'", name);
+            int st = parse_table_flag(c, name, val);
+            if (st >= 0)
+                return st;
         }
     }
+    c->opts.limits = c->limits;
+    c->opts.n_limits = c->n_limits;
+    c->opts.azure = c->azure;
+    c->opts.n_azure = c->n_azure;
     return -1;
 }
 
@@ -183,8 +304,10 @@ int main(int argc, char **argv)
 
     empq_log_init(PROG, EMPQ_LOG_INFO);
     int status = parse_args(argc, argv, &c);
-    if (status >= 0)
+    if (status >= 0) {
+        cli_free(&c);
         return status;
+    }
     raise_nofile();
 
     /* Block the stop signals before any thread starts, so every thread
@@ -197,7 +320,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     fakellm_server *srv = NULL;
-    if (fakellm_server_start(&c.opts, &srv, &err) != EMPQ_OK) {
+    int started = fakellm_server_start(&c.opts, &srv, &err);
+    cli_free(&c); /* the server keeps copies */
+    if (started != EMPQ_OK) {
         EMPQ_ERROR("event=start_failed err=%s", empq_log_quote(quoted, sizeof(quoted), err.msg));
         return 1;
     }
@@ -210,9 +335,16 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    EMPQ_INFO("event=listening host=%s port=%u latency_ms=%u jitter_ms=%u auth=%s threads=%u max_connections=%u",
-              c.opts.host, port, c.opts.latency_ms, c.opts.jitter_ms, c.opts.require_key ? "bearer" : "none",
-              c.opts.threads, c.opts.connection_limit);
+    char faults[256] = "";
+    size_t used = 0;
+    for (int k = 1; k < FAKELLM_FAULT_COUNT && used < sizeof(faults); k++)
+        if (c.opts.fault_p[k] > 0)
+            used += (size_t)snprintf(faults + used, sizeof(faults) - used, "%s%s=%g", used ? "," : "",
+                                     fakellm_fault_name((fakellm_fault)k), c.opts.fault_p[k]);
+    EMPQ_INFO("event=listening host=%s port=%u latency_ms=%u jitter_ms=%u auth=%s threads=%u max_connections=%u "
+              "limits=%zu faults=%s fault_seed=%" PRIu64,
+              c.opts.host, port, c.opts.latency_ms, c.opts.jitter_ms, c.opts.require_key ? "key" : "none",
+              c.opts.threads, c.opts.connection_limit, c.opts.n_limits, used ? faults : "none", c.opts.fault_seed);
 
     int sig = 0;
     while (sigwait(&stop, &sig) != 0)

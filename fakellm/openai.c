@@ -1,6 +1,7 @@
-/* openai.c: the OpenAI chat-completions format. See openai.h. */
+/* openai.c: the OpenAI chat-completions format and Azure OpenAI's. See openai.h. */
 #include "openai.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -27,15 +28,12 @@ int fakellm_openai_error(fakellm_reply *out, unsigned status, const char *messag
                              json_stringn(message, strlen(message)), "type",
                              type ? type : "invalid_request_error", "param", string_or_null(param),
                              "code", string_or_null(code));
-    if (root == NULL)
-        return EMPQ_ENOMEM;
-    char *text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(root);
-    if (text == NULL)
-        return EMPQ_ENOMEM;
-    int rc = fakellm_reply_set(out, status, text, strlen(text));
-    free(text);
-    return rc;
+    return fakellm_reply_json(out, status, root);
+}
+
+int fakellm_azure_error(fakellm_reply *out, unsigned status, const char *code, const char *message)
+{
+    return fakellm_reply_json(out, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message));
 }
 
 /* A 400 invalid_request_error with a formatted message. */
@@ -52,51 +50,47 @@ static int bad_request(fakellm_reply *out, const char *param, const char *code, 
     return fakellm_openai_error(out, 400, msg, NULL, param, code);
 }
 
-static const char *json_type_name(const json_t *v)
+int fakellm_openai_auth(const char *auth, const char *require_key, fakellm_reply *out, int *rc)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a decimal";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: break;
+    if (require_key == NULL)
+        return 1;
+    const char *key = NULL;
+    if (auth != NULL && strncmp(auth, "Bearer ", 7) == 0)
+        key = auth + 7;
+    if (key != NULL && strcmp(key, require_key) == 0)
+        return 1;
+    if (key == NULL || key[0] == '\0') {
+        *rc = fakellm_openai_error(out, 401,
+                                   "You didn't provide an API key. You need to provide your API key in an "
+                                   "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                                   NULL, NULL, "invalid_api_key");
+        return 0;
     }
-    return "null";
+    /* Name the key as the real API does: its ends, the middle hidden. */
+    char msg[256], shown[16];
+    size_t n = strlen(key);
+    if (n > 8)
+        snprintf(shown, sizeof(shown), "%.3s****%s", key, key + n - 4);
+    else
+        snprintf(shown, sizeof(shown), "****");
+    snprintf(msg, sizeof(msg),
+             "Incorrect API key provided: %s. You can find your API key at "
+             "https://platform.openai.com/account/api-keys.",
+             shown);
+    *rc = fakellm_openai_error(out, 401, msg, NULL, NULL, "invalid_api_key");
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Request                                                                   */
 /* ------------------------------------------------------------------------ */
 
-typedef struct request {
-    const char *model;
-    fakellm_msg *msgs;
-    size_t n_msgs;
-    char **owned;      /* contents built from parts, freed with the request */
-    size_t n_owned;
-    long long max_tokens; /* 0 = no limit */
-    long long n;
-    const char *stops[MAX_STOPS];
-    size_t n_stops;
-} request;
-
-static void request_free(request *r)
-{
-    for (size_t i = 0; i < r->n_owned; i++)
-        free(r->owned[i]);
-    free(r->owned);
-    free(r->msgs);
-}
-
 static const char *const roles[] = {"system", "developer", "user", "assistant", "tool", "function"};
 
 /* Content as a string: a string, null (""), or an array of parts whose
  * "text" members are joined with newlines. Returns NULL on a wrong type
  * (*rc EMPQ_EPARSE) or out of memory (*rc EMPQ_ENOMEM). */
-static const char *content_text(request *r, json_t *content, int *rc)
+static const char *content_text(fakellm_chat *c, json_t *content, int *rc)
 {
     if (content == NULL || json_is_null(content))
         return "";
@@ -126,8 +120,7 @@ static const char *content_text(request *r, json_t *content, int *rc)
     }
     if (b.data == NULL)
         return "";
-    r->owned[r->n_owned++] = b.data;
-    return b.data;
+    return fakellm_chat_own(c, b.data);
 }
 
 /* Checks an optional number in [lo, hi]. Returns 1 when absent or valid,
@@ -139,7 +132,7 @@ static int check_range(json_t *root, const char *name, double lo, double hi, fak
         return 1;
     if (!json_is_number(v)) {
         *rc = bad_request(out, name, "invalid_type", "Invalid type for '%s': expected a number, but got %s instead.",
-                          name, json_type_name(v));
+                          name, fakellm_json_type_name(v));
         return 0;
     }
     double x = json_number_value(v);
@@ -167,7 +160,7 @@ static int get_int(json_t *root, const char *name, long long lo, long long hi, l
         return 1;
     if (!json_is_integer(v)) {
         *rc = bad_request(out, name, "invalid_type", "Invalid type for '%s': expected an integer, but got %s instead.",
-                          name, json_type_name(v));
+                          name, fakellm_json_type_name(v));
         return 0;
     }
     long long x = (long long)json_integer_value(v);
@@ -187,28 +180,29 @@ static int get_int(json_t *root, const char *name, long long lo, long long hi, l
     return 1;
 }
 
-/* Parses root into r. Returns 1 when r is complete; 0 when out holds the
+/* Parses root into c. model_required: OpenAI needs "model"; Azure takes the
+ * deployment instead. Returns 1 when c is complete; 0 when out holds the
  * error (or *rc is EMPQ_ENOMEM). */
-static int parse_request(json_t *root, request *r, fakellm_reply *out, int *rc)
+static int parse_request(json_t *root, int model_required, fakellm_chat *c, fakellm_reply *out, int *rc)
 {
     char param[64];
 
     if (!json_is_object(root)) {
         *rc = bad_request(out, NULL, NULL, "Invalid type for request body: expected an object, but got %s instead.",
-                          json_type_name(root));
+                          fakellm_json_type_name(root));
         return 0;
     }
     json_t *model = json_object_get(root, "model");
-    if (model == NULL || json_is_null(model)) {
+    if (model_required && (model == NULL || json_is_null(model))) {
         *rc = bad_request(out, "model", "missing_required_parameter", "you must provide a model parameter");
         return 0;
     }
-    if (!json_is_string(model)) {
+    if (model != NULL && !json_is_null(model) && !json_is_string(model)) {
         *rc = bad_request(out, "model", "invalid_type", "Invalid type for 'model': expected a string, but got %s instead.",
-                          json_type_name(model));
+                          fakellm_json_type_name(model));
         return 0;
     }
-    r->model = json_string_value(model);
+    c->model = json_string_value(model);
 
     json_t *msgs = json_object_get(root, "messages");
     if (msgs == NULL) {
@@ -217,7 +211,8 @@ static int parse_request(json_t *root, request *r, fakellm_reply *out, int *rc)
     }
     if (!json_is_array(msgs)) {
         *rc = bad_request(out, "messages", "invalid_type",
-                          "Invalid type for 'messages': expected an array, but got %s instead.", json_type_name(msgs));
+                          "Invalid type for 'messages': expected an array, but got %s instead.",
+                          fakellm_json_type_name(msgs));
         return 0;
     }
     size_t n = json_array_size(msgs);
@@ -227,9 +222,7 @@ static int parse_request(json_t *root, request *r, fakellm_reply *out, int *rc)
                           "empty array instead.");
         return 0;
     }
-    r->msgs = calloc(n, sizeof(*r->msgs));
-    r->owned = calloc(n, sizeof(*r->owned));
-    if (r->msgs == NULL || r->owned == NULL) {
+    if (fakellm_chat_alloc(c, n) != EMPQ_OK) {
         *rc = EMPQ_ENOMEM;
         return 0;
     }
@@ -238,7 +231,7 @@ static int parse_request(json_t *root, request *r, fakellm_reply *out, int *rc)
         if (!json_is_object(m)) {
             snprintf(param, sizeof(param), "messages[%zu]", i);
             *rc = bad_request(out, param, "invalid_type", "Invalid type for '%s': expected an object, but got %s instead.",
-                              param, json_type_name(m));
+                              param, fakellm_json_type_name(m));
             return 0;
         }
         json_t *role = json_object_get(m, "role");
@@ -260,7 +253,7 @@ static int parse_request(json_t *root, request *r, fakellm_reply *out, int *rc)
             return 0;
         }
         int crc = EMPQ_OK;
-        const char *text = content_text(r, json_object_get(m, "content"), &crc);
+        const char *text = content_text(c, json_object_get(m, "content"), &crc);
         if (text == NULL) {
             if (crc == EMPQ_ENOMEM) {
                 *rc = EMPQ_ENOMEM;
@@ -271,22 +264,20 @@ static int parse_request(json_t *root, request *r, fakellm_reply *out, int *rc)
                               "Invalid type for '%s': expected a string or an array of text parts.", param);
             return 0;
         }
-        r->msgs[i].role = roles[k];
-        r->msgs[i].content = text;
-        r->n_msgs++;
+        fakellm_chat_add(c, roles[k], text);
     }
 
     if (!check_range(root, "temperature", 0, 2, out, rc) || !check_range(root, "top_p", 0, 1, out, rc))
         return 0;
-    r->n = 1;
-    if (!get_int(root, "n", 1, MAX_CHOICES, &r->n, out, rc) ||
-        !get_int(root, "max_tokens", 1, 0, &r->max_tokens, out, rc) ||
-        !get_int(root, "max_completion_tokens", 1, 0, &r->max_tokens, out, rc))
+    c->n = 1;
+    if (!get_int(root, "n", 1, MAX_CHOICES, &c->n, out, rc) ||
+        !get_int(root, "max_tokens", 1, 0, &c->max_tokens, out, rc) ||
+        !get_int(root, "max_completion_tokens", 1, 0, &c->max_tokens, out, rc))
         return 0;
 
     json_t *stop = json_object_get(root, "stop");
     if (json_is_string(stop)) {
-        r->stops[r->n_stops++] = json_string_value(stop);
+        c->stops[c->n_stops++] = json_string_value(stop);
     } else if (json_is_array(stop)) {
         size_t i;
         json_t *s;
@@ -299,15 +290,15 @@ static int parse_request(json_t *root, request *r, fakellm_reply *out, int *rc)
             if (!json_is_string(s)) {
                 *rc = bad_request(out, "stop", "invalid_type",
                                   "Invalid type for 'stop[%zu]': expected a string, but got %s instead.", i,
-                                  json_type_name(s));
+                                  fakellm_json_type_name(s));
                 return 0;
             }
-            r->stops[r->n_stops++] = json_string_value(s);
+            c->stops[c->n_stops++] = json_string_value(s);
         }
     } else if (stop != NULL && !json_is_null(stop)) {
         *rc = bad_request(out, "stop", "invalid_type",
                           "Invalid type for 'stop': expected a string or an array of strings, but got %s instead.",
-                          json_type_name(stop));
+                          fakellm_json_type_name(stop));
         return 0;
     }
 
@@ -323,116 +314,76 @@ static int parse_request(json_t *root, request *r, fakellm_reply *out, int *rc)
 /* Response                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static const char base62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-static uint64_t mix64(uint64_t x)
+static json_t *make_choice(const fakellm_chat *c, size_t index, fakellm_mode mode, uint64_t *completion_tokens,
+                           int *rc)
 {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-/* "chatcmpl-" and 29 base62 characters, like the real ids. */
-static void make_id(char out[40], uint64_t request_id, uint64_t created, uint64_t content_hash)
-{
-    uint64_t x = mix64(request_id ^ mix64(created) ^ content_hash);
-    memcpy(out, "chatcmpl-", 9);
-    for (int i = 0; i < 29; i++) {
-        if (i % 10 == 0)
-            x = mix64(x + (uint64_t)i);
-        out[9 + i] = base62[x % 62];
-        x /= 62;
-    }
-    out[38] = '\0';
-}
-
-/* Cuts text (length *len) before the first stop string; returns 1 if cut. */
-static int apply_stops(const request *r, const char *text, size_t *len)
-{
-    int cut = 0;
-    for (size_t i = 0; i < r->n_stops; i++) {
-        if (r->stops[i][0] == '\0')
-            continue;
-        const char *p = strstr(text, r->stops[i]);
-        if (p != NULL && (size_t)(p - text) < *len) {
-            *len = (size_t)(p - text);
-            cut = 1;
-        }
-    }
-    return cut;
-}
-
-static json_t *make_choice(const request *r, size_t index, const char *text, uint64_t *completion_tokens)
-{
-    size_t len = strlen(text);
-    const char *finish = "stop";
-    apply_stops(r, text, &len);
-    char *cut = strndup(text, len);
-    if (cut == NULL)
+    fakellm_answer a;
+    *rc = fakellm_chat_answer(c, (unsigned)index, mode, &a);
+    if (*rc != EMPQ_OK)
         return NULL;
-    if (r->max_tokens > 0 && fakellm_count_words(cut) > (size_t)r->max_tokens) {
-        cut[fakellm_prefix_words(cut, (size_t)r->max_tokens)] = '\0';
-        finish = "length";
-    }
-    *completion_tokens += fakellm_count_words(cut);
-    json_t *choice = json_pack("{s:I,s:{s:s,s:s},s:n,s:s}", "index", (json_int_t)index, "message", "role",
-                               "assistant", "content", cut, "logprobs", "finish_reason", finish);
-    free(cut);
+    *completion_tokens += a.tokens;
+    const char *finish = a.finish == FAKELLM_FINISH_LENGTH ? "length" : "stop";
+    json_t *msg;
+    if (a.finish == FAKELLM_FINISH_REFUSAL)
+        msg = json_pack("{s:s,s:n,s:s}", "role", "assistant", "content", "refusal", a.text);
+    else
+        msg = json_pack("{s:s,s:s,s:n}", "role", "assistant", "content", a.text, "refusal");
+    json_t *choice = msg ? json_pack("{s:I,s:o,s:n,s:s}", "index", (json_int_t)index, "message", msg, "logprobs",
+                                     "finish_reason", finish)
+                         : NULL;
+    fakellm_answer_clear(&a);
+    if (choice == NULL)
+        *rc = EMPQ_ENOMEM;
     return choice;
 }
 
-static int build_response(const request *r, const fakellm_openai_ctx *ctx, fakellm_reply *out)
+/* Builds the 200 completion. report_model is the "model" to report. */
+static int build_response(const fakellm_chat *c, const char *report_model, const fakellm_ctx *ctx,
+                          fakellm_reply *out)
 {
-    uint64_t prompt_tokens = 3, completion_tokens = 0;
-    uint64_t h = fakellm_style_hash(r->model, r->msgs, r->n_msgs);
+    uint64_t prompt_tokens = fakellm_chat_prompt_tokens(c), completion_tokens = 0;
+    uint64_t h = fakellm_style_hash(c->model, c->msgs, c->n_msgs);
     char id[40], fingerprint[16];
-    int rc = EMPQ_ENOMEM;
-    empq_buf text = {0};
-    json_t *choices = json_array(), *root = NULL;
+    int rc = EMPQ_OK;
+    json_t *choices = json_array();
 
-    for (size_t i = 0; i < r->n_msgs; i++)
-        prompt_tokens += 4 + fakellm_count_words(r->msgs[i].content);
     if (choices == NULL)
-        goto done;
-    for (long long i = 0; i < r->n; i++) {
-        text.len = 0;
-        if (fakellm_style_reply(r->model, r->msgs, r->n_msgs, (unsigned)i, &text) != EMPQ_OK ||
-            json_array_append_new(choices, make_choice(r, (size_t)i, text.data ? text.data : "",
-                                                       &completion_tokens)) != 0)
-            goto done;
+        return EMPQ_ENOMEM;
+    for (long long i = 0; i < c->n && rc == EMPQ_OK; i++) {
+        json_t *choice = make_choice(c, (size_t)i, ctx->mode, &completion_tokens, &rc);
+        if (choice != NULL && json_array_append_new(choices, choice) != 0)
+            rc = EMPQ_ENOMEM;
     }
-    make_id(id, ctx->request_id, ctx->created, h);
+    if (rc != EMPQ_OK) {
+        json_decref(choices);
+        return rc;
+    }
+    /* "chatcmpl-" and 29 base62 characters, like the real ids. */
+    fakellm_make_id(id, sizeof(id), "chatcmpl-", 29,
+                    fakellm_mix64(ctx->request_id ^ fakellm_mix64(ctx->created) ^ h));
     snprintf(fingerprint, sizeof(fingerprint), "fp_%010" PRIx64,
-             (uint64_t)(fakellm_style_hash(r->model, NULL, 0) & 0xffffffffffULL));
-    root = json_pack("{s:s,s:s,s:I,s:s,s:s,s:O,s:{s:I,s:I,s:I}}", "id", id, "object", "chat.completion",
-                     "created", (json_int_t)ctx->created, "model", r->model, "system_fingerprint",
-                     fingerprint, "choices", choices, "usage", "prompt_tokens", (json_int_t)prompt_tokens,
-                     "completion_tokens", (json_int_t)completion_tokens, "total_tokens",
-                     (json_int_t)(prompt_tokens + completion_tokens));
-    if (root == NULL)
-        goto done;
-    char *body = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (body == NULL)
-        goto done;
-    rc = fakellm_reply_set(out, 200, body, strlen(body));
-    free(body);
+             (uint64_t)(fakellm_style_hash(c->model, NULL, 0) & 0xffffffffffULL));
+    json_t *root = json_pack("{s:s,s:s,s:I,s:s,s:s,s:o,s:{s:I,s:I,s:I}}", "id", id, "object", "chat.completion",
+                             "created", (json_int_t)ctx->created, "model", report_model, "system_fingerprint",
+                             fingerprint, "choices", choices, "usage", "prompt_tokens", (json_int_t)prompt_tokens,
+                             "completion_tokens", (json_int_t)completion_tokens, "total_tokens",
+                             (json_int_t)(prompt_tokens + completion_tokens));
+    rc = fakellm_reply_json(out, 200, root);
     if (rc == EMPQ_OK) {
-        out->model = strdup(r->model);
+        out->tokens = prompt_tokens + completion_tokens;
+        free(out->model);
+        out->model = strdup(report_model);
         if (out->model == NULL)
             rc = EMPQ_ENOMEM;
     }
-done:
-    empq_buf_free(&text);
-    json_decref(choices);
-    json_decref(root);
     return rc;
 }
 
-int fakellm_openai_chat(const char *body, size_t len, const fakellm_openai_ctx *ctx, fakellm_reply *out)
+static int chat_common(const char *body, size_t len, int model_required, const char *style_model,
+                       const char *report_model, const fakellm_ctx *ctx, fakellm_reply *out)
 {
     json_error_t jerr;
-    request r = {0};
+    fakellm_chat c = {0};
     int rc = EMPQ_OK;
 
     json_t *root = json_loadb(body, len, 0, &jerr);
@@ -441,12 +392,164 @@ int fakellm_openai_chat(const char *body, size_t len, const fakellm_openai_ctx *
                          "We could not parse the JSON body of your request. (HINT: the body must be one JSON "
                          "object; the parser said: %s at line %d column %d.)",
                          jerr.text, jerr.line, jerr.column);
-    } else if (parse_request(root, &r, out, &rc)) {
-        rc = build_response(&r, ctx, out);
+    } else if (parse_request(root, model_required, &c, out, &rc)) {
+        if (style_model != NULL)
+            c.model = style_model;
+        rc = build_response(&c, report_model ? report_model : c.model, ctx, out);
     }
-    request_free(&r);
+    fakellm_chat_free(&c);
     json_decref(root);
     if (rc != EMPQ_OK)
         fakellm_reply_clear(out);
     return rc;
 }
+
+int fakellm_openai_chat(const char *body, size_t len, const fakellm_ctx *ctx, fakellm_reply *out)
+{
+    return chat_common(body, len, 1, NULL, NULL, ctx, out);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Azure                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* YYYY-MM-DD or YYYY-MM-DD-preview. */
+static int api_version_ok(const char *v)
+{
+    if (v == NULL || strlen(v) < 10)
+        return 0;
+    for (int i = 0; i < 10; i++) {
+        int dash = i == 4 || i == 7;
+        if (dash ? v[i] != '-' : !isdigit((unsigned char)v[i]))
+            return 0;
+    }
+    return v[10] == '\0' || strcmp(v + 10, "-preview") == 0;
+}
+
+int fakellm_azure_chat(const char *body, size_t len, const fakellm_azure_in *in, const fakellm_ctx *ctx,
+                       fakellm_reply *out)
+{
+    int rc;
+    if (!api_version_ok(in->api_version)) {
+        rc = fakellm_azure_error(out, 404, "404", "Resource not found");
+    } else if (in->require_key != NULL && (in->api_key == NULL || strcmp(in->api_key, in->require_key) != 0)) {
+        rc = fakellm_azure_error(out, 401, "401",
+                                 "Access denied due to invalid subscription key or wrong API endpoint. Make sure to "
+                                 "provide a valid key for an active subscription and use a correct regional API "
+                                 "endpoint for your resource.");
+    } else {
+        const char *model = in->model ? in->model : in->deployment;
+        return chat_common(body, len, 0, model, model, ctx, out);
+    }
+    if (rc != EMPQ_OK)
+        fakellm_reply_clear(out);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Server-raised errors and headers                                          */
+/* ------------------------------------------------------------------------ */
+
+static int retry_headers(fakellm_reply *out, const fakellm_admit *a, int with_ms)
+{
+    uint64_t ms = a && a->retry_after_ms ? a->retry_after_ms : 1000;
+    int rc = fakellm_reply_header(out, "Retry-After", "%u", fakellm_retry_seconds(ms));
+    if (rc == EMPQ_OK && with_ms)
+        rc = fakellm_reply_header(out, "retry-after-ms", "%" PRIu64, ms);
+    return rc;
+}
+
+static int openai_fault(fakellm_reply *out, fakellm_errkind kind, const char *model, const fakellm_admit *a,
+                        uint64_t request_id)
+{
+    char msg[512], wait[32];
+    int rc;
+    (void)request_id;
+    switch (kind) {
+    case FAKELLM_ERR_500:
+        return fakellm_openai_error(out, 500, "The server had an error while processing your request. Sorry about that!",
+                                    "server_error", NULL, NULL);
+    case FAKELLM_ERR_503:
+        return fakellm_openai_error(out, 503, "The engine is currently overloaded, please try again later.",
+                                    "server_error", NULL, NULL);
+    case FAKELLM_ERR_LIMIT:
+    case FAKELLM_ERR_429:
+        break;
+    }
+    uint64_t ms = a && a->retry_after_ms ? a->retry_after_ms : 1000;
+    fakellm_go_duration(wait, sizeof(wait), ms);
+    const char *which = a && a->which ? a->which : "requests";
+    uint64_t limit = a ? a->limit : 0, used = a ? a->used : 0, requested = a ? a->requested : 1;
+    if (kind == FAKELLM_ERR_429 && limit == 0) {
+        limit = a && a->has_limit && a->lim.rpm ? a->lim.rpm : 60;
+        used = limit;
+    }
+    if (strcmp(which, "concurrency") == 0)
+        snprintf(msg, sizeof(msg),
+                 "Rate limit reached for %s in organization org-fakellm on concurrent requests: Limit %" PRIu64
+                 ", Used %" PRIu64 ", Requested 1. Please try again in %s. Visit "
+                 "https://platform.openai.com/account/rate-limits to learn more.",
+                 model ? model : "this model", limit, used, wait);
+    else
+        snprintf(msg, sizeof(msg),
+                 "Rate limit reached for %s in organization org-fakellm on %s per min (%s): Limit %" PRIu64
+                 ", Used %" PRIu64 ", Requested %" PRIu64 ". Please try again in %s. Visit "
+                 "https://platform.openai.com/account/rate-limits to learn more.",
+                 model ? model : "this model", strcmp(which, "tokens") == 0 ? "tokens" : "requests",
+                 strcmp(which, "tokens") == 0 ? "TPM" : "RPM", limit, used, requested, wait);
+    rc = fakellm_openai_error(out, 429, msg, strcmp(which, "tokens") == 0 ? "tokens" : "requests", NULL,
+                              "rate_limit_exceeded");
+    return rc == EMPQ_OK ? retry_headers(out, a, 0) : rc;
+}
+
+static int openai_headers(fakellm_reply *out, const fakellm_admit *a, uint64_t now_unix_ms)
+{
+    char d[32];
+    int rc = EMPQ_OK;
+    (void)now_unix_ms;
+    if (a->lim.rpm > 0) {
+        rc |= fakellm_reply_header(out, "x-ratelimit-limit-requests", "%" PRIu64, a->lim.rpm);
+        rc |= fakellm_reply_header(out, "x-ratelimit-remaining-requests", "%" PRIu64, a->remaining_requests);
+        rc |= fakellm_reply_header(out, "x-ratelimit-reset-requests", "%s",
+                                   fakellm_go_duration(d, sizeof(d), a->reset_requests_ms));
+    }
+    if (a->lim.tpm > 0) {
+        rc |= fakellm_reply_header(out, "x-ratelimit-limit-tokens", "%" PRIu64, a->lim.tpm);
+        rc |= fakellm_reply_header(out, "x-ratelimit-remaining-tokens", "%" PRIu64, a->remaining_tokens);
+        rc |= fakellm_reply_header(out, "x-ratelimit-reset-tokens", "%s",
+                                   fakellm_go_duration(d, sizeof(d), a->reset_tokens_ms));
+    }
+    return rc == EMPQ_OK ? EMPQ_OK : EMPQ_ENOMEM;
+}
+
+static int azure_fault(fakellm_reply *out, fakellm_errkind kind, const char *model, const fakellm_admit *a,
+                       uint64_t request_id)
+{
+    char msg[512];
+    if (kind == FAKELLM_ERR_500 || kind == FAKELLM_ERR_503)
+        return openai_fault(out, kind, model, a, request_id); /* Azure passes these through */
+    uint64_t ms = a && a->retry_after_ms ? a->retry_after_ms : 1000;
+    int tokens = a && a->which && strcmp(a->which, "tokens") == 0;
+    snprintf(msg, sizeof(msg),
+             "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have "
+             "exceeded %s rate limit of your current OpenAI S0 pricing tier. Please retry after %u second%s. "
+             "Please go here: https://aka.ms/oai/quotaincrease if you would like to further increase the default "
+             "rate limit.",
+             tokens ? "token" : "call", fakellm_retry_seconds(ms), fakellm_retry_seconds(ms) == 1 ? "" : "s");
+    int rc = fakellm_azure_error(out, 429, "429", msg);
+    return rc == EMPQ_OK ? retry_headers(out, a, 1) : rc;
+}
+
+static int azure_headers(fakellm_reply *out, const fakellm_admit *a, uint64_t now_unix_ms)
+{
+    int rc = EMPQ_OK;
+    (void)now_unix_ms;
+    if (a->lim.rpm > 0)
+        rc |= fakellm_reply_header(out, "x-ratelimit-remaining-requests", "%" PRIu64, a->remaining_requests);
+    if (a->lim.tpm > 0)
+        rc |= fakellm_reply_header(out, "x-ratelimit-remaining-tokens", "%" PRIu64, a->remaining_tokens);
+    return rc == EMPQ_OK ? EMPQ_OK : EMPQ_ENOMEM;
+}
+
+const fakellm_front fakellm_front_openai = {"openai", openai_fault, openai_headers};
+const fakellm_front fakellm_front_azure = {"azure", azure_fault, azure_headers};

@@ -8,7 +8,9 @@
  *      latency and the fault hook apply. With a delay the connection is
  *      suspended and its deadline added to the timer (ST_WAITING);
  *   4. the timer thread marks it ST_READY and resumes it; MHD calls us
- *      again and the reply is queued. */
+ *      again and the reply is queued.
+ * A hung request is scheduled like a delayed one, with a deadline a year
+ * away; fakellm_server_stop flushes the timer, which resumes it. */
 #include "server.h"
 
 #include <microhttpd.h>
@@ -20,7 +22,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "anthropic.h"
 #include "empq/log.h"
+#include "front.h"
+#include "gemini.h"
 #include "openai.h"
 #include "timer.h"
 
@@ -29,6 +34,9 @@
 #define LISTEN_BACKLOG 4096
 #define IDLE_TIMEOUT_S 120
 #define DRAIN_MS 2000
+#define HANG_MS (365ull * 24 * 3600 * 1000) /* "never": resumed by stop */
+#define WIRE_BLOCK (64u * 1024u)
+#define MODEL_PATH_MAX 256
 
 struct fakellm_server {
     struct MHD_Daemon *daemon;
@@ -37,9 +45,14 @@ struct fakellm_server {
     fakellm_options opts; /* host and require_key point at the copies below */
     char *host;
     char *require_key;
+    fakellm_limits *limits;
+    fakellm_azure_map *azure; /* copies */
+    size_t n_azure;
+    int any_fault;
     unsigned port;
     uint64_t jitter_seed;
     atomic_uint_fast64_t seq;
+    atomic_uint_fast64_t model_seq; /* model requests only: the fault draw's n */
     atomic_int stopping;
 };
 
@@ -47,18 +60,21 @@ struct fakellm_server {
 /* Routes                                                                    */
 /* ------------------------------------------------------------------------ */
 
-#define ROUTE_MODEL 1u /* an LLM endpoint: key check, latency, fault hook */
+#define ROUTE_MODEL 1u  /* an LLM endpoint: key check, limits, faults, latency, fault hook */
+#define ROUTE_PATTERN 2u /* path is matched by the route's match function */
 
 /* Fills out (any status). Returns EMPQ_OK, or EMPQ_ENOMEM when out could
- * not be filled (the caller answers 500). */
-typedef int (*route_fn)(fakellm_server *s, const fakellm_request *req, fakellm_reply *out);
+ * not be filled (the caller answers 500). ctx is NULL on control routes. */
+typedef int (*route_fn)(fakellm_server *s, const fakellm_request *req, const fakellm_ctx *ctx, fakellm_reply *out);
 
 typedef struct route {
     const char *method;
-    const char *path;
+    const char *path; /* exact path, or (ROUTE_PATTERN) a description */
     const char *name;
     unsigned flags;
     route_fn fn;
+    int (*match)(const char *path); /* ROUTE_PATTERN: 1 when path is this route's */
+    const fakellm_front *front;     /* ROUTE_MODEL: the provider's errors and headers */
 } route;
 
 const char *fakellm_request_header(const fakellm_request *req, const char *name)
@@ -66,81 +82,135 @@ const char *fakellm_request_header(const fakellm_request *req, const char *name)
     return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_HEADER_KIND, name);
 }
 
-/* Checks "Authorization: Bearer KEY" against --require-key. Returns 1 when
- * allowed; 0 after filling out with the 401. */
-static int openai_key_ok(fakellm_server *s, const fakellm_request *req, fakellm_reply *out, int *rc)
+static const char *query_arg(const fakellm_request *req, const char *name)
 {
-    if (s->require_key == NULL)
-        return 1;
-    const char *auth = fakellm_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
-    const char *key = NULL;
-    if (auth != NULL && strncmp(auth, "Bearer ", 7) == 0)
-        key = auth + 7;
-    if (key != NULL && strcmp(key, s->require_key) == 0)
-        return 1;
-    if (key == NULL || key[0] == '\0') {
-        *rc = fakellm_openai_error(out, 401,
-                                   "You didn't provide an API key. You need to provide your API key in an "
-                                   "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-                                   NULL, NULL, "invalid_api_key");
-        return 0;
-    }
-    /* Name the key as the real API does: its ends, the middle hidden. */
-    char msg[256], shown[16];
-    size_t n = strlen(key);
-    if (n > 8)
-        snprintf(shown, sizeof(shown), "%.3s****%s", key, key + n - 4);
-    else
-        snprintf(shown, sizeof(shown), "****");
-    snprintf(msg, sizeof(msg),
-             "Incorrect API key provided: %s. You can find your API key at "
-             "https://platform.openai.com/account/api-keys.",
-             shown);
-    *rc = fakellm_openai_error(out, 401, msg, NULL, NULL, "invalid_api_key");
-    return 0;
+    return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-static int route_openai_chat(fakellm_server *s, const fakellm_request *req, fakellm_reply *out)
+static int route_openai_chat(fakellm_server *s, const fakellm_request *req, const fakellm_ctx *ctx,
+                             fakellm_reply *out)
 {
     int rc = EMPQ_OK;
-    if (!openai_key_ok(s, req, out, &rc))
+    if (!fakellm_openai_auth(fakellm_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION), s->require_key, out, &rc))
         return rc;
-    fakellm_openai_ctx ctx = {.created = empq_now_ms() / 1000u, .request_id = req->seq};
-    return fakellm_openai_chat(req->body, req->body_len, &ctx, out);
+    return fakellm_openai_chat(req->body, req->body_len, ctx, out);
 }
 
-static int route_stats(fakellm_server *s, const fakellm_request *req, fakellm_reply *out)
+/* "/openai/deployments/{deployment}/chat/completions" -> deployment. */
+static int azure_deployment(const char *path, char *out, size_t cap)
+{
+    static const char prefix[] = "/openai/deployments/", suffix[] = "/chat/completions";
+    size_t p = sizeof(prefix) - 1, sx = sizeof(suffix) - 1, n = strlen(path);
+    if (strncmp(path, prefix, p) != 0 || n <= p + sx || strcmp(path + n - sx, suffix) != 0)
+        return 0;
+    size_t d = n - p - sx;
+    if (d >= cap || memchr(path + p, '/', d) != NULL)
+        return 0;
+    memcpy(out, path + p, d);
+    out[d] = '\0';
+    return 1;
+}
+
+static int match_azure(const char *path)
+{
+    char d[MODEL_PATH_MAX];
+    return azure_deployment(path, d, sizeof(d));
+}
+
+static int match_gemini(const char *path)
+{
+    char m[MODEL_PATH_MAX];
+    return fakellm_gemini_path_model(path, m, sizeof(m));
+}
+
+static int route_azure_chat(fakellm_server *s, const fakellm_request *req, const fakellm_ctx *ctx,
+                            fakellm_reply *out)
+{
+    char deployment[MODEL_PATH_MAX];
+    if (!azure_deployment(req->path, deployment, sizeof(deployment)))
+        return fakellm_azure_error(out, 404, "404", "Resource not found");
+    fakellm_azure_in in = {.deployment = deployment,
+                           .api_version = query_arg(req, "api-version"),
+                           .api_key = fakellm_request_header(req, "api-key"),
+                           .require_key = s->require_key};
+    for (size_t i = 0; i < s->n_azure; i++)
+        if (strcmp(s->azure[i].deployment, deployment) == 0)
+            in.model = s->azure[i].model;
+    return fakellm_azure_chat(req->body, req->body_len, &in, ctx, out);
+}
+
+static int route_gemini(fakellm_server *s, const fakellm_request *req, const fakellm_ctx *ctx, fakellm_reply *out)
+{
+    char model[MODEL_PATH_MAX];
+    if (!fakellm_gemini_path_model(req->path, model, sizeof(model)))
+        return fakellm_gemini_error(out, 404, "NOT_FOUND", "Not found");
+    const char *key = fakellm_request_header(req, "x-goog-api-key");
+    fakellm_gemini_in in = {.model = model, .api_key = key ? key : query_arg(req, "key"),
+                            .require_key = s->require_key};
+    return fakellm_gemini_generate(req->body, req->body_len, &in, ctx, out);
+}
+
+static int route_anthropic(fakellm_server *s, const fakellm_request *req, const fakellm_ctx *ctx,
+                           fakellm_reply *out)
+{
+    fakellm_anthropic_in in = {.api_key = fakellm_request_header(req, "x-api-key"),
+                               .version = fakellm_request_header(req, "anthropic-version"),
+                               .require_key = s->require_key};
+    return fakellm_anthropic_messages(req->body, req->body_len, &in, ctx, out);
+}
+
+static int route_stats(fakellm_server *s, const fakellm_request *req, const fakellm_ctx *ctx, fakellm_reply *out)
 {
     empq_buf_free(&out->body);
     out->status = 200;
     out->content_type = "application/json";
-    return fakellm_stats_json(s->stats, &out->body);
+    int rc = fakellm_stats_json(s->stats, &out->body);
+    /* Both are compact JSON objects: splice "models" in before the last '}'. */
+    if (rc == EMPQ_OK && out->body.len > 1) {
+        out->body.len--;
+        rc = empq_buf_append(&out->body, ",\"models\":", 10);
+        if (rc == EMPQ_OK)
+            rc = fakellm_limits_json(s->limits, &out->body);
+        if (rc == EMPQ_OK)
+            rc = empq_buf_append(&out->body, "}", 1);
+    }
+    return rc;
 }
 
-static int route_stats_reset(fakellm_server *s, const fakellm_request *req, fakellm_reply *out)
+static int route_stats_reset(fakellm_server *s, const fakellm_request *req, const fakellm_ctx *ctx,
+                             fakellm_reply *out)
 {
     fakellm_stats_reset(s->stats);
-    return route_stats(s, req, out);
+    fakellm_limits_reset(s->limits);
+    return route_stats(s, req, ctx, out);
 }
 
-static int route_healthz(fakellm_server *s, const fakellm_request *req, fakellm_reply *out)
+static int route_healthz(fakellm_server *s, const fakellm_request *req, const fakellm_ctx *ctx, fakellm_reply *out)
 {
     static const char ok[] = "{\"ok\":true}";
     return fakellm_reply_set(out, 200, ok, sizeof(ok) - 1);
 }
 
 static const route routes[] = {
-    {"POST", "/v1/chat/completions", "openai.chat", ROUTE_MODEL, route_openai_chat},
-    {"GET", "/stats", "stats", 0, route_stats},
-    {"POST", "/stats/reset", "stats.reset", 0, route_stats_reset},
-    {"GET", "/healthz", "healthz", 0, route_healthz},
+    {"POST", "/v1/chat/completions", "openai.chat", ROUTE_MODEL, route_openai_chat, NULL, &fakellm_front_openai},
+    {"POST", "/openai/deployments/{deployment}/chat/completions", "azure.chat", ROUTE_MODEL | ROUTE_PATTERN,
+     route_azure_chat, match_azure, &fakellm_front_azure},
+    {"POST", "/v1beta/models/{model}:generateContent", "gemini.generate", ROUTE_MODEL | ROUTE_PATTERN, route_gemini,
+     match_gemini, &fakellm_front_gemini},
+    {"POST", "/v1/messages", "anthropic.messages", ROUTE_MODEL, route_anthropic, NULL, &fakellm_front_anthropic},
+    {"GET", "/stats", "stats", 0, route_stats, NULL, NULL},
+    {"POST", "/stats/reset", "stats.reset", 0, route_stats_reset, NULL, NULL},
+    {"GET", "/healthz", "healthz", 0, route_healthz, NULL, NULL},
 };
 
 static const route *find_route(const char *method, const char *path)
 {
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-        if (strcmp(routes[i].method, method) == 0 && strcmp(routes[i].path, path) == 0)
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (strcmp(routes[i].method, method) != 0)
+            continue;
+        if ((routes[i].flags & ROUTE_PATTERN) ? routes[i].match(path) : strcmp(routes[i].path, path) == 0)
             return &routes[i];
+    }
     return NULL;
 }
 
@@ -159,24 +229,18 @@ typedef struct req_ctx {
     size_t body_seen; /* bytes received, kept or not */
     int too_large;
     int counted;      /* in the in_flight gauge */
+    int hung;         /* held by the hang fault (in the hung gauge) */
+    fakellm_slot slot; /* its model's place in the limits table */
     atomic_int state;
     fakellm_reply reply;
 } req_ctx;
-
-static uint64_t mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
 
 static unsigned pick_delay(fakellm_server *s, uint64_t seq)
 {
     unsigned l = s->opts.latency_ms, j = s->opts.jitter_ms;
     if (j == 0)
         return l;
-    uint64_t r = mix64(seq ^ s->jitter_seed) % (2ull * j + 1);
+    uint64_t r = fakellm_mix64(seq ^ s->jitter_seed) % (2ull * j + 1);
     long long d = (long long)l - (long long)j + (long long)r;
     return d < 0 ? 0u : (unsigned)d;
 }
@@ -191,6 +255,99 @@ static void internal_error(fakellm_reply *r)
         r->status = 500; /* empty body: nothing else to do */
 }
 
+static fakellm_mode mode_for(fakellm_fault f)
+{
+    switch (f) {
+    case FAKELLM_FAULT_REFUSAL: return FAKELLM_MODE_REFUSAL;
+    case FAKELLM_FAULT_EMPTY: return FAKELLM_MODE_EMPTY;
+    case FAKELLM_FAULT_HUGE: return FAKELLM_MODE_HUGE;
+    default: return FAKELLM_MODE_NORMAL;
+    }
+}
+
+/* Faults that still answer with a completion the client can count. */
+static int answers_completion(fakellm_fault f)
+{
+    return f == FAKELLM_FAULT_NONE || f == FAKELLM_FAULT_REFUSAL || f == FAKELLM_FAULT_EMPTY ||
+           f == FAKELLM_FAULT_HUGE;
+}
+
+/* Turns a 200 body into something that is not JSON: the closing brace
+ * swapped for a proxy's HTML comment. */
+static int make_malformed(fakellm_reply *r)
+{
+    static const char tail[] = "<!-- upstream connection reset -->";
+    if (r->body.len > 0)
+        r->body.len--;
+    return empq_buf_append(&r->body, tail, sizeof(tail) - 1);
+}
+
+/* Applies the limits and the injected fault to a model route's reply.
+ * Returns the action. */
+static fakellm_action apply_limits_and_fault(req_ctx *c, fakellm_fault fault)
+{
+    fakellm_server *s = c->srv;
+    fakellm_reply *r = &c->reply;
+    const fakellm_front *front = c->route->front;
+    fakellm_admit a;
+    int rc = EMPQ_OK;
+
+    if (r->status != 200 || r->model == NULL) {
+        fakellm_reply_drop_pad_mark(r);
+        return FAKELLM_ACT_RESPOND; /* a 4xx of the request itself: no limit, no fault */
+    }
+    uint64_t tokens = answers_completion(fault) ? r->tokens : 0;
+    if (fakellm_limits_begin(s->limits, r->model, tokens, fakellm_timer_now_ms(), &a, &c->slot) != EMPQ_OK)
+        EMPQ_WARN("event=limits_out_of_memory model=%s", r->model);
+    if (!a.admitted) {
+        /* The provider's 429, with its rate-limit headers as real 429s carry. */
+        rc = front->error(r, FAKELLM_ERR_LIMIT, r->model, &a, c->seq);
+        if (rc == EMPQ_OK && front->headers != NULL)
+            rc = front->headers(r, &a, empq_now_ms());
+        if (rc != EMPQ_OK)
+            internal_error(r);
+        return FAKELLM_ACT_RESPOND;
+    }
+    if (a.has_limit && front->headers != NULL)
+        rc = front->headers(r, &a, empq_now_ms());
+    fakellm_stats_fault(s->stats, fault);
+    fakellm_action act = FAKELLM_ACT_RESPOND;
+    switch (fault) {
+    case FAKELLM_FAULT_429:
+        a.retry_after_ms = 1000;
+        rc = front->error(r, FAKELLM_ERR_429, r->model, &a, c->seq);
+        break;
+    case FAKELLM_FAULT_500:
+        rc = front->error(r, FAKELLM_ERR_500, r->model, &a, c->seq);
+        break;
+    case FAKELLM_FAULT_503:
+        rc = front->error(r, FAKELLM_ERR_503, r->model, &a, c->seq);
+        break;
+    case FAKELLM_FAULT_HANG:
+        act = FAKELLM_ACT_HANG;
+        break;
+    case FAKELLM_FAULT_RESET:
+        act = FAKELLM_ACT_RESET;
+        break;
+    case FAKELLM_FAULT_MALFORMED:
+        rc = make_malformed(r);
+        break;
+    case FAKELLM_FAULT_TRUNCATED:
+        r->body_kind = FAKELLM_BODY_TRUNCATED;
+        break;
+    case FAKELLM_FAULT_HUGE:
+        fakellm_reply_mark_pad(r, s->opts.huge_bytes);
+        break;
+    default:
+        break;
+    }
+    if (fault != FAKELLM_FAULT_HUGE)
+        fakellm_reply_drop_pad_mark(r);
+    if (rc != EMPQ_OK)
+        internal_error(r);
+    return act;
+}
+
 /* Builds c->reply for the final call. Returns the action to take. */
 static fakellm_action prepare(req_ctx *c, const char *method, const char *url)
 {
@@ -202,8 +359,16 @@ static fakellm_action prepare(req_ctx *c, const char *method, const char *url)
                            .body_len = c->body.len,
                            .seq = c->seq,
                            .conn = c->conn};
+    int model_route = c->route != NULL && (c->route->flags & ROUTE_MODEL) != 0;
+    fakellm_fault fault = FAKELLM_FAULT_NONE;
+    fakellm_ctx ctx = {.created = empq_now_ms() / 1000u, .request_id = c->seq};
     int rc;
 
+    if (model_route && !c->too_large && s->any_fault) {
+        uint64_t n = atomic_fetch_add(&s->model_seq, 1) + 1;
+        fault = fakellm_fault_pick(s->opts.fault_p, s->opts.fault_seed, n);
+        ctx.mode = mode_for(fault);
+    }
     if (c->too_large) {
         char msg[160];
         snprintf(msg, sizeof(msg), "Request body too large: the limit is %zu bytes.", s->opts.max_body);
@@ -213,35 +378,89 @@ static fakellm_action prepare(req_ctx *c, const char *method, const char *url)
         snprintf(msg, sizeof(msg), "Invalid URL (%s %.200s)", method, url);
         rc = fakellm_openai_error(&c->reply, 404, msg, NULL, NULL, NULL);
     } else {
-        rc = c->route->fn(s, &req, &c->reply);
+        rc = c->route->fn(s, &req, model_route ? &ctx : NULL, &c->reply);
     }
     if (rc != EMPQ_OK) {
         EMPQ_ERROR("event=reply_failed path=%s err=\"%s\"", c->route ? c->route->path : "-", empq_strerror(rc));
         internal_error(&c->reply);
     }
-    if (c->route == NULL || (c->route->flags & ROUTE_MODEL) == 0)
+    if (!model_route)
         return FAKELLM_ACT_RESPOND;
+    fakellm_action act = c->too_large ? FAKELLM_ACT_RESPOND : apply_limits_and_fault(c, fault);
     c->reply.delay_ms = pick_delay(s, c->seq);
-    fakellm_action act = FAKELLM_ACT_RESPOND;
-    if (s->opts.fault != NULL)
+    if (s->opts.fault != NULL && act == FAKELLM_ACT_RESPOND)
         act = s->opts.fault(s->opts.fault_user, &req, &c->reply);
     if (atomic_load(&s->stopping))
         c->reply.delay_ms = 0;
     return act;
 }
 
+/* A response whose body is generated while sent (padded or truncated). */
+typedef struct wire {
+    fakellm_reply r;
+    size_t send; /* bytes to send before giving up (truncated) */
+} wire;
+
+static ssize_t wire_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    wire *w = cls;
+    if (pos >= w->send)
+        return MHD_CONTENT_READER_END_WITH_ERROR; /* MHD closes the connection */
+    size_t n = w->send - (size_t)pos < max ? w->send - (size_t)pos : max;
+    return (ssize_t)fakellm_reply_wire_read(&w->r, (size_t)pos, buf, n);
+}
+
+static void wire_free(void *cls)
+{
+    wire *w = cls;
+    fakellm_reply_clear(&w->r);
+    free(w);
+}
+
+static struct MHD_Response *make_response(fakellm_reply *r)
+{
+    if (r->body_kind == FAKELLM_BODY_PLAIN) {
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(r->body.len, r->body.data, MHD_RESPMEM_MUST_FREE);
+        if (resp != NULL)
+            r->body = (empq_buf){0}; /* MHD frees it now */
+        return resp;
+    }
+    wire *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return NULL;
+    size_t total = fakellm_reply_wire_len(r);
+    w->send = r->body_kind == FAKELLM_BODY_TRUNCATED ? total / 2 : total;
+    /* Move the body only; status, headers and model stay with r. */
+    w->r.body = r->body;
+    w->r.body_kind = r->body_kind;
+    w->r.pad_at = r->pad_at;
+    w->r.pad_len = r->pad_len;
+    r->body = (empq_buf){0};
+    struct MHD_Response *resp = MHD_create_response_from_callback(total, WIRE_BLOCK, wire_read, w, wire_free);
+    if (resp == NULL)
+        wire_free(w);
+    return resp;
+}
+
 static enum MHD_Result send_reply(req_ctx *c)
 {
     fakellm_reply *r = &c->reply;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(r->body.len, r->body.data, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = make_response(r);
     if (resp == NULL) {
         EMPQ_ERROR("event=response_failed status=%u", r->status);
         return MHD_NO;
     }
-    r->body = (empq_buf){0}; /* MHD frees it now */
     if (r->content_type != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    for (size_t i = 0; i < r->n_headers; i++) {
+        char *colon = strchr(r->headers[i], ':');
+        if (colon == NULL)
+            continue;
+        *colon = '\0';
+        MHD_add_response_header(resp, r->headers[i], colon[1] == ' ' ? colon + 2 : colon + 1);
+        *colon = ':';
+    }
     enum MHD_Result ret = MHD_queue_response(c->conn, r->status, resp);
     MHD_destroy_response(resp);
     if (r->status >= 400)
@@ -276,6 +495,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         c->srv = s;
         c->conn = conn;
         c->seq = atomic_fetch_add(&s->seq, 1) + 1;
+        c->slot.model = -1;
         c->route = find_route(method, url);
         if (c->route != NULL && (c->route->flags & ROUTE_MODEL) != 0) {
             fakellm_stats_begin(s->stats);
@@ -306,19 +526,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
 
     switch (atomic_load(&c->state)) {
-    case ST_NEW:
-        if (prepare(c, method, url) == FAKELLM_ACT_RESET)
+    case ST_NEW: {
+        fakellm_action act = prepare(c, method, url);
+        uint64_t wait = c->reply.delay_ms;
+        if (act == FAKELLM_ACT_RESET)
             return MHD_NO;
-        if (c->reply.delay_ms == 0)
+        if (act == FAKELLM_ACT_HANG) {
+            /* The client will give up; the server cannot see it while the
+             * connection is suspended, so the request leaves its model's
+             * open count now. */
+            fakellm_limits_end(s->limits, &c->slot);
+            fakellm_stats_hung(s->stats, 1);
+            c->hung = 1;
+            wait = atomic_load(&s->stopping) ? 0 : HANG_MS;
+        }
+        if (wait == 0)
             return send_reply(c);
         atomic_store(&c->state, ST_WAITING);
         MHD_suspend_connection(conn);
-        if (fakellm_timer_add(s->timer, c, fakellm_timer_now_ms() + c->reply.delay_ms) != EMPQ_OK) {
+        if (fakellm_timer_add(s->timer, c, fakellm_timer_now_ms() + wait) != EMPQ_OK) {
             /* No heap slot (or stopping): answer now instead. */
             atomic_store(&c->state, ST_READY);
             MHD_resume_connection(conn);
         }
         return MHD_YES;
+    }
     case ST_WAITING:
         /* Called again before the deadline: hold on. */
         MHD_suspend_connection(conn);
@@ -337,6 +569,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         EMPQ_DEBUG("event=request_ended seq=%llu code=%d", (unsigned long long)c->seq, (int)toe);
+    fakellm_limits_end(s->limits, &c->slot);
+    if (c->hung)
+        fakellm_stats_hung(s->stats, -1);
     if (c->counted)
         fakellm_stats_end(s->stats);
     empq_buf_free(&c->body);
@@ -387,9 +622,60 @@ static void server_free(fakellm_server *s)
 {
     fakellm_timer_free(&s->timer);
     fakellm_stats_free(&s->stats);
+    fakellm_limits_free(&s->limits);
+    for (size_t i = 0; i < s->n_azure; i++) {
+        free((char *)s->azure[i].deployment);
+        free((char *)s->azure[i].model);
+    }
+    free(s->azure);
     free(s->host);
     free(s->require_key);
     free(s);
+}
+
+/* Copies the limits, the Azure table and the fault settings of o into s. */
+static int copy_tables(fakellm_server *s, const fakellm_options *o, empq_error *err)
+{
+    double sum = 0;
+    for (int k = 1; k < FAKELLM_FAULT_COUNT; k++) {
+        double p = o->fault_p[k];
+        if (!(p >= 0 && p <= 1))
+            return empq_error_set(err, EMPQ_EINVAL, "fakellm: fault %s probability %g not in [0, 1]",
+                                  fakellm_fault_name((fakellm_fault)k), p);
+        sum += p;
+        if (p > 0)
+            s->any_fault = 1;
+    }
+    if (sum > 1.0 + 1e-9)
+        return empq_error_set(err, EMPQ_EINVAL, "fakellm: the fault probabilities add up to %g, more than 1", sum);
+    if (s->opts.huge_bytes == 0)
+        s->opts.huge_bytes = FAKELLM_HUGE_BYTES;
+    s->limits = fakellm_limits_new();
+    if (s->limits == NULL)
+        return empq_error_set(err, EMPQ_ENOMEM, "fakellm: out of memory");
+    for (size_t i = 0; i < o->n_limits; i++) {
+        int rc = fakellm_limits_set(s->limits, o->limits[i].model, &o->limits[i].limit);
+        if (rc != EMPQ_OK)
+            return empq_error_set(err, rc, "fakellm: cannot set the limit of %s (too many models, or a name over "
+                                  "256 bytes)", o->limits[i].model ? o->limits[i].model : "the default");
+    }
+    if (o->n_azure > 0) {
+        s->azure = calloc(o->n_azure, sizeof(*s->azure));
+        if (s->azure == NULL)
+            return empq_error_set(err, EMPQ_ENOMEM, "fakellm: out of memory");
+        for (size_t i = 0; i < o->n_azure; i++) {
+            s->azure[i].deployment = empq_strdup(o->azure[i].deployment);
+            s->azure[i].model = empq_strdup(o->azure[i].model);
+            s->n_azure++;
+            if (s->azure[i].deployment == NULL || s->azure[i].model == NULL)
+                return empq_error_set(err, EMPQ_ENOMEM, "fakellm: out of memory");
+        }
+    }
+    s->opts.limits = NULL;
+    s->opts.n_limits = 0;
+    s->opts.azure = NULL;
+    s->opts.n_azure = 0;
+    return EMPQ_OK;
 }
 
 int fakellm_server_start(const fakellm_options *o, fakellm_server **out, empq_error *err)
@@ -418,13 +704,15 @@ int fakellm_server_start(const fakellm_options *o, fakellm_server **out, empq_er
         s->opts.max_body = DEFAULT_MAX_BODY;
     if (s->opts.connection_limit == 0)
         s->opts.connection_limit = DEFAULT_CONNECTION_LIMIT;
-    s->jitter_seed = mix64(empq_now_ms());
+    s->jitter_seed = fakellm_mix64(empq_now_ms());
     s->stats = fakellm_stats_new();
     if (s->host == NULL || (o->require_key != NULL && s->require_key == NULL) || s->stats == NULL) {
         server_free(s);
         return empq_error_set(err, EMPQ_ENOMEM, "fakellm: out of memory");
     }
-    rc = fakellm_timer_new(&s->timer, on_deadline, s, err);
+    rc = copy_tables(s, o, err);
+    if (rc == EMPQ_OK)
+        rc = fakellm_timer_new(&s->timer, on_deadline, s, err);
     if (rc != EMPQ_OK) {
         server_free(s);
         return rc;
@@ -457,6 +745,8 @@ int fakellm_server_start(const fakellm_options *o, fakellm_server **out, empq_er
 unsigned fakellm_server_port(const fakellm_server *s) { return s->port; }
 
 fakellm_stats *fakellm_server_stats(fakellm_server *s) { return s->stats; }
+
+fakellm_limits *fakellm_server_limits(fakellm_server *s) { return s->limits; }
 
 void fakellm_server_stop(fakellm_server **sp)
 {

@@ -20,7 +20,8 @@ typedef struct model_count {
 struct fakellm_stats {
     pthread_mutex_t mu;
     pthread_cond_t idle; /* CLOCK_MONOTONIC; signalled when in_flight hits 0 */
-    uint64_t requests, errors, in_flight, max_in_flight;
+    uint64_t requests, errors, in_flight, max_in_flight, hung;
+    uint64_t faults[FAKELLM_FAULT_COUNT];
     uint64_t other;      /* completions of models past the table */
     model_count models[FAKELLM_STATS_MODELS];
     size_t n_models;
@@ -107,9 +108,29 @@ void fakellm_stats_error(fakellm_stats *s)
     pthread_mutex_unlock(&s->mu);
 }
 
+void fakellm_stats_fault(fakellm_stats *s, fakellm_fault f)
+{
+    if (f <= FAKELLM_FAULT_NONE || f >= FAKELLM_FAULT_COUNT)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->faults[f]++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void fakellm_stats_hung(fakellm_stats *s, int delta)
+{
+    pthread_mutex_lock(&s->mu);
+    if (delta > 0)
+        s->hung++;
+    else if (s->hung > 0)
+        s->hung--;
+    pthread_mutex_unlock(&s->mu);
+}
+
 void fakellm_stats_reset(fakellm_stats *s)
 {
     pthread_mutex_lock(&s->mu);
+    memset(s->faults, 0, sizeof(s->faults));
     s->requests = 0;
     s->errors = 0;
     s->other = 0;
@@ -127,6 +148,8 @@ void fakellm_stats_get(fakellm_stats *s, fakellm_stats_snapshot *out)
     out->errors = s->errors;
     out->in_flight = s->in_flight;
     out->max_in_flight = s->max_in_flight;
+    out->hung = s->hung;
+    memcpy(out->faults, s->faults, sizeof(out->faults));
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -152,12 +175,15 @@ int fakellm_stats_wait_idle(fakellm_stats *s, uint64_t timeout_ms)
 int fakellm_stats_json(fakellm_stats *s, empq_buf *out)
 {
     int rc = EMPQ_ENOMEM;
-    json_t *root = json_object(), *by_model = json_object();
+    json_t *root = json_object(), *by_model = json_object(), *faults = json_object();
     char *text = NULL;
 
     pthread_mutex_lock(&s->mu);
-    if (root == NULL || by_model == NULL)
+    if (root == NULL || by_model == NULL || faults == NULL)
         goto unlock;
+    for (int k = 1; k < FAKELLM_FAULT_COUNT; k++)
+        if (json_object_set_new(faults, fakellm_fault_name((fakellm_fault)k), json_integer((json_int_t)s->faults[k])) != 0)
+            goto unlock;
     for (size_t i = 0; i < s->n_models; i++)
         if (json_object_set_new(by_model, s->models[i].name, json_integer((json_int_t)s->models[i].n)) != 0)
             goto unlock;
@@ -167,7 +193,9 @@ int fakellm_stats_json(fakellm_stats *s, empq_buf *out)
         json_object_set(root, "by_model", by_model) != 0 ||
         json_object_set_new(root, "errors", json_integer((json_int_t)s->errors)) != 0 ||
         json_object_set_new(root, "in_flight", json_integer((json_int_t)s->in_flight)) != 0 ||
-        json_object_set_new(root, "max_in_flight", json_integer((json_int_t)s->max_in_flight)) != 0)
+        json_object_set_new(root, "max_in_flight", json_integer((json_int_t)s->max_in_flight)) != 0 ||
+        json_object_set_new(root, "hung", json_integer((json_int_t)s->hung)) != 0 ||
+        json_object_set(root, "faults", faults) != 0)
         goto unlock;
     rc = EMPQ_OK;
 unlock:
@@ -178,6 +206,7 @@ unlock:
     }
     free(text);
     json_decref(by_model);
+    json_decref(faults);
     json_decref(root);
     return rc;
 }

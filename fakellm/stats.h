@@ -1,7 +1,9 @@
 /* stats.h: the fake server's counters, served at GET /stats.
  *
  *   {"requests": n, "by_model": {"fake-warm": n, ...}, "errors": n,
- *    "in_flight": n, "max_in_flight": n}
+ *    "in_flight": n, "max_in_flight": n, "hung": n,
+ *    "faults": {"429": n, "500": n, "503": n, "hang": n, "reset": n, "malformed": n,
+ *               "truncated": n, "huge": n, "refusal": n, "empty": n}}
  *
  * requests  completions answered with 200, all models
  * by_model  the same per model name, in first-seen order; after
@@ -9,6 +11,10 @@
  * errors    responses with a status >= 400 on any path
  * in_flight model-path requests received and not yet completed (a gauge)
  * max_in_flight  the peak of in_flight since start or the last reset
+ * hung      connections held by the hang fault now (a gauge)
+ * faults    injected faults by kind (faults.h), every kind listed
+ *
+ * The server adds "models" (limits.h) to the object it serves.
  *
  * All functions are thread-safe (one mutex; the critical sections are a few
  * increments). */
@@ -19,6 +25,7 @@
 #include <stdint.h>
 
 #include "empq/util.h"
+#include "faults.h"
 
 #define FAKELLM_STATS_MODELS 256
 
@@ -41,7 +48,14 @@ void fakellm_stats_answered(fakellm_stats *s, const char *model);
 /* A response with status >= 400 was sent. */
 void fakellm_stats_error(fakellm_stats *s);
 
-/* Zeroes requests, by_model and errors; max_in_flight becomes the current
+/* A fault of kind f was injected (FAKELLM_FAULT_NONE is ignored). */
+void fakellm_stats_fault(fakellm_stats *s, fakellm_fault f);
+
+/* A connection started (delta 1) or stopped (delta -1) being held by the
+ * hang fault. */
+void fakellm_stats_hung(fakellm_stats *s, int delta);
+
+/* Zeroes requests, by_model, errors and faults; max_in_flight becomes the current
  * in_flight (the gauge itself is not reset: those requests are still open). */
 void fakellm_stats_reset(fakellm_stats *s);
 
@@ -51,6 +65,8 @@ typedef struct fakellm_stats_snapshot {
     uint64_t errors;
     uint64_t in_flight;
     uint64_t max_in_flight;
+    uint64_t hung;
+    uint64_t faults[FAKELLM_FAULT_COUNT];
 } fakellm_stats_snapshot;
 void fakellm_stats_get(fakellm_stats *s, fakellm_stats_snapshot *out);
 

@@ -110,7 +110,8 @@ def check_shape(doc, model):
     ch = doc["choices"][0]
     check(list(ch.keys()) == ["index", "message", "logprobs", "finish_reason"], "choice keys %r" % list(ch.keys()))
     check(ch["index"] == 0 and ch["logprobs"] is None and ch["finish_reason"] == "stop", "choice values")
-    check(list(ch["message"].keys()) == ["role", "content"], "message keys")
+    check(list(ch["message"].keys()) == ["role", "content", "refusal"], "message keys")
+    check(ch["message"]["refusal"] is None, "refusal null")
     check(ch["message"]["role"] == "assistant", "role assistant")
     check(isinstance(ch["message"]["content"], str) and ch["message"]["content"], "content non-empty string")
     u = doc["usage"]
@@ -198,8 +199,13 @@ def test_basics():
         # Stats: 10 completions (warm 4, formal 2, brief 2, curious 1, other 1) and 7 errors so far.
         st, stats, _, _ = request(srv, "GET", "/stats")
         check(st == 200, "stats 200")
-        check(list(stats.keys()) == ["requests", "by_model", "errors", "in_flight", "max_in_flight"],
+        check(list(stats.keys()) == ["requests", "by_model", "errors", "in_flight", "max_in_flight", "hung",
+                                     "faults", "models"],
               "stats keys %r" % list(stats.keys()))
+        check(stats["faults"] == {k: 0 for k in ("429", "500", "503", "hang", "reset", "malformed", "truncated",
+                                                  "huge", "refusal", "empty")}, "no faults: %r" % stats["faults"])
+        check(stats["models"]["fake-warm"]["requests"] == 4 and stats["models"]["fake-warm"]["limit"] is None,
+              "models: %r" % stats["models"].get("fake-warm"))
         check(stats["requests"] == 10, "stats requests %r" % stats["requests"])
         check(stats["by_model"] == {"fake-warm": 4, "fake-formal": 2, "fake-brief": 2, "fake-curious": 1,
                                     "other-model": 1}, "by_model %r" % stats["by_model"])

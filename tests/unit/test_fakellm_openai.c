@@ -1,6 +1,9 @@
 /* test_fakellm_openai.c: the OpenAI chat-completions format without HTTP:
  * the response's fields and types, token counts, max_tokens, stop, n, and
- * every 400 in the documented error shape. */
+ * every 400 in the documented error shape; the refusal, empty and huge
+ * modes; the key check; the server-raised errors (429 of a limit with its
+ * wording and Retry-After, injected 429/500/503) and x-ratelimit-* headers;
+ * and Azure OpenAI (api-version, api-key, deployment model, 429 shape). */
 #include <jansson.h>
 
 #include "check.h"
@@ -102,8 +105,9 @@ static void test_shape(void)
     CHECK(json_is_null(json_object_get(ch, "logprobs")));
     CHECK_STR(finish_of(doc, 0), "stop");
     json_t *msg = json_object_get(ch, "message");
-    CHECK_INT(json_object_size(msg), 2);
+    CHECK_INT(json_object_size(msg), 3);
     CHECK_STR(json_string_value(json_object_get(msg, "role")), "assistant");
+    CHECK(json_object_get(msg, "refusal") != NULL && json_is_null(json_object_get(msg, "refusal")));
 
     /* The content is the style module's reply for these messages. */
     fakellm_msg msgs[2] = {{"system", "Be kind."}, {"user", "My dog died last week."}};
@@ -278,6 +282,238 @@ static void test_error_helper(void)
     fakellm_reply_clear(NULL);
 }
 
+static json_t *parse_reply(const fakellm_reply *r)
+{
+    json_t *doc = json_loadb(r->body.data, r->body.len, 0, NULL);
+    CHECK(doc != NULL);
+    return doc;
+}
+
+static const char *chat_body =
+    "{\"model\":\"fake-warm\",\"messages\":[{\"role\":\"user\",\"content\":\"My dog died last week.\"}]}";
+
+static void test_modes(void)
+{
+    fakellm_ctx c = ctx;
+    fakellm_reply r = {0};
+
+    /* Refusal: content null, refusal set, finish stop. */
+    c.mode = FAKELLM_MODE_REFUSAL;
+    CHECK_INT(fakellm_openai_chat(chat_body, strlen(chat_body), &c, &r), EMPQ_OK);
+    CHECK_INT(r.status, 200);
+    json_t *doc = parse_reply(&r);
+    json_t *msg = json_object_get(json_array_get(json_object_get(doc, "choices"), 0), "message");
+    CHECK(json_is_null(json_object_get(msg, "content")));
+    CHECK_STR(json_string_value(json_object_get(msg, "refusal")), FAKELLM_REFUSAL_TEXT);
+    CHECK_STR(finish_of(doc, 0), "stop");
+    CHECK_INT(usage(doc, "completion_tokens"), (json_int_t)fakellm_count_words(FAKELLM_REFUSAL_TEXT));
+    CHECK_INT(r.tokens, (uint64_t)usage(doc, "total_tokens"));
+    json_decref(doc);
+
+    /* Empty: content "", 0 completion tokens. */
+    c.mode = FAKELLM_MODE_EMPTY;
+    CHECK_INT(fakellm_openai_chat(chat_body, strlen(chat_body), &c, &r), EMPQ_OK);
+    doc = parse_reply(&r);
+    CHECK_STR(content_of(doc, 0), "");
+    CHECK_INT(usage(doc, "completion_tokens"), 0);
+    json_decref(doc);
+
+    /* Huge: the marker sits at the end of the text; mark_pad turns it into
+     * padding that is streamed as part of the content string. */
+    c.mode = FAKELLM_MODE_NORMAL;
+    CHECK_INT(fakellm_openai_chat(chat_body, strlen(chat_body), &c, &r), EMPQ_OK);
+    doc = parse_reply(&r);
+    char *normal = strdup(content_of(doc, 0));
+    json_decref(doc);
+    c.mode = FAKELLM_MODE_HUGE;
+    CHECK_INT(fakellm_openai_chat(chat_body, strlen(chat_body), &c, &r), EMPQ_OK);
+    CHECK_CONTAINS(r.body.data, "\\u0001");
+    size_t plain_len = r.body.len;
+    CHECK_INT(fakellm_reply_mark_pad(&r, 1000), 1);
+    CHECK_INT(r.body_kind, FAKELLM_BODY_PADDED);
+    CHECK_INT(r.body.len, plain_len - 6);
+    CHECK_INT(fakellm_reply_wire_len(&r), r.body.len + 1000);
+    size_t n = fakellm_reply_wire_len(&r);
+    char *wire = malloc(n + 1);
+    /* Read it back in odd-sized pieces, as MHD would. */
+    size_t got = 0;
+    while (got < n)
+        got += fakellm_reply_wire_read(&r, got, wire + got, got + 77 < n ? 77 : n - got);
+    wire[n] = '\0';
+    doc = json_loads(wire, 0, NULL);
+    CHECK(doc != NULL);
+    const char *huge = content_of(doc, 0);
+    CHECK_INT(strlen(huge), strlen(normal) + 1000);
+    CHECK(strncmp(huge, normal, strlen(normal)) == 0);
+    CHECK_INT(usage(doc, "completion_tokens"), (json_int_t)fakellm_count_words(normal));
+    json_decref(doc);
+    free(wire);
+    free(normal);
+    fakellm_reply_clear(&r);
+}
+
+static void test_auth(void)
+{
+    fakellm_reply r = {0};
+    int rc = EMPQ_OK;
+    CHECK_INT(fakellm_openai_auth(NULL, NULL, &r, &rc), 1);
+    CHECK_INT(fakellm_openai_auth("Bearer sk-test-123456789", "sk-test-123456789", &r, &rc), 1);
+    CHECK_INT(fakellm_openai_auth(NULL, "sk-test-123456789", &r, &rc), 0);
+    CHECK_INT(r.status, 401);
+    CHECK_CONTAINS(r.body.data, "\"code\":\"invalid_api_key\"");
+    CHECK_CONTAINS(r.body.data, "You didn't provide an API key");
+    CHECK_INT(fakellm_openai_auth("Bearer sk-wrong-999999999", "sk-test-123456789", &r, &rc), 0);
+    CHECK_CONTAINS(r.body.data, "Incorrect API key provided: sk-****9999.");
+    CHECK(strstr(r.body.data, "sk-wrong") == NULL);
+    CHECK_INT(rc, EMPQ_OK);
+    fakellm_reply_clear(&r);
+}
+
+static void test_server_errors(void)
+{
+    fakellm_reply r = {0};
+    fakellm_admit a = {.has_limit = 1, .lim = {.rpm = 600, .tpm = 100000}, .which = "requests", .limit = 600,
+                       .used = 600, .requested = 1, .retry_after_ms = 1200};
+    CHECK_INT(fakellm_front_openai.error(&r, FAKELLM_ERR_LIMIT, "fake-warm", &a, 9), EMPQ_OK);
+    CHECK_INT(r.status, 429);
+    CHECK_STR(r.body.data,
+              "{\"error\":{\"message\":\"Rate limit reached for fake-warm in organization org-fakellm on requests "
+              "per min (RPM): Limit 600, Used 600, Requested 1. Please try again in 1.2s. Visit "
+              "https://platform.openai.com/account/rate-limits to learn more.\",\"type\":\"requests\","
+              "\"param\":null,\"code\":\"rate_limit_exceeded\"}}");
+    CHECK_STR(fakellm_reply_get_header(&r, "Retry-After"), "2");
+
+    a.which = "tokens";
+    a.limit = 100000;
+    a.used = 99990;
+    a.requested = 40;
+    a.retry_after_ms = 61000;
+    CHECK_INT(fakellm_front_openai.error(&r, FAKELLM_ERR_LIMIT, "fake-warm", &a, 9), EMPQ_OK);
+    CHECK_CONTAINS(r.body.data, "on tokens per min (TPM): Limit 100000, Used 99990, Requested 40. Please try "
+                                "again in 1m1s.");
+    CHECK_CONTAINS(r.body.data, "\"type\":\"tokens\"");
+    CHECK_STR(fakellm_reply_get_header(&r, "retry-after"), "61");
+
+    CHECK_INT(fakellm_front_openai.error(&r, FAKELLM_ERR_500, "fake-warm", NULL, 9), EMPQ_OK);
+    CHECK_INT(r.status, 500);
+    CHECK_CONTAINS(r.body.data, "\"type\":\"server_error\"");
+    CHECK_INT(fakellm_front_openai.error(&r, FAKELLM_ERR_503, "fake-warm", NULL, 9), EMPQ_OK);
+    CHECK_INT(r.status, 503);
+    CHECK_CONTAINS(r.body.data, "The engine is currently overloaded, please try again later.");
+    fakellm_reply_clear(&r);
+
+    /* Rate-limit headers, resets as Go durations. */
+    fakellm_admit ok = {.admitted = 1, .has_limit = 1, .lim = {.rpm = 600, .tpm = 100000},
+                        .remaining_requests = 599, .remaining_tokens = 99960, .reset_requests_ms = 60000,
+                        .reset_tokens_ms = 12};
+    CHECK_INT(fakellm_front_openai.headers(&r, &ok, 0), EMPQ_OK);
+    CHECK_STR(fakellm_reply_get_header(&r, "x-ratelimit-limit-requests"), "600");
+    CHECK_STR(fakellm_reply_get_header(&r, "x-ratelimit-remaining-requests"), "599");
+    CHECK_STR(fakellm_reply_get_header(&r, "x-ratelimit-reset-requests"), "1m0s");
+    CHECK_STR(fakellm_reply_get_header(&r, "x-ratelimit-limit-tokens"), "100000");
+    CHECK_STR(fakellm_reply_get_header(&r, "x-ratelimit-remaining-tokens"), "99960");
+    CHECK_STR(fakellm_reply_get_header(&r, "x-ratelimit-reset-tokens"), "12ms");
+    fakellm_reply_clear(&r);
+    /* Only rpm: no token headers. */
+    ok.lim.tpm = 0;
+    CHECK_INT(fakellm_front_openai.headers(&r, &ok, 0), EMPQ_OK);
+    CHECK(fakellm_reply_get_header(&r, "x-ratelimit-limit-tokens") == NULL);
+    CHECK_INT(r.n_headers, 3);
+    fakellm_reply_clear(&r);
+
+    char d[32];
+    CHECK_STR(fakellm_go_duration(d, sizeof(d), 0), "0s");
+    CHECK_STR(fakellm_go_duration(d, sizeof(d), 999), "999ms");
+    CHECK_STR(fakellm_go_duration(d, sizeof(d), 1500), "1.5s");
+    CHECK_STR(fakellm_go_duration(d, sizeof(d), 360000), "6m0s");
+    CHECK_STR(fakellm_go_duration(d, sizeof(d), 61250), "1m1.25s");
+    CHECK_INT(fakellm_retry_seconds(0), 1);
+    CHECK_INT(fakellm_retry_seconds(1001), 2);
+}
+
+static void test_azure(void)
+{
+    fakellm_reply r = {0};
+    fakellm_azure_in in = {.deployment = "fake-warm", .api_version = "2024-10-21"};
+    const char *body = "{\"messages\":[{\"role\":\"user\",\"content\":\"My dog died last week.\"}]}";
+
+    /* No model in the body: the deployment is the model. */
+    CHECK_INT(fakellm_azure_chat(body, strlen(body), &in, &ctx, &r), EMPQ_OK);
+    CHECK_INT(r.status, 200);
+    json_t *doc = parse_reply(&r);
+    CHECK_STR(json_string_value(json_object_get(doc, "model")), "fake-warm");
+    CHECK_STR(json_string_value(json_object_get(doc, "object")), "chat.completion");
+    char *warm = strdup(content_of(doc, 0));
+    json_decref(doc);
+
+    /* A mapped deployment reports its model and answers in its style; the
+     * body's model is ignored. */
+    in.deployment = "my-warm";
+    in.model = "fake-warm";
+    CHECK_INT(fakellm_azure_chat(body, strlen(body), &in, &ctx, &r), EMPQ_OK);
+    doc = parse_reply(&r);
+    CHECK_STR(json_string_value(json_object_get(doc, "model")), "fake-warm");
+    CHECK_STR(content_of(doc, 0), warm);
+    json_decref(doc);
+    in.model = "gpt-4o-2024-08-06";
+    const char *with_model = "{\"model\":\"something-else\",\"messages\":[{\"role\":\"user\",\"content\":\"My dog "
+                             "died last week.\"}]}";
+    CHECK_INT(fakellm_azure_chat(with_model, strlen(with_model), &in, &ctx, &r), EMPQ_OK);
+    doc = parse_reply(&r);
+    CHECK_STR(json_string_value(json_object_get(doc, "model")), "gpt-4o-2024-08-06");
+    CHECK_STR(r.model, "gpt-4o-2024-08-06");
+    CHECK(strcmp(content_of(doc, 0), warm) != 0); /* a neutral model */
+    json_decref(doc);
+    free(warm);
+
+    /* api-version: missing or malformed -> 404 Resource not found. */
+    const char *bad_versions[] = {NULL, "", "0301", "2024-10-21x", "2024-1-21"};
+    for (size_t i = 0; i < sizeof(bad_versions) / sizeof(bad_versions[0]); i++) {
+        in.api_version = bad_versions[i];
+        CHECK_INT(fakellm_azure_chat(body, strlen(body), &in, &ctx, &r), EMPQ_OK);
+        CHECK_INT(r.status, 404);
+        CHECK_STR(r.body.data, "{\"error\":{\"code\":\"404\",\"message\":\"Resource not found\"}}");
+    }
+    in.api_version = "2025-01-01-preview";
+    CHECK_INT(fakellm_azure_chat(body, strlen(body), &in, &ctx, &r), EMPQ_OK);
+    CHECK_INT(r.status, 200);
+
+    /* api-key. */
+    in.require_key = "azure-key-123";
+    CHECK_INT(fakellm_azure_chat(body, strlen(body), &in, &ctx, &r), EMPQ_OK);
+    CHECK_INT(r.status, 401);
+    CHECK_CONTAINS(r.body.data, "{\"error\":{\"code\":\"401\",\"message\":\"Access denied due to invalid "
+                                "subscription key or wrong API endpoint.");
+    in.api_key = "azure-key-123";
+    CHECK_INT(fakellm_azure_chat(body, strlen(body), &in, &ctx, &r), EMPQ_OK);
+    CHECK_INT(r.status, 200);
+
+    /* 400s keep the OpenAI shape. */
+    CHECK_INT(fakellm_azure_chat("{}", 2, &in, &ctx, &r), EMPQ_OK);
+    CHECK_INT(r.status, 400);
+    CHECK_CONTAINS(r.body.data, "\"param\":\"messages\"");
+
+    /* 429: Azure's own shape, retry-after and retry-after-ms. */
+    fakellm_admit a = {.has_limit = 1, .lim = {.rpm = 60}, .which = "requests", .limit = 60, .used = 60,
+                       .requested = 1, .retry_after_ms = 2500};
+    CHECK_INT(fakellm_front_azure.error(&r, FAKELLM_ERR_LIMIT, "fake-warm", &a, 3), EMPQ_OK);
+    CHECK_INT(r.status, 429);
+    CHECK_CONTAINS(r.body.data, "{\"error\":{\"code\":\"429\",\"message\":\"Requests to the ChatCompletions_Create "
+                                "Operation under Azure OpenAI API version");
+    CHECK_CONTAINS(r.body.data, "exceeded call rate limit");
+    CHECK_CONTAINS(r.body.data, "Please retry after 3 seconds.");
+    CHECK_STR(fakellm_reply_get_header(&r, "retry-after"), "3");
+    CHECK_STR(fakellm_reply_get_header(&r, "retry-after-ms"), "2500");
+    fakellm_reply_clear(&r);
+    fakellm_admit ok = {.admitted = 1, .has_limit = 1, .lim = {.rpm = 60, .tpm = 1000}, .remaining_requests = 59,
+                        .remaining_tokens = 900};
+    CHECK_INT(fakellm_front_azure.headers(&r, &ok, 0), EMPQ_OK);
+    CHECK_STR(fakellm_reply_get_header(&r, "x-ratelimit-remaining-requests"), "59");
+    CHECK_STR(fakellm_reply_get_header(&r, "x-ratelimit-remaining-tokens"), "900");
+    CHECK_INT(r.n_headers, 2);
+    fakellm_reply_clear(&r);
+}
+
 int main(void)
 {
     RUN(test_shape);
@@ -286,5 +522,9 @@ int main(void)
     RUN(test_content_parts);
     RUN(test_errors);
     RUN(test_error_helper);
+    RUN(test_modes);
+    RUN(test_auth);
+    RUN(test_server_errors);
+    RUN(test_azure);
     CHECK_DONE();
 }

@@ -1,6 +1,8 @@
 /* test_fakellm_server.c: the server in-process over real HTTP (libcurl):
- * routing, the fault hook seam (rewrite, reset, delay), the latency path,
- * and a clean stop with responses still waiting. */
+ * routing, the fault hook seam (rewrite, reset, hang, delay), the latency
+ * path, a clean stop with responses still waiting (and hung), the limits
+ * and injected faults through HTTP (headers, truncated and padded bodies),
+ * and option checks. */
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -16,8 +18,15 @@ typedef struct got {
     long status;
     CURLcode rc;
     empq_buf body;
+    empq_buf headers;
     uint64_t ms;
 } got;
+
+static size_t on_header(char *p, size_t size, size_t n, void *user)
+{
+    got *g = user;
+    return empq_buf_append(&g->headers, p, size * n) == EMPQ_OK ? size * n : 0;
+}
 
 static size_t on_data(char *p, size_t size, size_t n, void *user)
 {
@@ -25,7 +34,14 @@ static size_t on_data(char *p, size_t size, size_t n, void *user)
     return empq_buf_append(&g->body, p, size * n) == EMPQ_OK ? size * n : 0;
 }
 
+static got post_t(unsigned port, const char *path, const char *body, const char *header, long timeout_ms);
+
 static got post(unsigned port, const char *path, const char *body, const char *header)
+{
+    return post_t(port, path, body, header, 10000L);
+}
+
+static got post_t(unsigned port, const char *path, const char *body, const char *header, long timeout_ms)
 {
     got g = {0};
     char url[128];
@@ -44,7 +60,9 @@ static got post(unsigned port, const char *path, const char *body, const char *h
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &g);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &g);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
     uint64_t t0 = fakellm_timer_now_ms();
     g.rc = curl_easy_perform(c);
     g.ms = fakellm_timer_now_ms() - t0;
@@ -78,6 +96,8 @@ static fakellm_action hook(void *user, const fakellm_request *req, fakellm_reply
         return FAKELLM_ACT_RESET;
     } else if (strstr(req->body, "\"fault-slow\"") != NULL) {
         reply->delay_ms = 300;
+    } else if (strstr(req->body, "\"fault-hang\"") != NULL) {
+        return FAKELLM_ACT_HANG;
     }
     const char *x = fakellm_request_header(req, "X-Fast");
     if (x != NULL && strcmp(x, "yes") == 0)
@@ -103,26 +123,31 @@ static void test_hook_and_routes(void)
     CHECK_CONTAINS(g.body.data, "\"object\":\"chat.completion\"");
     CHECK(g.ms >= 95);
     empq_buf_free(&g.body);
+    empq_buf_free(&g.headers);
 
     g = post(port, "/v1/chat/completions", chat_body("fake-warm"), "X-Fast: yes");
     CHECK_INT(g.status, 200);
     CHECK(g.ms < 90);
     empq_buf_free(&g.body);
+    empq_buf_free(&g.headers);
 
     g = post(port, "/v1/chat/completions", chat_body("fault-slow"), NULL);
     CHECK_INT(g.status, 200);
     CHECK(g.ms >= 295);
     empq_buf_free(&g.body);
+    empq_buf_free(&g.headers);
 
     g = post(port, "/v1/chat/completions", chat_body("fault-503"), NULL);
     CHECK_INT(g.status, 503);
     CHECK_CONTAINS(g.body.data, "\"type\":\"server_error\"");
     empq_buf_free(&g.body);
+    empq_buf_free(&g.headers);
 
     g = post(port, "/v1/chat/completions", chat_body("fault-reset"), NULL);
     CHECK(g.rc != CURLE_OK);
     CHECK_INT(g.status, 0);
     empq_buf_free(&g.body);
+    empq_buf_free(&g.headers);
 
     /* Control routes skip the hook and the latency. */
     int calls = atomic_load(&hook_calls);
@@ -131,22 +156,125 @@ static void test_hook_and_routes(void)
     CHECK(g.ms < 90);
     CHECK_CONTAINS(g.body.data, "\"requests\":3,\"by_model\":{\"fake-warm\":2,\"fault-slow\":1},\"errors\":1");
     empq_buf_free(&g.body);
+    empq_buf_free(&g.headers);
     g = post(port, "/healthz", NULL, NULL);
     CHECK_INT(g.status, 200);
     CHECK_STR(g.body.data, "{\"ok\":true}");
     empq_buf_free(&g.body);
+    empq_buf_free(&g.headers);
     g = post(port, "/v2/nothing", "{}", NULL);
     CHECK_INT(g.status, 404);
     CHECK_CONTAINS(g.body.data, "Invalid URL (POST /v2/nothing)");
     CHECK(g.ms < 90);
     empq_buf_free(&g.body);
+    empq_buf_free(&g.headers);
     CHECK_INT(atomic_load(&hook_calls), calls);
     CHECK_INT(atomic_load(&hook_bad), 0);
 
+    /* A hang: the client times out; the server holds it until stop. */
+    g = post_t(port, "/v1/chat/completions", chat_body("fault-hang"), "X-Fast: yes", 300L);
+    CHECK_INT(g.rc, CURLE_OPERATION_TIMEDOUT);
+    empq_buf_free(&g.body);
+    empq_buf_free(&g.headers);
+    fakellm_stats_snapshot snap;
+    fakellm_stats_get(fakellm_server_stats(s), &snap);
+    CHECK_INT(snap.hung, 1);
+
+    uint64_t t0 = fakellm_timer_now_ms();
     fakellm_server_stop(&s);
+    CHECK(fakellm_timer_now_ms() - t0 < 3000);
     CHECK(s == NULL);
     fakellm_server_stop(&s);
     fakellm_server_stop(NULL);
+}
+
+static const char *provider_body(int provider)
+{
+    switch (provider) {
+    case 0: return chat_body("fake-warm");
+    case 1: return "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"My dog died.\"}]}]}";
+    default: return "{\"model\":\"fake-warm\",\"max_tokens\":100,\"messages\":[{\"role\":\"user\","
+                    "\"content\":\"My dog died.\"}]}";
+    }
+}
+
+static const char *provider_path(int provider)
+{
+    static const char *const paths[] = {"/v1/chat/completions", "/v1beta/models/fake-warm:generateContent",
+                                        "/v1/messages"};
+    return paths[provider];
+}
+
+/* Limits through HTTP: each provider's 429 and headers. */
+static void test_limits(void)
+{
+    fakellm_limit_spec lim[] = {{"fake-warm", {.rpm = 2}}};
+    fakellm_options o;
+    fakellm_options_init(&o);
+    o.limits = lim;
+    o.n_limits = 1;
+    fakellm_server *s = NULL;
+    CHECK_INT(fakellm_server_start(&o, &s, NULL), EMPQ_OK);
+    unsigned port = fakellm_server_port(s);
+    for (int p = 0; p < 3; p++) {
+        const char *hdr = p == 2 ? "anthropic-version: 2023-06-01" : NULL;
+        for (int i = 0; i < 3; i++) {
+            got g = post(port, provider_path(p), provider_body(p), hdr);
+            /* One shared quota: fake-warm through every format. */
+            int ok = p == 0 && i < 2;
+            CHECK_INT(g.status, ok ? 200 : 429);
+            if (ok && p == 0)
+                CHECK_CONTAINS(g.headers.data, "x-ratelimit-limit-requests: 2");
+            if (!ok) {
+                CHECK_CONTAINS(g.headers.data, p == 2 ? "retry-after: " : "Retry-After: ");
+                CHECK_CONTAINS(g.body.data, p == 0 ? "\"code\":\"rate_limit_exceeded\""
+                                           : p == 1 ? "\"status\":\"RESOURCE_EXHAUSTED\""
+                                                    : "\"type\":\"rate_limit_error\"");
+            }
+            empq_buf_free(&g.body);
+            empq_buf_free(&g.headers);
+        }
+    }
+    got g = post(port, "/stats", NULL, NULL);
+    CHECK_CONTAINS(g.body.data, "\"models\":{\"fake-warm\":{\"limit\":{\"rpm\":2,\"tpm\":0,\"concurrency\":0},"
+                                "\"requests\":9,\"limited\":7,");
+    empq_buf_free(&g.body);
+    empq_buf_free(&g.headers);
+    fakellm_server_stop(&s);
+}
+
+/* Injected faults: truncated and padded bodies on the wire. */
+static void test_broken_bodies(void)
+{
+    fakellm_options o;
+    fakellm_options_init(&o);
+    o.fault_p[FAKELLM_FAULT_TRUNCATED] = 1.0;
+    fakellm_server *s = NULL;
+    CHECK_INT(fakellm_server_start(&o, &s, NULL), EMPQ_OK);
+    got g = post(fakellm_server_port(s), "/v1/chat/completions", chat_body("fake-warm"), NULL);
+    CHECK_INT(g.rc, CURLE_PARTIAL_FILE);
+    CHECK_INT(g.status, 200);
+    CHECK(g.body.len > 10);
+    empq_buf_free(&g.body);
+    empq_buf_free(&g.headers);
+    fakellm_stats_snapshot snap;
+    fakellm_stats_get(fakellm_server_stats(s), &snap);
+    CHECK_INT(snap.faults[FAKELLM_FAULT_TRUNCATED], 1);
+    fakellm_server_stop(&s);
+
+    fakellm_options_init(&o);
+    o.fault_p[FAKELLM_FAULT_HUGE] = 1.0;
+    o.huge_bytes = 3000000;
+    CHECK_INT(fakellm_server_start(&o, &s, NULL), EMPQ_OK);
+    g = post(fakellm_server_port(s), "/v1/messages", provider_body(2), "anthropic-version: 2023-06-01");
+    CHECK_INT(g.rc, CURLE_OK);
+    CHECK_INT(g.status, 200);
+    CHECK(g.body.len > 3000000 && g.body.len < 3001000);
+    CHECK_CONTAINS(g.body.data, "lorem ipsum dolor sit amet lorem");
+    CHECK_CONTAINS(g.body.data, "\"stop_reason\":\"end_turn\"");
+    empq_buf_free(&g.body);
+    empq_buf_free(&g.headers);
+    fakellm_server_stop(&s);
 }
 
 typedef struct waiter {
@@ -190,6 +318,7 @@ static void test_stop_drains(void)
         pthread_join(th[i], NULL);
         CHECK_INT(w[i].g.status, 200);
         empq_buf_free(&w[i].g.body);
+        empq_buf_free(&w[i].g.headers);
     }
 }
 
@@ -214,6 +343,15 @@ static void test_bad_options(void)
     CHECK_INT(fakellm_server_start(&o, &s, &err), EMPQ_EIO);
     CHECK(s == NULL);
     fakellm_server_stop(&first);
+    /* Fault probabilities. */
+    fakellm_options_init(&o);
+    o.fault_p[FAKELLM_FAULT_429] = 0.7;
+    o.fault_p[FAKELLM_FAULT_500] = 0.7;
+    CHECK_INT(fakellm_server_start(&o, &s, &err), EMPQ_EINVAL);
+    CHECK_CONTAINS(err.msg, "add up to");
+    o.fault_p[FAKELLM_FAULT_500] = -0.1;
+    CHECK_INT(fakellm_server_start(&o, &s, &err), EMPQ_EINVAL);
+    CHECK(s == NULL);
 }
 
 int main(void)
@@ -223,6 +361,8 @@ int main(void)
     RUN(test_hook_and_routes);
     RUN(test_stop_drains);
     RUN(test_bad_options);
+    RUN(test_limits);
+    RUN(test_broken_bodies);
     curl_global_cleanup();
     CHECK_DONE();
 }

@@ -23,7 +23,9 @@ static void test_counts(void)
     CHECK(s != NULL);
     empq_buf b = {0};
     CHECK_INT(fakellm_stats_json(s, &b), EMPQ_OK);
-    CHECK_STR(b.data, "{\"requests\":0,\"by_model\":{},\"errors\":0,\"in_flight\":0,\"max_in_flight\":0}");
+    CHECK_STR(b.data, "{\"requests\":0,\"by_model\":{},\"errors\":0,\"in_flight\":0,\"max_in_flight\":0,"
+                      "\"hung\":0,\"faults\":{\"429\":0,\"500\":0,\"503\":0,\"hang\":0,\"reset\":0,"
+                      "\"malformed\":0,\"truncated\":0,\"huge\":0,\"refusal\":0,\"empty\":0}}");
     empq_buf_free(&b);
 
     fakellm_stats_begin(s);
@@ -37,8 +39,19 @@ static void test_counts(void)
     fakellm_stats_answered(s, NULL);
     fakellm_stats_error(s);
     fakellm_stats_end(s);
+    fakellm_stats_fault(s, FAKELLM_FAULT_429);
+    fakellm_stats_fault(s, FAKELLM_FAULT_429);
+    fakellm_stats_fault(s, FAKELLM_FAULT_EMPTY);
+    fakellm_stats_fault(s, FAKELLM_FAULT_NONE); /* ignored */
+    fakellm_stats_hung(s, 1);
+    fakellm_stats_hung(s, 1);
+    fakellm_stats_hung(s, -1);
 
     json_t *doc = as_json(s);
+    CHECK_INT(get(doc, "hung"), 1);
+    CHECK_INT(get(json_object_get(doc, "faults"), "429"), 2);
+    CHECK_INT(get(json_object_get(doc, "faults"), "empty"), 1);
+    CHECK_INT(get(json_object_get(doc, "faults"), "hang"), 0);
     CHECK_INT(get(doc, "requests"), 5);
     CHECK_INT(get(doc, "errors"), 1);
     CHECK_INT(get(doc, "in_flight"), 1);
@@ -62,6 +75,8 @@ static void test_counts(void)
     CHECK_INT(get(doc, "requests"), 0);
     CHECK_INT(get(doc, "errors"), 0);
     CHECK_INT(json_object_size(json_object_get(doc, "by_model")), 0);
+    CHECK_INT(get(json_object_get(doc, "faults"), "429"), 0);
+    CHECK_INT(get(doc, "hung"), 1); /* a gauge: not reset */
     CHECK_INT(get(doc, "in_flight"), 1);
     CHECK_INT(get(doc, "max_in_flight"), 1);
     json_decref(doc);
