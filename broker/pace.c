@@ -9,6 +9,7 @@ void bk__pace_opts_default(bk__pace_opts *o)
     o->min_factor = 1.0 / 16;
     o->increase = 1.0 / 32;
     o->max_pause_ms = 60000;
+    o->decrease_share = 0.3;
     o->est_in_default = 1024;
     o->est_out_default = 1024;
 }
@@ -22,6 +23,8 @@ void bk__pace_init(bk__pace *p, const Empq__ModelSpec *spec, const bk__pace_opts
         bk__pace_opts_default(&p->o);
     if (p->o.slack_ms > 2000)
         p->o.slack_ms = 2000;
+    if (p->o.decrease_share < 0)
+        p->o.decrease_share = 0;
     if (p->o.min_factor <= 0 || p->o.min_factor > 1)
         p->o.min_factor = 1.0 / 16;
     p->factor = 1.0;
@@ -50,7 +53,7 @@ int bk__pace_active(const bk__pace *p)
 
 uint32_t bk__pace_estimate(const bk__pace *p)
 {
-    uint64_t in = p->seen_in ? p->seen_in : p->o.est_in_default;
+    uint64_t in = p->seen_in ? p->seen_in + p->seen_in / 4 : p->o.est_in_default; /* 25% over the largest seen */
     uint64_t out = p->max_tokens ? p->max_tokens : (p->seen_out ? p->seen_out : p->o.est_out_default);
     uint64_t e = in + out;
     return e > UINT32_MAX ? UINT32_MAX : (uint32_t)(e ? e : 1);
@@ -261,6 +264,9 @@ int bk__pace_outcome(bk__pace *p, const Empq__Outcome *o, uint64_t dispatched, u
         }
         return 0;
     }
+    int is429 = o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY && o->has_http_status && o->http_status == 429;
+    if (fresh_done || o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY || o->kind == EMPQ__OUTCOME_KIND__OUTCOME_DEAD)
+        p->share429 += ((is429 ? 1.0 : 0.0) - p->share429) / 16;
     if (fresh_done) {
         uint64_t in = o->has_tokens_in ? o->tokens_in : 0;
         uint64_t out = o->has_tokens_out ? o->tokens_out : 0;
@@ -286,7 +292,7 @@ int bk__pace_outcome(bk__pace *p, const Empq__Outcome *o, uint64_t dispatched, u
             p->stopped = 1;
         return 0;
     }
-    if (o->kind != EMPQ__OUTCOME_KIND__OUTCOME_RETRY || !o->has_http_status || o->http_status != 429)
+    if (!is429)
         return 0;
     p->limited++;
     if (dispatched == 0)
@@ -295,12 +301,14 @@ int bk__pace_outcome(bk__pace *p, const Empq__Outcome *o, uint64_t dispatched, u
         correct(p, dispatched, 0, now); /* refused: no tokens used */
     if (dispatched < p->epoch)
         return 0; /* sent before the last slow-down: the same episode */
-    if (p->max_conc == 0 && p->rpm == 0 && p->tpm == 0 && p->learned_conc == 0)
-        p->learned_conc = leased ? leased : 1; /* nothing else to scale down: learn a concurrency */
-    p->factor /= 2;
-    if (p->factor < p->o.min_factor)
-        p->factor = p->o.min_factor;
     p->epoch = now;
+    if (p->share429 >= p->o.decrease_share) {
+        if (p->max_conc == 0 && p->rpm == 0 && p->tpm == 0 && p->learned_conc == 0)
+            p->learned_conc = leased ? leased : 1; /* nothing else to scale down: learn a concurrency */
+        p->factor /= 2;
+        if (p->factor < p->o.min_factor)
+            p->factor = p->o.min_factor;
+    }
     if (o->has_retry_after_ms && o->retry_after_ms > 0) {
         uint64_t ra = o->retry_after_ms < p->o.max_pause_ms ? o->retry_after_ms : p->o.max_pause_ms;
         if (now + ra > p->pause_until)

@@ -12,19 +12,24 @@
  *     provider). That is conservative: no 60 s window at the provider holds
  *     more than the limit.
  * Tokens of a dispatch are estimated before it goes: the largest prompt
- * usage reported so far (est_in_default before any report) plus max_tokens
+ * usage reported so far plus a quarter (est_in_default before any report)
+ * plus max_tokens
  * of the spec (or the largest completion reported, est_out_default before
  * any). When the outcome reports the real usage (DONE), or that the
  * provider refused the request (429: no tokens), the bucket of the dispatch
  * is corrected while it is still in the window.
  *
- * 429 slow-down (AIMD): a 429 for a request dispatched after the last
- * slow-down halves the model's rate factor (down to min_factor), which
- * scales all three limits (a model without any limit learns a concurrency:
- * the jobs leased when the 429 came), and pauses the model for Retry-After
- * (capped at max_pause_ms). 429s of requests sent before that slow-down are
- * the same episode and change nothing. Every fresh success adds `increase`
- * to the factor, up to 1 (where a learned concurrency is forgotten).
+ * 429 slow-down: a 429 for a request dispatched after the last slow-down
+ * starts an episode: the model is paused for every worker for its
+ * Retry-After (capped at max_pause_ms), and, when 429s are at least
+ * decrease_share of the model's recent replies (a moving average over the
+ * last ~16), the model's rate factor is halved (AIMD, down to min_factor);
+ * the factor scales all three limits (a model without any limit learns a
+ * concurrency: the jobs leased when the 429 came). 429s of requests sent
+ * before the episode began are part of it and change nothing. Every fresh
+ * success adds `increase` to the factor, up to 1 (where a learned
+ * concurrency is forgotten). So a provider that refuses most requests is
+ * slowed down to what it takes, and a few stray 429s only cost pauses.
  *
  * Cost: tokens in and out of fresh generations (not cache hits) and their
  * cost from ModelPrices; with max_cost the model gets no dispatch that its
@@ -50,6 +55,7 @@ typedef struct bk__pace_opts {
     double min_factor;        /* lowest 429 rate factor (1/16) */
     double increase;          /* factor added per fresh success (1/32) */
     uint32_t max_pause_ms;    /* longest model-wide pause a Retry-After asks for (60000) */
+    double decrease_share;    /* 429 share of recent replies that halves the factor (0.3) */
     uint32_t est_in_default;  /* prompt tokens assumed before any usage is reported (1024) */
     uint32_t est_out_default; /* completion tokens assumed without max_tokens or a report (1024) */
 } bk__pace_opts;
@@ -80,6 +86,7 @@ typedef struct bk__pace {
     uint32_t learned_conc;
     uint64_t pause_until, epoch;
     uint32_t limited;          /* 429s counted */
+    double share429;           /* moving average of 429 among replies */
     /* cost */
     uint64_t tok_in, tok_out;
     double cost;
@@ -115,10 +122,11 @@ void bk__pace_charge(bk__pace *p, uint32_t n, uint64_t now);
  * outcomes: concurrency, cost). */
 uint64_t bk__pace_next(bk__pace *p, uint32_t leased, uint64_t now);
 
-/* Applies an outcome of this model: cost and usage (fresh DONE), window
- * correction and 429 slow-down (dispatched: the job's dispatch time, 0 when
+/* Applies an outcome of this model: cost and usage (fresh DONE), the 429
+ * share, window correction and 429 slow-down (dispatched: the job's dispatch time, 0 when
  * unknown; then neither is done). leased: jobs of the model leased now.
- * Returns 1 when this outcome was a 429 that slowed the model down. */
+ * Returns 1 when this outcome was a 429 that began an episode (a pause or
+ * a slow-down). */
 int bk__pace_outcome(bk__pace *p, const Empq__Outcome *o, uint64_t dispatched, uint32_t leased, uint64_t now);
 
 #endif

@@ -125,12 +125,12 @@ static void test_tpm_estimate(void)
     CHECK_INT(bk__pace_allow(&p, 2, t0), 0);
     CHECK(bk__pace_next(&p, 2, t0) > t0);
     /* the reply reports 50 in, 80 out: the window is corrected, the
-     * estimate becomes 50 + max_tokens */
+     * estimate becomes 50 + 25% + max_tokens */
     Empq__Outcome o = done(50, 80, 0);
     bk__pace_outcome(&p, &o, t0, 2, t0 + 300);
     CHECK_INT(p.win_tok, 1124 + 130);
-    CHECK_INT(bk__pace_estimate(&p), 150);
-    CHECK_INT(bk__pace_allow(&p, 1, t0 + 300), (3000 - 1254) / 150);
+    CHECK_INT(bk__pace_estimate(&p), 162);
+    CHECK_INT(bk__pace_allow(&p, 1, t0 + 300), (3000 - 1254) / 162);
     CHECK_INT(p.tok_in, 50);
     CHECK_INT(p.tok_out, 80);
     /* a cache hit gives its place back */
@@ -152,8 +152,11 @@ static void test_concurrency_and_429(void)
 {
     spec s;
     spec_init(&s, 8, 0, 0, 0);
+    bk__pace_opts po;
+    bk__pace_opts_default(&po);
+    po.decrease_share = 0; /* every episode halves */
     bk__pace p;
-    bk__pace_init(&p, &s.m, NULL);
+    bk__pace_init(&p, &s.m, &po);
     uint64_t t = 5000;
     CHECK_INT(bk__pace_allow(&p, 3, t), 5);
     CHECK_INT(bk__pace_allow(&p, 8, t), 0);
@@ -189,7 +192,7 @@ static void test_concurrency_and_429(void)
     spec u;
     spec_init(&u, 0, 0, 0, 0);
     bk__pace q;
-    bk__pace_init(&q, &u.m, NULL);
+    bk__pace_init(&q, &u.m, &po);
     Empq__Outcome z = limited(0);
     CHECK_INT(bk__pace_outcome(&q, &z, 10, 40, 20), 1);
     CHECK(bk__pace_active(&q));
@@ -201,9 +204,39 @@ static void test_concurrency_and_429(void)
     /* the rate limits scale with the factor */
     spec r;
     spec_init(&r, 0, 100, 0, 0);
-    bk__pace_init(&q, &r.m, NULL);
+    bk__pace_init(&q, &r.m, &po);
     bk__pace_outcome(&q, &z, 10, 0, 20);
     CHECK_INT(bk__pace_allow(&q, 0, 30), 50);
+}
+
+/* With the default share: stray 429s cost a pause each, not the rate; a
+ * provider refusing most requests halves it. */
+static void test_429_share(void)
+{
+    spec s;
+    spec_init(&s, 16, 0, 0, 0);
+    bk__pace p;
+    bk__pace_init(&p, &s.m, NULL);
+    Empq__Outcome d = done(10, 10, 0);
+    Empq__Outcome z = limited(1000);
+    uint64_t t = 100000;
+    for (int round = 0; round < 20; round++) { /* 1 in 5 refused */
+        for (int i = 0; i < 4; i++)
+            bk__pace_outcome(&p, &d, t, 0, t + 10);
+        CHECK_INT(bk__pace_outcome(&p, &z, t, 0, t + 10), 1); /* an episode: a pause */
+        CHECK_INT(bk__pace_allow(&p, 0, t + 20), 0);
+        t += 1100;
+    }
+    CHECK(p.factor == 1.0);
+    CHECK_INT(bk__pace_conc(&p), 16);
+    int halved = 0;
+    for (int i = 0; i < 10; i++) { /* every reply refused */
+        bk__pace_outcome(&p, &z, t, 0, t + 10);
+        t += 1100;
+        halved |= p.factor < 1.0;
+    }
+    CHECK(halved);
+    CHECK(bk__pace_conc(&p) < 16);
 }
 
 static void test_cost(void)
@@ -319,6 +352,7 @@ int main(void)
     RUN(test_rpm_window);
     RUN(test_tpm_estimate);
     RUN(test_concurrency_and_429);
+    RUN(test_429_share);
     RUN(test_cost);
     RUN(test_sched);
     CHECK_DONE();
