@@ -29,6 +29,19 @@
 #define BK_DRAIN_CONTROL 64
 #define BK_BAD_LOG_MS 1000   /* at most one bad-message line a second */
 
+/* Failed attempts of a run's jobs recorded in Redis before this broker
+ * loaded the run (empq:run:{id}:attempts, HINCRBY on every RETRY), sorted by
+ * job: a job's attempt is these plus its leases since the load, so a broker
+ * restart does not give a failing job a fresh max_attempts. Only jobs that
+ * ever failed are here. */
+typedef struct bk__prior {
+    char *run_id;
+    uint32_t *jobs;
+    uint32_t *attempts;
+    size_t n, cap;
+    struct bk__prior *next;
+} bk__prior;
+
 typedef struct bk__broker {
     bk__broker_opts o;
     empq_store *store;
@@ -52,6 +65,10 @@ typedef struct bk__broker {
     uint64_t started_wall;
     bk__metrics *metrics; /* Prometheus counters (served with --metrics) */
     bk__runinfo *runinfo; /* per loaded run: its prompts' emotions, its parent */
+    bk__prior *prior;     /* per loaded run with failed attempts before the load */
+    uint32_t *retry_jobs; /* scratch: RETRY outcomes of one message, to record */
+    size_t retry_cap;
+    int attempts_failing; /* the last attempt write failed (logged once) */
 } bk__broker;
 
 /* The self-pipe a signal handler writes to, so zmq_poll wakes even when
@@ -250,6 +267,122 @@ static int grow_scratch(bk__broker *b, size_t n)
     return EMPQ_OK;
 }
 
+/* ==================== attempts across restarts ==================== */
+
+static bk__prior *prior_find(bk__broker *b, const char *run_id)
+{
+    for (bk__prior *p = b->prior; p != NULL; p = p->next)
+        if (strcmp(p->run_id, run_id) == 0)
+            return p;
+    return NULL;
+}
+
+static void prior_drop(bk__broker *b, const char *run_id)
+{
+    for (bk__prior **pp = &b->prior; *pp != NULL; pp = &(*pp)->next) {
+        if (strcmp((*pp)->run_id, run_id) == 0) {
+            bk__prior *p = *pp;
+            *pp = p->next;
+            free(p->run_id);
+            free(p->jobs);
+            free(p->attempts);
+            free(p);
+            return;
+        }
+    }
+}
+
+static void prior_add(uint32_t job, uint32_t attempts, void *arg)
+{
+    bk__prior *p = arg;
+    if (p->n == p->cap) {
+        size_t cap = p->cap != 0 ? p->cap * 2 : 64;
+        uint32_t *j = realloc(p->jobs, cap * sizeof *j);
+        if (j == NULL)
+            return;
+        p->jobs = j;
+        uint32_t *a = realloc(p->attempts, cap * sizeof *a);
+        if (a == NULL)
+            return;
+        p->attempts = a;
+        p->cap = cap;
+    }
+    p->jobs[p->n] = job;
+    p->attempts[p->n] = attempts;
+    p->n++;
+}
+
+static int cmp_u32_pair(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Reads the run's recorded failed attempts (none: nothing kept). */
+static int prior_load(bk__broker *b, const char *run_id)
+{
+    prior_drop(b, run_id);
+    bk__prior *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return EMPQ_ENOMEM;
+    int rc = empq_store_attempts_scan(b->store, run_id, prior_add, p);
+    if (rc != EMPQ_OK || p->n == 0) {
+        free(p->jobs);
+        free(p->attempts);
+        free(p);
+        return rc;
+    }
+    /* sort the pairs by job: pack them, sort, unpack */
+    uint32_t *pairs = malloc(p->n * 2 * sizeof *pairs);
+    p->run_id = empq_strdup(run_id);
+    if (pairs == NULL || p->run_id == NULL) {
+        free(pairs);
+        free(p->run_id);
+        free(p->jobs);
+        free(p->attempts);
+        free(p);
+        return EMPQ_ENOMEM;
+    }
+    for (size_t i = 0; i < p->n; i++)
+        pairs[2 * i] = p->jobs[i], pairs[2 * i + 1] = p->attempts[i];
+    qsort(pairs, p->n, 2 * sizeof *pairs, cmp_u32_pair);
+    for (size_t i = 0; i < p->n; i++)
+        p->jobs[i] = pairs[2 * i], p->attempts[i] = pairs[2 * i + 1];
+    free(pairs);
+    p->next = b->prior;
+    b->prior = p;
+    return EMPQ_OK;
+}
+
+/* Failed attempts of job recorded before the load; 0 when none. */
+static uint32_t prior_of(const bk__prior *p, uint32_t job)
+{
+    if (p == NULL)
+        return 0;
+    size_t lo = 0, hi = p->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->jobs[mid] < job)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < p->n && p->jobs[lo] == job ? p->attempts[lo] : 0;
+}
+
+/* Records the RETRY outcomes of one run (attempts survive a restart). A
+ * failed write costs only that count: logged once per outage. */
+static void record_retries(bk__broker *b, const char *run_id, const uint32_t *jobs, size_t n)
+{
+    if (n == 0)
+        return;
+    int rc = empq_store_attempts_add(b->store, run_id, jobs, n);
+    if (rc != EMPQ_OK && !b->attempts_failing)
+        EMPQ_WARN("event=attempts_not_recorded run=%s jobs=%zu error=\"%s\"", run_id, n,
+                  empq_store_errstr(b->store));
+    b->attempts_failing = rc != EMPQ_OK;
+}
+
 /* Sends worker w one batch if it has free credit and there is work for it.
  * Returns 1 when it may take more after this batch. */
 static int dispatch_one(bk__broker *b, unsigned w, uint64_t now)
@@ -258,6 +391,7 @@ static int dispatch_one(bk__broker *b, unsigned w, uint64_t now)
     size_t n = bk__sched_dispatch(b->sched, w, now, b->jobs, b->jobs_cap, &r);
     if (n == 0)
         return 0;
+    const bk__prior *pri = b->prior != NULL ? prior_find(b, r->id) : NULL;
     for (size_t i = 0; i < n; i++) {
         Empq__Job *j = &b->job_msgs[i];
         empq__job__init(j);
@@ -269,7 +403,7 @@ static int dispatch_one(bk__broker *b, unsigned w, uint64_t now)
         j->has_sample = 1;
         j->sample = s;
         j->has_attempt = 1;
-        j->attempt = bk__jobtable_attempts(r->table, b->jobs[i]);
+        j->attempt = bk__jobtable_attempts(r->table, b->jobs[i]) + prior_of(pri, b->jobs[i]);
         b->job_ptrs[i] = j;
     }
     Empq__JobBatch batch = EMPQ__JOB_BATCH__INIT;
@@ -328,6 +462,8 @@ static int load_run(bk__broker *b, const Empq__Run *run, empq_error *err)
     rc = empq_store_scan_finished(b->store, r->id, 1, mark_done, r);
     if (rc == EMPQ_OK)
         rc = empq_store_scan_finished(b->store, r->id, 0, mark_dead, r);
+    if (rc == EMPQ_OK)
+        rc = prior_load(b, r->id);
     if (rc != EMPQ_OK) {
         empq_error_set(err, rc, "run %s: reading finished jobs: %s", run->id, empq_store_errstr(b->store));
         EMPQ_ERROR("event=run_load_failed run=%s error=\"%s\"", run->id, empq_store_errstr(b->store));
@@ -447,11 +583,31 @@ static void on_hello(bk__broker *b, const empq_wire_peer *p, const Empq__Hello *
 static void on_outcomes(bk__broker *b, int w, const Empq__Outcomes *os, uint64_t now)
 {
     unsigned slot = w >= 0 ? (unsigned)w : BK_WORKER_NONE;
+    size_t nr = 0;
+    const char *retry_run = NULL;
     for (size_t i = 0; i < os->n_items; i++) {
         const Empq__Outcome *o = os->items[i];
         if (w < 0 && o->kind != EMPQ__OUTCOME_KIND__OUTCOME_DONE && o->kind != EMPQ__OUTCOME_KIND__OUTCOME_DEAD)
             continue; /* an unknown worker's retry or release: its lease is gone already */
         bk__applied a = bk__sched_outcome(b->sched, slot, o, now);
+        if (a == BK_APPLIED && o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY && o->run_id != NULL) {
+            if (retry_run != NULL && (strcmp(retry_run, o->run_id) != 0 || nr == b->retry_cap)) {
+                record_retries(b, retry_run, b->retry_jobs, nr);
+                nr = 0;
+            }
+            if (nr == b->retry_cap) {
+                size_t cap = b->retry_cap != 0 ? b->retry_cap * 2 : 256;
+                uint32_t *v = realloc(b->retry_jobs, cap * sizeof *v);
+                if (v != NULL) {
+                    b->retry_jobs = v;
+                    b->retry_cap = cap;
+                }
+            }
+            if (nr < b->retry_cap) {
+                retry_run = o->run_id;
+                b->retry_jobs[nr++] = o->job;
+            }
+        }
         bk__run *orun = bk__sched_run_find(b->sched, o->run_id);
         if (orun != NULL && o->job < bk__jobtable_total(orun->table)) {
             uint32_t op, om, os_;
@@ -463,6 +619,8 @@ static void on_outcomes(bk__broker *b, int w, const Empq__Outcomes *os, uint64_t
         if (a == BK_IGNORED_UNKNOWN_RUN || a == BK_IGNORED_BAD_JOB)
             EMPQ_DEBUG("event=outcome_ignored run=%s job=%u why=%s", o->run_id, o->job, bk__applied_str(a));
     }
+    if (retry_run != NULL)
+        record_retries(b, retry_run, b->retry_jobs, nr);
 }
 
 static void on_worker_msg(bk__broker *b, const empq_wire_peer *p, const Empq__WorkerMsg *m, uint64_t now)
@@ -814,6 +972,8 @@ static int requeue_dead(bk__broker *b, const char *id, empq_error *err)
     bk__run *r = bk__sched_run_find(b->sched, id);
     uint32_t dead_before = r != NULL ? bk__jobtable_counts(r->table, UINT32_MAX).dead : 0;
     rc = empq_store_run_set_state(b->store, id, EMPQ__RUN_STATE__RUN_ACTIVE);
+    if (rc == EMPQ_OK)
+        rc = empq_store_attempts_clear(b->store, id); /* the rerun jobs get every attempt again */
     if (rc != EMPQ_OK)
         return empq_error_set(err, rc, "run %s: %s", id, empq_store_errstr(b->store));
     if (r != NULL)
@@ -1042,6 +1202,9 @@ static void broker_close(bk__broker *b)
         bk__runinfo_free(&b->runinfo);
         b->runinfo = next;
     }
+    while (b->prior != NULL)
+        prior_drop(b, b->prior->run_id);
+    free(b->retry_jobs);
     bk__sched_free(&b->sched);
     empq_store_close(&b->store);
     free(b->jobs);
@@ -1082,7 +1245,7 @@ int bk__broker_run(const bk__broker_opts *o, volatile sig_atomic_t *stop, empq_e
     }
     rc = empq_store_open(&b.store, o->redis_url, 5000, err);
     if (rc != EMPQ_OK) {
-        empq_error_prefix(err, "cannot reach Redis at %s: ", o->redis_url);
+        empq_error_prefix(err, "cannot reach Redis: "); /* err names the URL, password masked */
         goto out;
     }
     b.zctx = zmq_ctx_new();

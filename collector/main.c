@@ -31,6 +31,19 @@ static void usage(FILE *f)
             "  --site-port-file FILE  write the rating site's port to FILE\n");
 }
 
+/* url with its user:password@ part replaced by ***@, for logs. */
+static const char *mask_url(char *buf, size_t len, const char *url)
+{
+    const char *host = strstr(url, "://");
+    host = host != NULL ? host + 3 : url;
+    const char *at = strrchr(host, '@');
+    if (at == NULL)
+        snprintf(buf, len, "%s", url);
+    else
+        snprintf(buf, len, "%.*s***@%s", (int)(host - url), url, at + 1);
+    return buf;
+}
+
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -103,7 +116,9 @@ int main(int argc, char **argv)
     }
     if (c == NULL)
         return 0;
-    EMPQ_INFO("event=started redis=%s out=%s name=%s", o.redis_url, o.out_dir, o.name);
+    char masked[512];
+    EMPQ_INFO("event=started redis=%s out=%s name=%s", mask_url(masked, sizeof masked, o.redis_url), o.out_dir,
+              o.name);
 
     site *web = NULL;
     if (site_port != NULL) {
