@@ -31,6 +31,11 @@ int cli__cmd_analyze(int argc, char **argv);
 int cli__cmd_assign(int argc, char **argv);
 int cli__cmd_ratings(int argc, char **argv);
 int cli__cmd_keygen(int argc, char **argv);
+int cli__cmd_rerun(int argc, char **argv);
+int cli__cmd_cancel(int argc, char **argv);
+int cli__cmd_pause(int argc, char **argv);
+int cli__cmd_resume(int argc, char **argv);
+int cli__cmd_workers(int argc, char **argv);
 
 /* Prints "empq: <formatted>\n" on stderr. */
 void cli__err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -9,7 +9,8 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: empq export RUN --out FILE [--redis URL]\n"
-               "  writes FILE (responses.jsonl) and, when jobs died, dead.jsonl beside it\n"
+               "  writes FILE (responses.jsonl) and, when jobs died, dead.jsonl beside it; works\n"
+               "  at any time: says whether the run is complete or how many jobs are missing\n"
                "  --redis URL   Redis (default $EMPQ_REDIS_URL or " CLI_DEFAULT_REDIS ")\n");
 }
 
@@ -65,6 +66,9 @@ int cli__cmd_export(int argc, char **argv)
     fprintf(stderr, "empq: wrote %zu lines to %s (jobs %zu, cache hits %zu, dead %zu, missing %zu)\n",
             st.lines, out, st.total, st.cache_hits, st.dead, st.missing);
     if (st.missing > 0)
-        fprintf(stderr, "empq: run %s is not finished: %zu jobs have no result yet\n", run, st.missing);
+        fprintf(stderr, "empq: run %s is not finished: %zu jobs have no result yet (export again later)\n", run,
+                st.missing);
+    else
+        fprintf(stderr, "empq: run %s is complete\n", run);
     return CLI_OK;
 }

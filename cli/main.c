@@ -11,8 +11,12 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: empq COMMAND [options]   (empq COMMAND --help for its options)\n"
                "  submit SPEC        write a run to Redis and start it on the broker\n"
-               "  status [RUN]       progress per run and source, from the broker\n"
-               "  export RUN --out FILE   write the run's responses.jsonl\n"
+               "  status [RUN] [--watch] [--json]   progress per run, source and emotion; rate, ETA\n"
+               "  rerun RUN [--emotion E] [--model A] [--prompt ID] [--dead-only] [--force]\n"
+               "                     run a subset again (from the cache unless --force)\n"
+               "  cancel|pause|resume RUN   stop, hold or restart a run's dispatch\n"
+               "  workers            the workers: host, credit, in flight, done, errors\n"
+               "  export RUN --out FILE   write the run's responses.jsonl (at any time; says if incomplete)\n"
                "  dataset synth|check     make a synthetic dataset, or check a file\n"
                "  demo               a whole study on this machine, start to end\n"
                "  analyze --ratings FILE --out DIR   the report: tables and charts from ratings\n"
@@ -55,6 +59,8 @@ int main(int argc, char **argv)
         {"analyze", cli__cmd_analyze},
         {"assign", cli__cmd_assign},   {"ratings", cli__cmd_ratings},
         {"keygen", cli__cmd_keygen},
+        {"rerun", cli__cmd_rerun},     {"cancel", cli__cmd_cancel}, {"pause", cli__cmd_pause},
+        {"resume", cli__cmd_resume},   {"workers", cli__cmd_workers},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(cmd, cmds[i].name) == 0)
