@@ -170,6 +170,10 @@ static json_t *run_json(const Empq__RunStatus *r, double rate, double eta)
             json_object_set_new(mo, "cost", json_real(m->cost));
         if (m->has_stopped)
             json_object_set_new(mo, "stopped", json_boolean(m->stopped));
+        if (m->has_rate_factor)
+            json_object_set_new(mo, "rate_factor", json_real(m->rate_factor));
+        if (m->has_rate_limited)
+            json_object_set_new(mo, "rate_limited", json_integer(m->rate_limited));
         json_array_append_new(models, mo);
     }
     json_object_set_new(o, "models", models);
@@ -228,6 +232,8 @@ static void run_text(FILE *f, const Empq__RunStatus *r, double rate, double eta,
                 m->cache_hits);
         if (m->has_cost && m->cost > 0)
             fprintf(f, "  cost %.4f", m->cost);
+        if (m->has_rate_factor && m->rate_factor < 1.0)
+            fprintf(f, "  slowed to %.0f%% (429s %u)", 100.0 * m->rate_factor, m->rate_limited);
         if (m->has_stopped && m->stopped)
             fprintf(f, "  STOPPED (max_cost)");
         fputc('\n', f);
