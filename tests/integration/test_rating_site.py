@@ -238,6 +238,11 @@ def test_site():
         c.cli(["analyze", "--ratings", os.path.join(out, "ratings-long.csv"), "--layout", "long",
                "--out", rep])
         assert os.path.exists(os.path.join(rep, "report.html"))
+        rep2 = os.path.join(c.tmp, "report-wide")  # the Welivita-Pu layout reads too
+        c.cli(["analyze", "--ratings", os.path.join(out, "ratings.csv"), "--out", rep2])
+        with open(os.path.join(rep2, "tables", "conditions.csv"), newline="") as f:
+            conds = list(csv.DictReader(f))
+        assert sum(int(float(r["n"])) for r in conds) == 10, conds
         r = c.cli(["ratings", "export", run, "--out", out, "--include-partial"])
         with open(os.path.join(out, "ratings-long.csv"), newline="") as f:
             assert len(list(csv.DictReader(f))) == 10  # dddd4444 has not answered yet
