@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential cmake pkg-config
 libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev
 libcurl4-openssl-dev libjansson-dev libyaml-dev libmicrohttpd-dev libssl-dev libcsv-dev
-redis-server redis-tools python3 curl
+redis-server redis-tools python3 curl iproute2
 libgsl-dev python3-scipy python3-numpy
 chromium nodejs npm"
 
