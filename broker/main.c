@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "broker.h"
-#include "empq/curve.h"
 #include "empq/log.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -28,7 +27,7 @@ static void usage(FILE *f)
             "  --control EP       control endpoint (default tcp://127.0.0.1:5556)\n"
             "  --heartbeat-ms N   heartbeat period; a worker silent 5 periods is given up (default 1000)\n"
             "  --lease-ms N       how long a worker may hold a job (default 600000)\n"
-            "  --curve-secret F   CURVE: the broker's secret key file (empq keygen; env EMPQ_CURVE_SECRET)\n"
+            "  --curve-secret F   CURVE: the broker's secret key file (empq keygen; env EMPQ_BROKER_CURVE_SECRET)\n"
             "  --curve-allow P    CURVE: allowed client keys, a folder of .pub files or a file of keys\n"
             "                     (env EMPQ_CURVE_ALLOW); with CURVE the broker may bind beyond loopback\n"
             "  --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics (default: off)\n"
@@ -88,10 +87,13 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    empq_curve_opts co = {o.curve_secret, NULL, o.curve_allow};
-    empq_curve_opts_from_env(&co);
-    o.curve_secret = co.secret_file;
-    o.curve_allow = co.allow;
+    /* the broker's own variables: EMPQ_CURVE_SECRET is a client's key (worker, CLI) */
+    const char *env = getenv("EMPQ_BROKER_CURVE_SECRET");
+    if (o.curve_secret == NULL && env != NULL && env[0] != '\0')
+        o.curve_secret = env;
+    env = getenv("EMPQ_CURVE_ALLOW");
+    if (o.curve_allow == NULL && env != NULL && env[0] != '\0')
+        o.curve_allow = env;
     if ((o.curve_secret == NULL) != (o.curve_allow == NULL)) {
         fprintf(stderr, "empq-broker: CURVE needs both --curve-secret and --curve-allow\n");
         return 2;

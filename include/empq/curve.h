@@ -32,8 +32,9 @@ typedef struct empq_curve_opts {
 int empq_curve_available(void);
 
 /* Fills the NULL fields of o from EMPQ_CURVE_SECRET, EMPQ_CURVE_SERVER_PUB
- * and EMPQ_CURVE_ALLOW (empty variables count as unset). o not NULL; the
- * strings stay the environment's. */
+ * and EMPQ_CURVE_ALLOW (empty variables count as unset): the clients'
+ * variables (workers, CLI; the broker reads EMPQ_BROKER_CURVE_SECRET
+ * itself). o not NULL; the strings stay the environment's. */
 void empq_curve_opts_from_env(empq_curve_opts *o);
 
 /* 1 when o asks for CURVE (o not NULL and a secret file is set), else 0. */
