@@ -963,3 +963,73 @@ int empq_store_stream_trim(empq_store *s, uint64_t *removed)
     freeReplyObject(r);
     return EMPQ_OK;
 }
+
+/* ==================== attempts (broker restarts) ==================== */
+
+int empq_store_attempts_add(empq_store *s, const char *run_id, const uint32_t *jobs, size_t n)
+{
+    if (n == 0)
+        return EMPQ_OK;
+    int rc = ensure(s);
+    if (rc != EMPQ_OK)
+        return rc;
+    char key[256];
+    key_of(key, sizeof key, run_id, ":attempts");
+    pipe_t p = {s, 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        char job[16];
+        snprintf(job, sizeof job, "%u", jobs[i]);
+        const char *argv[] = {"HINCRBY", key, job, "1"};
+        pipe_append(&p, 4, argv, NULL);
+    }
+    redisReply *r;
+    while ((r = pipe_reply(&p)) != NULL) {
+        if (r->type == REDIS_REPLY_ERROR && rc == EMPQ_OK) {
+            snprintf(s->err, sizeof s->err, "Redis %s: HINCRBY %s: %s", s->url_masked, key, r->str);
+            rc = EMPQ_ESTORE;
+        }
+        freeReplyObject(r);
+    }
+    if (p.broken && rc == EMPQ_OK)
+        rc = store_fail(s, "attempts pipeline");
+    return rc;
+}
+
+int empq_store_attempts_scan(empq_store *s, const char *run_id,
+                             void (*fn)(uint32_t job, uint32_t attempts, void *arg), void *arg)
+{
+    char key[256];
+    key_of(key, sizeof key, run_id, ":attempts");
+    char cursor[32] = "0";
+    do {
+        const char *argv[] = {"HSCAN", key, cursor, "COUNT", "2000"};
+        redisReply *r;
+        int rc = command(s, &r, 5, argv, NULL);
+        if (rc != EMPQ_OK)
+            return rc;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            freeReplyObject(r);
+            snprintf(s->err, sizeof s->err, "Redis %s: HSCAN %s: unexpected reply", s->url_masked, key);
+            return EMPQ_ESTORE;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        const redisReply *items = r->element[1];
+        for (size_t i = 0; i + 1 < items->elements; i += 2)
+            fn((uint32_t)strtoul(items->element[i]->str, NULL, 10),
+               (uint32_t)strtoul(items->element[i + 1]->str, NULL, 10), arg);
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return EMPQ_OK;
+}
+
+int empq_store_attempts_clear(empq_store *s, const char *run_id)
+{
+    char key[256];
+    key_of(key, sizeof key, run_id, ":attempts");
+    const char *argv[] = {"DEL", key};
+    redisReply *r;
+    int rc = command(s, &r, 2, argv, NULL);
+    if (rc == EMPQ_OK)
+        freeReplyObject(r);
+    return rc;
+}

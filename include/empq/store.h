@@ -114,6 +114,23 @@ void empq_store_free_results(Empq__Result **v, size_t n);
 int empq_store_dead_all(empq_store *s, const char *run_id, Empq__DeadLetter ***out, size_t *n);
 void empq_store_free_dead(Empq__DeadLetter **v, size_t n);
 
+/* ---- attempts that survive a broker restart ------------------------------ */
+
+/* Adds one to the failed-attempt count of each of the n jobs (HINCRBY
+ * empq:run:{id}:attempts JOB 1, one pipeline), so a restarted broker goes
+ * on counting toward max_attempts. EMPQ_OK or EMPQ_ESTORE. */
+int empq_store_attempts_add(empq_store *s, const char *run_id, const uint32_t *jobs, size_t n);
+
+/* Calls fn(job, attempts, arg) for every job of the run with a recorded
+ * failed attempt (HSCAN in batches). EMPQ_OK (also when there are none) or
+ * EMPQ_ESTORE. */
+int empq_store_attempts_scan(empq_store *s, const char *run_id,
+                             void (*fn)(uint32_t job, uint32_t attempts, void *arg), void *arg);
+
+/* Forgets every recorded attempt of the run (a rerun of its dead jobs
+ * starts their count again). EMPQ_OK or EMPQ_ESTORE. */
+int empq_store_attempts_clear(empq_store *s, const char *run_id);
+
 /* ---- the results stream (collector) -------------------------------------- */
 
 typedef struct empq_stream_entry {

@@ -252,6 +252,6 @@ def requeue_times(c, kills):
     return out
 
 
-__all__ = ["FaultCluster", "study", "check_complete", "requeue_times", "main", "say", "random",
+__all__ = ["FaultCluster", "demo_like_spec", "study", "check_complete", "requeue_times", "main", "say", "random",
            "PROMPTS", "JOBS", "MODEL_JOBS", "REQUEUE_MAX_S", "RUN_TIMEOUT_S", "FULL", "Skip",
            "wait_until", "signal", "time", "os"]
