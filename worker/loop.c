@@ -369,8 +369,11 @@ int worker__loop_run(const worker__config *cfg, volatile sig_atomic_t *stop)
         now = empq_mono_ms();
         if (now - l->last_recv >= (uint64_t)SILENT_BEATS * l->hb_ms) {
             l->reconnects++;
-            EMPQ_WARN("event=broker_silent broker=%s silent_ms=%llu action=reconnect", cfg->broker,
-                      (unsigned long long)(now - l->last_recv));
+            EMPQ_WARN("event=broker_silent broker=%s silent_ms=%llu action=reconnect%s", cfg->broker,
+                      (unsigned long long)(now - l->last_recv),
+                      cfg->curve_secret != NULL && !l->welcomed
+                          ? " hint=\"never welcomed: is this worker's CURVE key in the broker's allow-list?\""
+                          : "");
             if (connect_broker(l, 0) != EMPQ_OK)
                 goto out;
         } else if (now - l->last_send >= l->hb_ms) {

@@ -135,6 +135,8 @@ def test_curve_loopback():
         stranger_pub = open(os.path.join(c.foreign, "stranger.pub")).read().split()[-2]
         assert stranger_pub[:8] in broker_log and stranger_pub not in broker_log
         assert "event=welcome" not in log_text(c, "stranger"), log_text(c, "stranger")
+        wait_until("the refused worker says why it waits", lambda: "allow-list" in log_text(c, "stranger"),
+                   timeout=5)
         assert "event=welcome" in log_text(c, "worker-1")
         # a CLI without a key, or with a foreign key, is not answered
         for extra in ({"EMPQ_CURVE_SECRET": "", "EMPQ_CURVE_SERVER_PUB": ""},
