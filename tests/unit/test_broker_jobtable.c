@@ -277,6 +277,77 @@ static void test_release_worker(void)
     bk__jobtable_free(&t);
 }
 
+/* Recovery: a worker given up comes back with an outcome for a job that is
+ * leased to another worker by now, or pending again, or expired and leased
+ * again. The first DONE wins whoever sends it; every later outcome for the
+ * job is refused (counted as ignored by the broker), so no double result. */
+static void test_late_outcomes(void)
+{
+    bk__jobtable *t = table(4, 1, 1);
+    unsigned w = 99;
+    /* job 0: leased to 1, worker 1 lost, leased to 2; 1's late DONE lands */
+    CHECK_INT(bk__jobtable_lease(t, 0, 1, 1000), EMPQ_OK);
+    CHECK_INT(bk__jobtable_release_worker(t, 1), 1);
+    CHECK_INT(bk__jobtable_state(t, 0), BK_JOB_PENDING);
+    CHECK_INT(bk__jobtable_attempts(t, 0), 1);
+    CHECK_INT(bk__jobtable_lease(t, 0, 2, 2000), EMPQ_OK);
+    CHECK_INT(bk__jobtable_attempts(t, 0), 2);
+    CHECK_INT(bk__jobtable_done(t, 0, 0, &w), EMPQ_OK);
+    CHECK_INT(w, 2); /* worker 2 gets its credit back */
+    CHECK_INT(bk__jobtable_worker_leased(t, 2), 0);
+    /* worker 2's own DONE, a RETRY-like requeue and a DEAD come later: refused */
+    CHECK_INT(bk__jobtable_done(t, 0, 0, NULL), EMPQ_ESTATE);
+    CHECK_INT(bk__jobtable_requeue(t, 0, 0, 0, NULL), EMPQ_ESTATE);
+    CHECK_INT(bk__jobtable_dead(t, 0, NULL), EMPQ_ESTATE);
+    CHECK_INT(bk__jobtable_counts(t, 0).done, 1);
+    check_ok(t);
+
+    /* job 1: lease expires, leased again; the old deadline is gone */
+    CHECK_INT(bk__jobtable_lease(t, 1, 3, 100), EMPQ_OK);
+    CHECK_INT(bk__jobtable_expire(t, 150, NULL, 0), 1);
+    CHECK_INT(bk__jobtable_lease(t, 1, 4, 500), EMPQ_OK);
+    CHECK_INT(bk__jobtable_expire(t, 200, NULL, 0), 0);
+    CHECK_INT(bk__jobtable_next_expiry(t), 500);
+    CHECK_INT(bk__jobtable_worker(t, 1), 4);
+    /* the expired holder's DEAD lands first: final, worker 4 freed */
+    CHECK_INT(bk__jobtable_dead(t, 1, &w), EMPQ_OK);
+    CHECK_INT(w, 4);
+    CHECK_INT(bk__jobtable_next_expiry(t), UINT64_MAX);
+    CHECK_INT(bk__jobtable_done(t, 1, 0, NULL), EMPQ_ESTATE);
+    check_ok(t);
+
+    /* job 2: retried (delayed in the heap) when its dead letter lands */
+    CHECK_INT(bk__jobtable_lease(t, 2, 5, 100), EMPQ_OK);
+    CHECK_INT(bk__jobtable_requeue(t, 2, 10, 700, &w), EMPQ_OK);
+    CHECK_INT(w, 5);
+    CHECK_INT(bk__jobtable_next_ready(t), 700);
+    CHECK_INT(bk__jobtable_dead(t, 2, &w), EMPQ_OK);
+    CHECK_INT(w, BK_WORKER_NONE);
+    CHECK_INT(bk__jobtable_next_ready(t), UINT64_MAX);
+    CHECK_INT(bk__jobtable_promote(t, 1000), 0);
+    check_ok(t);
+
+    /* job 3: requeued with a not-before already past is ready at once */
+    CHECK_INT(bk__jobtable_lease(t, 3, 6, 100), EMPQ_OK);
+    CHECK_INT(bk__jobtable_requeue(t, 3, 50, 40, NULL), EMPQ_OK);
+    CHECK_INT(bk__jobtable_counts(t, 0).ready, 1);
+    CHECK_INT(bk__jobtable_time(t, 3), 0);
+    /* a worker lost with nothing leased any more requeues nothing */
+    CHECK_INT(bk__jobtable_release_worker(t, 6), 0);
+    CHECK_INT(bk__jobtable_release_worker(t, 2), 0);
+    uint32_t got[4];
+    CHECK_INT(bk__jobtable_take(t, NULL, 7, 900, got, 4), 1);
+    CHECK_INT(got[0], 3);
+    CHECK_INT(bk__jobtable_done(t, 3, 1, NULL), EMPQ_OK);
+    CHECK(bk__jobtable_finished(t));
+    bk__counts c = bk__jobtable_counts(t, UINT32_MAX);
+    CHECK_INT(c.done, 2);
+    CHECK_INT(c.dead, 2);
+    CHECK_INT(c.pending + c.leased, 0);
+    check_ok(t);
+    bk__jobtable_free(&t);
+}
+
 /* take: round robin over the served models, FIFO within a model, limits. */
 static void test_take_round_robin(void)
 {
@@ -437,6 +508,7 @@ int main(void)
     RUN(test_requeue_retry);
     RUN(test_expire);
     RUN(test_release_worker);
+    RUN(test_late_outcomes);
     RUN(test_take_round_robin);
     RUN(test_random_walk);
     RUN(test_million_memory);
