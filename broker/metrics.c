@@ -279,6 +279,48 @@ char *bk__metrics_render(const bk__metrics *m, const bk__sched *s, const bk__met
             r->state == EMPQ__RUN_STATE__RUN_ACTIVE);
     }
 
+    /* per run and model, kept by the pacing of issue 3 (pace.h) */
+    head(&b, "empq_run_tokens_total", "counter", "Reported tokens of fresh generations per run, model and direction.");
+    for (size_t i = 0; i < nruns; i++) {
+        const bk__run *r = bk__sched_run_at(s, i);
+        char rid[256], a[256];
+        bk__metrics_escape(rid, sizeof rid, r->id);
+        for (uint32_t k = 0; r->pace != NULL && k < r->n_models; k++) {
+            bk__metrics_escape(a, sizeof a, r->aliases[k]);
+            put(&b, "empq_run_tokens_total{run=\"%s\",model=\"%s\",direction=\"in\"} %llu\n", rid, a,
+                (unsigned long long)r->pace[k].tok_in);
+            put(&b, "empq_run_tokens_total{run=\"%s\",model=\"%s\",direction=\"out\"} %llu\n", rid, a,
+                (unsigned long long)r->pace[k].tok_out);
+        }
+    }
+    head(&b, "empq_run_cost_total", "counter", "Estimated cost (spec prices) per run and model.");
+    for (size_t i = 0; i < nruns; i++) {
+        const bk__run *r = bk__sched_run_at(s, i);
+        char rid[256], a[256];
+        bk__metrics_escape(rid, sizeof rid, r->id);
+        for (uint32_t k = 0; r->pace != NULL && k < r->n_models; k++)
+            put(&b, "empq_run_cost_total{run=\"%s\",model=\"%s\"} %.6f\n", rid,
+                bk__metrics_escape(a, sizeof a, r->aliases[k]), r->pace[k].cost);
+    }
+    head(&b, "empq_model_stopped", "gauge", "1 when the model reached its max_cost and is no longer dispatched.");
+    for (size_t i = 0; i < nruns; i++) {
+        const bk__run *r = bk__sched_run_at(s, i);
+        char rid[256], a[256];
+        bk__metrics_escape(rid, sizeof rid, r->id);
+        for (uint32_t k = 0; r->pace != NULL && k < r->n_models; k++)
+            put(&b, "empq_model_stopped{run=\"%s\",model=\"%s\"} %d\n", rid,
+                bk__metrics_escape(a, sizeof a, r->aliases[k]), r->pace[k].stopped ? 1 : 0);
+    }
+    head(&b, "empq_model_rate_factor", "gauge", "Share of the spec rate limits in use after 429 slow-downs (1: none).");
+    for (size_t i = 0; i < nruns; i++) {
+        const bk__run *r = bk__sched_run_at(s, i);
+        char rid[256], a[256];
+        bk__metrics_escape(rid, sizeof rid, r->id);
+        for (uint32_t k = 0; r->pace != NULL && k < r->n_models; k++)
+            put(&b, "empq_model_rate_factor{run=\"%s\",model=\"%s\"} %.6f\n", rid,
+                bk__metrics_escape(a, sizeof a, r->aliases[k]), r->pace[k].factor);
+    }
+
     per_model(&b, m, "empq_jobs_dispatched_total", "Jobs sent to workers (a retried job counts again).",
               get_dispatched);
     per_model(&b, m, "empq_jobs_completed_total", "Jobs that became done (result in Redis).", get_completed);

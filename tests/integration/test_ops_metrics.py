@@ -206,6 +206,9 @@ def test_metrics():
             assert 0.015 <= mean < 5, (m, mean)  # the fake LLM answers after 20 ms
             assert value(s, "empq_request_duration_seconds_bucket", model=m, le="0.01") == 0
             assert value(s, "empq_tokens_total", model=m) > 0
+            assert value(s, "empq_run_tokens_total", run=run, model=m) == value(s, "empq_tokens_total", model=m)
+            assert value(s, "empq_run_cost_total", run=run, model=m) == 0  # the spec has no prices
+            assert value(s, "empq_model_stopped", run=run, model=m) == 0
         assert value(s, "empq_request_duration_seconds_count", model="human") == 0
         assert value(s, "empq_workers_connected") == 2
         assert value(s, "empq_workers_in_flight") == 0
