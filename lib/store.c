@@ -46,8 +46,22 @@ static int store_fail(empq_store *s, const char *what)
     return EMPQ_ESTORE;
 }
 
+/* url with its user:password@ part replaced by ***@, for errors. */
+static const char *mask_url(char *buf, size_t len, const char *url)
+{
+    const char *host = strstr(url, "://");
+    host = host != NULL ? host + 3 : url;
+    const char *at = strrchr(host, '@');
+    if (at == NULL)
+        snprintf(buf, len, "%s", url);
+    else
+        snprintf(buf, len, "%.*s***@%s", (int)(host - url), url, at + 1);
+    return buf;
+}
+
 static int parse_url(empq_store *s, const char *url, empq_error *err)
 {
+    char m[512];
     const char *p = url;
     if (strncmp(p, "redis://", 8) == 0)
         p += 8;
@@ -68,20 +82,22 @@ static int parse_url(empq_store *s, const char *url, empq_error *err)
     const char *colon = strchr(p, ':');
     size_t hostlen = colon != NULL ? (size_t)(colon - p) : slash != NULL ? (size_t)(slash - p) : strlen(p);
     if (hostlen == 0 || hostlen >= sizeof s->host)
-        return empq_error_set(err, EMPQ_EINVAL, "bad Redis URL '%s': no host", url);
+        return empq_error_set(err, EMPQ_EINVAL, "bad Redis URL '%s': no host", mask_url(m, sizeof m, url));
     snprintf(s->host, sizeof s->host, "%.*s", (int)hostlen, p);
     if (colon != NULL) {
         char *end;
         long port = strtol(colon + 1, &end, 10);
         if (end == colon + 1 || port <= 0 || port > 65535 || (*end != '\0' && *end != '/'))
-            return empq_error_set(err, EMPQ_EINVAL, "bad Redis URL '%s': bad port", url);
+            return empq_error_set(err, EMPQ_EINVAL, "bad Redis URL '%s': bad port",
+                                  mask_url(m, sizeof m, url));
         s->port = (int)port;
     }
     if (slash != NULL && slash[1] != '\0') {
         char *end;
         long db = strtol(slash + 1, &end, 10);
         if (*end != '\0' || db < 0)
-            return empq_error_set(err, EMPQ_EINVAL, "bad Redis URL '%s': bad database", url);
+            return empq_error_set(err, EMPQ_EINVAL, "bad Redis URL '%s': bad database",
+                                  mask_url(m, sizeof m, url));
         s->db = (int)db;
     }
     if (s->password[0] == '\0') {

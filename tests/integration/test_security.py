@@ -290,6 +290,7 @@ def test_redis_password():
         wait_until("worker-env started", lambda: "event=started" in log_text(c, "worker-env"), procs=[w])
         # wrong or missing passwords: refused with a clear error, never echoed
         for url, env in ((f"redis://alice:wrong-{PASS_USER}@127.0.0.1:{c.redis_port}", {}),
+                         (f"redis://alice:{PASS_USER}@127.0.0.1:notaport", {}),
                          (plain, {"EMPQ_REDIS_PASSWORD": "wrong-" + PASS_DEFAULT}),
                          (plain, {"EMPQ_REDIS_PASSWORD": ""})):
             e = dict(os.environ)
