@@ -269,6 +269,32 @@ long worker__http_timeout(const worker__http *h, uint64_t now_mono)
     return d > 3600000u ? 3600000L : (long)d;
 }
 
+/* A request that ran into its timeout: says where it stood (never
+ * connected, connected but the request not sent, sent and no byte back, a
+ * reply begun), so a stall can be told apart from a slow backend. */
+static void log_timeout(CURL *c, const worker__req *r)
+{
+    curl_off_t connect_us = 0, pre_us = 0, first_us = 0, total_us = 0, up = 0, down = 0;
+    long conns = 0, lport = 0;
+    curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connect_us);
+    curl_easy_getinfo(c, CURLINFO_PRETRANSFER_TIME_T, &pre_us);
+    curl_easy_getinfo(c, CURLINFO_STARTTRANSFER_TIME_T, &first_us);
+    curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &total_us);
+    curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &up);
+    curl_easy_getinfo(c, CURLINFO_SIZE_DOWNLOAD_T, &down);
+    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &conns);
+    curl_easy_getinfo(c, CURLINFO_LOCAL_PORT, &lport);
+    /* a reused connection reports no connect time: go by bytes */
+    const char *phase = down > 0 || first_us > 0         ? "receiving"
+                        : up >= (curl_off_t)r->body_len ? "waiting_first_byte"
+                        : lport != 0 || pre_us > 0       ? "sending"
+                                                         : "connecting";
+    EMPQ_WARN("event=request_timeout job=%u attempt=%u url=%s timeout_ms=%u phase=%s connection=%s "
+              "local_port=%ld sent=%lld received=%lld connect_ms=%lld first_byte_ms=%lld total_ms=%lld",
+              r->job, r->attempt, r->url, r->timeout_ms, phase, conns > 0 ? "new" : "reused", lport, (long long)up, (long long)down,
+              (long long)(connect_us / 1000), (long long)(first_us / 1000), (long long)(total_us / 1000));
+}
+
 /* Hands every finished transfer to the engine. */
 static void reap(worker__http *h)
 {
@@ -287,6 +313,8 @@ static void reap(worker__http *h)
         if (r == NULL)
             continue;
         r->status = status;
+        if (code == CURLE_OPERATION_TIMEDOUT)
+            log_timeout(c, r);
         if (code != CURLE_OK) {
             if (status != 0)
                 r->truncated = 1; /* a reply began but did not complete */
