@@ -147,9 +147,10 @@ int empq_curve_keygen(const char *dir, const char *name, char *pub, empq_error *
     snprintf(kpath, sizeof kpath, "%s/%s.key", dir, name);
     snprintf(ppath, sizeof ppath, "%s/%s.pub", dir, name);
     struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return empq_error_set(err, EMPQ_EIO, "key folder %s: %s", dir,
-                              errno != 0 && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a folder");
+    if (stat(dir, &st) != 0)
+        return empq_error_set(err, EMPQ_EIO, "key folder %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return empq_error_set(err, EMPQ_EIO, "key folder %s: not a folder", dir);
     if (access(kpath, F_OK) == 0 || access(ppath, F_OK) == 0)
         return empq_error_set(err, EMPQ_EEXIST, "%s.key or %s.pub already exists in %s (not overwritten)", name,
                               name, dir);

@@ -47,6 +47,8 @@ static void test_keygen(void)
     /* never overwritten */
     CHECK_INT(empq_curve_keygen(dir, "broker", NULL, &err), EMPQ_EEXIST);
     CHECK_INT(empq_curve_keygen(dir, "../evil", NULL, &err), EMPQ_EINVAL);
+    CHECK_INT(empq_curve_keygen("/nonexistent-empq-folder", "x", NULL, &err), EMPQ_EIO);
+    CHECK_CONTAINS(err.msg, "/nonexistent-empq-folder");
     CHECK_INT(empq_curve_keygen(dir, "w1", NULL, &err), EMPQ_OK);
     CHECK_INT(empq_curve_keygen(dir, "w2", NULL, &err), EMPQ_OK);
     CHECK_INT(empq_curve_keygen(dir, "cli", NULL, &err), EMPQ_OK);
