@@ -3,7 +3,7 @@
 
 The fake LLM answers after 50 ms and each worker holds 8 jobs (credit 8),
 so one worker finishes at most ~160 jobs/s and throughput is bounded by the
-workers. A run of 1,200 prompts x 2 fake models (2,400 jobs) starts with 1
+workers. A run of 1,600 prompts x 2 fake models (3,200 jobs) starts with 1
 worker; 3 more join in the middle; then 2 are stopped (SIGTERM). The
 finished-jobs rate, measured in windows from `empq status --json`, rises
 with the added workers; the run completes with every job done exactly once
@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from empqtest import Cluster, demo_like_spec, main, program, read_jsonl, wait_until  # noqa: E402
 
-PROMPTS = 1200
+PROMPTS = 1600
 MODELS = ("fake-warm", "fake-brief")
 WINDOW = 2.0
 
