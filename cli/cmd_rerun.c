@@ -376,6 +376,18 @@ int cli__cmd_rerun(int argc, char **argv)
         code = CLI_USAGE;
         goto out;
     }
+    if (o.run_id != NULL) { /* it becomes a folder name in the collector's output */
+        size_t n = strlen(o.run_id);
+        int ok = n > 0 && n <= 60 && o.run_id[0] != '.';
+        for (size_t k = 0; ok && k < n; k++)
+            ok = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-", o.run_id[k]) != NULL;
+        if (!ok) {
+            cli__err("rerun: --run-id '%s' must be 1-60 characters of A-Z a-z 0-9 . _ : - (not starting with '.')",
+                     o.run_id);
+            code = CLI_USAGE;
+            goto out;
+        }
+    }
     if (o.dead_only && o.run_id != NULL) {
         cli__err("rerun: --dead-only requeues in place; --run-id does not apply");
         code = CLI_USAGE;
