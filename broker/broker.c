@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "empq/curve.h"
@@ -1243,10 +1244,24 @@ int bk__broker_run(const bk__broker_opts *o, volatile sig_atomic_t *stop, empq_e
         rc = empq_error_set(err, EMPQ_ENOMEM, "out of memory");
         goto out;
     }
-    rc = empq_store_open(&b.store, o->redis_url, 5000, err);
-    if (rc != EMPQ_OK) {
-        empq_error_prefix(err, "cannot reach Redis: "); /* err names the URL, password masked */
-        goto out;
+    /* Redis may come up after us: try again with backoff (250 ms doubling
+     * to 5 s) until stopped; a bad URL ends the start at once. */
+    for (uint32_t wait_ms = 250, tries = 1;; tries++) {
+        rc = empq_store_open(&b.store, o->redis_url, 5000, err);
+        if (rc == EMPQ_OK) {
+            if (tries > 1)
+                EMPQ_INFO("event=redis_up url=%s tries=%u", empq_store_url(b.store), tries);
+            break;
+        }
+        if (rc != EMPQ_ESTORE || *stop) {
+            empq_error_prefix(err, "cannot reach Redis: "); /* err names the URL, password masked */
+            goto out;
+        }
+        if (tries == 1)
+            EMPQ_WARN("event=redis_unreachable error=\"%s\" action=retry", err != NULL ? err->msg : "");
+        struct timespec ts = {wait_ms / 1000, (long)(wait_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL); /* a signal cuts it short */
+        wait_ms = wait_ms * 2 > 5000 ? 5000 : wait_ms * 2;
     }
     b.zctx = zmq_ctx_new();
     if (b.zctx == NULL)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -286,10 +287,27 @@ int worker__loop_run(const worker__config *cfg, volatile sig_atomic_t *stop)
     int status = 1;
     empq_error err = {0};
     empq_store *store = NULL;
-    if (empq_store_open(&store, cfg->redis_url, 2000, &err) != EMPQ_OK) {
-        /* err names the URL with its password masked */
-        EMPQ_ERROR("event=redis_unreachable reason=\"%s\"", err.msg);
-        return 1;
+    /* Redis may come up after us (a machine starting, Redis restarting):
+     * try again with backoff, 250 ms doubling to 5 s, until stopped. A bad
+     * URL is not worth waiting for. */
+    for (uint32_t wait_ms = 250, tries = 1;; tries++) {
+        int rc = empq_store_open(&store, cfg->redis_url, 2000, &err);
+        if (rc == EMPQ_OK) {
+            if (tries > 1)
+                EMPQ_INFO("event=redis_up url=%s tries=%u", empq_store_url(store), tries);
+            break;
+        }
+        if (rc != EMPQ_ESTORE) {
+            EMPQ_ERROR("event=redis_unusable reason=\"%s\"", err.msg);
+            return 1;
+        }
+        if (tries == 1) /* err names the URL with its password masked */
+            EMPQ_WARN("event=redis_unreachable reason=\"%s\" action=retry", err.msg);
+        if (*stop)
+            return 0;
+        struct timespec ts = {wait_ms / 1000, (long)(wait_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL); /* a signal cuts it short */
+        wait_ms = wait_ms * 2 > 5000 ? 5000 : wait_ms * 2;
     }
     if (worker__http_new(&l->http, (long)cfg->credit + 16, &err) != EMPQ_OK) {
         EMPQ_ERROR("event=setup_failed what=http reason=\"%s\"", err.msg);
