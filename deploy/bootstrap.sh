@@ -8,7 +8,8 @@ libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev
 libcurl4-openssl-dev libjansson-dev libyaml-dev libmicrohttpd-dev libssl-dev libcsv-dev
 redis-server redis-tools python3 curl iproute2
 libgsl-dev python3-scipy python3-numpy
-chromium nodejs npm"
+chromium nodejs npm
+clang libclang-rt-14-dev shellcheck python3-yaml python3-jsonschema slurm-wlm munge"
 
 missing=""
 for p in $PKGS; do
