@@ -435,8 +435,12 @@ static int load_welivita(loader *ld, csv_reader *c)
             if (nr == EMPQ_ANALYSIS_MAX_CONDS)
                 return empq_error_set(ld->err, EMPQ_EPARSE, "%s:1: more than %d rating_* columns", ld->name,
                                       EMPQ_ANALYSIS_MAX_CONDS);
-            if (strlist_intern(&ld->conds, h + 7) < 0)
+            long ci = strlist_intern(&ld->conds, h + 7);
+            if (ci < 0)
                 return empq_error_set(ld->err, EMPQ_ENOMEM, "%s: out of memory", ld->name);
+            /* a second rating_X column would index past the conditions */
+            if ((size_t)ci != nr)
+                return empq_error_set(ld->err, EMPQ_EPARSE, "%s:1: column '%.80s' appears twice", ld->name, h);
             rcol[nr++] = (long)i;
         }
     }

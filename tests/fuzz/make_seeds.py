@@ -161,3 +161,6 @@ write("fuzz_ratings", "bad.csv", b"\x00dialog_id,rating_a\n\"x,1\n")
 write("fuzz_wire_worker", "field0_nested", bytes([0x1a, 0x07, 0x08, 0x00, 0x80, 0x00, 0xff, 0xbc, 0x31]))
 write("fuzz_wire_broker", "field0_nested", bytes([0x80, 0x00, 0x1a, 0x1a, 0x00, 0x1a, 0x00]))
 write("fuzz_wire_control", "field0", bytes([0x82, 0x00, 0x00, 0x12, 0x00]))
+# a rating_<condition> column twice (lib/analysis.c indexed past its conditions; fixed)
+write("fuzz_ratings", "dup_condition.csv", b"\x00dialog_id,rating_human,rating_gpt,rating_human\r\n"
+      b"d1,1,2,3\r\n")
