@@ -19,6 +19,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -72,6 +73,8 @@ class FaultCluster(Cluster):
     # ---- Redis: append-only, restartable on the same port and folder -------
 
     def start_redis(self):
+        if not shutil.which("redis-cli"):
+            raise Skip("redis-cli is not installed (package redis-tools)")
         if self.redis_port is None:
             self.redis_port = socket_free_port()
         d = os.path.join(self.tmp, "redis")
