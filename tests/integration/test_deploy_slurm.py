@@ -3,7 +3,8 @@
 Starts munged, slurmctld and slurmd (Debian's slurm-wlm and munge) in a
 temporary folder with a generated slurm.conf and munge key, on free ports;
 submits deploy/slurm/empq.sbatch with `sbatch --wait` on a tiny study (24
-synthetic prompts, two fake models served by empq-fakellm, two workers);
+synthetic prompts, two fake models served by empq-fakellm, two workers, CURVE
+on as on a multi-node job);
 checks the responses and that the script stopped everything it started.
 Skips (77) with the reason when Slurm or munge is not installed, when not
 root (slurmd starts the job steps), or when slurmd does not come up here.
@@ -145,7 +146,8 @@ PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe
         base = free_ports(3)
         job_env = dict(os.environ, SLURM_CONF=conf, EMPQ_BIN=BIN, EMPQ_WORKERS_PER_NODE="2",
                        EMPQ_TIMEOUT="90", EMPQ_PORT_BASE=str(base),
-                       EMPQ_WORKER_ARGS="--credit 8", EMPQ_FAKELLM_URL=c.fake_url)
+                       EMPQ_WORKER_ARGS="--credit 8", EMPQ_FAKELLM_URL=c.fake_url,
+                       EMPQ_CURVE="1")  # CURVE as on a multi-node job (keys made by the script)
         t0 = time.monotonic()
         try:
             r = subprocess.run([tool("sbatch"), "--wait", "--nodes=1", "--time=5",
@@ -181,6 +183,11 @@ PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe
                     text += fh.read()
         ids = {w for w in (f"{host}-1", f"{host}-2") if f"event=exit id={w}" in text}
         assert len(ids) == 2, text[-2000:]
+        # CURVE was on: the script made the keys, the secret ones private
+        keys = os.path.join(out, "curve")
+        for k in ("broker.key", "worker.key"):
+            assert os.stat(os.path.join(keys, k)).st_mode & 0o077 == 0, k
+        assert os.path.exists(os.path.join(keys, "clients", "worker.pub"))
         # the script stopped Redis, the broker and the workers
         for p in (base, base + 1, base + 2):
             assert not port_in_use(p), f"port {p} still open after the job"
