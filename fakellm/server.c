@@ -719,7 +719,12 @@ int fakellm_server_start(const fakellm_options *o, fakellm_server **out, empq_er
     }
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
+    /* poll(), not epoll: with libmicrohttpd 0.9.75's edge-triggered epoll a
+     * keep-alive connection whose next request arrived while the previous
+     * reply was being sent was sometimes never read again (seen as demo runs
+     * stalled until the clients' 120 s timeout, the requests sitting in the
+     * server's receive queue). poll() is level-triggered. */
+    flags |= MHD_USE_POLL;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->daemon = MHD_start_daemon(
