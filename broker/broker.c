@@ -528,9 +528,37 @@ static int load_all(bk__broker *b, empq_error *err)
     return EMPQ_OK;
 }
 
+/* A run the table says is finished, checked against Redis: a Redis that
+ * crashed (not restarted) may have lost the last second of results whose
+ * DONE already reached us. Then the run is loaded again from Redis, so
+ * exactly the jobs without a result or dead letter are pending again.
+ * Returns 1 when it was reloaded (r is gone), 0 when Redis agrees or cannot
+ * tell (down: the next start checks again). */
+static int reload_if_lost(bk__broker *b, bk__run *r)
+{
+    uint64_t results = 0, dead = 0;
+    if (empq_store_counts(b->store, r->id, &results, &dead) != EMPQ_OK)
+        return 0;
+    uint32_t total = bk__jobtable_total(r->table);
+    if (results + dead >= total)
+        return 0;
+    char id[160];
+    snprintf(id, sizeof id, "%s", r->id);
+    EMPQ_WARN("event=run_incomplete_in_redis run=%s total=%u results=%llu dead=%llu missing=%llu action=reload", id,
+              total, (unsigned long long)results, (unsigned long long)dead,
+              (unsigned long long)(total - results - dead));
+    bk__sched_run_remove(b->sched, id);
+    empq_error err = {0};
+    if (load_run_id(b, id, &err) != EMPQ_OK)
+        EMPQ_ERROR("event=run_reload_failed run=%s error=\"%s\" (the next start loads it)", id, err.msg);
+    return 1;
+}
+
 static void finish_runs(bk__broker *b)
 {
     for (bk__run *r = bk__sched_pop_finished(b->sched); r != NULL; r = bk__sched_pop_finished(b->sched)) {
+        if (reload_if_lost(b, r))
+            continue;
         int rc = empq_store_run_set_state(b->store, r->id, EMPQ__RUN_STATE__RUN_DONE);
         r->state = EMPQ__RUN_STATE__RUN_DONE;
         bk__counts c = bk__jobtable_counts(r->table, UINT32_MAX);
