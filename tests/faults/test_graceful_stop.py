@@ -34,6 +34,12 @@ def test_sigterm_worker():
         blog = "\n".join(c.broker_log())
         assert "event=worker_bye worker=test-worker-1" in blog, "no bye from the stopped worker"
         assert "event=worker_lost worker=test-worker-1" not in blog, "the stopped worker was given up"
+        # the collector stops on SIGTERM within one blocking read (500 ms)
+        t = time.monotonic()
+        rc = c.stop("collector", sig=signal.SIGTERM, timeout=5)
+        took = time.monotonic() - t
+        say(f"collector stopped in {took:.2f}s with status {rc}")
+        assert rc == 0 and took < 2, (rc, took)
 
 
 def test_sigterm_broker():
