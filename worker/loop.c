@@ -159,6 +159,11 @@ static int connect_broker(loop *l, int linger_ms)
     int zero = 0;
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(s, ZMQ_ROUTING_ID, l->id, strlen(l->id));
+    /* while the broker is away ZeroMQ retries the TCP connection itself:
+     * 100 ms doubling to 1 s, so a restarted broker is found within a second */
+    int ivl = 100, ivl_max = 1000;
+    zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
     int64_t maxsz = 2 * (int64_t)EMPQ_WIRE_MAX_MSG; /* beyond it the broker is cut off and reconnected */
     zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxsz, sizeof maxsz);
     empq_curve_opts co = {l->cfg->curve_secret, l->cfg->curve_server_pub, NULL};

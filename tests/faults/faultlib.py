@@ -15,6 +15,7 @@ answers after 100 ms (EMPQ_FAULT_LATENCY_MS). Workers hold EMPQ_FAULT_CREDIT
 3 workers x 8 in flight / 100 ms is about 240 model jobs a second.
 """
 
+import calendar
 import json
 import os
 import random
@@ -52,8 +53,7 @@ def log_ts(line):
     m = _TS.match(line)
     if not m:
         return None
-    return time.mktime(time.strptime(m.group(1)[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone \
-        + int(m.group(1)[20:23]) / 1000.0
+    return calendar.timegm(time.strptime(m.group(1)[:19], "%Y-%m-%dT%H:%M:%S")) + int(m.group(1)[20:23]) / 1000.0
 
 
 def say(msg):
@@ -257,4 +257,4 @@ def requeue_times(c, kills):
 
 __all__ = ["FaultCluster", "demo_like_spec", "study", "check_complete", "requeue_times", "main", "say", "random",
            "PROMPTS", "JOBS", "MODEL_JOBS", "REQUEUE_MAX_S", "RUN_TIMEOUT_S", "FULL", "Skip",
-           "wait_until", "signal", "time", "os"]
+           "wait_until", "signal", "time", "os", "log_ts"]
