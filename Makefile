@@ -5,23 +5,30 @@ BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 DEMO_ARGS ?=
 
-.PHONY: all build deps demo test clean
+.PHONY: all build compile deps deps-test demo test clean
 
 all: build
 
 deps:
-	@./deploy/bootstrap.sh
+	@./deploy/bootstrap.sh build
+
+deps-test:
+	@./deploy/bootstrap.sh test
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-build: deps $(BUILD)/CMakeCache.txt
+compile: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
+
+build: deps
+	@$(MAKE) --no-print-directory compile
 
 demo: build
 	./$(BUILD)/bin/empq demo $(DEMO_ARGS)
 
-test: build
+test: deps deps-test
+	@$(MAKE) --no-print-directory compile
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 clean:

@@ -1,15 +1,23 @@
 #!/bin/sh
-# Installs, with apt-get, whatever empq needs to build, test and run the demo
-# on Debian 12 and is not installed yet. Does nothing when all is present.
+# Installs, with apt-get, whatever empq needs and is not installed yet, on
+# Debian 12. Does nothing when all is present.
+#   bootstrap.sh build   to build and run empq (and `make demo`)
+#   bootstrap.sh test    also what the tests use (`make test`): scipy as a
+#                        statistics reference, Chromium and Node for browser
+#                        tests, clang's libFuzzer, checkers of the deploy files,
+#                        a local Slurm
 set -eu
 
 PKGS="build-essential cmake pkg-config
 libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev
 libcurl4-openssl-dev libjansson-dev libyaml-dev libmicrohttpd-dev libssl-dev libcsv-dev
-redis-server redis-tools python3 curl iproute2
-libgsl-dev python3-scipy python3-numpy
+libgsl-dev redis-server redis-tools curl"
+
+if [ "${1:-build}" = "test" ]; then
+  PKGS="$PKGS python3 iproute2 python3-scipy python3-numpy
 chromium nodejs npm
 clang libclang-rt-14-dev shellcheck python3-yaml python3-jsonschema slurm-wlm munge"
+fi
 
 missing=""
 for p in $PKGS; do
