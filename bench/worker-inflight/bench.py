@@ -46,9 +46,13 @@ def main():
     ap.add_argument("--credit", type=int, default=512)
     ap.add_argument("--latency-ms", type=int, default=200)
     ap.add_argument("--json", help="write the figures to this file too")
+    ap.add_argument("--worker-env", action="append", default=[], metavar="K=V",
+                    help="an environment variable for the worker (e.g. MALLOC_ARENA_MAX=1)")
     a = ap.parse_args()
     jobs = a.prompts * len(MODELS)
-    with Cluster(workers=1, latency_ms=a.latency_ms, credit=a.credit, name="bench-inflight") as c:
+    wenv = dict(kv.split("=", 1) for kv in a.worker_env)
+    with Cluster(workers=1, latency_ms=a.latency_ms, credit=a.credit, name="bench-inflight",
+                 worker_env=wenv) as c:
         c.start()
         wpid = c.procs["worker-1"].pid
         time.sleep(0.3)
