@@ -40,8 +40,16 @@ typedef struct bk__prior {
     uint32_t *jobs;
     uint32_t *attempts;
     size_t n, cap;
+    uint32_t *max_attempts; /* per model, from the spec (default 5) */
+    uint32_t n_models;
     struct bk__prior *next;
 } bk__prior;
+
+/* A job is given up by the broker when its attempt would pass its model's
+ * max_attempts by more than this: every lease beyond max_attempts ended
+ * without an outcome (its workers died, its leases expired, it was handed
+ * back), as a request that kills the worker taking it does. */
+#define BK_NO_OUTCOME_SLACK 3
 
 typedef struct bk__broker {
     bk__broker_opts o;
@@ -278,16 +286,24 @@ static bk__prior *prior_find(bk__broker *b, const char *run_id)
     return NULL;
 }
 
+static void prior_free(bk__prior *p)
+{
+    if (p == NULL)
+        return;
+    free(p->run_id);
+    free(p->jobs);
+    free(p->attempts);
+    free(p->max_attempts);
+    free(p);
+}
+
 static void prior_drop(bk__broker *b, const char *run_id)
 {
     for (bk__prior **pp = &b->prior; *pp != NULL; pp = &(*pp)->next) {
         if (strcmp((*pp)->run_id, run_id) == 0) {
             bk__prior *p = *pp;
             *pp = p->next;
-            free(p->run_id);
-            free(p->jobs);
-            free(p->attempts);
-            free(p);
+            prior_free(p);
             return;
         }
     }
@@ -319,29 +335,35 @@ static int cmp_u32_pair(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Reads the run's recorded failed attempts (none: nothing kept). */
-static int prior_load(bk__broker *b, const char *run_id)
+/* Reads the run's recorded failed attempts and its models' max_attempts. */
+static int prior_load(bk__broker *b, const Empq__Run *run)
 {
+    const char *run_id = run->id;
     prior_drop(b, run_id);
     bk__prior *p = calloc(1, sizeof *p);
     if (p == NULL)
         return EMPQ_ENOMEM;
+    size_t nm = run->spec != NULL ? run->spec->n_models : 0;
+    p->max_attempts = calloc(nm > 0 ? nm : 1, sizeof *p->max_attempts);
+    p->run_id = empq_strdup(run_id);
+    if (p->max_attempts == NULL || p->run_id == NULL) {
+        prior_free(p);
+        return EMPQ_ENOMEM;
+    }
+    p->n_models = (uint32_t)nm;
+    for (size_t m = 0; m < nm; m++) {
+        const Empq__ModelSpec *ms = run->spec->models[m];
+        p->max_attempts[m] = ms->has_max_attempts && ms->max_attempts > 0 ? ms->max_attempts : 5;
+    }
     int rc = empq_store_attempts_scan(b->store, run_id, prior_add, p);
-    if (rc != EMPQ_OK || p->n == 0) {
-        free(p->jobs);
-        free(p->attempts);
-        free(p);
+    if (rc != EMPQ_OK) {
+        prior_free(p);
         return rc;
     }
     /* sort the pairs by job: pack them, sort, unpack */
-    uint32_t *pairs = malloc(p->n * 2 * sizeof *pairs);
-    p->run_id = empq_strdup(run_id);
-    if (pairs == NULL || p->run_id == NULL) {
-        free(pairs);
-        free(p->run_id);
-        free(p->jobs);
-        free(p->attempts);
-        free(p);
+    uint32_t *pairs = malloc((p->n > 0 ? p->n : 1) * 2 * sizeof *pairs);
+    if (pairs == NULL) {
+        prior_free(p);
         return EMPQ_ENOMEM;
     }
     for (size_t i = 0; i < p->n; i++)
@@ -384,6 +406,49 @@ static void record_retries(bk__broker *b, const char *run_id, const uint32_t *jo
     b->attempts_failing = rc != EMPQ_OK;
 }
 
+/* Takes out of the n jobs just leased (b->jobs) those whose attempt would
+ * pass max_attempts + BK_NO_OUTCOME_SLACK: their dead letter is written and
+ * they are marked dead. A job whose dead letter cannot be written is sent
+ * as usual. Returns how many jobs are left, compacted in b->jobs. */
+static size_t give_up_no_outcome(bk__broker *b, bk__run *r, const bk__prior *pri, size_t n)
+{
+    if (pri == NULL)
+        return n;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t job = b->jobs[i], p, m, s;
+        bk__jobtable_split(r->table, job, &p, &m, &s);
+        uint32_t attempt = bk__jobtable_attempts(r->table, job) + prior_of(pri, job);
+        uint32_t max = m < pri->n_models ? pri->max_attempts[m] : 5;
+        if (attempt <= max + BK_NO_OUTCOME_SLACK) {
+            b->jobs[k++] = job;
+            continue;
+        }
+        char reason[200];
+        snprintf(reason, sizeof reason,
+                 "given up by the broker: leased %u times, %u beyond max_attempts %u, each of those ended "
+                 "without an outcome (workers lost, leases expired or handed back)",
+                 attempt - 1, attempt - 1 - max, max);
+        Empq__DeadLetter d = EMPQ__DEAD_LETTER__INIT;
+        d.run_id = r->id;
+        d.job = job;
+        d.reason = reason;
+        d.has_attempts = 1;
+        d.attempts = attempt - 1;
+        d.has_at_ms = 1;
+        d.at_ms = empq_now_ms();
+        d.worker = "broker";
+        if (empq_store_dead_put(b->store, &d) != EMPQ_OK) {
+            b->jobs[k++] = job; /* try it once more rather than lose the reason */
+            continue;
+        }
+        bk__jobtable_dead(r->table, job, NULL);
+        EMPQ_WARN("event=job_dead_no_outcome run=%s job=%u model=%s leases=%u max_attempts=%u", r->id, job,
+                  r->aliases[m], attempt - 1, max);
+    }
+    return k;
+}
+
 /* Sends worker w one batch if it has free credit and there is work for it.
  * Returns 1 when it may take more after this batch. */
 static int dispatch_one(bk__broker *b, unsigned w, uint64_t now)
@@ -393,6 +458,11 @@ static int dispatch_one(bk__broker *b, unsigned w, uint64_t now)
     if (n == 0)
         return 0;
     const bk__prior *pri = b->prior != NULL ? prior_find(b, r->id) : NULL;
+    n = give_up_no_outcome(b, r, pri, n);
+    if (n == 0) {
+        bk__worker *x = bk__sched_worker(b->sched, w);
+        return bk__sched_in_flight(b->sched, w) < x->credit;
+    }
     for (size_t i = 0; i < n; i++) {
         Empq__Job *j = &b->job_msgs[i];
         empq__job__init(j);
@@ -464,7 +534,7 @@ static int load_run(bk__broker *b, const Empq__Run *run, empq_error *err)
     if (rc == EMPQ_OK)
         rc = empq_store_scan_finished(b->store, r->id, 0, mark_dead, r);
     if (rc == EMPQ_OK)
-        rc = prior_load(b, r->id);
+        rc = prior_load(b, run);
     if (rc != EMPQ_OK) {
         empq_error_set(err, rc, "run %s: reading finished jobs: %s", run->id, empq_store_errstr(b->store));
         EMPQ_ERROR("event=run_load_failed run=%s error=\"%s\"", run->id, empq_store_errstr(b->store));

@@ -117,7 +117,10 @@ class FaultCluster(Cluster):
 
     # ---- broker: same endpoints after a restart ----------------------------
 
-    def start_broker(self, args=()):
+    broker_args = ()
+
+    def start_broker(self, args=None):
+        args = self.broker_args if args is None else args
         if self.jobs_ep is None:
             self.jobs_ep = f"tcp://127.0.0.1:{socket_free_port()}"
             self.control_ep = f"tcp://127.0.0.1:{socket_free_port()}"

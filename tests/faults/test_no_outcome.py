@@ -1,0 +1,39 @@
+"""A job whose leases keep ending without an outcome (a request that kills
+every worker taking it, or one that hangs past its lease) is not handed out
+forever: once its attempt would pass max_attempts + 3 the broker writes its
+dead letter ("given up by the broker ... without an outcome") and marks it
+dead, and the run completes. Here every model request hangs (fakellm
+--fault-hang 1) and leases last 300 ms (broker --lease-ms 300)."""
+
+import json
+
+from faultlib import FaultCluster, demo_like_spec, main, os, say, time
+
+PROMPTS = 20
+MAX_ATTEMPTS = 2
+
+
+def test_no_outcome_gives_up():
+    with FaultCluster("faults-no-outcome", workers=2, credit=64, fakellm_args=["--fault-hang", "1"]) as c:
+        c.broker_args = ("--lease-ms", "300")
+        c.start()
+        spec = demo_like_spec("no-outcome", PROMPTS, seed=3, models=("fake-warm",))
+        spec = spec.replace("    params: {temperature: 0.7, max_tokens: 128}",
+                            f"    max_attempts: {MAX_ATTEMPTS}\n    params: {{temperature: 0.7, max_tokens: 128}}")
+        t0 = time.monotonic()
+        run_id = c.submit(c.write("study.yaml", spec))
+        path = c.wait_responses(run_id, timeout=60)
+        took = time.monotonic() - t0
+        lines = [json.loads(x) for x in open(path) if x.strip()]
+        dead = [json.loads(x) for x in open(os.path.join(os.path.dirname(path), "dead.jsonl")) if x.strip()]
+        say(f"run over in {took:.1f}s: {len(lines)} lines, {len(dead)} dead; first reason: "
+            f"{dead[0].get('reason') if dead else None}")
+        assert len(dead) == PROMPTS, f"{len(dead)} dead letters, want {PROMPTS}"
+        assert all("without an outcome" in (d.get("reason") or "") for d in dead), dead[0]
+        assert all(d.get("attempts") == MAX_ATTEMPTS + 3 for d in dead), [d.get("attempts") for d in dead]
+        calls = c.fakellm_stats()
+        say(f"fakellm: {calls}")
+
+
+if __name__ == "__main__":
+    main(test_no_outcome_gives_up)
