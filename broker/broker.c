@@ -42,13 +42,19 @@ typedef struct bk__prior {
     size_t n, cap;
     uint32_t *max_attempts; /* per model, from the spec (default 5) */
     uint32_t n_models;
+    /* RETRY and RELEASED outcomes per job since the load (open addressing,
+     * key job + 1, 0 empty): leases minus these are the leases that ended
+     * without an outcome */
+    uint32_t *oc_key, *oc_val;
+    size_t oc_n, oc_cap;
     struct bk__prior *next;
 } bk__prior;
 
-/* A job is given up by the broker when its attempt would pass its model's
- * max_attempts by more than this: every lease beyond max_attempts ended
- * without an outcome (its workers died, its leases expired, it was handed
- * back), as a request that kills the worker taking it does. */
+/* A job is given up by the broker when max_attempts + this many of its
+ * leases ended without any outcome (its workers died or its leases
+ * expired), as a request that kills the worker taking it does. Leases
+ * answered by RETRY or RELEASED (a store outage, a graceful stop) do not
+ * count. */
 #define BK_NO_OUTCOME_SLACK 3
 
 typedef struct bk__broker {
@@ -294,7 +300,57 @@ static void prior_free(bk__prior *p)
     free(p->jobs);
     free(p->attempts);
     free(p->max_attempts);
+    free(p->oc_key);
+    free(p->oc_val);
     free(p);
+}
+
+static size_t oc_slot(const uint32_t *keys, size_t cap, uint32_t job)
+{
+    size_t i = (size_t)(job * 2654435761u) & (cap - 1);
+    while (keys[i] != 0 && keys[i] != job + 1)
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+/* Outcomes (RETRY, RELEASED) the job had since the load. */
+static uint32_t oc_get(const bk__prior *p, uint32_t job)
+{
+    if (p == NULL || p->oc_cap == 0)
+        return 0;
+    size_t i = oc_slot(p->oc_key, p->oc_cap, job);
+    return p->oc_key[i] != 0 ? p->oc_val[i] : 0;
+}
+
+static void oc_add(bk__prior *p, uint32_t job)
+{
+    if (p->oc_n * 2 >= p->oc_cap) { /* keep it at most half full */
+        size_t cap = p->oc_cap != 0 ? p->oc_cap * 2 : 256;
+        uint32_t *k = calloc(cap, sizeof *k), *v = calloc(cap, sizeof *v);
+        if (k == NULL || v == NULL) {
+            free(k);
+            free(v);
+            return; /* not counted: the job may be given up a little sooner */
+        }
+        for (size_t i = 0; i < p->oc_cap; i++) {
+            if (p->oc_key[i] == 0)
+                continue;
+            size_t j = oc_slot(k, cap, p->oc_key[i] - 1);
+            k[j] = p->oc_key[i];
+            v[j] = p->oc_val[i];
+        }
+        free(p->oc_key);
+        free(p->oc_val);
+        p->oc_key = k;
+        p->oc_val = v;
+        p->oc_cap = cap;
+    }
+    size_t i = oc_slot(p->oc_key, p->oc_cap, job);
+    if (p->oc_key[i] == 0) {
+        p->oc_key[i] = job + 1;
+        p->oc_n++;
+    }
+    p->oc_val[i]++;
 }
 
 static void prior_drop(bk__broker *b, const char *run_id)
@@ -418,23 +474,27 @@ static size_t give_up_no_outcome(bk__broker *b, bk__run *r, const bk__prior *pri
     for (size_t i = 0; i < n; i++) {
         uint32_t job = b->jobs[i], p, m, s;
         bk__jobtable_split(r->table, job, &p, &m, &s);
-        uint32_t attempt = bk__jobtable_attempts(r->table, job) + prior_of(pri, job);
+        /* earlier leases (this one aside) that ended with no outcome */
+        uint32_t leases = bk__jobtable_attempts(r->table, job) - 1;
+        uint32_t answered = oc_get(pri, job);
+        uint32_t silent = leases > answered ? leases - answered : 0;
         uint32_t max = m < pri->n_models ? pri->max_attempts[m] : 5;
-        if (attempt <= max + BK_NO_OUTCOME_SLACK) {
+        if (silent < max + BK_NO_OUTCOME_SLACK) {
             b->jobs[k++] = job;
             continue;
         }
+        uint32_t attempt = leases + prior_of(pri, job);
         char reason[200];
         snprintf(reason, sizeof reason,
-                 "given up by the broker: leased %u times, %u beyond max_attempts %u, each of those ended "
-                 "without an outcome (workers lost, leases expired or handed back)",
-                 attempt - 1, attempt - 1 - max, max);
+                 "given up by the broker: %u leases ended without an outcome (workers lost or leases expired; "
+                 "max_attempts %u + %d)",
+                 silent, max, BK_NO_OUTCOME_SLACK);
         Empq__DeadLetter d = EMPQ__DEAD_LETTER__INIT;
         d.run_id = r->id;
         d.job = job;
         d.reason = reason;
         d.has_attempts = 1;
-        d.attempts = attempt - 1;
+        d.attempts = attempt;
         d.has_at_ms = 1;
         d.at_ms = empq_now_ms();
         d.worker = "broker";
@@ -443,8 +503,8 @@ static size_t give_up_no_outcome(bk__broker *b, bk__run *r, const bk__prior *pri
             continue;
         }
         bk__jobtable_dead(r->table, job, NULL);
-        EMPQ_WARN("event=job_dead_no_outcome run=%s job=%u model=%s leases=%u max_attempts=%u", r->id, job,
-                  r->aliases[m], attempt - 1, max);
+        EMPQ_WARN("event=job_dead_no_outcome run=%s job=%u model=%s silent_leases=%u max_attempts=%u", r->id,
+                  job, r->aliases[m], silent, max);
     }
     return k;
 }
@@ -689,6 +749,12 @@ static void on_outcomes(bk__broker *b, int w, const Empq__Outcomes *os, uint64_t
         if (w < 0 && o->kind != EMPQ__OUTCOME_KIND__OUTCOME_DONE && o->kind != EMPQ__OUTCOME_KIND__OUTCOME_DEAD)
             continue; /* an unknown worker's retry or release: its lease is gone already */
         bk__applied a = bk__sched_outcome(b->sched, slot, o, now);
+        if (a == BK_APPLIED && o->run_id != NULL &&
+            (o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY || o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RELEASED)) {
+            bk__prior *pr = prior_find(b, o->run_id);
+            if (pr != NULL)
+                oc_add(pr, o->job);
+        }
         if (a == BK_APPLIED && o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY && o->run_id != NULL) {
             if (retry_run != NULL && (strcmp(retry_run, o->run_id) != 0 || nr == b->retry_cap)) {
                 record_retries(b, retry_run, b->retry_jobs, nr);
