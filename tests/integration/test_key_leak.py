@@ -19,7 +19,7 @@ import os
 import secrets
 import subprocess
 
-from empqtest import Cluster, main, read_jsonl
+from empqtest import Cluster, Skip, main, program, read_jsonl
 
 PROMPTS = 24
 
@@ -52,7 +52,15 @@ def redis_cli(c, *args, raw=True):
     return r.stdout
 
 
+def need_fakellm_faults():
+    """Skips when this empq-fakellm has no fault injection or provider routes yet."""
+    r = subprocess.run([program("empq-fakellm"), "--help"], capture_output=True, text=True, timeout=10)
+    if "--fault-429" not in r.stdout + r.stderr or "generateContent" not in r.stdout + r.stderr:
+        raise Skip("empq-fakellm has no --fault-* flags or Gemini/Anthropic routes")
+
+
 def test_key_never_leaks():
+    need_fakellm_faults()
     secret = "sk-test-LEAKCHECK-" + secrets.token_hex(12)
     wrong = "sk-test-WRONGKEY-" + secrets.token_hex(12)
     needles = [secret.encode(), secret.split("-")[-1].encode(), wrong.encode(), wrong.split("-")[-1].encode(),
