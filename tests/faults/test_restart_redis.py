@@ -24,5 +24,24 @@ def test_restart_redis():
         c.check_alive()
 
 
+def test_redis_long_outage():
+    """Redis away for 6 s (longer than 5 heartbeats): nothing exits, no job
+    is given up (the RETRYs a store outage causes are outcomes, not silent
+    leases), the run completes."""
+    with FaultCluster("faults-redis-long") as c:
+        c.start()
+        run_id = c.submit(study(c))
+        t0 = time.monotonic()
+        c.wait_progress(run_id, 0.4)
+        in_flight = c.credit * len(c.live_workers())
+        t = c.restart_redis(down_s=6.0)
+        c.kills.append(("redis", t, in_flight))
+        c.check_alive()
+        say(f"redis back after {time.time() - t:.1f}s at {c.progress(run_id)}/{JOBS} jobs")
+        check_complete(c, run_id, extra_allowed=in_flight, t0=t0)
+        assert not any("job_dead_no_outcome" in ln for ln in c.broker_log()), "a job given up"
+        c.check_alive()
+
+
 if __name__ == "__main__":
-    main(test_restart_redis)
+    main(test_restart_redis, test_redis_long_outage)
