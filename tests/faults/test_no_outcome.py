@@ -30,7 +30,9 @@ def test_no_outcome_gives_up():
             f"{dead[0].get('reason') if dead else None}")
         assert len(dead) == PROMPTS, f"{len(dead)} dead letters, want {PROMPTS}"
         assert all("without an outcome" in (d.get("reason") or "") for d in dead), dead[0]
-        assert all(d.get("attempts") == MAX_ATTEMPTS + 3 for d in dead), [d.get("attempts") for d in dead]
+        # at least max_attempts + 3 leases (more when one was answered, e.g. a
+        # RETRY from a connection the fake server dropped)
+        assert all(d.get("attempts", 0) >= MAX_ATTEMPTS + 3 for d in dead), [d.get("attempts") for d in dead]
         calls = c.fakellm_stats()
         say(f"fakellm: {calls}")
 
