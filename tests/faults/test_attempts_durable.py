@@ -39,7 +39,10 @@ def test_attempts_survive_restart():
         time.sleep(0.5)
         c.start_broker()
         path = c.wait_responses(run_id, timeout=120)
-        dead = [json.loads(x) for x in open(os.path.join(os.path.dirname(path), "dead.jsonl"))]
+        dead_path = os.path.join(os.path.dirname(path), "dead.jsonl")
+        # the collector writes responses.jsonl, then dead.jsonl
+        wait_until("dead.jsonl", lambda: os.path.exists(dead_path), timeout=10)
+        dead = [json.loads(x) for x in open(dead_path)]
         assert len(dead) == model_jobs, f"{len(dead)} dead letters, want {model_jobs}"
         n_calls = calls(c)
         bound = model_jobs * MAX_ATTEMPTS + in_flight

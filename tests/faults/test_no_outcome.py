@@ -7,7 +7,7 @@ dead, and the run completes. Here every model request hangs (fakellm
 
 import json
 
-from faultlib import FaultCluster, demo_like_spec, main, os, say, time
+from faultlib import FaultCluster, demo_like_spec, main, os, say, time, wait_until
 
 PROMPTS = 20
 MAX_ATTEMPTS = 2
@@ -25,7 +25,10 @@ def test_no_outcome_gives_up():
         path = c.wait_responses(run_id, timeout=60)
         took = time.monotonic() - t0
         lines = [json.loads(x) for x in open(path) if x.strip()]
-        dead = [json.loads(x) for x in open(os.path.join(os.path.dirname(path), "dead.jsonl")) if x.strip()]
+        dead_path = os.path.join(os.path.dirname(path), "dead.jsonl")
+        # the collector writes responses.jsonl, then dead.jsonl
+        wait_until("dead.jsonl", lambda: os.path.exists(dead_path), timeout=10)
+        dead = [json.loads(x) for x in open(dead_path) if x.strip()]
         say(f"run over in {took:.1f}s: {len(lines)} lines, {len(dead)} dead; first reason: "
             f"{dead[0].get('reason') if dead else None}")
         assert len(dead) == PROMPTS, f"{len(dead)} dead letters, want {PROMPTS}"
