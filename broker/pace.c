@@ -10,6 +10,7 @@ void bk__pace_opts_default(bk__pace_opts *o)
     o->increase = 1.0 / 32;
     o->max_pause_ms = 60000;
     o->decrease_share = 0.3;
+    o->ghost_max_ms = 30000;
     o->est_in_default = 1024;
     o->est_out_default = 1024;
 }
@@ -28,8 +29,12 @@ void bk__pace_init(bk__pace *p, const Empq__ModelSpec *spec, const bk__pace_opts
     if (p->o.min_factor <= 0 || p->o.min_factor > 1)
         p->o.min_factor = 1.0 / 16;
     p->factor = 1.0;
+    p->ghost_ms = p->o.ghost_max_ms;
     if (spec == NULL)
         return;
+    uint32_t tmo = spec->has_timeout_ms ? spec->timeout_ms : 120000;
+    if (tmo < p->ghost_ms)
+        p->ghost_ms = tmo;
     const Empq__ModelLimits *l = spec->limits;
     if (l != NULL) {
         p->max_conc = l->has_max_concurrency ? l->max_concurrency : 0;
@@ -70,6 +75,29 @@ static uint32_t scaled(uint32_t limit, double factor)
 uint32_t bk__pace_conc(const bk__pace *p)
 {
     return scaled(p->max_conc ? p->max_conc : p->learned_conc, p->factor);
+}
+
+/* ---- ghosts ---- */
+
+/* Forgets the ghosts expired at now; returns how many are alive. */
+static uint32_t ghosts(bk__pace *p, uint64_t now)
+{
+    while (p->ghost_n > 0 && p->ghost[p->ghost_head] <= now) {
+        p->ghost_head = (p->ghost_head + 1) % BK_PACE_GHOSTS;
+        p->ghost_n--;
+    }
+    return p->ghost_n;
+}
+
+static void ghost_add(bk__pace *p, uint64_t now)
+{
+    ghosts(p, now);
+    if (p->ghost_n == BK_PACE_GHOSTS) { /* full: the oldest goes first */
+        p->ghost_head = (p->ghost_head + 1) % BK_PACE_GHOSTS;
+        p->ghost_n--;
+    }
+    p->ghost[(p->ghost_head + p->ghost_n) % BK_PACE_GHOSTS] = now + p->ghost_ms;
+    p->ghost_n++;
 }
 
 /* ---- the sliding window ---- */
@@ -191,6 +219,7 @@ uint32_t bk__pace_allow(bk__pace *p, uint32_t leased, uint64_t now)
         return 0;
     uint32_t c = bk__pace_conc(p);
     if (c != BK_PACE_UNLIMITED) {
+        leased += ghosts(p, now);
         if (leased >= c)
             return 0;
         if (c - leased < n)
@@ -225,8 +254,8 @@ uint64_t bk__pace_next(bk__pace *p, uint32_t leased, uint64_t now)
     if (now < p->pause_until)
         return p->pause_until;
     uint32_t c = bk__pace_conc(p);
-    if (c != BK_PACE_UNLIMITED && leased >= c)
-        return UINT64_MAX;
+    if (c != BK_PACE_UNLIMITED && leased + ghosts(p, now) >= c)
+        return leased < c && p->ghost_n > 0 ? p->ghost[p->ghost_head] : UINT64_MAX; /* a ghost ends, or an outcome */
     if (!p->rpm && !p->tpm)
         return UINT64_MAX;
     advance(p, now);
@@ -292,6 +321,10 @@ int bk__pace_outcome(bk__pace *p, const Empq__Outcome *o, uint64_t dispatched, u
             p->stopped = 1;
         return 0;
     }
+    if ((o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY || o->kind == EMPQ__OUTCOME_KIND__OUTCOME_DEAD) &&
+        (!o->has_http_status || o->http_status == 0) && dispatched != 0 && (p->max_conc || p->learned_conc) &&
+        p->ghost_ms > 0)
+        ghost_add(p, now); /* no reply: it may still run at the provider */
     if (!is429)
         return 0;
     p->limited++;

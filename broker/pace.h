@@ -31,6 +31,11 @@
  * concurrency is forgotten). So a provider that refuses most requests is
  * slowed down to what it takes, and a few stray 429s only cost pauses.
  *
+ * Requests without a reply: a job that failed with no HTTP status (a timeout,
+ * a broken connection) may still run at the provider after the worker gave
+ * up on it, so it keeps holding a concurrency slot of its model for the
+ * model's timeout_ms (at most ghost_max_ms) after its outcome ("ghosts").
+ *
  * Cost: tokens in and out of fresh generations (not cache hits) and their
  * cost from ModelPrices; with max_cost the model gets no dispatch that its
  * spent cost plus the estimated cost of its leased jobs and of the new job
@@ -49,6 +54,7 @@
 #define BK_PACE_BUCKET_MS 1000u
 #define BK_PACE_WINDOW_MS 60000u
 #define BK_PACE_UNLIMITED UINT32_MAX
+#define BK_PACE_GHOSTS 256
 
 typedef struct bk__pace_opts {
     uint32_t slack_ms;        /* a dispatch counts this long past the minute (1000; at most 2000) */
@@ -58,6 +64,7 @@ typedef struct bk__pace_opts {
     double decrease_share;    /* 429 share of recent replies that halves the factor (0.3) */
     uint32_t est_in_default;  /* prompt tokens assumed before any usage is reported (1024) */
     uint32_t est_out_default; /* completion tokens assumed without max_tokens or a report (1024) */
+    uint32_t ghost_max_ms;    /* longest a request without a reply holds its slot (30000) */
 } bk__pace_opts;
 
 void bk__pace_opts_default(bk__pace_opts *o);
@@ -79,6 +86,11 @@ typedef struct bk__pace {
     uint64_t head, tail;      /* newest bucket index seen; oldest counted */
     int started;
     uint64_t win_req, win_tok;
+    /* requests without a reply, presumed running at the provider: expiry
+     * times in a FIFO ring (every ghost lives ghost_ms, so they expire in
+     * order) */
+    uint64_t ghost[BK_PACE_GHOSTS];
+    uint32_t ghost_head, ghost_n, ghost_ms;
     /* estimates */
     uint32_t seen_in, seen_out; /* largest reported usage */
     /* 429 slow-down */
@@ -109,7 +121,7 @@ uint32_t bk__pace_estimate(const bk__pace *p);
 uint32_t bk__pace_conc(const bk__pace *p);
 
 /* How many jobs of the model may be dispatched at now with `leased` of them
- * leased: 0 when paused, stopped or at a limit; BK_PACE_UNLIMITED when
+ * leased (plus the ghosts still alive): 0 when paused, stopped or at a limit; BK_PACE_UNLIMITED when
  * nothing limits it. May set p->stopped (max_cost). */
 uint32_t bk__pace_allow(bk__pace *p, uint32_t leased, uint64_t now);
 

@@ -239,6 +239,42 @@ static void test_429_share(void)
     CHECK(bk__pace_conc(&p) < 16);
 }
 
+/* A request that got no reply (timeout) may still run at the provider: it
+ * holds its concurrency slot for the model's timeout_ms. */
+static void test_ghosts(void)
+{
+    spec s;
+    spec_init(&s, 2, 0, 0, 0);
+    s.m.has_timeout_ms = 1;
+    s.m.timeout_ms = 2000;
+    bk__pace p;
+    bk__pace_init(&p, &s.m, NULL);
+    uint64_t t = 50000;
+    CHECK_INT(bk__pace_allow(&p, 0, t), 2);
+    Empq__Outcome o = EMPQ__OUTCOME__INIT;
+    o.run_id = (char *)"r";
+    o.kind = EMPQ__OUTCOME_KIND__OUTCOME_RETRY;
+    o.reason = (char *)"timeout";
+    bk__pace_outcome(&p, &o, t - 2000, 1, t);
+    CHECK_INT(bk__pace_allow(&p, 1, t + 10), 0);     /* the ghost and the other lease */
+    CHECK_INT(bk__pace_next(&p, 1, t + 10), t + 2000); /* when the ghost ends */
+    CHECK_INT(bk__pace_allow(&p, 0, t + 10), 1);
+    CHECK_INT(bk__pace_allow(&p, 1, t + 2000), 1);
+    /* a reply with a status (a 500) frees its slot at once */
+    Empq__Outcome e = o;
+    e.has_http_status = 1;
+    e.http_status = 500;
+    bk__pace_outcome(&p, &e, t + 2000, 1, t + 2100);
+    CHECK_INT(bk__pace_allow(&p, 0, t + 2100), 2);
+    /* without a concurrency limit nothing is kept */
+    spec u;
+    spec_init(&u, 0, 0, 0, 0);
+    bk__pace q;
+    bk__pace_init(&q, &u.m, NULL);
+    bk__pace_outcome(&q, &o, t - 10, 1, t);
+    CHECK_INT(q.ghost_n, 0);
+}
+
 static void test_cost(void)
 {
     spec s;
@@ -353,6 +389,7 @@ int main(void)
     RUN(test_tpm_estimate);
     RUN(test_concurrency_and_429);
     RUN(test_429_share);
+    RUN(test_ghosts);
     RUN(test_cost);
     RUN(test_sched);
     CHECK_DONE();
