@@ -488,9 +488,10 @@ static void pace_outcome(bk__sched *s, bk__run *r, unsigned w, const Empq__Outco
     if (bk__pace_outcome(pc, o, dispatched, leased, now)) {
         char alias[160];
         empq_log_quote(alias, sizeof alias, r->aliases[m]);
+        uint32_t conc = bk__pace_conc(pc);
         EMPQ_WARN("event=model_slowdown run=%s model=%s status=429 rate_factor=%.4f concurrency=%u pause_ms=%llu "
                   "rate_limited=%u",
-                  r->id, alias, pc->factor, bk__pace_conc(pc),
+                  r->id, alias, pc->factor, conc == BK_PACE_UNLIMITED ? 0 : conc,
                   (unsigned long long)(pc->pause_until > now ? pc->pause_until - now : 0), pc->limited);
     }
     log_stopped(r, m);
