@@ -143,7 +143,10 @@ def test_fault_run():
                           f"max_req_60s {m['max_requests_60s']} max_tok_60s {m['max_tokens_60s']} "
                           f"limited {m['limited']}")
             if "max_concurrency" in limits:
-                assert m["peak_concurrency"] <= limits["max_concurrency"], (alias, m)
+                assert m["peak_concurrency"] <= limits["max_concurrency"], (
+                    alias, m, "known: under heavy load empq-fakellm can count 1-3 more, a request being "
+                    "open until libmicrohttpd's completion callback (after its reply was sent); "
+                    "see docs/internals.md, Limits and cost")
             if "requests_per_minute" in limits:
                 assert m["max_requests_60s"] <= limits["requests_per_minute"], (alias, m)
             if "tokens_per_minute" in limits:
