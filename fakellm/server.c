@@ -461,6 +461,12 @@ static enum MHD_Result send_reply(req_ctx *c)
         MHD_add_response_header(resp, r->headers[i], colon[1] == ' ' ? colon + 2 : colon + 1);
         *colon = ':';
     }
+    /* The request leaves its model's open count as its reply is queued, not
+     * when libmicrohttpd reports the connection's request complete: that
+     * callback can run after the client has already sent its next request,
+     * which would count one request twice against a concurrency limit.
+     * (Idempotent: on_completed's call then does nothing.) */
+    fakellm_limits_end(c->srv->limits, &c->slot);
     enum MHD_Result ret = MHD_queue_response(c->conn, r->status, resp);
     MHD_destroy_response(resp);
     if (r->status >= 400)
