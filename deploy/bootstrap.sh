@@ -21,6 +21,11 @@ fi
 
 missing=""
 for p in $PKGS; do
+  # Node.js may come from elsewhere than Debian (then Debian's npm conflicts).
+  case $p in
+    nodejs) command -v node >/dev/null 2>&1 && continue ;;
+    npm) command -v npm >/dev/null 2>&1 && continue ;;
+  esac
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing="$missing $p"
   fi
