@@ -143,25 +143,37 @@ PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe
         spec = c.write("study.yaml", demo_like_spec("slurm", PROMPTS,
                                                     models=("fake-warm", "fake-brief")))
         out = os.path.join(c.tmp, "out")
-        base = free_ports(3)
-        job_env = dict(os.environ, SLURM_CONF=conf, EMPQ_BIN=BIN, EMPQ_WORKERS_PER_NODE="2",
-                       EMPQ_TIMEOUT="90", EMPQ_PORT_BASE=str(base),
-                       EMPQ_WORKER_ARGS="--credit 8", EMPQ_FAKELLM_URL=c.fake_url,
-                       EMPQ_CURVE="1")  # CURVE as on a multi-node job (keys made by the script)
-        t0 = time.monotonic()
-        try:
-            r = subprocess.run([tool("sbatch"), "--wait", "--nodes=1", "--time=5",
-                                "--output", os.path.join(c.tmp, "job-%j.out"), SCRIPT, spec, out],
-                               capture_output=True, text=True, timeout=180, env=job_env,
-                               cwd=c.tmp)
-        finally:
-            subprocess.run([tool("scancel"), "--user", "root"], capture_output=True, env=job_env,
-                           timeout=30)
-        outs = [f for f in os.listdir(c.tmp) if f.startswith("job-")]
-        job_out = ""
-        for f in outs:
-            with open(os.path.join(c.tmp, f), errors="replace") as fh:
-                job_out += fh.read()
+        # The three ports are free when chosen, but a test running beside this
+        # one can take one before the broker binds it; the script then stops
+        # at once ("the broker did not start") and the job is tried again on
+        # new ports, once.
+        for attempt in range(2):
+            base = free_ports(3)
+            job_env = dict(os.environ, SLURM_CONF=conf, EMPQ_BIN=BIN, EMPQ_WORKERS_PER_NODE="2",
+                           EMPQ_TIMEOUT="90", EMPQ_PORT_BASE=str(base),
+                           EMPQ_WORKER_ARGS="--credit 8", EMPQ_FAKELLM_URL=c.fake_url,
+                           EMPQ_CURVE="1")  # CURVE as on a multi-node job (keys made by the script)
+            shutil.rmtree(out, ignore_errors=True)
+            for f in os.listdir(c.tmp):
+                if f.startswith("job-"):
+                    os.unlink(os.path.join(c.tmp, f))
+            t0 = time.monotonic()
+            try:
+                r = subprocess.run([tool("sbatch"), "--wait", "--nodes=1", "--time=5",
+                                    "--output", os.path.join(c.tmp, "job-%j.out"), SCRIPT, spec, out],
+                                   capture_output=True, text=True, timeout=180, env=job_env,
+                                   cwd=c.tmp)
+            finally:
+                subprocess.run([tool("scancel"), "--user", "root"], capture_output=True, env=job_env,
+                               timeout=30)
+            outs = [f for f in os.listdir(c.tmp) if f.startswith("job-")]
+            job_out = ""
+            for f in outs:
+                with open(os.path.join(c.tmp, f), errors="replace") as fh:
+                    job_out += fh.read()
+            if r.returncode == 0 or "the broker did not start" not in job_out:
+                break
+            print("   the broker's port was taken meanwhile; trying again on new ports", flush=True)
         assert r.returncode == 0, f"sbatch --wait: {r.returncode}\n{r.stdout}{r.stderr}\n{job_out}"
         print(f"   job ran in {time.monotonic() - t0:.1f} s", flush=True)
 
