@@ -18,6 +18,7 @@
 
 #include "empq/curve.h"
 #include "empq/log.h"
+#include "empq/wake.h"
 #include "empq/store.h"
 #include "empq/util.h"
 #include "empq/wire.h"
@@ -86,50 +87,7 @@ typedef struct bk__broker {
     int attempts_failing; /* the last attempt write failed (logged once) */
 } bk__broker;
 
-/* The self-pipe a signal handler writes to, so zmq_poll wakes even when
- * the signal lands while zmq_poll is between its own poll() calls. */
-static volatile int wake_fds[2] = {-1, -1};
-
-void bk__broker_wake(void)
-{
-    int saved = errno;
-    if (wake_fds[1] >= 0) {
-        ssize_t n = write(wake_fds[1], "x", 1);
-        (void)n; /* a full pipe is already a wakeup */
-    }
-    errno = saved;
-}
-
-static int wake_open(void)
-{
-    int fds[2];
-    if (pipe(fds) != 0)
-        return -1;
-    for (int i = 0; i < 2; i++) {
-        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
-        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
-    }
-    wake_fds[0] = fds[0];
-    wake_fds[1] = fds[1];
-    return 0;
-}
-
-static void wake_close(void)
-{
-    int r = wake_fds[0], w = wake_fds[1];
-    wake_fds[0] = wake_fds[1] = -1;
-    if (r >= 0)
-        close(r);
-    if (w >= 0)
-        close(w);
-}
-
-static void wake_drain(void)
-{
-    char buf[64];
-    while (read(wake_fds[0], buf, sizeof buf) > 0)
-        ;
-}
+void bk__broker_wake(void) { empq_wake(); }
 
 void bk__broker_opts_default(bk__broker_opts *o)
 {
@@ -1290,7 +1248,7 @@ static void serve(bk__broker *b, volatile sig_atomic_t *stop)
      * at most one turn, and the allow-list needs no lock */
     zmq_pollitem_t items[4] = {{b->wsock, 0, ZMQ_POLLIN, 0},
                                {b->csock, 0, ZMQ_POLLIN, 0},
-                               {NULL, wake_fds[0], ZMQ_POLLIN, 0},
+                               {NULL, empq_wake_fd(), ZMQ_POLLIN, 0},
                                {b->zap != NULL ? empq_curve_zap_socket(b->zap) : NULL, 0, ZMQ_POLLIN, 0}};
     int nitems = b->zap != NULL ? 4 : 3;
     int more = 0;
@@ -1308,7 +1266,7 @@ static void serve(bk__broker *b, volatile sig_atomic_t *stop)
         if (items[1].revents & ZMQ_POLLIN)
             drain_control(b);
         if (items[2].revents & ZMQ_POLLIN)
-            wake_drain();
+            empq_wake_drain();
         if (nitems > 3 && (items[3].revents & ZMQ_POLLIN))
             empq_curve_zap_handle(b->zap);
         now = empq_mono_ms();
@@ -1353,7 +1311,7 @@ static void shutdown_workers(bk__broker *b)
 
 static void broker_close(bk__broker *b)
 {
-    wake_close();
+    empq_wake_close();
     if (b->wsock != NULL)
         zmq_close(b->wsock);
     if (b->csock != NULL)
@@ -1436,8 +1394,8 @@ int bk__broker_run(const bk__broker_opts *o, volatile sig_atomic_t *stop, empq_e
         rc = open_socket(&b, &b.wsock, o->bind, err);
     if (rc == EMPQ_OK)
         rc = open_socket(&b, &b.csock, o->control, err);
-    if (rc == EMPQ_OK && wake_open() != 0)
-        rc = empq_error_set(err, EMPQ_EIO, "wake pipe: %s", strerror(errno));
+    if (rc == EMPQ_OK)
+        rc = empq_wake_open(err);
     if (rc != EMPQ_OK)
         goto out;
     rc = load_all(&b, err);

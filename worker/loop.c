@@ -19,6 +19,7 @@
 
 #include "empq/curve.h"
 #include "empq/log.h"
+#include "empq/wake.h"
 #include "empq/store.h"
 #include "empq/wire.h"
 #include "engine.h"
@@ -46,51 +47,7 @@ typedef struct loop {
 
 /* ==================== stop wakeup ==================== */
 
-/* The self-pipe the signal handler writes to (worker__loop_wake), so a stop
- * wakes zmq_poll even when the signal lands between the check of *stop and
- * the poll, or zmq_poll resumes after EINTR. */
-static volatile int wake_fds[2] = {-1, -1};
-
-void worker__loop_wake(void)
-{
-    int saved = errno;
-    if (wake_fds[1] >= 0) {
-        ssize_t n = write(wake_fds[1], "x", 1);
-        (void)n; /* a full pipe is already a wakeup */
-    }
-    errno = saved;
-}
-
-static int wake_open(void)
-{
-    int fds[2];
-    if (pipe(fds) != 0)
-        return -1;
-    for (int i = 0; i < 2; i++) {
-        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
-        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
-    }
-    wake_fds[0] = fds[0];
-    wake_fds[1] = fds[1];
-    return 0;
-}
-
-static void wake_drain(void)
-{
-    char buf[64];
-    while (read(wake_fds[0], buf, sizeof buf) > 0)
-        ;
-}
-
-static void wake_close(void)
-{
-    int r = wake_fds[0], w = wake_fds[1];
-    wake_fds[0] = wake_fds[1] = -1;
-    if (r >= 0)
-        close(r);
-    if (w >= 0)
-        close(w);
-}
+void worker__loop_wake(void) { empq_wake(); }
 
 /* ==================== broker connection ==================== */
 
@@ -326,8 +283,9 @@ int worker__loop_run(const worker__config *cfg, volatile sig_atomic_t *stop)
         goto out;
     }
     worker__http_set_engine(l->http, l->engine);
-    if (wake_open() != 0) {
-        EMPQ_ERROR("event=setup_failed what=wake_pipe reason=\"%s\"", strerror(errno));
+    empq_error werr = {0};
+    if (empq_wake_open(&werr) != EMPQ_OK) {
+        EMPQ_ERROR("event=setup_failed what=wake_pipe reason=\"%s\"", werr.msg);
         goto out;
     }
     l->zctx = zmq_ctx_new();
@@ -373,7 +331,7 @@ int worker__loop_run(const worker__config *cfg, volatile sig_atomic_t *stop)
         l->items[0].events = ZMQ_POLLIN;
         l->items[0].revents = 0;
         l->items[1].socket = NULL;
-        l->items[1].fd = wake_fds[0];
+        l->items[1].fd = empq_wake_fd();
         l->items[1].events = ZMQ_POLLIN;
         l->items[1].revents = 0;
         worker__http_fill(l->http, l->items + 2);
@@ -383,7 +341,7 @@ int worker__loop_run(const worker__config *cfg, volatile sig_atomic_t *stop)
             goto out;
         }
         if (rc > 0 && (l->items[1].revents & ZMQ_POLLIN))
-            wake_drain();
+            empq_wake_drain();
         if (rc > 0 && (l->items[0].revents & ZMQ_POLLIN))
             drain(l);
         worker__http_act(l->http, l->items + 2, rc > 0 ? nfd : 0, empq_mono_ms());
@@ -427,7 +385,7 @@ out:
     if (l->zctx != NULL)
         zmq_ctx_term(l->zctx);
     free(l->items);
-    wake_close();
+    empq_wake_close();
     empq_store_close(&store);
     return status;
 }
