@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "empq/util.h"
 #include "empq/analysis.h"
 #include "empq/log.h"
 
@@ -93,17 +94,6 @@ static int md_esc(empq_buf *b, const char *s)
             rc = empq_buf_append(b, s, 1);
     }
     return rc;
-}
-
-/* Appends s as one CSV field (quoted when it holds , " CR or LF). */
-static int csv_esc(empq_buf *b, const char *s)
-{
-    if (strpbrk(s, ",\"\r\n") == NULL)
-        return empq_buf_append(b, s, strlen(s));
-    int rc = empq_buf_append(b, "\"", 1);
-    for (; *s && rc == EMPQ_OK; s++)
-        rc = *s == '"' ? empq_buf_append(b, "\"\"", 2) : empq_buf_append(b, s, 1);
-    return rc == EMPQ_OK ? empq_buf_append(b, "\"", 1) : rc;
 }
 
 /* A document being written as Markdown or HTML; err latches the first
@@ -666,7 +656,7 @@ static void cs_str(csvb *c, const char *s)
         c->rc = empq_buf_append(&c->b, ",", 1);
     c->first = 0;
     if (c->rc == EMPQ_OK)
-        c->rc = csv_esc(&c->b, s);
+        c->rc = empq_buf_csv(&c->b, s);
 }
 
 static void cs_num(csvb *c, double v)

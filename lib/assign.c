@@ -1,5 +1,6 @@
 /* assign.c: the rating plan (see include/empq/assign.h). Pure: no I/O. */
 #include "empq/assign.h"
+#include "empq/util.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -238,32 +239,6 @@ const char *empq_assign_check_response(int expect)
 
 /* ==================== files ==================== */
 
-static int csv_field(empq_buf *b, const char *s, int last)
-{
-    int rc = EMPQ_OK;
-    if (s == NULL)
-        s = "";
-    if (strpbrk(s, ",\"\r\n") != NULL) {
-        rc = empq_buf_append(b, "\"", 1);
-        for (const char *q = s; *q != '\0' && rc == EMPQ_OK; q++)
-            rc = *q == '"' ? empq_buf_append(b, "\"\"", 2) : empq_buf_append(b, q, 1);
-        if (rc == EMPQ_OK)
-            rc = empq_buf_append(b, "\"", 1);
-    } else {
-        rc = empq_buf_append(b, s, strlen(s));
-    }
-    if (rc == EMPQ_OK)
-        rc = last ? empq_buf_append(b, "\r\n", 2) : empq_buf_append(b, ",", 1);
-    return rc;
-}
-
-static int csv_num(empq_buf *b, uint64_t v, int last)
-{
-    char t[32];
-    snprintf(t, sizeof t, "%" PRIu64, v);
-    return csv_field(b, t, last);
-}
-
 int empq_assign_write_csv(const empq_assign_plan *p, Empq__Prompt *const *prompts,
                           const char *const *responses, empq_buf *out, empq_error *err)
 {
@@ -273,60 +248,60 @@ int empq_assign_write_csv(const empq_assign_plan *p, Empq__Prompt *const *prompt
     int rc = EMPQ_OK;
     size_t nh = sizeof head / sizeof head[0];
     for (size_t i = 0; i < nh && rc == EMPQ_OK; i++)
-        rc = csv_field(out, head[i], i + 1 == nh);
+        rc = empq_buf_csv_field(out, head[i], i + 1 == nh);
     for (size_t s = 0; s < p->n_slots && rc == EMPQ_OK; s++) {
         const empq_assign_slot *sl = &p->slots[s];
         for (uint32_t pos = 0; pos < sl->n && rc == EMPQ_OK; pos++) {
             int32_t e = sl->entries[pos];
-            rc = csv_num(out, s, 0);
+            rc = empq_buf_csv_u64(out, s, 0);
             if (rc == EMPQ_OK)
-                rc = csv_field(out, p->conditions[sl->condition], 0);
+                rc = empq_buf_csv_field(out, p->conditions[sl->condition], 0);
             if (rc == EMPQ_OK)
-                rc = csv_num(out, sl->batch, 0);
+                rc = empq_buf_csv_u64(out, sl->batch, 0);
             if (rc == EMPQ_OK)
-                rc = csv_num(out, sl->replica, 0);
+                rc = empq_buf_csv_u64(out, sl->replica, 0);
             if (rc == EMPQ_OK)
-                rc = csv_num(out, pos, 0);
+                rc = empq_buf_csv_u64(out, pos, 0);
             if (rc != EMPQ_OK)
                 break;
             if (EMPQ_ASSIGN_IS_CHECK(e)) {
                 char item[64];
                 snprintf(item, sizeof item, "check-%zu-%" PRIu32, s, pos);
                 int x = EMPQ_ASSIGN_CHECK_EXPECT(e);
-                rc = csv_field(out, "check", 0);
+                rc = empq_buf_csv_field(out, "check", 0);
                 if (rc == EMPQ_OK)
-                    rc = csv_field(out, "", 0);
+                    rc = empq_buf_csv_field(out, "", 0);
                 if (rc == EMPQ_OK)
-                    rc = csv_field(out, item, 0);
+                    rc = empq_buf_csv_field(out, item, 0);
                 if (rc == EMPQ_OK)
-                    rc = csv_field(out, "", 0);
+                    rc = empq_buf_csv_field(out, "", 0);
                 if (rc == EMPQ_OK)
-                    rc = csv_num(out, (uint64_t)x, 0);
+                    rc = empq_buf_csv_u64(out, (uint64_t)x, 0);
                 if (rc == EMPQ_OK)
-                    rc = csv_field(out, empq_assign_check_situation(), 0);
+                    rc = empq_buf_csv_field(out, empq_assign_check_situation(), 0);
                 if (rc == EMPQ_OK)
-                    rc = csv_field(out, empq_assign_check_prompt(), 0);
+                    rc = empq_buf_csv_field(out, empq_assign_check_prompt(), 0);
                 if (rc == EMPQ_OK)
-                    rc = csv_field(out, empq_assign_check_response(x), 1);
+                    rc = empq_buf_csv_field(out, empq_assign_check_response(x), 1);
             } else {
                 const Empq__Prompt *pr = prompts != NULL ? prompts[e] : NULL;
                 const char *resp =
                     responses != NULL ? responses[(size_t)e * p->n_conditions + sl->condition] : NULL;
-                rc = csv_field(out, "item", 0);
+                rc = empq_buf_csv_field(out, "item", 0);
                 if (rc == EMPQ_OK)
-                    rc = csv_num(out, (uint64_t)e, 0);
+                    rc = empq_buf_csv_u64(out, (uint64_t)e, 0);
                 if (rc == EMPQ_OK)
-                    rc = csv_field(out, pr != NULL ? pr->id : "", 0);
+                    rc = empq_buf_csv_field(out, pr != NULL ? pr->id : "", 0);
                 if (rc == EMPQ_OK)
-                    rc = csv_field(out, pr != NULL ? pr->emotion : "", 0);
+                    rc = empq_buf_csv_field(out, pr != NULL ? pr->emotion : "", 0);
                 if (rc == EMPQ_OK)
-                    rc = csv_field(out, "", 0);
+                    rc = empq_buf_csv_field(out, "", 0);
                 if (rc == EMPQ_OK)
-                    rc = csv_field(out, pr != NULL ? pr->situation : "", 0);
+                    rc = empq_buf_csv_field(out, pr != NULL ? pr->situation : "", 0);
                 if (rc == EMPQ_OK)
-                    rc = csv_field(out, pr != NULL ? pr->prompt : "", 0);
+                    rc = empq_buf_csv_field(out, pr != NULL ? pr->prompt : "", 0);
                 if (rc == EMPQ_OK)
-                    rc = csv_field(out, resp, 1);
+                    rc = empq_buf_csv_field(out, resp, 1);
             }
         }
     }

@@ -807,38 +807,12 @@ typedef struct xslot {
     uint32_t checks, checks_passed;
 } xslot;
 
-static int csvf(empq_buf *b, const char *s, int last)
-{
-    int rc = EMPQ_OK;
-    if (s == NULL)
-        s = "";
-    if (strpbrk(s, ",\"\r\n") != NULL) {
-        rc = empq_buf_append(b, "\"", 1);
-        for (const char *q = s; *q != '\0' && rc == EMPQ_OK; q++)
-            rc = *q == '"' ? empq_buf_append(b, "\"\"", 2) : empq_buf_append(b, q, 1);
-        if (rc == EMPQ_OK)
-            rc = empq_buf_append(b, "\"", 1);
-    } else {
-        rc = empq_buf_append(b, s, strlen(s));
-    }
-    if (rc == EMPQ_OK)
-        rc = last ? empq_buf_append(b, "\r\n", 2) : empq_buf_append(b, ",", 1);
-    return rc;
-}
-
-static int csvu(empq_buf *b, uint64_t v, int last)
-{
-    char t[32];
-    snprintf(t, sizeof t, "%" PRIu64, v);
-    return csvf(b, t, last);
-}
-
 static int csvt(empq_buf *b, uint64_t ms, int last)
 {
     char t[40];
     if (ms == 0)
-        return csvf(b, "", last);
-    return csvf(b, empq_export_iso8601(ms, t, sizeof t), last);
+        return empq_buf_csv_field(b, "", last);
+    return empq_buf_csv_field(b, empq_export_iso8601(ms, t, sizeof t), last);
 }
 
 static void xslot_free(xslot *x)
@@ -1059,7 +1033,7 @@ int empq_ratings_export(empq_store *s, const char *run_id, const char *dir, int 
                                      "study_id", "session_id"};
     size_t nlh = sizeof lh / sizeof lh[0];
     for (size_t i = 0; i < nlh && rc == EMPQ_OK; i++)
-        rc = csvf(&lng, lh[i], i + 1 == nlh);
+        rc = empq_buf_csv_field(&lng, lh[i], i + 1 == nlh);
     for (size_t i = 0; i < n_slots && rc == EMPQ_OK; i++) {
         const xslot *x = &xs[i];
         if (!x->present || (!x->done && !include_partial))
@@ -1070,51 +1044,51 @@ int empq_ratings_export(empq_store *s, const char *run_id, const char *dir, int 
                 continue;
             const Empq__Prompt *pr = prompts[e];
             st->ratings++;
-            rc = csvf(&lng, x->pid, 0);
-            if (rc == EMPQ_OK) rc = csvf(&lng, cond[x->cond], 0);
-            if (rc == EMPQ_OK) rc = csvu(&lng, x->batch, 0);
-            if (rc == EMPQ_OK) rc = csvf(&lng, pr != NULL ? pr->id : "", 0);
-            if (rc == EMPQ_OK) rc = csvu(&lng, p, 0);
-            if (rc == EMPQ_OK) rc = csvu(&lng, (uint64_t)x->rating[p], 0);
-            if (rc == EMPQ_OK) rc = csvf(&lng, empq_assign_rating_label(x->rating[p]), 0);
-            if (rc == EMPQ_OK) rc = csvf(&lng, pr != NULL ? pr->emotion : "", 0);
-            if (rc == EMPQ_OK) rc = csvf(&lng, pr != NULL ? pr->sentiment : "", 0);
-            if (rc == EMPQ_OK) rc = csvu(&lng, (uint64_t)e, 0);
-            if (rc == EMPQ_OK) rc = csvu(&lng, i, 0);
-            if (rc == EMPQ_OK) rc = csvu(&lng, x->replica, 0);
+            rc = empq_buf_csv_field(&lng, x->pid, 0);
+            if (rc == EMPQ_OK) rc = empq_buf_csv_field(&lng, cond[x->cond], 0);
+            if (rc == EMPQ_OK) rc = empq_buf_csv_u64(&lng, x->batch, 0);
+            if (rc == EMPQ_OK) rc = empq_buf_csv_field(&lng, pr != NULL ? pr->id : "", 0);
+            if (rc == EMPQ_OK) rc = empq_buf_csv_u64(&lng, p, 0);
+            if (rc == EMPQ_OK) rc = empq_buf_csv_u64(&lng, (uint64_t)x->rating[p], 0);
+            if (rc == EMPQ_OK) rc = empq_buf_csv_field(&lng, empq_assign_rating_label(x->rating[p]), 0);
+            if (rc == EMPQ_OK) rc = empq_buf_csv_field(&lng, pr != NULL ? pr->emotion : "", 0);
+            if (rc == EMPQ_OK) rc = empq_buf_csv_field(&lng, pr != NULL ? pr->sentiment : "", 0);
+            if (rc == EMPQ_OK) rc = empq_buf_csv_u64(&lng, (uint64_t)e, 0);
+            if (rc == EMPQ_OK) rc = empq_buf_csv_u64(&lng, i, 0);
+            if (rc == EMPQ_OK) rc = empq_buf_csv_u64(&lng, x->replica, 0);
             if (rc == EMPQ_OK) rc = csvt(&lng, x->shown[p], 0);
             if (rc == EMPQ_OK) rc = csvt(&lng, x->answered[p], 0);
             if (rc == EMPQ_OK) {
                 if (x->shown[p] != 0 && x->answered[p] >= x->shown[p])
-                    rc = csvu(&lng, x->answered[p] - x->shown[p], 0);
+                    rc = empq_buf_csv_u64(&lng, x->answered[p] - x->shown[p], 0);
                 else
-                    rc = csvf(&lng, "", 0);
+                    rc = empq_buf_csv_field(&lng, "", 0);
             }
-            if (rc == EMPQ_OK) rc = csvu(&lng, x->checks, 0);
-            if (rc == EMPQ_OK) rc = csvu(&lng, x->checks_passed, 0);
-            if (rc == EMPQ_OK) rc = csvf(&lng, x->done ? "done" : "active", 0);
-            if (rc == EMPQ_OK) rc = csvf(&lng, x->study, 0);
-            if (rc == EMPQ_OK) rc = csvf(&lng, x->session, 1);
+            if (rc == EMPQ_OK) rc = empq_buf_csv_u64(&lng, x->checks, 0);
+            if (rc == EMPQ_OK) rc = empq_buf_csv_u64(&lng, x->checks_passed, 0);
+            if (rc == EMPQ_OK) rc = empq_buf_csv_field(&lng, x->done ? "done" : "active", 0);
+            if (rc == EMPQ_OK) rc = empq_buf_csv_field(&lng, x->study, 0);
+            if (rc == EMPQ_OK) rc = empq_buf_csv_field(&lng, x->session, 1);
         }
     }
 
     /* ratings.csv: the Welivita-Pu layout */
-    rc = rc == EMPQ_OK ? csvf(&wide, "part_no", 0) : rc;
+    rc = rc == EMPQ_OK ? empq_buf_csv_field(&wide, "part_no", 0) : rc;
     for (uint32_t c = 0; c < nc && rc == EMPQ_OK; c++) {
         char h[160];
         snprintf(h, sizeof h, "annotator_%s", cond[c]);
-        rc = csvf(&wide, h, 0);
+        rc = empq_buf_csv_field(&wide, h, 0);
     }
     if (rc == EMPQ_OK && raters > 1)
-        rc = csvf(&wide, "replica", 0);
+        rc = empq_buf_csv_field(&wide, "replica", 0);
     const char *mid[] = {"dialog_id", "emotion", "sentiment", "situation", "speaker_uttr"};
     for (size_t i = 0; i < 5 && rc == EMPQ_OK; i++)
-        rc = csvf(&wide, mid[i], 0);
+        rc = empq_buf_csv_field(&wide, mid[i], 0);
     for (int part = 0; part < 2; part++)
         for (uint32_t c = 0; c < nc && rc == EMPQ_OK; c++) {
             char h[160];
             snprintf(h, sizeof h, "%s_%s", part == 0 ? "response" : "rating", cond[c]);
-            rc = csvf(&wide, h, part == 1 && c + 1 == nc);
+            rc = empq_buf_csv_field(&wide, h, part == 1 && c + 1 == nc);
         }
     /* rows: batch, replica, then the batch's prompts by index */
     uint32_t *bp = calloc(run->n_prompts ? run->n_prompts : 1, sizeof *bp);
@@ -1145,18 +1119,18 @@ int empq_ratings_export(empq_store *s, const char *run_id, const char *dir, int 
                 uint32_t pi = bp[q];
                 const Empq__Prompt *pr = prompts[pi];
                 st->dialogues++;
-                rc = csvu(&wide, b, 0);
+                rc = empq_buf_csv_u64(&wide, b, 0);
                 for (uint32_t c = 0; c < nc && rc == EMPQ_OK; c++)
-                    rc = csvf(&wide, row[c] != NULL ? row[c]->pid : "", 0);
+                    rc = empq_buf_csv_field(&wide, row[c] != NULL ? row[c]->pid : "", 0);
                 if (rc == EMPQ_OK && raters > 1)
-                    rc = csvu(&wide, k, 0);
-                if (rc == EMPQ_OK) rc = csvf(&wide, pr != NULL ? pr->id : "", 0);
-                if (rc == EMPQ_OK) rc = csvf(&wide, pr != NULL ? pr->emotion : "", 0);
-                if (rc == EMPQ_OK) rc = csvf(&wide, pr != NULL ? pr->sentiment : "", 0);
-                if (rc == EMPQ_OK) rc = csvf(&wide, pr != NULL ? pr->situation : "", 0);
-                if (rc == EMPQ_OK) rc = csvf(&wide, pr != NULL ? pr->prompt : "", 0);
+                    rc = empq_buf_csv_u64(&wide, k, 0);
+                if (rc == EMPQ_OK) rc = empq_buf_csv_field(&wide, pr != NULL ? pr->id : "", 0);
+                if (rc == EMPQ_OK) rc = empq_buf_csv_field(&wide, pr != NULL ? pr->emotion : "", 0);
+                if (rc == EMPQ_OK) rc = empq_buf_csv_field(&wide, pr != NULL ? pr->sentiment : "", 0);
+                if (rc == EMPQ_OK) rc = empq_buf_csv_field(&wide, pr != NULL ? pr->situation : "", 0);
+                if (rc == EMPQ_OK) rc = empq_buf_csv_field(&wide, pr != NULL ? pr->prompt : "", 0);
                 for (uint32_t c = 0; c < nc && rc == EMPQ_OK; c++)
-                    rc = csvf(&wide, resp[(size_t)pi * nc + c], 0);
+                    rc = empq_buf_csv_field(&wide, resp[(size_t)pi * nc + c], 0);
                 for (uint32_t c = 0; c < nc && rc == EMPQ_OK; c++) {
                     int rt = 0;
                     const xslot *x = row[c];
@@ -1164,9 +1138,9 @@ int empq_ratings_export(empq_store *s, const char *run_id, const char *dir, int 
                         if (x->entries[p] == (int32_t)pi)
                             rt = x->rating[p];
                     if (rt != 0)
-                        rc = csvu(&wide, (uint64_t)rt, c + 1 == nc);
+                        rc = empq_buf_csv_u64(&wide, (uint64_t)rt, c + 1 == nc);
                     else
-                        rc = csvf(&wide, "", c + 1 == nc);
+                        rc = empq_buf_csv_field(&wide, "", c + 1 == nc);
                 }
             }
         }
@@ -1180,23 +1154,23 @@ int empq_ratings_export(empq_store *s, const char *run_id, const char *dir, int 
                                      "done_at", "duration_s"};
     size_t nph = sizeof ph / sizeof ph[0];
     for (size_t i = 0; i < nph && rc == EMPQ_OK; i++)
-        rc = csvf(&parts, ph[i], i + 1 == nph);
+        rc = empq_buf_csv_field(&parts, ph[i], i + 1 == nph);
     for (size_t i = 0; i < n_slots && rc == EMPQ_OK; i++) {
         const xslot *x = &xs[i];
         if (!x->present)
             continue;
-        rc = csvu(&parts, i, 0);
-        if (rc == EMPQ_OK) rc = csvf(&parts, cond[x->cond], 0);
-        if (rc == EMPQ_OK) rc = csvu(&parts, x->batch, 0);
-        if (rc == EMPQ_OK) rc = csvu(&parts, x->replica, 0);
-        if (rc == EMPQ_OK) rc = csvf(&parts, x->pid, 0);
-        if (rc == EMPQ_OK) rc = csvf(&parts, x->study, 0);
-        if (rc == EMPQ_OK) rc = csvf(&parts, x->session, 0);
-        if (rc == EMPQ_OK) rc = csvf(&parts, x->done ? "done" : "active", 0);
-        if (rc == EMPQ_OK) rc = csvu(&parts, x->next, 0);
-        if (rc == EMPQ_OK) rc = csvu(&parts, x->n, 0);
-        if (rc == EMPQ_OK) rc = csvu(&parts, x->checks, 0);
-        if (rc == EMPQ_OK) rc = csvu(&parts, x->checks_passed, 0);
+        rc = empq_buf_csv_u64(&parts, i, 0);
+        if (rc == EMPQ_OK) rc = empq_buf_csv_field(&parts, cond[x->cond], 0);
+        if (rc == EMPQ_OK) rc = empq_buf_csv_u64(&parts, x->batch, 0);
+        if (rc == EMPQ_OK) rc = empq_buf_csv_u64(&parts, x->replica, 0);
+        if (rc == EMPQ_OK) rc = empq_buf_csv_field(&parts, x->pid, 0);
+        if (rc == EMPQ_OK) rc = empq_buf_csv_field(&parts, x->study, 0);
+        if (rc == EMPQ_OK) rc = empq_buf_csv_field(&parts, x->session, 0);
+        if (rc == EMPQ_OK) rc = empq_buf_csv_field(&parts, x->done ? "done" : "active", 0);
+        if (rc == EMPQ_OK) rc = empq_buf_csv_u64(&parts, x->next, 0);
+        if (rc == EMPQ_OK) rc = empq_buf_csv_u64(&parts, x->n, 0);
+        if (rc == EMPQ_OK) rc = empq_buf_csv_u64(&parts, x->checks, 0);
+        if (rc == EMPQ_OK) rc = empq_buf_csv_u64(&parts, x->checks_passed, 0);
         if (rc == EMPQ_OK) rc = csvt(&parts, x->claimed, 0);
         if (rc == EMPQ_OK) rc = csvt(&parts, x->started, 0);
         if (rc == EMPQ_OK) rc = csvt(&parts, x->done_ms, 0);
@@ -1204,9 +1178,9 @@ int empq_ratings_export(empq_store *s, const char *run_id, const char *dir, int 
             if (x->done && x->done_ms >= x->claimed) {
                 char t[32];
                 snprintf(t, sizeof t, "%.3f", (double)(x->done_ms - x->claimed) / 1000.0);
-                rc = csvf(&parts, t, 1);
+                rc = empq_buf_csv_field(&parts, t, 1);
             } else {
-                rc = csvf(&parts, "", 1);
+                rc = empq_buf_csv_field(&parts, "", 1);
             }
         }
     }

@@ -82,6 +82,33 @@ int empq_buf_printf(empq_buf *b, const char *fmt, ...)
     return rc;
 }
 
+int empq_buf_csv(empq_buf *b, const char *s)
+{
+    if (s == NULL)
+        s = "";
+    if (strpbrk(s, ",\"\r\n") == NULL)
+        return empq_buf_append(b, s, strlen(s));
+    int rc = empq_buf_append(b, "\"", 1);
+    for (; *s != '\0' && rc == EMPQ_OK; s++)
+        rc = *s == '"' ? empq_buf_append(b, "\"\"", 2) : empq_buf_append(b, s, 1);
+    return rc == EMPQ_OK ? empq_buf_append(b, "\"", 1) : rc;
+}
+
+int empq_buf_csv_field(empq_buf *b, const char *s, int last)
+{
+    int rc = empq_buf_csv(b, s);
+    if (rc == EMPQ_OK)
+        rc = last ? empq_buf_append(b, "\r\n", 2) : empq_buf_append(b, ",", 1);
+    return rc;
+}
+
+int empq_buf_csv_u64(empq_buf *b, uint64_t v, int last)
+{
+    char t[32];
+    snprintf(t, sizeof t, "%llu", (unsigned long long)v);
+    return empq_buf_csv_field(b, t, last);
+}
+
 void empq_buf_free(empq_buf *b)
 {
     if (b == NULL)

@@ -23,6 +23,14 @@ typedef struct empq_buf {
 /* Appends; returns EMPQ_OK or EMPQ_ENOMEM (the buffer is left intact). */
 int empq_buf_append(empq_buf *b, const void *p, size_t n);
 int empq_buf_printf(empq_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s as one RFC 4180 CSV field: as it is, or double-quoted with ""
+ * for a quote when it holds a comma, quote, CR or LF. s may be NULL (an
+ * empty field). Returns EMPQ_OK or EMPQ_ENOMEM. */
+int empq_buf_csv(empq_buf *b, const char *s);
+/* empq_buf_csv, then "," or, when last is nonzero, the CRLF ending the row. */
+int empq_buf_csv_field(empq_buf *b, const char *s, int last);
+/* A decimal unsigned number as a CSV field, like empq_buf_csv_field. */
+int empq_buf_csv_u64(empq_buf *b, uint64_t v, int last);
 /* Frees the data and zeroes b; b may be NULL. */
 void empq_buf_free(empq_buf *b);
 
