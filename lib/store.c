@@ -700,98 +700,83 @@ int empq_store_counts(empq_store *s, const char *run_id, uint64_t *results, uint
     return EMPQ_OK;
 }
 
-/* Reads every value of a hash with HSCAN, decoding each with unpack. */
-static int hash_values(empq_store *s, const char *key, void *(*unpack)(size_t, const uint8_t *),
-                       void ***out, size_t *n)
+/* Frees n decoded messages and the array; v may be NULL. */
+static void free_messages(void **v, size_t n)
 {
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        protobuf_c_message_free_unpacked(v[i], NULL);
+    free(v);
+}
+
+/* Reads every value of the hash at key with HSCAN, decoding each as desc
+ * (an undecodable value is logged and skipped). On EMPQ_OK *out is an array
+ * of *n messages (free with free_messages); on failure *out is NULL, *n 0,
+ * and nothing is left to free. HSCAN may return a field twice while Redis
+ * rehashes: callers order by job index and drop repeats. */
+static int hash_values(empq_store *s, const char *run_id, const char *suffix,
+                       const ProtobufCMessageDescriptor *desc, void ***out, size_t *n)
+{
+    char key[256];
+    key_of(key, sizeof key, run_id, suffix);
     *out = NULL;
     *n = 0;
-    size_t cap = 0;
+    size_t got = 0, cap = 0;
     void **v = NULL;
+    int rc = EMPQ_OK;
     char cursor[32] = "0";
     do {
         const char *argv[] = {"HSCAN", key, cursor, "COUNT", "1000"};
         redisReply *r;
-        int rc = command(s, &r, 5, argv, NULL);
+        rc = command(s, &r, 5, argv, NULL);
         if (rc != EMPQ_OK)
-            goto fail;
+            break;
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         const redisReply *items = r->element[1];
-        for (size_t i = 0; i + 1 < items->elements; i += 2) {
+        for (size_t i = 0; i + 1 < items->elements && rc == EMPQ_OK; i += 2) {
             const redisReply *val = items->element[i + 1];
-            void *m = unpack(val->len, (const uint8_t *)val->str);
+            ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, val->len, (const uint8_t *)val->str);
             if (m == NULL) {
                 EMPQ_WARN("event=undecodable_value key=%s field=%s", key, items->element[i]->str);
                 continue;
             }
-            if (*n == cap) {
+            if (got == cap) {
                 cap = cap ? cap * 2 : 1024;
                 void **nv = realloc(v, cap * sizeof *v);
                 if (nv == NULL) {
-                    freeReplyObject(r);
-                    goto fail;
+                    protobuf_c_message_free_unpacked(m, NULL);
+                    rc = EMPQ_ENOMEM;
+                    break;
                 }
                 v = nv;
             }
-            v[(*n)++] = m;
+            v[got++] = m;
         }
         freeReplyObject(r);
-    } while (strcmp(cursor, "0") != 0);
+    } while (rc == EMPQ_OK && strcmp(cursor, "0") != 0);
+    if (rc != EMPQ_OK) {
+        free_messages(v, got);
+        return rc;
+    }
     *out = v;
+    *n = got;
     return EMPQ_OK;
-fail:
-    *out = v; /* the caller frees what was read */
-    return EMPQ_ESTORE;
 }
 
-static void *unpack_result(size_t len, const uint8_t *data) { return empq__result__unpack(NULL, len, data); }
-static void *unpack_dead(size_t len, const uint8_t *data) { return empq__dead_letter__unpack(NULL, len, data); }
-
-/* Note: HSCAN may return a field twice while the hash is being rehashed;
- * callers order by job index and drop repeats. */
 int empq_store_results_all(empq_store *s, const char *run_id, Empq__Result ***out, size_t *n)
 {
-    char key[256];
-    key_of(key, sizeof key, run_id, ":results");
-    int rc = hash_values(s, key, unpack_result, (void ***)out, n);
-    if (rc != EMPQ_OK) {
-        empq_store_free_results(*out, *n);
-        *out = NULL;
-        *n = 0;
-    }
-    return rc;
+    return hash_values(s, run_id, ":results", &empq__result__descriptor, (void ***)out, n);
 }
 
-void empq_store_free_results(Empq__Result **v, size_t n)
-{
-    if (v == NULL)
-        return;
-    for (size_t i = 0; i < n; i++)
-        empq__result__free_unpacked(v[i], NULL);
-    free(v);
-}
+void empq_store_free_results(Empq__Result **v, size_t n) { free_messages((void **)v, n); }
 
 int empq_store_dead_all(empq_store *s, const char *run_id, Empq__DeadLetter ***out, size_t *n)
 {
-    char key[256];
-    key_of(key, sizeof key, run_id, ":dead");
-    int rc = hash_values(s, key, unpack_dead, (void ***)out, n);
-    if (rc != EMPQ_OK) {
-        empq_store_free_dead(*out, *n);
-        *out = NULL;
-        *n = 0;
-    }
-    return rc;
+    return hash_values(s, run_id, ":dead", &empq__dead_letter__descriptor, (void ***)out, n);
 }
 
-void empq_store_free_dead(Empq__DeadLetter **v, size_t n)
-{
-    if (v == NULL)
-        return;
-    for (size_t i = 0; i < n; i++)
-        empq__dead_letter__free_unpacked(v[i], NULL);
-    free(v);
-}
+void empq_store_free_dead(Empq__DeadLetter **v, size_t n) { free_messages((void **)v, n); }
 
 /* ==================== results stream ==================== */
 

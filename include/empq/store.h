@@ -106,7 +106,10 @@ int empq_store_scan_finished(empq_store *s, const char *run_id, int results,
 int empq_store_counts(empq_store *s, const char *run_id, uint64_t *results, uint64_t *dead);
 
 /* Reads every result of a run. On EMPQ_OK *out is an array of *n results
- * in no particular order; free with empq_store_free_results(*out, *n). */
+ * in no particular order (a job may appear twice while Redis rehashes: order
+ * by job and drop repeats); free with empq_store_free_results(*out, *n),
+ * which accepts NULL. On failure (EMPQ_ESTORE, EMPQ_ENOMEM) *out is NULL and
+ * *n 0. An undecodable stored value is logged and skipped. */
 int empq_store_results_all(empq_store *s, const char *run_id, Empq__Result ***out, size_t *n);
 void empq_store_free_results(Empq__Result **v, size_t n);
 
