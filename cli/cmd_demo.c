@@ -880,6 +880,13 @@ int cli__cmd_demo(int argc, char **argv)
         cli__err("demo: out of memory");
         return CLI_FAIL;
     }
+    /* The demo's broker is private, on loopback, without CURVE: keys a user
+     * exported for a real cluster must not make its workers and control
+     * calls try CURVE against it. */
+    static const char *const cluster_env[] = {"EMPQ_CURVE_SECRET", "EMPQ_CURVE_SERVER_PUB",
+                                              "EMPQ_BROKER_CURVE_SECRET", "EMPQ_CURVE_ALLOW"};
+    for (size_t i = 0; i < sizeof cluster_env / sizeof cluster_env[0]; i++)
+        unsetenv(cluster_env[i]);
     int done = 0;
     int code = parse(d, argc, argv, &done);
     if (code != CLI_OK || done) {

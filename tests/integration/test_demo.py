@@ -104,5 +104,32 @@ def test_demo_twice():
             print(f"kept {tmp}")
 
 
+def test_demo_ignores_cluster_keys():
+    """Keys a user exported for a real cluster do not stop the demo's
+    private, loopback broker from working."""
+    redis_server()
+    tmp = tempfile.mkdtemp(prefix="empqtest-demo-curve-")
+    try:
+        keys = os.path.join(tmp, "keys")
+        subprocess.run([program("empq"), "keygen", "--out", keys, "--name", "me"], check=True,
+                       capture_output=True, timeout=30)
+        env = dict(os.environ, EMPQ_CURVE_SECRET=os.path.join(keys, "me.key"),
+                   EMPQ_CURVE_SERVER_PUB=os.path.join(keys, "me.pub"))
+        env.setdefault("EMPQ_STUDIES", os.path.join(os.environ.get("EMPQ_SOURCE_DIR", ""), "studies"))
+        out = os.path.join(tmp, "demo")
+        r = subprocess.run([program("empq"), "demo", "--prompts", "64", "--out", out],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert len(read_jsonl(os.path.join(out, "responses.jsonl"))) == 64 * len(SOURCES)
+        assert not leftover_processes(tmp), leftover_processes(tmp)
+    finally:
+        for pid, _ in leftover_processes(tmp):
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    main(test_demo_twice)
+    main(test_demo_twice, test_demo_ignores_cluster_keys)
