@@ -111,6 +111,7 @@ def test_demo_ignores_cluster_keys():
     tmp = tempfile.mkdtemp(prefix="empqtest-demo-curve-")
     try:
         keys = os.path.join(tmp, "keys")
+        os.makedirs(keys)
         subprocess.run([program("empq"), "keygen", "--out", keys, "--name", "me"], check=True,
                        capture_output=True, timeout=30)
         env = dict(os.environ, EMPQ_CURVE_SECRET=os.path.join(keys, "me.key"),
