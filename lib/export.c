@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /* Doubles as the spec wrote them: 15 significant digits print 0.7 as 0.7,
@@ -459,10 +460,6 @@ int empq_export_responses(empq_store *s, const char *run_id, const char *path,
                             &dead_out, st, err);
     if (rc != EMPQ_OK)
         goto done;
-    rc = empq_write_file_atomic(path, out.data != NULL ? out.data : "", out.len, err);
-    if (rc != EMPQ_OK)
-        goto done;
-
     dir = dir_of(path);
     if (dir == NULL) {
         rc = empq_error_set(err, EMPQ_ENOMEM, "export: out of memory");
@@ -475,9 +472,19 @@ int empq_export_responses(empq_store *s, const char *run_id, const char *path,
         goto done;
     }
     snprintf(dead_path, dl, "%s/dead.jsonl", dir);
-    /* Never deletes a dead.jsonl: the folder may be the user's. */
-    if (st->dead > 0)
-        rc = empq_write_file_atomic(dead_path, dead_out.data, dead_out.len, err);
+    /* dead.jsonl first, responses.jsonl last: whoever waits for
+     * responses.jsonl (the collector after a restart, a user's script) finds
+     * the dead letters of the same export beside it. A dead.jsonl of an
+     * earlier export whose dead jobs have since been rerun is replaced (by
+     * an empty file when none are dead now), never left stale. */
+    struct stat sb;
+    if (st->dead > 0 || stat(dead_path, &sb) == 0) {
+        rc = empq_write_file_atomic(dead_path, dead_out.data != NULL ? dead_out.data : "",
+                                    dead_out.len, err);
+        if (rc != EMPQ_OK)
+            goto done;
+    }
+    rc = empq_write_file_atomic(path, out.data != NULL ? out.data : "", out.len, err);
 
 done:
     if (prompts != NULL && run != NULL)

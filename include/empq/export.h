@@ -75,8 +75,10 @@ int empq_export_render(const Empq__Run *run, Empq__Prompt *const *prompts, size_
                        empq_buf *dead_out, empq_export_stats *st, empq_error *err);
 
 /* Reads run_id's run, prompts, results and dead letters from s and writes
- * path (responses.jsonl) atomically, and, when the run has dead letters,
- * dead.jsonl in the same folder. st (may be NULL) receives the counts.
+ * dead.jsonl in path's folder when the run has dead letters (or replaces an
+ * earlier one, empty when none are dead now), then path (responses.jsonl),
+ * each atomically: when responses.jsonl appears, its dead.jsonl is in place.
+ * st (may be NULL) receives the counts.
  * Returns EMPQ_OK (also when some jobs are still missing: see st->missing),
  * EMPQ_ENOTFOUND when no such run, EMPQ_ESTORE, EMPQ_EIO (err names the
  * file) or EMPQ_ENOMEM. */
