@@ -1,10 +1,11 @@
 """An API key never reaches Redis, the logs, responses.jsonl, dead.jsonl or
 any error text (issue 3, point 4).
 
-A run with four models whose keys come from the workers' environment: a
-distinctive secret (sk-test-LEAKCHECK-<random>) for three models in three
-wire formats (OpenAI-compatible Bearer, Anthropic x-api-key, Gemini
-x-goog-api-key) and a different wrong key for the fourth, against
+A run with four models whose keys the workers read: a distinctive secret
+(sk-test-LEAKCHECK-<random>) for three models in three wire formats
+(OpenAI-compatible Bearer and Anthropic x-api-key from the environment,
+api_key_env; Gemini x-goog-api-key from a file, api_key_file) and a
+different wrong key for the fourth, against
 empq-fakellm requiring the secret, with some 500s and malformed bodies
 injected, so successes, retries and dead letters (401) all occur. Workers log
 at debug level. Then the secret (and the wrong key, and the distinctive
@@ -24,21 +25,22 @@ from empqtest import Cluster, Skip, main, program, read_jsonl
 PROMPTS = 24
 
 
-def spec_text():
-    models = [("warm", "openai-compatible", "/v1", "fake-warm", "EMPQ_LEAK_KEY", ""),
-              ("formal", "anthropic", "/v1", "fake-formal", "EMPQ_LEAK_KEY", "    api_version: \"2023-06-01\"\n"),
-              ("brief", "gemini", "/v1beta", "fake-brief", "EMPQ_LEAK_KEY", ""),
-              ("curious", "openai-compatible", "/v1", "fake-curious", "EMPQ_LEAK_WRONG", "")]
+def spec_text(key_file):
+    models = [("warm", "openai-compatible", "/v1", "fake-warm", "api_key_env: EMPQ_LEAK_KEY", ""),
+              ("formal", "anthropic", "/v1", "fake-formal", "api_key_env: EMPQ_LEAK_KEY",
+               "    api_version: \"2023-06-01\"\n"),
+              ("brief", "gemini", "/v1beta", "fake-brief", f"api_key_file: \"{key_file}\"", ""),
+              ("curious", "openai-compatible", "/v1", "fake-curious", "api_key_env: EMPQ_LEAK_WRONG", "")]
     out = ("name: key-leak\n"
            "dataset:\n  format: synth\n  prompts: %d\n  seed: 9\n"
            "selection:\n  prompts: %d\n  seed: 1\n  balance: none\n"
            "template:\n  system: You are a kind listener.\n"
            "  user: \"{situation}\\n\\nThe speaker says: {prompt}\"\n"
            "human:\n  include: true\nmodels:\n") % (PROMPTS, PROMPTS)
-    for alias, provider, suffix, model, env, extra in models:
+    for alias, provider, suffix, model, key, extra in models:
         out += (f"  - alias: {alias}\n    provider: {provider}\n"
                 f"    base_url: \"${{EMPQ_FAKELLM_URL}}{suffix}\"\n    model: {model}\n"
-                f"    api_key_env: {env}\n{extra}"
+                f"    {key}\n{extra}"
                 "    params: {temperature: 0.7, max_tokens: 64}\n"
                 "    max_attempts: 3\n    timeout_ms: 5000\n")
     return out
@@ -70,7 +72,9 @@ def test_key_never_leaks():
                  fakellm_args=["--require-key", secret, "--fault-500", "0.1", "--fault-malformed", "0.05",
                                "--fault-seed", "3"]) as c:
         c.start()
-        run = c.submit(c.write("study.yaml", spec_text()))
+        key_file = c.write("gemini.key", secret + "\n")
+        os.chmod(key_file, 0o600)
+        run = c.submit(c.write("study.yaml", spec_text(key_file)))
         path = c.wait_responses(run, timeout=120)
         lines = read_jsonl(path)
         dead_path = os.path.join(os.path.dirname(path), "dead.jsonl")

@@ -109,6 +109,12 @@ def test_rerun_dead_only():
         st = status(c, run)
         assert st["dead"] == n and st["done"] == 2 * n, st
         assert {m["source"]: m["dead"] for m in st["models"]} == {"human": 0, "fake-warm": 0, "fake-brief": n}
+        # the collector's files: dead.jsonl is in place once responses.jsonl is
+        resp = c.wait_responses(run)
+        dead_path = os.path.join(os.path.dirname(resp), "dead.jsonl")
+        assert len(read_jsonl(resp)) == 2 * n
+        dead = read_jsonl(dead_path)
+        assert len(dead) == n and all(d["source"] == "fake-brief" and d["reason"] for d in dead), dead
         calls0 = c.fakellm_stats()["requests"]
         c.stop("worker-1")
         c.worker_env["EMPQ_BRIEF_KEY"] = "sekret"
@@ -120,6 +126,10 @@ def test_rerun_dead_only():
         st = status(c, run)
         assert st["dead"] == 0 and st["done"] == 3 * n, st
         assert c.fakellm_stats()["requests"] - calls0 == n, "more than the dead jobs were asked again"
+        # the collector writes the files again: every line, and no stale dead letter
+        wait_until("responses.jsonl with the rerun jobs", lambda: len(read_jsonl(resp)) == 3 * n, timeout=30,
+                   interval=0.1)
+        assert read_jsonl(dead_path) == [], "dead.jsonl still lists jobs that are done"
         out = os.path.join(c.tmp, "again.jsonl")
         r = c.cli(["export", run, "--out", out])
         assert "is complete" in r.stderr, r.stderr
