@@ -1,10 +1,7 @@
 /* analysis.c: loading ratings and responses, and computing the report's
  * figures. Rendering is in analysis_report.c, style counting in
- * analysis_style.c.
- *
- * The CSV reader here is a small RFC 4180 reader of whole records; the
- * dataset module parses the same file format with libcsv but exposes only
- * dialogue fields. (Candidate for merging into one generic reader.) */
+ * analysis_style.c. The CSV files are read with the record reader of
+ * csvread.h, the one the dataset module reads the same format with. */
 #include "empq/analysis.h"
 
 #include <jansson.h>
@@ -15,134 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "empq/csvread.h"
 #include "empq/log.h"
-
-/* ==================== a minimal RFC 4180 reader ==================== */
-
-typedef struct csv_reader {
-    const char *name;
-    const char *data;
-    size_t len;
-    size_t pos;
-    size_t line;     /* 1-based line of the next character */
-    size_t rec_line; /* line where the last record started */
-    empq_buf buf;    /* the last record's fields, each NUL-terminated */
-    size_t *off;     /* start of field i in buf */
-    size_t n, cap;
-} csv_reader;
-
-static int csv_push_field(csv_reader *c, empq_error *err)
-{
-    if (c->n == c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 32;
-        size_t *no = realloc(c->off, nc * sizeof *no);
-        if (no == NULL)
-            return empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", c->name);
-        c->off = no;
-        c->cap = nc;
-    }
-    c->off[c->n++] = c->buf.len;
-    return EMPQ_OK;
-}
-
-/* Reads the next record. Returns 1 with the fields in c, 0 at the end of
- * the data, or a negative EMPQ_E* code. Blank lines are skipped. */
-static int csv_next(csv_reader *c, empq_error *err)
-{
-    /* skip blank lines */
-    while (c->pos < c->len && (c->data[c->pos] == '\n' || c->data[c->pos] == '\r')) {
-        if (c->data[c->pos] == '\n')
-            c->line++;
-        c->pos++;
-    }
-    if (c->pos >= c->len)
-        return 0;
-    c->buf.len = 0;
-    c->n = 0;
-    c->rec_line = c->line;
-    int rc = csv_push_field(c, err);
-    if (rc != EMPQ_OK)
-        return rc;
-    for (;;) {
-        if (c->pos < c->len && c->data[c->pos] == '"') {
-            size_t qline = c->line;
-            c->pos++;
-            for (;;) {
-                if (c->pos >= c->len)
-                    return empq_error_set(err, EMPQ_EPARSE, "%s:%zu: unterminated quoted field", c->name, qline);
-                char ch = c->data[c->pos];
-                if (ch == '"') {
-                    if (c->pos + 1 < c->len && c->data[c->pos + 1] == '"') {
-                        rc = empq_buf_append(&c->buf, "\"", 1);
-                        c->pos += 2;
-                    } else {
-                        c->pos++;
-                        break;
-                    }
-                } else {
-                    if (ch == '\n')
-                        c->line++;
-                    rc = empq_buf_append(&c->buf, &ch, 1);
-                    c->pos++;
-                }
-                if (rc != EMPQ_OK)
-                    return empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", c->name);
-            }
-            if (c->pos < c->len && c->data[c->pos] != ',' && c->data[c->pos] != '\n' &&
-                !(c->data[c->pos] == '\r' && (c->pos + 1 == c->len || c->data[c->pos + 1] == '\n')))
-                return empq_error_set(err, EMPQ_EPARSE, "%s:%zu: text after a closing quote", c->name, c->line);
-        } else {
-            size_t st = c->pos;
-            while (c->pos < c->len && c->data[c->pos] != ',' && c->data[c->pos] != '\n' &&
-                   !(c->data[c->pos] == '\r' && (c->pos + 1 == c->len || c->data[c->pos + 1] == '\n'))) {
-                if (c->data[c->pos] == '"')
-                    return empq_error_set(err, EMPQ_EPARSE, "%s:%zu: '\"' inside an unquoted field", c->name,
-                                          c->line);
-                c->pos++;
-            }
-            if (empq_buf_append(&c->buf, c->data + st, c->pos - st) != EMPQ_OK)
-                return empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", c->name);
-        }
-        if (empq_buf_append(&c->buf, "", 1) != EMPQ_OK) /* NUL after the field */
-            return empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", c->name);
-        if (c->pos < c->len && c->data[c->pos] == ',') {
-            c->pos++;
-            rc = csv_push_field(c, err);
-            if (rc != EMPQ_OK)
-                return rc;
-            continue;
-        }
-        /* end of record */
-        if (c->pos < c->len && c->data[c->pos] == '\r')
-            c->pos++;
-        if (c->pos < c->len && c->data[c->pos] == '\n') {
-            c->pos++;
-            c->line++;
-        }
-        return 1;
-    }
-}
-
-static const char *csv_field(const csv_reader *c, size_t i)
-{
-    return i < c->n ? c->buf.data + c->off[i] : "";
-}
-
-static void csv_free(csv_reader *c)
-{
-    empq_buf_free(&c->buf);
-    free(c->off);
-}
-
-/* Index of the header field named name, or -1. */
-static long csv_col(const csv_reader *c, const char *name)
-{
-    for (size_t i = 0; i < c->n; i++) {
-        if (strcmp(csv_field(c, i), name) == 0)
-            return (long)i;
-    }
-    return -1;
-}
 
 /* ==================== small helpers ==================== */
 
@@ -424,13 +295,14 @@ static int unit_of(loader *ld, size_t cond, const char *item, size_t *unit)
     return EMPQ_OK;
 }
 
-static int load_welivita(loader *ld, csv_reader *c)
+static int load_welivita(loader *ld, empq_csvread *c)
 {
     /* rating_<condition> columns in header order */
     long rcol[EMPQ_ANALYSIS_MAX_CONDS];
     size_t nr = 0;
-    for (size_t i = 0; i < c->n; i++) {
-        const char *h = csv_field(c, i);
+    size_t n_header = empq_csvread_header_count(c);
+    for (size_t i = 0; i < n_header; i++) {
+        const char *h = empq_csvread_header_field(c, i);
         if (strncmp(h, "rating_", 7) == 0 && h[7] != '\0') {
             if (nr == EMPQ_ANALYSIS_MAX_CONDS)
                 return empq_error_set(ld->err, EMPQ_EPARSE, "%s:1: more than %d rating_* columns", ld->name,
@@ -446,25 +318,26 @@ static int load_welivita(loader *ld, csv_reader *c)
     }
     if (nr == 0)
         return empq_error_set(ld->err, EMPQ_EPARSE, "%s:1: no rating_<condition> column in the header", ld->name);
-    long ecol = csv_col(c, "emotion"), scol = csv_col(c, "sentiment"), icol = csv_col(c, "dialog_id");
-    size_t n_header = c->n;
+    long ecol = empq_csvread_col(c, "emotion"), scol = empq_csvread_col(c, "sentiment");
+    long icol = empq_csvread_col(c, "dialog_id");
     int rc;
     size_t row = 0;
-    while ((rc = csv_next(c, ld->err)) == 1) {
+    while ((rc = empq_csvread_next(c, ld->err)) == 1) {
         row++;
-        if (c->n != n_header)
-            return empq_error_set(ld->err, EMPQ_EPARSE, "%s:%zu: %zu fields, the header has %zu", ld->name,
-                                  c->rec_line, c->n, n_header);
+        size_t line = empq_csvread_line(c), n = empq_csvread_count(c);
+        if (n != n_header)
+            return empq_error_set(ld->err, EMPQ_EPARSE, "%s:%zu: %zu fields, the header has %zu", ld->name, line,
+                                  n, n_header);
         long emo = -1;
-        if (ecol >= 0 && (rc = intern_emotion(ld, csv_field(c, (size_t)ecol), &emo)) != EMPQ_OK)
+        if (ecol >= 0 && (rc = intern_emotion(ld, empq_csvread_field(c, (size_t)ecol), &emo)) != EMPQ_OK)
             return rc;
         int sent = EMPQ_SENT_UNKNOWN;
         if (scol >= 0)
-            sent = parse_sentiment(csv_field(c, (size_t)scol));
+            sent = parse_sentiment(empq_csvread_field(c, (size_t)scol));
         if (sent == EMPQ_SENT_UNKNOWN && emo >= 0)
             sent = builtin_sentiment(ld->emotions.s[emo]);
         char rowid[32];
-        const char *item = icol >= 0 ? csv_field(c, (size_t)icol) : NULL;
+        const char *item = icol >= 0 ? empq_csvread_field(c, (size_t)icol) : NULL;
         if (item == NULL || item[0] == '\0') {
             snprintf(rowid, sizeof rowid, "row %zu", row);
             item = rowid;
@@ -473,7 +346,7 @@ static int load_welivita(loader *ld, csv_reader *c)
             int v;
             char colname[96];
             snprintf(colname, sizeof colname, "rating_%s", ld->conds.s[k]);
-            if ((rc = parse_rating(ld, c->rec_line, colname, csv_field(c, (size_t)rcol[k]), &v)) != EMPQ_OK)
+            if ((rc = parse_rating(ld, line, colname, empq_csvread_field(c, (size_t)rcol[k]), &v)) != EMPQ_OK)
                 return rc;
             if (v == 0)
                 continue;
@@ -485,55 +358,56 @@ static int load_welivita(loader *ld, csv_reader *c)
     return rc;
 }
 
-static int load_long(loader *ld, csv_reader *c)
+static int load_long(loader *ld, empq_csvread *c)
 {
     static const char *const need[] = {"participant", "condition", "item", "rating"};
     long col[4];
     for (size_t i = 0; i < 4; i++) {
-        col[i] = csv_col(c, need[i]);
+        col[i] = empq_csvread_col(c, need[i]);
         if (col[i] < 0)
             return empq_error_set(ld->err, EMPQ_EPARSE, "%s:1: no '%s' column in the header", ld->name, need[i]);
     }
-    long ecol = csv_col(c, "emotion"), scol = csv_col(c, "sentiment");
-    size_t n_header = c->n;
+    long ecol = empq_csvread_col(c, "emotion"), scol = empq_csvread_col(c, "sentiment");
+    size_t n_header = empq_csvread_header_count(c);
     int rc;
-    while ((rc = csv_next(c, ld->err)) == 1) {
-        if (c->n != n_header)
-            return empq_error_set(ld->err, EMPQ_EPARSE, "%s:%zu: %zu fields, the header has %zu", ld->name,
-                                  c->rec_line, c->n, n_header);
+    while ((rc = empq_csvread_next(c, ld->err)) == 1) {
+        size_t line = empq_csvread_line(c), n = empq_csvread_count(c);
+        if (n != n_header)
+            return empq_error_set(ld->err, EMPQ_EPARSE, "%s:%zu: %zu fields, the header has %zu", ld->name, line,
+                                  n, n_header);
         int v;
-        if ((rc = parse_rating(ld, c->rec_line, "rating", csv_field(c, (size_t)col[3]), &v)) != EMPQ_OK)
+        if ((rc = parse_rating(ld, line, "rating", empq_csvread_field(c, (size_t)col[3]), &v)) != EMPQ_OK)
             return rc;
         if (v == 0)
             continue;
-        const char *cond = csv_field(c, (size_t)col[1]);
+        const char *cond = empq_csvread_field(c, (size_t)col[1]);
         if (cond[0] == '\0')
-            return empq_error_set(ld->err, EMPQ_EPARSE, "%s:%zu: empty condition", ld->name, c->rec_line);
+            return empq_error_set(ld->err, EMPQ_EPARSE, "%s:%zu: empty condition", ld->name, line);
         long ci = strlist_find(&ld->conds, cond);
         if (ci < 0) {
             if (ld->conds.n == EMPQ_ANALYSIS_MAX_CONDS)
-                return empq_error_set(ld->err, EMPQ_EPARSE, "%s:%zu: more than %d conditions", ld->name,
-                                      c->rec_line, EMPQ_ANALYSIS_MAX_CONDS);
+                return empq_error_set(ld->err, EMPQ_EPARSE, "%s:%zu: more than %d conditions", ld->name, line,
+                                      EMPQ_ANALYSIS_MAX_CONDS);
             ci = strlist_intern(&ld->conds, cond);
             if (ci < 0)
                 return empq_error_set(ld->err, EMPQ_ENOMEM, "%s: out of memory", ld->name);
         }
-        const char *part = csv_field(c, (size_t)col[0]);
+        const char *part = empq_csvread_field(c, (size_t)col[0]);
         if (part[0] != '\0') {
             size_t pi;
             if (strmap_intern(&ld->parts, part, &pi) != EMPQ_OK)
                 return empq_error_set(ld->err, EMPQ_ENOMEM, "%s: out of memory", ld->name);
         }
         long emo = -1;
-        if (ecol >= 0 && (rc = intern_emotion(ld, csv_field(c, (size_t)ecol), &emo)) != EMPQ_OK)
+        if (ecol >= 0 && (rc = intern_emotion(ld, empq_csvread_field(c, (size_t)ecol), &emo)) != EMPQ_OK)
             return rc;
         int sent = EMPQ_SENT_UNKNOWN;
         if (scol >= 0)
-            sent = parse_sentiment(csv_field(c, (size_t)scol));
+            sent = parse_sentiment(empq_csvread_field(c, (size_t)scol));
         if (sent == EMPQ_SENT_UNKNOWN && emo >= 0)
             sent = builtin_sentiment(ld->emotions.s[emo]);
         empq_rating x = {.cond = (size_t)ci, .emotion = (int)emo, .sentiment = sent, .value = v};
-        if ((rc = unit_of(ld, (size_t)ci, csv_field(c, (size_t)col[2]), &x.unit)) != EMPQ_OK ||
+        if ((rc = unit_of(ld, (size_t)ci, empq_csvread_field(c, (size_t)col[2]), &x.unit)) != EMPQ_OK ||
             (rc = push_rating(ld, &x)) != EMPQ_OK)
             return rc;
     }
@@ -553,19 +427,17 @@ int empq_ratings_parse(const char *name, const char *data, size_t len, empq_rati
     *out = NULL;
     if (name == NULL)
         name = "ratings";
-    csv_reader c = {.name = name, .data = data, .len = len, .line = 1};
-    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
-        c.pos = 3;
     loader ld = {.name = name, .err = err};
     ld.r = calloc(1, sizeof *ld.r);
     if (ld.r == NULL)
         return empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", name);
-    int rc = csv_next(&c, err);
-    if (rc == 0)
-        rc = empq_error_set(err, EMPQ_EPARSE, "%s:1: no header line", name);
-    if (rc == 1)
-        rc = layout == EMPQ_LAYOUT_WELIVITA_PU ? load_welivita(&ld, &c) : load_long(&ld, &c);
-    csv_free(&c);
+    empq_csvread *c = NULL;
+    int rc = empq_csvread_open_buf(name, data, len, &c, err);
+    if (rc == EMPQ_OK)
+        rc = empq_csvread_header(c, err);
+    if (rc == EMPQ_OK)
+        rc = layout == EMPQ_LAYOUT_WELIVITA_PU ? load_welivita(&ld, c) : load_long(&ld, c);
+    empq_csvread_free(&c);
     empq_ratings *r = ld.r;
     r->n_units = ld.units.n;
     r->n_participants = ld.parts.n;
@@ -754,9 +626,6 @@ int empq_corpus_load_welivita(const char *path, empq_corpus **out, empq_error *e
     int rc = empq_read_file(path, &data, &len, err);
     if (rc != EMPQ_OK)
         return rc;
-    csv_reader c = {.name = path, .data = data, .len = len, .line = 1};
-    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
-        c.pos = 3;
     corpus_builder b = {0};
     b.c = calloc(1, sizeof *b.c);
     if (b.c == NULL) {
@@ -766,19 +635,19 @@ int empq_corpus_load_welivita(const char *path, empq_corpus **out, empq_error *e
     long tcol[EMPQ_ANALYSIS_MAX_CONDS];
     char *tname[EMPQ_ANALYSIS_MAX_CONDS];
     size_t nt = 0, n_header = 0;
-    rc = csv_next(&c, err);
-    if (rc == 0)
-        rc = empq_error_set(err, EMPQ_EPARSE, "%s:1: no header line", path);
-    if (rc == 1) {
-        rc = EMPQ_OK;
-        n_header = c.n;
-        for (size_t i = 0; i < c.n && nt < EMPQ_ANALYSIS_MAX_CONDS; i++) {
-            const char *h = csv_field(&c, i);
+    empq_csvread *c = NULL;
+    rc = empq_csvread_open_buf(path, data, len, &c, err);
+    if (rc == EMPQ_OK)
+        rc = empq_csvread_header(c, err);
+    if (rc == EMPQ_OK) {
+        n_header = empq_csvread_header_count(c);
+        for (size_t i = 0; i < n_header && nt < EMPQ_ANALYSIS_MAX_CONDS; i++) {
+            const char *h = empq_csvread_header_field(c, i);
             if (strncmp(h, "rating_", 7) != 0 || h[7] == '\0')
                 continue;
             char want[256];
             snprintf(want, sizeof want, "response_%s", h + 7);
-            long t = csv_col(&c, want);
+            long t = empq_csvread_col(c, want);
             if (t < 0)
                 continue;
             tcol[nt] = t;
@@ -792,22 +661,23 @@ int empq_corpus_load_welivita(const char *path, empq_corpus **out, empq_error *e
         if (rc == EMPQ_OK && nt == 0)
             rc = empq_error_set(err, EMPQ_ENOTFOUND, "%s: no response_<condition> column", path);
     }
-    while (rc == EMPQ_OK && (rc = csv_next(&c, err)) == 1) {
+    while (rc == EMPQ_OK && (rc = empq_csvread_next(c, err)) == 1) {
         rc = EMPQ_OK;
-        if (c.n != n_header) {
-            rc = empq_error_set(err, EMPQ_EPARSE, "%s:%zu: %zu fields, the header has %zu", path, c.rec_line, c.n,
-                                n_header);
+        size_t n = empq_csvread_count(c);
+        if (n != n_header) {
+            rc = empq_error_set(err, EMPQ_EPARSE, "%s:%zu: %zu fields, the header has %zu", path,
+                                empq_csvread_line(c), n, n_header);
             break;
         }
         for (size_t k = 0; k < nt && rc == EMPQ_OK; k++) {
-            const char *t = csv_field(&c, (size_t)tcol[k]);
+            const char *t = empq_csvread_field(c, (size_t)tcol[k]);
             if (t[0] != '\0' && corpus_add(&b, tname[k], t) != EMPQ_OK)
                 rc = empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", path);
         }
     }
     for (size_t k = 0; k < nt; k++)
         free(tname[k]);
-    csv_free(&c);
+    empq_csvread_free(&c);
     free(data);
     empq_corpus *cp = corpus_finish(&b);
     if (rc != EMPQ_OK) {

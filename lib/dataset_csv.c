@@ -1,224 +1,89 @@
 /* dataset_csv.c: the two CSV dataset formats.
  *
- * welivita-pu is RFC 4180 and is parsed with libcsv in strict mode, fed one
- * physical line at a time so that every record, field and error can be
- * given its line number. empatheticdialogues has no quoting at all (a ','
- * inside text is written `_comma_`), so it is split on ',' here. */
-#include <csv.h>
+ * welivita-pu is RFC 4180 and is read with the record reader of csvread.h
+ * (libcsv in strict mode), which gives every record and error its line
+ * number. empatheticdialogues has no quoting at all (a ',' inside text is
+ * written `_comma_`), so it is split on ',' here. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "dataset_int.h"
+#include "empq/csvread.h"
 #include "empq/util.h"
 
-/* ==================== welivita-pu (RFC 4180, libcsv) ==================== */
+/* ==================== welivita-pu (RFC 4180) ==================== */
 
 /* The columns a Welivita-Pu file must have, found by name in the header. */
 enum { COL_ID, COL_EMOTION, COL_SENTIMENT, COL_SITUATION, COL_PROMPT, COL_HUMAN, N_COLS };
 static const char *const wp_columns[N_COLS] = {"dialog_id", "emotion",      "sentiment",
                                                "situation", "speaker_uttr", "response_human"};
 
-/* Parser state shared with libcsv's callbacks. */
-typedef struct wp_state {
-    const char *path;
-    size_t line;       /* physical line being fed to libcsv */
-    size_t rec_line;   /* line where the current record started */
-    size_t field_line; /* line where the current field started */
-    int in_record;     /* a record has started and not yet ended */
-    empq_buf rec;      /* the current record's fields, each NUL-terminated */
-    size_t *offs;      /* start of field i in rec.data */
-    size_t n_fields, cap_fields;
-    size_t n_header; /* fields in the header; 0 until the header is read */
-    size_t col[N_COLS];
-    empq_dataset *ds;
-    size_t cap;
-    int rc; /* first error; callbacks do nothing once it is set */
-    empq_error *err;
-} wp_state;
-
-static const char *wp_field(const wp_state *st, size_t i)
-{
-    return st->rec.data + st->offs[i];
-}
-
-static int wp_header(wp_state *st)
-{
-    for (int c = 0; c < N_COLS; c++) {
-        size_t i;
-        for (i = 0; i < st->n_fields; i++) {
-            if (strcmp(wp_field(st, i), wp_columns[c]) == 0)
-                break;
-        }
-        if (i == st->n_fields)
-            return empq_error_set(st->err, EMPQ_EPARSE, "%s:%zu: header has no column '%s'", st->path,
-                                  st->rec_line, wp_columns[c]);
-        st->col[c] = i;
-    }
-    st->n_header = st->n_fields;
-    return EMPQ_OK;
-}
-
-/* Copies field c of the current record; NULL into *out when empty and
+/* Copies field col of the current record; NULL into *out when empty and
  * empty_is_null. */
-static int wp_copy(wp_state *st, int c, int empty_is_null, char **out)
+static int wp_copy(empq_csvread *r, const char *path, size_t col, int empty_is_null, char **out,
+                   empq_error *err)
 {
-    const char *s = wp_field(st, st->col[c]);
+    const char *s = empq_csvread_field(r, col);
     *out = NULL;
     if (s[0] == '\0' && empty_is_null)
         return EMPQ_OK;
     *out = empq_strdup(s);
     if (*out == NULL)
-        return empq_error_set(st->err, EMPQ_ENOMEM, "%s:%zu: out of memory", st->path, st->rec_line);
+        return empq_error_set(err, EMPQ_ENOMEM, "%s:%zu: out of memory", path, empq_csvread_line(r));
     return EMPQ_OK;
 }
 
-static int wp_record(wp_state *st)
+/* The current record (line: where it starts) as a dialogue appended to ds. */
+static int wp_record(empq_csvread *r, const char *path, const size_t col[N_COLS], empq_dataset *ds,
+                     size_t *cap, empq_error *err)
 {
-    if (st->n_header == 0)
-        return wp_header(st);
-    if (st->n_fields != st->n_header)
-        return empq_error_set(st->err, EMPQ_EPARSE, "%s:%zu: expected %zu fields, found %zu", st->path,
-                              st->rec_line, st->n_header, st->n_fields);
-    const char *id = wp_field(st, st->col[COL_ID]);
-    if (id[0] == '\0')
-        return empq_error_set(st->err, EMPQ_EPARSE, "%s:%zu: empty dialog_id", st->path, st->rec_line);
-    if (wp_field(st, st->col[COL_PROMPT])[0] == '\0')
-        return empq_error_set(st->err, EMPQ_EPARSE, "%s:%zu: empty speaker_uttr", st->path,
-                              st->rec_line);
+    size_t line = empq_csvread_line(r), n = empq_csvread_count(r), n_header = empq_csvread_header_count(r);
+    if (n != n_header)
+        return empq_error_set(err, EMPQ_EPARSE, "%s:%zu: expected %zu fields, found %zu", path, line, n_header, n);
+    if (empq_csvread_field(r, col[COL_ID])[0] == '\0')
+        return empq_error_set(err, EMPQ_EPARSE, "%s:%zu: empty dialog_id", path, line);
+    if (empq_csvread_field(r, col[COL_PROMPT])[0] == '\0')
+        return empq_error_set(err, EMPQ_EPARSE, "%s:%zu: empty speaker_uttr", path, line);
     empq_dialogue d = {0};
-    d.line = st->rec_line;
-    const char *label = wp_field(st, st->col[COL_EMOTION]);
-    int rc = empq_dataset__emotion(st->path, st->rec_line, label, strlen(label), &d.emotion, st->err);
+    d.line = line;
+    const char *label = empq_csvread_field(r, col[COL_EMOTION]);
+    int rc = empq_dataset__emotion(path, line, label, strlen(label), &d.emotion, err);
     if (rc == EMPQ_OK)
-        rc = wp_copy(st, COL_ID, 0, &d.id);
+        rc = wp_copy(r, path, col[COL_ID], 0, &d.id, err);
     if (rc == EMPQ_OK)
-        rc = wp_copy(st, COL_SENTIMENT, 1, &d.sentiment);
+        rc = wp_copy(r, path, col[COL_SENTIMENT], 1, &d.sentiment, err);
     if (rc == EMPQ_OK)
-        rc = wp_copy(st, COL_SITUATION, 0, &d.situation);
+        rc = wp_copy(r, path, col[COL_SITUATION], 0, &d.situation, err);
     if (rc == EMPQ_OK)
-        rc = wp_copy(st, COL_PROMPT, 0, &d.prompt);
+        rc = wp_copy(r, path, col[COL_PROMPT], 0, &d.prompt, err);
     if (rc == EMPQ_OK)
-        rc = wp_copy(st, COL_HUMAN, 1, &d.human);
-    if (rc == EMPQ_OK && empq_dataset__push(st->ds, &st->cap, &d) != EMPQ_OK)
-        rc = empq_error_set(st->err, EMPQ_ENOMEM, "%s:%zu: out of memory", st->path, st->rec_line);
+        rc = wp_copy(r, path, col[COL_HUMAN], 1, &d.human, err);
+    if (rc == EMPQ_OK && empq_dataset__push(ds, cap, &d) != EMPQ_OK)
+        rc = empq_error_set(err, EMPQ_ENOMEM, "%s:%zu: out of memory", path, line);
     empq_dataset__dialogue_clear(&d);
     return rc;
-}
-
-/* libcsv: end of a field. data is not NUL-terminated (and is NULL for an
- * empty field before libcsv has allocated its buffer). */
-static void wp_on_field(void *data, size_t len, void *arg)
-{
-    wp_state *st = arg;
-    if (st->rc != EMPQ_OK)
-        return;
-    if (!st->in_record) { /* a record that began after a bare CR on this line */
-        st->in_record = 1;
-        st->rec_line = st->line;
-    }
-    if (st->n_fields == st->cap_fields) {
-        size_t cap = st->cap_fields ? st->cap_fields * 2 : 32;
-        size_t *p = realloc(st->offs, cap * sizeof *p);
-        if (p == NULL) {
-            st->rc = empq_error_set(st->err, EMPQ_ENOMEM, "%s:%zu: out of memory", st->path, st->line);
-            return;
-        }
-        st->offs = p;
-        st->cap_fields = cap;
-    }
-    st->offs[st->n_fields++] = st->rec.len;
-    if ((len > 0 && empq_buf_append(&st->rec, data, len) != EMPQ_OK) ||
-        empq_buf_append(&st->rec, "", 1) != EMPQ_OK) {
-        st->rc = empq_error_set(st->err, EMPQ_ENOMEM, "%s:%zu: out of memory", st->path, st->line);
-        return;
-    }
-    /* The next field starts right after the delimiter, on this line. */
-    st->field_line = st->line;
-}
-
-/* libcsv: end of a record. */
-static void wp_on_record(int c, void *arg)
-{
-    wp_state *st = arg;
-    (void)c;
-    if (st->rc != EMPQ_OK)
-        return;
-    st->rc = wp_record(st);
-    st->n_fields = 0;
-    st->rec.len = 0;
-    st->in_record = 0;
-    st->field_line = st->line;
-}
-
-/* No trimming: leading and trailing spaces are part of the text. */
-static int wp_no_space(unsigned char c)
-{
-    (void)c;
-    return 0;
-}
-
-static int blank_line(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] != '\r' && s[i] != '\n')
-            return 0;
-    }
-    return 1;
 }
 
 int empq_dataset__parse_welivita(const char *path, const char *data, size_t len, empq_dataset *ds,
                                  empq_error *err)
 {
-    wp_state st = {.path = path, .ds = ds, .cap = ds->n, .err = err};
-    struct csv_parser p;
-    if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI) != 0)
-        return empq_error_set(err, EMPQ_ENOMEM, "%s: cannot start the CSV parser", path);
-    csv_set_space_func(&p, wp_no_space);
-
-    size_t pos = 0;
-    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) /* UTF-8 byte order mark */
-        pos = 3;
-    while (pos < len && st.rc == EMPQ_OK) {
-        const char *nl = memchr(data + pos, '\n', len - pos);
-        size_t end = nl != NULL ? (size_t)(nl - data) + 1 : len;
-        st.line++;
-        if (!st.in_record && blank_line(data + pos, end - pos)) {
-            pos = end;
-            continue;
-        }
-        if (!st.in_record) {
-            st.in_record = 1;
-            st.rec_line = st.field_line = st.line;
-        }
-        size_t got = csv_parse(&p, data + pos, end - pos, wp_on_field, wp_on_record, &st);
-        if (st.rc == EMPQ_OK && got < end - pos) {
-            /* In strict mode libcsv stops at a '"' inside an unquoted field,
-             * or at anything but a delimiter or line end after a closing
-             * quote. */
-            if (csv_error(&p) == CSV_EPARSE && data[pos + got] == '"')
-                st.rc = empq_error_set(err, EMPQ_EPARSE,
-                                       "%s:%zu: malformed CSV: '\"' inside an unquoted field (column %zu)",
-                                       path, st.line, got + 1);
-            else if (csv_error(&p) == CSV_EPARSE)
-                st.rc = empq_error_set(err, EMPQ_EPARSE,
-                                       "%s:%zu: malformed CSV: text after a closing quote (column %zu)",
-                                       path, st.line, got + 1);
-            else
-                st.rc = empq_error_set(err, EMPQ_ENOMEM, "%s:%zu: %s", path, st.line,
-                                       csv_strerror(csv_error(&p)));
-        }
-        pos = end;
+    empq_csvread *r = NULL;
+    int rc = empq_csvread_open_buf(path, data, len, &r, err);
+    if (rc == EMPQ_OK)
+        rc = empq_csvread_header(r, err);
+    size_t col[N_COLS];
+    for (int c = 0; c < N_COLS && rc == EMPQ_OK; c++) {
+        long i = empq_csvread_col(r, wp_columns[c]);
+        if (i < 0)
+            rc = empq_error_set(err, EMPQ_EPARSE, "%s:%zu: header has no column '%s'", path,
+                                empq_csvread_line(r), wp_columns[c]);
+        col[c] = (size_t)i;
     }
-    if (st.rc == EMPQ_OK && csv_fini(&p, wp_on_field, wp_on_record, &st) != 0)
-        st.rc = empq_error_set(err, EMPQ_EPARSE,
-                               "%s:%zu: unterminated quoted field (its closing quote is missing)", path,
-                               st.field_line);
-    if (st.rc == EMPQ_OK && st.n_header == 0)
-        st.rc = empq_error_set(err, EMPQ_EPARSE, "%s:1: no header line", path);
-    csv_free(&p);
-    empq_buf_free(&st.rec);
-    free(st.offs);
-    return st.rc;
+    size_t cap = ds->n;
+    while (rc == EMPQ_OK && (rc = empq_csvread_next(r, err)) == 1)
+        rc = wp_record(r, path, col, ds, &cap, err);
+    empq_csvread_free(&r);
+    return rc;
 }
 
 /* ==================== empatheticdialogues (no quoting) ==================== */
