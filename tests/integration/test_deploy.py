@@ -7,27 +7,44 @@ Kubernetes cluster or systemd as PID 1.
   empq.env pass is one the program's --help lists.
 - compose.yaml: parses; the services, their commands (programs and options
   that exist), Redis with AOF on a volume, workers scalable (no fixed name or
-  host port), fakellm in the demo profile.
+  host port), fakellm in the demo profile; CURVE: no --insecure, the one-shot
+  "keys" service writes every key file a service's CURVE variable names into
+  the volume that service mounts there.
 - Kubernetes manifests: a JSON-schema check (python3-jsonschema) against the
   structure of the core kinds used, written here from the Kubernetes API
   reference (kubeconform/kubeval are not packaged in Debian 12), strict on
   unknown fields, plus cross-references: selectors match pod labels,
   Services target named ports that exist, volumes, ConfigMaps and Secrets
-  referenced exist, the kustomization lists files that exist.
+  referenced exist, the kustomization lists files that exist; CURVE: no
+  --insecure, every CURVE variable's path lies in a mounted volume whose
+  Secret items provide that file (directly, or through the init container's
+  0600 copy), every mounted item is used, and the keys are the ones
+  curve-secret.sh puts in the Secret.
+- CURVE for real: curve-secret.sh --print (the built `empq keygen`, kubectl's
+  client-side dry run), then a real broker, worker and CLI started with
+  exactly the manifests' commands and environment, paths rewritten into a
+  folder laid out like the mounts (Secret volumes as the kubelet writes them,
+  mode and fsGroup included; the init containers' commands run for real), as
+  uid 10001 when the test runs as root: the worker is CURVE-connected and no
+  key file draws a warning. The same with compose's keys script and services.
 - Containerfile: two Debian 12 stages, `make build`, and the runtime stage
   installs the package of every shared library the built programs link.
-- Scripts: bash -n / sh -n and shellcheck.
+- Scripts: bash -n / sh -n and shellcheck (curve-secret.sh included).
 The Slurm script runs for real in test_deploy_slurm.py.
 """
 
+import base64
 import glob
+import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 
-from empqtest import BIN, SOURCE_DIR, Skip, main
+import empqtest
+from empqtest import BIN, SOURCE_DIR, Cluster, Skip, free_port, main, wait_until
 
 try:
     import yaml
@@ -157,11 +174,109 @@ def test_compose():
         cmd = svc["command"]
         check_options(cmd[0], cmd[1:], f"compose {name}")
         assert svc["environment"]["EMPQ_REDIS_URL"] == "redis://redis:6379", name
-    assert "--insecure" in s["broker"]["command"]      # beyond loopback without CURVE
     assert "tcp://broker:5555" in w["command"]
+    check_compose_curve(c)
     for k in ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"]:
         assert k in w["environment"], k
         assert k not in s["broker"]["environment"] and k not in s["collector"]["environment"]
+
+
+CURVE_VARS = ("EMPQ_BROKER_CURVE_SECRET", "EMPQ_CURVE_ALLOW", "EMPQ_CURVE_SECRET",
+              "EMPQ_CURVE_SERVER_PUB")
+
+
+def curve_expectations(env, talks_to_broker, allowed):
+    """Checks which key files a program's CURVE variables name: env maps each
+    variable to the file names it resolves to ({name} for a file, the names
+    in it for a folder); talks_to_broker: the program is a CURVE client;
+    allowed: the names in the broker's allow-list."""
+    if "EMPQ_BROKER_CURVE_SECRET" in env:
+        assert env["EMPQ_BROKER_CURVE_SECRET"] == {"broker.key"}, env
+        allow = env.get("EMPQ_CURVE_ALLOW")
+        assert allow and all(n.endswith(".pub") for n in allow), env
+        assert "broker.pub" not in allow, "the broker's own key in its allow-list"
+    if talks_to_broker:
+        assert env.get("EMPQ_CURVE_SERVER_PUB") == {"broker.pub"}, env
+        (key,) = env["EMPQ_CURVE_SECRET"]
+        assert key.endswith(".key") and key != "broker.key", key
+        assert key[:-4] + ".pub" in allowed, f"{key}: its public key is not in the allow-list"
+    else:
+        assert "EMPQ_CURVE_SECRET" not in env, env
+
+
+def compose_keys_script(c):
+    """The keys service's shell script, as the shell gets it ($$ is compose's $)."""
+    cmd = c["services"]["keys"]["command"]
+    assert cmd[:2] == ["sh", "-euc"], cmd
+    return cmd[2].replace("$$", "$")
+
+
+def compose_volume_files(c):
+    """volume -> the files (relative paths) the keys script writes into it:
+    its `cp SRC... DIR/` lines."""
+    script = compose_keys_script(c)
+    cd = re.search(r"^cd (\S+)$", script, re.M).group(1)
+    targets = dict(v.split(":")[:2] for v in c["services"]["keys"]["volumes"])
+    out = {name: set() for name in targets}
+    for line in script.splitlines():
+        words = line.split()
+        if words[:1] != ["cp"]:
+            continue
+        for src in words[1:-1]:
+            full = os.path.normpath(os.path.join(cd, words[-1], os.path.basename(src)))
+            vol = [n for n, t in targets.items() if full.startswith(t + "/")]
+            assert vol, f"keys: {line} writes outside its volumes"
+            out[vol[0]].add(full[len(targets[vol[0]]) + 1:])
+    return out
+
+
+def compose_resolve(svc, path, vfiles):
+    """The file names behind path in a service: {name} or a folder's names."""
+    for v in svc.get("volumes", []):
+        name, target = v.split(":")[:2]
+        if name not in vfiles or not path.startswith(target + "/"):
+            continue
+        assert v.endswith(":ro"), f"{v}: the keys are mounted read-only"
+        rel = path[len(target) + 1:]
+        if rel in vfiles[name]:
+            return {os.path.basename(rel)}
+        folder = {f[len(rel) + 1:] for f in vfiles[name] if f.startswith(rel + "/")}
+        assert folder, f"{path}: the keys service writes nothing there"
+        return folder
+    raise AssertionError(f"{path} is in no volume the keys service fills")
+
+
+def check_compose_curve(c):
+    s = c["services"]
+    for name, svc in s.items():
+        cmd = svc.get("command") or []
+        assert "--insecure" not in cmd, f"compose {name}: --insecure"
+    keys = s["keys"]
+    assert keys["image"] == s["broker"]["image"] and keys["restart"] == "no", keys
+    script = compose_keys_script(c)
+    for line in script.splitlines():
+        if line.startswith("empq keygen"):
+            check_options("empq keygen", line.split()[2:], "compose keys")
+    vfiles = compose_volume_files(c)
+    allowed = None
+    for name in ["broker", "worker", "cli"]:
+        svc = s[name]
+        assert svc["depends_on"]["keys"]["condition"] == "service_completed_successfully", name
+        env = {k: compose_resolve(svc, v, vfiles) for k, v in svc["environment"].items()
+               if k in CURVE_VARS}
+        if name == "broker":
+            allowed = env["EMPQ_CURVE_ALLOW"]
+        talks = "EMPQ_BROKER_CONTROL" in svc["environment"] or \
+            any("tcp://broker:" in a for a in svc.get("command") or [])
+        curve_expectations(env, talks, allowed)
+        # it mounts only what it uses
+        used = set().union(*env.values())
+        for v in svc.get("volumes", []):
+            vol = v.split(":")[0]
+            if vol in vfiles:
+                assert {os.path.basename(f) for f in vfiles[vol]} <= used, (name, vol, used)
+    for name in ["collector", "fakellm", "redis"]:
+        assert not set(s[name].get("environment") or {}) & set(CURVE_VARS), name
 
 
 # ----------------------------------------------------------------- Kubernetes
@@ -215,7 +330,10 @@ CONTAINER = obj({
 }, ["name", "image"])
 VOLUME = obj({"name": NAME,
               "configMap": obj({"name": NAME, "items": {"type": "array"}}, ["name"]),
-              "secret": obj({"secretName": NAME}, ["secretName"]),
+              "secret": obj({"secretName": NAME, "defaultMode": INT, "optional": BOOL,
+                             "items": {"type": "array", "items": obj(
+                                 {"key": STR, "path": STR, "mode": INT}, ["key", "path"])}},
+                            ["secretName"]),
               "persistentVolumeClaim": obj({"claimName": NAME, "readOnly": BOOL}, ["claimName"]),
               "emptyDir": obj({"medium": STR, "sizeLimit": QUANTITY})}, ["name"])
 POD_SPEC = obj({
@@ -301,6 +419,16 @@ def test_k8s_schema():
         kinds.add(k)
     assert kinds >= {"StatefulSet", "Deployment", "Service", "ConfigMap", "Secret",
                      "PersistentVolumeClaim", "Kustomization"}, kinds
+    # kustomize renders them, and reads defaultMode 0400 as octal (YAML 1.1)
+    # as PyYAML does: a YAML 1.2 reader would take 0400 for decimal 400
+    if shutil.which("kubectl"):
+        r = subprocess.run(["kubectl", "kustomize", os.path.join(DEPLOY, "k8s")],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        modes = re.findall(r"defaultMode: (\d+)", r.stdout)
+        assert modes and set(modes) == {str(0o400)}, modes
+    else:
+        print("   note: kubectl not found; kustomize rendering not checked", file=sys.stderr)
     # the schema really rejects a typo
     bad = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"},
            "spec": {"selector": {}, "ports": [{"port": 1, "targetport": "x"}]}}
@@ -323,6 +451,7 @@ def test_k8s_references():
             workloads[name] = d
     configmaps = set(by_kind.get("ConfigMap", {}))
     secrets = set(by_kind.get("Secret", {}))
+    curve_secret, curve_keys = curve_script_secret()
     pvcs = set(by_kind.get("PersistentVolumeClaim", {}))
     for name, d in workloads.items():
         spec = d["spec"]
@@ -339,7 +468,14 @@ def test_k8s_references():
                 assert v["configMap"]["name"] in configmaps, f"{name}: no ConfigMap {v}"
             if "persistentVolumeClaim" in v:
                 assert v["persistentVolumeClaim"]["claimName"] in pvcs, f"{name}: no PVC {v}"
-        for c in pod["containers"]:
+            if "secret" in v:
+                sec = v["secret"]
+                assert sec["secretName"] in secrets | {curve_secret}, f"{name}: no Secret {v}"
+                if sec["secretName"] == curve_secret:
+                    assert {i["key"] for i in sec["items"]} <= curve_keys, (name, sec, curve_keys)
+                    assert sec["defaultMode"] == 0o400 and \
+                        all("mode" not in i for i in sec["items"]), (name, sec)
+        for c in pod.get("initContainers", []) + pod["containers"]:
             ports = {p.get("name") for p in c.get("ports", [])}
             for m in c.get("volumeMounts", []):
                 assert m["name"] in vols or m["name"] in claims, f"{name}: no volume {m['name']}"
@@ -355,7 +491,8 @@ def test_k8s_references():
                     assert ref["name"] in secrets, f"{name}: no Secret {ref['name']}"
                     assert ref["key"] in by_kind["Secret"][ref["name"]][1]["stringData"], ref
             # the programs and options exist, securely run
-            if c["image"].startswith("empq"):
+            assert "--insecure" not in c["command"], f"k8s {name}: --insecure"
+            if c["image"].startswith("empq") and c["command"][0].startswith("empq"):
                 check_options(c["command"][0] if c["command"][0] != "empq" else
                               " ".join(c["command"][:2]), c["command"][1:], f"k8s {name}")
             sc = c.get("securityContext", {})
@@ -374,6 +511,7 @@ def test_k8s_references():
         for p in svc["spec"]["ports"]:
             t = p.get("targetPort", p["port"])
             assert isinstance(t, int) or t in names, f"Service {name}: no port named {t}"
+    check_k8s_curve(workloads, curve_secret)
     broker = {p["port"] for p in by_kind["Service"]["broker"][1]["spec"]["ports"]}
     assert broker == {5555, 5556, 9100}, broker
     sts = by_kind["StatefulSet"]["redis"][1]
@@ -395,6 +533,395 @@ def test_k8s_references():
         assert tmp not in r.stderr and "Redis" in r.stderr, r.stderr
     finally:
         os.unlink(tmp)
+
+
+CURVE_SCRIPT = os.path.join(DEPLOY, "k8s", "curve-secret.sh")
+
+
+def curve_script_secret():
+    """(Secret name, its keys) as curve-secret.sh makes them."""
+    with open(CURVE_SCRIPT) as f:
+        text = f.read()
+    names = re.search(r'^names="([^"]+)"$', text, re.M).group(1).split()
+    secret = re.search(r'^secret="([^"]+)"$', text, re.M).group(1)
+    return secret, {f"{n}.{e}" for n in names for e in ("key", "pub")}
+
+
+def install_args(cmd):
+    """(mode, folder, sources) of an init container's `install -m MODE -t DIR SRC...`."""
+    assert cmd[0] == "install" and cmd[1] == "-m" and cmd[3] == "-t" and len(cmd) > 5, cmd
+    return cmd[2], cmd[4], cmd[5:]
+
+
+def k8s_resolve(pod, container, path, secret):
+    """{file name in the container: key of Secret secret} behind path (a file
+    or a folder): from a Secret volume's items, or from an emptyDir an init
+    container copies them into with install."""
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    for m in sorted(container.get("volumeMounts", []), key=lambda m: -len(m["mountPath"])):
+        mp = m["mountPath"]
+        if path != mp and not path.startswith(mp + "/"):
+            continue
+        rel = path[len(mp) + 1:]
+        v = vols[m["name"]]
+        if "secret" in v:
+            assert v["secret"]["secretName"] == secret, (path, v)
+            items = {i["path"]: i["key"] for i in v["secret"].get("items", [])}
+            assert items, f"{v['name']}: a Secret volume without items mounts every key"
+            if rel == "":
+                return items
+            assert rel in items, f"{path}: no item {rel} in the Secret volume {v['name']}"
+            return {rel: items[rel]}
+        assert "emptyDir" in v, f"{path}: volume {v['name']} is neither a Secret nor an emptyDir"
+        assert m.get("readOnly") is True, f"{path}: mount the key copies read-only"
+        got = {}
+        for ic in pod.get("initContainers", []):
+            if not any(im["name"] == m["name"] for im in ic.get("volumeMounts", [])):
+                continue
+            mode, folder, srcs = install_args(ic["command"])
+            assert mode == "0600", ic["command"]
+            assert any(im["name"] == m["name"] and im["mountPath"] == folder
+                       for im in ic["volumeMounts"]), ic
+            for src in srcs:
+                (key,) = k8s_resolve(pod, ic, src, secret).values()
+                got[os.path.basename(src)] = key
+        if rel == "":
+            return got
+        assert rel in got, f"{path}: no init container copies {rel} into {v['name']}"
+        return {rel: got[rel]}
+    raise AssertionError(f"{path} is in no mounted volume")
+
+
+def check_k8s_curve(workloads, secret):
+    """Every CURVE variable names a file (or folder) that the pod's volumes
+    provide from the Secret; each pod mounts only the items it uses."""
+    broker_pod = workloads["broker"]["spec"]["template"]["spec"]
+    bc = broker_pod["containers"][0]
+    allow = {e["value"] for e in bc["env"] if e["name"] == "EMPQ_CURVE_ALLOW"}
+    assert len(allow) == 1, bc["env"]
+    allowed = set(k8s_resolve(broker_pod, bc, allow.pop(), secret).values())
+    for name, d in workloads.items():
+        pod = d["spec"]["template"]["spec"]
+        used = set()
+        for c in pod["containers"]:
+            env = {}
+            for e in c.get("env", []):
+                if e["name"] in CURVE_VARS:
+                    found = k8s_resolve(pod, c, e["value"], secret)
+                    used.update(found.values())
+                    # the file names are the Secret's keys (a folder's keys alike)
+                    assert all(k == v for k, v in found.items()), found
+                    env[e["name"]] = set(found.values())
+            talks = any(e["name"] == "EMPQ_BROKER_CONTROL" for e in c.get("env", [])) or \
+                any("tcp://broker:" in a for a in c["command"])
+            curve_expectations(env, talks, allowed)
+        for v in pod.get("volumes", []):
+            if v.get("secret", {}).get("secretName") == secret:
+                items = {i["key"] for i in v["secret"]["items"]}
+                assert items <= used, f"{name}: mounts {sorted(items - used)} and uses none of it"
+                for i in v["secret"]["items"]:
+                    assert i["path"] == i["key"], i
+
+
+# ----------------------------------------------------------------- CURVE for real
+
+POD_UID = 10001  # runAsUser, runAsGroup and fsGroup of the empq pods; the image's user
+
+
+def curve_secret_data(tmp):
+    """The Secret curve-secret.sh makes ({key: bytes}), by running it with
+    --print: the built empq keygen and kubectl's client-side dry run. Without
+    kubectl: the same keygen calls, with a note."""
+    secret, keys = curve_script_secret()
+    if not shutil.which("kubectl"):
+        print("   note: kubectl not found; keys made with empq keygen, not by curve-secret.sh",
+              file=sys.stderr)
+        d = os.path.join(tmp, "keygen")
+        os.makedirs(d)
+        for n in sorted({k.rsplit(".", 1)[0] for k in keys}):
+            subprocess.run([os.path.join(BIN, "empq"), "keygen", "--out", d, "--name", n],
+                           check=True, capture_output=True)
+        return {k: open(os.path.join(d, k), "rb").read() for k in keys}
+    private = os.path.join(tmp, "script-tmp")
+    os.makedirs(private)
+    r = subprocess.run(["sh", CURVE_SCRIPT, "--print"], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, EMPQ=os.path.join(BIN, "empq"), TMPDIR=private))
+    assert r.returncode == 0, r.stderr
+    assert os.listdir(private) == [], "curve-secret.sh left its key folder behind"
+    doc = yaml.safe_load(r.stdout)
+    assert doc["kind"] == "Secret" and doc["metadata"]["name"] == secret, doc["metadata"]
+    assert doc["metadata"]["namespace"] == "empq"
+    data = {k: base64.b64decode(v) for k, v in doc["data"].items()}
+    assert set(data) == keys, sorted(data)
+    return data
+
+
+def pod_user_kw():
+    """subprocess options running a process as the pods' user (root only)."""
+    if os.geteuid() != 0:
+        return {}
+    return {"user": POD_UID, "group": POD_UID, "extra_groups": [POD_UID]}
+
+
+def start_proc(argv, env, log, cwd):
+    with open(log, "ab") as f:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                             env=env, cwd=cwd, start_new_session=True, **pod_user_kw())
+    empqtest._live[p.pid] = p
+    return p
+
+
+def stop_proc(p):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=5)
+    empqtest._live.pop(p.pid, None)
+    return p.returncode
+
+
+def read(path):
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
+class Pod:
+    """A pod's volumes in a folder, laid out as the kubelet writes them:
+    Secret volumes with items in a timestamped folder behind ..data symlinks,
+    mode defaultMode plus 0440 and group fsGroup when the pod sets fsGroup
+    (SetVolumeOwnership on a read-only volume); emptyDirs 2777; ConfigMaps as
+    files. Its containers' paths and endpoints are rewritten for this host."""
+
+    def __init__(self, root, name, workload, secret, data, configmaps, endpoints):
+        self.name = name
+        self.dir = os.path.join(root, name)
+        self.spec = workload["spec"]["template"]["spec"]
+        self.endpoints = endpoints
+        fs_group = self.spec.get("securityContext", {}).get("fsGroup")
+        as_root = os.geteuid() == 0
+        for v in self.spec.get("volumes", []):
+            d = os.path.join(self.dir, "vol", v["name"])
+            os.makedirs(d)
+            os.chmod(d, 0o755)
+            if "secret" in v:
+                assert v["secret"]["secretName"] == secret, v
+                ts = os.path.join(d, "..2026_01_01_00_00_00.000000001")
+                os.makedirs(ts)
+                for it in v["secret"]["items"]:
+                    p = os.path.join(ts, it["path"])
+                    with open(p, "wb") as f:
+                        f.write(data[it["key"]])
+                    mode = it.get("mode", v["secret"].get("defaultMode", 0o644))
+                    if fs_group is not None:
+                        mode |= 0o440
+                        if as_root:
+                            os.chown(p, 0, fs_group)
+                    os.chmod(p, mode)
+                os.symlink(os.path.basename(ts), os.path.join(d, "..data"))
+                for it in v["secret"]["items"]:
+                    os.symlink(os.path.join("..data", it["path"]), os.path.join(d, it["path"]))
+            elif "emptyDir" in v:
+                if fs_group is not None and as_root:
+                    os.chown(d, 0, fs_group)
+                os.chmod(d, 0o2777 if fs_group is not None else 0o777)
+            elif "configMap" in v:
+                for k, text in configmaps[v["configMap"]["name"]].items():
+                    with open(os.path.join(d, k), "w") as f:
+                        f.write(text)
+
+    def rewrite(self, container, value):
+        if value in self.endpoints:
+            return self.endpoints[value]
+        for m in sorted(container.get("volumeMounts", []), key=lambda m: -len(m["mountPath"])):
+            if value == m["mountPath"] or value.startswith(m["mountPath"] + "/"):
+                return os.path.join(self.dir, "vol", m["name"]) + value[len(m["mountPath"]):]
+        return value
+
+    def argv(self, container):
+        return [self.rewrite(container, a) for a in container["command"]]
+
+    def env(self, container):
+        """Exactly the environment the manifest sets (plus PATH to the programs)."""
+        e = {"PATH": BIN + ":/usr/bin:/bin", "HOME": self.dir}
+        for x in container.get("env", []):
+            if "value" in x:
+                e[x["name"]] = self.rewrite(container, x["value"])
+        return e
+
+    def run_init(self):
+        for ic in self.spec.get("initContainers", []):
+            r = subprocess.run(self.argv(ic), env=self.env(ic), cwd=self.dir, capture_output=True,
+                               text=True, timeout=30, **pod_user_kw())
+            assert r.returncode == 0, f"{self.name} init {ic['name']}: {r.stderr}"
+
+    def container(self):
+        (c,) = self.spec["containers"]
+        return c
+
+
+def cli_workers(env, cwd):
+    r = subprocess.run([os.path.join(BIN, "empq"), "workers", "--json"], env=env, cwd=cwd,
+                       capture_output=True, text=True, timeout=30, **pod_user_kw())
+    return r
+
+
+def listed(env, cwd, pid):
+    r = cli_workers(env, cwd)
+    return r.returncode == 0 and any(w["pid"] == pid for w in json.loads(r.stdout)["workers"])
+
+
+def local_endpoints(redis_url):
+    """The deploy files' endpoints -> free loopback ones here."""
+    jobs, control, metrics = free_port(), free_port(), free_port()
+    return {"tcp://0.0.0.0:5555": f"tcp://127.0.0.1:{jobs}",
+            "tcp://0.0.0.0:5556": f"tcp://127.0.0.1:{control}",
+            "0.0.0.0:9100": f"127.0.0.1:{metrics}",
+            "tcp://broker:5555": f"tcp://127.0.0.1:{jobs}",
+            "tcp://broker:5556": f"tcp://127.0.0.1:{control}",
+            "tcp://127.0.0.1:5556": f"tcp://127.0.0.1:{control}",
+            "redis://redis:6379": redis_url,
+            "http://fakellm:8000": "http://127.0.0.1:1"}
+
+
+def broker_and_worker(c, broker, worker, cli, check):
+    """Starts the broker (argv, env, cwd), waits until the CLI (env, cwd)
+    gets an answer over CURVE, starts the worker and waits until the CLI
+    lists it; checks the logs (CURVE on with the two allowed keys, the
+    worker welcomed, no key file warned about), calls check(broker, worker)
+    while both run, and stops both (exit status 0)."""
+    procs = []
+    try:
+        b = start_proc(*broker[:2], os.path.join(c.logs, "broker.log"), broker[2])
+        procs.append(b)
+        wait_until("broker control over CURVE", lambda: cli_workers(*cli).returncode == 0,
+                   procs=[b], interval=0.2)
+        w = start_proc(*worker[:2], os.path.join(c.logs, "worker.log"), worker[2])
+        procs.append(w)
+        wait_until("the worker registered over CURVE", lambda: listed(*cli, w.pid),
+                   procs=[b, w], interval=0.2)
+        blog = read(os.path.join(c.logs, "broker.log"))
+        wlog = read(os.path.join(c.logs, "worker.log"))
+        assert "curve=on allowed_keys=2" in blog and "event=insecure" not in blog, blog
+        assert "event=welcome" in wlog, wlog
+        r = cli_workers(*cli)
+        for log in (blog, wlog, r.stderr):
+            assert "curve_key_readable" not in log, log
+        if os.geteuid() == 0:  # the pods' user, reading what it would be given
+            assert os.stat(f"/proc/{b.pid}").st_uid == POD_UID
+            assert os.stat(f"/proc/{w.pid}").st_uid == POD_UID
+        check(b, w)
+        print(f"   broker: {[x for x in blog.splitlines() if 'broker_started' in x][0]}",
+              file=sys.stderr)
+        assert stop_proc(w) == 0
+        assert stop_proc(b) == 0
+    finally:
+        for p in procs:
+            stop_proc(p)
+
+
+def test_curve_k8s_real():
+    need_yaml()
+    docs = load_manifests()
+    workloads = {d["metadata"].get("name") or f: d for f, d in docs
+                 if d["kind"] in ("Deployment", "Job")}
+    workloads["submit"] = next(d for f, d in docs if f == "submit-job.yaml")
+    configmaps = {d["metadata"]["name"]: d["data"] for f, d in docs if d["kind"] == "ConfigMap"}
+    secret, _ = curve_script_secret()
+    with Cluster(workers=0, name="empq-deploy-curve") as c:
+        os.chmod(c.tmp, 0o755)
+        data = curve_secret_data(c.tmp)
+        c.start_redis()
+        eps = local_endpoints(c.redis_url)
+        pods = {n: Pod(c.tmp, n, workloads[n], secret, data, configmaps, eps)
+                for n in ("broker", "worker", "submit")}
+        for pod in pods.values():
+            pod.run_init()
+        bp, wp, sp = pods["broker"], pods["worker"], pods["submit"]
+        # `kubectl exec deploy/broker -- empq workers`: the container's environment
+        exec_env = bp.env(bp.container())
+
+        def check(b, w):
+            for pod, key in ((bp, "broker.key"), (bp, "cli.key"), (wp, "workers.key")):
+                st = os.stat(os.path.join(pod.dir, "vol", "curve", key))
+                assert st.st_mode & 0o777 == 0o600, (pod.name, key, oct(st.st_mode))
+            # the submit Job's keys get through too
+            assert listed(sp.env(sp.container()), sp.dir, w.pid), "the submit Job's CLI keys"
+            # why the init containers copy: the key read from the Secret
+            # volume itself (0440 with fsGroup) draws the warning
+            direct = dict(exec_env, EMPQ_CURVE_SECRET=os.path.join(bp.dir, "vol", "curve-secret",
+                                                                    "cli.key"))
+            r = cli_workers(direct, bp.dir)
+            assert r.returncode == 0 and "curve_key_readable" in r.stderr, r.stderr
+
+        broker_and_worker(c, (bp.argv(bp.container()), exec_env, bp.dir),
+                          (wp.argv(wp.container()), wp.env(wp.container()), wp.dir),
+                          (exec_env, bp.dir), check)
+
+
+def test_curve_compose_real():
+    need_yaml()
+    if os.geteuid() != 0:
+        print("   note: not root: compose's keys script (it chowns to 10001) not run",
+              file=sys.stderr)
+        return
+    with open(os.path.join(DEPLOY, "compose.yaml")) as f:
+        cfg = yaml.safe_load(f)
+    s = cfg["services"]
+    with Cluster(workers=0, name="empq-deploy-compose") as c:
+        os.chmod(c.tmp, 0o755)
+        # the volumes: new, empty, root's, under one folder for the script's `cd`
+        keys_root = os.path.join(c.tmp, "keys")
+        vols = {}
+        for v in s["keys"]["volumes"]:
+            name, target = v.split(":")[:2]
+            assert target.startswith("/keys/"), target
+            vols[name] = os.path.join(keys_root, target[len("/keys/"):])
+            os.makedirs(vols[name])
+        cmd = s["keys"]["command"]
+        script = compose_keys_script(cfg).replace("/keys", keys_root)
+        env = {"PATH": BIN + ":/usr/bin:/bin", "HOME": c.tmp}
+        r = subprocess.run(cmd[:2] + [script], env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        bkey = os.path.join(vols["curve-broker"], "broker.key")
+        first = read(bkey)
+        for d in vols.values():
+            st = os.stat(d)
+            assert (st.st_uid, st.st_mode & 0o777) == (POD_UID, 0o700), (d, oct(st.st_mode))
+            for f in os.listdir(d):
+                st = os.stat(os.path.join(d, f))
+                assert st.st_uid == POD_UID, f
+                if f.endswith(".key"):
+                    assert st.st_mode & 0o777 == 0o600, (f, oct(st.st_mode))
+        # a second run keeps them
+        r = subprocess.run(cmd[:2] + [script], env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and "unchanged" in r.stdout, r.stdout + r.stderr
+        assert read(bkey) == first
+        c.start_redis()
+        eps = local_endpoints(c.redis_url)
+
+        def rewrite(svc, value):
+            value = str(value)
+            if value in eps:
+                return eps[value]
+            for v in svc.get("volumes", []):
+                name, target = v.split(":")[:2]
+                if name in vols and value.startswith(target + "/"):
+                    return vols[name] + value[len(target):]
+            return value
+
+        def svc_env(name):
+            e = {"PATH": BIN + ":/usr/bin:/bin", "HOME": c.tmp}
+            e.update({k: rewrite(s[name], v) for k, v in s[name]["environment"].items()})
+            return e
+
+        broker_and_worker(c, ([rewrite(s["broker"], a) for a in s["broker"]["command"]],
+                              svc_env("broker"), c.tmp),
+                          ([rewrite(s["worker"], a) for a in s["worker"]["command"]],
+                           svc_env("worker"), c.tmp),
+                          (svc_env("cli"), c.tmp), lambda b, w: None)
 
 
 # ----------------------------------------------------------------- container image
@@ -441,6 +968,7 @@ def test_containerfile():
 def test_scripts():
     scripts = [(os.path.join(DEPLOY, "slurm", "empq.sbatch"), "bash"),
                (os.path.join(DEPLOY, "bootstrap.sh"), "sh"),
+               (CURVE_SCRIPT, "sh"),
                (os.path.join(SOURCE_DIR, "tests", "fuzz", "run.sh"), "sh")]
     for path, sh in scripts:
         r = subprocess.run([sh, "-n", path], capture_output=True, text=True)
@@ -468,4 +996,4 @@ def test_scripts():
 
 if __name__ == "__main__":
     main(test_systemd, test_compose, test_k8s_schema, test_k8s_references, test_containerfile,
-         test_scripts)
+         test_scripts, test_curve_k8s_real, test_curve_compose_real)
