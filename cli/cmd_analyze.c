@@ -1,7 +1,6 @@
 /* cmd_analyze.c: `empq analyze --ratings FILE --out DIR`: the report
  * (report.html, report.md, tables/NAME.csv) from ratings and responses. */
 #include <stdio.h>
-#include <string.h>
 
 #include "cli.h"
 #include "empq/analysis.h"
@@ -23,30 +22,26 @@ static void usage(FILE *f)
 
 int cli__cmd_analyze(int argc, char **argv)
 {
+    enum { RATINGS = CLI_OPT, OUT, LAYOUT, RESPONSES, BASELINE };
+    static const struct option opts[] = {
+        {"ratings", required_argument, NULL, RATINGS},   {"out", required_argument, NULL, OUT},
+        {"layout", required_argument, NULL, LAYOUT},     {"responses", required_argument, NULL, RESPONSES},
+        {"baseline", required_argument, NULL, BASELINE}, CLI_OPT_HELP_ENTRY,
+        {0}};
+    cli__args args = {.cmd = "analyze", .opts = opts, .usage = usage, .style = CLI_ARGS_ARGUMENT};
     const char *ratings = NULL, *out = NULL, *layout_s = "welivita-pu", *responses = NULL, *baseline = "human";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return CLI_OK;
+    int c;
+    while ((c = cli__getopt(&args, argc, argv)) > 0) {
+        switch (c) {
+        case RATINGS: ratings = optarg; break;
+        case OUT: out = optarg; break;
+        case LAYOUT: layout_s = optarg; break;
+        case RESPONSES: responses = optarg; break;
+        case BASELINE: baseline = optarg; break;
         }
-        const char **slot = strcmp(a, "--ratings") == 0     ? &ratings
-                            : strcmp(a, "--out") == 0       ? &out
-                            : strcmp(a, "--layout") == 0    ? &layout_s
-                            : strcmp(a, "--responses") == 0 ? &responses
-                            : strcmp(a, "--baseline") == 0  ? &baseline
-                                                            : NULL;
-        if (slot == NULL) {
-            cli__err("analyze: unknown argument '%s'", a);
-            usage(stderr);
-            return CLI_USAGE;
-        }
-        if (i + 1 >= argc) {
-            cli__err("analyze: %s needs a value", a);
-            return CLI_USAGE;
-        }
-        *slot = argv[++i];
     }
+    if (c == 0)
+        return args.code;
     if (ratings == NULL || out == NULL) {
         cli__err("analyze: %s is required", ratings == NULL ? "--ratings FILE" : "--out DIR");
         usage(stderr);

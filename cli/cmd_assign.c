@@ -79,69 +79,60 @@ int cli__cmd_assign(int argc, char **argv)
     empq_assign_opts_default(&o);
     empq_ratings_config cfg;
     empq_ratings_config_default(&cfg);
-    int replace = 0, store_it = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return CLI_OK;
-        }
-        if (strcmp(a, "--replace") == 0) {
-            replace = 1;
-            continue;
-        }
-        if (strcmp(a, "--no-store") == 0) {
-            store_it = 0;
-            continue;
-        }
-        if (a[0] != '-') {
-            if (run_id != NULL) {
-                cli__err("assign: one run at a time (got '%s' and '%s')", run_id, a);
-                return CLI_USAGE;
-            }
-            run_id = a;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            cli__err("assign: %s needs a value", a);
-            return CLI_USAGE;
-        }
-        const char *v = argv[++i];
+    enum { REPLACE = CLI_OPT, NO_STORE, PARTICIPANTS, ITEMS, RATERS, SEED, CHECKS, CODE, TIMEOUT_MIN, TIMEOUT_S,
+           OUT, REDIS };
+    static const struct option opts[] = {
+        {"replace", no_argument, NULL, REPLACE},
+        {"no-store", no_argument, NULL, NO_STORE},
+        {"participants-per-condition", required_argument, NULL, PARTICIPANTS},
+        {"items", required_argument, NULL, ITEMS},
+        {"raters-per-item", required_argument, NULL, RATERS},
+        {"seed", required_argument, NULL, SEED},
+        {"attention-checks", required_argument, NULL, CHECKS},
+        {"completion-code", required_argument, NULL, CODE},
+        {"timeout-min", required_argument, NULL, TIMEOUT_MIN},
+        {"timeout-s", required_argument, NULL, TIMEOUT_S},
+        {"out", required_argument, NULL, OUT},
+        {"redis", required_argument, NULL, REDIS},
+        CLI_OPT_HELP_ENTRY,
+        {0}};
+    cli__args a = {.cmd = "assign", .opts = opts, .usage = usage, .one = "one run at a time"};
+    int replace = 0, store_it = 1, c;
+    while ((c = cli__getopt(&a, argc, argv)) > 0) {
         uint64_t x = 0;
-        int rc = CLI_OK;
-        if (strcmp(a, "--participants-per-condition") == 0) {
-            rc = cli__parse_u64(a, v, 10000000, &x);
+        switch (c) {
+        case REPLACE: replace = 1; break;
+        case NO_STORE: store_it = 0; break;
+        case PARTICIPANTS:
+            cli__opt_u64(&a, 10000000, &x);
             o.participants = (uint32_t)x;
-        } else if (strcmp(a, "--items") == 0) {
-            rc = cli__parse_u64(a, v, 200, &x);
+            break;
+        case ITEMS:
+            cli__opt_u64(&a, 200, &x);
             o.items = (uint32_t)x;
-        } else if (strcmp(a, "--raters-per-item") == 0) {
-            rc = cli__parse_u64(a, v, 1000, &x);
+            break;
+        case RATERS:
+            cli__opt_u64(&a, 1000, &x);
             o.raters = (uint32_t)x;
-        } else if (strcmp(a, "--seed") == 0) {
-            rc = cli__parse_u64(a, v, UINT64_MAX, &o.seed);
-        } else if (strcmp(a, "--attention-checks") == 0) {
-            rc = parse_checks(v, &o);
-        } else if (strcmp(a, "--completion-code") == 0) {
-            code = v;
-        } else if (strcmp(a, "--timeout-min") == 0) {
-            rc = cli__parse_u64(a, v, 7 * 24 * 60, &x);
+            break;
+        case SEED: cli__opt_u64(&a, UINT64_MAX, &o.seed); break;
+        case CHECKS: a.code = parse_checks(optarg, &o); break;
+        case CODE: code = optarg; break;
+        case TIMEOUT_MIN:
+            cli__opt_u64(&a, 7 * 24 * 60, &x);
             cfg.timeout_ms = x * 60000u;
-        } else if (strcmp(a, "--timeout-s") == 0) {
-            rc = cli__parse_u64(a, v, 7 * 24 * 3600, &x);
+            break;
+        case TIMEOUT_S:
+            cli__opt_u64(&a, 7 * 24 * 3600, &x);
             cfg.timeout_ms = x * 1000u;
-        } else if (strcmp(a, "--out") == 0) {
-            out = v;
-        } else if (strcmp(a, "--redis") == 0) {
-            url = v;
-        } else {
-            cli__err("assign: unknown option '%s'", a);
-            usage(stderr);
-            return CLI_USAGE;
+            break;
+        case OUT: out = optarg; break;
+        case REDIS: url = optarg; break;
         }
-        if (rc != CLI_OK)
-            return rc;
     }
+    if (c == 0)
+        return a.code;
+    run_id = a.arg;
     if (run_id == NULL) {
         cli__err("assign: which run? (empq assign RUN)");
         usage(stderr);

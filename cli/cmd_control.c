@@ -5,7 +5,7 @@
 
 #include "cli.h"
 
-static void usage(FILE *f, const char *cmd)
+static void usage_of(FILE *f, const char *cmd)
 {
     fprintf(f, "usage: empq %s RUN [--broker ENDPOINT]\n", cmd);
     if (strcmp(cmd, "cancel") == 0)
@@ -17,34 +17,25 @@ static void usage(FILE *f, const char *cmd)
     fprintf(f, "  --broker EP   broker control endpoint (default $EMPQ_BROKER_CONTROL or " CLI_DEFAULT_CONTROL ")\n");
 }
 
-static int control_cmd(int argc, char **argv, Empq__ControlRequest__BodyCase body)
+static void usage_cancel(FILE *f) { usage_of(f, "cancel"); }
+static void usage_pause(FILE *f) { usage_of(f, "pause"); }
+static void usage_resume(FILE *f) { usage_of(f, "resume"); }
+
+static int control_cmd(int argc, char **argv, Empq__ControlRequest__BodyCase body, void (*usage)(FILE *f))
 {
-    const char *cmd = argv[0], *run = NULL, *control = cli__default_control();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout, cmd);
-            return CLI_OK;
-        } else if (strcmp(a, "--broker") == 0) {
-            if (i + 1 >= argc) {
-                cli__err("%s: --broker needs a value", cmd);
-                return CLI_USAGE;
-            }
-            control = argv[++i];
-        } else if (a[0] == '-') {
-            cli__err("%s: unknown option '%s'", cmd, a);
-            usage(stderr, cmd);
-            return CLI_USAGE;
-        } else if (run != NULL) {
-            cli__err("%s: one run at a time (got '%s' and '%s')", cmd, run, a);
-            return CLI_USAGE;
-        } else {
-            run = a;
-        }
-    }
+    enum { BROKER = CLI_OPT };
+    static const struct option opts[] = {{"broker", required_argument, NULL, BROKER}, CLI_OPT_HELP_ENTRY, {0}};
+    const char *cmd = argv[0], *control = cli__default_control();
+    cli__args a = {.cmd = cmd, .opts = opts, .usage = usage, .one = "one run at a time"};
+    int c;
+    while ((c = cli__getopt(&a, argc, argv)) > 0)
+        control = optarg; /* BROKER */
+    if (c == 0)
+        return a.code;
+    const char *run = a.arg;
     if (run == NULL) {
         cli__err("%s: which run? (empq %s RUN)", cmd, cmd);
-        usage(stderr, cmd);
+        usage(stderr);
         return CLI_USAGE;
     }
     Empq__ControlRequest req = EMPQ__CONTROL_REQUEST__INIT;
@@ -74,6 +65,17 @@ static int control_cmd(int argc, char **argv, Empq__ControlRequest__BodyCase bod
     return ok ? CLI_OK : CLI_FAIL;
 }
 
-int cli__cmd_cancel(int argc, char **argv) { return control_cmd(argc, argv, EMPQ__CONTROL_REQUEST__BODY_CANCEL); }
-int cli__cmd_pause(int argc, char **argv) { return control_cmd(argc, argv, EMPQ__CONTROL_REQUEST__BODY_PAUSE); }
-int cli__cmd_resume(int argc, char **argv) { return control_cmd(argc, argv, EMPQ__CONTROL_REQUEST__BODY_RESUME); }
+int cli__cmd_cancel(int argc, char **argv)
+{
+    return control_cmd(argc, argv, EMPQ__CONTROL_REQUEST__BODY_CANCEL, usage_cancel);
+}
+
+int cli__cmd_pause(int argc, char **argv)
+{
+    return control_cmd(argc, argv, EMPQ__CONTROL_REQUEST__BODY_PAUSE, usage_pause);
+}
+
+int cli__cmd_resume(int argc, char **argv)
+{
+    return control_cmd(argc, argv, EMPQ__CONTROL_REQUEST__BODY_RESUME, usage_resume);
+}

@@ -17,33 +17,28 @@ static void usage(FILE *f)
 
 static int synth(int argc, char **argv)
 {
+    enum { PROMPTS = CLI_OPT, SEED, OUT };
+    static const struct option opts[] = {{"prompts", required_argument, NULL, PROMPTS},
+                                         {"seed", required_argument, NULL, SEED},
+                                         {"out", required_argument, NULL, OUT},
+                                         CLI_OPT_HELP_ENTRY,
+                                         {0}};
+    cli__args a = {.cmd = "dataset synth", .opts = opts, .usage = usage, .style = CLI_ARGS_ARGUMENT};
     uint64_t n = 0, seed = 1;
-    int have_n = 0;
+    int have_n = 0, c;
     const char *out = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--prompts") != 0 && strcmp(a, "--seed") != 0 && strcmp(a, "--out") != 0) {
-            cli__err("dataset synth: unknown argument '%s'", a);
-            usage(stderr);
-            return CLI_USAGE;
-        }
-        if (i + 1 >= argc) {
-            cli__err("dataset synth: %s needs a value", a);
-            return CLI_USAGE;
-        }
-        const char *v = argv[++i];
-        int code = CLI_OK;
-        if (strcmp(a, "--prompts") == 0) {
-            code = cli__parse_u64("--prompts", v, 100000000ull, &n);
+    while ((c = cli__getopt(&a, argc, argv)) > 0) {
+        switch (c) {
+        case PROMPTS:
+            cli__opt_u64(&a, 100000000ull, &n);
             have_n = 1;
-        } else if (strcmp(a, "--seed") == 0) {
-            code = cli__parse_u64("--seed", v, UINT64_MAX, &seed);
-        } else {
-            out = v;
+            break;
+        case SEED: cli__opt_u64(&a, UINT64_MAX, &seed); break;
+        case OUT: out = optarg; break;
         }
-        if (code != CLI_OK)
-            return code;
     }
+    if (c == 0)
+        return a.code;
     if (!have_n || out == NULL) {
         cli__err("dataset synth: %s is required", !have_n ? "--prompts N" : "--out FILE");
         return CLI_USAGE;
@@ -65,26 +60,16 @@ static int synth(int argc, char **argv)
 
 static int check(int argc, char **argv)
 {
-    const char *path = NULL, *format = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--format") == 0) {
-            if (i + 1 >= argc) {
-                cli__err("dataset check: --format needs a value");
-                return CLI_USAGE;
-            }
-            format = argv[++i];
-        } else if (a[0] == '-') {
-            cli__err("dataset check: unknown option '%s'", a);
-            usage(stderr);
-            return CLI_USAGE;
-        } else if (path != NULL) {
-            cli__err("dataset check: one file at a time (got '%s' and '%s')", path, a);
-            return CLI_USAGE;
-        } else {
-            path = a;
-        }
-    }
+    enum { FORMAT = CLI_OPT };
+    static const struct option opts[] = {{"format", required_argument, NULL, FORMAT}, CLI_OPT_HELP_ENTRY, {0}};
+    cli__args a = {.cmd = "dataset check", .opts = opts, .usage = usage, .one = "one file at a time"};
+    const char *format = NULL;
+    int c;
+    while ((c = cli__getopt(&a, argc, argv)) > 0)
+        format = optarg; /* FORMAT */
+    if (c == 0)
+        return a.code;
+    const char *path = a.arg;
     if (path == NULL) {
         cli__err("dataset check: which file? (empq dataset check FILE)");
         return CLI_USAGE;

@@ -700,40 +700,33 @@ static int parse(demo *d, int argc, char **argv, int *done)
     d->prompts = 2000;
     d->workers = 2;
     snprintf(d->out, sizeof d->out, "./empq-demo");
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            *done = 1;
-            return CLI_OK;
+    enum { PROMPTS = CLI_OPT, WORKERS, LATENCY, CREDIT, OUT };
+    static const struct option opts[] = {
+        {"prompts", required_argument, NULL, PROMPTS},    {"workers", required_argument, NULL, WORKERS},
+        {"latency-ms", required_argument, NULL, LATENCY}, {"credit", required_argument, NULL, CREDIT},
+        {"out", required_argument, NULL, OUT},            CLI_OPT_HELP_ENTRY,
+        {0}};
+    cli__args a = {.cmd = "demo", .opts = opts, .usage = usage, .style = CLI_ARGS_ARGUMENT};
+    int c;
+    while ((c = cli__getopt(&a, argc, argv)) > 0) {
+        switch (c) {
+        case PROMPTS: cli__opt_u64(&a, 10000000, &d->prompts); break;
+        case WORKERS: cli__opt_u64(&a, MAX_WORKERS, &d->workers); break;
+        case LATENCY: cli__opt_u64(&a, 600000, &d->latency_ms); break;
+        case CREDIT: cli__opt_u64(&a, 1000000, &d->credit); break;
+        case OUT:
+            if (optarg[0] != '\0') {
+                snprintf(d->out, sizeof d->out, "%s", optarg);
+            } else {
+                cli__err("demo: --out needs a folder");
+                a.code = CLI_USAGE;
+            }
+            break;
         }
-        if (strcmp(a, "--prompts") != 0 && strcmp(a, "--workers") != 0 &&
-            strcmp(a, "--latency-ms") != 0 && strcmp(a, "--credit") != 0 && strcmp(a, "--out") != 0) {
-            cli__err("demo: unknown argument '%s'", a);
-            usage(stderr);
-            return CLI_USAGE;
-        }
-        if (i + 1 >= argc) {
-            cli__err("demo: %s needs a value", a);
-            return CLI_USAGE;
-        }
-        const char *v = argv[++i];
-        int code = CLI_OK;
-        if (strcmp(a, "--prompts") == 0)
-            code = cli__parse_u64(a, v, 10000000, &d->prompts);
-        else if (strcmp(a, "--workers") == 0)
-            code = cli__parse_u64(a, v, MAX_WORKERS, &d->workers);
-        else if (strcmp(a, "--latency-ms") == 0)
-            code = cli__parse_u64(a, v, 600000, &d->latency_ms);
-        else if (strcmp(a, "--credit") == 0)
-            code = cli__parse_u64(a, v, 1000000, &d->credit);
-        else if (v[0] == '\0') {
-            cli__err("demo: --out needs a folder");
-            code = CLI_USAGE;
-        } else
-            snprintf(d->out, sizeof d->out, "%s", v);
-        if (code != CLI_OK)
-            return code;
+    }
+    if (c == 0) {
+        *done = a.code == CLI_OK; /* --help */
+        return a.code;
     }
     if (d->prompts == 0 || d->workers == 0) {
         cli__err("demo: --%s must be at least 1", d->prompts == 0 ? "prompts" : "workers");

@@ -1,6 +1,5 @@
 /* cmd_export.c: `empq export RUN --out FILE`: responses.jsonl from Redis. */
 #include <stdio.h>
-#include <string.h>
 
 #include "cli.h"
 #include "empq/export.h"
@@ -16,33 +15,21 @@ static void usage(FILE *f)
 
 int cli__cmd_export(int argc, char **argv)
 {
-    const char *run = NULL, *out = NULL, *url = cli__default_redis();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return CLI_OK;
-        }
-        if (strcmp(a, "--out") == 0 || strcmp(a, "--redis") == 0) {
-            if (i + 1 >= argc) {
-                cli__err("export: %s needs a value", a);
-                return CLI_USAGE;
-            }
-            if (strcmp(a, "--out") == 0)
-                out = argv[++i];
-            else
-                url = argv[++i];
-        } else if (a[0] == '-') {
-            cli__err("export: unknown option '%s'", a);
-            usage(stderr);
-            return CLI_USAGE;
-        } else if (run != NULL) {
-            cli__err("export: one run at a time (got '%s' and '%s')", run, a);
-            return CLI_USAGE;
-        } else {
-            run = a;
+    enum { OUT = CLI_OPT, REDIS };
+    static const struct option opts[] = {
+        {"out", required_argument, NULL, OUT}, {"redis", required_argument, NULL, REDIS}, CLI_OPT_HELP_ENTRY, {0}};
+    cli__args a = {.cmd = "export", .opts = opts, .usage = usage, .one = "one run at a time"};
+    const char *out = NULL, *url = cli__default_redis();
+    int c;
+    while ((c = cli__getopt(&a, argc, argv)) > 0) {
+        switch (c) {
+        case OUT: out = optarg; break;
+        case REDIS: url = optarg; break;
         }
     }
+    if (c == 0)
+        return a.code;
+    const char *run = a.arg;
     if (run == NULL || out == NULL) {
         cli__err("export: %s", run == NULL ? "which run? (empq export RUN --out FILE)"
                                             : "--out FILE is required");

@@ -1,7 +1,6 @@
 /* cmd_keygen.c: `empq keygen`: a CURVE keypair for the broker, a worker or
  * the CLI (see docs/security.md). */
 #include <stdio.h>
-#include <string.h>
 
 #include "cli.h"
 #include "empq/curve.h"
@@ -17,22 +16,20 @@ static void usage(FILE *f)
 
 int cli__cmd_keygen(int argc, char **argv)
 {
+    enum { OUT = CLI_OPT, NAME };
+    static const struct option opts[] = {
+        {"out", required_argument, NULL, OUT}, {"name", required_argument, NULL, NAME}, CLI_OPT_HELP_ENTRY, {0}};
+    cli__args a = {.cmd = "keygen", .opts = opts, .usage = usage, .style = CLI_ARGS_EITHER};
     const char *out = NULL, *name = "broker";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return CLI_OK;
-        } else if (strcmp(a, "--out") == 0 && i + 1 < argc) {
-            out = argv[++i];
-        } else if (strcmp(a, "--name") == 0 && i + 1 < argc) {
-            name = argv[++i];
-        } else {
-            cli__err("keygen: unknown option or missing value '%s'", a);
-            usage(stderr);
-            return CLI_USAGE;
+    int c;
+    while ((c = cli__getopt(&a, argc, argv)) > 0) {
+        switch (c) {
+        case OUT: out = optarg; break;
+        case NAME: name = optarg; break;
         }
     }
+    if (c == 0)
+        return a.code;
     if (out == NULL) {
         cli__err("keygen: --out DIR is required");
         usage(stderr);

@@ -36,37 +36,25 @@ int cli__cmd_ratings(int argc, char **argv)
         usage(stderr);
         return CLI_USAGE;
     }
-    const char *run = NULL, *out = NULL, *url = cli__default_redis();
-    int partial = 0, json = 0;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return CLI_OK;
-        } else if (strcmp(a, "--include-partial") == 0) {
-            partial = 1;
-        } else if (strcmp(a, "--json") == 0) {
-            json = 1;
-        } else if (strcmp(a, "--out") == 0 || strcmp(a, "--redis") == 0) {
-            if (i + 1 >= argc) {
-                cli__err("ratings: %s needs a value", a);
-                return CLI_USAGE;
-            }
-            if (strcmp(a, "--out") == 0)
-                out = argv[++i];
-            else
-                url = argv[++i];
-        } else if (a[0] == '-') {
-            cli__err("ratings: unknown option '%s'", a);
-            usage(stderr);
-            return CLI_USAGE;
-        } else if (run != NULL) {
-            cli__err("ratings: one run at a time (got '%s' and '%s')", run, a);
-            return CLI_USAGE;
-        } else {
-            run = a;
+    enum { PARTIAL = CLI_OPT, JSON, OUT, REDIS };
+    static const struct option opts[] = {
+        {"include-partial", no_argument, NULL, PARTIAL}, {"json", no_argument, NULL, JSON},
+        {"out", required_argument, NULL, OUT},           {"redis", required_argument, NULL, REDIS},
+        CLI_OPT_HELP_ENTRY,                              {0}};
+    cli__args a = {.cmd = "ratings", .opts = opts, .usage = usage, .one = "one run at a time"};
+    const char *out = NULL, *url = cli__default_redis();
+    int partial = 0, json = 0, c;
+    while ((c = cli__getopt(&a, argc - 1, argv + 1)) > 0) { /* argv[1] is the subcommand */
+        switch (c) {
+        case PARTIAL: partial = 1; break;
+        case JSON: json = 1; break;
+        case OUT: out = optarg; break;
+        case REDIS: url = optarg; break;
         }
     }
+    if (c == 0)
+        return a.code;
+    const char *run = a.arg;
     if (run == NULL || (strcmp(sub, "export") == 0 && out == NULL)) {
         cli__err("ratings %s: %s", sub, run == NULL ? "which run?" : "--out DIR is required");
         usage(stderr);

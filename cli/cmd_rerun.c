@@ -316,60 +316,37 @@ int cli__cmd_rerun(int argc, char **argv)
     memset(&o, 0, sizeof o);
     o.redis = cli__default_redis();
     o.control = cli__default_control();
-    int code = CLI_OK;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            goto out;
-        } else if (strcmp(a, "--force") == 0) {
-            o.force = 1;
-        } else if (strcmp(a, "--dead-only") == 0) {
-            o.dead_only = 1;
-        } else if (a[0] == '-') {
-            static const char *const with_value[] = {"--emotion", "--model", "--prompt", "--run-id", "--redis",
-                                                     "--broker"};
-            int known = 0;
-            for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
-                known |= strcmp(a, with_value[k]) == 0;
-            if (!known) {
-                cli__err("rerun: unknown option '%s'", a);
-                usage(stderr);
-                code = CLI_USAGE;
-                goto out;
-            }
-            if (i + 1 >= argc) {
-                cli__err("rerun: %s needs a value", a);
-                code = CLI_USAGE;
-                goto out;
-            }
-            const char *v = argv[++i];
-            int bad = 0;
-            if (strcmp(a, "--emotion") == 0)
-                bad = strs_add(&o.emotions, v);
-            else if (strcmp(a, "--model") == 0)
-                bad = strs_add(&o.models, v);
-            else if (strcmp(a, "--prompt") == 0)
-                bad = strs_add(&o.prompts, v);
-            else if (strcmp(a, "--run-id") == 0)
-                o.run_id = v;
-            else if (strcmp(a, "--redis") == 0)
-                o.redis = v;
-            else
-                o.control = v;
-            if (bad) {
-                cli__err("out of memory");
-                code = CLI_FAIL;
-                goto out;
-            }
-        } else if (o.run != NULL) {
-            cli__err("rerun: one run at a time (got '%s' and '%s')", o.run, a);
-            code = CLI_USAGE;
-            goto out;
-        } else {
-            o.run = a;
+    enum { FORCE = CLI_OPT, DEAD_ONLY, EMOTION, MODEL, PROMPT, RUN_ID, REDIS, BROKER };
+    static const struct option opts[] = {
+        {"force", no_argument, NULL, FORCE},           {"dead-only", no_argument, NULL, DEAD_ONLY},
+        {"emotion", required_argument, NULL, EMOTION}, {"model", required_argument, NULL, MODEL},
+        {"prompt", required_argument, NULL, PROMPT},   {"run-id", required_argument, NULL, RUN_ID},
+        {"redis", required_argument, NULL, REDIS},     {"broker", required_argument, NULL, BROKER},
+        CLI_OPT_HELP_ENTRY,                            {0}};
+    cli__args a = {.cmd = "rerun", .opts = opts, .usage = usage, .one = "one run at a time"};
+    int code = CLI_OK, c;
+    while ((c = cli__getopt(&a, argc, argv)) > 0) {
+        int bad = 0;
+        switch (c) {
+        case FORCE: o.force = 1; break;
+        case DEAD_ONLY: o.dead_only = 1; break;
+        case EMOTION: bad = strs_add(&o.emotions, optarg); break;
+        case MODEL: bad = strs_add(&o.models, optarg); break;
+        case PROMPT: bad = strs_add(&o.prompts, optarg); break;
+        case RUN_ID: o.run_id = optarg; break;
+        case REDIS: o.redis = optarg; break;
+        case BROKER: o.control = optarg; break;
+        }
+        if (bad) {
+            cli__err("out of memory");
+            a.code = CLI_FAIL;
         }
     }
+    if (c == 0) {
+        code = a.code;
+        goto out;
+    }
+    o.run = a.arg;
     if (o.run == NULL) {
         cli__err("rerun: which run? (empq rerun RUN ...)");
         usage(stderr);

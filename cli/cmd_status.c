@@ -256,44 +256,40 @@ static void on_int(int sig)
 
 int cli__cmd_status(int argc, char **argv)
 {
-    const char *run = NULL;
+    enum { JSON = CLI_OPT, WATCH, BROKER };
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, JSON},           {"watch", optional_argument, NULL, WATCH},
+        {"broker", required_argument, NULL, BROKER}, CLI_OPT_HELP_ENTRY,
+        {0}};
+    cli__args a = {.cmd = "status", .opts = opts, .usage = usage, .one = "one run at a time"};
     const char *control = cli__default_control();
-    int as_json = 0, watch = 0;
+    int as_json = 0, watch = 0, c;
     double every = 1.0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return CLI_OK;
-        } else if (strcmp(a, "--json") == 0) {
-            as_json = 1;
-        } else if (strcmp(a, "--watch") == 0) {
+    while ((c = cli__getopt(&a, argc, argv)) > 0) {
+        switch (c) {
+        case JSON: as_json = 1; break;
+        case BROKER: control = optarg; break;
+        case WATCH: {
             watch = 1;
-            if (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9') {
+            /* the seconds: --watch=S, or the next argument when it starts with a digit */
+            const char *secs = optarg;
+            if (secs == NULL && optind < argc && argv[optind][0] >= '0' && argv[optind][0] <= '9')
+                secs = argv[optind++];
+            if (secs != NULL) {
                 char *end = NULL;
-                every = strtod(argv[++i], &end);
+                every = strtod(secs, &end);
                 if (*end != '\0' || every < 0.05 || every > 3600) {
-                    cli__err("status: --watch wants seconds in 0.05..3600, got '%s'", argv[i]);
-                    return CLI_USAGE;
+                    cli__err("status: --watch wants seconds in 0.05..3600, got '%s'", secs);
+                    a.code = CLI_USAGE;
                 }
             }
-        } else if (strcmp(a, "--broker") == 0) {
-            if (i + 1 >= argc) {
-                cli__err("status: --broker needs a value");
-                return CLI_USAGE;
-            }
-            control = argv[++i];
-        } else if (a[0] == '-') {
-            cli__err("status: unknown option '%s'", a);
-            usage(stderr);
-            return CLI_USAGE;
-        } else if (run != NULL) {
-            cli__err("status: one run at a time (got '%s' and '%s')", run, a);
-            return CLI_USAGE;
-        } else {
-            run = a;
+            break;
+        }
         }
     }
+    if (c == 0)
+        return a.code;
+    const char *run = a.arg;
     int tty = isatty(STDOUT_FILENO) && !as_json;
     if (watch) {
         struct sigaction sa;

@@ -203,51 +203,30 @@ static int valid_run_id(const char *id)
 
 int cli__cmd_submit(int argc, char **argv)
 {
+    enum { FORCE = CLI_OPT, REDIS, BROKER, PROMPTS, RUN_ID };
+    static const struct option opts[] = {
+        {"force", no_argument, NULL, FORCE},         {"redis", required_argument, NULL, REDIS},
+        {"broker", required_argument, NULL, BROKER}, {"prompts", required_argument, NULL, PROMPTS},
+        {"run-id", required_argument, NULL, RUN_ID}, CLI_OPT_HELP_ENTRY,
+        {0}};
+    cli__args a = {.cmd = "submit", .opts = opts, .usage = usage, .one = "one spec only"};
     cli__submit_opts o = {0};
     o.redis_url = cli__default_redis();
     o.control = cli__default_control();
     o.timeout_ms = CLI_CONTROL_TIMEOUT_MS;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return CLI_OK;
-        }
-        if (strcmp(a, "--force") == 0) {
-            o.force = 1;
-            continue;
-        }
-        if (a[0] != '-') {
-            if (o.spec_path != NULL) {
-                cli__err("submit: one spec only (got '%s' and '%s')", o.spec_path, a);
-                return CLI_USAGE;
-            }
-            o.spec_path = a;
-            continue;
-        }
-        if (strcmp(a, "--redis") != 0 && strcmp(a, "--broker") != 0 && strcmp(a, "--prompts") != 0 &&
-            strcmp(a, "--run-id") != 0) {
-            cli__err("submit: unknown option '%s'", a);
-            usage(stderr);
-            return CLI_USAGE;
-        }
-        if (i + 1 >= argc) {
-            cli__err("submit: %s needs a value", a);
-            return CLI_USAGE;
-        }
-        const char *v = argv[++i];
-        if (strcmp(a, "--redis") == 0) {
-            o.redis_url = v;
-        } else if (strcmp(a, "--broker") == 0) {
-            o.control = v;
-        } else if (strcmp(a, "--run-id") == 0) {
-            o.run_id = v;
-        } else {
-            int code = cli__parse_u64("--prompts", v, MAX_PROMPTS, &o.prompts);
-            if (code != CLI_OK)
-                return code;
+    int c;
+    while ((c = cli__getopt(&a, argc, argv)) > 0) {
+        switch (c) {
+        case FORCE: o.force = 1; break;
+        case REDIS: o.redis_url = optarg; break;
+        case BROKER: o.control = optarg; break;
+        case PROMPTS: cli__opt_u64(&a, MAX_PROMPTS, &o.prompts); break;
+        case RUN_ID: o.run_id = optarg; break;
         }
     }
+    if (c == 0)
+        return a.code;
+    o.spec_path = a.arg;
     if (o.spec_path == NULL) {
         cli__err("submit: which spec? (empq submit SPEC)");
         usage(stderr);

@@ -18,23 +18,20 @@ static void usage(FILE *f)
 
 int cli__cmd_workers(int argc, char **argv)
 {
+    enum { JSON = CLI_OPT, BROKER };
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, JSON}, {"broker", required_argument, NULL, BROKER}, CLI_OPT_HELP_ENTRY, {0}};
+    cli__args a = {.cmd = "workers", .opts = opts, .usage = usage, .style = CLI_ARGS_EITHER};
     const char *control = cli__default_control();
-    int as_json = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return CLI_OK;
-        } else if (strcmp(a, "--json") == 0) {
-            as_json = 1;
-        } else if (strcmp(a, "--broker") == 0 && i + 1 < argc) {
-            control = argv[++i];
-        } else {
-            cli__err("workers: unknown option or missing value '%s'", a);
-            usage(stderr);
-            return CLI_USAGE;
+    int as_json = 0, c;
+    while ((c = cli__getopt(&a, argc, argv)) > 0) {
+        switch (c) {
+        case JSON: as_json = 1; break;
+        case BROKER: control = optarg; break;
         }
     }
+    if (c == 0)
+        return a.code;
     Empq__ControlRequest req = EMPQ__CONTROL_REQUEST__INIT;
     req.body_case = EMPQ__CONTROL_REQUEST__BODY_WORKERS;
     req.workers = 1;

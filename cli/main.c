@@ -1,4 +1,5 @@
 /* main.c: `empq`, the command line: dispatches to cli/cmd_*.c. */
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,22 +32,37 @@ int main(int argc, char **argv)
 {
     empq_log_init("empq", EMPQ_LOG_WARN);
     signal(SIGPIPE, SIG_IGN);
-    if (argc < 2) {
+    /* the global options, up to COMMAND ('+'): CURVE keys for the broker's
+     * control socket, read by cli__control */
+    enum { SECRET = CLI_OPT, SERVER_PUB };
+    static const struct option opts[] = {{"curve-secret", required_argument, NULL, SECRET},
+                                         {"curve-server-pub", required_argument, NULL, SERVER_PUB},
+                                         CLI_OPT_HELP_ENTRY,
+                                         {0}};
+    opterr = 0;
+    for (;;) {
+        int c = getopt_long(argc, argv, "+:h", opts, NULL);
+        if (c == -1)
+            break;
+        if (c == SECRET || c == SERVER_PUB) {
+            setenv(c == SECRET ? "EMPQ_CURVE_SECRET" : "EMPQ_CURVE_SERVER_PUB", optarg, 1);
+            continue;
+        }
+        if (c == 'h' || c == CLI_OPT_HELP) {
+            usage(stdout);
+            return CLI_OK;
+        }
+        char letter[3];
+        cli__err("unknown command '%s'", cli__refused(argv, letter));
         usage(stderr);
         return CLI_USAGE;
     }
-    /* CURVE keys for the broker's control socket, read by cli__control */
-    while (argc >= 3 && (strcmp(argv[1], "--curve-secret") == 0 || strcmp(argv[1], "--curve-server-pub") == 0)) {
-        setenv(strcmp(argv[1], "--curve-secret") == 0 ? "EMPQ_CURVE_SECRET" : "EMPQ_CURVE_SERVER_PUB", argv[2], 1);
-        argc -= 2;
-        argv += 2;
-    }
-    if (argc < 2) {
+    if (optind >= argc) {
         usage(stderr);
         return CLI_USAGE;
     }
-    const char *cmd = argv[1];
-    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+    const char *cmd = argv[optind];
+    if (strcmp(cmd, "help") == 0) {
         usage(stdout);
         return CLI_OK;
     }
@@ -64,7 +80,7 @@ int main(int argc, char **argv)
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(cmd, cmds[i].name) == 0)
-            return cmds[i].fn(argc - 1, argv + 1);
+            return cmds[i].fn(argc - optind, argv + optind);
     cli__err("unknown command '%s'", cmd);
     usage(stderr);
     return CLI_USAGE;
