@@ -1,5 +1,7 @@
 /* main.c: empq-broker: load runs from Redis, hand jobs to workers by credit,
  * track leases, answer control requests. See docs/internals.md. */
+#include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,41 +53,52 @@ int main(int argc, char **argv)
     empq_log_init("empq-broker", EMPQ_LOG_INFO);
     bk__broker_opts o;
     bk__broker_opts_default(&o);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int has_value = i + 1 < argc;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--insecure") == 0) {
-            o.insecure = 1;
-        } else if (!has_value) {
-            fprintf(stderr, "empq-broker: %s: unknown option or missing value\n", a);
-            usage(stderr);
-            return 2;
-        } else if (strcmp(a, "--redis") == 0) {
-            o.redis_url = argv[++i];
-        } else if (strcmp(a, "--bind") == 0) {
-            o.bind = argv[++i];
-        } else if (strcmp(a, "--metrics") == 0) {
-            o.metrics = argv[++i];
-        } else if (strcmp(a, "--control") == 0) {
-            o.control = argv[++i];
-        } else if (strcmp(a, "--curve-secret") == 0) {
-            o.curve_secret = argv[++i];
-        } else if (strcmp(a, "--curve-allow") == 0) {
-            o.curve_allow = argv[++i];
-        } else if (strcmp(a, "--heartbeat-ms") == 0) {
-            if (parse_ms(a, argv[++i], &o.heartbeat_ms) != 0)
+    /* long options only; their vals are above every char, so a refused short
+     * option (optopt a char) is told from a long one */
+    enum { HELP = 0x100, INSECURE, REDIS, BIND, METRICS, CONTROL, SECRET, ALLOW, HEARTBEAT, LEASE };
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, HELP},                    {"insecure", no_argument, NULL, INSECURE},
+        {"redis", required_argument, NULL, REDIS},            {"bind", required_argument, NULL, BIND},
+        {"metrics", required_argument, NULL, METRICS},        {"control", required_argument, NULL, CONTROL},
+        {"curve-secret", required_argument, NULL, SECRET},    {"curve-allow", required_argument, NULL, ALLOW},
+        {"heartbeat-ms", required_argument, NULL, HEARTBEAT}, {"lease-ms", required_argument, NULL, LEASE},
+        {0}};
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+        case HELP: usage(stdout); return 0;
+        case INSECURE: o.insecure = 1; break;
+        case REDIS: o.redis_url = optarg; break;
+        case BIND: o.bind = optarg; break;
+        case METRICS: o.metrics = optarg; break;
+        case CONTROL: o.control = optarg; break;
+        case SECRET: o.curve_secret = optarg; break;
+        case ALLOW: o.curve_allow = optarg; break;
+        case HEARTBEAT:
+            if (parse_ms("--heartbeat-ms", optarg, &o.heartbeat_ms) != 0)
                 return 2;
-        } else if (strcmp(a, "--lease-ms") == 0) {
-            if (parse_ms(a, argv[++i], &o.lease_ms) != 0)
+            break;
+        case LEASE:
+            if (parse_ms("--lease-ms", optarg, &o.lease_ms) != 0)
                 return 2;
-        } else {
-            fprintf(stderr, "empq-broker: unknown option %s\n", a);
+            break;
+        default: /* '?' or ':': name the option as typed */
+            if (optopt == 0 || optopt > UCHAR_MAX)
+                fprintf(stderr, c == ':' ? "empq-broker: %s: unknown option or missing value\n"
+                                         : "empq-broker: unknown option %s\n",
+                        argv[optind - 1]);
+            else
+                fprintf(stderr, "empq-broker: unknown option -%c\n", optopt);
             usage(stderr);
             return 2;
         }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "empq-broker: unknown option %s\n", argv[optind]);
+        usage(stderr);
+        return 2;
     }
     /* the broker's own variables: EMPQ_CURVE_SECRET is a client's key (worker, CLI) */
     const char *env = getenv("EMPQ_BROKER_CURVE_SECRET");

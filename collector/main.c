@@ -1,5 +1,7 @@
 /* main.c: empq-collector: follow the results stream, write responses.jsonl
  * for every run once all its jobs are done or dead. */
+#include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,34 +58,40 @@ int main(int argc, char **argv)
     collector__opts o;
     collector__opts_default(&o);
     const char *site_port = NULL, *site_bind = "127.0.0.1", *site_port_file = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char **dst = NULL;
-        if (strcmp(a, "--redis") == 0)
-            dst = &o.redis_url;
-        else if (strcmp(a, "--out") == 0)
-            dst = &o.out_dir;
-        else if (strcmp(a, "--name") == 0)
-            dst = &o.name;
-        else if (strcmp(a, "--site") == 0)
-            dst = &site_port;
-        else if (strcmp(a, "--site-bind") == 0)
-            dst = &site_bind;
-        else if (strcmp(a, "--site-port-file") == 0)
-            dst = &site_port_file;
-        else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "empq-collector: unknown argument '%s'\n", a);
+    /* long options only; their vals are above every char, so a refused short
+     * option (optopt a char) is told from a long one */
+    enum { HELP = 0x100, REDIS, OUT, NAME, SITE, SITE_BIND, PORT_FILE };
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, HELP},                      {"redis", required_argument, NULL, REDIS},
+        {"out", required_argument, NULL, OUT},                  {"name", required_argument, NULL, NAME},
+        {"site", required_argument, NULL, SITE},                {"site-bind", required_argument, NULL, SITE_BIND},
+        {"site-port-file", required_argument, NULL, PORT_FILE}, {0}};
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'h':
+        case HELP: usage(stdout); return 0;
+        case REDIS: o.redis_url = optarg; break;
+        case OUT: o.out_dir = optarg; break;
+        case NAME: o.name = optarg; break;
+        case SITE: site_port = optarg; break;
+        case SITE_BIND: site_bind = optarg; break;
+        case PORT_FILE: site_port_file = optarg; break;
+        case ':': fprintf(stderr, "empq-collector: %s needs a value\n", argv[optind - 1]); return 2;
+        default: /* '?': name the option as typed */
+            if (optopt == 0 || optopt > UCHAR_MAX)
+                fprintf(stderr, "empq-collector: unknown argument '%s'\n", argv[optind - 1]);
+            else
+                fprintf(stderr, "empq-collector: unknown argument '-%c'\n", optopt);
             usage(stderr);
             return 2;
         }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "empq-collector: %s needs a value\n", a);
-            return 2;
-        }
-        *dst = argv[++i];
+    }
+    if (optind < argc) {
+        fprintf(stderr, "empq-collector: unknown argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
     }
 
     struct sigaction sa;

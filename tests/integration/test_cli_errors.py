@@ -4,9 +4,10 @@ deadline."""
 
 import os
 import re
+import subprocess
 import time
 
-from empqtest import Cluster, demo_like_spec, free_port, main
+from empqtest import Cluster, demo_like_spec, free_port, main, program
 
 GOOD = demo_like_spec("errors", 32, models=("fake-warm",))
 
@@ -104,5 +105,57 @@ def test_unreachable_services():
                     code=1)
 
 
+def test_options():
+    """getopt_long: --opt=value, options before or after the positional
+    argument, and the same errors as always for a missing value, an unknown
+    option or a second positional argument."""
+    with Cluster() as c:
+        dead = f"redis://127.0.0.1:{free_port()}"
+        out = os.path.join(c.tmp, "x.jsonl")
+        # --out=FILE and --redis=URL, the run after the options: it gets as far as Redis
+        expect_fail(c, ["export", f"--out={out}", f"--redis={dead}", "r-x"], dead.split("//")[1], code=3)
+        expect_fail(c, ["export", "r-x", "--out"], "export: --out needs a value", code=2)
+        r, _ = expect_fail(c, ["export", "r-x", "--bogus", "x"], "export: unknown option '--bogus'", code=2)
+        assert "usage: empq export" in r.stderr, r.stderr
+        expect_fail(c, ["export", "--json=1", "r-x"], "unknown option '--json=1'", code=2)
+        expect_fail(c, ["export", "-x", "r-x"], "export: unknown option '-x'", code=2)
+        expect_fail(c, ["export", "r-1", "--out", out, "r-2"], "one run at a time (got 'r-1' and 'r-2')", code=2)
+        expect_fail(c, ["submit", "--prompts=many", "s.yaml"], "--prompts must be a whole number, got 'many'",
+                    code=2)
+        expect_fail(c, ["keygen", "--out"], "keygen: unknown option or missing value '--out'", code=2)
+        expect_fail(c, ["demo", "--fast", "1"], "demo: unknown argument '--fast'", code=2)
+        expect_fail(c, ["--curve-secret"], "unknown command '--curve-secret'", code=2)
+        # status --watch [SECONDS]: the next argument when it starts with a digit, or --watch=S
+        expect_fail(c, ["status", "r-x", "--watch", "9999"], "--watch wants seconds in 0.05..3600, got '9999'",
+                    code=2)
+        expect_fail(c, ["status", "--watch=0", "r-x"], "got '0'", code=2)
+        expect_fail(c, ["status", "--watch", "r-1", "r-2"], "one run at a time (got 'r-1' and 'r-2')", code=2)
+        # a whole command both ways round: the file before or after its options
+        ds = os.path.join(c.tmp, "synth.jsonl")
+        c.cli(["dataset", "synth", f"--out={ds}", "--prompts", "3"])
+        for args in (["dataset", "check", ds, "--format", "jsonl"], ["dataset", "check", "--format=jsonl", ds]):
+            r = c.cli(args)
+            assert "3 dialogues" in r.stdout, r.stdout
+        expect_fail(c, ["dataset", "check", ds, "--format"], "dataset check: --format needs a value", code=2)
+        expect_fail(c, ["dataset", "synth", "extra", "--prompts", "3"], "dataset synth: unknown argument 'extra'",
+                    code=2)
+        for args in (["export", "--help"], ["dataset", "check", "-h"], ["--help"]):
+            r = c.cli(args)
+            assert r.stdout.startswith("usage: empq"), r.stdout
+        # the broker and the collector: usage errors exit 2 before they touch Redis
+        for prog, args, needle in (
+                ("empq-broker", ["--bogus"], "empq-broker: unknown option --bogus"),
+                ("empq-broker", ["--redis"], "empq-broker: --redis: unknown option or missing value"),
+                ("empq-broker", ["--lease-ms=0"], "--lease-ms wants milliseconds in 1..86400000, got '0'"),
+                ("empq-broker", ["extra"], "empq-broker: unknown option extra"),
+                ("empq-collector", ["--bogus", "x"], "empq-collector: unknown argument '--bogus'"),
+                ("empq-collector", ["--out"], "empq-collector: --out needs a value"),
+                ("empq-collector", ["extra"], "empq-collector: unknown argument 'extra'")):
+            r = subprocess.run([program(prog)] + args, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                               timeout=20, cwd=c.tmp)
+            assert r.returncode == 2, f"{prog} {args}: exit {r.returncode}: {r.stderr}"
+            assert needle in r.stderr, f"{prog} {args}: stderr does not name {needle!r}:\n{r.stderr}"
+
+
 if __name__ == "__main__":
-    main(test_bad_spec, test_bad_dataset, test_unreachable_services)
+    main(test_bad_spec, test_bad_dataset, test_unreachable_services, test_options)
