@@ -10,14 +10,22 @@
 #include "empq/log.h"
 #include "empq/util.h"
 
-/* Records a result and, only when it is new, its stream entry.
- * KEYS[1] results hash, KEYS[2] stream; ARGV[1] job, ARGV[2] value, ARGV[3] run. */
+/* Records a chunk of results and, for each one that is new, its stream
+ * entry: one call for the chunk, not one a result (a script call costs
+ * Redis more than the HSETNX and XADD in it). KEYS[1] the stream; result k
+ * (1-based): KEYS[k + 1] its run's results hash, ARGV[3k - 2] job,
+ * ARGV[3k - 1] value, ARGV[3k] run. Returns per result 1 (new) or 0 (the
+ * job had a result: nothing written). */
 static const char result_script[] =
-    "if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then "
-    "redis.call('XADD', KEYS[2], '*', 'run', ARGV[3], 'job', ARGV[1]) return 1 end return 0";
+    "local out = {} "
+    "for k = 1, #KEYS - 1 do "
+    "local job = ARGV[3 * k - 2] "
+    "if redis.call('HSETNX', KEYS[k + 1], job, ARGV[3 * k - 1]) == 1 then "
+    "redis.call('XADD', KEYS[1], '*', 'run', ARGV[3 * k], 'job', job) out[k] = 1 "
+    "else out[k] = 0 end end return out";
 
 #define STREAM_KEY "empq:results"
-#define BATCH_MAX 1024 /* commands per pipeline chunk */
+#define BATCH_MAX 1024 /* results per chunk (one script call, one MSET) */
 
 struct empq_store {
     redisContext *c;
@@ -545,78 +553,122 @@ int empq_store_cache_get(empq_store *s, const char *const *keys, size_t n, Empq_
 
 /* ==================== results and dead letters ==================== */
 
-/* One chunk of results_put: queue, then read every reply. */
+/* Per-chunk scratch of results_chunk: the script's and MSET's arguments. */
+typedef struct chunk_args {
+    const char **argv; /* EVALSHA sha numkeys stream hkey... (job value run)... */
+    size_t *lens;
+    const char **mset; /* MSET (key value)... */
+    size_t *mlens;
+    char (*hkeys)[256];
+    char (*jobs)[16];
+    char (*ckeys)[96];
+    uint8_t **bufs; /* packed values: 2 a result (result, generation) */
+} chunk_args;
+
+/* Appends one argument (str, len) to an argument vector of *n. */
+static void arg_push(const char **v, size_t *lens, size_t *n, const char *str, size_t len)
+{
+    v[*n] = str;
+    lens[*n] = len;
+    (*n)++;
+}
+
+/* Frees what results_chunk allocated for n results; a may be partly filled. */
+static void chunk_args_free(chunk_args *a, size_t n)
+{
+    if (a->bufs != NULL)
+        for (size_t i = 0; i < 2 * n; i++)
+            free(a->bufs[i]);
+    free(a->argv), free(a->lens), free(a->mset), free(a->mlens);
+    free(a->hkeys), free(a->jobs), free(a->ckeys), free(a->bufs);
+}
+
+/* One chunk of results_put: one EVALSHA of the result script for the n
+ * results, then one MSET of their cache entries (when any), in one
+ * pipeline; then the replies. */
 static int results_chunk(empq_store *s, const empq_store_put *items, size_t n, int *fresh)
 {
     int rc = ensure(s);
     if (rc != EMPQ_OK)
         return rc;
-    pipe_t p = {s, 0, 0};
-    uint8_t **res_bufs = calloc(n, sizeof *res_bufs);
-    uint8_t **gen_bufs = calloc(n, sizeof *gen_bufs);
-    if (res_bufs == NULL || gen_bufs == NULL) {
-        free(res_bufs), free(gen_bufs);
+    char numkeys[16];
+    snprintf(numkeys, sizeof numkeys, "%zu", n + 1);
+    chunk_args a = {0};
+    a.argv = malloc((4 + 4 * n) * sizeof *a.argv);
+    a.lens = malloc((4 + 4 * n) * sizeof *a.lens);
+    a.mset = malloc((1 + 2 * n) * sizeof *a.mset);
+    a.mlens = malloc((1 + 2 * n) * sizeof *a.mlens);
+    a.hkeys = malloc(n * sizeof *a.hkeys);
+    a.jobs = malloc(n * sizeof *a.jobs);
+    a.ckeys = malloc(n * sizeof *a.ckeys);
+    a.bufs = calloc(2 * n, sizeof *a.bufs);
+    if (a.argv == NULL || a.lens == NULL || a.mset == NULL || a.mlens == NULL || a.hkeys == NULL ||
+        a.jobs == NULL || a.ckeys == NULL || a.bufs == NULL) {
+        chunk_args_free(&a, n);
         return EMPQ_ENOMEM;
+    }
+    size_t argc = 0, mc = 0;
+    arg_push(a.argv, a.lens, &argc, "EVALSHA", 7);
+    arg_push(a.argv, a.lens, &argc, s->script_sha, strlen(s->script_sha));
+    arg_push(a.argv, a.lens, &argc, numkeys, strlen(numkeys));
+    arg_push(a.argv, a.lens, &argc, STREAM_KEY, strlen(STREAM_KEY));
+    arg_push(a.mset, a.mlens, &mc, "MSET", 4);
+    for (size_t i = 0; i < n; i++) {
+        const Empq__Result *res = items[i].result;
+        key_of(a.hkeys[i], sizeof a.hkeys[i], res->run_id, ":results");
+        arg_push(a.argv, a.lens, &argc, a.hkeys[i], strlen(a.hkeys[i]));
     }
     for (size_t i = 0; i < n && rc == EMPQ_OK; i++) {
         const Empq__Result *res = items[i].result;
-        char hkey[256], job[16];
-        key_of(hkey, sizeof hkey, res->run_id, ":results");
-        snprintf(job, sizeof job, "%u", res->job);
+        snprintf(a.jobs[i], sizeof a.jobs[i], "%u", res->job);
         size_t rlen;
-        rc = pack(&res->base, &res_bufs[i], &rlen);
+        rc = pack(&res->base, &a.bufs[2 * i], &rlen);
         if (rc != EMPQ_OK)
             break;
-        const char *argv[] = {"EVALSHA", s->script_sha, "2", hkey, STREAM_KEY, job,
-                              (const char *)res_bufs[i], res->run_id};
-        size_t lens[] = {7, strlen(s->script_sha), 1, strlen(hkey), strlen(STREAM_KEY), strlen(job),
-                         rlen, strlen(res->run_id)};
-        pipe_append(&p, 8, argv, lens);
+        arg_push(a.argv, a.lens, &argc, a.jobs[i], strlen(a.jobs[i]));
+        arg_push(a.argv, a.lens, &argc, (const char *)a.bufs[2 * i], rlen);
+        arg_push(a.argv, a.lens, &argc, res->run_id, strlen(res->run_id));
         if (items[i].cache_key != NULL && res->gen != NULL) {
-            char ckey[96];
-            snprintf(ckey, sizeof ckey, "empq:cache:%s", items[i].cache_key);
+            snprintf(a.ckeys[i], sizeof a.ckeys[i], "empq:cache:%s", items[i].cache_key);
             size_t glen;
-            rc = pack(&res->gen->base, &gen_bufs[i], &glen);
+            rc = pack(&res->gen->base, &a.bufs[2 * i + 1], &glen);
             if (rc != EMPQ_OK)
                 break;
-            const char *sv[] = {"SET", ckey, (const char *)gen_bufs[i]};
-            size_t sl[] = {3, strlen(ckey), glen};
-            pipe_append(&p, 3, sv, sl);
+            arg_push(a.mset, a.mlens, &mc, a.ckeys[i], strlen(a.ckeys[i]));
+            arg_push(a.mset, a.mlens, &mc, (const char *)a.bufs[2 * i + 1], glen);
         }
     }
-    for (size_t i = 0; i < n && rc == EMPQ_OK; i++) {
-        redisReply *r = pipe_reply(&p);
-        if (r == NULL) {
-            rc = EMPQ_ESTORE;
-            break;
-        }
-        if (r->type == REDIS_REPLY_ERROR) {
-            snprintf(s->err, sizeof s->err, "Redis %s: result write: %s", s->url_masked, r->str);
-            if (strncmp(r->str, "NOSCRIPT", 8) == 0)
-                s->script_ok = 0; /* the retry loads it again */
-            rc = EMPQ_ESTORE;
-        } else if (fresh != NULL) {
-            fresh[i] = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-        }
+    if (rc != EMPQ_OK) {
+        chunk_args_free(&a, n);
+        return rc;
+    }
+    pipe_t p = {s, 0, 0};
+    pipe_append(&p, (int)argc, a.argv, a.lens);
+    if (mc > 1)
+        pipe_append(&p, (int)mc, a.mset, a.mlens);
+    redisReply *r = pipe_reply(&p);
+    if (r == NULL) {
+        rc = EMPQ_ESTORE;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(s->err, sizeof s->err, "Redis %s: result write: %s", s->url_masked, r->str);
+        if (strncmp(r->str, "NOSCRIPT", 8) == 0)
+            s->script_ok = 0; /* the retry loads it again */
+        rc = EMPQ_ESTORE;
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
+        snprintf(s->err, sizeof s->err, "Redis %s: result write: unexpected reply", s->url_masked);
+        rc = EMPQ_ESTORE;
+    } else if (fresh != NULL) {
+        for (size_t i = 0; i < n; i++)
+            fresh[i] = r->element[i]->type == REDIS_REPLY_INTEGER && r->element[i]->integer == 1;
+    }
+    if (r != NULL)
         freeReplyObject(r);
-        if (items[i].cache_key != NULL && items[i].result->gen != NULL) {
-            r = pipe_reply(&p);
-            if (r == NULL) {
-                rc = EMPQ_ESTORE;
-                break;
-            }
-            freeReplyObject(r);
-        }
-    }
-    /* Drain what is left so the connection stays in step. */
-    redisReply *r;
+    /* The MSET's reply, and whatever is left, so the connection stays in step. */
     while ((r = pipe_reply(&p)) != NULL)
         freeReplyObject(r);
-    if (p.broken && rc == EMPQ_OK)
+    if (p.broken)
         rc = store_fail(s, "pipeline");
-    for (size_t i = 0; i < n; i++)
-        free(res_bufs[i]), free(gen_bufs[i]);
-    free(res_bufs), free(gen_bufs);
+    chunk_args_free(&a, n);
     return rc;
 }
 
