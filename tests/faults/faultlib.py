@@ -29,7 +29,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 
-from empqtest import Cluster, Skip, demo_like_spec, main, read_jsonl, redis_server, wait_until, _live  # noqa: E402,F401
+from empqtest import Cluster, Skip, demo_like_spec, free_port, main, read_jsonl, redis_server, wait_until, _live  # noqa: E402,F401
 
 FULL = os.environ.get("EMPQ_FULL") == "1"
 PROMPTS = 2000 if FULL else int(os.environ.get("EMPQ_FAULT_PROMPTS", "400"))
@@ -76,7 +76,7 @@ class FaultCluster(Cluster):
         if not shutil.which("redis-cli"):
             raise Skip("redis-cli is not installed (package redis-tools)")
         if self.redis_port is None:
-            self.redis_port = socket_free_port()
+            self.redis_port = free_port()
         d = os.path.join(self.tmp, "redis")
         os.makedirs(d, exist_ok=True)
         conf = os.path.join(os.environ.get("EMPQ_SOURCE_DIR", os.path.join(os.path.dirname(
@@ -122,8 +122,8 @@ class FaultCluster(Cluster):
     def start_broker(self, args=None):
         args = self.broker_args if args is None else args
         if self.jobs_ep is None:
-            self.jobs_ep = f"tcp://127.0.0.1:{socket_free_port()}"
-            self.control_ep = f"tcp://127.0.0.1:{socket_free_port()}"
+            self.jobs_ep = f"tcp://127.0.0.1:{free_port()}"
+            self.control_ep = f"tcp://127.0.0.1:{free_port()}"
         p = self.spawn("broker", [self.program("empq-broker"), "--redis", self.redis_url,
                                   "--bind", self.jobs_ep, "--control", self.control_ep] + list(args))
 
@@ -199,12 +199,6 @@ class FaultCluster(Cluster):
     def broker_log(self):
         with open(os.path.join(self.logs, "broker.log"), errors="replace") as f:
             return f.read().splitlines()
-
-
-def socket_free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def study(c):

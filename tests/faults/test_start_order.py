@@ -4,7 +4,7 @@ on; the run then completes as usual."""
 
 import socket
 
-from faultlib import FaultCluster, JOBS, check_complete, main, os, say, study, time, wait_until
+from faultlib import FaultCluster, free_port, JOBS, check_complete, main, os, say, study, time, wait_until
 
 
 def test_redis_last():
@@ -36,12 +36,6 @@ def test_redis_last():
             assert "event=redis_unreachable" in log and "event=redis_up" in log, name + ":\n" + log[-1500:]
         run_id = c.submit(study(c))
         check_complete(c, run_id, extra_allowed=0, t0=time.monotonic())
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 if __name__ == "__main__":

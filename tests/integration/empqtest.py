@@ -21,6 +21,7 @@ the temporary folder.
 import atexit
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -75,8 +76,32 @@ def _on_signal(signum, frame):
 signal.signal(signal.SIGTERM, _on_signal)
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+            return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port():
-    """A TCP port nobody listens on now on 127.0.0.1."""
+    """A TCP port nobody listens on now on 127.0.0.1, for a server started
+    later. Chosen below the kernel's ephemeral range: a port from that range
+    can be taken meanwhile by any outgoing connection (a worker's, a test's),
+    and the server then fails to bind; below it, only another server choosing
+    the same port at random could."""
+    lo, _ = _ephemeral_range()
+    top = lo - 1 if lo > 11000 else 65535
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randint(10000, top)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
