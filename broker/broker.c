@@ -526,14 +526,41 @@ static int dispatch_one(bk__broker *b, unsigned w, uint64_t now)
 
 /* ==================== runs ==================== */
 
-static void mark_done(uint32_t job, void *arg)
+/* A run being loaded from Redis, and the clocks of the load. */
+typedef struct loading {
+    bk__run *r;
+    uint64_t wall, mono;
+    uint32_t undecodable; /* results whose stored value does not decode */
+} loading;
+
+/* A result found in Redis counts as its outcome did for the broker that
+ * received it: done (a cache hit as one), and for a fresh call its usage
+ * and cost, and its place in the model's minute window (pace.h,
+ * bk__pace_restore): a restarted broker neither forgets the money spent
+ * nor grants a minute's limit twice. */
+static void mark_done(uint32_t job, const uint8_t *value, size_t len, void *arg)
 {
-    bk__jobtable_done(((bk__run *)arg)->table, job, 0, NULL); /* out of range or dead already: ignored */
+    loading *l = arg;
+    Empq__Result *res = len > 0 ? empq__result__unpack(NULL, len, value) : NULL;
+    if (res == NULL)
+        l->undecodable++;
+    int cache_hit = res != NULL && res->has_cache_hit && res->cache_hit;
+    /* out of range or dead already: ignored */
+    if (bk__jobtable_done(l->r->table, job, cache_hit, NULL) == EMPQ_OK && res != NULL && !cache_hit &&
+        res->gen != NULL) {
+        uint32_t prompt, model, sample;
+        bk__jobtable_split(l->r->table, job, &prompt, &model, &sample);
+        uint64_t ago = res->has_finished_ms && res->finished_ms <= l->wall ? l->wall - res->finished_ms : UINT64_MAX;
+        bk__pace_restore(&l->r->pace[model], res->gen->has_tokens_in ? res->gen->tokens_in : 0,
+                         res->gen->has_tokens_out ? res->gen->tokens_out : 0, ago, l->mono);
+    }
+    if (res != NULL)
+        empq__result__free_unpacked(res, NULL);
 }
 
-static void mark_dead(uint32_t job, void *arg)
+static void mark_dead(uint32_t job, const uint8_t *value, size_t len, void *arg)
 {
-    bk__jobtable_dead(((bk__run *)arg)->table, job, NULL);
+    bk__jobtable_dead(((loading *)arg)->r->table, job, NULL);
 }
 
 /* Loads a run read from Redis: builds its table, marks finished jobs. */
@@ -548,9 +575,13 @@ static int load_run(bk__broker *b, const Empq__Run *run, empq_error *err)
         EMPQ_ERROR("event=run_load_failed run=%s error=\"%s\"", run->id, err != NULL ? err->msg : "");
         return rc;
     }
-    rc = empq_store_scan_finished(b->store, r->id, 1, mark_done, r);
+    loading l = {.r = r, .wall = empq_now_ms(), .mono = empq_mono_ms()};
+    rc = empq_store_scan_finished(b->store, r->id, 1, mark_done, &l);
     if (rc == EMPQ_OK)
-        rc = empq_store_scan_finished(b->store, r->id, 0, mark_dead, r);
+        rc = empq_store_scan_finished(b->store, r->id, 0, mark_dead, &l);
+    if (l.undecodable > 0)
+        EMPQ_WARN("event=results_undecodable run=%s count=%u (counted done; their usage and cost are not)", r->id,
+                  l.undecodable);
     if (rc == EMPQ_OK)
         rc = prior_load(b, run);
     if (rc != EMPQ_OK) {

@@ -193,6 +193,37 @@ static double job_cost(const bk__pace *p)
     return cost_of(p, in, out);
 }
 
+/* A fresh call's usage: tokens, cost, the estimates; stops the model when
+ * max_cost is reached. */
+static void spend(bk__pace *p, uint64_t in, uint64_t out)
+{
+    p->tok_in += in;
+    p->tok_out += out;
+    p->cost += cost_of(p, in, out);
+    if (in > p->seen_in)
+        p->seen_in = in > UINT32_MAX ? UINT32_MAX : (uint32_t)in;
+    if (out > p->seen_out)
+        p->seen_out = out > UINT32_MAX ? UINT32_MAX : (uint32_t)out;
+    if (p->max_cost > 0 && p->cost >= p->max_cost)
+        p->stopped = 1;
+}
+
+void bk__pace_restore(bk__pace *p, uint64_t in, uint64_t out, uint64_t ago_ms, uint64_t now)
+{
+    spend(p, in, out);
+    if (!(p->rpm || p->tpm) || ago_ms >= span_ms(p) || ago_ms > now)
+        return;
+    advance(p, now);
+    uint64_t bi = (now - ago_ms) / BK_PACE_BUCKET_MS;
+    if (bi < p->tail || bi > p->head)
+        return;
+    bk__pace_bucket *b = slot(p, bi);
+    b->req++;
+    b->tok += in + out;
+    p->win_req++;
+    p->win_tok += in + out;
+}
+
 uint32_t bk__pace_allow(bk__pace *p, uint32_t leased, uint64_t now)
 {
     if (p->stopped)
@@ -301,13 +332,7 @@ int bk__pace_outcome(bk__pace *p, const Empq__Outcome *o, uint64_t dispatched, u
         uint64_t out = o->has_tokens_out ? o->tokens_out : 0;
         if (!o->has_tokens_in && !o->has_tokens_out && o->has_tokens)
             in = o->tokens; /* an older worker: the total only */
-        p->tok_in += in;
-        p->tok_out += out;
-        p->cost += cost_of(p, in, out);
-        if (in > p->seen_in)
-            p->seen_in = in > UINT32_MAX ? UINT32_MAX : (uint32_t)in;
-        if (out > p->seen_out)
-            p->seen_out = out > UINT32_MAX ? UINT32_MAX : (uint32_t)out;
+        spend(p, in, out);
         if (dispatched != 0 && (p->rpm || p->tpm) && (o->has_tokens || o->has_tokens_in || o->has_tokens_out))
             correct(p, dispatched, o->has_tokens ? o->tokens : in + out, now);
         if (p->factor < 1) {
@@ -317,8 +342,6 @@ int bk__pace_outcome(bk__pace *p, const Empq__Outcome *o, uint64_t dispatched, u
                 p->learned_conc = 0;
             }
         }
-        if (p->max_cost > 0 && p->cost >= p->max_cost)
-            p->stopped = 1;
         return 0;
     }
     if ((o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY || o->kind == EMPQ__OUTCOME_KIND__OUTCOME_DEAD) &&

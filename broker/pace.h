@@ -134,6 +134,15 @@ void bk__pace_charge(bk__pace *p, uint32_t n, uint64_t now);
  * outcomes: concurrency, cost). */
 uint64_t bk__pace_next(bk__pace *p, uint32_t leased, uint64_t now);
 
+/* A result found in Redis when the broker loads a run (after a restart):
+ * its usage (in, out: tokens the provider reported) counts towards the
+ * model's tokens and cost, as the outcome did for the broker that received
+ * it, and stops the model when max_cost is reached. A call that ended
+ * ago_ms before now is also charged to the minute window (one request,
+ * in + out tokens) when it is still inside it, so a restarted broker does
+ * not grant the provider's minute limits a second time. */
+void bk__pace_restore(bk__pace *p, uint64_t in, uint64_t out, uint64_t ago_ms, uint64_t now);
+
 /* Applies an outcome of this model: cost and usage (fresh DONE), the 429
  * share, window correction and 429 slow-down (dispatched: the job's dispatch time, 0 when
  * unknown; then neither is done). leased: jobs of the model leased now.

@@ -706,14 +706,13 @@ int empq_store_dead_put(empq_store *s, const Empq__DeadLetter *d)
 }
 
 int empq_store_scan_finished(empq_store *s, const char *run_id, int results,
-                             void (*fn)(uint32_t job, void *arg), void *arg)
+                             void (*fn)(uint32_t job, const uint8_t *value, size_t len, void *arg), void *arg)
 {
     char key[256];
     key_of(key, sizeof key, run_id, results ? ":results" : ":dead");
     char cursor[32] = "0";
     do {
-        /* HSCAN returns values too; the field names are all we need, and
-         * COUNT keeps each reply bounded. */
+        /* COUNT keeps each reply bounded. */
         const char *argv[] = {"HSCAN", key, cursor, "COUNT", "2000"};
         redisReply *r;
         int rc = command(s, &r, 5, argv, NULL);
@@ -726,8 +725,11 @@ int empq_store_scan_finished(empq_store *s, const char *run_id, int results,
         }
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         const redisReply *items = r->element[1];
-        for (size_t i = 0; i + 1 < items->elements; i += 2)
-            fn((uint32_t)strtoul(items->element[i]->str, NULL, 10), arg);
+        for (size_t i = 0; i + 1 < items->elements; i += 2) {
+            const redisReply *v = items->element[i + 1];
+            fn((uint32_t)strtoul(items->element[i]->str, NULL, 10), (const uint8_t *)v->str,
+               v->type == REDIS_REPLY_STRING ? v->len : 0, arg);
+        }
         freeReplyObject(r);
     } while (strcmp(cursor, "0") != 0);
     return EMPQ_OK;

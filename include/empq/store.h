@@ -97,10 +97,12 @@ int empq_store_results_put(empq_store *s, const empq_store_put *items, size_t n,
 /* Records a dead letter (HSETNX: the first reason is kept). */
 int empq_store_dead_put(empq_store *s, const Empq__DeadLetter *d);
 
-/* Calls fn(job, arg) for every job index of the run that has a result
- * (results != 0) or a dead letter (results == 0), scanning in batches. */
+/* Calls fn(job, value, len, arg) for every job index of the run that has a
+ * result (results != 0) or a dead letter (results == 0), scanning in
+ * batches; value is the stored message (a packed Result or DeadLetter),
+ * valid during the call only. */
 int empq_store_scan_finished(empq_store *s, const char *run_id, int results,
-                             void (*fn)(uint32_t job, void *arg), void *arg);
+                             void (*fn)(uint32_t job, const uint8_t *value, size_t len, void *arg), void *arg);
 
 /* HLEN of the run's results and dead hashes; either pointer may be NULL. */
 int empq_store_counts(empq_store *s, const char *run_id, uint64_t *results, uint64_t *dead);

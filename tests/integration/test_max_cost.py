@@ -2,13 +2,19 @@
 where one has prices and a small budget. That model takes jobs until its
 cost reaches the budget, then stops: its other jobs stay pending, the run
 does not finish, empq status says so (stopped, tokens, cost) and the broker
-logs event=max_cost_reached once. The other model finishes all its jobs."""
+logs event=max_cost_reached once. The other model finishes all its jobs.
+
+Then the broker is killed (SIGKILL) and started again on the same
+endpoints: it rebuilds every model's tokens and cost from the results in
+Redis, so the stopped model stays stopped (not one more call to it) and
+status shows the same tokens and cost as before."""
 
 import json
 import os
+import signal
 import time
 
-from empqtest import Cluster, main, wait_until
+from empqtest import Cluster, main, program, wait_until
 
 PROMPTS = 60
 BUDGET = 3000.0  # with a price of 1 per token (1,000,000 per million)
@@ -65,6 +71,29 @@ def test_max_cost():
         assert "model=pricey" in log
         print(f"   pricey: {p['done']} done, {p['pending']} pending, cost {p['cost']:.0f} of {BUDGET:.0f}",
               flush=True)
+
+        # a restarted broker keeps the budget spent
+        calls = c.fakellm_stats()["by_model"].get("fake-formal", 0)
+        c.stop("broker", sig=signal.SIGKILL)
+        c.spawn("broker2", [program("empq-broker"), "--redis", c.redis_url, "--bind", c.jobs_ep,
+                            "--control", c.control_ep])
+        wait_until("the restarted broker", lambda: c.cli(["status", "--json"], check=False).returncode == 0,
+                   timeout=20, interval=0.1)
+        wait_until("the workers back", lambda: len(json.loads(c.cli(["workers", "--json"]).stdout)["workers"]) == 2,
+                   timeout=20, interval=0.2)
+        time.sleep(1.0)  # the workers ask for jobs: none of pricey's may go
+        st2, m2 = status()
+        p2 = m2["pricey"]
+        assert p2.get("stopped") and p2["leased"] == 0 and p2["pending"] == p["pending"], p2
+        for k in ("tokens_in", "tokens_out", "done"):
+            assert p2[k] == p[k], (k, p, p2)
+            assert m2["cheap"][k] == m["cheap"][k], (k, m["cheap"], m2["cheap"])
+        assert abs(p2["cost"] - p["cost"]) < 1e-6, (p, p2)
+        assert c.fakellm_stats()["by_model"].get("fake-formal", 0) == calls, "the restarted broker sent more"
+        with open(os.path.join(c.logs, "broker2.log")) as f:
+            log2 = f.read()
+        assert log2.count("event=max_cost_reached") == 1 and "model=pricey" in log2, log2[-2000:]
+        print(f"   after a broker restart: cost {p2['cost']:.0f}, stopped, no call to pricey", flush=True)
 
 
 if __name__ == "__main__":

@@ -309,6 +309,52 @@ static void test_cost(void)
     CHECK_INT(p.tok_in, 500);
 }
 
+/* A restarted broker rebuilds cost and the minute window from the results
+ * in Redis: the budget spent before the restart still counts, and calls of
+ * the last minute still hold their places. */
+static void test_restore(void)
+{
+    spec s;
+    spec_init(&s, 0, 10, 0, 100);
+    s.p.has_input_per_mtok = s.p.has_output_per_mtok = s.p.has_max_cost = 1;
+    s.p.input_per_mtok = 1000.0;
+    s.p.output_per_mtok = 2000.0;
+    s.p.max_cost = 1.0;
+    bk__pace p;
+    bk__pace_init(&p, &s.m, NULL);
+    uint64_t now = 500000;
+    bk__pace_restore(&p, 100, 50, 120000, now); /* two minutes ago: cost only */
+    bk__pace_restore(&p, 100, 50, 30000, now);  /* half a minute ago: also the window */
+    bk__pace_restore(&p, 100, 50, 1000, now);
+    CHECK_INT(p.tok_in, 300);
+    CHECK_INT(p.tok_out, 150);
+    CHECK(p.cost > 0.5999 && p.cost < 0.6001);
+    CHECK_INT(p.win_req, 2);
+    CHECK_INT(p.win_tok, 300);
+    CHECK(!p.stopped);
+    /* the estimate learned from the restored usage: 125 + 100 tokens, 0.325;
+     * (1 - 0.6) / 0.325 = 1 more job fits the budget */
+    CHECK_INT(bk__pace_allow(&p, 0, now), 1);
+    /* the call of 30 s ago leaves the window at its bucket's end + 61 s */
+    uint64_t b30 = (now - 30000) / 1000 * 1000;
+    bk__pace_charge(&p, 8, now);
+    CHECK_INT(bk__pace_allow(&p, 0, now + 1), 0); /* 10 in the window: rpm 10 */
+    CHECK_INT(bk__pace_next(&p, 0, now + 1), b30 + 1000 + 61000);
+    /* a budget spent before the restart stops the model at once */
+    bk__pace q;
+    bk__pace_init(&q, &s.m, NULL);
+    for (int i = 0; i < 5; i++)
+        bk__pace_restore(&q, 100, 50, 300000, now);
+    CHECK(q.stopped);
+    CHECK_INT(bk__pace_allow(&q, 0, now), 0);
+    /* a clock younger than the call (a machine booted since): cost only */
+    bk__pace r;
+    bk__pace_init(&r, &s.m, NULL);
+    bk__pace_restore(&r, 10, 10, 5000, 2000);
+    CHECK_INT(r.win_req, 0);
+    CHECK_INT(r.tok_in, 10);
+}
+
 /* Through the scheduler: two workers, rpm and concurrency held across both;
  * next_deadline names the time the paced model may send again. */
 static void test_sched(void)
@@ -391,6 +437,7 @@ int main(void)
     RUN(test_429_share);
     RUN(test_ghosts);
     RUN(test_cost);
+    RUN(test_restore);
     RUN(test_sched);
     CHECK_DONE();
 }

@@ -94,8 +94,13 @@ static void test_run_roundtrip(void)
     CHECK(s == NULL);
 }
 
-static void count_job(uint32_t job, void *arg)
+/* Counts the job; its value must be its own stored Result. */
+static void count_job(uint32_t job, const uint8_t *value, size_t len, void *arg)
 {
+    Empq__Result *r = empq__result__unpack(NULL, len, value);
+    CHECK(r != NULL);
+    CHECK_INT(r->job, job);
+    empq__result__free_unpacked(r, NULL);
     ((int *)arg)[job]++;
 }
 
