@@ -20,8 +20,8 @@ the issue, 2,000 prompts x 4 models, where every limit binds:
 
     EMPQ_FULL=1 EMPQ_BIN=build/bin python3 tests/integration/test_faults_providers.py
 
-(recorded 2026-11-22: 1,574 s, limits held; figures in docs/internals.md,
-"Limits and cost").
+(recorded 2026-12-04: 7,986 done, 14 dead, 1,531 s, every limit held;
+figures in docs/internals.md, "Limits and cost").
 """
 
 import json
