@@ -181,14 +181,23 @@ static int add_run(collector *c, const char *id, track **t)
             struct stat sb;
             responses_path(c, id, path, sizeof path);
             n.exported = stat(path, &sb) == 0;
-            /* the export writes dead.jsonl before responses.jsonl: a
-             * collector killed between the two left no responses.jsonl */
+            /* The export writes dead.jsonl before responses.jsonl, so a
+             * collector killed between the two left no responses.jsonl and
+             * the run is written again. A run with dead letters but no
+             * dead.jsonl beside its responses.jsonl (deleted, or written by
+             * an older collector that wrote it last) is written again too. */
             if (n.exported) {
                 uint64_t dead = 0;
                 int rc2 = empq_store_counts(c->store, id, &n.results_at_export, &dead);
                 if (rc2 != EMPQ_OK) {
                     free(n.id);
                     return rc2;
+                }
+                char dpath[512];
+                snprintf(dpath, sizeof dpath, "%s/%s/dead.jsonl", c->out_dir, id);
+                if (dead > 0 && stat(dpath, &sb) != 0) {
+                    n.exported = 0;
+                    n.dirty = 1;
                 }
             }
         }

@@ -26,8 +26,8 @@ def test_no_outcome_gives_up():
         took = time.monotonic() - t0
         lines = [json.loads(x) for x in open(path) if x.strip()]
         dead_path = os.path.join(os.path.dirname(path), "dead.jsonl")
-        # the collector writes responses.jsonl, then dead.jsonl
-        wait_until("dead.jsonl", lambda: os.path.exists(dead_path), timeout=10)
+        # the collector writes dead.jsonl first: it is there with responses.jsonl
+        assert os.path.exists(dead_path), dead_path
         dead = [json.loads(x) for x in open(dead_path) if x.strip()]
         say(f"run over in {took:.1f}s: {len(lines)} lines, {len(dead)} dead; first reason: "
             f"{dead[0].get('reason') if dead else None}")
@@ -36,12 +36,20 @@ def test_no_outcome_gives_up():
         # at least max_attempts + 3 leases (more when one was answered, e.g. a
         # RETRY from a connection the fake server dropped)
         assert all(d.get("attempts", 0) >= MAX_ATTEMPTS + 3 for d in dead), [d.get("attempts") for d in dead]
-        # a collector killed between writing responses.jsonl and dead.jsonl:
-        # the next one sees dead.jsonl missing and writes the run again
+        # a collector killed between writing dead.jsonl and responses.jsonl:
+        # the next one finds no responses.jsonl and writes the run again
+        c.stop("collector", sig=signal.SIGKILL)
+        os.unlink(path)
+        c.start_collector()
+        wait_until("responses.jsonl written again", lambda: os.path.exists(path), timeout=15)
+        assert [json.loads(x) for x in open(path) if x.strip()] == lines
+        assert [json.loads(x) for x in open(dead_path) if x.strip()] == dead
+        # a dead.jsonl deleted beside its responses.jsonl is written again too
         c.stop("collector", sig=signal.SIGKILL)
         os.unlink(dead_path)
         c.start_collector()
         wait_until("dead.jsonl written again", lambda: os.path.exists(dead_path), timeout=15)
+        assert [json.loads(x) for x in open(dead_path) if x.strip()] == dead
 
 
 if __name__ == "__main__":
