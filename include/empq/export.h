@@ -77,8 +77,13 @@ int empq_export_render(const Empq__Run *run, Empq__Prompt *const *prompts, size_
 /* Reads run_id's run, prompts, results and dead letters from s and writes
  * dead.jsonl in path's folder when the run has dead letters (or replaces an
  * earlier one, empty when none are dead now), then path (responses.jsonl),
- * each atomically: when responses.jsonl appears, its dead.jsonl is in place.
- * st (may be NULL) receives the counts.
+ * each atomically (a temporary file beside it, fsync, rename): when
+ * responses.jsonl appears, its dead.jsonl is in place. The run is read in
+ * job order a chunk of whole prompts (about 2,048 jobs) at a time, one
+ * pipelined HMGET per hash, and each chunk's lines are written to the
+ * temporary files before the next is read, so memory does not grow with the
+ * run. A connection that breaks during the export is tried once more from
+ * the start. st (may be NULL) receives the counts.
  * Returns EMPQ_OK (also when some jobs are still missing: see st->missing),
  * EMPQ_ENOTFOUND when no such run, EMPQ_ESTORE, EMPQ_EIO (err names the
  * file) or EMPQ_ENOMEM. */

@@ -1,5 +1,7 @@
 /* test_export.c: responses.jsonl formatting and order (pure; no Redis). */
 #include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "empq/export.h"
@@ -209,6 +211,156 @@ static void test_render_order(void)
     empq_buf_free(&dout);
 }
 
+/* The line as a jansson object built and dumped whole (how lines were made
+ * before the formatter set values in place): the formatter must give the
+ * same bytes. Valid UTF-8 only (jstr-less). */
+static char *reference_line(const Empq__Prompt *p, const Empq__Result *r)
+{
+    const Empq__ModelSpec *m = models[r->model];
+    const Empq__Generation *g = r->gen;
+    int human = strcmp(m->provider, "human") == 0;
+    char t1[40], t2[40];
+#define S(x) ((x) != NULL ? json_string(x) : json_null())
+#define I(has, v) ((has) ? json_integer(v) : json_null())
+    json_t *params = json_object();
+    if (!human && m->params != NULL) {
+        const Empq__GenParams *q = m->params;
+        if (q->has_temperature)
+            json_object_set_new(params, "temperature", json_real(q->temperature));
+        if (q->has_top_p)
+            json_object_set_new(params, "top_p", json_real(q->top_p));
+        if (q->has_max_tokens)
+            json_object_set_new(params, "max_tokens", json_integer(q->max_tokens));
+        if (q->has_seed)
+            json_object_set_new(params, "seed", json_integer(q->seed));
+        if (q->n_stop > 0) {
+            json_t *a = json_array();
+            for (size_t i = 0; i < q->n_stop; i++)
+                json_array_append_new(a, json_string(q->stop[i]));
+            json_object_set_new(params, "stop", a);
+        }
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "run_id", json_string(run.id));
+    json_object_set_new(o, "prompt_id", S(p != NULL ? p->id : NULL));
+    json_object_set_new(o, "prompt_index", json_integer(r->prompt));
+    json_object_set_new(o, "emotion", S(p != NULL ? p->emotion : NULL));
+    json_object_set_new(o, "situation", S(p != NULL ? p->situation : NULL));
+    json_object_set_new(o, "prompt", S(p != NULL ? p->prompt : NULL));
+    json_object_set_new(o, "response", S(g != NULL ? g->text : NULL));
+    json_object_set_new(o, "source", S(m->alias));
+    json_object_set_new(o, "model", S(human ? NULL : m->model));
+    json_object_set_new(o, "model_version", S(g != NULL ? g->model_reported : NULL));
+    json_object_set_new(o, "sample", json_integer(r->has_sample ? r->sample : 0));
+    json_object_set_new(o, "params", params);
+    json_object_set_new(o, "finish_reason", S(g != NULL ? g->finish_reason : NULL));
+    json_object_set_new(o, "tokens_in", I(g != NULL && g->has_tokens_in, g != NULL ? g->tokens_in : 0));
+    json_object_set_new(o, "tokens_out", I(g != NULL && g->has_tokens_out, g != NULL ? g->tokens_out : 0));
+    json_object_set_new(o, "latency_ms", I(g != NULL && g->has_latency_ms, g != NULL ? g->latency_ms : 0));
+    json_object_set_new(o, "attempts", I(r->has_attempts, r->attempts));
+    json_object_set_new(o, "cache_hit", json_boolean(r->has_cache_hit && r->cache_hit));
+    json_object_set_new(o, "started_at", r->has_started_ms ? json_string(empq_export_iso8601(r->started_ms, t1, sizeof t1)) : json_null());
+    json_object_set_new(o, "finished_at", r->has_finished_ms ? json_string(empq_export_iso8601(r->finished_ms, t2, sizeof t2)) : json_null());
+    json_object_set_new(o, "job", json_integer(r->job));
+#undef S
+#undef I
+    char *s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(o);
+    return s;
+}
+
+static void test_render_matches_whole_objects(void)
+{
+    /* Every field set, unset and varied, across prompts (the prefix is
+     * reused within a prompt) and timestamps in one second and across
+     * seconds, years past 9999 included. */
+    static const uint64_t times[] = {1795320000123ull, 1795320000999ull, 1795320000000ull,
+                                     1795319999001ull, 0ull, 253402300800007ull, 1795320001500ull};
+    gp.has_top_p = 1;
+    gp.top_p = 0.95;
+    gp.has_seed = 1;
+    gp.seed = -3;
+    Empq__Result *rs[9];
+    for (uint32_t job = 0; job < 9; job++) {
+        Empq__Result *r = mk_result(job, job == 4 ? "" : "Line \"one\"\n\ttab \\ \xe2\x82\xac \x01", (int)(job % 2));
+        Empq__Generation *g = &gens[job];
+        if (job % 3 != 0) {
+            g->model_reported = job % 2 ? "m-v1" : NULL;
+            g->finish_reason = job == 5 ? NULL : "length";
+            g->has_tokens_in = job != 7;
+            g->tokens_in = job * 1000003u;
+            g->has_tokens_out = 1;
+            g->tokens_out = 0;
+            g->has_latency_ms = job % 2;
+            g->latency_ms = 4000000000u;
+        }
+        if (job == 8)
+            r->gen = NULL;
+        r->has_sample = job != 2;
+        r->has_attempts = job != 3;
+        r->attempts = job + 1;
+        r->has_cache_hit = job != 1;
+        r->has_started_ms = job != 6;
+        r->started_ms = times[job % 7];
+        r->has_finished_ms = 1;
+        r->finished_ms = times[(job + 3) % 7];
+        rs[job] = r;
+    }
+    empq_buf out = {0};
+    empq_export_stats st = {0};
+    empq_error err = {0};
+    Empq__Prompt *ps[3] = {prompts[0], NULL, prompts[2]}; /* prompt 1 missing */
+    CHECK_INT(empq_export_render(&run, ps, 3, rs, 9, NULL, 0, &out, NULL, &st, &err), EMPQ_OK);
+    CHECK_INT(st.lines, 9);
+    empq_buf want = {0};
+    for (uint32_t job = 0; job < 9; job++) {
+        char *s = reference_line(ps[job / 3], rs[job]);
+        CHECK(s != NULL);
+        empq_buf_append(&want, s, strlen(s));
+        empq_buf_append(&want, "\n", 1);
+        free(s);
+    }
+    CHECK_STR(out.data, want.data);
+    empq_buf_free(&out);
+    empq_buf_free(&want);
+    rs[8]->gen = &gens[8];
+    gp.has_top_p = 0;
+    gp.has_seed = 0;
+}
+
+static void test_bad_utf8_prompt_and_dead(void)
+{
+    /* Invalid bytes in the prompt half, in the shared model text and in a
+     * dead letter become U+FFFD; the other strings stay as they are. */
+    Empq__Prompt p = prompts_v[1];
+    p.situation = "bad \xc0\xaf here";
+    p.prompt = "fine";
+    Empq__Result *r = mk_result(4, "ok", 0);
+    m_gpt.alias = "g\xffpt";
+    empq_buf b = {0};
+    empq_error err = {0};
+    CHECK_INT(empq_export_line(&run, &p, r, &b, &err), EMPQ_OK);
+    CHECK_CONTAINS(b.data, "\"prompt_index\":1,\"emotion\":\"joyful\",\"situation\":\"bad "
+                           "\xef\xbf\xbd\xef\xbf\xbd here\",\"prompt\":\"fine\",\"response\":\"ok\","
+                           "\"source\":\"g\xef\xbf\xbdpt\",\"model\":\"gpt-4o\"");
+    empq_buf_free(&b);
+    Empq__DeadLetter d = EMPQ__DEAD_LETTER__INIT;
+    d.run_id = "r-1";
+    d.job = 7;
+    d.reason = "http 500";
+    d.body_excerpt = "{\"error\":\"\xfe\"}";
+    d.has_at_ms = 1;
+    d.at_ms = 1795320000123ull;
+    d.worker = "w1";
+    CHECK_INT(empq_export_dead_line(&run, &p, &d, &b, &err), EMPQ_OK);
+    CHECK_STR(b.data, "{\"run_id\":\"r-1\",\"job\":7,\"prompt_index\":2,\"prompt_id\":\"hit:3_conv:4\","
+                      "\"source\":\"g\xef\xbf\xbdpt\",\"sample\":0,\"reason\":\"http 500\","
+                      "\"last_status\":null,\"body_excerpt\":\"{\\\"error\\\":\\\"\xef\xbf\xbd\\\"}\","
+                      "\"attempts\":null,\"at\":\"2026-11-22T04:00:00.123Z\",\"worker\":\"w1\"}\n");
+    empq_buf_free(&b);
+    m_gpt.alias = "gpt";
+}
+
 static void test_samples(void)
 {
     CHECK_INT(empq_export_total_jobs(&run), 9);
@@ -226,6 +378,8 @@ int main(void)
     RUN(test_line_human);
     RUN(test_line_bad_utf8_and_model);
     RUN(test_render_order);
+    RUN(test_render_matches_whole_objects);
+    RUN(test_bad_utf8_prompt_and_dead);
     RUN(test_samples);
     CHECK_DONE();
 }
