@@ -83,7 +83,9 @@ struct worker__engine {
     worker__req **reqs;
     size_t n_reqs, cap_reqs;
     worker__req *free_reqs;
-    size_t in_flight;
+    size_t in_flight;            /* reqs in use: sent or queued */
+    size_t sent;                 /* of those, on the transport */
+    worker__req *queue, *queue_tail; /* ready, waiting for max_requests */
     /* finished jobs: [0, flushed) went out in the last Outcomes */
     fin *fins;
     size_t n_fins, cap_fins, flushed;
@@ -444,6 +446,9 @@ static void req_recycle(worker__engine *e, worker__req *r)
     if (r->run != NULL)
         r->run->refs--;
     r->run = NULL;
+    if (r->sent)
+        e->sent--;
+    r->sent = 0;
     r->in_use = 0;
     r->next_free = e->free_reqs;
     e->free_reqs = r;
@@ -458,7 +463,7 @@ void worker__engine_free(worker__engine **ep)
     for (size_t i = 0; i < e->n_reqs; i++) {
         worker__req *r = e->reqs[i];
         if (r->in_use) {
-            if (e->tp.cancel != NULL)
+            if (r->sent && e->tp.cancel != NULL)
                 e->tp.cancel(e->tp.ctx, r);
             req_recycle(e, r);
         }
@@ -507,6 +512,8 @@ static worker__req *req_get(worker__engine *e)
         e->reqs[e->n_reqs++] = r;
     }
     r->next_free = NULL;
+    r->next_queued = NULL;
+    r->sent = 0;
     r->in_use = 1;
     r->status = 0;
     r->truncated = 0;
@@ -522,7 +529,38 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Starts the backend request of job w (a cache miss). */
+/* Hands the ready request r to the transport; the clock of its latency
+ * starts here. A refused start is the job's RETRY (or DEAD). */
+static void send_request(worker__engine *e, worker__req *r)
+{
+    empq_error err = {0};
+    r->started_ms = empq_now_ms();
+    r->started_mono = empq_mono_ms();
+    int rc = e->tp.start(e->tp.ctx, r, &err);
+    if (rc != EMPQ_OK) {
+        worker__run *run = r->run;
+        run->refs++; /* through the recycle */
+        Empq__Job j = EMPQ__JOB__INIT;
+        j.index = r->job;
+        j.prompt = r->prompt;
+        j.model = r->model;
+        j.has_sample = j.has_attempt = 1;
+        j.sample = r->sample;
+        j.attempt = r->attempt;
+        req_recycle(e, r);
+        char why[EMPQ_ERROR_MSG_MAX + 32];
+        snprintf(why, sizeof why, "transport: %s", err.msg);
+        fin_fail(e, run, run->id, &j, run->models[j.model].spec->max_attempts, 1, STORE_RETRY_MS, why);
+        run->refs--;
+        return;
+    }
+    r->sent = 1;
+    e->sent++;
+    e->stats.backend_calls++;
+}
+
+/* Prepares the backend request of job w (a cache miss) and starts it, or
+ * queues it while max_requests are on the transport. */
 static void start_request(worker__engine *e, worker__run *run, jwork *w, const char *system, const char *user)
 {
     const Empq__Job *j = w->job;
@@ -552,17 +590,28 @@ static void start_request(worker__engine *e, worker__run *run, jwork *w, const c
     r->url = wm->ep.url;
     r->headers = wm->headers;
     r->timeout_ms = m->timeout_ms > 0 ? m->timeout_ms : 120000;
-    r->started_ms = empq_now_ms();
-    r->started_mono = empq_mono_ms();
-    rc = e->tp.start(e->tp.ctx, r, &err);
-    if (rc != EMPQ_OK) {
-        req_recycle(e, r);
-        char why[EMPQ_ERROR_MSG_MAX + 32];
-        snprintf(why, sizeof why, "transport: %s", err.msg);
-        fin_fail(e, run, run->id, j, m->max_attempts, 1, STORE_RETRY_MS, why);
+    if (e->opt.max_requests > 0 && (e->sent >= e->opt.max_requests || e->queue != NULL)) {
+        if (e->queue_tail != NULL)
+            e->queue_tail->next_queued = r;
+        else
+            e->queue = r;
+        e->queue_tail = r;
         return;
     }
-    e->stats.backend_calls++;
+    send_request(e, r);
+}
+
+/* Starts the queued requests while the transport has room for them. */
+static void pump_queue(worker__engine *e)
+{
+    while (e->queue != NULL && (e->opt.max_requests == 0 || e->sent < e->opt.max_requests)) {
+        worker__req *r = e->queue;
+        e->queue = r->next_queued;
+        if (e->queue == NULL)
+            e->queue_tail = NULL;
+        r->next_queued = NULL;
+        send_request(e, r);
+    }
 }
 
 void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
@@ -882,6 +931,8 @@ void worker__engine_complete(worker__engine *e, worker__req *r)
 
 /* ==================== flush ==================== */
 
+static void release_queue(worker__engine *e, const char *why);
+
 /* Frees the fins that went out in the last Outcomes. */
 static void fins_compact(worker__engine *e)
 {
@@ -902,7 +953,7 @@ static void to_retry(fin *f, const char *why)
     f->reason = empq_strdup(why);
 }
 
-size_t worker__engine_flush(worker__engine *e, const Empq__Outcomes **out)
+static size_t flush_outcomes(worker__engine *e, const Empq__Outcomes **out)
 {
     fins_compact(e);
     size_t n = e->n_fins;
@@ -1053,17 +1104,48 @@ size_t worker__engine_flush(worker__engine *e, const Empq__Outcomes **out)
     return n;
 }
 
+/* The queue moves only while Redis answers: with Redis down the queued jobs
+ * go back untried, so no more requests are made than were on the transport
+ * when it went (their results are what cannot be written). */
+size_t worker__engine_flush(worker__engine *e, const Empq__Outcomes **out)
+{
+    if (e->store_down && e->queue != NULL)
+        release_queue(e, "Redis unavailable");
+    size_t n = flush_outcomes(e, out);
+    if (!e->store_down)
+        pump_queue(e);
+    return n;
+}
+
 /* ==================== stopping and counters ==================== */
 
-void worker__engine_stop(worker__engine *e) { e->stopping = 1; }
+/* Hands back every queued request untried. */
+static void release_queue(worker__engine *e, const char *why)
+{
+    while (e->queue != NULL) {
+        worker__req *r = e->queue;
+        e->queue = r->next_queued;
+        r->next_queued = NULL;
+        fin_released(e, r->run, r->run->id, r->job, why);
+        req_recycle(e, r);
+    }
+    e->queue_tail = NULL;
+}
+
+void worker__engine_stop(worker__engine *e)
+{
+    e->stopping = 1;
+    release_queue(e, "worker stopping");
+}
 
 void worker__engine_release_all(worker__engine *e)
 {
+    release_queue(e, "worker stopping: grace period over");
     for (size_t i = 0; i < e->n_reqs; i++) {
         worker__req *r = e->reqs[i];
         if (!r->in_use)
             continue;
-        if (e->tp.cancel != NULL)
+        if (r->sent && e->tp.cancel != NULL)
             e->tp.cancel(e->tp.ctx, r);
         fin_released(e, r->run, r->run->id, r->job, "worker stopping: grace period over");
         req_recycle(e, r);
@@ -1071,6 +1153,8 @@ void worker__engine_release_all(worker__engine *e)
 }
 
 size_t worker__engine_in_flight(const worker__engine *e) { return e->in_flight; }
+
+size_t worker__engine_sent(const worker__engine *e) { return e->sent; }
 
 size_t worker__engine_pending(const worker__engine *e) { return e->n_fins - e->flushed; }
 

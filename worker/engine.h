@@ -56,7 +56,9 @@ typedef struct worker__req {
     uint64_t started_mono;
     char *body_owned;
     int in_use;
+    int sent;                    /* on the transport (not waiting in the queue) */
     struct worker__req *next_free;
+    struct worker__req *next_queued;
 } worker__req;
 
 /* How requests reach the backend. */
@@ -76,9 +78,10 @@ typedef struct worker__options {
     const char *worker_id;   /* kept as a pointer: must outlive the engine */
     size_t max_runs;         /* run specs kept in memory (default 32) */
     int (*getenv_key)(const char *name, char **out); /* seam for tests; NULL: getenv */
+    size_t max_requests;     /* requests on the transport at once; 0: no limit */
 } worker__options;
 
-#define WORKER__OPTIONS_INIT {"worker", 32, NULL}
+#define WORKER__OPTIONS_INIT {"worker", 32, NULL, 0}
 
 /* Creates an engine over store (borrowed, must outlive it) and transport
  * (copied). On EMPQ_OK *out is the caller's, freed with worker__engine_free. */
@@ -91,7 +94,9 @@ void worker__engine_free(worker__engine **e);
 
 /* Runs the pipeline for one batch (borrowed for the call). Jobs answered at
  * once (human, cache hits, errors) wait for the next flush; misses are
- * started on the transport. Never fails as a whole: every job ends in an
+ * started on the transport, or, while max_requests are on it, queued ready
+ * (body built) in arrival order, to start in the slots of finished requests
+ * once their results are written (worker__engine_flush). Never fails as a whole: every job ends in an
  * outcome. While stopping, every job is RELEASED untried. */
 void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b);
 
@@ -100,21 +105,27 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b);
 void worker__engine_complete(worker__engine *e, worker__req *r);
 
 /* Writes what finished since the last flush (one results pipeline, the dead
- * letters) and builds the Outcomes message. Returns the number of outcomes;
+ * letters) and builds the Outcomes message; then starts queued requests in
+ * the free slots, unless a Redis call failed: then the next flush hands the
+ * queue back untried (RELEASED). Returns the number of outcomes;
  * when > 0, *out points to a message owned by the engine, valid until the
  * next call. A Redis failure turns the affected DONE/DEAD outcomes into
  * RETRY (nothing is lost) and is logged once. */
 size_t worker__engine_flush(worker__engine *e, const Empq__Outcomes **out);
 
-/* Stop taking jobs: later batches are RELEASED. */
+/* Stop taking jobs: later batches are RELEASED, and so are the requests
+ * still queued (never sent). */
 void worker__engine_stop(worker__engine *e);
 
 /* Cancels every request in flight on the transport and queues a RELEASED
  * outcome for each (the end of a shutdown grace period). */
 void worker__engine_release_all(worker__engine *e);
 
-/* Requests in flight on the transport. */
+/* Requests held: on the transport or queued for it. */
 size_t worker__engine_in_flight(const worker__engine *e);
+
+/* Of those, the requests on the transport. */
+size_t worker__engine_sent(const worker__engine *e);
 
 /* Outcomes queued for the next flush. */
 size_t worker__engine_pending(const worker__engine *e);

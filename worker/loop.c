@@ -2,10 +2,11 @@
  *
  * One turn: zmq_poll over the DEALER socket and libcurl's sockets, with the
  * timeout = min(libcurl's timer, the next heartbeat, the broker-silence
- * deadline, the grace deadline); then every broker message waiting is
- * handled (batches start requests), libcurl is driven, and everything that
- * finished in the turn is written to Redis and reported in one Outcomes
- * message. */
+ * deadline, the grace deadline; 0 while outcomes wait); then libcurl is
+ * driven, what finished is written to Redis and reported in one Outcomes
+ * message, the engine's queued requests start in the freed slots, and every
+ * broker message waiting is handled (batches start or queue requests; the
+ * jobs they answer at once are flushed the next turn). */
 #include "loop.h"
 
 #include <errno.h>
@@ -70,7 +71,7 @@ static void send_hello(loop *l)
     h.host = l->host;
     h.has_pid = 1;
     h.pid = (uint32_t)getpid();
-    h.credit = l->cfg->credit;
+    h.credit = l->cfg->credit + l->cfg->prefetch; /* jobs held: in flight and queued */
     h.n_models = l->cfg->n_models;
     h.models = l->cfg->models;
     Empq__WorkerMsg m = EMPQ__WORKER_MSG__INIT;
@@ -277,6 +278,7 @@ int worker__loop_run(const worker__config *cfg, volatile sig_atomic_t *stop)
     }
     worker__options opt = WORKER__OPTIONS_INIT;
     opt.worker_id = l->id;
+    opt.max_requests = cfg->credit;
     worker__transport tp = worker__http_transport(l->http);
     if (worker__engine_new(&l->engine, &opt, store, &tp, &err) != EMPQ_OK) {
         EMPQ_ERROR("event=setup_failed what=engine reason=\"%s\"", err.msg);
@@ -291,8 +293,8 @@ int worker__loop_run(const worker__config *cfg, volatile sig_atomic_t *stop)
     l->zctx = zmq_ctx_new();
     if (l->zctx == NULL || connect_broker(l, 0) != EMPQ_OK)
         goto out;
-    EMPQ_INFO("event=started id=%s broker=%s redis=%s credit=%u heartbeat_ms=%u", l->id, cfg->broker,
-              empq_store_url(store), cfg->credit, l->hb_ms);
+    EMPQ_INFO("event=started id=%s broker=%s redis=%s credit=%u prefetch=%u heartbeat_ms=%u", l->id,
+              cfg->broker, empq_store_url(store), cfg->credit, cfg->prefetch, l->hb_ms);
 
     for (;;) {
         uint64_t now = empq_mono_ms();
@@ -309,7 +311,7 @@ int worker__loop_run(const worker__config *cfg, volatile sig_atomic_t *stop)
             }
         }
 
-        long timeout = worker__http_timeout(l->http, now);
+        long timeout = worker__engine_pending(l->engine) > 0 ? 0 : worker__http_timeout(l->http, now);
         timeout = min_timeout(timeout, until(l->last_send + l->hb_ms, now));
         timeout = min_timeout(timeout, until(l->last_recv + (uint64_t)SILENT_BEATS * l->hb_ms, now));
         if (l->stopping)
@@ -342,10 +344,16 @@ int worker__loop_run(const worker__config *cfg, volatile sig_atomic_t *stop)
         }
         if (rc > 0 && (l->items[1].revents & ZMQ_POLLIN))
             empq_wake_drain();
-        if (rc > 0 && (l->items[0].revents & ZMQ_POLLIN))
-            drain(l);
+        /* replies first, written and reported at once; their slots go to
+         * queued requests, which leave before the broker's messages are
+         * read; what a batch answers at once goes out next turn */
         worker__http_act(l->http, l->items + 2, rc > 0 ? nfd : 0, empq_mono_ms());
         flush(l);
+        worker__http_act(l->http, l->items + 2, 0, empq_mono_ms());
+        if (rc > 0 && (l->items[0].revents & ZMQ_POLLIN)) {
+            drain(l);
+            worker__http_act(l->http, l->items + 2, 0, empq_mono_ms());
+        }
 
         now = empq_mono_ms();
         if (now - l->last_recv >= (uint64_t)SILENT_BEATS * l->hb_ms) {

@@ -10,7 +10,8 @@
 typedef struct worker__config {
     const char *broker;       /* endpoint, "tcp://127.0.0.1:5555" */
     const char *redis_url;    /* "redis://127.0.0.1:6379" */
-    uint32_t credit;          /* jobs held at once */
+    uint32_t credit;          /* requests in flight at once */
+    uint32_t prefetch;        /* jobs held beyond credit, ready to start */
     const char *id;           /* worker id (routing id); NULL: host-pid */
     char **models;            /* aliases served; n_models == 0: all */
     size_t n_models;
@@ -21,7 +22,7 @@ typedef struct worker__config {
 } worker__config;
 
 #define WORKER__CONFIG_INIT \
-    {"tcp://127.0.0.1:5555", "redis://127.0.0.1:6379", 64, NULL, NULL, 0, 1000, 10000, NULL, NULL}
+    {"tcp://127.0.0.1:5555", "redis://127.0.0.1:6379", 64, 8, NULL, NULL, 0, 1000, 10000, NULL, NULL}
 
 /* Runs the worker until *stop becomes nonzero (a signal) or the broker says
  * shutdown, then finishes what is in flight (up to grace_ms), hands back the

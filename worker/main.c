@@ -1,7 +1,7 @@
 /* empq-worker: takes jobs from the broker, answers them from the cache or
  * an LLM backend, writes results to Redis, reports outcomes.
  *
- *   empq-worker [--broker tcp://127.0.0.1:5555] [--redis URL] [--credit 64]
+ *   empq-worker [--broker tcp://127.0.0.1:5555] [--redis URL] [--credit 64] [--prefetch 8]
  *               [--id NAME] [--models a,b] [--heartbeat-ms 1000] [--grace-ms 10000]
  */
 #include <curl/curl.h>
@@ -31,7 +31,9 @@ static void usage(FILE *f)
             "usage: empq-worker [options]\n"
             "  --broker URL        broker worker endpoint (default tcp://127.0.0.1:5555, env EMPQ_BROKER)\n"
             "  --redis URL         Redis (default $EMPQ_REDIS_URL or redis://127.0.0.1:6379)\n"
-            "  --credit N          jobs held at once, requests in flight (default 64)\n"
+            "  --credit N          requests in flight at once (default 64)\n"
+            "  --prefetch N        jobs held beyond --credit, read and checked against the cache, ready to\n"
+            "                      start when a request ends (default credit/8)\n"
             "  --id NAME           worker id (default host-pid)\n"
             "  --models a,b        serve only these model aliases (default all)\n"
             "  --heartbeat-ms N    heartbeat period until the broker sets one (default 1000)\n"
@@ -103,16 +105,22 @@ int main(int argc, char **argv)
         {"models", required_argument, NULL, 'm'},       {"heartbeat-ms", required_argument, NULL, 'H'},
         {"grace-ms", required_argument, NULL, 'g'},     {"help", no_argument, NULL, 'h'},
         {"curve-secret", required_argument, NULL, 'S'}, {"curve-server-pub", required_argument, NULL, 'P'},
-        {NULL, 0, NULL, 0},
+        {"prefetch", required_argument, NULL, 'f'},     {NULL, 0, NULL, 0},
     };
+    int prefetch_set = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "b:r:c:i:m:H:g:hS:P:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:r:c:i:m:H:g:hS:P:f:", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': cfg.broker = optarg; break;
         case 'r': cfg.redis_url = optarg; break;
         case 'c':
             if (parse_u32(optarg, "--credit", 1, 65536, &cfg.credit) != 0)
                 return 2;
+            break;
+        case 'f':
+            if (parse_u32(optarg, "--prefetch", 0, 65536, &cfg.prefetch) != 0)
+                return 2;
+            prefetch_set = 1;
             break;
         case 'i':
             if (optarg[0] == '\0' || strlen(optarg) > 200) {
@@ -141,6 +149,8 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
+    if (!prefetch_set)
+        cfg.prefetch = cfg.credit / 8;
     if (optind < argc) {
         fprintf(stderr, "empq-worker: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);

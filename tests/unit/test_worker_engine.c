@@ -474,6 +474,86 @@ static void test_release_in_flight(void)
     CHECK_INT(o->items[0]->kind, EMPQ__OUTCOME_KIND__OUTCOME_RELEASED);
 }
 
+/* max_requests: the rest of a batch waits ready, in order, and starts in
+ * the slots of finished requests once their results are written; a refused
+ * start is a RETRY; with Redis failing, or the worker stopping, the queue
+ * is handed back untried. */
+static void test_request_limit(void)
+{
+    worker__engine_free(&eng);
+    worker__options opt = WORKER__OPTIONS_INIT;
+    opt.getenv_key = key_env;
+    opt.max_requests = 2;
+    worker__transport tp = {NULL, tp_start, tp_cancel, NULL};
+    CHECK_INT(worker__engine_new(&eng, &opt, store, &tp, NULL), EMPQ_OK);
+    static const uint32_t pm[][2] = {{0, 1}, {1, 1}, {2, 1}, {3, 1}}; /* jobs 1, 4, 7, 10 */
+    n_started = 0;
+    worker__engine_batch(eng, batch("r3", pm, 4, 1, 1));
+    CHECK_INT(n_started, 2);
+    CHECK_INT(worker__engine_sent(eng), 2);
+    CHECK_INT(worker__engine_in_flight(eng), 4);
+    CHECK_INT(started[0]->prompt, 0);
+    CHECK_INT(started[1]->prompt, 1);
+    const Empq__Outcomes *o = NULL;
+    reply(eng, started[0], 200, OK_BODY, NULL);
+    CHECK_INT(n_started, 2); /* not before its result is written */
+    CHECK_INT(worker__engine_flush(eng, &o), 1);
+    CHECK_INT(find(o, 1)->kind, EMPQ__OUTCOME_KIND__OUTCOME_DONE);
+    CHECK_INT(n_started, 3);
+    CHECK_INT(started[2]->prompt, 2);
+    CHECK_INT(worker__engine_sent(eng), 2);
+    CHECK_INT(worker__engine_in_flight(eng), 3);
+    reply(eng, started[1], 200, OK_BODY, NULL);
+    fail_start = 1; /* prompt 3 is refused by the transport */
+    CHECK_INT(worker__engine_flush(eng, &o), 1);
+    fail_start = 0;
+    CHECK_INT(find(o, 4)->kind, EMPQ__OUTCOME_KIND__OUTCOME_DONE);
+    CHECK_INT(n_started, 3);
+    CHECK_INT(worker__engine_sent(eng), 1);
+    CHECK_INT(worker__engine_in_flight(eng), 1);
+    CHECK_INT(worker__engine_flush(eng, &o), 1);
+    CHECK_INT(find(o, 10)->kind, EMPQ__OUTCOME_KIND__OUTCOME_RETRY);
+    CHECK_CONTAINS(find(o, 10)->reason, "refused");
+
+    /* one slot free: the first of two starts, the second waits and is
+     * handed back untried when the worker stops */
+    static const uint32_t pm2[][2] = {{0, 1}, {1, 1}};
+    worker__engine_batch(eng, batch("r3", pm2, 2, 2, 1));
+    CHECK_INT(n_started, 4);
+    CHECK_INT(worker__engine_in_flight(eng), 3);
+    worker__engine_stop(eng);
+    CHECK_INT(worker__engine_in_flight(eng), 2);
+    CHECK_INT(worker__engine_flush(eng, &o), 1);
+    CHECK_INT(find(o, 4)->kind, EMPQ__OUTCOME_KIND__OUTCOME_RELEASED);
+    worker__engine_release_all(eng);
+    CHECK_INT(worker__engine_in_flight(eng), 0);
+    CHECK_INT(worker__engine_sent(eng), 0);
+    CHECK(started[2] == NULL && started[3] == NULL);
+    CHECK_INT(worker__engine_flush(eng, &o), 2);
+    CHECK_INT(find(o, 7)->kind, EMPQ__OUTCOME_KIND__OUTCOME_RELEASED);
+    CHECK_INT(find(o, 1)->kind, EMPQ__OUTCOME_KIND__OUTCOME_RELEASED);
+
+    /* Redis gone while two wait: the finished request's result cannot be
+     * written (RETRY), nothing more is sent, the queue goes back */
+    worker__engine_free(&eng);
+    CHECK_INT(worker__engine_new(&eng, &opt, store, &tp, NULL), EMPQ_OK);
+    n_started = 0;
+    worker__engine_batch(eng, batch("r3", pm, 4, 1, 1));
+    CHECK_INT(n_started, 2);
+    redis_stop();
+    reply(eng, started[0], 200, OK_BODY, NULL);
+    CHECK_INT(worker__engine_flush(eng, &o), 1);
+    CHECK_INT(find(o, 1)->kind, EMPQ__OUTCOME_KIND__OUTCOME_RETRY);
+    CHECK_INT(n_started, 2);
+    CHECK_INT(worker__engine_flush(eng, &o), 2);
+    CHECK_INT(find(o, 7)->kind, EMPQ__OUTCOME_KIND__OUTCOME_RELEASED);
+    CHECK_INT(find(o, 10)->kind, EMPQ__OUTCOME_KIND__OUTCOME_RELEASED);
+    CHECK_INT(n_started, 2);
+    CHECK_INT(worker__engine_in_flight(eng), 1);
+    worker__engine_release_all(eng);
+    CHECK_INT(worker__engine_flush(eng, &o), 1);
+}
+
 int main(void)
 {
     setup();
@@ -484,6 +564,7 @@ int main(void)
     RUN(test_redis_down_means_retry);
     RUN(test_stop_releases);
     RUN(test_release_in_flight);
+    RUN(test_request_limit);
     worker__engine_free(&eng);
     worker__engine_free(&eng); /* NULL is fine */
     empq_store_close(&store);
