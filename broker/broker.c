@@ -1267,7 +1267,12 @@ static int poll_timeout(bk__broker *b, uint64_t now, int more)
 /* Renders the metrics for the scrape that waits (loop thread). */
 static void publish_metrics(bk__broker *b)
 {
-    bk__metrics_broker mb = {b->dispatched, b->outcomes, b->bad_msgs, b->started_wall};
+    bk__metrics_broker mb = {b->dispatched, b->outcomes, b->bad_msgs, b->started_wall, 0, 0, 0};
+    if (b->zap != NULL) {
+        size_t keys = 0;
+        empq_curve_zap_stats(b->zap, &mb.curve_allowed, &mb.curve_refused, &keys);
+        mb.curve_keys = keys;
+    }
     size_t len = 0;
     char *text = bk__metrics_render(b->metrics, b->sched, &mb, &len);
     bk__metrics_http_publish(b->metrics, text, len);

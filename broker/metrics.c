@@ -383,6 +383,14 @@ char *bk__metrics_render(const bk__metrics *m, const bk__sched *s, const bk__met
     put(&b, "empq_outcomes_total %llu\n", (unsigned long long)(bk != NULL ? bk->outcomes : 0));
     head(&b, "empq_bad_messages_total", "counter", "Malformed or oversized messages dropped.");
     put(&b, "empq_bad_messages_total %llu\n", (unsigned long long)(bk != NULL ? bk->bad_messages : 0));
+    head(&b, "empq_curve_handshakes_total", "counter",
+         "CURVE handshakes answered by the allow-list (result: allowed or refused).");
+    put(&b, "empq_curve_handshakes_total{result=\"allowed\"} %llu\n",
+        (unsigned long long)(bk != NULL ? bk->curve_allowed : 0));
+    put(&b, "empq_curve_handshakes_total{result=\"refused\"} %llu\n",
+        (unsigned long long)(bk != NULL ? bk->curve_refused : 0));
+    head(&b, "empq_curve_allowed_keys", "gauge", "Keys on the CURVE allow-list (0: CURVE off).");
+    put(&b, "empq_curve_allowed_keys %llu\n", (unsigned long long)(bk != NULL ? bk->curve_keys : 0));
     head(&b, "empq_broker_start_time_seconds", "gauge", "Unix time the broker started.");
     put(&b, "empq_broker_start_time_seconds %.3f\n", bk != NULL ? bk->started_ms / 1000.0 : 0.0);
     if (b.failed) {

@@ -27,6 +27,9 @@ typedef struct bk__metrics_broker {
     uint64_t outcomes;     /* outcomes received */
     uint64_t bad_messages; /* dropped malformed messages */
     uint64_t started_ms;   /* wall clock the broker started */
+    /* CURVE handshakes its ZAP handler answered (all 0 when CURVE is off) */
+    uint64_t curve_allowed, curve_refused;
+    uint64_t curve_keys;   /* keys on the allow-list */
 } bk__metrics_broker;
 
 /* Creates empty counters. On EMPQ_OK *out is the caller's (bk__metrics_free);

@@ -16,6 +16,7 @@ import socket
 import struct
 import subprocess
 import time
+import urllib.request
 
 from empqtest import (Cluster, demo_like_spec, free_port, main, program, read_jsonl, redis_server,
                       wait_until)
@@ -96,8 +97,10 @@ class CurveCluster(Cluster):
     def start_broker(self):
         self.jobs_ep = f"tcp://127.0.0.1:{free_port()}"
         self.control_ep = f"tcp://127.0.0.1:{free_port()}"
+        self.metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
         p = self.spawn("broker", [program("empq-broker"), "--redis", self.redis_url, "--bind", self.jobs_ep,
                                   "--control", self.control_ep, "--heartbeat-ms", "200",
+                                  "--metrics", self.metrics_url.split("/")[2],
                                   "--curve-secret", os.path.join(self.keys, "broker.key"),
                                   "--curve-allow", self.allow])
         wait_until("empq-broker control (CURVE)",
@@ -138,6 +141,14 @@ def test_curve_loopback():
         wait_until("the refused worker says why it waits", lambda: "allow-list" in log_text(c, "stranger"),
                    timeout=5)
         assert "event=welcome" in log_text(c, "worker-1")
+        # /metrics counts the handshakes: the stranger's refused, the others' allowed
+        with urllib.request.urlopen(c.metrics_url, timeout=10) as r:
+            metrics = r.read().decode()
+        got = {line.split(" ")[0]: float(line.split(" ")[1]) for line in metrics.splitlines()
+               if line.startswith("empq_curve_")}
+        assert got['empq_curve_handshakes_total{result="refused"}'] >= 1, got
+        assert got['empq_curve_handshakes_total{result="allowed"}'] >= 2, got  # worker-1 and the CLI
+        assert got["empq_curve_allowed_keys"] == 3, got
         # a CLI without a key, or with a foreign key, is not answered
         for extra in ({"EMPQ_CURVE_SECRET": "", "EMPQ_CURVE_SERVER_PUB": ""},
                       {"EMPQ_CURVE_SECRET": os.path.join(c.foreign, "stranger.key")}):

@@ -67,7 +67,7 @@ static void test_render(void)
     bk__metrics_outcome(m, "we\"ird", &o, BK_APPLIED);
     bk__metrics_dispatched(m, "human", 3);
 
-    bk__metrics_broker b = {5, 6, 7, 1000};
+    bk__metrics_broker b = {5, 6, 7, 1000, 11, 2, 3};
     size_t len = 0;
     char *text = bk__metrics_render(m, s, &b, &len);
     CHECK(text != NULL);
@@ -88,6 +88,9 @@ static void test_render(void)
     CHECK_CONTAINS(text, "empq_request_duration_seconds_sum{model=\"we\\\"ird\"} 200.040000\n");
     CHECK_CONTAINS(text, "empq_dispatched_total 5\n");
     CHECK_CONTAINS(text, "empq_bad_messages_total 7\n");
+    CHECK_CONTAINS(text, "empq_curve_handshakes_total{result=\"allowed\"} 11\n");
+    CHECK_CONTAINS(text, "empq_curve_handshakes_total{result=\"refused\"} 2\n");
+    CHECK_CONTAINS(text, "empq_curve_allowed_keys 3\n");
     CHECK_CONTAINS(text, "empq_workers_connected 0\n");
     CHECK(text[len - 1] == '\n');
     free(text);
