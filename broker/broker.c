@@ -32,7 +32,8 @@
 #define BK_BAD_LOG_MS 1000   /* at most one bad-message line a second */
 
 /* Failed attempts of a run's jobs recorded in Redis before this broker
- * loaded the run (empq:run:{id}:attempts, HINCRBY on every RETRY), sorted by
+ * loaded the run (empq:run:{id}:attempts, HINCRBY on every RETRY that was an
+ * attempt: not a local failure, see Outcome.local_failure), sorted by
  * job: a job's attempt is these plus its leases since the load, so a broker
  * restart does not give a failing job a fresh max_attempts. Only jobs that
  * ever failed are here. */
@@ -43,9 +44,10 @@ typedef struct bk__prior {
     size_t n, cap;
     uint32_t *max_attempts; /* per model, from the spec (default 5) */
     uint32_t n_models;
-    /* RETRY and RELEASED outcomes per job since the load (open addressing,
-     * key job + 1, 0 empty): leases minus these are the leases that ended
-     * without an outcome */
+    /* RETRY outcomes that were attempts, per job since the load (open
+     * addressing, key job + 1, 0 empty): leases minus these are the leases
+     * that ended without an outcome (RELEASED and local-failure leases are
+     * taken back from the lease count itself) */
     uint32_t *oc_key, *oc_val;
     size_t oc_n, oc_cap;
     struct bk__prior *next;
@@ -54,8 +56,9 @@ typedef struct bk__prior {
 /* A job is given up by the broker when max_attempts + this many of its
  * leases ended without any outcome (its workers died or its leases
  * expired), as a request that kills the worker taking it does. Leases
- * answered by RETRY or RELEASED (a store outage, a graceful stop) do not
- * count. */
+ * answered by RETRY do not count, nor do leases handed back (RELEASED: a
+ * graceful stop) or failed for the worker's trouble (a store outage), which
+ * are not counted as leases at all. */
 #define BK_NO_OUTCOME_SLACK 3
 
 typedef struct bk__broker {
@@ -738,13 +741,16 @@ static void on_outcomes(bk__broker *b, int w, const Empq__Outcomes *os, uint64_t
         if (w < 0 && o->kind != EMPQ__OUTCOME_KIND__OUTCOME_DONE && o->kind != EMPQ__OUTCOME_KIND__OUTCOME_DEAD)
             continue; /* an unknown worker's retry or release: its lease is gone already */
         bk__applied a = bk__sched_outcome(b->sched, slot, o, now);
-        if (a == BK_APPLIED && o->run_id != NULL &&
-            (o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY || o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RELEASED)) {
+        /* A RELEASED or a local-failure RETRY lease was taken back from the
+         * job's lease count (bk__jobtable_uncount): it is neither an answered
+         * lease nor a failed attempt. */
+        int attempt = o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY && !(o->has_local_failure && o->local_failure);
+        if (a == BK_APPLIED && o->run_id != NULL && attempt) {
             bk__prior *pr = prior_find(b, o->run_id);
             if (pr != NULL)
                 oc_add(pr, o->job);
         }
-        if (a == BK_APPLIED && o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY && o->run_id != NULL) {
+        if (a == BK_APPLIED && attempt && o->run_id != NULL) {
             if (retry_run != NULL && (strcmp(retry_run, o->run_id) != 0 || nr == b->retry_cap)) {
                 record_retries(b, retry_run, b->retry_jobs, nr);
                 nr = 0;

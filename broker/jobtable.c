@@ -169,6 +169,16 @@ unsigned bk__jobtable_attempts(const bk__jobtable *t, uint32_t job)
     return job < t->total ? t->jobs[job].attempts : 0;
 }
 
+int bk__jobtable_uncount(bk__jobtable *t, uint32_t job)
+{
+    if (job >= t->total)
+        return EMPQ_EINVAL;
+    if (t->jobs[job].attempts == 0)
+        return EMPQ_ESTATE;
+    t->jobs[job].attempts--;
+    return EMPQ_OK;
+}
+
 unsigned bk__jobtable_worker(const bk__jobtable *t, uint32_t job)
 {
     return job < t->total ? t->jobs[job].worker : BK_WORKER_NONE;

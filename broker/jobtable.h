@@ -103,7 +103,8 @@ size_t bk__jobtable_memory(const bk__jobtable *t);
 
 /* State of a job; -1 (EMPQ_EINVAL) when job is out of range. */
 int bk__jobtable_state(const bk__jobtable *t, uint32_t job);
-/* Times the job was leased since the table was built (saturates at 255). */
+/* Times the job was leased since the table was built, less the leases
+ * bk__jobtable_uncount took back (saturates at 255). */
 unsigned bk__jobtable_attempts(const bk__jobtable *t, uint32_t job);
 /* The worker slot holding a leased job, BK_WORKER_NONE otherwise. */
 unsigned bk__jobtable_worker(const bk__jobtable *t, uint32_t job);
@@ -134,6 +135,13 @@ int bk__jobtable_lease(bk__jobtable *t, uint32_t job, unsigned w, uint64_t deadl
  * waits in the delayed heap. *was_worker (may be NULL) receives the slot
  * that held it. EMPQ_ESTATE when the job is not leased. */
 int bk__jobtable_requeue(bk__jobtable *t, uint32_t job, uint64_t now, uint64_t not_before, unsigned *was_worker);
+
+/* The job's last lease was not an attempt (handed back untried, or failed
+ * for the worker's own trouble such as Redis being down): takes it back from
+ * the count bk__jobtable_attempts gives, so the attempt numbers the workers
+ * see and the backoff count only tries that reached the provider. EMPQ_OK;
+ * EMPQ_EINVAL when job is out of range; EMPQ_ESTATE when the count is 0. */
+int bk__jobtable_uncount(bk__jobtable *t, uint32_t job);
 
 /* pending|leased -> done; cache_hit counts it as a cache hit. *was_worker
  * (may be NULL) receives the slot that held the lease, BK_WORKER_NONE if

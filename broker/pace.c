@@ -309,6 +309,8 @@ uint64_t bk__pace_next(bk__pace *p, uint32_t leased, uint64_t now)
 
 int bk__pace_outcome(bk__pace *p, const Empq__Outcome *o, uint64_t dispatched, uint32_t leased, uint64_t now)
 {
+    if (o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY && o->has_local_failure && o->local_failure)
+        return 0; /* the worker's trouble, not a reply of the provider: nothing to learn */
     int fresh_done = o->kind == EMPQ__OUTCOME_KIND__OUTCOME_DONE && !(o->has_cache_hit && o->cache_hit);
     if (o->kind == EMPQ__OUTCOME_KIND__OUTCOME_DONE && !fresh_done && dispatched != 0 && (p->rpm || p->tpm)) {
         /* a cache hit never reached the provider: give its place back */

@@ -528,8 +528,14 @@ bk__applied bk__sched_outcome(bk__sched *s, unsigned w, const Empq__Outcome *o, 
     case EMPQ__OUTCOME_KIND__OUTCOME_RELEASED: {
         if (state != BK_JOB_LEASED || w == BK_WORKER_NONE || bk__jobtable_worker(t, o->job) != w)
             return BK_IGNORED_STALE;
+        int local = o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY && o->has_local_failure && o->local_failure;
+        if (o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RELEASED || local)
+            bk__jobtable_uncount(t, o->job); /* not an attempt */
         uint64_t nb = now;
-        if (o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY)
+        if (local) /* the worker's trouble: again after its delay, no growing backoff */
+            nb = now + (o->has_retry_after_ms && o->retry_after_ms < s->o.backoff_cap_ms ? o->retry_after_ms
+                                                                                          : s->o.backoff_base_ms);
+        else if (o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY)
             nb = now + bk__sched_backoff_ms(s, bk__jobtable_attempts(t, o->job),
                                             o->has_retry_after_ms ? o->retry_after_ms : 0);
         if (bk__jobtable_requeue(t, o->job, now, nb, NULL) != EMPQ_OK)

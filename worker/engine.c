@@ -58,6 +58,7 @@ typedef struct fin {
     Empq__Generation *cached;    /* cache hits: the unpacked value gen copies */
     char *reason;                /* outcomes other than DONE; NULL otherwise */
     char *excerpt;               /* dead letters: a reply excerpt, or NULL */
+    int local_failure;           /* RETRY for the worker's trouble (Outcome.local_failure) */
 } fin;
 
 #define EXCERPT_MAX 256
@@ -377,7 +378,8 @@ static void fin_release(worker__engine *e, fin *f)
 }
 
 /* Queues a job that did not reach the backend: RETRY below max_attempts or
- * when retryable is 2 (always retry: store trouble), DEAD otherwise. */
+ * when retryable is 2 (always retry: the worker's trouble, Redis or memory,
+ * sent as a local failure that is not an attempt), DEAD otherwise. */
 static void fin_fail(worker__engine *e, worker__run *run, const char *run_id, const Empq__Job *j,
                      uint32_t max_attempts, int retryable, uint32_t retry_ms, const char *reason)
 {
@@ -393,6 +395,7 @@ static void fin_fail(worker__engine *e, worker__run *run, const char *run_id, co
     if (retryable == 2 || (retryable && f->attempt < max_attempts)) {
         f->kind = EMPQ__OUTCOME_KIND__OUTCOME_RETRY;
         f->retry_after_ms = retry_ms;
+        f->local_failure = retryable == 2;
     } else {
         f->kind = EMPQ__OUTCOME_KIND__OUTCOME_DEAD;
     }
@@ -949,6 +952,7 @@ static void to_retry(fin *f, const char *why)
 {
     f->kind = EMPQ__OUTCOME_KIND__OUTCOME_RETRY;
     f->retry_after_ms = STORE_RETRY_MS;
+    f->local_failure = 1;
     free(f->reason);
     f->reason = empq_strdup(why);
 }
@@ -1073,6 +1077,8 @@ static size_t flush_outcomes(worker__engine *e, const Empq__Outcomes **out)
         }
         if (f->kind != EMPQ__OUTCOME_KIND__OUTCOME_DONE && f->reason != NULL && f->reason[0] != '\0')
             o->reason = f->reason;
+        if (f->local_failure && f->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY)
+            o->has_local_failure = o->local_failure = 1;
         if (f->http_status != 0) {
             o->has_http_status = 1;
             o->http_status = f->http_status;

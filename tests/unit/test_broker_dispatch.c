@@ -259,7 +259,7 @@ static void test_outcomes(void)
     CHECK_INT(outcome(s, w1, "r", 1, EMPQ__OUTCOME_KIND__OUTCOME_RELEASED, 0, 10), BK_APPLIED);
     CHECK_INT(bk__sched_dispatch(s, w2, 10, jobs, 4, &got), 1);
     CHECK_INT(jobs[0], 1);
-    CHECK_INT(bk__jobtable_attempts(r->table, 1), 2);
+    CHECK_INT(bk__jobtable_attempts(r->table, 1), 1); /* the lease handed back was not an attempt */
     bk__tick t;
     bk__sched_tick(s, 20, &t);
     CHECK_INT(t.promoted, 0);
@@ -361,6 +361,48 @@ static void test_time(void)
 
 /* Full jitter: within [0, min(cap, base * 2^(attempt-1))], at least
  * retry_after, and spread out. */
+/* A RETRY for the worker's own trouble (Redis down): not an attempt, and
+ * back after its retry_after however often it happens, no growing backoff. */
+static void test_local_failure(void)
+{
+    bk__sched *s = sched();
+    fake_run f;
+    fake_run_init(&f, "r", 1, 1, 1);
+    bk__run *r = add_run(s, &f);
+    unsigned w = hello(s, "w", 4, NULL, 0);
+    uint32_t jobs[4];
+    bk__run *got;
+    uint64_t now = 0;
+    for (int i = 0; i < 6; i++) {
+        CHECK_INT(bk__sched_dispatch(s, w, now, jobs, 4, &got), 1);
+        CHECK_INT(bk__jobtable_attempts(r->table, 0), 1);
+        Empq__Outcome o = EMPQ__OUTCOME__INIT;
+        o.run_id = (char *)"r";
+        o.job = 0;
+        o.kind = EMPQ__OUTCOME_KIND__OUTCOME_RETRY;
+        o.has_retry_after_ms = 1;
+        o.retry_after_ms = 1000;
+        o.has_local_failure = o.local_failure = 1;
+        CHECK_INT(bk__sched_outcome(s, w, &o, now), BK_APPLIED);
+        CHECK_INT(bk__jobtable_attempts(r->table, 0), 0);
+        CHECK_INT(bk__jobtable_time(r->table, 0), now + 1000); /* no jitter, no growth */
+        now += 1000;
+        bk__sched_worker(s, w)->last_seen = now;
+        bk__tick t;
+        bk__sched_tick(s, now, &t);
+        CHECK_INT(t.promoted, 1);
+    }
+    /* a real failure after them is attempt 1: backoff at most the base */
+    CHECK_INT(bk__sched_dispatch(s, w, now, jobs, 4, &got), 1);
+    CHECK_INT(outcome(s, w, "r", 0, EMPQ__OUTCOME_KIND__OUTCOME_RETRY, 0, now), BK_APPLIED);
+    CHECK_INT(bk__jobtable_attempts(r->table, 0), 1);
+    CHECK(bk__jobtable_time(r->table, 0) <= now + 1000);
+    CHECK_INT(bk__jobtable_uncount(r->table, 0), EMPQ_OK);
+    CHECK_INT(bk__jobtable_uncount(r->table, 0), EMPQ_ESTATE);
+    CHECK_INT(bk__jobtable_uncount(r->table, 5), EMPQ_EINVAL);
+    bk__sched_free(&s);
+}
+
 static void test_backoff(void)
 {
     bk__sched *s = sched();
@@ -491,6 +533,7 @@ int main(void)
     RUN(test_runs_round_robin);
     RUN(test_outcomes);
     RUN(test_time);
+    RUN(test_local_failure);
     RUN(test_backoff);
     RUN(test_model_limit);
     RUN(test_throughput);

@@ -341,6 +341,7 @@ static void test_retry_then_dead(void)
     CHECK_INT(o->items[0]->retry_after_ms, 2000);
     CHECK_INT(o->items[0]->http_status, 429);
     CHECK_STR(o->items[0]->reason, "HTTP 429: Rate limit reached");
+    CHECK(!o->items[0]->has_local_failure); /* the provider's answer: an attempt */
 
     /* attempt 2 of 2: a 503 -> DEAD with a dead letter, key redacted */
     n_started = 0;
@@ -423,12 +424,14 @@ static void test_redis_down_means_retry(void)
     for (size_t i = 0; i < o->n_items; i++) {
         CHECK_INT(o->items[i]->kind, EMPQ__OUTCOME_KIND__OUTCOME_RETRY);
         CHECK_CONTAINS(o->items[i]->reason, "store:");
+        CHECK(o->items[i]->has_local_failure && o->items[i]->local_failure); /* not an attempt */
     }
     /* a batch with Redis down: every job retried, nothing lost */
     static const uint32_t pm2[][2] = {{1, 0}, {1, 1}};
     worker__engine_batch(eng, batch("r1", pm2, 2, 1, 0));
     CHECK_INT(worker__engine_flush(eng, &o), 2);
     CHECK_INT(o->items[0]->kind, EMPQ__OUTCOME_KIND__OUTCOME_RETRY);
+    CHECK(o->items[0]->has_local_failure && o->items[0]->local_failure);
     worker__stats st;
     worker__engine_stats(eng, &st);
     CHECK(st.store_errors >= 2);
