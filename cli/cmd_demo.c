@@ -747,6 +747,17 @@ static int make_dirs(demo *d)
             return CLI_FAIL;
         }
     }
+    /* Every path handed to a child is absolute: redis-server enters its
+     * --dir before it opens its --logfile, so a relative log path (the
+     * default ./empq-demo) would be looked up inside DIR/redis. */
+    char *real = realpath(d->out, NULL);
+    if (real == NULL || strlen(real) >= sizeof d->out) {
+        cli__err("demo: cannot resolve %s: %s", d->out, real == NULL ? strerror(errno) : "path too long");
+        free(real);
+        return CLI_FAIL;
+    }
+    snprintf(d->out, sizeof d->out, "%s", real);
+    free(real);
     return CLI_OK;
 }
 

@@ -1,7 +1,9 @@
 """`empq demo` twice with the same --out: the first run calls the fake
 backend once per model response, the second is served from the cache
 (Redis keeps its append-only file in DIR/redis) with the same responses.
-Afterwards no process the demo started is left running."""
+Afterwards no process the demo started is left running. Also: exported
+CURVE keys do not disturb it, and the default (relative) ./empq-demo works
+from any folder, as `make demo` runs it."""
 
 import collections
 import os
@@ -132,5 +134,30 @@ def test_demo_ignores_cluster_keys():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def test_demo_default_folder():
+    """`make demo` runs `empq demo` with no --out: the default ./empq-demo,
+    a relative path, in the current folder (and a relative --out too)."""
+    redis_server()
+    tmp = tempfile.mkdtemp(prefix="empqtest-demo-cwd-")
+    try:
+        env = dict(os.environ)
+        env.setdefault("EMPQ_STUDIES", os.path.join(os.environ.get("EMPQ_SOURCE_DIR", ""), "studies"))
+        for extra, folder in (([], "empq-demo"), (["--out", "rel/demo"], os.path.join("rel", "demo"))):
+            r = subprocess.run([program("empq"), "demo", "--prompts", "32"] + extra, cwd=tmp,
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, env=env)
+            assert r.returncode == 0, r.stdout + r.stderr
+            out = os.path.join(tmp, folder)
+            assert len(read_jsonl(os.path.join(out, "responses.jsonl"))) == 32 * len(SOURCES), out
+            assert os.path.exists(os.path.join(out, "logs", "redis.log")), os.listdir(os.path.join(out, "logs"))
+        assert not leftover_processes(tmp), leftover_processes(tmp)
+    finally:
+        for pid, _ in leftover_processes(tmp):
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    main(test_demo_twice, test_demo_ignores_cluster_keys)
+    main(test_demo_twice, test_demo_ignores_cluster_keys, test_demo_default_folder)
