@@ -4,9 +4,12 @@
  * DIR/redis, append-only, so a second demo with the same DIR is served from
  * the cache), empq-fakellm, empq-broker, W empq-worker and empq-collector;
  * waits until each is ready; submits studies/demo.yaml; shows progress;
- * copies the collector's responses.jsonl to DIR/responses.jsonl; prints a
- * summary; and stops everything it started, also on error and on Ctrl-C.
- * Child output goes to DIR/logs/<name>.log.
+ * copies the collector's responses.jsonl to DIR/responses.jsonl; then runs
+ * the rating study on the same Redis with SIMULATED participants (`empq
+ * assign` into DIR/plan, the rating site's claim / start / answer calls,
+ * `empq ratings export` into DIR/ratings, `empq analyze` into DIR/report);
+ * prints a summary; and stops everything it started, also on error and on
+ * Ctrl-C. Child output goes to DIR/logs/<name>.log.
  *
  * Programs are found next to this executable (/proc/self/exe); the spec in
  * $EMPQ_STUDIES, or ../../studies from build/bin, or ../share/empq/studies. */
@@ -31,6 +34,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "empq/assign.h"
+#include "empq/csvread.h"
+#include "empq/ratings.h"
 #include "empq/store.h"
 #include "empq/util.h"
 
@@ -41,6 +47,7 @@
 #define STOP_GRACE_MS 5000
 #define STALL_WARN_MS 10000 /* say so when no job finished for this long */
 #define PATHLEN 4096
+#define MAX_SOURCES 16 /* listed in the summary */
 
 static volatile sig_atomic_t demo_stop;
 
@@ -57,6 +64,13 @@ typedef struct child {
     int status;
 } child;
 
+/* A source's ratings as the analysis counted them (tables/conditions.csv). */
+typedef struct study_source {
+    char name[64];
+    uint64_t n;
+    double good, okay, bad, mean; /* shares 0..1, mean 1..3 */
+} study_source;
+
 typedef struct demo {
     /* options */
     uint64_t prompts, workers, latency_ms, credit;
@@ -72,6 +86,16 @@ typedef struct demo {
     size_t n_kids;
     char run_id[64]; /* once submitted */
     int tty;
+    /* the responses, for the summary */
+    int have_responses;
+    uint64_t jobs, lines, hits, emotions, dead, wall_ms;
+    long long calls; /* -1: unknown */
+    /* the rating study with SIMULATED participants, for the summary */
+    int have_study;
+    uint64_t study_ms;
+    size_t participants, per_condition, items, checks, ratings;
+    study_source sources[MAX_SOURCES];
+    size_t n_sources;
 } demo;
 
 /* ==================== small helpers ==================== */
@@ -691,7 +715,10 @@ static void usage(FILE *f)
                "  --latency-ms L   the fake LLM's latency per request (default 0)\n"
                "  --credit C       jobs each worker holds at once (default: the worker's)\n"
                "  --out DIR        outputs, logs and Redis data (default ./empq-demo); run again\n"
-               "                   with the same DIR and every response comes from the cache\n");
+               "                   with the same DIR and every response comes from the cache\n"
+               "  then rates the responses with SIMULATED participants (not real people):\n"
+               "  DIR/plan/ (empq assign), DIR/ratings/ (empq ratings export), DIR/report/\n"
+               "  (empq analyze: report.html, report.md, tables/)\n");
 }
 
 static int parse(demo *d, int argc, char **argv, int *done)
@@ -848,33 +875,280 @@ static int run_study(demo *d)
     }
     free(text);
 
-    uint64_t lines = 0, hits = 0, emotions = 0;
-    count_responses(final_path, &lines, &hits, &emotions);
-    long long calls = backend_calls(d);
-    double secs = wall / 1000.0;
-    char c1[32], c2[32], c3[32];
+    d->have_responses = 1;
+    d->jobs = jobs;
+    d->dead = p.dead;
+    d->wall_ms = wall;
+    count_responses(final_path, &d->lines, &d->hits, &d->emotions);
+    d->calls = backend_calls(d);
+    return p.dead > 0 ? CLI_FAIL : CLI_OK;
+}
+
+/* ==================== the rating study (SIMULATED participants) ==================== */
+
+/* The demo carries the run on to the report the way a real study does
+ * (README: "From responses to ratings to the report"): `empq assign`, the
+ * rating site's claim / start / answer calls, `empq ratings export`
+ * and `empq analyze`, each the same code, in this process. Only the people
+ * are simulated: one deterministic rater per slot whose chance of Good,
+ * Okay and Bad depends on the source it rates, so the report has a
+ * difference to find. Nobody real rated anything. */
+
+#define STUDY_ITEMS 10          /* dialogues per participant */
+#define STUDY_SEED 1            /* the plan's and the raters' */
+#define STUDY_CHECK_POS 5       /* one attention check, the sixth entry */
+#define STUDY_CODE "DEMO42"     /* completion code */
+#define RATER_STREAM 0x3c6ef372fe94f82bull
+
+/* Per mille chance of Good and of Okay (the rest is Bad) the simulated
+ * raters give each source: every fake model a little more often Good than
+ * the human baseline, and differing among themselves. */
+static const struct {
+    const char *source;
+    unsigned good, okay;
+} sim_taste[] = {
+    {"human", 350, 380},       {"fake-warm", 600, 300}, {"fake-curious", 520, 320},
+    {"fake-formal", 450, 350}, {"fake-brief", 400, 330},
+};
+
+static int sim_rating(const char *source, empq_rng *r)
+{
+    unsigned good = sim_taste[0].good, okay = sim_taste[0].okay; /* unknown: as human */
+    for (size_t i = 0; i < sizeof sim_taste / sizeof sim_taste[0]; i++) {
+        if (strcmp(sim_taste[i].source, source) == 0) {
+            good = sim_taste[i].good;
+            okay = sim_taste[i].okay;
+        }
+    }
+    uint64_t u = empq_rng_below(r, 1000);
+    return u < good ? 3 : u < good + okay ? 2 : 1;
+}
+
+/* Runs a command of this program in-process with args (NULL-terminated,
+ * at most 23) as its argv, in a writable copy of the array since getopt
+ * permutes it. Returns the command's exit code. */
+static int run_cmd(int (*cmd)(int, char **), const char *const *args)
+{
+    char *argv[24];
+    int argc = 0;
+    while (args[argc] != NULL && argc < 23) {
+        argv[argc] = (char *)args[argc];
+        argc++;
+    }
+    argv[argc] = NULL;
+    fflush(NULL);
+    int code = cmd(argc, argv);
+    fflush(NULL);
+    return code;
+}
+
+/* One simulated participant through the site's calls, in the site's order:
+ * claim, start (the instructions confirmed), then answer each entry. The
+ * site's page views are left out: they only record when an entry was
+ * first shown, and cost four Redis round trips each. The plan (plan.json)
+ * says which source the claimed slot shows and which answer each attention
+ * check asks for; the simulated rater passes every check. */
+static int sim_participant(demo *d, empq_store *s, json_t *slots, size_t i)
+{
+    char pid[32];
+    snprintf(pid, sizeof pid, "simulated-%05zu", i + 1);
+    empq_error err = {0};
+    int outcome = 0;
+    uint32_t slot = 0;
+    const char *step = "claim";
+    int rc = empq_ratings_claim(s, d->run_id, pid, "SIMULATED", NULL, empq_now_ms(), &outcome,
+                                &slot, &err);
+    json_t *sl = json_array_get(slots, slot);
+    json_t *entries = json_object_get(sl, "entries");
+    const char *source = json_string_value(json_object_get(sl, "condition"));
+    if (rc == EMPQ_OK && outcome == EMPQ_RATINGS_OK && (!json_is_array(entries) || source == NULL)) {
+        cli__err("demo: %s/plan/plan.json has no slot %u", d->out, slot);
+        return CLI_FAIL;
+    }
+    if (rc == EMPQ_OK && outcome == EMPQ_RATINGS_OK) {
+        step = "start";
+        rc = empq_ratings_start(s, d->run_id, pid, empq_now_ms(), &outcome, &err);
+    }
+    empq_rng r;
+    empq_rng_seed(&r, STUDY_SEED ^ (RATER_STREAM * ((uint64_t)slot + 1)));
+    size_t n = json_array_size(entries);
+    for (size_t pos = 0; rc == EMPQ_OK && outcome == EMPQ_RATINGS_OK && pos < n; pos++) {
+        json_int_t e = json_integer_value(json_array_get(entries, pos));
+        int rating = EMPQ_ASSIGN_IS_CHECK(e) ? EMPQ_ASSIGN_CHECK_EXPECT(e) : sim_rating(source, &r);
+        step = "answer";
+        rc = empq_ratings_answer(s, d->run_id, pid, slot, (uint32_t)pos, rating, empq_now_ms(),
+                                 &outcome, &err);
+    }
+    if (rc != EMPQ_OK) {
+        cli__err("demo: simulated participant %s: %s: %s", pid, step, err.msg);
+        return rc == EMPQ_ESTORE ? CLI_SERVICE : CLI_FAIL;
+    }
+    if (outcome != EMPQ_RATINGS_OK) {
+        cli__err("demo: simulated participant %s: %s: %s", pid, step, empq_ratings_outcome_name(outcome));
+        return CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+/* Every slot of the stored plan gets one simulated participant. */
+static int simulate(demo *d, const char *plan_json)
+{
+    json_error_t je;
+    json_t *plan = json_load_file(plan_json, 0, &je);
+    json_t *slots = json_object_get(plan, "slots");
+    if (!json_is_array(slots)) {
+        cli__err("demo: %s: %s", plan_json, plan == NULL ? je.text : "no slots");
+        json_decref(plan);
+        return CLI_FAIL;
+    }
+    d->per_condition = (size_t)json_integer_value(json_object_get(plan, "participants_per_condition"));
+    d->items = (size_t)json_integer_value(json_object_get(plan, "items"));
+    d->checks = json_array_size(json_object_get(plan, "attention_checks"));
+    empq_store *s = NULL;
+    empq_error err = {0};
+    int code = CLI_OK;
+    if (empq_store_open(&s, d->redis_url, 5000, &err) != EMPQ_OK) {
+        cli__err("demo: cannot reach the demo's Redis: %s", err.msg);
+        code = CLI_SERVICE;
+    }
+    size_t n = json_array_size(slots);
+    for (size_t i = 0; code == CLI_OK && i < n; i++) {
+        if (broken(d))
+            code = CLI_FAIL;
+        else
+            code = sim_participant(d, s, slots, i);
+    }
+    if (code == CLI_OK)
+        d->participants = n;
+    empq_store_close(&s);
+    json_decref(plan);
+    return code;
+}
+
+/* Reads the analysis' tables/conditions.csv for the summary. Not fatal. */
+static void read_conditions(demo *d, const char *path)
+{
+    char *text = NULL;
+    size_t len = 0;
+    empq_error err = {0};
+    empq_csvread *r = NULL;
+    if (empq_read_file(path, &text, &len, &err) != EMPQ_OK ||
+        empq_csvread_open_buf(path, text, len, &r, &err) != EMPQ_OK ||
+        empq_csvread_header(r, &err) != EMPQ_OK) {
+        fprintf(stderr, "empq: demo: cannot read %s: %s\n", path, err.msg);
+        empq_csvread_free(&r);
+        free(text);
+        return;
+    }
+    long col[6];
+    static const char *const names[] = {"condition", "n", "share_good", "share_okay", "share_bad",
+                                        "mean_rating"};
+    for (size_t i = 0; i < 6; i++)
+        col[i] = empq_csvread_col(r, names[i]);
+    while (d->n_sources < MAX_SOURCES && empq_csvread_next(r, &err) == 1) {
+        study_source *src = &d->sources[d->n_sources++];
+        snprintf(src->name, sizeof src->name, "%s", col[0] >= 0 ? empq_csvread_field(r, (size_t)col[0]) : "?");
+        src->n = col[1] >= 0 ? strtoull(empq_csvread_field(r, (size_t)col[1]), NULL, 10) : 0;
+        double *v[] = {&src->good, &src->okay, &src->bad, &src->mean};
+        for (size_t k = 0; k < 4; k++)
+            *v[k] = col[k + 2] >= 0 ? strtod(empq_csvread_field(r, (size_t)col[k + 2]), NULL) : 0;
+    }
+    empq_csvread_free(&r);
+    free(text);
+}
+
+/* assign -> SIMULATED participants -> export -> analysis, into DIR/plan,
+ * DIR/ratings and DIR/report. */
+static int run_rating_study(demo *d)
+{
+    char plan[PATHLEN + 16], ratings[PATHLEN + 16], report[PATHLEN + 16], path[PATHLEN + 64];
+    char responses[PATHLEN + 32], items[16], seed[16], check[16];
+    snprintf(plan, sizeof plan, "%s/plan", d->out);
+    snprintf(ratings, sizeof ratings, "%s/ratings", d->out);
+    snprintf(report, sizeof report, "%s/report", d->out);
+    snprintf(responses, sizeof responses, "%s/responses.jsonl", d->out);
+    snprintf(items, sizeof items, "%d", STUDY_ITEMS);
+    snprintf(seed, sizeof seed, "%d", STUDY_SEED);
+    /* the check must fall inside the smallest batch: the batches hold
+     * prompts / ceil(prompts / items) dialogues or one more */
+    uint64_t min_batch = d->prompts / ((d->prompts + STUDY_ITEMS - 1) / STUDY_ITEMS);
+    snprintf(check, sizeof check, "%" PRIu64, min_batch < STUDY_CHECK_POS ? min_batch : STUDY_CHECK_POS);
+    fprintf(stderr, "empq: demo: rating study with SIMULATED participants (no real people): plan, "
+                    "ratings, analysis\n");
+    uint64_t t0 = empq_mono_ms();
+
+    const char *assign[] = {"assign", d->run_id, "--items", items, "--seed", seed, "--attention-checks",
+                            check, "--completion-code", STUDY_CODE, "--out", plan, "--redis",
+                            d->redis_url, NULL};
+    int code = run_cmd(cli__cmd_assign, assign);
+    snprintf(path, sizeof path, "%s/plan.json", plan);
+    if (code == CLI_OK)
+        code = simulate(d, path);
+    const char *export[] = {"ratings", "export", d->run_id, "--out", ratings, "--redis", d->redis_url, NULL};
+    if (code == CLI_OK)
+        code = run_cmd(cli__cmd_ratings, export);
+    snprintf(path, sizeof path, "%s/ratings-long.csv", ratings);
+    const char *analyze[] = {"analyze", "--ratings", path, "--layout", "long", "--responses", responses,
+                             "--out", report, NULL};
+    if (code == CLI_OK)
+        code = run_cmd(cli__cmd_analyze, analyze);
+    if (code != CLI_OK)
+        return code;
+    d->study_ms = empq_mono_ms() - t0;
+    d->have_study = 1;
+    snprintf(path, sizeof path, "%s/tables/conditions.csv", report);
+    read_conditions(d, path);
+    for (size_t i = 0; i < d->n_sources; i++)
+        d->ratings += d->sources[i].n;
+    return CLI_OK;
+}
+
+/* ==================== summary ==================== */
+
+static void print_summary(const demo *d)
+{
+    char c1[32], c2[32];
+    double secs = d->wall_ms / 1000.0;
     printf("\nempq demo: done\n");
-    printf("  run            %s\n", run_id);
-    printf("  jobs           %s (%s prompts x 5 sources)\n", commas(jobs, c1, sizeof c1),
+    printf("  run            %s\n", d->run_id);
+    printf("  jobs           %s (%s prompts x 5 sources)\n", commas(d->jobs, c1, sizeof c1),
            commas(d->prompts, c2, sizeof c2));
-    printf("  lines          %s, %" PRIu64 " emotions\n", commas(lines, c1, sizeof c1), emotions);
-    printf("  cache hits     %s\n", commas(hits, c1, sizeof c1));
-    if (calls >= 0)
-        printf("  backend calls  %s\n", commas((uint64_t)calls, c1, sizeof c1));
+    printf("  lines          %s, %" PRIu64 " emotions\n", commas(d->lines, c1, sizeof c1), d->emotions);
+    printf("  cache hits     %s\n", commas(d->hits, c1, sizeof c1));
+    if (d->calls >= 0)
+        printf("  backend calls  %s\n", commas((uint64_t)d->calls, c1, sizeof c1));
     else
         printf("  backend calls  unknown\n");
-    printf("  dead           %s\n", commas(p.dead, c1, sizeof c1));
+    printf("  dead           %s\n", commas(d->dead, c1, sizeof c1));
     printf("  wall time      %.2f s (submit to responses.jsonl)\n", secs);
-    printf("  throughput     %s jobs/s\n", commas(secs > 0 ? (uint64_t)(jobs / secs) : jobs, c3, sizeof c3));
-    printf("  responses      %s\n", final_path);
-    printf("  run files      %s/runs/%s/\n", d->out, run_id);
+    printf("  throughput     %s jobs/s\n",
+           commas(secs > 0 ? (uint64_t)(d->jobs / secs) : d->jobs, c1, sizeof c1));
+    printf("  responses      %s/responses.jsonl\n", d->out);
+    printf("  run files      %s/runs/%s/\n", d->out, d->run_id);
+    if (d->have_study) {
+        printf("  participants   %s SIMULATED (%zu per source, %s%zu dialogues + %zu attention check%s "
+               "each; not real people)\n",
+               commas(d->participants, c1, sizeof c1), d->per_condition,
+               d->ratings == d->participants * d->items ? "" : "up to ", d->items, d->checks,
+               d->checks == 1 ? "" : "s");
+        printf("  ratings        %s (%s/ratings/: ratings.csv, ratings-long.csv, participants.csv)\n",
+               commas(d->ratings, c1, sizeof c1), d->out);
+        printf("  study time     %.2f s (assign, SIMULATED rating, export, analysis)\n",
+               d->study_ms / 1000.0);
+        printf("  plan           %s/plan/ (plan.csv, plan.json)\n", d->out);
+        printf("  report         %s/report/report.html (and report.md, tables/)\n", d->out);
+        if (d->n_sources > 0)
+            printf("  rated          Good   Okay   Bad    mean  (SIMULATED raters)\n");
+        for (size_t i = 0; i < d->n_sources; i++) {
+            const study_source *s = &d->sources[i];
+            printf("    %-12s %4.1f%%  %4.1f%%  %4.1f%%  %.2f\n", s->name, 100 * s->good, 100 * s->okay,
+                   100 * s->bad, s->mean);
+        }
+    }
     printf("  logs           %s/logs/\n", d->out);
     printf("  redis data     %s/redis/ (run `empq demo --out %s` again: served from the cache)\n",
            d->out, d->out);
     fflush(stdout);
-    if (p.dead > 0)
-        return CLI_FAIL;
-    return CLI_OK;
 }
 
 int cli__cmd_demo(int argc, char **argv)
@@ -918,6 +1192,10 @@ int cli__cmd_demo(int argc, char **argv)
     code = start_all(d);
     if (code == CLI_OK)
         code = run_study(d);
+    if (code == CLI_OK)
+        code = run_rating_study(d);
+    if (d->have_responses)
+        print_summary(d);
     if (demo_stop) {
         fprintf(stderr, "\nempq: demo: interrupted; stopping\n");
         code = 130;

@@ -1,11 +1,16 @@
 """`empq demo` twice with the same --out: the first run calls the fake
 backend once per model response, the second is served from the cache
 (Redis keeps its append-only file in DIR/redis) with the same responses.
+After the responses the demo runs the rating study with simulated
+participants: the plan, the ratings export (every participant rates ITEMS
+answers; every source is rated) and the report naming every source; the
+same seed gives the same ratings in both runs.
 Afterwards no process the demo started is left running. Also: exported
 CURVE keys do not disturb it, and the default (relative) ./empq-demo works
 from any folder, as `make demo` runs it."""
 
 import collections
+import csv
 import os
 import re
 import shutil
@@ -16,6 +21,7 @@ from empqtest import main, program, read_jsonl, redis_server
 
 PROMPTS = 2000  # the default demo: issue point 1 is about exactly this size
 SOURCES = ("human", "fake-warm", "fake-formal", "fake-brief", "fake-curious")
+ITEMS = 10  # dialogues per simulated participant
 VOLATILE = {"run_id", "started_at", "finished_at", "latency_ms", "cache_hit", "attempts"}
 
 
@@ -65,6 +71,42 @@ def check_lines(lines):
     assert all(isinstance(r["response"], str) and r["response"] for r in lines)
 
 
+def check_study(out, summary, prompts):
+    """The rating study after the responses: plan, SIMULATED ratings of
+    every answer, the report. Returns the ratings as (participant,
+    condition, item, rating) tuples."""
+    assert "SIMULATED" in summary, summary
+    for name in ("plan/plan.csv", "plan/plan.json", "ratings/ratings.csv", "ratings/participants.csv",
+                 "report/report.html", "report/report.md", "report/tables/conditions.csv"):
+        path = os.path.join(out, name)
+        assert os.path.isfile(path) and os.path.getsize(path) > 0, path
+    with open(os.path.join(out, "ratings", "ratings-long.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    batches = (prompts + ITEMS - 1) // ITEMS
+    participants = batches * len(SOURCES)
+    assert len(rows) == prompts * len(SOURCES), len(rows)  # participants x items
+    by_participant = collections.Counter(r["participant"] for r in rows)
+    assert len(by_participant) == participants, len(by_participant)
+    if prompts % ITEMS == 0:
+        assert set(by_participant.values()) == {ITEMS}, by_participant
+    assert all(p.startswith("simulated-") for p in by_participant)
+    assert collections.Counter(r["condition"] for r in rows) == {s: prompts for s in SOURCES}
+    assert all(r["rating"] in ("1", "2", "3") and r["checks_passed"] == r["checks"] == "1" for r in rows)
+    assert summary_value(summary, "participants") == participants, summary
+    assert summary_value(summary, "ratings") == prompts * len(SOURCES), summary
+    for name in ("report.html", "report.md"):
+        with open(os.path.join(out, "report", name), encoding="utf-8") as f:
+            text = f.read()
+        missing = [s for s in SOURCES if s not in text]
+        assert not missing, f"{name} does not name {missing}"
+    return sorted((r["participant"], r["condition"], r["item"], r["rating"]) for r in rows)
+
+
+def good_shares(out):
+    with open(os.path.join(out, "report", "tables", "conditions.csv"), newline="") as f:
+        return {r["condition"]: float(r["share_good"]) for r in csv.DictReader(f)}
+
+
 def test_demo_twice():
     redis_server()  # skips when not installed
     tmp = tempfile.mkdtemp(prefix="empqtest-demo-")
@@ -80,6 +122,11 @@ def test_demo_twice():
         assert (calls, hits) == (PROMPTS * 4, 0), first
         assert not any(r["cache_hit"] for r in lines1), first
         assert summary_value(first, "jobs") == PROMPTS * 5, first
+        ratings1 = check_study(out, first, PROMPTS)
+        # the simulated raters like every fake model a little better than
+        # the human baseline
+        good = good_shares(out)
+        assert all(good[s] > good["human"] for s in SOURCES if s != "human"), good
         assert not leftover_processes(tmp), leftover_processes(tmp)
 
         second = run_demo(out)
@@ -91,6 +138,7 @@ def test_demo_twice():
         assert all(r["cache_hit"] for r in lines2 if r["source"] != "human")
         strip = lambda ls: [{k: v for k, v in r.items() if k not in VOLATILE} for r in ls]
         assert strip(lines1) == strip(lines2), "the cached demo's responses differ"
+        assert check_study(out, second, PROMPTS) == ratings1, "the second demo's ratings differ"
         assert not leftover_processes(tmp), leftover_processes(tmp)
         assert os.path.isdir(os.path.join(out, "redis")) and os.listdir(os.path.join(out, "redis"))
         ok = True
@@ -149,6 +197,7 @@ def test_demo_default_folder():
             out = os.path.join(tmp, folder)
             assert len(read_jsonl(os.path.join(out, "responses.jsonl"))) == 32 * len(SOURCES), out
             assert os.path.exists(os.path.join(out, "logs", "redis.log")), os.listdir(os.path.join(out, "logs"))
+            check_study(out, r.stdout, 32)
         assert not leftover_processes(tmp), leftover_processes(tmp)
     finally:
         for pid, _ in leftover_processes(tmp):
