@@ -10,6 +10,7 @@ CURVE keys do not disturb it, and the default (relative) ./empq-demo works
 from any folder, as `make demo` runs it."""
 
 import collections
+import contextlib
 import csv
 import os
 import re
@@ -25,17 +26,45 @@ ITEMS = 10  # dialogues per simulated participant
 VOLATILE = {"run_id", "started_at", "finished_at", "latency_ms", "cache_hit", "attempts"}
 
 
-def run_demo(out):
-    env = dict(os.environ)
-    env.setdefault("EMPQ_STUDIES", os.path.join(os.environ.get("EMPQ_SOURCE_DIR", ""), "studies"))
-    r = subprocess.run([program("empq"), "demo", "--out", out],
-                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180, env=env)
+def run_demo(out, *args, cwd=None, env=None):
+    """`empq demo --out out ARGS` (no --out when out is None), from cwd; its
+    stdout. On a failure prints the tail of every log and fails."""
+    e = dict(os.environ if env is None else env)
+    e.setdefault("EMPQ_STUDIES", os.path.join(os.environ.get("EMPQ_SOURCE_DIR", ""), "studies"))
+    argv = [program("empq"), "demo"] + (["--out", out] if out is not None else []) + list(args)
+    r = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180, env=e,
+                       cwd=cwd)
     if r.returncode != 0:
-        for f in sorted(os.listdir(os.path.join(out, "logs"))) if os.path.isdir(os.path.join(out, "logs")) else []:
-            with open(os.path.join(out, "logs", f), errors="replace") as fh:
+        logs = os.path.join(cwd or ".", out or "empq-demo", "logs")
+        for f in sorted(os.listdir(logs)) if os.path.isdir(logs) else []:
+            with open(os.path.join(logs, f), errors="replace") as fh:
                 print(f"---- {f}\n" + "".join(fh.readlines()[-20:]))
         raise AssertionError(f"empq demo exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
     return r.stdout
+
+
+@contextlib.contextmanager
+def demo_folder(prefix):
+    """A temporary folder for demos; afterwards no process naming it is left
+    (asserted when the test passed, killed by pid in any case), and the
+    folder is removed unless the test failed."""
+    redis_server()  # skips when not installed
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    ok = False
+    try:
+        yield tmp
+        assert not leftover_processes(tmp), leftover_processes(tmp)
+        ok = True
+    finally:
+        for pid, _ in leftover_processes(tmp):
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+        if ok:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"kept {tmp}")
 
 
 def summary_value(out, key):
@@ -108,10 +137,7 @@ def good_shares(out):
 
 
 def test_demo_twice():
-    redis_server()  # skips when not installed
-    tmp = tempfile.mkdtemp(prefix="empqtest-demo-")
-    ok = False
-    try:
+    with demo_folder("empqtest-demo-") as tmp:
         out = os.path.join(tmp, "demo")
         first = run_demo(out)
         lines1 = read_jsonl(os.path.join(out, "responses.jsonl"))
@@ -141,71 +167,33 @@ def test_demo_twice():
         assert check_study(out, second, PROMPTS) == ratings1, "the second demo's ratings differ"
         assert not leftover_processes(tmp), leftover_processes(tmp)
         assert os.path.isdir(os.path.join(out, "redis")) and os.listdir(os.path.join(out, "redis"))
-        ok = True
-    finally:
-        for pid, _ in leftover_processes(tmp):
-            try:
-                os.kill(pid, 9)
-            except OSError:
-                pass
-        if ok:
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            print(f"kept {tmp}")
 
 
 def test_demo_ignores_cluster_keys():
     """Keys a user exported for a real cluster do not stop the demo's
     private, loopback broker from working."""
-    redis_server()
-    tmp = tempfile.mkdtemp(prefix="empqtest-demo-curve-")
-    try:
+    with demo_folder("empqtest-demo-curve-") as tmp:
         keys = os.path.join(tmp, "keys")
         os.makedirs(keys)
         subprocess.run([program("empq"), "keygen", "--out", keys, "--name", "me"], check=True,
                        capture_output=True, timeout=30)
         env = dict(os.environ, EMPQ_CURVE_SECRET=os.path.join(keys, "me.key"),
                    EMPQ_CURVE_SERVER_PUB=os.path.join(keys, "me.pub"))
-        env.setdefault("EMPQ_STUDIES", os.path.join(os.environ.get("EMPQ_SOURCE_DIR", ""), "studies"))
         out = os.path.join(tmp, "demo")
-        r = subprocess.run([program("empq"), "demo", "--prompts", "64", "--out", out],
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, env=env)
-        assert r.returncode == 0, r.stdout + r.stderr
+        run_demo(out, "--prompts", "64", env=env)
         assert len(read_jsonl(os.path.join(out, "responses.jsonl"))) == 64 * len(SOURCES)
-        assert not leftover_processes(tmp), leftover_processes(tmp)
-    finally:
-        for pid, _ in leftover_processes(tmp):
-            try:
-                os.kill(pid, 9)
-            except OSError:
-                pass
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_demo_default_folder():
     """`make demo` runs `empq demo` with no --out: the default ./empq-demo,
     a relative path, in the current folder (and a relative --out too)."""
-    redis_server()
-    tmp = tempfile.mkdtemp(prefix="empqtest-demo-cwd-")
-    try:
-        env = dict(os.environ)
-        env.setdefault("EMPQ_STUDIES", os.path.join(os.environ.get("EMPQ_SOURCE_DIR", ""), "studies"))
-        for extra, folder in (([], "empq-demo"), (["--out", "rel/demo"], os.path.join("rel", "demo"))):
-            r = subprocess.run([program("empq"), "demo", "--prompts", "32"] + extra, cwd=tmp,
-                               stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, env=env)
-            assert r.returncode == 0, r.stdout + r.stderr
-            out = os.path.join(tmp, folder)
-            assert len(read_jsonl(os.path.join(out, "responses.jsonl"))) == 32 * len(SOURCES), out
-            assert os.path.exists(os.path.join(out, "logs", "redis.log")), os.listdir(os.path.join(out, "logs"))
-            check_study(out, r.stdout, 32)
-        assert not leftover_processes(tmp), leftover_processes(tmp)
-    finally:
-        for pid, _ in leftover_processes(tmp):
-            try:
-                os.kill(pid, 9)
-            except OSError:
-                pass
-        shutil.rmtree(tmp, ignore_errors=True)
+    with demo_folder("empqtest-demo-cwd-") as tmp:
+        for out, folder in ((None, "empq-demo"), ("rel/demo", os.path.join("rel", "demo"))):
+            stdout = run_demo(out, "--prompts", "32", cwd=tmp)
+            path = os.path.join(tmp, folder)
+            assert len(read_jsonl(os.path.join(path, "responses.jsonl"))) == 32 * len(SOURCES), path
+            assert os.path.exists(os.path.join(path, "logs", "redis.log")), os.listdir(os.path.join(path, "logs"))
+            check_study(path, stdout, 32)
 
 
 if __name__ == "__main__":
