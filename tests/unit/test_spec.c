@@ -596,6 +596,68 @@ static void test_studies(void)
     CHECK_CONTAINS(err.msg, "key 'dataset.path': environment variable 'EMPQ_DATA' is not set");
 }
 
+/* ==================== rating: consent, duration, questions ==================== */
+
+static void test_rating_section(void)
+{
+    Empq__RunSpec *rs = good(BASE_HEAD, NULL);
+    CHECK(rs->rating == NULL);
+    empq__run_spec__free_unpacked(rs, NULL);
+    rs = good(BASE_HEAD
+              "rating:\n"                                            /* 10 */
+              "  consent: |\n"                                       /* 11 */
+              "    You will rate dialogues.\n"                       /* 12 */
+              "\n"                                                   /* 13 */
+              "    You may stop at any time.\n"                      /* 14 */
+              "  duration_minutes: 15\n"                             /* 15 */
+              "  questions:\n"                                       /* 16 */
+              "    - id: age\n"                                      /* 17 */
+              "      text: Your age group?\n"                        /* 18 */
+              "      type: choice\n"                                 /* 19 */
+              "      choices: [18-29, 30-49, 50+, Prefer not to say]\n" /* 20 */
+              "      required: true\n"                               /* 21 */
+              "    - id: comments\n"                                 /* 22 */
+              "      text: Anything to tell us?\n",                  /* 23 */
+              NULL);
+    CHECK(rs->rating != NULL);
+    CHECK_STR(rs->rating->consent, "You will rate dialogues.\n\nYou may stop at any time.\n");
+    CHECK_INT(rs->rating->duration_minutes, 15);
+    CHECK_INT(rs->rating->n_questions, 2);
+    CHECK_STR(rs->rating->questions[0]->id, "age");
+    CHECK_STR(rs->rating->questions[0]->type, "choice");
+    CHECK_INT(rs->rating->questions[0]->n_choices, 4);
+    CHECK_STR(rs->rating->questions[0]->choices[3], "Prefer not to say");
+    CHECK(rs->rating->questions[0]->required);
+    CHECK_STR(rs->rating->questions[1]->type, "text");
+    CHECK_INT(rs->rating->questions[1]->max_length, 500);
+    CHECK(!rs->rating->questions[1]->required);
+    empq__run_spec__free_unpacked(rs, NULL);
+
+    bad(BASE_HEAD "rating:\n  consnet: x\n", EMPQ_ESPEC, "t.yaml:11: key 'rating.consnet' is not a known key");
+    bad(BASE_HEAD "rating:\n  consent: \"\"\n", EMPQ_ESPEC, "t.yaml:11: key 'rating.consent' must not be empty");
+    bad(BASE_HEAD "rating:\n  duration_minutes: 0\n", EMPQ_ESPEC, "t.yaml:11: key 'rating.duration_minutes'");
+    bad(BASE_HEAD "rating:\n  duration_minutes: 601\n", EMPQ_ESPEC, "t.yaml:11: key 'rating.duration_minutes'");
+    bad(BASE_HEAD "rating:\n  questions: x\n", EMPQ_ESPEC, "t.yaml:11: key 'rating.questions' must be a list");
+    bad(BASE_HEAD "rating:\n  questions:\n    - id: Age\n      text: t\n", EMPQ_ESPEC,
+        "t.yaml:12: key 'rating.questions[0].id' must be 1-32 of a-z 0-9 _");
+    bad(BASE_HEAD "rating:\n  questions:\n    - id: a\n", EMPQ_ESPEC,
+        "t.yaml:12: key 'rating.questions[0].text' is required");
+    bad(BASE_HEAD "rating:\n  questions:\n    - {id: a, text: t, type: scale}\n", EMPQ_ESPEC,
+        "t.yaml:12: key 'rating.questions[0].type' must be one of text, choice");
+    bad(BASE_HEAD "rating:\n  questions:\n    - {id: a, text: t, type: choice}\n", EMPQ_ESPEC,
+        "key 'rating.questions[0].choices' is required with type choice");
+    bad(BASE_HEAD "rating:\n  questions:\n    - {id: a, text: t, type: choice, choices: [x]}\n", EMPQ_ESPEC,
+        "t.yaml:12: key 'rating.questions[0].choices' must list 2 to 20 choices");
+    bad(BASE_HEAD "rating:\n  questions:\n    - {id: a, text: t, type: choice, choices: [x, x]}\n", EMPQ_ESPEC,
+        "key 'rating.questions[0].choices[1]': 'x' is listed twice");
+    bad(BASE_HEAD "rating:\n  questions:\n    - {id: a, text: t, choices: [x, y]}\n", EMPQ_ESPEC,
+        "key 'rating.questions[0].choices' is used with type choice only");
+    bad(BASE_HEAD "rating:\n  questions:\n    - {id: a, text: t, max_length: 2001}\n", EMPQ_ESPEC,
+        "key 'rating.questions[0].max_length' must be an integer from 1 to 2000");
+    bad(BASE_HEAD "rating:\n  questions:\n    - {id: a, text: t}\n    - {id: a, text: u}\n", EMPQ_ESPEC,
+        "t.yaml:13: key 'rating.questions[1].id': 'a' is already the id of rating.questions[0]");
+}
+
 int main(void)
 {
     RUN(test_minimal_defaults);
@@ -611,5 +673,6 @@ int main(void)
     RUN(test_yaml_errors);
     RUN(test_expand_env);
     RUN(test_studies);
+    RUN(test_rating_section);
     CHECK_DONE();
 }
