@@ -176,6 +176,7 @@ int cli__cmd_assign(int argc, char **argv)
     }
     uint32_t n = run->n_prompts, nc = (uint32_t)run->spec->n_models;
     uint32_t samples = empq_export_samples(run->spec);
+    empq_ratings_config_from_spec(&cfg, run->spec); /* the spec's rating: consent, questions */
     if (nc == 0 || nc > EMPQ_ASSIGN_MAX_CONDITIONS) {
         cli__err("assign: run %s has %u sources; a plan takes 1 to %d", run_id, nc,
                  EMPQ_ASSIGN_MAX_CONDITIONS);

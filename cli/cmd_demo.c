@@ -943,7 +943,7 @@ static int run_cmd(int (*cmd)(int, char **), const char *const *args)
 }
 
 /* One simulated participant through the site's calls, in the site's order:
- * claim, start (the instructions confirmed), then answer each entry. The
+ * claim (consent given), start (the instructions confirmed), then answer each entry. The
  * site's page views are left out: they only record when an entry was
  * first shown, and cost four Redis round trips each. The plan (plan.json)
  * says which source the claimed slot shows and which answer each attention
@@ -956,8 +956,8 @@ static int sim_participant(demo *d, empq_store *s, json_t *slots, size_t i)
     int outcome = 0;
     uint32_t slot = 0;
     const char *step = "claim";
-    int rc = empq_ratings_claim(s, d->run_id, pid, "SIMULATED", NULL, empq_now_ms(), &outcome,
-                                &slot, &err);
+    int rc = empq_ratings_claim(s, d->run_id, pid, "SIMULATED", NULL, EMPQ_RATINGS_CONSENTED,
+                                empq_now_ms(), &outcome, &slot, &err);
     json_t *sl = json_array_get(slots, slot);
     json_t *entries = json_object_get(sl, "entries");
     const char *source = json_string_value(json_object_get(sl, "condition"));

@@ -96,7 +96,7 @@ static int claim(empq_store *s, const char *pid, uint64_t now, uint32_t *slot)
 {
     int outcome = -1;
     empq_error err = {0};
-    CHECK_INT(empq_ratings_claim(s, RUN, pid, "study", "sess", now, &outcome, slot, &err), EMPQ_OK);
+    CHECK_INT(empq_ratings_claim(s, RUN, pid, "study", "sess", EMPQ_RATINGS_PROLIFIC, now, &outcome, slot, &err), EMPQ_OK);
     return outcome;
 }
 
@@ -147,7 +147,7 @@ int main(void)
     CHECK(s1 != s2 && s1 != s3 && s1 != s4 && s2 != s3 && s2 != s4 && s3 != s4);
     CHECK_INT(claim(s, "p5", 1000, &slot), EMPQ_RATINGS_FULL);
     int outcome = 0;
-    CHECK_INT(empq_ratings_claim(s, RUN, "bad id!", NULL, NULL, 1000, &outcome, &slot, &err),
+    CHECK_INT(empq_ratings_claim(s, RUN, "bad id!", NULL, NULL, 0, 1000, &outcome, &slot, &err),
               EMPQ_EINVAL);
     /* the plan cannot be replaced once claimed */
     CHECK_INT(empq_ratings_store_plan(s, RUN, plan, 2, 1, &cfg, 1, &err), EMPQ_EEXIST);
