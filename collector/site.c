@@ -603,7 +603,7 @@ static enum MHD_Result consent(site *s, struct MHD_Connection *conn, const char 
                           "open the study from the link you were given.", NULL);
     int prolific = strcmp(route, "prolific") == 0;
     if (strcmp(choice, "decline") == 0) {
-        EMPQ_INFO("event=consent_declined run=%s participant=%s", run, pid);
+        EMPQ_INFO("event=consent_declined run=%s", run); /* no id: nothing about them is kept */
         empq_buf b = {0};
         declined_page(&b, prolific);
         return send_buf(conn, MHD_HTTP_OK, &b, "text/html; charset=utf-8", NULL);

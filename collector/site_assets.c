@@ -40,7 +40,7 @@ const char site__css[] =
     ".duration{background:#eef3fd;border-radius:.4rem;padding:.5rem .8rem}\n"
     ".question{margin:1.2rem 0}.question legend,.question>label{font-weight:600;display:block;"
     "margin-bottom:.4rem}\n"
-    "label.option{display:block;padding:.35rem 0}\n"
+    "label.option{display:block;padding:.35rem 0;font-weight:400}\n"
     "input[type=radio]{width:1.2rem;height:1.2rem;margin:0 .5rem 0 0;vertical-align:-.2rem}\n"
     "textarea{width:100%;font:inherit;padding:.5rem;border:1px solid var(--line);"
     "border-radius:.4rem}\n"
