@@ -106,6 +106,7 @@ def check_study(out, summary, prompts):
     condition, item, rating) tuples."""
     assert "SIMULATED" in summary, summary
     for name in ("plan/plan.csv", "plan/plan.json", "ratings/ratings.csv", "ratings/participants.csv",
+                 "ratings/answers.csv",
                  "report/report.html", "report/report.md", "report/tables/conditions.csv"):
         path = os.path.join(out, name)
         assert os.path.isfile(path) and os.path.getsize(path) > 0, path
@@ -122,6 +123,10 @@ def check_study(out, summary, prompts):
     assert collections.Counter(r["condition"] for r in rows) == {s: prompts for s in SOURCES}
     assert all(r["rating"] in ("1", "2", "3") and r["checks_passed"] == r["checks"] == "1" for r in rows)
     assert summary_value(summary, "participants") == participants, summary
+    # the demo study has a consent page: every simulated participant agreed before its claim
+    with open(os.path.join(out, "ratings", "answers.csv"), newline="") as f:
+        answers = list(csv.DictReader(f))
+    assert len(answers) == participants and all(a["consented_at"] for a in answers), answers[:3]
     assert summary_value(summary, "ratings") == prompts * len(SOURCES), summary
     for name in ("report.html", "report.md"):
         with open(os.path.join(out, "report", name), encoding="utf-8") as f:
