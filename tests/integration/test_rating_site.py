@@ -308,8 +308,10 @@ def test_consent_questions_routes():
 
         assert counts() == (0, 3, 0)
         q = "PROLIFIC_PID=5f3c9a1b2d4e6f7a8b9c0d1e&STUDY_ID=st1&SESSION_ID=se1"
-        st, _, body, _ = h.req("GET", f"/study/{run}?{q}")
+        st, _, body, resp = h.req("GET", f"/study/{run}?{q}")
         assert st == 200 and "About this study" in body, (st, body)
+        assert "default-src 'none'" in resp.getheader("Content-Security-Policy")
+        assert "<script>" not in body.split('<script src="/static/keys.js">')[0]  # no inline script
         assert "about <strong>12 minutes</strong>" in body, body
         assert "&lt;b&gt;Taking part is voluntary&lt;/b&gt;" in body and "<b>" not in body, body
         assert body.count('<p class="consent">') == 2, body  # two paragraphs
