@@ -748,6 +748,13 @@ static enum MHD_Result finish(site *s, struct MHD_Connection *conn, const char *
 {
     Empq__Run *r = NULL;
     const Empq__RatingSpec *rs = rating_spec(s, run, &r);
+    if (r == NULL) { /* the questions are unknown: finishing now would skip them */
+        EMPQ_ERROR("event=site_page_error run=%s participant=%s error=\"the run cannot be read\"",
+                   run, pid);
+        return error_page(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "Please try again",
+                          "The study is briefly unavailable; nothing was saved. Please send your "
+                          "answers again in a minute.", base);
+    }
     size_t nq = rs != NULL ? rs->n_questions : 0;
     const char *values[FORM_MAX_FIELDS] = {0};
     enum MHD_Result ret;
