@@ -20,7 +20,7 @@ const char site__css[] =
     ".turn{border:1px solid var(--line);border-radius:.6rem;padding:.6rem .8rem;margin:.6rem 0}\n"
     ".turn.response{border-color:var(--accent);border-width:2px}\n"
     ".who{display:block;font-weight:600;font-size:.9rem;color:var(--muted)}\n"
-    "fieldset{border:0;padding:0;margin:1rem 0}legend{font-weight:600;margin-bottom:.6rem}\n"
+    "fieldset{border:0;padding:0;margin:1rem 0}legend{font-weight:600;margin-bottom:.6rem;padding:0}\n"
     ".choices{display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:.5rem}\n"
     "button,.button{flex:1 1 8rem;min-height:3rem;font:inherit;font-weight:600;padding:.6rem 1rem;"
     "border:2px solid var(--accent);border-radius:.6rem;background:#eef3fd;color:var(--fg);"
