@@ -733,7 +733,7 @@ static int parse(demo *d, int argc, char **argv, int *done)
         {"latency-ms", required_argument, NULL, LATENCY}, {"credit", required_argument, NULL, CREDIT},
         {"out", required_argument, NULL, OUT},            CLI_OPT_HELP_ENTRY,
         {0}};
-    cli__args a = {.cmd = "demo", .opts = opts, .usage = usage, .style = CLI_ARGS_ARGUMENT};
+    cli__args a = {.cmd = "demo", .opts = opts, .usage = usage};
     int c;
     while ((c = cli__getopt(&a, argc, argv)) > 0) {
         switch (c) {

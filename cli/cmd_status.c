@@ -261,7 +261,7 @@ int cli__cmd_status(int argc, char **argv)
         {"json", no_argument, NULL, JSON},           {"watch", optional_argument, NULL, WATCH},
         {"broker", required_argument, NULL, BROKER}, CLI_OPT_HELP_ENTRY,
         {0}};
-    cli__args a = {.cmd = "status", .opts = opts, .usage = usage, .one = "one run at a time"};
+    cli__args a = {.cmd = "status", .opts = opts, .usage = usage, .max_args = 1, .too_many = "one run at a time"};
     const char *control = cli__default_control();
     int as_json = 0, watch = 0, c;
     double every = 1.0;
@@ -289,7 +289,7 @@ int cli__cmd_status(int argc, char **argv)
     }
     if (c == 0)
         return a.code;
-    const char *run = a.arg;
+    const char *run = a.args[0];
     int tty = isatty(STDOUT_FILENO) && !as_json;
     if (watch) {
         struct sigaction sa;
