@@ -221,14 +221,22 @@ static void table_end(doc *d)
 
 static const char *const rating_colors[3] = {"#d9534f", "#f0ad4e", "#4a9c5d"};
 
+/* Opens an <svg> of w x h of class cls (chart, small), titled title for
+ * screen readers (id the title's id). */
+static void svg_open(doc *d, const char *cls, int w, int h, const char *id, const char *title)
+{
+    putf(d, "<svg class=\"%s\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "viewBox=\"0 0 %d %d\" role=\"img\" aria-labelledby=\"%s\">\n<title id=\"%s\">",
+         cls, w, h, w, h, id, id);
+    put_text(d, title);
+    put(d, "</title>\n");
+}
+
 static void svg_stacked(doc *d, const empq_analysis *a)
 {
     const int left = 220, width = 520, row = 34, top = 30;
     int h = top + (int)a->n_conds * row + 10;
-    putf(d, "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-            "viewBox=\"0 0 %d %d\" role=\"img\" aria-labelledby=\"t-stacked\">\n",
-         left + width + 20, h, left + width + 20, h);
-    put(d, "<title id=\"t-stacked\">Share of Bad, Okay and Good ratings per condition</title>\n");
+    svg_open(d, "chart", left + width + 20, h, "t-stacked", "Share of Bad, Okay and Good ratings per condition");
     for (int v = 0; v < 3; v++) {
         int x = left + v * 110;
         putf(d, "<rect x=\"%d\" y=\"6\" width=\"12\" height=\"12\" fill=\"%s\"/>"
@@ -266,10 +274,8 @@ static void svg_good_ci(doc *d, const empq_analysis *a)
 {
     const int left = 220, width = 520, row = 26, top = 34;
     int h = top + (int)a->n_conds * row + 24;
-    putf(d, "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-            "viewBox=\"0 0 %d %d\" role=\"img\" aria-labelledby=\"t-good-ci\">\n",
-         left + width + 40, h, left + width + 40, h);
-    put(d, "<title id=\"t-good-ci\">Share of Good ratings per condition with its Wilson 95% interval</title>\n");
+    svg_open(d, "chart", left + width + 40, h, "t-good-ci",
+             "Share of Good ratings per condition with its Wilson 95% interval");
     putf(d, "<text x=\"%d\" y=\"16\" class=\"st\">Share Good, 95%% interval (Wilson)</text>\n", left);
     for (int t = 0; t <= 100; t += 25) { /* the axis: grid lines every 25% */
         double x = left + width * t / 100.0;
@@ -320,10 +326,7 @@ static void svg_heatmap(doc *d, const empq_analysis *a)
 {
     const int left = 130, cw = 150, rh = 20, top = 48;
     int w = left + (int)a->n_conds * cw + 10, h = top + (int)a->n_emotions * rh + 10;
-    putf(d, "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-            "viewBox=\"0 0 %d %d\" role=\"img\" aria-labelledby=\"t-heat\">\n",
-         w, h, w, h);
-    put(d, "<title id=\"t-heat\">Share of Good ratings per emotion and condition</title>\n");
+    svg_open(d, "chart", w, h, "t-heat", "Share of Good ratings per emotion and condition");
     for (size_t c = 0; c < a->n_conds; c++) {
         putf(d, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" class=\"lb\">", left + (int)c * cw + cw / 2, top - 10);
         put_text(d, a->labels[c]);
@@ -375,10 +378,9 @@ static void svg_style(doc *d, const empq_analysis *a, int f)
         if (m > max)
             max = m;
     }
-    putf(d, "<svg class=\"small\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-            "viewBox=\"0 0 %d %d\" role=\"img\" aria-labelledby=\"t-style-%d\">\n",
-         left + width + 60, h, left + width + 60, h, f);
-    putf(d, "<title id=\"t-style-%d\">%s</title>\n", f, empq_style_feature_title(f));
+    char id[32];
+    snprintf(id, sizeof id, "t-style-%d", f);
+    svg_open(d, "small", left + width + 60, h, id, empq_style_feature_title(f));
     putf(d, "<text x=\"4\" y=\"16\" class=\"st\">%s</text>\n", empq_style_feature_title(f));
     for (size_t s = 0; s < a->n_sources; s++) {
         int y = top + (int)s * row;
