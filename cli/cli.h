@@ -68,6 +68,10 @@ int cli__getopt(cli__args *a, int argc, char **argv);
  * error a->code is CLI_USAGE, so the next cli__getopt returns 0. */
 void cli__opt_u64(cli__args *a, uint64_t max, uint64_t *out);
 
+/* Seconds for a person: "42s", "3m05s", "2h10m"; "-" when s < 0 (unknown).
+ * Returns buf. */
+const char *cli__fmt_secs(double s, char *buf, size_t len);
+
 /* A new run id "r-YYYYMMDD-HHMMSS-xxxx" (UTC, 4 random hex digits). */
 void cli__run_id(char *buf, size_t len);
 

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,22 @@ int cli__getopt(cli__args *a, int argc, char **argv)
 {
     a->prog = "empq";
     return empq_cliopt_next(a, argc, argv);
+}
+
+const char *cli__fmt_secs(double s, char *buf, size_t len)
+{
+    if (s < 0) {
+        snprintf(buf, len, "-");
+    } else {
+        unsigned long v = (unsigned long)ceil(s);
+        if (v >= 3600)
+            snprintf(buf, len, "%luh%02lum", v / 3600, v / 60 % 60);
+        else if (v >= 60)
+            snprintf(buf, len, "%lum%02lus", v / 60, v % 60);
+        else
+            snprintf(buf, len, "%lus", v);
+    }
+    return buf;
 }
 
 void cli__opt_u64(cli__args *a, uint64_t max, uint64_t *out)

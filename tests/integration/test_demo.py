@@ -136,8 +136,8 @@ def check_study(out, summary, prompts):
     tables = os.path.join(out, "report", "tables")
     for name in sorted(os.listdir(tables)):
         with open(os.path.join(tables, name), newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-        assert rows and all(r["simulated"] == "1" for r in rows), f"tables/{name}: simulated is not 1 on every row"
+            table = list(csv.DictReader(f))
+        assert table and all(r["simulated"] == "1" for r in table), f"tables/{name}: simulated is not 1 on every row"
     return sorted((r["participant"], r["condition"], r["item"], r["rating"]) for r in rows)
 
 
