@@ -213,8 +213,8 @@ static int find_paths(demo *d)
             return CLI_OK;
         }
     }
-    cli__err("demo: studies/demo.yaml not found (tried %s%s%s; set EMPQ_STUDIES to its folder)",
-             tried[0], n_tried > 1 ? ", " : "", n_tried > 1 ? tried[1] : "");
+    cli__err("demo: studies/demo.yaml not found (tried %s, %s%s%s; set EMPQ_STUDIES to its folder)", tried[0],
+             tried[1], n_tried > 2 ? ", " : "", n_tried > 2 ? tried[2] : "");
     return CLI_FAIL;
 }
 

@@ -40,11 +40,11 @@ def watch_in_tmux(c, run, width, height, extra=()):
     screens captured meanwhile and the final pane with its scrollback."""
     sock = os.path.join(c.tmp, f"tmux-{width}x{height}")
     env = c.env()
-    cmd = " ".join([program("empq"), "status", run, "--watch", "0.2"] + list(extra))
+    cmd = " ".join([program("empq"), "status", run, "--watch", "0.2"] + list(extra)) + '; echo "exit=$?"'
     # a login shell's prompt would differ from machine to machine: the pane runs the watch alone
     tmux(sock, "-f", "/dev/null", "new-session", "-d", "-s", "w", "-x", str(width), "-y", str(height),
          "-e", f"EMPQ_BROKER_CONTROL={env['EMPQ_BROKER_CONTROL']}", "-e", f"EMPQ_REDIS_URL={env['EMPQ_REDIS_URL']}",
-         "-e", "TERM=xterm-256color", cmd)
+         "-e", "TERM=xterm-256color", cmd)  # tmux runs it with sh -c
     try:
         tmux(sock, "set-option", "-t", "w", "remain-on-exit", "on")
         size = tmux(sock, "display-message", "-p", "-t", "w", "#{pane_width}x#{pane_height}").stdout.strip()
@@ -59,10 +59,12 @@ def watch_in_tmux(c, run, width, height, extra=()):
             time.sleep(0.15)
         else:
             raise AssertionError(f"the watch did not end within 120 s:\n" + "\n".join(capture(sock)))
-        status = tmux(sock, "display-message", "-p", "-t", "w", "#{pane_dead_status}").stdout.strip()
+        # the exit status, as the shell wrapping the watch printed it last
         final = capture(sock, history=True)
-        assert status == "0", f"empq status --watch exited {status}:\n" + "\n".join(final)
-        return screens, final
+        while final and not final[-1].strip() or final and final[-1].startswith("Pane is dead"):
+            final.pop()
+        assert final and final[-1] == "exit=0", "empq status --watch failed:\n" + "\n".join(final)
+        return screens, final[:-1]
     finally:
         tmux(sock, "kill-server", check=False)
 
