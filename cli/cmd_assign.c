@@ -96,7 +96,7 @@ int cli__cmd_assign(int argc, char **argv)
         {"redis", required_argument, NULL, REDIS},
         CLI_OPT_HELP_ENTRY,
         {0}};
-    cli__args a = {.cmd = "assign", .opts = opts, .usage = usage, .one = "one run at a time"};
+    cli__args a = {.cmd = "assign", .opts = opts, .usage = usage, .max_args = 1, .too_many = "one run at a time"};
     int replace = 0, store_it = 1, c;
     while ((c = cli__getopt(&a, argc, argv)) > 0) {
         uint64_t x = 0;
@@ -132,7 +132,7 @@ int cli__cmd_assign(int argc, char **argv)
     }
     if (c == 0)
         return a.code;
-    run_id = a.arg;
+    run_id = a.args[0];
     if (run_id == NULL) {
         cli__err("assign: which run? (empq assign RUN)");
         usage(stderr);

@@ -213,8 +213,8 @@ static int find_paths(demo *d)
             return CLI_OK;
         }
     }
-    cli__err("demo: studies/demo.yaml not found (tried %s%s%s; set EMPQ_STUDIES to its folder)",
-             tried[0], n_tried > 1 ? ", " : "", n_tried > 1 ? tried[1] : "");
+    cli__err("demo: studies/demo.yaml not found (tried %s, %s%s%s; set EMPQ_STUDIES to its folder)", tried[0],
+             tried[1], n_tried > 2 ? ", " : "", n_tried > 2 ? tried[2] : "");
     return CLI_FAIL;
 }
 
@@ -589,19 +589,23 @@ static void show(demo *d, const progress *p, uint64_t elapsed_ms, int final)
     double secs = elapsed_ms / 1000.0;
     double rate = secs > 0 ? fin / secs : 0;
     double pct = p->total > 0 ? 100.0 * fin / p->total : 0;
+    /* ETA: what is left at the rate so far; "-" before the first job ends */
+    char eta[32];
+    uint64_t left = p->total > fin ? p->total - fin : 0;
+    cli__fmt_secs(left == 0 ? 0 : rate > 0 ? (double)left / rate : -1, eta, sizeof eta);
     if (d->tty) {
-        char bar[31];
-        int fill = p->total > 0 ? (int)(30 * fin / p->total) : 0;
-        for (int i = 0; i < 30; i++)
+        char bar[21];
+        int fill = p->total > 0 ? (int)(20 * fin / p->total) : 0;
+        for (int i = 0; i < 20; i++)
             bar[i] = i < fill ? '#' : '-';
-        bar[30] = '\0';
-        fprintf(stderr, "\r[%s] %s/%s %5.1f%%  cache hits %s  dead %s  %s jobs/s  %.1f s \033[K%s",
-                bar, commas(fin, a, sizeof a), commas(p->total, b, sizeof b), pct,
-                commas(p->cache_hits, c, sizeof c), commas(p->dead, e, sizeof e),
-                commas((uint64_t)rate, f, sizeof f), secs, final ? "\n" : "");
+        bar[20] = '\0';
+        fprintf(stderr, "\r[%s] %s/%s %5.1f%%  ETA %s  %s jobs/s  cache hits %s  dead %s  %.1f s \033[K%s",
+                bar, commas(fin, a, sizeof a), commas(p->total, b, sizeof b), pct, eta,
+                commas((uint64_t)rate, f, sizeof f), commas(p->cache_hits, c, sizeof c),
+                commas(p->dead, e, sizeof e), secs, final ? "\n" : "");
     } else {
-        fprintf(stderr, "empq: demo: %s/%s jobs done (%.1f%%), cache hits %s, dead %s, %.0f jobs/s, %.1f s\n",
-                commas(fin, a, sizeof a), commas(p->total, b, sizeof b), pct,
+        fprintf(stderr, "empq: demo: %s/%s jobs done (%.1f%%), ETA %s, cache hits %s, dead %s, %.0f jobs/s, %.1f s\n",
+                commas(fin, a, sizeof a), commas(p->total, b, sizeof b), pct, eta,
                 commas(p->cache_hits, c, sizeof c), commas(p->dead, e, sizeof e), rate, secs);
     }
     fflush(stderr);
@@ -733,7 +737,7 @@ static int parse(demo *d, int argc, char **argv, int *done)
         {"latency-ms", required_argument, NULL, LATENCY}, {"credit", required_argument, NULL, CREDIT},
         {"out", required_argument, NULL, OUT},            CLI_OPT_HELP_ENTRY,
         {0}};
-    cli__args a = {.cmd = "demo", .opts = opts, .usage = usage, .style = CLI_ARGS_ARGUMENT};
+    cli__args a = {.cmd = "demo", .opts = opts, .usage = usage};
     int c;
     while ((c = cli__getopt(&a, argc, argv)) > 0) {
         switch (c) {

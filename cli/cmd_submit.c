@@ -209,7 +209,7 @@ int cli__cmd_submit(int argc, char **argv)
         {"broker", required_argument, NULL, BROKER}, {"prompts", required_argument, NULL, PROMPTS},
         {"run-id", required_argument, NULL, RUN_ID}, CLI_OPT_HELP_ENTRY,
         {0}};
-    cli__args a = {.cmd = "submit", .opts = opts, .usage = usage, .one = "one spec only"};
+    cli__args a = {.cmd = "submit", .opts = opts, .usage = usage, .max_args = 1, .too_many = "one spec only"};
     cli__submit_opts o = {0};
     o.redis_url = cli__default_redis();
     o.control = cli__default_control();
@@ -226,7 +226,7 @@ int cli__cmd_submit(int argc, char **argv)
     }
     if (c == 0)
         return a.code;
-    o.spec_path = a.arg;
+    o.spec_path = a.args[0];
     if (o.spec_path == NULL) {
         cli__err("submit: which spec? (empq submit SPEC)");
         usage(stderr);

@@ -10,6 +10,7 @@
 
 #include "collector.h"
 #include "site.h"
+#include "empq/cliopt.h"
 #include "empq/log.h"
 #include "empq/util.h"
 
@@ -30,7 +31,8 @@ static void usage(FILE *f)
             "  --name NAME   consumer name in the group \"collector\" (default collector-1)\n"
             "  --site PORT   also serve the rating site on PORT (0: any free port)\n"
             "  --site-bind ADDR       address of the rating site (default 127.0.0.1)\n"
-            "  --site-port-file FILE  write the rating site's port to FILE\n");
+            "  --site-port-file FILE  write the rating site's port to FILE\n"
+            "  --help, --version      this text; the version and the git commit built from\n");
 }
 
 /* url with its user:password@ part replaced by ***@, for logs. */
@@ -58,41 +60,27 @@ int main(int argc, char **argv)
     collector__opts o;
     collector__opts_default(&o);
     const char *site_port = NULL, *site_bind = "127.0.0.1", *site_port_file = NULL;
-    /* long options only; their vals are above every char, so a refused short
-     * option (optopt a char) is told from a long one */
-    enum { HELP = 0x100, REDIS, OUT, NAME, SITE, SITE_BIND, PORT_FILE };
+    enum { REDIS = EMPQ_CLIOPT_FIRST, OUT, NAME, SITE, SITE_BIND, PORT_FILE };
     static const struct option opts[] = {
-        {"help", no_argument, NULL, HELP},                      {"redis", required_argument, NULL, REDIS},
-        {"out", required_argument, NULL, OUT},                  {"name", required_argument, NULL, NAME},
-        {"site", required_argument, NULL, SITE},                {"site-bind", required_argument, NULL, SITE_BIND},
-        {"site-port-file", required_argument, NULL, PORT_FILE}, {0}};
-    opterr = 0;
+        EMPQ_CLIOPT_HELP_ENTRY,                                 EMPQ_CLIOPT_VERSION_ENTRY,
+        {"redis", required_argument, NULL, REDIS},              {"out", required_argument, NULL, OUT},
+        {"name", required_argument, NULL, NAME},                {"site", required_argument, NULL, SITE},
+        {"site-bind", required_argument, NULL, SITE_BIND},      {"site-port-file", required_argument, NULL, PORT_FILE},
+        {0}};
+    empq_cliopt a = {.prog = "empq-collector", .opts = opts, .usage = usage};
     int opt;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((opt = empq_cliopt_next(&a, argc, argv)) > 0) {
         switch (opt) {
-        case 'h':
-        case HELP: usage(stdout); return 0;
         case REDIS: o.redis_url = optarg; break;
         case OUT: o.out_dir = optarg; break;
         case NAME: o.name = optarg; break;
         case SITE: site_port = optarg; break;
         case SITE_BIND: site_bind = optarg; break;
         case PORT_FILE: site_port_file = optarg; break;
-        case ':': fprintf(stderr, "empq-collector: %s needs a value\n", argv[optind - 1]); return 2;
-        default: /* '?': name the option as typed */
-            if (optopt == 0 || optopt > UCHAR_MAX)
-                fprintf(stderr, "empq-collector: unknown argument '%s'\n", argv[optind - 1]);
-            else
-                fprintf(stderr, "empq-collector: unknown argument '-%c'\n", optopt);
-            usage(stderr);
-            return 2;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "empq-collector: unknown argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
+    if (opt == 0)
+        return a.code;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "empq/cliopt.h"
 #include "empq/error.h"
 #include "empq/log.h"
 #include "empq/util.h"
@@ -52,7 +53,7 @@ static void usage(FILE *f)
             "  --huge-bytes N       size of the huge fault's padding (default 50000000)\n"
             "  --azure-deployment NAME=MODEL\n"
             "                       the model an Azure deployment reports (repeatable)\n"
-            "  --help               this text\n"
+            "  --help               this text; --version: the version and git commit\n"
             "Endpoints: POST /v1/chat/completions (OpenAI), POST /openai/deployments/NAME/\n"
             "chat/completions?api-version=V (Azure), POST /v1beta/models/MODEL:generateContent\n"
             "(Gemini; also /v1/), POST /v1/messages (Anthropic), GET /stats, POST /stats/reset,\n"
@@ -215,22 +216,26 @@ static int parse_args(int argc, char **argv, cli *c)
             usage(stdout);
             return 0;
         }
-        if (strncmp(arg, "--", 2) != 0)
-            return bad_flag("unexpected argument '%s'", arg);
+        if (strcmp(arg, "--version") == 0)
+            return empq_cliopt_print_version(PROG);
+        /* the --fault-KIND names are many: a scan of its own, the wording of
+         * every program (empq_cliopt_error) */
+        if (arg[0] != '-')
+            return empq_cliopt_error(PROG, NULL, EMPQ_CLIOPT_UNEXPECTED, arg, usage);
         const char *eq = strchr(arg, '=');
         size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
-        if (n >= sizeof(name))
-            return bad_flag("unknown option '%s'", arg);
+        if (n >= sizeof(name) || strncmp(arg, "--", 2) != 0)
+            return empq_cliopt_error(PROG, NULL, EMPQ_CLIOPT_UNKNOWN, arg, usage);
         memcpy(name, arg, n);
         name[n] = '\0';
         if (!known_flag(name))
-            return bad_flag("unknown option '%s'", name);
+            return empq_cliopt_error(PROG, NULL, EMPQ_CLIOPT_UNKNOWN, arg, usage);
         if (eq != NULL) {
             val = eq + 1;
         } else if (i + 1 < argc) {
             val = argv[++i];
         } else {
-            return bad_flag("option '%s' needs a value", name);
+            return empq_cliopt_error(PROG, NULL, EMPQ_CLIOPT_MISSING, name, usage);
         }
 
         unsigned num = 0;

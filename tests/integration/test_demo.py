@@ -133,6 +133,16 @@ def check_study(out, summary, prompts):
             text = f.read()
         missing = [s for s in SOURCES if s not in text]
         assert not missing, f"{name} does not name {missing}"
+        # the simulated raters are said on top, before the first figure
+        notice = text.find("SIMULATED DATA.")
+        first = min(i for i in (text.find("<h2"), text.find("\n## "), text.find("Share rated Good")) if i >= 0)
+        assert 0 <= notice < first, f"{name}: no SIMULATED DATA notice above the figures"
+        assert f"{prompts * len(SOURCES)} of the {prompts * len(SOURCES)} ratings come from simulated raters" in text
+    tables = os.path.join(out, "report", "tables")
+    for name in sorted(os.listdir(tables)):
+        with open(os.path.join(tables, name), newline="", encoding="utf-8") as f:
+            table = list(csv.DictReader(f))
+        assert table and all(r["simulated"] == "1" for r in table), f"tables/{name}: simulated is not 1 on every row"
     return sorted((r["participant"], r["condition"], r["item"], r["rating"]) for r in rows)
 
 
