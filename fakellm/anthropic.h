@@ -48,6 +48,7 @@
 /* An Anthropic request's headers. */
 typedef struct fakellm_anthropic_in {
     const char *api_key;     /* x-api-key, or NULL */
+    const char *authorization; /* Authorization (the SDK sends "Bearer KEY"), or NULL */
     const char *version;     /* anthropic-version, or NULL */
     const char *require_key; /* --require-key, or NULL */
 } fakellm_anthropic_in;

@@ -56,6 +56,13 @@
 #include "front.h"
 #include "reply.h"
 
+/* Models whose name starts with this reason before answering (openai.h). */
+#define FAKELLM_REASONING_PREFIX "fake-reason"
+
+/* 1 when model (may be NULL) is a reasoning model: its name starts with
+ * FAKELLM_REASONING_PREFIX. */
+int fakellm_openai_reasoning_model(const char *model);
+
 /* The context of an OpenAI request (created, request_id, mode). */
 typedef fakellm_ctx fakellm_openai_ctx;
 
