@@ -579,7 +579,7 @@ static int openai_fault(fakellm_reply *out, fakellm_errkind kind, const char *mo
     uint64_t ms = a && a->retry_after_ms ? a->retry_after_ms : 1000;
     fakellm_go_duration(wait, sizeof(wait), ms);
     const char *which = a && a->which ? a->which : "requests";
-    uint64_t limit = a ? a->limit : 0, used = a ? a->used : 0, requested = a ? a->requested : 1;
+    uint64_t limit = a ? a->limit : 0, used = a ? a->used : 0, requested = a && a->requested ? a->requested : 1;
     if (kind == FAKELLM_ERR_429 && limit == 0) {
         limit = a && a->has_limit && a->lim.rpm ? a->lim.rpm : 60;
         used = limit;
