@@ -334,6 +334,15 @@ static int parse_args(int argc, char **argv, cli *c)
     c->opts.n_azure = c->n_azure;
     c->opts.model_faults = c->model_faults;
     c->opts.n_model_faults = c->n_model_faults;
+    for (size_t i = 0; i < c->n_model_faults; i++) {
+        double p[FAKELLM_FAULT_COUNT], sum = 0;
+        fakellm_fault_table(c->opts.fault_p, c->model_faults + i, 1, c->model_faults[i].model, p);
+        for (int k = 1; k < FAKELLM_FAULT_COUNT; k++)
+            sum += p[k];
+        if (sum > 1.0 + 1e-9)
+            return bad_flag("the fault probabilities of model %s (--fault-* plus its --model-fault) add up to %g, "
+                            "more than 1", c->model_faults[i].model, sum);
+    }
     return -1;
 }
 
