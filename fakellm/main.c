@@ -5,6 +5,7 @@
  *                [--max-connections N] [--limit MODEL:rpm=N,tpm=N,concurrency=N]...
  *                [--default-limit rpm=N,...] [--fault-KIND P]... [--fault-seed N]
  *                [--huge-bytes N] [--azure-deployment NAME=MODEL]...
+ *                [--model-fault MODEL:KIND=P]...
  *
  * Serves the OpenAI, Azure OpenAI, Gemini and Anthropic formats with
  * deterministic, styled replies (fakellm/style.h), per-model limits
@@ -410,9 +411,10 @@ int main(int argc, char **argv)
             used += (size_t)snprintf(faults + used, sizeof(faults) - used, "%s%s=%g", used ? "," : "",
                                      fakellm_fault_name((fakellm_fault)k), c.opts.fault_p[k]);
     EMPQ_INFO("event=listening host=%s port=%u latency_ms=%u jitter_ms=%u auth=%s threads=%u max_connections=%u "
-              "limits=%zu faults=%s fault_seed=%" PRIu64,
+              "limits=%zu faults=%s fault_seed=%" PRIu64 " model_faults=%zu",
               c.opts.host, port, c.opts.latency_ms, c.opts.jitter_ms, c.opts.require_key ? "key" : "none",
-              c.opts.threads, c.opts.connection_limit, c.opts.n_limits, used ? faults : "none", c.opts.fault_seed);
+              c.opts.threads, c.opts.connection_limit, c.opts.n_limits, used ? faults : "none", c.opts.fault_seed,
+              c.opts.n_model_faults);
 
     int sig = 0;
     while (sigwait(&stop, &sig) != 0)
