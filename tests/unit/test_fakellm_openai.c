@@ -567,6 +567,11 @@ static void test_reasoning(void)
     /* What a reasoning model refuses. */
     expect_error(REASON(",\"max_tokens\":100"), "max_tokens", "unsupported_parameter");
     expect_error(REASON(",\"temperature\":0.5"), "temperature", "unsupported_value");
+    expect_error(REASON(",\"top_p\":1"), "top_p", "unsupported_parameter");
+    doc = run(REASON(",\"temperature\":0"), &status);
+    CHECK_CONTAINS(json_string_value(json_object_get(json_object_get(doc, "error"), "message")),
+                   "'temperature' does not support 0.0 with this model");
+    json_decref(doc);
     expect_error(REASON(",\"reasoning_effort\":\"extreme\""), "reasoning_effort", "invalid_value");
     doc = run(REASON(",\"temperature\":1"), &status);
     CHECK_INT(status, 200);
