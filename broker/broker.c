@@ -76,8 +76,6 @@ typedef struct bk__broker {
     size_t jobs_cap;
     /* counters */
     uint64_t bad_msgs;
-    uint64_t bad_logged_at;
-    uint64_t bad_unlogged;
     uint64_t dispatched;
     uint64_t outcomes;
     uint64_t ignored[BK_APPLIED_N];
@@ -147,25 +145,19 @@ static void log_peer(char *buf, size_t len, const empq_wire_peer *p)
     empq_log_quote(buf, len, raw);
 }
 
-/* Counts a dropped message; logs at most one line a second. */
+/* Counts a dropped message; logs at most one line a second (the rest are
+ * counted in the next line's suppressed=N). */
 static void bad_message(bk__broker *b, const char *sock, const empq_wire_peer *p, const char *why)
 {
     b->bad_msgs++;
-    uint64_t now = empq_mono_ms();
-    if (b->bad_logged_at != 0 && now < b->bad_logged_at + BK_BAD_LOG_MS) {
-        b->bad_unlogged++;
-        return;
-    }
     char peer[128], reason[256];
     if (p != NULL && p->len > 0)
         log_peer(peer, sizeof peer, p);
     else
         snprintf(peer, sizeof peer, "-");
-    EMPQ_WARN("event=bad_message socket=%s peer=%s reason=%s total=%llu unlogged=%llu", sock, peer,
-              empq_log_quote(reason, sizeof reason, why), (unsigned long long)b->bad_msgs,
-              (unsigned long long)b->bad_unlogged);
-    b->bad_logged_at = now;
-    b->bad_unlogged = 0;
+    EMPQ_LOG_EVERY(EMPQ_LOG_WARN, "bad_message", BK_BAD_LOG_MS,
+                   "event=bad_message socket=%s peer=%s reason=%s total=%llu", sock, peer,
+                   empq_log_quote(reason, sizeof reason, why), (unsigned long long)b->bad_msgs);
 }
 
 /* ==================== sending to workers ==================== */
@@ -418,8 +410,8 @@ static void record_retries(bk__broker *b, const char *run_id, const uint32_t *jo
         return;
     int rc = empq_store_attempts_add(b->store, run_id, jobs, n);
     if (rc != EMPQ_OK && !b->attempts_failing)
-        EMPQ_WARN("event=attempts_not_recorded run=%s jobs=%zu error=\"%s\"", run_id, n,
-                  empq_store_errstr(b->store));
+        EMPQ_WARN_LIMITED("attempts_not_recorded", "event=attempts_not_recorded run=%s jobs=%zu error=\"%s\"", run_id,
+                          n, empq_store_errstr(b->store));
     b->attempts_failing = rc != EMPQ_OK;
 }
 
@@ -464,8 +456,9 @@ static size_t give_up_no_outcome(bk__broker *b, bk__run *r, const bk__prior *pri
             continue;
         }
         bk__jobtable_dead(r->table, job, NULL);
-        EMPQ_WARN("event=job_dead_no_outcome run=%s job=%u model=%s silent_leases=%u max_attempts=%u", r->id,
-                  job, r->aliases[m], silent, max);
+        EMPQ_WARN_LIMITED("job_dead_no_outcome",
+                          "event=job_dead_no_outcome run=%s job=%u model=%s silent_leases=%u max_attempts=%u", r->id,
+                          job, r->aliases[m], silent, max);
     }
     return k;
 }
@@ -672,7 +665,8 @@ static int reload_if_lost(bk__broker *b, bk__run *r)
     bk__sched_run_remove(b->sched, id);
     empq_error err = {0};
     if (load_run_id(b, id, &err) != EMPQ_OK)
-        EMPQ_ERROR("event=run_reload_failed run=%s error=\"%s\" (the next start loads it)", id, err.msg);
+        EMPQ_ERROR_LIMITED("run_reload_failed", "event=run_reload_failed run=%s error=\"%s\" (the next start loads it)",
+                           id, err.msg);
     return 1;
 }
 
@@ -704,7 +698,7 @@ static void on_hello(bk__broker *b, const empq_wire_peer *p, const Empq__Hello *
     empq_log_quote(id, sizeof id, h->worker_id);
     empq_log_quote(host, sizeof host, h->host != NULL ? h->host : "");
     if (rc != EMPQ_OK) {
-        EMPQ_WARN("event=worker_refused worker=%s error=%s", id, empq_strerror(rc));
+        EMPQ_WARN_LIMITED("worker_refused", "event=worker_refused worker=%s error=%s", id, empq_strerror(rc));
         send_bye(b, p, 1, "broker cannot register this worker");
         return;
     }
@@ -830,7 +824,7 @@ static void drain_workers(bk__broker *b)
             continue;
         }
         if (rc != EMPQ_OK) {
-            EMPQ_ERROR("event=recv_failed socket=workers error=\"%s\"", err.msg);
+            EMPQ_ERROR_LIMITED("recv_failed/workers", "event=recv_failed socket=workers error=\"%s\"", err.msg);
             return;
         }
         on_worker_msg(b, &p, (const Empq__WorkerMsg *)msg, empq_mono_ms());
@@ -1194,7 +1188,7 @@ static void on_control(bk__broker *b, const empq_wire_peer *p, const Empq__Contr
         y.r.n_workers = 0;
     }
     if (empq_wire_send_to(b->csock, p, &y.r.base, ZMQ_DONTWAIT) != EMPQ_OK)
-        EMPQ_WARN("event=control_reply_failed");
+        EMPQ_WARN_LIMITED("control_reply_failed", "event=control_reply_failed");
     reply_free(&y);
 }
 
@@ -1219,7 +1213,7 @@ static void drain_control(bk__broker *b)
             continue;
         }
         if (rc != EMPQ_OK) {
-            EMPQ_ERROR("event=recv_failed socket=control error=\"%s\"", err.msg);
+            EMPQ_ERROR_LIMITED("recv_failed/control", "event=recv_failed socket=control error=\"%s\"", err.msg);
             return;
         }
         on_control(b, &p, (const Empq__ControlRequest *)msg);

@@ -279,7 +279,7 @@ static enum MHD_Result arrive(site *s, struct MHD_Connection *conn, const char *
                           "another participant. Please return the study; thank you for your time.",
                           NULL);
     case EMPQ_RATINGS_FULL:
-        EMPQ_WARN("event=study_full run=%s participant=%s", run, pid);
+        EMPQ_WARN_LIMITED("study_full", "event=study_full run=%s participant=%s", run, pid);
         return error_page(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "Study full",
                           "All places in this study are taken at the moment. Please return the "
                           "study, or try again in a few minutes.", NULL);
@@ -299,8 +299,8 @@ static enum MHD_Result show(site *s, struct MHD_Connection *conn, const char *ru
         return store_error(s, conn, &err);
     if (rc != EMPQ_OK) {
         char q[600];
-        EMPQ_ERROR("event=site_page_error run=%s participant=%s error=%s", run, pid,
-                   empq_log_quote(q, sizeof q, err.msg));
+        EMPQ_ERROR_LIMITED("site_page_error", "event=site_page_error run=%s participant=%s error=%s", run, pid,
+                           empq_log_quote(q, sizeof q, err.msg));
         return error_page(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "Something went wrong",
                           "This dialogue cannot be shown. The researchers have been told; "
                           "please contact them through the study page.", NULL);
@@ -617,7 +617,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    EMPQ_WARN("event=site_http error=%s", empq_log_quote(q, sizeof q, msg));
+    EMPQ_WARN_LIMITED("site_http", "event=site_http error=%s", empq_log_quote(q, sizeof q, msg));
 }
 
 int site__start(site **out, const site__opts *o, empq_error *err)
