@@ -34,6 +34,7 @@
 #include "faults.h"
 #include "limits.h"
 #include "reply.h"
+#include "reqlog.h"
 #include "stats.h"
 
 /* What a route and the fault hook see of a request. All borrowed for the
@@ -99,6 +100,7 @@ typedef struct fakellm_options {
     double fault_p[FAKELLM_FAULT_COUNT]; /* injected fault probabilities (faults.h); all 0 = none */
     uint64_t fault_seed;       /* the draw's seed */
     size_t huge_bytes;         /* padding of the huge fault; default FAKELLM_HUGE_BYTES */
+    const char *request_log;   /* append a line per answered model request here (reqlog.h); NULL: none */
 } fakellm_options;
 
 /* Fills o with the defaults above. */
