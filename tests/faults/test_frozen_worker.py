@@ -24,24 +24,34 @@ from empqtest import program
 FREEZE_S = float(os.environ.get("EMPQ_FAULT_FREEZE_S", "20"))
 
 
+def freeze_worker_1(c, hold_s=0.0):
+    """Runs the fault study to a quarter, SIGSTOPs worker-1 until the broker
+    gives it up (within REQUEUE_MAX_S) and hold_s seconds have passed, then
+    SIGCONT. Returns (run id, monotonic start, SIGSTOP time, SIGCONT time)."""
+    run_id = c.submit(study(c))
+    t0 = time.monotonic()
+    c.wait_progress(run_id, 0.25)
+    p = c.procs["worker-1"]
+    t_stop = time.time()
+    p.send_signal(signal.SIGSTOP)
+    try:
+        wait_until("event=worker_lost for the frozen worker",
+                   lambda: any("event=worker_lost worker=test-worker-1" in ln for ln in c.broker_log()),
+                   timeout=REQUEUE_MAX_S + 5)
+        (wid, took), = requeue_times(c, [("test-worker-1", t_stop)])
+        say(f"frozen test-worker-1 given up {took:.2f}s after SIGSTOP (bound {REQUEUE_MAX_S:.0f}s)")
+        assert took <= REQUEUE_MAX_S, f"requeued {took:.2f} s after the worker froze"
+        time.sleep(max(0.0, hold_s - (time.time() - t_stop)))
+    finally:
+        t_cont = time.time()
+        p.send_signal(signal.SIGCONT)
+    return run_id, t0, t_stop, t_cont
+
+
 def test_frozen_worker():
     with FaultCluster("faults-frozen") as c:
         c.start()
-        run_id = c.submit(study(c))
-        t0 = time.monotonic()
-        c.wait_progress(run_id, 0.25)
-        p = c.procs["worker-1"]
-        t = time.time()
-        p.send_signal(signal.SIGSTOP)
-        try:
-            wait_until("event=worker_lost for the frozen worker",
-                       lambda: any("event=worker_lost worker=test-worker-1" in ln for ln in c.broker_log()),
-                       timeout=REQUEUE_MAX_S + 5)
-            (wid, took), = requeue_times(c, [("test-worker-1", t)])
-            say(f"frozen test-worker-1 given up {took:.2f}s after SIGSTOP (bound {REQUEUE_MAX_S:.0f}s)")
-            assert took <= REQUEUE_MAX_S, f"requeued {took:.2f} s after the worker froze"
-        finally:
-            p.send_signal(signal.SIGCONT)
+        run_id, t0, _, _ = freeze_worker_1(c)
         check_complete(c, run_id, extra_allowed=c.credit, t0=t0)
         with open(os.path.join(c.logs, "broker.log"), errors="replace") as f:
             back = sum(1 for ln in f if "event=worker_hello worker=test-worker-1" in ln)
@@ -69,20 +79,7 @@ def test_frozen_past_give_up():
         reqlog = os.path.join(c.tmp, "requests.jsonl")
         c.fakellm_args += ["--request-log", reqlog]
         c.start()
-        run_id = c.submit(study(c))
-        t0 = time.monotonic()
-        c.wait_progress(run_id, 0.25)
-        p = c.procs["worker-1"]
-        t_stop = time.time()
-        p.send_signal(signal.SIGSTOP)
-        try:
-            wait_until("event=worker_lost for the frozen worker",
-                       lambda: any("event=worker_lost worker=test-worker-1" in ln for ln in c.broker_log()),
-                       timeout=REQUEUE_MAX_S + 5)
-            time.sleep(max(0.0, FREEZE_S - (time.time() - t_stop)))
-        finally:
-            t_cont = time.time()
-            p.send_signal(signal.SIGCONT)
+        run_id, t0, t_stop, t_cont = freeze_worker_1(c, FREEZE_S)
         wait_until("the frozen worker says hello again",
                    lambda: sum("event=worker_hello worker=test-worker-1" in ln for ln in c.broker_log()) >= 2,
                    timeout=15)
