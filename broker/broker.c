@@ -17,6 +17,7 @@
 #include <zmq.h>
 
 #include "empq/curve.h"
+#include "empq/endpoint.h"
 #include "empq/log.h"
 #include "empq/wake.h"
 #include "empq/store.h"
@@ -104,27 +105,7 @@ void bk__broker_opts_default(bk__broker_opts *o)
     o->curve_allow = NULL;
 }
 
-int bk__broker_endpoint_is_local(const char *ep)
-{
-    if (strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0)
-        return 1;
-    if (strncmp(ep, "tcp://", 6) != 0)
-        return 0;
-    const char *host = ep + 6;
-    const char *end = strrchr(host, ':');
-    if (end == NULL)
-        return 0;
-    size_t len = (size_t)(end - host);
-    if ((len == 9 && strncmp(host, "localhost", 9) == 0) || (len == 5 && strncmp(host, "[::1]", 5) == 0) ||
-        (len == 3 && strncmp(host, "::1", 3) == 0))
-        return 1;
-    if (len < 7 || strncmp(host, "127.", 4) != 0)
-        return 0;
-    for (size_t i = 4; i < len; i++) /* an IPv4 literal, not a name like 127.example.com */
-        if (!((host[i] >= '0' && host[i] <= '9') || host[i] == '.'))
-            return 0;
-    return 1;
-}
+int bk__broker_endpoint_is_local(const char *ep) { return empq_endpoint_is_loopback(ep); }
 
 static void log_peer(char *buf, size_t len, const empq_wire_peer *p)
 {
@@ -1242,8 +1223,10 @@ static int open_socket(bk__broker *b, void **out, const char *ep, empq_error *er
         zmq_close(s);
         return crc;
     }
-    if (zmq_bind(s, ep) != 0) {
-        int rc = empq_error_set(err, EMPQ_EWIRE, "cannot bind %s: %s", ep, zmq_strerror(errno));
+    char addr[512]; /* ZeroMQ binds IP literals: localhost becomes 127.0.0.1 */
+    if (empq_endpoint_resolve(ep, addr, sizeof addr) == NULL || zmq_bind(s, addr) != 0) {
+        int rc = empq_error_set(err, EMPQ_EWIRE, "cannot bind %s: %s", ep,
+                                addr[0] != '\0' ? zmq_strerror(errno) : "endpoint too long");
         zmq_close(s);
         return rc;
     }

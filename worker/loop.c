@@ -19,6 +19,7 @@
 #include <zmq.h>
 
 #include "empq/curve.h"
+#include "empq/endpoint.h"
 #include "empq/log.h"
 #include "empq/wake.h"
 #include "empq/store.h"
@@ -196,7 +197,8 @@ static int connect_broker(loop *l, int linger_ms)
             l->curve_pub[0] = '\0';
     }
     monitor_broker(l, s);
-    if (zmq_connect(s, l->cfg->broker) != 0) {
+    char ep[512];
+    if (empq_endpoint_resolve(l->cfg->broker, ep, sizeof ep) == NULL || zmq_connect(s, ep) != 0) {
         EMPQ_ERROR("event=connect_failed broker=%s reason=\"%s\"", l->cfg->broker, zmq_strerror(zmq_errno()));
         l->sock = s;
         close_broker(l, 0);
