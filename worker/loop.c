@@ -72,14 +72,14 @@ void worker__loop_wake(void) { empq_wake(); }
 static int send_msg(loop *l, const Empq__WorkerMsg *m, const char *what)
 {
     l->last_send = empq_mono_ms();
-    if (l->sock == NULL)
-        return EMPQ_EWIRE;
-    int rc = empq_wire_send(l->sock, &m->base, ZMQ_DONTWAIT);
+    int rc = l->sock != NULL ? empq_wire_send(l->sock, &m->base, ZMQ_DONTWAIT) : EMPQ_EWIRE;
     if (rc != EMPQ_OK) {
         char key[48];
         snprintf(key, sizeof key, "send_failed/%s", what);
         EMPQ_WARN_LIMITED(key, "event=send_failed what=%s broker=%s reason=\"%s\"", what, l->cfg->broker,
-                          rc == EMPQ_ETIMEOUT ? "send queue full" : zmq_strerror(zmq_errno()));
+                          l->sock == NULL       ? "not connected (refused; waiting to try again)"
+                          : rc == EMPQ_ETIMEOUT ? "send queue full"
+                                                : zmq_strerror(zmq_errno()));
         return rc;
     }
     return EMPQ_OK;
