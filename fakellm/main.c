@@ -4,7 +4,7 @@
  *                [--require-key KEY] [--port-file PATH] [--threads N]
  *                [--max-connections N] [--limit MODEL:rpm=N,tpm=N,concurrency=N]...
  *                [--default-limit rpm=N,...] [--fault-KIND P]... [--fault-seed N]
- *                [--huge-bytes N] [--azure-deployment NAME=MODEL]...
+ *                [--huge-bytes N] [--azure-deployment NAME=MODEL]... [--request-log PATH]
  *                [--model-fault MODEL:KIND=P]...
  *
  * Serves the OpenAI, Azure OpenAI, Gemini and Anthropic formats with
@@ -57,6 +57,8 @@ static void usage(FILE *f)
             "                       (repeatable; added to the --fault-* shares for that model)\n"
             "  --fault-seed N       seed of the fault draw (default 1): same seed, same faults\n"
             "  --huge-bytes N       size of the huge fault's padding (default 50000000)\n"
+            "  --request-log PATH   append one JSON line per answered model request to PATH\n"
+            "                       (arrival and reply times, status, model, body hash, Host, peer)\n"
             "  --azure-deployment NAME=MODEL\n"
             "                       the model an Azure deployment reports (repeatable)\n"
             "  --help               this text; --version: the version and git commit\n"
@@ -113,7 +115,7 @@ static int known_flag(const char *name)
     static const char *const known[] = {"--port",          "--host",          "--latency-ms",   "--jitter-ms",
                                         "--require-key",   "--port-file",     "--threads",      "--max-connections",
                                         "--limit",         "--default-limit", "--fault-seed",   "--huge-bytes",
-                                        "--azure-deployment", "--model-fault"};
+                                        "--azure-deployment", "--model-fault", "--request-log"};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (strcmp(name, known[i]) == 0)
             return 1;
@@ -328,6 +330,10 @@ static int parse_args(int argc, char **argv, cli *c)
             if (val[0] == '\0')
                 return bad_flag("option %s needs a path", name);
             c->port_file = val;
+        } else if (strcmp(name, "--request-log") == 0) {
+            if (val[0] == '\0')
+                return bad_flag("option %s needs a path", name);
+            c->opts.request_log = val;
         } else {
             int st = parse_table_flag(c, name, val);
             if (st >= 0)

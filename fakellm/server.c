@@ -46,6 +46,7 @@ struct fakellm_server {
     char *host;
     char *require_key;
     fakellm_limits *limits;
+    fakellm_reqlog *reqlog;   /* --request-log; NULL: none */
     fakellm_azure_map *azure; /* copies */
     size_t n_azure;
     fakellm_model_faults *model_faults; /* copies */
@@ -234,6 +235,7 @@ typedef struct req_ctx {
     int counted;      /* in the in_flight gauge */
     int hung;         /* held by the hang fault (in the hung gauge) */
     fakellm_slot slot; /* its model's place in the limits table */
+    uint64_t arrived_ms; /* wall clock when the body had arrived (the request log) */
     atomic_int state;
     fakellm_reply reply;
 } req_ctx;
@@ -492,6 +494,13 @@ static enum MHD_Result send_reply(req_ctx *c)
         fakellm_stats_error(c->srv->stats);
     else if (r->status == 200 && r->model != NULL)
         fakellm_stats_answered(c->srv->stats, r->model);
+    if (c->srv->reqlog != NULL && c->route != NULL && (c->route->flags & ROUTE_MODEL) != 0) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        fakellm_reqlog_entry e = {c->arrived_ms, empq_now_ms(), r->status, r->model, c->body.data, c->body.len,
+                                  MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+                                  ci != NULL ? ci->client_addr : NULL};
+        fakellm_reqlog_write(c->srv->reqlog, &e);
+    }
     return ret;
 }
 
@@ -552,6 +561,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     switch (atomic_load(&c->state)) {
     case ST_NEW: {
+        c->arrived_ms = empq_now_ms();
         fakellm_action act = prepare(c, method, url);
         uint64_t wait = c->reply.delay_ms;
         if (act == FAKELLM_ACT_RESET)
@@ -648,6 +658,7 @@ static void server_free(fakellm_server *s)
     fakellm_timer_free(&s->timer);
     fakellm_stats_free(&s->stats);
     fakellm_limits_free(&s->limits);
+    fakellm_reqlog_close(&s->reqlog);
     for (size_t i = 0; i < s->n_azure; i++) {
         free((char *)s->azure[i].deployment);
         free((char *)s->azure[i].model);
@@ -768,6 +779,9 @@ int fakellm_server_start(const fakellm_options *o, fakellm_server **out, empq_er
         return empq_error_set(err, EMPQ_ENOMEM, "fakellm: out of memory");
     }
     rc = copy_tables(s, o, err);
+    if (rc == EMPQ_OK && o->request_log != NULL)
+        rc = fakellm_reqlog_open(&s->reqlog, o->request_log, err);
+    s->opts.request_log = NULL; /* not kept: the file is open */
     if (rc == EMPQ_OK)
         rc = fakellm_timer_new(&s->timer, on_deadline, s, err);
     if (rc != EMPQ_OK) {

@@ -36,6 +36,7 @@
 #include "faults.h"
 #include "limits.h"
 #include "reply.h"
+#include "reqlog.h"
 #include "stats.h"
 
 /* What a route and the fault hook see of a request. All borrowed for the
@@ -103,6 +104,7 @@ typedef struct fakellm_options {
     const fakellm_model_faults *model_faults; /* n_model_faults entries: one model's own faults */
     size_t n_model_faults;
     size_t huge_bytes;         /* padding of the huge fault; default FAKELLM_HUGE_BYTES */
+    const char *request_log;   /* append a line per answered model request here (reqlog.h); NULL: none */
 } fakellm_options;
 
 /* Fills o with the defaults above. */

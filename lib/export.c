@@ -857,7 +857,7 @@ static void *decode(const ProtobufCMessageDescriptor *desc, const redisReply *v,
         return NULL;
     void *m = protobuf_c_message_unpack(desc, NULL, v->len, (const uint8_t *)v->str);
     if (m == NULL)
-        EMPQ_WARN("event=undecodable_value key=%s field=%" PRIu64, key, field);
+        EMPQ_WARN_LIMITED("undecodable_value", "event=undecodable_value key=%s field=%" PRIu64, key, field);
     return m;
 }
 

@@ -792,7 +792,8 @@ static int hash_values(empq_store *s, const char *run_id, const char *suffix,
             const redisReply *val = items->element[i + 1];
             ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, val->len, (const uint8_t *)val->str);
             if (m == NULL) {
-                EMPQ_WARN("event=undecodable_value key=%s field=%s", key, items->element[i]->str);
+                EMPQ_WARN_LIMITED("undecodable_value", "event=undecodable_value key=%s field=%s", key,
+                                  items->element[i]->str);
                 continue;
             }
             if (got == cap) {

@@ -71,7 +71,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     }
     if (idx == 0) {
         if (grow((void **)&h->fds, &h->cap_fds, h->n_fds + 1, sizeof *h->fds) != 0) {
-            EMPQ_ERROR("event=oom what=socket_table fds=%zu", h->n_fds);
+            EMPQ_ERROR_LIMITED("oom/socket_table", "event=oom what=socket_table fds=%zu", h->n_fds);
             return -1;
         }
         idx = ++h->n_fds;
@@ -289,10 +289,12 @@ static void log_timeout(CURL *c, const worker__req *r)
                         : up >= (curl_off_t)r->body_len ? "waiting_first_byte"
                         : lport != 0 || pre_us > 0       ? "sending"
                                                          : "connecting";
-    EMPQ_WARN("event=request_timeout job=%u attempt=%u url=%s timeout_ms=%u phase=%s connection=%s "
-              "local_port=%ld sent=%lld received=%lld connect_ms=%lld first_byte_ms=%lld total_ms=%lld",
-              r->job, r->attempt, r->url, r->timeout_ms, phase, conns > 0 ? "new" : "reused", lport, (long long)up, (long long)down,
-              (long long)(connect_us / 1000), (long long)(first_us / 1000), (long long)(total_us / 1000));
+    EMPQ_WARN_LIMITED("request_timeout",
+                      "event=request_timeout job=%u attempt=%u url=%s timeout_ms=%u phase=%s connection=%s "
+                      "local_port=%ld sent=%lld received=%lld connect_ms=%lld first_byte_ms=%lld total_ms=%lld",
+                      r->job, r->attempt, r->url, r->timeout_ms, phase, conns > 0 ? "new" : "reused", lport,
+                      (long long)up, (long long)down, (long long)(connect_us / 1000), (long long)(first_us / 1000),
+                      (long long)(total_us / 1000));
 }
 
 /* Hands every finished transfer to the engine. */
