@@ -6,7 +6,7 @@
 #include "chat.h"
 
 static const char *const names[FAKELLM_FAULT_COUNT] = {
-    "none", "429", "500", "503", "hang", "reset", "malformed", "truncated", "huge", "refusal", "empty"};
+    "none", "429", "500", "503", "hang", "reset", "malformed", "truncated", "huge", "refusal", "empty", "stall"};
 
 const char *fakellm_fault_name(fakellm_fault f)
 {

@@ -17,6 +17,8 @@
  *   huge       200 with a body of --huge-bytes (default 50 MB), generated as sent
  *   refusal    a refusal in the provider's shape
  *   empty      an empty reply text
+ *   stall      200 whose Content-Length announces the whole reply, half of it
+ *              sent, then nothing more, the connection held open until shutdown
  * A request rejected by a --limit gets the 429 of the limit, not a fault. */
 #ifndef FAKELLM_FAULTS_H
 #define FAKELLM_FAULTS_H
@@ -35,6 +37,7 @@ typedef enum fakellm_fault {
     FAKELLM_FAULT_HUGE,
     FAKELLM_FAULT_REFUSAL,
     FAKELLM_FAULT_EMPTY,
+    FAKELLM_FAULT_STALL,
     FAKELLM_FAULT_COUNT
 } fakellm_fault;
 

@@ -203,7 +203,7 @@ def test_basics():
                                      "faults", "models"],
               "stats keys %r" % list(stats.keys()))
         check(stats["faults"] == {k: 0 for k in ("429", "500", "503", "hang", "reset", "malformed", "truncated",
-                                                  "huge", "refusal", "empty")}, "no faults: %r" % stats["faults"])
+                                                  "huge", "refusal", "empty", "stall")}, "no faults: %r" % stats["faults"])
         check(stats["models"]["fake-warm"]["requests"] == 4 and stats["models"]["fake-warm"]["limit"] is None,
               "models: %r" % stats["models"].get("fake-warm"))
         check(stats["requests"] == 10, "stats requests %r" % stats["requests"])
