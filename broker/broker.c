@@ -1360,8 +1360,6 @@ int bk__broker_run(const bk__broker_opts *o, volatile sig_atomic_t *stop, empq_e
     memset(&b, 0, sizeof b);
     b.o = *o;
     b.started_wall = empq_now_ms();
-    if (bk__metrics_new(&b.metrics) != EMPQ_OK)
-        return empq_error_set(err, EMPQ_ENOMEM, "out of memory");
     int rc = EMPQ_OK;
     const char *eps[2] = {o->bind, o->control};
     for (int i = 0; i < 2; i++) {
@@ -1377,6 +1375,8 @@ int bk__broker_run(const bk__broker_opts *o, volatile sig_atomic_t *stop, empq_e
             EMPQ_WARN("event=insecure endpoint=%s (no authentication: anyone who reaches it can take jobs)",
                       eps[i]);
     }
+    if (bk__metrics_new(&b.metrics) != EMPQ_OK) /* after the checks that return at once */
+        return empq_error_set(err, EMPQ_ENOMEM, "out of memory");
     bk__sched_opts so;
     bk__sched_opts_default(&so);
     so.heartbeat_ms = o->heartbeat_ms;

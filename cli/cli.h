@@ -89,9 +89,12 @@ typedef struct cli__submit_opts {
 /* Loads the spec and dataset, selects, writes the run to Redis and tells the
  * broker. On success run_id (len >= 64) holds the run id and *jobs (may be
  * NULL) the job total. Returns an exit code: CLI_USAGE for a wrong spec or
- * dataset, CLI_SERVICE when Redis or the broker failed (the run id is set
- * when the run reached Redis but the broker did not answer). The error is
- * printed. */
+ * dataset (too many jobs included: nothing is written), CLI_FAIL when the
+ * broker answered and refused the run (what this call wrote is removed from
+ * Redis again; run_id stays empty), CLI_SERVICE when Redis or the broker
+ * could not be reached (the run id is set when the run reached Redis but
+ * the broker did not answer: the broker loads it when it runs). The error
+ * is printed. */
 int cli__submit(const cli__submit_opts *o, char *run_id, size_t len, uint64_t *jobs);
 
 /* One control round trip with its own ZeroMQ context. On EMPQ_OK *reply is

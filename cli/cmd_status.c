@@ -554,7 +554,7 @@ int cli__cmd_status(int argc, char **argv)
             screen_leave(&screen_mode);
             cli__err("broker at %s: %s", control, reply->error != NULL ? reply->error : "request refused");
             empq__control_reply__free_unpacked(reply, NULL);
-            code = run != NULL ? CLI_FAIL : CLI_SERVICE;
+            code = CLI_FAIL; /* the broker answered: a refusal is not "unreachable" */
             break;
         }
         uint64_t now = empq_now_ms();

@@ -44,7 +44,7 @@ int cli__cmd_workers(int argc, char **argv)
     if (!reply->ok) {
         cli__err("broker at %s: %s", control, reply->error != NULL ? reply->error : "request refused");
         empq__control_reply__free_unpacked(reply, NULL);
-        return CLI_SERVICE;
+        return CLI_FAIL; /* the broker answered: a refusal is not "unreachable" */
     }
     if (as_json) {
         json_t *arr = json_array();

@@ -7,7 +7,7 @@
 
 static const char *const names[FAKELLM_FAULT_COUNT] = {
     "none", "429", "500", "503", "hang", "reset", "malformed", "truncated", "huge", "refusal", "empty",
-    "null", "thinking-only", "length-empty", "safety", "quota"};
+    "null", "thinking-only", "length-empty", "safety", "quota", "stall"};
 
 const char *fakellm_fault_name(fakellm_fault f)
 {

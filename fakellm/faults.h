@@ -26,6 +26,8 @@
  *   quota      the provider's quota/billing exhaustion error (OpenAI 429
  *              insufficient_quota, Anthropic 400 credit balance, Gemini 429
  *              RESOURCE_EXHAUSTED with a per-day QuotaFailure)
+ *   stall      200 whose Content-Length announces the whole reply, half of it
+ *              sent, then nothing more, the connection held open until shutdown
  * A model may have faults of its own (fakellm_model_faults: --model-fault
  * MODEL:KIND=P); its requests draw from the sum of the global and its own
  * probabilities, with the same (seed, n) number.
@@ -53,6 +55,7 @@ typedef enum fakellm_fault {
     FAKELLM_FAULT_LENGTH_EMPTY,
     FAKELLM_FAULT_SAFETY,
     FAKELLM_FAULT_QUOTA,
+    FAKELLM_FAULT_STALL,
     FAKELLM_FAULT_COUNT
 } fakellm_fault;
 

@@ -50,7 +50,7 @@ static void usage(FILE *f)
             "  --fault-429 P, --fault-500 P, --fault-503 P, --fault-hang P, --fault-reset P,\n"
             "  --fault-malformed P, --fault-truncated P, --fault-huge P, --fault-refusal P,\n"
             "  --fault-empty P, --fault-null P, --fault-thinking-only P, --fault-length-empty P,\n"
-            "  --fault-safety P, --fault-quota P\n"
+            "  --fault-safety P, --fault-quota P, --fault-stall P\n"
             "                       inject that fault into a share P (0..1) of model requests\n"
             "  --model-fault MODEL:KIND=P\n"
             "                       a fault of KIND (as above) in a share P of MODEL's requests only\n"

@@ -234,6 +234,7 @@ typedef struct req_ctx {
     int too_large;
     int counted;      /* in the in_flight gauge */
     int hung;         /* held by the hang fault (in the hung gauge) */
+    int stall;        /* the stall fault: half the reply, then held */
     fakellm_slot slot; /* its model's place in the limits table */
     uint64_t arrived_ms; /* wall clock when the body had arrived (the request log) */
     atomic_int state;
@@ -346,6 +347,10 @@ static fakellm_action apply_limits_and_fault(req_ctx *c, fakellm_fault fault)
     case FAKELLM_FAULT_TRUNCATED:
         r->body_kind = FAKELLM_BODY_TRUNCATED;
         break;
+    case FAKELLM_FAULT_STALL: /* sent like truncated, then held instead of closed (wire_read) */
+        r->body_kind = FAKELLM_BODY_TRUNCATED;
+        c->stall = 1;
+        break;
     case FAKELLM_FAULT_HUGE:
         fakellm_reply_mark_pad(r, s->opts.huge_bytes);
         break;
@@ -419,12 +424,32 @@ static fakellm_action prepare(req_ctx *c, const char *method, const char *url)
 /* A response whose body is generated while sent (padded or truncated). */
 typedef struct wire {
     fakellm_reply r;
-    size_t send; /* bytes to send before giving up (truncated) */
+    size_t send;     /* bytes to send before giving up (truncated) */
+    req_ctx *stall;  /* the stall fault: its request, held after send bytes */
+    int stalled;     /* held (and resumed only by the server's stop) */
 } wire;
 
 static ssize_t wire_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     wire *w = cls;
+    if (pos >= w->send && w->stall != NULL && !w->stalled) {
+        /* Hold the connection like a hang, from inside the reply: suspended
+         * (returning 0 alone would be polled again at once) with a deadline
+         * a year away, so the server's stop resumes it and it closes. */
+        req_ctx *c = w->stall;
+        fakellm_server *s = c->srv;
+        w->stalled = 1;
+        c->hung = 1;
+        fakellm_stats_hung(s->stats, 1);
+        atomic_store(&c->state, ST_WAITING);
+        MHD_suspend_connection(c->conn);
+        if (atomic_load(&s->stopping) ||
+            fakellm_timer_add(s->timer, c, fakellm_timer_now_ms() + HANG_MS) != EMPQ_OK) {
+            atomic_store(&c->state, ST_READY);
+            MHD_resume_connection(c->conn);
+        }
+        return 0;
+    }
     if (pos >= w->send)
         return MHD_CONTENT_READER_END_WITH_ERROR; /* MHD closes the connection */
     size_t n = w->send - (size_t)pos < max ? w->send - (size_t)pos : max;
@@ -438,8 +463,9 @@ static void wire_free(void *cls)
     free(w);
 }
 
-static struct MHD_Response *make_response(fakellm_reply *r)
+static struct MHD_Response *make_response(req_ctx *c)
 {
+    fakellm_reply *r = &c->reply;
     if (r->body_kind == FAKELLM_BODY_PLAIN) {
         struct MHD_Response *resp =
             MHD_create_response_from_buffer(r->body.len, r->body.data, MHD_RESPMEM_MUST_FREE);
@@ -452,6 +478,7 @@ static struct MHD_Response *make_response(fakellm_reply *r)
         return NULL;
     size_t total = fakellm_reply_wire_len(r);
     w->send = r->body_kind == FAKELLM_BODY_TRUNCATED ? total / 2 : total;
+    w->stall = c->stall ? c : NULL;
     /* Move the body only; status, headers and model stay with r. */
     w->r.body = r->body;
     w->r.body_kind = r->body_kind;
@@ -467,7 +494,7 @@ static struct MHD_Response *make_response(fakellm_reply *r)
 static enum MHD_Result send_reply(req_ctx *c)
 {
     fakellm_reply *r = &c->reply;
-    struct MHD_Response *resp = make_response(r);
+    struct MHD_Response *resp = make_response(c);
     if (resp == NULL) {
         EMPQ_ERROR("event=response_failed status=%u", r->status);
         return MHD_NO;
@@ -614,6 +641,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(c);
 }
 
+/* fmt comes from libmicrohttpd: a printf format for ap. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512], quoted[600];

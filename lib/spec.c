@@ -1038,6 +1038,100 @@ static int yaml_failure(ctx *c, yaml_parser_t *ps, const char *text, size_t len)
                           (size_t)ps->problem_mark.line + 1, problem);
 }
 
+/* ==================== the job count ==================== */
+
+/* Fails unless n_prompts x models x samples (the run's job count, the
+ * largest samples of its models counting for every model, as the job index
+ * of docs/internals.md) is at most EMPQ_SPEC_MAX_JOBS. root is the spec's
+ * document; prompts_from says where n_prompts comes from (a key and its
+ * line, or the dataset). The error names the key of the largest samples (or
+ * 'models' when every model has 1) and its line, and the prompts' source. */
+static int check_job_count(ctx *c, yaml_node_t *root, const Empq__RunSpec *rs, uint64_t n_prompts,
+                           const char *prompts_from)
+{
+    uint64_t samples = 1;
+    size_t at = rs->n_models; /* the model with the largest samples */
+    for (size_t i = 0; i < rs->n_models; i++) {
+        if (rs->models[i]->has_samples && rs->models[i]->samples > samples) {
+            samples = rs->models[i]->samples;
+            at = i;
+        }
+    }
+    /* at most 2^32 x 2^32 x (a list far below 2^32 long) would overflow:
+     * divide instead of multiplying */
+    uint64_t per_prompt = (uint64_t)rs->n_models * samples;
+    if (n_prompts == 0 || per_prompt == 0 || n_prompts <= EMPQ_SPEC_MAX_JOBS / per_prompt)
+        return EMPQ_OK;
+    yaml_node_t *ms = get(c, root, "models"), *where = ms;
+    char key[PATH_MAX_LEN] = "models";
+    if (at < rs->n_models && ms != NULL && ms->type == YAML_SEQUENCE_NODE) {
+        size_t listed = (size_t)(ms->data.sequence.items.top - ms->data.sequence.items.start);
+        size_t base = rs->n_models - listed; /* the human source comes first */
+        yaml_node_t *mm = yaml_document_get_node(c->doc, ms->data.sequence.items.start[at - base]);
+        if (at >= base && mm != NULL && mm->type == YAML_MAPPING_NODE && get(c, mm, "samples") != NULL) {
+            where = get(c, mm, "samples");
+            snprintf(key, sizeof key, "models[%zu].samples", at - base);
+        }
+    }
+    char total[32];
+    if (n_prompts <= UINT64_MAX / per_prompt)
+        snprintf(total, sizeof total, "%" PRIu64, n_prompts * per_prompt);
+    else
+        snprintf(total, sizeof total, "more than 2^64");
+    return fail(c, where,
+                "key '%s': %" PRIu64 " prompts (%s) x %zu sources x %" PRIu64 " samples = %s jobs, "
+                "more than a run can hold (%llu: the job index is 32-bit; docs/spec.md)",
+                key, n_prompts, prompts_from, rs->n_models, samples, total, (unsigned long long)EMPQ_SPEC_MAX_JOBS);
+}
+
+/* The job-count check of a spec being parsed, with the prompts the spec
+ * itself fixes (selection.prompts, or a synthetic dataset's size) or, when
+ * the dataset decides, at least 1. */
+static int check_spec_jobs(ctx *c, yaml_node_t *root, const Empq__RunSpec *rs)
+{
+    char from[PATH_MAX_LEN + 32];
+    uint64_t n = 1;
+    snprintf(from, sizeof from, "at least 1: the dataset decides");
+    yaml_node_t *sel = get(c, root, "selection"), *ds = get(c, root, "dataset");
+    if (rs->has_synth_prompts && (rs->selection_count == 0 || rs->synth_prompts < rs->selection_count)) {
+        n = rs->synth_prompts;
+        snprintf(from, sizeof from, "dataset.prompts, line %zu", line_of(ds != NULL ? get(c, ds, "prompts") : NULL));
+    } else if (rs->selection_count > 0) {
+        n = rs->selection_count;
+        snprintf(from, sizeof from, "selection.prompts, line %zu",
+                 line_of(sel != NULL ? get(c, sel, "prompts") : NULL));
+    }
+    return check_job_count(c, root, rs, n, from);
+}
+
+int empq_spec_check_jobs(const Empq__RunSpec *spec, uint64_t n_prompts, const char *origin, empq_error *err)
+{
+    if (spec == NULL || spec->spec_yaml == NULL)
+        return empq_error_set(err, EMPQ_EINVAL, "empq_spec_check_jobs: NULL spec or spec text");
+    yaml_parser_t ps;
+    yaml_document_t doc;
+    ctx c = {&doc, origin != NULL ? origin : "<spec>", err};
+    if (!yaml_parser_initialize(&ps))
+        return empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", c.origin);
+    size_t len = strlen(spec->spec_yaml);
+    yaml_parser_set_input_string(&ps, (const unsigned char *)spec->spec_yaml, len);
+    int rc;
+    if (!yaml_parser_load(&ps, &doc)) {
+        rc = yaml_failure(&c, &ps, spec->spec_yaml, len);
+    } else {
+        yaml_node_t *root = yaml_document_get_root_node(&doc);
+        char from[64];
+        snprintf(from, sizeof from, "selected from the dataset");
+        if (root == NULL || root->type != YAML_MAPPING_NODE)
+            rc = empq_error_set(err, EMPQ_ESPEC, "%s:1: the spec is empty", c.origin);
+        else
+            rc = check_job_count(&c, root, spec, n_prompts, from);
+        yaml_document_delete(&doc);
+    }
+    yaml_parser_delete(&ps);
+    return rc;
+}
+
 /* Builds the RunSpec from the loaded document into rs (malloc'd fields). */
 static int build(ctx *c, const char *base_dir, Empq__RunSpec *rs)
 {
@@ -1060,6 +1154,8 @@ static int build(ctx *c, const char *base_dir, Empq__RunSpec *rs)
         rc = parse_models(c, root, rs);
     if (rc == EMPQ_OK)
         rc = parse_rating(c, root, rs);
+    if (rc == EMPQ_OK)
+        rc = check_spec_jobs(c, root, rs);
     return rc;
 }
 

@@ -519,7 +519,7 @@ static worker__req *req_get(worker__engine *e)
     r->sent = 0;
     r->in_use = 1;
     r->status = 0;
-    r->truncated = 0;
+    r->truncated = r->too_large = 0;
     r->retry_after[0] = r->retry_after_ms[0] = r->transport_error[0] = '\0';
     r->resp.len = 0;
     e->in_flight++;
@@ -877,6 +877,7 @@ void worker__engine_complete(worker__engine *e, worker__req *r)
         .retry_after = r->retry_after[0] ? r->retry_after : NULL,
         .retry_after_ms = r->retry_after_ms[0] ? r->retry_after_ms : NULL,
         .truncated = r->truncated,
+        .too_large = r->too_large,
         .transport_error = r->transport_error[0] ? r->transport_error : NULL,
     };
     uint64_t now = empq_now_ms();

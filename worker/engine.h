@@ -43,6 +43,7 @@ typedef struct worker__req {
     long status;                 /* 0: no HTTP reply */
     empq_buf resp;               /* the body, at most WORKER_MAX_BODY bytes */
     int truncated;               /* body cut or transfer broken */
+    int too_large;               /* the body passed WORKER_MAX_BODY (resp holds the first bytes) */
     char retry_after[64];        /* Retry-After value, "" when none */
     char retry_after_ms[24];     /* retry-after-ms value, "" when none */
     char transport_error[256];   /* why there is no reply, "" otherwise */

@@ -207,7 +207,7 @@ def test_basics():
               "stats keys %r" % list(stats.keys()))
         check(stats["faults"] == {k: 0 for k in ("429", "500", "503", "hang", "reset", "malformed", "truncated",
                                                   "huge", "refusal", "empty", "null", "thinking-only",
-                                                  "length-empty", "safety", "quota")},
+                                                  "length-empty", "safety", "quota", "stall")},
               "no faults: %r" % stats["faults"])
         check(stats["models"]["fake-warm"]["requests"] == 4 and stats["models"]["fake-warm"]["limit"] is None,
               "models: %r" % stats["models"].get("fake-warm"))

@@ -354,6 +354,59 @@ static void test_ranges(void)
     bad("name: t\ndataset: {format: synth, prompts: 0}\n", EMPQ_ESPEC, "key 'dataset.prompts' must be an integer >= 1");
 }
 
+/* The job count (prompts x sources x the largest samples) is bounded by
+ * EMPQ_SPEC_MAX_JOBS in 64-bit arithmetic: the spec check names the samples
+ * key and where the prompts come from, with their lines. */
+static void test_job_count(void)
+{
+    /* the case: 10 prompts x 2 sources x 10^9 samples = 2 x 10^10 */
+    bad(BASE_HEAD "    samples: 1000000000\n", EMPQ_ESPEC,
+        "t.yaml:10: key 'models[0].samples': 10 prompts (dataset.prompts, line 2) x 2 sources x 1000000000 "
+        "samples = 20000000000 jobs, more than a run can hold (4294967294");
+    /* selection.prompts fixes the prompts; the largest samples is of models[1] */
+    bad("name: t\n"
+        "dataset: {format: welivita-pu, path: /x.csv}\n"
+        "selection:\n"
+        "  prompts: 5000\n"
+        "template: {user: \"{prompt}\"}\n"
+        "models:\n"
+        "  - {alias: a, provider: openai, base_url: u, model: m, samples: 2}\n"
+        "  - {alias: b, provider: openai, base_url: u, model: m,\n"
+        "     samples: 300000}\n",
+        EMPQ_ESPEC,
+        "t.yaml:9: key 'models[1].samples': 5000 prompts (selection.prompts, line 4) x 3 sources x 300000 "
+        "samples = 4500000000 jobs");
+    /* the largest uint32 everywhere: the product needs more than 64 bits */
+    bad("name: t\n"
+        "dataset: {format: synth, prompts: 4294967295}\n"
+        "template: {user: \"{prompt}\"}\n"
+        "models:\n"
+        "  - {alias: a, provider: openai, base_url: u, model: m, samples: 4294967295}\n",
+        EMPQ_ESPEC, "t.yaml:5: key 'models[0].samples': 4294967295 prompts (dataset.prompts, line 2) x 2 sources");
+    /* at the bound exactly it passes: 1 prompt x 2 sources x 2147483647 */
+    Empq__RunSpec *rs = good("name: t\n"
+                             "dataset: {format: synth, prompts: 1}\n"
+                             "template: {user: \"{prompt}\"}\n"
+                             "models:\n"
+                             "  - {alias: a, provider: openai, base_url: u, model: m, samples: 2147483647}\n",
+                             NULL);
+    empq_error err = {0};
+    CHECK_INT(empq_spec_check_jobs(rs, 1, "t.yaml", &err), EMPQ_OK);
+    /* the prompts the dataset gives, known after selection: 3 of them */
+    CHECK_INT(empq_spec_check_jobs(rs, 3, "t.yaml", &err), EMPQ_ESPEC);
+    CHECK_CONTAINS(err.msg, "t.yaml:5: key 'models[0].samples': 3 prompts (selected from the dataset) x 2 sources x "
+                            "2147483647 samples = 12884901882 jobs, more than a run can hold (4294967294");
+    CHECK_INT(empq_spec_check_jobs(NULL, 3, "t.yaml", &err), EMPQ_EINVAL);
+    empq__run_spec__free_unpacked(rs, NULL);
+    /* every source with 1 sample: the 'models' key is named */
+    rs = good(BASE_HEAD, NULL);
+    CHECK_INT(empq_spec_check_jobs(rs, 4294967294ull, "t.yaml", &err), EMPQ_ESPEC);
+    CHECK_CONTAINS(err.msg, "t.yaml:6: key 'models': 4294967294 prompts (selected from the dataset) x 2 sources x 1 "
+                            "samples = 8589934588 jobs");
+    CHECK_INT(empq_spec_check_jobs(rs, 2147483647, "t.yaml", &err), EMPQ_OK);
+    empq__run_spec__free_unpacked(rs, NULL);
+}
+
 static void test_required(void)
 {
     bad("dataset: {format: synth}\n", EMPQ_ESPEC, "t.yaml:1: key 'name' is required");
@@ -668,6 +721,7 @@ int main(void)
     RUN(test_duplicate_keys);
     RUN(test_types);
     RUN(test_ranges);
+    RUN(test_job_count);
     RUN(test_required);
     RUN(test_semantic);
     RUN(test_yaml_errors);
