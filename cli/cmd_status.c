@@ -302,31 +302,33 @@ static void scr_add(screen *sc, const char *fmt, ...)
 
 static int scr_left(const screen *sc) { return sc->h - sc->n; }
 
-/* Prints the frame as plain lines (after the watch, on the normal screen). */
-static void scr_print(screen *sc, FILE *f)
+/* Empties the frame, for the next one. */
+static void scr_clear(screen *sc)
 {
-    for (int i = 0; i < sc->n; i++) {
-        fprintf(f, "%s\n", sc->line[i]);
+    for (int i = 0; i < sc->n; i++)
         free(sc->line[i]);
-    }
     sc->n = 0;
     sc->dropped = 0;
+}
+
+/* Prints the frame as plain lines (after the watch, on the normal screen). */
+static void scr_print(const screen *sc, FILE *f)
+{
+    for (int i = 0; i < sc->n; i++)
+        fprintf(f, "%s\n", sc->line[i]);
 }
 
 /* Writes the frame from the top-left corner: each line then erase-to-end,
  * no newline after the last (a newline on the bottom row would scroll),
  * then erase below. */
-static void scr_flush(screen *sc, FILE *f)
+static void scr_flush(const screen *sc, FILE *f)
 {
     fputs("\033[H", f);
     for (int i = 0; i < sc->n; i++) {
         fputs(sc->line[i], f);
         fputs(i + 1 < sc->n ? "\033[K\r\n" : "\033[K", f);
-        free(sc->line[i]);
     }
     fputs("\033[J", f);
-    sc->n = 0;
-    sc->dropped = 0;
 }
 
 /* Leaves the alternate screen of --watch, once (*on cleared), before an
@@ -575,6 +577,7 @@ int cli__cmd_status(int argc, char **argv)
             free(s);
             json_decref(o);
         } else if (screen_mode) {
+            scr_clear(&sc);
             term_size(&sc.w, &sc.h);
             if (reply->n_runs == 0)
                 scr_add(&sc, run != NULL ? "no such run" : "no runs");
@@ -613,9 +616,11 @@ int cli__cmd_status(int argc, char **argv)
         if (stop_watch)
             break;
     }
-    screen_leave(&screen_mode); /* Ctrl-C: the last frame goes with the alternate screen */
-    for (int i = 0; i < sc.n; i++)
-        free(sc.line[i]);
+    if (screen_mode) { /* Ctrl-C: the last frame drawn, printed once where it stays */
+        screen_leave(&screen_mode);
+        scr_print(&sc, stdout);
+    }
+    scr_clear(&sc);
     free(sc.line);
     fflush(stdout);
     free(rs.v);
