@@ -390,10 +390,14 @@ static void run_screen(screen *sc, const Empq__RunStatus *r, double rate, double
     if (scr_left(sc) <= reserve)
         return;
     scr_add(sc, "in flight %u  pending %u  dead %u  cache hits %u", r->leased, r->pending, r->dead, r->cache_hits);
+    /* the source column: the longest alias, but the counts always fit
+     * (a longer alias is cut) */
     int w = 7;
     for (size_t i = 0; i < r->n_models; i++)
         if ((int)strlen(r->models[i]->alias) > w)
             w = (int)strlen(r->models[i]->alias);
+    if (w > sc->w - 53)
+        w = sc->w - 53 > 7 ? sc->w - 53 : 7;
     if (scr_left(sc) > reserve + 1)
         scr_add(sc, "  %-*s  %8s  %9s  %8s  %6s  %10s", w, "source", "done", "in flight", "pending", "dead",
                 "cache hits");
@@ -407,8 +411,8 @@ static void run_screen(screen *sc, const Empq__RunStatus *r, double rate, double
             k += (size_t)snprintf(extra + k, sizeof extra - k, "  slowed to %.0f%%", 100.0 * m->rate_factor);
         if (k < sizeof extra && m->has_stopped && m->stopped)
             snprintf(extra + k, sizeof extra - k, "  STOPPED");
-        scr_add(sc, "  %-*s  %8u  %9u  %8u  %6u  %10u%s", w, m->alias, m->done, m->leased, m->pending, m->dead,
-                m->cache_hits, extra);
+        scr_add(sc, "  %-*.*s  %8u  %9u  %8u  %6u  %10u%s", w, w, m->alias, m->done, m->leased, m->pending,
+                m->dead, m->cache_hits, extra);
         /* the room for why: one short line under the source, when there is a reason */
         char why[512] = "";
         k = 0;
@@ -420,7 +424,7 @@ static void run_screen(screen *sc, const Empq__RunStatus *r, double rate, double
             k += (size_t)snprintf(why + k, sizeof why - k, "%s%s %u", k > 0 ? (j == 0 ? "; dead: " : ", ") : "dead: ",
                                   m->dead_reasons[j]->reason, m->dead_reasons[j]->count);
         if (why[0] != '\0' && scr_left(sc) > reserve)
-            scr_add(sc, "  %-*s  \xe2\x86\xb3 %s", w, "", why);
+            scr_add(sc, "    \xe2\x86\xb3 %s", why);
     }
     if (r->n_emotions == 0 || scr_left(sc) <= reserve + 1)
         return;
@@ -476,6 +480,16 @@ static void run_screen(screen *sc, const Empq__RunStatus *r, double rate, double
         scr_add(sc, "%s", buf);
     }
     free(idx);
+}
+
+void cli__status_screen(FILE *f, const Empq__RunStatus *r, double rate, double eta, int width, int height,
+                        int all_emotions)
+{
+    screen sc = {.w = width, .h = height};
+    run_screen(&sc, r, rate, eta, all_emotions, 0);
+    scr_print(&sc, f);
+    scr_clear(&sc);
+    free(sc.line);
 }
 
 static volatile sig_atomic_t stop_watch;
