@@ -72,6 +72,14 @@ void cli__opt_u64(cli__args *a, uint64_t max, uint64_t *out);
  * Returns buf. */
 const char *cli__fmt_secs(double s, char *buf, size_t len);
 
+/* The screen of `empq status --watch` for one run, width x height, as plain
+ * lines on f: the headline (run, %, ETA) first, no line wider than width
+ * (columns; UTF-8 kept whole), at most height lines; the slowest emotions
+ * (all with all_emotions); under a source, a line for its stop reason,
+ * unusable reason or dead jobs by reason. rate and eta: -1 when unknown. */
+void cli__status_screen(FILE *f, const Empq__RunStatus *r, double rate, double eta, int width, int height,
+                        int all_emotions);
+
 /* A new run id "r-YYYYMMDD-HHMMSS-xxxx" (UTC, 4 random hex digits). */
 void cli__run_id(char *buf, size_t len);
 
