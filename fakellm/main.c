@@ -4,7 +4,7 @@
  *                [--require-key KEY] [--port-file PATH] [--threads N]
  *                [--max-connections N] [--limit MODEL:rpm=N,tpm=N,concurrency=N]...
  *                [--default-limit rpm=N,...] [--fault-KIND P]... [--fault-seed N]
- *                [--huge-bytes N] [--azure-deployment NAME=MODEL]...
+ *                [--huge-bytes N] [--azure-deployment NAME=MODEL]... [--request-log PATH]
  *
  * Serves the OpenAI, Azure OpenAI, Gemini and Anthropic formats with
  * deterministic, styled replies (fakellm/style.h), per-model limits
@@ -24,6 +24,7 @@
 #include "empq/error.h"
 #include "empq/log.h"
 #include "empq/util.h"
+#include "reqlog.h"
 #include "server.h"
 
 #define PROG "empq-fakellm"
@@ -50,6 +51,8 @@ static void usage(FILE *f)
             "  --fault-empty P      inject that fault into a share P (0..1) of model requests\n"
             "  --fault-seed N       seed of the fault draw (default 1): same seed, same faults\n"
             "  --huge-bytes N       size of the huge fault's padding (default 50000000)\n"
+            "  --request-log PATH   append one JSON line per model request to PATH (time, model,\n"
+            "                       a hash of the body that identifies the job): docs/fakellm.md\n"
             "  --azure-deployment NAME=MODEL\n"
             "                       the model an Azure deployment reports (repeatable)\n"
             "  --help               this text\n"
@@ -105,7 +108,7 @@ static int known_flag(const char *name)
     static const char *const known[] = {"--port",          "--host",          "--latency-ms",   "--jitter-ms",
                                         "--require-key",   "--port-file",     "--threads",      "--max-connections",
                                         "--limit",         "--default-limit", "--fault-seed",   "--huge-bytes",
-                                        "--azure-deployment"};
+                                        "--azure-deployment", "--request-log"};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (strcmp(name, known[i]) == 0)
             return 1;
@@ -117,6 +120,7 @@ static int known_flag(const char *name)
 typedef struct cli {
     fakellm_options opts;
     const char *port_file;
+    const char *request_log; /* --request-log PATH (reqlog.h), NULL: none */
     fakellm_limit_spec limits[MAX_TABLE];
     char *limit_models[MAX_TABLE];
     size_t n_limits;
@@ -207,6 +211,7 @@ static int parse_args(int argc, char **argv, cli *c)
     fakellm_options_init(&c->opts);
     c->opts.fault_seed = 1;
     c->port_file = NULL;
+    c->request_log = NULL;
     c->n_limits = c->n_azure = 0;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *val = NULL;
@@ -265,6 +270,10 @@ static int parse_args(int argc, char **argv, cli *c)
             if (val[0] == '\0')
                 return bad_flag("option %s needs a path", name);
             c->port_file = val;
+        } else if (strcmp(name, "--request-log") == 0) {
+            if (val[0] == '\0')
+                return bad_flag("option %s needs a path", name);
+            c->request_log = val;
         } else {
             int st = parse_table_flag(c, name, val);
             if (st >= 0)
@@ -319,11 +328,22 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    fakellm_reqlog *reqlog = NULL;
+    if (c.request_log != NULL) {
+        if (fakellm_reqlog_open(c.request_log, &reqlog, &err) != EMPQ_OK) {
+            EMPQ_ERROR("event=start_failed err=%s", empq_log_quote(quoted, sizeof(quoted), err.msg));
+            cli_free(&c);
+            return 1;
+        }
+        c.opts.fault = fakellm_reqlog_hook;
+        c.opts.fault_user = reqlog;
+    }
     fakellm_server *srv = NULL;
     int started = fakellm_server_start(&c.opts, &srv, &err);
     cli_free(&c); /* the server keeps copies */
     if (started != EMPQ_OK) {
         EMPQ_ERROR("event=start_failed err=%s", empq_log_quote(quoted, sizeof(quoted), err.msg));
+        fakellm_reqlog_close(&reqlog);
         return 1;
     }
     unsigned port = fakellm_server_port(srv);
@@ -332,6 +352,7 @@ int main(int argc, char **argv)
         if (empq_write_file_atomic(c.port_file, buf, (size_t)n, &err) != EMPQ_OK) {
             EMPQ_ERROR("event=port_file_failed err=%s", empq_log_quote(quoted, sizeof(quoted), err.msg));
             fakellm_server_stop(&srv);
+            fakellm_reqlog_close(&reqlog);
             return 1;
         }
     }
@@ -354,6 +375,7 @@ int main(int argc, char **argv)
     fakellm_stats_snapshot snap;
     fakellm_stats_get(fakellm_server_stats(srv), &snap);
     fakellm_server_stop(&srv);
+    fakellm_reqlog_close(&reqlog);
     EMPQ_INFO("event=stopped requests=%llu errors=%llu max_in_flight=%llu", (unsigned long long)snap.requests,
               (unsigned long long)snap.errors, (unsigned long long)snap.max_in_flight);
     return 0;
