@@ -118,6 +118,9 @@ def test_model_unusable():
             assert took <= BOUND_S + SLACK_S, (src, took)
             assert stopped[src][1].startswith("unusable: ") and var in stopped[src][1], stopped[src]
 
+        ws = json.loads(c.cli(["workers", "--json"]).stdout)["workers"]
+        assert len(ws) == 2 and all(sorted(u["model"] for u in w["unusable"]) == [1, 2] for w in ws), ws
+
         # the rest of the run completes; the stopped sources stay pending
         def good_done():
             c.check_alive()
