@@ -24,6 +24,7 @@ struct bk__sched {
 };
 
 #define BK_UNUSABLE_EVERY_MS 250 /* how often bk__sched_tick gathers the unusable reports */
+#define BK_UNUSABLE_MAX 256      /* reports kept per worker (a worker holds at most 32 runs) */
 
 static uint64_t now_hint(const bk__sched *s) { return s->now; }
 
@@ -355,7 +356,7 @@ int bk__sched_worker_unusable(bk__sched *s, unsigned w, const Empq__Heartbeat *h
     bk__worker *x = bk__sched_worker(s, w);
     if (x == NULL)
         return EMPQ_ENOTFOUND;
-    size_t n = hb->n_unusable;
+    size_t n = hb->n_unusable < BK_UNUSABLE_MAX ? hb->n_unusable : BK_UNUSABLE_MAX;
     if (n == 0) {
         unusable_clear(x);
         return EMPQ_OK;

@@ -142,8 +142,8 @@ unsigned bk__sched_worker_span(const bk__sched *s);
 /* Forgets the worker in slot w and requeues every job leased to it in
  * every run. Returns how many were requeued. */
 size_t bk__sched_worker_remove(bk__sched *s, unsigned w);
-/* Keeps what worker w's heartbeat says it cannot call (hb->unusable:
- * replaces what it said before; none clears it). EMPQ_OK, EMPQ_ENOTFOUND
+/* Keeps what worker w's heartbeat says it cannot call (hb->unusable, the
+ * first 256: replaces what it said before; none clears it). EMPQ_OK, EMPQ_ENOTFOUND
  * for a free slot, EMPQ_ENOMEM (the old report is kept). */
 int bk__sched_worker_unusable(bk__sched *s, unsigned w, const Empq__Heartbeat *hb);
 /* Jobs leased to worker w over every run. */
