@@ -97,6 +97,9 @@ def test_model_unusable():
             for src in ("nokey", "badurl"):
                 if src not in seen and m[src].get("unusable_reason"):
                     seen[src] = (now, m[src]["unusable_reason"])
+                    # the metrics say it as soon as status does
+                    assert re.search(r'empq_model_unusable_workers\{run="%s",model="%s",reason="[^"]+"\} [12]'
+                                     % (run, src), metrics()), src
                 if src not in stopped and m[src].get("stopped"):
                     stopped[src] = (now, m[src].get("stop_reason", ""))
             assert "unusable_reason" not in m["good"] and not m["good"].get("stopped"), m["good"]
