@@ -1162,6 +1162,17 @@ size_t worker__engine_drop_queued(worker__engine *e)
         n++;
     }
     e->queue_tail = NULL;
+    /* on the transport but not wholly sent (a frozen worker wakes with such
+     * requests): no provider has them, so none is started */
+    for (size_t i = 0; e->tp.unsent != NULL && i < e->n_reqs; i++) {
+        worker__req *r = e->reqs[i];
+        if (!r->in_use || !r->sent || !e->tp.unsent(e->tp.ctx, r))
+            continue;
+        if (e->tp.cancel != NULL)
+            e->tp.cancel(e->tp.ctx, r);
+        req_recycle(e, r);
+        n++;
+    }
     e->stats.dropped += n;
     return n;
 }

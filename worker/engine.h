@@ -73,6 +73,10 @@ typedef struct worker__transport {
     void (*cancel)(void *ctx, worker__req *r);
     /* Frees r->tp when the engine is freed; may be NULL. */
     void (*drop)(void *ctx, worker__req *r);
+    /* 1 when r's request has not wholly left this process yet (still
+     * connecting, or its body only partly sent): a provider cannot have acted
+     * on it, so it can be withdrawn; 0 otherwise. May be NULL (never). */
+    int (*unsent)(void *ctx, const worker__req *r);
 } worker__transport;
 
 typedef struct worker__options {
@@ -117,8 +121,9 @@ size_t worker__engine_flush(worker__engine *e, const Empq__Outcomes **out);
 /* Forgets the requests still queued (never sent), without an outcome: the
  * broker has given their leases up (it rejected this worker, or was silent
  * past its give-up time) and another worker may hold them now. Requests on
- * the transport are kept (they cannot be recalled). Returns how many were
- * dropped (counted in worker__stats.dropped). */
+ * the transport whose bytes have not all left yet (transport.unsent) are
+ * withdrawn too; the rest are kept (a provider may be working on them).
+ * Returns how many were dropped (counted in worker__stats.dropped). */
 size_t worker__engine_drop_queued(worker__engine *e);
 
 /* Stop taking jobs: later batches are RELEASED, and so are the requests

@@ -200,9 +200,19 @@ static void tp_drop(void *ctx, worker__req *r)
     r->tp = NULL;
 }
 
+static int tp_unsent(void *ctx, const worker__req *r)
+{
+    (void)ctx;
+    if (r->tp == NULL)
+        return 0;
+    curl_off_t up = 0;
+    curl_easy_getinfo(r->tp, CURLINFO_SIZE_UPLOAD_T, &up);
+    return up < (curl_off_t)r->body_len;
+}
+
 worker__transport worker__http_transport(worker__http *h)
 {
-    worker__transport t = {h, tp_start, tp_cancel, tp_drop};
+    worker__transport t = {h, tp_start, tp_cancel, tp_drop, tp_unsent};
     return t;
 }
 

@@ -106,6 +106,15 @@ static void tp_cancel(void *ctx, worker__req *r)
             started[i] = NULL;
 }
 
+/* the prompt whose request has not wholly left (transport.unsent), -1: none */
+static int unsent_prompt = -1;
+
+static int tp_unsent(void *ctx, const worker__req *r)
+{
+    (void)ctx;
+    return (int)r->prompt == unsent_prompt;
+}
+
 static void reply(worker__engine *e, worker__req *r, long status, const char *body, const char *retry_after)
 {
     r->status = status;
@@ -235,7 +244,7 @@ static void setup(void)
     worker__options opt = WORKER__OPTIONS_INIT;
     opt.worker_id = "wtest";
     opt.getenv_key = key_env;
-    worker__transport tp = {NULL, tp_start, tp_cancel, NULL};
+    worker__transport tp = {NULL, tp_start, tp_cancel, NULL, NULL};
     CHECK_INT(worker__engine_new(&eng, &opt, store, &tp, NULL), EMPQ_OK);
 }
 
@@ -463,7 +472,7 @@ static void test_release_in_flight(void)
     CHECK(eng == NULL);
     worker__options opt = WORKER__OPTIONS_INIT;
     opt.getenv_key = key_env;
-    worker__transport tp = {NULL, tp_start, tp_cancel, NULL};
+    worker__transport tp = {NULL, tp_start, tp_cancel, NULL, NULL};
     CHECK_INT(worker__engine_new(&eng, &opt, store, &tp, NULL), EMPQ_OK);
     static const uint32_t pm[][2] = {{0, 1}, {1, 1}};
     n_started = 0;
@@ -487,7 +496,7 @@ static void test_request_limit(void)
     worker__options opt = WORKER__OPTIONS_INIT;
     opt.getenv_key = key_env;
     opt.max_requests = 2;
-    worker__transport tp = {NULL, tp_start, tp_cancel, NULL};
+    worker__transport tp = {NULL, tp_start, tp_cancel, NULL, NULL};
     CHECK_INT(worker__engine_new(&eng, &opt, store, &tp, NULL), EMPQ_OK);
     static const uint32_t pm[][2] = {{0, 1}, {1, 1}, {2, 1}, {3, 1}}; /* jobs 1, 4, 7, 10 */
     n_started = 0;
@@ -559,6 +568,27 @@ static void test_request_limit(void)
     worker__stats st;
     worker__engine_stats(eng, &st);
     CHECK_INT(st.dropped, 2);
+
+    /* a request on the transport whose body has not wholly left (a frozen
+     * worker woke while it was connecting) is withdrawn too, without an
+     * outcome; the one the provider has goes on */
+    worker__engine_free(&eng);
+    worker__transport tpu = {NULL, tp_start, tp_cancel, NULL, tp_unsent};
+    CHECK_INT(worker__engine_new(&eng, &opt, store, &tpu, NULL), EMPQ_OK);
+    n_started = 0;
+    worker__engine_batch(eng, batch("r3", pm, 4, 1, 1));
+    CHECK_INT(n_started, 2);
+    unsent_prompt = 1;
+    CHECK_INT(worker__engine_drop_queued(eng), 3);
+    unsent_prompt = -1;
+    CHECK(started[1] == NULL); /* cancelled on the transport */
+    CHECK_INT(worker__engine_in_flight(eng), 1);
+    CHECK_INT(worker__engine_sent(eng), 1);
+    reply(eng, started[0], 200, OK_BODY, NULL);
+    CHECK_INT(worker__engine_flush(eng, &o), 1);
+    CHECK_INT(find(o, 1)->kind, EMPQ__OUTCOME_KIND__OUTCOME_DONE);
+    CHECK_INT(n_started, 2);
+    CHECK_INT(worker__engine_in_flight(eng), 0);
 
     /* Redis gone while two wait: the finished request's result cannot be
      * written (RETRY), nothing more is sent, the queue goes back */
