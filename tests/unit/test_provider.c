@@ -173,7 +173,7 @@ static void test_anthropic(void)
     rep.body_len = strlen(refusal);
     CHECK_INT(empq_provider_parse(&spec, &rep, KEY, NOW, &res), EMPQ_OK);
     CHECK_INT(res.cls, EMPQ_PROVIDER_PERMANENT);
-    CHECK_CONTAINS(res.reason, "content refusal");
+    CHECK_STR(res.reason, "refusal");
     empq_provider_result_clear(&res);
 
     const char *over = "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}";
@@ -231,7 +231,7 @@ static void test_gemini(void)
     rep.body_len = strlen(blocked);
     CHECK_INT(empq_provider_parse(&spec, &rep, KEY, NOW, &res), EMPQ_OK);
     CHECK_INT(res.cls, EMPQ_PROVIDER_PERMANENT);
-    CHECK_STR(res.reason, "content refusal: prompt blocked (SAFETY)");
+    CHECK_STR(res.reason, "blocked:SAFETY");
     empq_provider_result_clear(&res);
 
     const char *safety = "{\"candidates\":[{\"finishReason\":\"SAFETY\",\"index\":0}]}";
@@ -282,11 +282,12 @@ static void test_parse_success(void)
     empq_provider_result_clear(&r);
     CHECK(r.gen.text == NULL);
 
-    /* content null with finish_reason length: an empty text, still a success */
+    /* content null with finish_reason length: no answer, never a success */
     parse("openai-compatible", 200,
           "{\"model\":\"m\",\"choices\":[{\"message\":{\"content\":null},\"finish_reason\":\"length\"}]}", &r);
-    CHECK_INT(r.cls, EMPQ_PROVIDER_SUCCESS);
-    CHECK_STR(r.gen.text, "");
+    CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK_STR(r.reason, "length_before_text");
+    CHECK(r.gen.text == NULL);
     CHECK(!r.gen.has_tokens_in);
     empq_provider_result_clear(&r);
 }
@@ -310,7 +311,7 @@ static void test_parse_refusal(void)
           "{\"model\":\"gpt-4o\",\"choices\":[{\"message\":{\"content\":null},\"finish_reason\":\"content_filter\"}]}",
           &r);
     CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
-    CHECK_CONTAINS(r.reason, "content refusal");
+    CHECK_STR(r.reason, "blocked:content_filter");
     CHECK(r.gen.text == NULL);
     empq_provider_result_clear(&r);
 
@@ -320,7 +321,7 @@ static void test_parse_refusal(void)
           "\"code\":\"content_filter\",\"status\":400}}",
           &r);
     CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
-    CHECK_STR(r.reason, "content refusal: HTTP 400: The response was filtered");
+    CHECK_STR(r.reason, "blocked:content_policy: HTTP 400: The response was filtered");
     empq_provider_result_clear(&r);
 }
 
