@@ -143,6 +143,24 @@ static json_t *params_json(const Empq__GenParams *g)
         }
         put(o, "stop", a, &bad);
     }
+    if (g->has_max_completion_tokens)
+        put(o, "max_completion_tokens", json_integer(g->max_completion_tokens), &bad);
+    if (g->reasoning_effort != NULL)
+        put(o, "reasoning_effort", jstr(g->reasoning_effort), &bad);
+    if (g->system_role != NULL)
+        put(o, "system_role", jstr(g->system_role), &bad);
+    if (g->has_thinking_budget)
+        put(o, "thinking_budget", json_integer(g->thinking_budget), &bad);
+    if (g->has_include_thoughts)
+        put(o, "include_thoughts", json_boolean(g->include_thoughts), &bad);
+    if (g->n_safety_settings > 0) {
+        json_t *a = json_array();
+        for (size_t i = 0; a != NULL && i < g->n_safety_settings; i++)
+            if (json_array_append_new(a, json_pack("{s:s, s:s}", "category", g->safety_settings[i]->category,
+                                                   "threshold", g->safety_settings[i]->threshold)) != 0)
+                bad = 1;
+        put(o, "safetySettings", a, &bad);
+    }
     if (bad) {
         json_decref(o);
         return NULL;
@@ -391,6 +409,18 @@ static int put_int_opt(empq_buf *out, int has, long long v)
     return has ? put_int(out, v) : PUT_LIT(out, "null");
 }
 
+/* Appends the JSON text js as a value (null when NULL or not JSON). */
+static int put_json(empq_buf *out, const char *js)
+{
+    json_error_t jerr;
+    json_t *v = js != NULL ? json_loads(js, JSON_DECODE_ANY, &jerr) : NULL;
+    if (v == NULL)
+        return PUT_LIT(out, "null");
+    int rc = json_dump_callback(v, to_buf, out, DUMP_FLAGS | JSON_ENCODE_ANY);
+    json_decref(v);
+    return rc != 0 ? -1 : 0;
+}
+
 /* Appends ms as "2026-11-22T03:57:22.123Z" (quoted; null when !has), as
  * empq_export_iso8601 writes it; the text of the last second is kept. */
 static int put_time_opt(fmt *f, empq_buf *out, int has, uint64_t ms)
@@ -515,6 +545,15 @@ static int fmt_line(fmt *f, const Empq__Prompt *p, uint32_t pi, const Empq__Resu
               put_int_opt(out, g != NULL && g->has_tokens_in, g != NULL ? g->tokens_in : 0) ||
               PUT_LIT(out, ",\"tokens_out\":") ||
               put_int_opt(out, g != NULL && g->has_tokens_out, g != NULL ? g->tokens_out : 0) ||
+              PUT_LIT(out, ",\"reasoning_tokens\":") ||
+              put_int_opt(out, g != NULL && g->has_reasoning_tokens, g != NULL ? g->reasoning_tokens : 0) ||
+              PUT_LIT(out, ",\"cached_tokens\":") ||
+              put_int_opt(out, g != NULL && g->has_cached_tokens, g != NULL ? g->cached_tokens : 0) ||
+              PUT_LIT(out, ",\"system_fingerprint\":") ||
+              put_text(f, out, g != NULL ? g->system_fingerprint : NULL) ||
+              PUT_LIT(out, ",\"request_id\":") || put_text(f, out, g != NULL ? g->request_id : NULL) ||
+              PUT_LIT(out, ",\"safety_ratings\":") || put_json(out, g != NULL ? g->safety_ratings : NULL) ||
+              PUT_LIT(out, ",\"thinking\":") || put_text(f, out, g != NULL ? g->thinking : NULL) ||
               PUT_LIT(out, ",\"latency_ms\":") ||
               put_int_opt(out, g != NULL && g->has_latency_ms, g != NULL ? g->latency_ms : 0) ||
               PUT_LIT(out, ",\"attempts\":") || put_int_opt(out, r->has_attempts, r->attempts) ||
