@@ -1063,8 +1063,8 @@ int empq_provider_parse(const Empq__ModelSpec *m, const empq_http_reply *reply, 
             set_verdict(out, EMPQ_PROVIDER_PERMANENT, "blocked:content_policy: HTTP %ld: %s", reply->status,
                         msg != NULL ? clean : "");
         else if (fatal != NULL)
-            set_verdict(out, EMPQ_PROVIDER_PERMANENT, "%s: HTTP %ld: %s", fatal, reply->status,
-                        msg != NULL ? clean : "");
+            set_verdict(out, EMPQ_PROVIDER_PERMANENT, "%s: HTTP %ld%s%s", fatal, reply->status,
+                        msg != NULL && clean[0] != '\0' ? ": " : "", msg != NULL ? clean : "");
         else if (msg != NULL && clean[0] != '\0')
             set_verdict(out, by_status, "HTTP %ld: %s", reply->status, clean);
         else
