@@ -209,12 +209,15 @@ static const char *const prompt_keys[P_N] = {"run_id",  "prompt_id", "prompt_ind
 /* Keys D_PROMPT_INDEX..D_SAMPLE only when the run has jobs per prompt. */
 enum {
     D_RUN_ID, D_JOB, D_PROMPT_INDEX, D_PROMPT_ID, D_SOURCE, D_SAMPLE, D_REASON, D_LAST_STATUS,
-    D_BODY_EXCERPT, D_ATTEMPTS, D_AT, D_WORKER, D_N
+    D_BODY_EXCERPT, D_ATTEMPTS, D_AT, D_WORKER, D_REQUEST_ID, D_FINISH_REASON, D_TOKENS_IN, D_TOKENS_OUT,
+    D_REASONING_TOKENS, D_SAFETY_RATINGS, D_N
 };
 static const char *const dead_keys[D_N] = {"run_id",      "job",          "prompt_index",
                                            "prompt_id",   "source",       "sample",
                                            "reason",      "last_status",  "body_excerpt",
-                                           "attempts",    "at",           "worker"};
+                                           "attempts",    "at",           "worker",
+                                           "request_id",  "finish_reason", "tokens_in",
+                                           "tokens_out",  "reasoning_tokens", "safety_ratings"};
 
 /* Formats one run's lines. A prompt's fields and a dead letter's are set in
  * their objects and dumped whole; a result line is its prompt's dumped
@@ -600,6 +603,21 @@ static int fmt_dead(fmt *f, const Empq__Prompt *p, const Empq__DeadLetter *d)
         rc = set_time_opt(f, &s[D_AT], d->has_at_ms, d->at_ms);
     if (rc == EMPQ_OK)
         rc = set_str(f, &s[D_WORKER], d->worker);
+    if (rc == EMPQ_OK)
+        rc = set_str(f, &s[D_REQUEST_ID], d->request_id);
+    if (rc == EMPQ_OK)
+        rc = set_str(f, &s[D_FINISH_REASON], d->finish_reason);
+    if (rc == EMPQ_OK)
+        rc = set_int_opt(&s[D_TOKENS_IN], d->has_tokens_in, d->tokens_in);
+    if (rc == EMPQ_OK)
+        rc = set_int_opt(&s[D_TOKENS_OUT], d->has_tokens_out, d->tokens_out);
+    if (rc == EMPQ_OK)
+        rc = set_int_opt(&s[D_REASONING_TOKENS], d->has_reasoning_tokens, d->reasoning_tokens);
+    if (rc == EMPQ_OK) { /* JSON the worker wrote; null when it is not JSON */
+        json_t *v = d->safety_ratings != NULL ? json_loads(d->safety_ratings, JSON_DECODE_ANY, NULL) : NULL;
+        slot_put(&s[D_SAFETY_RATINGS], v != NULL ? v : json_null());
+        json_decref(v); /* the object holds its reference */
+    }
     return rc;
 }
 

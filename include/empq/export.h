@@ -26,7 +26,8 @@
  * Jobs that ended as dead letters have no line in responses.jsonl; they go
  * to dead.jsonl beside it (same order; keys run_id, job, prompt_index,
  * prompt_id, source, sample, reason, last_status, body_excerpt, attempts,
- * at, worker). Jobs with neither a result nor a dead letter are counted as
+ * at, worker, request_id, finish_reason, tokens_in, tokens_out,
+ * reasoning_tokens, safety_ratings: what a reply without answer reported). Jobs with neither a result nor a dead letter are counted as
  * missing. */
 #ifndef EMPQ_EXPORT_H
 #define EMPQ_EXPORT_H

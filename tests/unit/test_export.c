@@ -365,7 +365,9 @@ static void test_bad_utf8_prompt_and_dead(void)
     CHECK_STR(b.data, "{\"run_id\":\"r-1\",\"job\":7,\"prompt_index\":2,\"prompt_id\":\"hit:3_conv:4\","
                       "\"source\":\"g\xef\xbf\xbdpt\",\"sample\":0,\"reason\":\"http 500\","
                       "\"last_status\":null,\"body_excerpt\":\"{\\\"error\\\":\\\"\xef\xbf\xbd\\\"}\","
-                      "\"attempts\":null,\"at\":\"2026-11-22T04:00:00.123Z\",\"worker\":\"w1\"}\n");
+                      "\"attempts\":null,\"at\":\"2026-11-22T04:00:00.123Z\",\"worker\":\"w1\","
+                      "\"request_id\":null,\"finish_reason\":null,\"tokens_in\":null,\"tokens_out\":null,"
+                      "\"reasoning_tokens\":null,\"safety_ratings\":null}\n");
     empq_buf_free(&b);
     m_gpt.alias = "gpt";
 }
