@@ -47,7 +47,12 @@ static void usage(FILE *f)
             "                       the limit of every model without its own --limit\n"
             "  --fault-429 P, --fault-500 P, --fault-503 P, --fault-hang P, --fault-reset P,\n"
             "  --fault-malformed P, --fault-truncated P, --fault-huge P, --fault-refusal P,\n"
-            "  --fault-empty P      inject that fault into a share P (0..1) of model requests\n"
+            "  --fault-empty P, --fault-null P, --fault-thinking-only P, --fault-length-empty P,\n"
+            "  --fault-safety P, --fault-quota P\n"
+            "                       inject that fault into a share P (0..1) of model requests\n"
+            "  --model-fault MODEL:KIND=P\n"
+            "                       a fault of KIND (as above) in a share P of MODEL's requests only\n"
+            "                       (repeatable; added to the --fault-* shares for that model)\n"
             "  --fault-seed N       seed of the fault draw (default 1): same seed, same faults\n"
             "  --huge-bytes N       size of the huge fault's padding (default 50000000)\n"
             "  --azure-deployment NAME=MODEL\n"
@@ -58,7 +63,8 @@ static void usage(FILE *f)
             "(Gemini; also /v1/), POST /v1/messages (Anthropic), GET /stats, POST /stats/reset,\n"
             "GET /healthz.\n"
             "Models fake-warm, fake-formal, fake-brief, fake-curious have their own styles;\n"
-            "any other model name answers in a neutral style.\n");
+            "any other model name answers in a neutral style. Models named fake-reason* reason\n"
+            "before answering (docs/fakellm.md).\n");
 }
 
 static int bad_flag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -105,7 +111,7 @@ static int known_flag(const char *name)
     static const char *const known[] = {"--port",          "--host",          "--latency-ms",   "--jitter-ms",
                                         "--require-key",   "--port-file",     "--threads",      "--max-connections",
                                         "--limit",         "--default-limit", "--fault-seed",   "--huge-bytes",
-                                        "--azure-deployment"};
+                                        "--azure-deployment", "--model-fault"};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (strcmp(name, known[i]) == 0)
             return 1;
@@ -123,6 +129,8 @@ typedef struct cli {
     fakellm_azure_map azure[MAX_TABLE];
     char *azure_names[MAX_TABLE];
     size_t n_azure;
+    fakellm_model_faults model_faults[MAX_TABLE]; /* .model owned */
+    size_t n_model_faults;
 } cli;
 
 static void cli_free(cli *c)
@@ -131,7 +139,54 @@ static void cli_free(cli *c)
         free(c->limit_models[i]);
     for (size_t i = 0; i < c->n_azure; i++)
         free(c->azure_names[i]);
-    c->n_limits = c->n_azure = 0;
+    for (size_t i = 0; i < c->n_model_faults; i++)
+        free((char *)c->model_faults[i].model);
+    c->n_limits = c->n_azure = c->n_model_faults = 0;
+}
+
+/* --model-fault MODEL:KIND=P (the model name may contain ':'; the last one
+ * separates). Returns -1 when taken, else 2. */
+static int parse_model_fault(cli *c, const char *val)
+{
+    const char *colon = strrchr(val, ':');
+    const char *eq = colon ? strchr(colon, '=') : NULL;
+    if (colon == NULL || colon == val || eq == NULL)
+        return bad_flag("option --model-fault: '%s' is not MODEL:KIND=P", val);
+    char kind[32];
+    size_t kn = (size_t)(eq - colon - 1);
+    if (kn == 0 || kn >= sizeof(kind))
+        return bad_flag("option --model-fault: '%s' has no fault kind", val);
+    memcpy(kind, colon + 1, kn);
+    kind[kn] = '\0';
+    fakellm_fault f = fakellm_fault_by_name(kind);
+    if (f == FAKELLM_FAULT_NONE)
+        return bad_flag("option --model-fault: unknown fault kind '%s' in '%s' (the kinds of the --fault-* flags)",
+                        kind, val);
+    double p;
+    if (parse_prob(eq + 1, &p) != 0)
+        return bad_flag("option --model-fault: '%s' in '%s' is not a probability in [0, 1]", eq + 1, val);
+    size_t mn = (size_t)(colon - val), i;
+    for (i = 0; i < c->n_model_faults; i++)
+        if (strlen(c->model_faults[i].model) == mn && strncmp(c->model_faults[i].model, val, mn) == 0)
+            break;
+    if (i == c->n_model_faults) {
+        if (c->n_model_faults == MAX_TABLE)
+            return bad_flag("option --model-fault: at most %d models", MAX_TABLE);
+        char *model = strndup(val, mn);
+        if (model == NULL)
+            return bad_flag("out of memory");
+        memset(&c->model_faults[i], 0, sizeof(c->model_faults[i]));
+        c->model_faults[i].model = model;
+        c->n_model_faults++;
+    }
+    c->model_faults[i].p[f] = p;
+    double sum = 0;
+    for (int k = 1; k < FAKELLM_FAULT_COUNT; k++)
+        sum += c->model_faults[i].p[k];
+    if (sum > 1.0 + 1e-9)
+        return bad_flag("the --model-fault probabilities of %s add up to %g, more than 1",
+                        c->model_faults[i].model, sum);
+    return -1;
 }
 
 /* The flags that take tables, probabilities and 64-bit numbers. Returns -1
@@ -169,6 +224,8 @@ static int parse_table_flag(cli *c, const char *name, const char *val)
         c->n_azure++;
         return -1;
     }
+    if (strcmp(name, "--model-fault") == 0)
+        return parse_model_fault(c, val);
     if (strcmp(name, "--fault-seed") == 0 || strcmp(name, "--huge-bytes") == 0) {
         char *end = NULL;
         errno = 0;
@@ -275,6 +332,8 @@ static int parse_args(int argc, char **argv, cli *c)
     c->opts.n_limits = c->n_limits;
     c->opts.azure = c->azure;
     c->opts.n_azure = c->n_azure;
+    c->opts.model_faults = c->model_faults;
+    c->opts.n_model_faults = c->n_model_faults;
     return -1;
 }
 

@@ -48,6 +48,8 @@ struct fakellm_server {
     fakellm_limits *limits;
     fakellm_azure_map *azure; /* copies */
     size_t n_azure;
+    fakellm_model_faults *model_faults; /* copies */
+    size_t n_model_faults;
     int any_fault;
     unsigned port;
     uint64_t jitter_seed;
@@ -154,6 +156,7 @@ static int route_anthropic(fakellm_server *s, const fakellm_request *req, const 
                            fakellm_reply *out)
 {
     fakellm_anthropic_in in = {.api_key = fakellm_request_header(req, "x-api-key"),
+                               .authorization = fakellm_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
                                .version = fakellm_request_header(req, "anthropic-version"),
                                .require_key = s->require_key};
     return fakellm_anthropic_messages(req->body, req->body_len, &in, ctx, out);
@@ -261,6 +264,10 @@ static fakellm_mode mode_for(fakellm_fault f)
     case FAKELLM_FAULT_REFUSAL: return FAKELLM_MODE_REFUSAL;
     case FAKELLM_FAULT_EMPTY: return FAKELLM_MODE_EMPTY;
     case FAKELLM_FAULT_HUGE: return FAKELLM_MODE_HUGE;
+    case FAKELLM_FAULT_NULL: return FAKELLM_MODE_NUL;
+    case FAKELLM_FAULT_THINKING_ONLY: return FAKELLM_MODE_THINKING_ONLY;
+    case FAKELLM_FAULT_LENGTH_EMPTY: return FAKELLM_MODE_LENGTH_EMPTY;
+    case FAKELLM_FAULT_SAFETY: return FAKELLM_MODE_SAFETY;
     default: return FAKELLM_MODE_NORMAL;
     }
 }
@@ -268,8 +275,7 @@ static fakellm_mode mode_for(fakellm_fault f)
 /* Faults that still answer with a completion the client can count. */
 static int answers_completion(fakellm_fault f)
 {
-    return f == FAKELLM_FAULT_NONE || f == FAKELLM_FAULT_REFUSAL || f == FAKELLM_FAULT_EMPTY ||
-           f == FAKELLM_FAULT_HUGE;
+    return f == FAKELLM_FAULT_NONE || mode_for(f) != FAKELLM_MODE_NORMAL;
 }
 
 /* Turns a 200 body into something that is not JSON: the closing brace
@@ -323,6 +329,9 @@ static fakellm_action apply_limits_and_fault(req_ctx *c, fakellm_fault fault)
     case FAKELLM_FAULT_503:
         rc = front->error(r, FAKELLM_ERR_503, r->model, &a, c->seq);
         break;
+    case FAKELLM_FAULT_QUOTA:
+        rc = front->error(r, FAKELLM_ERR_QUOTA, r->model, &a, c->seq);
+        break;
     case FAKELLM_FAULT_HANG:
         act = FAKELLM_ACT_HANG;
         break;
@@ -362,13 +371,11 @@ static fakellm_action prepare(req_ctx *c, const char *method, const char *url)
     int model_route = c->route != NULL && (c->route->flags & ROUTE_MODEL) != 0;
     fakellm_fault fault = FAKELLM_FAULT_NONE;
     fakellm_ctx ctx = {.created = empq_now_ms() / 1000u, .request_id = c->seq};
+    uint64_t n = 0;
     int rc;
 
-    if (model_route && !c->too_large && s->any_fault) {
-        uint64_t n = atomic_fetch_add(&s->model_seq, 1) + 1;
-        fault = fakellm_fault_pick(s->opts.fault_p, s->opts.fault_seed, n);
-        ctx.mode = mode_for(fault);
-    }
+    if (model_route && !c->too_large && s->any_fault)
+        n = atomic_fetch_add(&s->model_seq, 1) + 1;
     if (c->too_large) {
         char msg[160];
         snprintf(msg, sizeof(msg), "Request body too large: the limit is %zu bytes.", s->opts.max_body);
@@ -379,6 +386,18 @@ static fakellm_action prepare(req_ctx *c, const char *method, const char *url)
         rc = fakellm_openai_error(&c->reply, 404, msg, NULL, NULL, NULL);
     } else {
         rc = c->route->fn(s, &req, model_route ? &ctx : NULL, &c->reply);
+        if (rc == EMPQ_OK && n > 0 && c->reply.status == 200 && c->reply.model != NULL) {
+            /* The model is known now: draw from its table, and answer again
+             * when the fault changes what the model says. */
+            double p[FAKELLM_FAULT_COUNT];
+            fakellm_fault_table(s->opts.fault_p, s->model_faults, s->n_model_faults, c->reply.model, p);
+            fault = fakellm_fault_pick(p, s->opts.fault_seed, n);
+            ctx.mode = mode_for(fault);
+            if (ctx.mode != FAKELLM_MODE_NORMAL) {
+                fakellm_reply_clear(&c->reply);
+                rc = c->route->fn(s, &req, &ctx, &c->reply);
+            }
+        }
     }
     if (rc != EMPQ_OK) {
         EMPQ_ERROR("event=reply_failed path=%s err=\"%s\"", c->route ? c->route->path : "-", empq_strerror(rc));
@@ -634,6 +653,9 @@ static void server_free(fakellm_server *s)
         free((char *)s->azure[i].model);
     }
     free(s->azure);
+    for (size_t i = 0; i < s->n_model_faults; i++)
+        free((char *)s->model_faults[i].model);
+    free(s->model_faults);
     free(s->host);
     free(s->require_key);
     free(s);
@@ -654,6 +676,33 @@ static int copy_tables(fakellm_server *s, const fakellm_options *o, empq_error *
     }
     if (sum > 1.0 + 1e-9)
         return empq_error_set(err, EMPQ_EINVAL, "fakellm: the fault probabilities add up to %g, more than 1", sum);
+    if (o->n_model_faults > 0) {
+        s->model_faults = calloc(o->n_model_faults, sizeof(*s->model_faults));
+        if (s->model_faults == NULL)
+            return empq_error_set(err, EMPQ_ENOMEM, "fakellm: out of memory");
+    }
+    for (size_t i = 0; i < o->n_model_faults; i++) {
+        double p[FAKELLM_FAULT_COUNT], msum = 0;
+        fakellm_fault_table(o->fault_p, o->model_faults + i, 1, o->model_faults[i].model, p);
+        for (int k = 1; k < FAKELLM_FAULT_COUNT; k++) {
+            if (!(o->model_faults[i].p[k] >= 0 && o->model_faults[i].p[k] <= 1))
+                return empq_error_set(err, EMPQ_EINVAL, "fakellm: model %s fault %s probability %g not in [0, 1]",
+                                      o->model_faults[i].model, fakellm_fault_name((fakellm_fault)k),
+                                      o->model_faults[i].p[k]);
+            msum += p[k];
+            if (p[k] > 0)
+                s->any_fault = 1;
+        }
+        if (msum > 1.0 + 1e-9)
+            return empq_error_set(err, EMPQ_EINVAL,
+                                  "fakellm: the fault probabilities of model %s (its own plus the global ones) add "
+                                  "up to %g, more than 1", o->model_faults[i].model, msum);
+        s->model_faults[i] = o->model_faults[i];
+        s->model_faults[i].model = empq_strdup(o->model_faults[i].model);
+        s->n_model_faults++;
+        if (s->model_faults[i].model == NULL)
+            return empq_error_set(err, EMPQ_ENOMEM, "fakellm: out of memory");
+    }
     if (s->opts.huge_bytes == 0)
         s->opts.huge_bytes = FAKELLM_HUGE_BYTES;
     s->limits = fakellm_limits_new();
@@ -681,6 +730,8 @@ static int copy_tables(fakellm_server *s, const fakellm_options *o, empq_error *
     s->opts.n_limits = 0;
     s->opts.azure = NULL;
     s->opts.n_azure = 0;
+    s->opts.model_faults = NULL;
+    s->opts.n_model_faults = 0;
     return EMPQ_OK;
 }
 

@@ -115,8 +115,11 @@ def check_shape(doc, model):
     check(ch["message"]["role"] == "assistant", "role assistant")
     check(isinstance(ch["message"]["content"], str) and ch["message"]["content"], "content non-empty string")
     u = doc["usage"]
-    check(list(u.keys()) == ["prompt_tokens", "completion_tokens", "total_tokens"], "usage keys")
-    check(all(type(v) is int and v > 0 for v in u.values()), "usage ints")
+    check(list(u.keys()) == ["prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details",
+                             "completion_tokens_details"], "usage keys")
+    check(all(type(u[k]) is int and u[k] > 0 for k in ("prompt_tokens", "completion_tokens", "total_tokens")),
+          "usage ints")
+    check(u["completion_tokens_details"]["reasoning_tokens"] == 0, "no reasoning tokens")
     check(u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"], "total = prompt + completion")
     check(u["completion_tokens"] == len(ch["message"]["content"].split()), "completion tokens are words")
 
@@ -203,7 +206,9 @@ def test_basics():
                                      "faults", "models"],
               "stats keys %r" % list(stats.keys()))
         check(stats["faults"] == {k: 0 for k in ("429", "500", "503", "hang", "reset", "malformed", "truncated",
-                                                  "huge", "refusal", "empty")}, "no faults: %r" % stats["faults"])
+                                                  "huge", "refusal", "empty", "null", "thinking-only",
+                                                  "length-empty", "safety", "quota")},
+              "no faults: %r" % stats["faults"])
         check(stats["models"]["fake-warm"]["requests"] == 4 and stats["models"]["fake-warm"]["limit"] is None,
               "models: %r" % stats["models"].get("fake-warm"))
         check(stats["requests"] == 10, "stats requests %r" % stats["requests"])

@@ -255,7 +255,7 @@ static void test_errors(void)
     expect_error(BODY("\"n\":0"), "n", "integer_below_min_value");
     expect_error(BODY("\"n\":129"), "n", "integer_above_max_value");
     expect_error(BODY("\"stop\":5"), "stop", "invalid_type");
-    expect_error(BODY("\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]"), "stop", "invalid_value");
+    expect_error(BODY("\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]"), "stop", "array_above_max_length");
     expect_error(BODY("\"stop\":[\"a\",1]"), "stop", "invalid_type");
     expect_error(BODY("\"stream\":true"), "stream", "unsupported_value");
 #undef BODY
