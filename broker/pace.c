@@ -1,6 +1,7 @@
 /* pace.c: one model's limits, 429 slow-down and cost. See pace.h. */
 #include "pace.h"
 
+#include <stdio.h>
 #include <string.h>
 
 void bk__pace_opts_default(bk__pace_opts *o)
@@ -56,7 +57,7 @@ void bk__pace_init(bk__pace *p, const Empq__ModelSpec *spec, const bk__pace_opts
 
 int bk__pace_active(const bk__pace *p)
 {
-    return p->max_conc || p->rpm || p->tpm || p->max_cost > 0 || p->learned_conc || p->pause_until;
+    return p->max_conc || p->rpm || p->tpm || p->max_cost > 0 || p->learned_conc || p->pause_until || p->stopped;
 }
 
 uint32_t bk__pace_estimate(const bk__pace *p)
@@ -208,7 +209,40 @@ static void spend(bk__pace *p, uint64_t in, uint64_t out)
     if (out > p->seen_out)
         p->seen_out = out > UINT32_MAX ? UINT32_MAX : (uint32_t)out;
     if (p->max_cost > 0 && p->cost >= p->max_cost)
-        p->stopped = 1;
+        bk__pace_stop(p, "max_cost");
+}
+
+int bk__pace_stop(bk__pace *p, const char *reason)
+{
+    if (p->stopped)
+        return 0;
+    p->stopped = 1;
+    snprintf(p->stop_reason, sizeof p->stop_reason, "%s", reason != NULL && reason[0] != '\0' ? reason : "stopped");
+    return 1;
+}
+
+int bk__pace_unusable(bk__pace *p, uint32_t reporting, uint32_t serving, const char *reason, uint64_t now,
+                      uint64_t hold_ms)
+{
+    p->unusable_workers = reporting;
+    p->serving_workers = serving;
+    if (reporting == 0) {
+        p->unusable[0] = '\0';
+        p->unusable_since = 0;
+        return 0;
+    }
+    snprintf(p->unusable, sizeof p->unusable, "%s", reason != NULL && reason[0] != '\0' ? reason : "unusable");
+    if (reporting < serving) {
+        p->unusable_since = 0;
+        return 0;
+    }
+    if (p->unusable_since == 0)
+        p->unusable_since = now > 0 ? now : 1;
+    if (p->stopped || now - p->unusable_since < hold_ms)
+        return 0;
+    char why[BK_PACE_REASON_MAX];
+    snprintf(why, sizeof why, "unusable: %.*s", (int)(sizeof why - 16), p->unusable);
+    return bk__pace_stop(p, why);
 }
 
 void bk__pace_restore(bk__pace *p, uint64_t in, uint64_t out, uint64_t ago_ms, uint64_t now)
@@ -234,7 +268,7 @@ uint32_t bk__pace_allow(bk__pace *p, uint32_t leased, uint64_t now)
     uint32_t n = BK_PACE_UNLIMITED;
     if (p->max_cost > 0) {
         if (p->cost >= p->max_cost) {
-            p->stopped = 1;
+            bk__pace_stop(p, "max_cost");
             return 0;
         }
         double per = job_cost(p);
@@ -242,7 +276,7 @@ uint32_t bk__pace_allow(bk__pace *p, uint32_t leased, uint64_t now)
             double room = (p->max_cost - p->cost - per * leased) / per;
             if (room < 1) {
                 if (leased == 0)
-                    p->stopped = 1; /* not one more job fits, and nothing will come back */
+                    bk__pace_stop(p, "max_cost"); /* not one more job fits, and nothing will come back */
                 return 0;
             }
             if (room < (double)n)

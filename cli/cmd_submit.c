@@ -113,6 +113,31 @@ static int dry_run(const Empq__RunSpec *spec, Empq__Prompt *const *pp, size_t n,
     return code;
 }
 
+/* Warns (on stderr; the submit goes on) about what this shell can tell a
+ * worker started from it could not use: a model's api_key_env unset or
+ * empty, a ${VAR} of its base_url unset. Workers elsewhere may have them;
+ * a model no live worker can call is stopped by the broker
+ * (docs/internals.md). */
+static void warn_env(const Empq__RunSpec *spec, const char *spec_path)
+{
+    for (size_t i = 0; i < spec->n_models; i++) {
+        const Empq__ModelSpec *m = spec->models[i];
+        if (m->provider != NULL && strcmp(m->provider, "human") == 0)
+            continue;
+        const char *k = m->api_key_env;
+        if (k != NULL && k[0] != '\0' && (getenv(k) == NULL || getenv(k)[0] == '\0'))
+            fprintf(stderr, "empq: warning: %s: model %s: api_key_env %s is not set here; a worker without it "
+                            "cannot call this model\n", spec_path, m->alias, k);
+        if (m->base_url != NULL) {
+            char *url = NULL;
+            empq_error err = {0};
+            if (empq_expand_env(m->base_url, &url, &err) == EMPQ_ENOTFOUND)
+                fprintf(stderr, "empq: warning: %s: model %s: base_url: %s here; a worker without it cannot "
+                                "call this model\n", spec_path, m->alias, err.msg);
+            free(url);
+        }
+    }
+}
 /* Tells the broker about the run. Prints the error. */
 static int notify_broker(const cli__submit_opts *o, const char *run_id)
 {
@@ -154,6 +179,7 @@ int cli__submit(const cli__submit_opts *o, char *run_id, size_t len, uint64_t *j
         cli__err("%s", err.msg[0] != '\0' ? err.msg : empq_strerror(rc));
         return CLI_USAGE;
     }
+    warn_env(spec, o->spec_path);
     if (o->prompts > 0) {
         spec->has_selection_count = 1;
         spec->selection_count = (uint32_t)o->prompts;

@@ -114,6 +114,10 @@ struct worker__engine {
     worker__stats stats;
     int store_down;              /* the last store call failed */
     uint64_t store_down_errors;  /* failures since it went down */
+    /* worker__engine_unusable scratch, reused */
+    Empq__ModelProblem *probs;
+    Empq__ModelProblem **prob_ptrs;
+    size_t cap_probs;
 };
 
 /* Grows *v (elements of size sz) to hold at least need; 0 ok, -1 ENOMEM. */
@@ -332,6 +336,12 @@ static worker__run *run_get(worker__engine *e, const char *id, int *rc, char *wh
     e->runs = r;
     e->n_runs++;
     EMPQ_INFO("event=run_loaded run=%s models=%zu prompts=%u", id, nm, run->n_prompts);
+    /* every source is checked at once, so the broker hears of a model this
+     * worker cannot call (worker__engine_unusable) with its first job of the
+     * run, whatever model that job is for */
+    for (size_t i = 0; i < nm; i++)
+        if (!r->models[i].human)
+            wmodel_ready(e, r, &r->models[i]);
     runs_trim(e);
     return r;
 }
@@ -494,6 +504,8 @@ void worker__engine_free(worker__engine **ep)
     free(e->put_fin);
     free(e->outs);
     free(e->out_ptrs);
+    free(e->probs);
+    free(e->prob_ptrs);
     free(e->jw);
     free(e->uidx);
     free(e->prompts);
@@ -1198,3 +1210,42 @@ size_t worker__engine_sent(const worker__engine *e) { return e->sent; }
 size_t worker__engine_pending(const worker__engine *e) { return e->n_fins - e->flushed; }
 
 void worker__engine_stats(const worker__engine *e, worker__stats *out) { *out = e->stats; }
+
+size_t worker__engine_unusable(worker__engine *e, Empq__ModelProblem ***out)
+{
+    if (out != NULL)
+        *out = NULL;
+    size_t n = 0;
+    for (const worker__run *r = e->runs; r != NULL; r = r->next)
+        for (size_t i = 0; i < r->n_models; i++)
+            n += r->models[i].prepared && r->models[i].prep_rc != EMPQ_OK;
+    if (n == 0 || out == NULL)
+        return n;
+    if (n > e->cap_probs) {
+        Empq__ModelProblem *p = realloc(e->probs, n * sizeof *p);
+        if (p == NULL)
+            return 0;
+        e->probs = p;
+        Empq__ModelProblem **pp = realloc(e->prob_ptrs, n * sizeof *pp);
+        if (pp == NULL)
+            return 0;
+        e->prob_ptrs = pp;
+        e->cap_probs = n;
+    }
+    size_t k = 0;
+    for (const worker__run *r = e->runs; r != NULL; r = r->next) {
+        for (size_t i = 0; i < r->n_models; i++) {
+            const wmodel *wm = &r->models[i];
+            if (!wm->prepared || wm->prep_rc == EMPQ_OK)
+                continue;
+            Empq__ModelProblem *p = &e->probs[k];
+            empq__model_problem__init(p);
+            p->run_id = r->id;
+            p->model = (uint32_t)i;
+            p->reason = (char *)wm->prep_err;
+            e->prob_ptrs[k++] = p;
+        }
+    }
+    *out = e->prob_ptrs;
+    return k;
+}

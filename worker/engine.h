@@ -131,6 +131,15 @@ size_t worker__engine_sent(const worker__engine *e);
 /* Outcomes queued for the next flush. */
 size_t worker__engine_pending(const worker__engine *e);
 
+/* The models of the runs this engine holds that it cannot call at all
+ * (key variable unset, base_url naming an unset variable, key file
+ * unreadable, no endpoint): each source is checked when its run is loaded.
+ * Returns how many; *out points to an array owned by the engine (the
+ * strings point into its runs), valid until the next call or the next
+ * batch. 0 and *out NULL when there are none (or out of memory). out may
+ * be NULL: then it only counts. */
+size_t worker__engine_unusable(worker__engine *e, Empq__ModelProblem ***out);
+
 /* Counters since start, for logs and tests. */
 typedef struct worker__stats {
     uint64_t jobs, done, retry, dead, released, cache_hits, human, backend_calls, store_errors;
