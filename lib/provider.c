@@ -534,9 +534,10 @@ static const char *openai_error_message(const json_t *root, int *blocked)
 /* The name of an error that holds for every job of the model (quota,
  * billing, permission, authentication), or NULL: OpenAI error.code/type
  * insufficient_quota (and billing_*), Anthropic error.type billing_error,
- * permission_error, authentication_error, Google error.status
- * PERMISSION_DENIED, UNAUTHENTICATED; and HTTP 401, 402, 403 whatever the
- * body says. */
+ * permission_error, authentication_error and its "credit balance is too
+ * low" 400, Google error.status PERMISSION_DENIED, UNAUTHENTICATED and a
+ * 429 whose QuotaFailure names a per-day quota; and HTTP 401, 402, 403
+ * whatever the body says. */
 static const char *fatal_error(const json_t *root, long status)
 {
     static const char *const names[] = {"insufficient_quota", "billing_not_active", "billing_hard_limit_reached",
@@ -548,6 +549,25 @@ static const char *fatal_error(const json_t *root, long status)
         for (size_t j = 0; cand[i] != NULL && j < sizeof names / sizeof names[0]; j++)
             if (strcmp(cand[i], names[j]) == 0)
                 return names[j];
+    /* Anthropic answers an empty prepaid balance with a 400
+     * invalid_request_error "Your credit balance is too low ..." */
+    const char *msg = jstr(e, "message");
+    if (msg != NULL && strstr(msg, "credit balance is too low") != NULL)
+        return "credit_balance_too_low";
+    /* Google: a daily quota (QuotaFailure quotaId ...PerDay...) comes back
+     * in hours, not seconds */
+    size_t i, k;
+    const json_t *d, *v;
+    json_array_foreach(json_object_get(e, "details"), i, d) {
+        const char *type = jstr(d, "@type");
+        if (type == NULL || strstr(type, "google.rpc.QuotaFailure") == NULL)
+            continue;
+        json_array_foreach(json_object_get(d, "violations"), k, v) {
+            const char *q = jstr(v, "quotaId");
+            if (q != NULL && strstr(q, "PerDay") != NULL)
+                return "daily_quota_exhausted";
+        }
+    }
     if (status == 401)
         return "unauthorized";
     if (status == 402)

@@ -42,7 +42,8 @@
  *
  * Errors that hold for every job of a model (OpenAI insufficient_quota and
  * billing codes, Anthropic billing_error / permission_error /
- * authentication_error, Google PERMISSION_DENIED / UNAUTHENTICATED, HTTP
+ * authentication_error and the "credit balance is too low" 400, Google
+ * PERMISSION_DENIED / UNAUTHENTICATED and a per-day QuotaFailure, HTTP
  * 401, 402, 403) are permanent with model_fatal set and a reason starting
  * with the error's name ("insufficient_quota: HTTP 429: ..."). Google's
  * RetryInfo.retryDelay in an error body counts like Retry-After.

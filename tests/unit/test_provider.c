@@ -832,6 +832,27 @@ static void test_model_fatal_errors(void)
     CHECK(r.model_fatal);
     CHECK_STR(r.reason, "unauthorized: HTTP 401");
     empq_provider_result_clear(&r);
+    /* Anthropic's empty prepaid balance: a 400 invalid_request_error */
+    parse_req("anthropic", 400,
+              "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"Your credit "
+              "balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase "
+              "credits.\"}}",
+              NULL, 0, &r);
+    CHECK(r.model_fatal);
+    CHECK_CONTAINS(r.reason, "credit_balance_too_low: HTTP 400: Your credit balance is too low");
+    empq_provider_result_clear(&r);
+    /* Google's daily quota: 429 with a per-day QuotaFailure (and a 12 h retryDelay) */
+    parse_req("gemini", 429,
+              "{\"error\":{\"code\":429,\"message\":\"You exceeded your current quota\",\"status\":"
+              "\"RESOURCE_EXHAUSTED\",\"details\":[{\"@type\":\"type.googleapis.com/google.rpc.QuotaFailure\","
+              "\"violations\":[{\"quotaMetric\":\"generativelanguage.googleapis.com/generate_requests_per_model_per_day\","
+              "\"quotaId\":\"GenerateRequestsPerDayPerProjectPerModel\"}]},{\"@type\":"
+              "\"type.googleapis.com/google.rpc.RetryInfo\",\"retryDelay\":\"43200s\"}]}}",
+              NULL, 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK(r.model_fatal);
+    CHECK_CONTAINS(r.reason, "daily_quota_exhausted: HTTP 429");
+    empq_provider_result_clear(&r);
     /* a content-policy 400 is the prompt's, not the model's */
     parse_req("azure-openai", 400, "{\"error\":{\"message\":\"filtered\",\"code\":\"content_filter\"}}", NULL, 0, &r);
     CHECK(!r.model_fatal);
