@@ -532,17 +532,18 @@ static const char *openai_error_message(const json_t *root, int *blocked)
 }
 
 /* The name of an error that holds for every job of the model (quota,
- * billing, permission, authentication), or NULL: OpenAI error.code/type
- * insufficient_quota (and billing_*), Anthropic error.type billing_error,
- * permission_error, authentication_error and its "credit balance is too
- * low" 400, Google error.status PERMISSION_DENIED, UNAUTHENTICATED and a
- * 429 whose QuotaFailure names a per-day quota; and HTTP 401, 402, 403
- * whatever the body says. */
+ * billing, permission), or NULL: OpenAI error.code/type insufficient_quota
+ * (and billing_*), Anthropic error.type billing_error, permission_error
+ * and its "credit balance is too low" 400, Google error.status
+ * PERMISSION_DENIED and a 429 whose QuotaFailure names a per-day quota;
+ * and HTTP 402, 403 whatever the body says. A 401 is not among them: keys
+ * live on the workers, and another worker's key may be right (the job
+ * dies, the model goes on). */
 static const char *fatal_error(const json_t *root, long status)
 {
     static const char *const names[] = {"insufficient_quota", "billing_not_active", "billing_hard_limit_reached",
                                         "access_terminated", "billing_error", "permission_error",
-                                        "authentication_error", "PERMISSION_DENIED", "UNAUTHENTICATED"};
+                                        "PERMISSION_DENIED"};
     const json_t *e = json_object_get(root, "error");
     const char *cand[] = {jstr(e, "code"), jstr(e, "type"), jstr(e, "status")};
     for (size_t i = 0; i < sizeof cand / sizeof cand[0]; i++)
@@ -568,8 +569,6 @@ static const char *fatal_error(const json_t *root, long status)
                 return "daily_quota_exhausted";
         }
     }
-    if (status == 401)
-        return "unauthorized";
     if (status == 402)
         return "payment_required";
     if (status == 403)

@@ -41,10 +41,9 @@
  *   (another sample may answer).
  *
  * Errors that hold for every job of a model (OpenAI insufficient_quota and
- * billing codes, Anthropic billing_error / permission_error /
- * authentication_error and the "credit balance is too low" 400, Google
- * PERMISSION_DENIED / UNAUTHENTICATED and a per-day QuotaFailure, HTTP
- * 401, 402, 403) are permanent with model_fatal set and a reason starting
+ * billing codes, Anthropic billing_error / permission_error and the "credit
+ * balance is too low" 400, Google PERMISSION_DENIED and a per-day
+ * QuotaFailure, HTTP 402, 403; not 401: another worker's key may work) are permanent with model_fatal set and a reason starting
  * with the error's name ("insufficient_quota: HTTP 429: ..."). Google's
  * RetryInfo.retryDelay in an error body counts like Retry-After.
  *

@@ -822,15 +822,20 @@ static void test_model_fatal_errors(void)
     CHECK(r.model_fatal);
     CHECK_CONTAINS(r.reason, "permission_error: HTTP 403");
     empq_provider_result_clear(&r);
-    /* Google PERMISSION_DENIED; a 401 whatever the body */
+    /* Google PERMISSION_DENIED; a 401 is the worker's key: not the model's */
     parse_req("gemini", 403, "{\"error\":{\"code\":403,\"message\":\"denied\",\"status\":\"PERMISSION_DENIED\"}}", NULL,
               0, &r);
     CHECK(r.model_fatal);
     CHECK_CONTAINS(r.reason, "PERMISSION_DENIED: HTTP 403: denied");
     empq_provider_result_clear(&r);
     parse_req("openai-compatible", 401, NULL, NULL, 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK(!r.model_fatal);
+    CHECK_STR(r.reason, "HTTP 401");
+    empq_provider_result_clear(&r);
+    parse_req("openai-compatible", 402, NULL, NULL, 0, &r);
     CHECK(r.model_fatal);
-    CHECK_STR(r.reason, "unauthorized: HTTP 401");
+    CHECK_STR(r.reason, "payment_required: HTTP 402");
     empq_provider_result_clear(&r);
     /* Anthropic's empty prepaid balance: a 400 invalid_request_error */
     parse_req("anthropic", 400,
