@@ -165,6 +165,11 @@ int bk__pace_stop(bk__pace *p, const char *reason);
 int bk__pace_unusable(bk__pace *p, uint32_t reporting, uint32_t serving, const char *reason, uint64_t now,
                       uint64_t hold_ms);
 
+/* Prices `cached` of a call's input tokens (reported in its usage, before
+ * that usage is spent) at cached_input_per_mtok instead of input_per_mtok.
+ * Nothing when the two prices are the same. */
+void bk__pace_cached(bk__pace *p, uint64_t cached);
+
 /* A result found in Redis when the broker loads a run (after a restart):
  * its usage (in, out: tokens the provider reported) counts towards the
  * model's tokens and cost, as the outcome did for the broker that received

@@ -25,6 +25,7 @@ spent several times the budget."""
 
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -275,6 +276,21 @@ def test_max_cost_thinking():
         # every job called
         old_o_total = COST_PROMPTS * true_o / len(od)
         assert o["pending"] > 0 and old_o_total > BUDGET * 1.5, (o, old_o_total)
+        # a restarted broker rebuilds the spend, the no-answer replies' included,
+        # and sends neither model another job
+        calls = received(c)
+        c.stop("broker", sig=signal.SIGKILL)
+        c.spawn("broker2", [program("empq-broker"), "--redis", c.redis_url, "--bind", c.jobs_ep,
+                            "--control", c.control_ep])
+        wait_until("the restarted broker", lambda: c.cli(["status", "--json"], check=False).returncode == 0,
+                   timeout=20, interval=0.1)
+        wait_until("the workers back", lambda: len(json.loads(c.cli(["workers", "--json"]).stdout)["workers"]) == 2,
+                   timeout=20, interval=0.2)
+        time.sleep(1.0)
+        st2, m2 = status(c, run)
+        for a, before in (("gemini-think", g), ("o-budget", o)):
+            assert abs(m2[a]["cost"] - before["cost"]) < 1e-6 and m2[a].get("stopped"), (a, before, m2[a])
+        assert received(c) == calls, (calls, received(c))
         print(f"   gemini-think: {g['done']} done, cost {g['cost']:.0f} of {BUDGET:.0f} (old accounting "
               f"{old_g:.0f}, would have spent ~{overspend_g:.0f}); o-budget: {len(od)} dead "
               f"reasoning_exhausted_budget, cost {o['cost']:.0f} (old accounting 0, would have spent "
