@@ -25,7 +25,6 @@ spent several times the budget."""
 
 import json
 import os
-import signal
 import subprocess
 import time
 
@@ -279,13 +278,7 @@ def test_max_cost_thinking():
         # a restarted broker rebuilds the spend, the no-answer replies' included,
         # and sends neither model another job
         calls = received(c)
-        c.stop("broker", sig=signal.SIGKILL)
-        c.spawn("broker2", [program("empq-broker"), "--redis", c.redis_url, "--bind", c.jobs_ep,
-                            "--control", c.control_ep])
-        wait_until("the restarted broker", lambda: c.cli(["status", "--json"], check=False).returncode == 0,
-                   timeout=20, interval=0.1)
-        wait_until("the workers back", lambda: len(json.loads(c.cli(["workers", "--json"]).stdout)["workers"]) == 2,
-                   timeout=20, interval=0.2)
+        c.restart_broker()
         time.sleep(1.0)
         st2, m2 = status(c, run)
         for a, before in (("gemini-think", g), ("o-budget", o)):
