@@ -764,7 +764,7 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
         }
         if (wm->human) {
             w->active = 0;
-            if (p->human_response == NULL) {
+            if (p->human_response == NULL || p->human_response[0] == '\0') { /* no empty answer is counted */
                 snprintf(why, sizeof why, "prompt %u (%s) has no human response", j->prompt, p->id);
                 fin_fail(e, run, run->id, j, 1, 0, 0, why);
                 continue;

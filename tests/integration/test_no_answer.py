@@ -8,7 +8,8 @@ a model that answers. Every job of those models ends dead with its reason,
 `empq status` counts them per reason, nothing empty reaches
 responses.jsonl, the cache holds only the answering model's entries, and a
 second run of the same spec calls those models again (the answering one
-is served from the cache).
+is served from the cache); `empq assign` refuses a run holding a response
+with empty text.
 
 test_quota_stops_model: insufficient_quota (OpenAI), the credit-balance
 400 (Anthropic) and the per-day quota 429 (Gemini), each on one model: the
@@ -81,6 +82,26 @@ def received(c):
     return {k: v.get("requests", 0) for k, v in c.fakellm_stats().get("models", {}).items()}
 
 
+def pb_result(run, job, prompt, model, text):
+    """A Result (proto/empq.proto) packed by hand: run_id, job, prompt,
+    model, sample 0, gen {text}."""
+    def varint(v):
+        out = b""
+        while True:
+            b = v & 0x7F
+            v >>= 7
+            out += bytes([b | (0x80 if v else 0)])
+            if not v:
+                return out
+
+    def ld(field, data):
+        return varint(field << 3 | 2) + varint(len(data)) + data
+
+    gen = ld(1, text.encode())
+    return (ld(1, run.encode()) + varint(2 << 3) + varint(job) + varint(3 << 3) + varint(prompt) +
+            varint(4 << 3) + varint(model) + varint(5 << 3) + varint(0) + ld(6, gen))
+
+
 def redis_cli(c, *args):
     port = c.redis_url.rsplit(":", 1)[1]
     r = subprocess.run(["redis-cli", "-p", port, "--raw"] + list(args), capture_output=True, text=True,
@@ -140,6 +161,18 @@ def test_no_answer_never_counted():
         # the cache holds the answering model's entries only
         keys = [k for k in redis_cli(c, "--scan", "--pattern", "empq:cache:*").split() if k]
         assert len(keys) == PROMPTS, (len(keys), keys[:5])
+
+        # empq assign refuses a run holding a response with empty text (as an
+        # older worker could have written it), naming it
+        job = len(want)  # prompt 0, model "good" (the last of 16), sample 0: (0 * 16 + 15) * 1 + 0
+        res = pb_result(run, job, 0, len(want), "")
+        port = c.redis_url.rsplit(":", 1)[1]
+        r = subprocess.run(["redis-cli", "-p", port, "-x", "HSET", f"empq:run:{run}:results", str(job)],
+                           input=res, capture_output=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        r = c.cli(["assign", run, "--out", os.path.join(c.tmp, "plan")], check=False)
+        assert r.returncode != 0, r.stdout + r.stderr
+        assert "empty text" in r.stderr and f"job {job}" in r.stderr and "source good" in r.stderr, r.stderr
 
         # a second run of the same requests calls the failing models again
         before = received(c)
