@@ -524,6 +524,14 @@ static int fmt_prefix(fmt *f, const Empq__Prompt *p, uint32_t pi)
     return EMPQ_ENOMEM;
 }
 
+/* The thinking text of a result is written only for a model whose spec
+ * keeps it (a cache entry may hold thinking written for another run). */
+static int keep_thinking(const fmt *f, const Empq__Result *r, const Empq__Generation *g)
+{
+    const Empq__ModelSpec *m = f->run->spec->models[r->model];
+    return g != NULL && g->thinking != NULL && m->has_keep_thinking && m->keep_thinking;
+}
+
 /* Appends result r of prompt p (index pi) as one line to out: the prompt's
  * prefix, then the result's keys in the order of export.h, the strings
  * dumped by jansson, the parts a model's lines share dumped once. */
@@ -556,7 +564,7 @@ static int fmt_line(fmt *f, const Empq__Prompt *p, uint32_t pi, const Empq__Resu
               put_text(f, out, g != NULL ? g->system_fingerprint : NULL) ||
               PUT_LIT(out, ",\"request_id\":") || put_text(f, out, g != NULL ? g->request_id : NULL) ||
               PUT_LIT(out, ",\"safety_ratings\":") || put_json(out, g != NULL ? g->safety_ratings : NULL) ||
-              PUT_LIT(out, ",\"thinking\":") || put_text(f, out, g != NULL ? g->thinking : NULL) ||
+              PUT_LIT(out, ",\"thinking\":") || put_text(f, out, keep_thinking(f, r, g) ? g->thinking : NULL) ||
               PUT_LIT(out, ",\"latency_ms\":") ||
               put_int_opt(out, g != NULL && g->has_latency_ms, g != NULL ? g->latency_ms : 0) ||
               PUT_LIT(out, ",\"attempts\":") || put_int_opt(out, r->has_attempts, r->attempts) ||

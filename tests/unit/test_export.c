@@ -122,6 +122,34 @@ static void test_line_model(void)
     empq_buf_free(&b);
 }
 
+/* The reasoning-era fields: counts, ids, safety ratings as JSON, and the
+ * thinking only for a model that keeps it. */
+static void test_line_reasoning_fields(void)
+{
+    Empq__Result *r = mk_result(2, "Take care.", 0);
+    gens[2].has_reasoning_tokens = 1;
+    gens[2].reasoning_tokens = 256;
+    gens[2].has_cached_tokens = 1;
+    gens[2].cached_tokens = 12;
+    gens[2].system_fingerprint = "fp_1";
+    gens[2].request_id = "req_9";
+    gens[2].safety_ratings = "[{\"category\":\"HARM_CATEGORY_HARASSMENT\",\"probability\":\"LOW\"}]";
+    gens[2].thinking = "They are scared.";
+    empq_buf b = {0};
+    empq_error err = {0};
+    CHECK_INT(empq_export_line(&run, prompts[0], r, &b, &err), EMPQ_OK);
+    CHECK_CONTAINS(b.data, "\"reasoning_tokens\":256,\"cached_tokens\":12,\"system_fingerprint\":\"fp_1\","
+                           "\"request_id\":\"req_9\",\"safety_ratings\":[{\"category\":\"HARM_CATEGORY_HARASSMENT\","
+                           "\"probability\":\"LOW\"}],\"thinking\":null,");
+    b.len = 0;
+    m_llama.has_keep_thinking = m_llama.keep_thinking = 1;
+    CHECK_INT(empq_export_line(&run, prompts[0], r, &b, &err), EMPQ_OK);
+    CHECK_CONTAINS(b.data, "\"thinking\":\"They are scared.\",");
+    CHECK_CONTAINS(b.data, "\"response\":\"Take care.\"");
+    m_llama.has_keep_thinking = m_llama.keep_thinking = 0;
+    empq_buf_free(&b);
+}
+
 static void test_line_human(void)
 {
     Empq__Result *r = mk_result(0, "Yes!", 0);
@@ -386,6 +414,7 @@ int main(void)
     setup();
     RUN(test_iso8601);
     RUN(test_line_model);
+    RUN(test_line_reasoning_fields);
     RUN(test_line_human);
     RUN(test_line_bad_utf8_and_model);
     RUN(test_render_order);
