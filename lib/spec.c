@@ -903,6 +903,17 @@ static int parse_params(ctx *c, yaml_node_t *mm, const char *mp, Empq__ModelSpec
     }
     if (rc == EMPQ_OK && pp != NULL && pp->efforts != NULL)
         rc = get_choice(c, n, path, "reasoning_effort", 0, pp->efforts, &p->reasoning_effort);
+    /* OpenAI and Azure: a model that takes reasoning_effort is a reasoning
+     * model, and those refuse max_tokens ("not compatible with o-series
+     * models"); vLLM takes both */
+    if (rc == EMPQ_OK && p->reasoning_effort != NULL && p->has_max_tokens && pp != NULL && pp->max_stop == 4) {
+        char kp[PATH_MAX_LEN];
+        join(kp, path, "max_tokens");
+        return fail(c, get(c, n, "max_tokens"),
+                    "key '%s': provider %s: reasoning models (reasoning_effort is set) take max_completion_tokens, "
+                    "not max_tokens",
+                    kp, m->provider);
+    }
     if (rc == EMPQ_OK)
         rc = get_choice(c, n, path, "system_role", 0, roles, &p->system_role);
     if (rc == EMPQ_OK)

@@ -656,6 +656,11 @@ static void test_openai_reasoning_params(void)
     bad(one_model("openai", "      max_tokens: 10\n      max_completion_tokens: 100\n", NULL), EMPQ_ESPEC,
         "t.yaml:12: key 'models[0].params.max_completion_tokens': give max_completion_tokens or the deprecated "
         "max_tokens, not both");
+    bad(one_model("azure-openai", "      max_tokens: 100\n      reasoning_effort: low\n", NULL), EMPQ_ESPEC,
+        "t.yaml:11: key 'models[0].params.max_tokens': provider azure-openai: reasoning models (reasoning_effort is "
+        "set) take max_completion_tokens, not max_tokens");
+    rs = good(one_model("openai-compatible", "      max_tokens: 100\n      reasoning_effort: low\n", NULL), NULL);
+    empq__run_spec__free_unpacked(rs, NULL);
     bad(one_model("openai", "      max_completion_tokens: 0\n", NULL), EMPQ_ESPEC,
         "key 'models[0].params.max_completion_tokens' must be an integer >= 1");
 }
