@@ -39,10 +39,15 @@
  *
  * Also (docs/fakellm.md, "Reasoning models"): "anthropic-version: 2026-10-21" (the
  * one @anthropic-ai/sdk 1.17 sends) and "Authorization: Bearer KEY" (the SDK's
- * way of sending an API key) are accepted; an unknown version is 400
+ * way of sending an API key) are accepted (a wrong Bearer key: 401
+ * authentication_error "Invalid bearer token", the body quoted in
+ * anthropics/claude-code#3624 and AndyMik90/Aperant#1223); an unknown version is 400
  * 'anthropic-version: "V" is not a valid version' (directus-labs/extensions#285).
  * thinking {"type": "enabled", "budget_tokens": N} (N >= 1024, < max_tokens)
- * thinks N tokens: a thinking block before the text, counted in output_tokens. */
+ * thinks N tokens: a thinking block before the text, counted in output_tokens.
+ * The quota fault: 400 invalid_request_error "Your credit balance is too low to
+ * access the Anthropic API. Please go to Plans & Billing to upgrade or purchase
+ * credits." (anthropics/claude-code#66314, anthropics/claude-quickstarts#229). */
 #ifndef FAKELLM_ANTHROPIC_H
 #define FAKELLM_ANTHROPIC_H
 

@@ -579,7 +579,8 @@ int fakellm_gemini_path_model(const char *path, char *out, size_t cap)
 /* ------------------------------------------------------------------------ */
 
 /* The per-day quota exhausted: 429 RESOURCE_EXHAUSTED with a QuotaFailure
- * naming a per-day quota, the Help link and a RetryInfo (gemini.h). */
+ * naming a per-day quota, the Help link and a RetryInfo whose delay is short
+ * although the quota resets at midnight, as in real bodies (gemini.h). */
 static int quota_error(fakellm_reply *out, const char *model)
 {
     return fakellm_reply_json(
@@ -594,7 +595,7 @@ static int quota_error(fakellm_reply *out, const char *model)
                   "model", model ? model : "", "quotaValue", "0", "@type", "type.googleapis.com/google.rpc.Help",
                   "links", "description", "Learn more about Gemini API quotas", "url",
                   "https://ai.google.dev/gemini-api/docs/rate-limits", "@type",
-                  "type.googleapis.com/google.rpc.RetryInfo", "retryDelay", "43200s"));
+                  "type.googleapis.com/google.rpc.RetryInfo", "retryDelay", "36s"));
 }
 
 static int gemini_fault(fakellm_reply *out, fakellm_errkind kind, const char *model, const fakellm_admit *a,

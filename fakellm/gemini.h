@@ -45,7 +45,12 @@
  * Also (docs/fakellm.md, "Reasoning models"): generationConfig.thinkingConfig
  * {thinkingBudget, includeThoughts, thinkingLevel}: thoughts counted in
  * usageMetadata.thoughtsTokenCount and inside maxOutputTokens, shown as parts
- * with "thought": true; safetySettings honoured by the safety fault. */
+ * with "thought": true; safetySettings honoured by the safety fault. The
+ * quota fault: 429 RESOURCE_EXHAUSTED "You exceeded your current quota, ..."
+ * with a QuotaFailure violation quotaId GenerateRequestsPerDayPerProjectPerModel,
+ * a Help link and RetryInfo retryDelay "36s" (the shape of real daily-quota
+ * bodies quoted in diegosouzapw/OmniRoute#9504 and RooCodeInc/Roo-Code#3883: a
+ * per-day quota says so in quotaId, not in a long retryDelay). */
 #ifndef FAKELLM_GEMINI_H
 #define FAKELLM_GEMINI_H
 

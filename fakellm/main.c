@@ -5,6 +5,7 @@
  *                [--max-connections N] [--limit MODEL:rpm=N,tpm=N,concurrency=N]...
  *                [--default-limit rpm=N,...] [--fault-KIND P]... [--fault-seed N]
  *                [--huge-bytes N] [--azure-deployment NAME=MODEL]...
+ *                [--model-fault MODEL:KIND=P]...
  *
  * Serves the OpenAI, Azure OpenAI, Gemini and Anthropic formats with
  * deterministic, styled replies (fakellm/style.h), per-model limits
@@ -334,6 +335,15 @@ static int parse_args(int argc, char **argv, cli *c)
     c->opts.n_azure = c->n_azure;
     c->opts.model_faults = c->model_faults;
     c->opts.n_model_faults = c->n_model_faults;
+    for (size_t i = 0; i < c->n_model_faults; i++) {
+        double p[FAKELLM_FAULT_COUNT], sum = 0;
+        fakellm_fault_table(c->opts.fault_p, c->model_faults + i, 1, c->model_faults[i].model, p);
+        for (int k = 1; k < FAKELLM_FAULT_COUNT; k++)
+            sum += p[k];
+        if (sum > 1.0 + 1e-9)
+            return bad_flag("the fault probabilities of model %s (--fault-* plus its --model-fault) add up to %g, "
+                            "more than 1", c->model_faults[i].model, sum);
+    }
     return -1;
 }
 
@@ -401,9 +411,10 @@ int main(int argc, char **argv)
             used += (size_t)snprintf(faults + used, sizeof(faults) - used, "%s%s=%g", used ? "," : "",
                                      fakellm_fault_name((fakellm_fault)k), c.opts.fault_p[k]);
     EMPQ_INFO("event=listening host=%s port=%u latency_ms=%u jitter_ms=%u auth=%s threads=%u max_connections=%u "
-              "limits=%zu faults=%s fault_seed=%" PRIu64,
+              "limits=%zu faults=%s fault_seed=%" PRIu64 " model_faults=%zu",
               c.opts.host, port, c.opts.latency_ms, c.opts.jitter_ms, c.opts.require_key ? "key" : "none",
-              c.opts.threads, c.opts.connection_limit, c.opts.n_limits, used ? faults : "none", c.opts.fault_seed);
+              c.opts.threads, c.opts.connection_limit, c.opts.n_limits, used ? faults : "none", c.opts.fault_seed,
+              c.opts.n_model_faults);
 
     int sig = 0;
     while (sigwait(&stop, &sig) != 0)

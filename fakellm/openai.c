@@ -225,7 +225,7 @@ static int parse_effort(json_t *root, fakellm_chat *c, fakellm_reply *out, int *
     return 0;
 }
 
-/* What a reasoning model refuses: max_tokens, a temperature other than 1.
+/* What a reasoning model refuses: max_tokens, top_p, a temperature other than 1.
  * Returns 1 when the request is fine, 0 after filling out. */
 static int reasoning_model_checks(json_t *root, const fakellm_chat *c, fakellm_reply *out, int *rc)
 {
@@ -238,12 +238,23 @@ static int reasoning_model_checks(json_t *root, const fakellm_chat *c, fakellm_r
                           "'max_completion_tokens' instead.");
         return 0;
     }
+    json_t *tp = json_object_get(root, "top_p");
+    if (tp != NULL && !json_is_null(tp)) {
+        *rc = bad_request(out, "top_p", "unsupported_parameter",
+                          "Unsupported parameter: 'top_p' is not supported with this model.");
+        return 0;
+    }
     json_t *t = json_object_get(root, "temperature");
     if (json_is_number(t) && json_number_value(t) != 1.0) {
+        /* The value as the API prints it (a Python float: 0 -> "0.0"). */
+        char num[40];
+        snprintf(num, sizeof(num), "%g", json_number_value(t));
+        if (strpbrk(num, ".en") == NULL && strlen(num) + 2 < sizeof(num))
+            memcpy(num + strlen(num), ".0", 3);
         *rc = bad_request(out, "temperature", "unsupported_value",
-                          "Unsupported value: 'temperature' does not support %g with this model. Only the default "
+                          "Unsupported value: 'temperature' does not support %s with this model. Only the default "
                           "(1) value is supported.",
-                          json_number_value(t));
+                          num);
         return 0;
     }
     return 1;
@@ -579,7 +590,7 @@ static int openai_fault(fakellm_reply *out, fakellm_errkind kind, const char *mo
     uint64_t ms = a && a->retry_after_ms ? a->retry_after_ms : 1000;
     fakellm_go_duration(wait, sizeof(wait), ms);
     const char *which = a && a->which ? a->which : "requests";
-    uint64_t limit = a ? a->limit : 0, used = a ? a->used : 0, requested = a ? a->requested : 1;
+    uint64_t limit = a ? a->limit : 0, used = a ? a->used : 0, requested = a && a->requested ? a->requested : 1;
     if (kind == FAKELLM_ERR_429 && limit == 0) {
         limit = a && a->has_limit && a->lim.rpm ? a->lim.rpm : 60;
         used = limit;

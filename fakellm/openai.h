@@ -51,7 +51,10 @@
  * requests with reasoning_effort spend reasoning tokens (none/minimal 0, low 64,
  * medium 256, high 1024, xhigh 2048, max 4096) inside max_completion_tokens,
  * reported in usage.completion_tokens_details.reasoning_tokens; a fake-reason*
- * model refuses max_tokens and temperature != 1 as OpenAI's o-series do.
+ * model refuses max_tokens, top_p and temperature != 1 as OpenAI's o-series and
+ * GPT-5 do ("Unsupported value: 'temperature' does not support 0.01 with this
+ * model. Only the default (1) value is supported.", code unsupported_value,
+ * quoted in owndev/Open-WebUI-Functions#98 and holoviz/lumen#1087).
  * usage.prompt_tokens_details.cached_tokens counts the leading system/developer
  * messages; every 200 has an x-request-id header. */
 #ifndef FAKELLM_OPENAI_H

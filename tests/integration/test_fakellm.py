@@ -248,7 +248,13 @@ def test_auth():
 
 def test_flags():
     for args, what in ((["--port", "70000"], "port out of range"), (["--bogus"], "unknown flag"),
-                       (["--latency-ms", "abc"], "non-numeric latency"), (["--port"], "missing value")):
+                       (["--latency-ms", "abc"], "non-numeric latency"), (["--port"], "missing value"),
+                       (["--model-fault", "fake-a:bogus=0.5"], "unknown model fault kind"),
+                       (["--model-fault", "fake-a:quota"], "model fault without P"),
+                       (["--model-fault", "fake-a:quota=2"], "model fault P over 1"),
+                       (["--model-fault", "fake-a:quota=0.6", "--model-fault", "fake-a:429=0.6"],
+                        "model faults over 1"),
+                       (["--fault-quota", "0.6", "--model-fault", "fake-a:null=0.6"], "global + model over 1")):
         p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=10)
         check(p.returncode == 2, "%s: exit 2, got %d" % (what, p.returncode))
         check("empq-fakellm" in p.stderr and len(p.stderr) < 500, "%s: one clear message: %r" % (what, p.stderr))

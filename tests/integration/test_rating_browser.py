@@ -17,7 +17,7 @@ import os
 import shutil
 import subprocess
 
-from empqtest import BIN, Cluster, Skip, main, program, wait_until
+from empqtest import BIN, Cluster, Skip, main, port_in_file, program, wait_until
 from test_rating_site import XSS_IMG, XSS_SCRIPT, dataset, spec
 
 CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
@@ -69,15 +69,7 @@ def test_browser_session():
         c.spawn("collector", [program("empq-collector"), "--redis", c.redis_url, "--out", c.out,
                               "--site", "0", "--site-port-file", pf])
 
-        def port():
-            try:
-                with open(pf) as f:
-                    v = f.read().strip()
-                return int(v) if v.isdigit() else 0
-            except OSError:
-                return 0
-
-        site_port = wait_until("site port file", port, procs=[c.procs["collector"]])
+        site_port = wait_until("site port file", lambda: port_in_file(pf), procs=[c.procs["collector"]])
         ds = os.path.join(c.tmp, "dataset.jsonl")
         with open(ds, "w", encoding="utf-8") as f:
             for d in dataset(10):
