@@ -529,6 +529,7 @@ static void mark_done(uint32_t job, const uint8_t *value, size_t len, void *arg)
         uint32_t prompt, model, sample;
         bk__jobtable_split(l->r->table, job, &prompt, &model, &sample);
         uint64_t ago = res->has_finished_ms && res->finished_ms <= l->wall ? l->wall - res->finished_ms : UINT64_MAX;
+        bk__pace_cached(&l->r->pace[model], res->gen->has_cached_tokens ? res->gen->cached_tokens : 0);
         bk__pace_restore(&l->r->pace[model], res->gen->has_tokens_in ? res->gen->tokens_in : 0,
                          res->gen->has_tokens_out ? res->gen->tokens_out : 0, ago, l->mono);
     }
@@ -546,6 +547,9 @@ static void mark_dead(uint32_t job, const uint8_t *value, size_t len, void *arg)
     uint32_t prompt, model, sample;
     bk__jobtable_split(r->table, job, &prompt, &model, &sample);
     bk__sched_count_dead(r, model, d != NULL ? d->reason : NULL);
+    /* a reply that was no answer was billed: its usage counts in the cost */
+    if (d != NULL && (d->has_tokens_in || d->has_tokens_out))
+        bk__pace_restore(&r->pace[model], d->tokens_in, d->tokens_out, UINT64_MAX, ((loading *)arg)->mono);
     if (d != NULL)
         empq__dead_letter__free_unpacked(d, NULL);
 }

@@ -47,9 +47,12 @@ void bk__pace_init(bk__pace *p, const Empq__ModelSpec *spec, const bk__pace_opts
         p->price_in = c->has_input_per_mtok ? c->input_per_mtok : 0;
         p->price_out = c->has_output_per_mtok ? c->output_per_mtok : 0;
         p->max_cost = c->has_max_cost ? c->max_cost : 0;
+        p->price_cached = c->has_cached_input_per_mtok ? c->cached_input_per_mtok : p->price_in;
     }
     if (spec->params != NULL && spec->params->has_max_tokens && spec->params->max_tokens > 0)
         p->max_tokens = (uint32_t)spec->params->max_tokens;
+    if (spec->params != NULL && spec->params->has_max_completion_tokens && spec->params->max_completion_tokens > 0)
+        p->max_tokens = (uint32_t)spec->params->max_completion_tokens;
 }
 
 int bk__pace_active(const bk__pace *p)
@@ -242,6 +245,13 @@ int bk__pace_unusable(bk__pace *p, uint32_t reporting, uint32_t serving, const c
     return bk__pace_stop(p, why);
 }
 
+void bk__pace_cached(bk__pace *p, uint64_t cached)
+{
+    /* the difference comes off before spend() adds the input at price_in */
+    if (cached > 0 && p->price_cached != p->price_in)
+        p->cost -= (double)cached * (p->price_in - p->price_cached) / 1e6;
+}
+
 void bk__pace_restore(bk__pace *p, uint64_t in, uint64_t out, uint64_t ago_ms, uint64_t now)
 {
     spend(p, in, out);
@@ -363,6 +373,12 @@ int bk__pace_outcome(bk__pace *p, const Empq__Outcome *o, uint64_t dispatched, u
     int is429 = o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY && o->has_http_status && o->http_status == 429;
     if (fresh_done || o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY || o->kind == EMPQ__OUTCOME_KIND__OUTCOME_DEAD)
         p->share429 += ((is429 ? 1.0 : 0.0) - p->share429) / 16;
+    if (o->has_tokens_cached && (o->has_tokens_in || o->has_tokens_out) && !(o->has_cache_hit && o->cache_hit))
+        bk__pace_cached(p, o->tokens_cached);
+    if (!fresh_done && o->kind != EMPQ__OUTCOME_KIND__OUTCOME_DONE && (o->has_tokens_in || o->has_tokens_out))
+        /* a reply that was no answer (reasoning used the budget, a block)
+         * was billed all the same */
+        spend(p, o->has_tokens_in ? o->tokens_in : 0, o->has_tokens_out ? o->tokens_out : 0);
     if (fresh_done) {
         uint64_t in = o->has_tokens_in ? o->tokens_in : 0;
         uint64_t out = o->has_tokens_out ? o->tokens_out : 0;

@@ -37,7 +37,10 @@
  * model's timeout_ms (at most ghost_max_ms) after its outcome ("ghosts").
  *
  * Cost: tokens in and out of fresh generations (not cache hits) and their
- * cost from ModelPrices; with max_cost the model gets no dispatch that its
+ * cost from ModelPrices (tokens out is the billed output, reasoning and
+ * thinking included; a DEAD or RETRY outcome that carries usage, a reply
+ * that was no answer, is charged too; Outcome.tokens_cached of the input
+ * at cached_input_per_mtok when the spec gives it); with max_cost the model gets no dispatch that its
  * spent cost plus the estimated cost of its leased jobs and of the new job
  * would take past max_cost. When spent >= max_cost, or nothing is leased
  * and not even one more job fits, the model is stopped for good
@@ -83,6 +86,7 @@ typedef struct bk__pace {
     /* from the spec (0: none) */
     uint32_t max_conc, rpm, tpm, max_tokens;
     double price_in, price_out, max_cost; /* per million tokens; max_cost 0: none */
+    double price_cached;       /* cached input tokens (Outcome.tokens_cached); price_in unless the spec says */
     /* sliding window */
     bk__pace_bucket b[BK_PACE_BUCKETS];
     uint64_t head, tail;      /* newest bucket index seen; oldest counted */
@@ -160,6 +164,11 @@ int bk__pace_stop(bk__pace *p, const char *reason);
  * "unusable: <reason>"). Returns 1 when this call stopped it. */
 int bk__pace_unusable(bk__pace *p, uint32_t reporting, uint32_t serving, const char *reason, uint64_t now,
                       uint64_t hold_ms);
+
+/* Prices `cached` of a call's input tokens (reported in its usage, before
+ * that usage is spent) at cached_input_per_mtok instead of input_per_mtok.
+ * Nothing when the two prices are the same. */
+void bk__pace_cached(bk__pace *p, uint64_t cached);
 
 /* A result found in Redis when the broker loads a run (after a restart):
  * its usage (in, out: tokens the provider reported) counts towards the

@@ -46,6 +46,7 @@ typedef struct worker__req {
     int too_large;               /* the body passed WORKER_MAX_BODY (resp holds the first bytes) */
     char retry_after[64];        /* Retry-After value, "" when none */
     char retry_after_ms[24];     /* retry-after-ms value, "" when none */
+    char request_id[128];        /* x-request-id or request-id value, "" when none */
     char transport_error[256];   /* why there is no reply, "" otherwise */
     /* ---- the transport's own handle, kept across uses ---- */
     void *tp;

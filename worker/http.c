@@ -138,11 +138,13 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *userdata)
     size_t n = size * nitems;
     if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
         /* a new response (after 100 Continue, say): forget the last one's */
-        r->retry_after[0] = r->retry_after_ms[0] = '\0';
+        r->retry_after[0] = r->retry_after_ms[0] = r->request_id[0] = '\0';
         return n;
     }
-    if (!header_value(line, n, "retry-after", r->retry_after, sizeof r->retry_after))
-        header_value(line, n, "retry-after-ms", r->retry_after_ms, sizeof r->retry_after_ms);
+    if (!header_value(line, n, "retry-after", r->retry_after, sizeof r->retry_after) &&
+        !header_value(line, n, "retry-after-ms", r->retry_after_ms, sizeof r->retry_after_ms) &&
+        !header_value(line, n, "x-request-id", r->request_id, sizeof r->request_id))
+        header_value(line, n, "request-id", r->request_id, sizeof r->request_id);
     return n;
 }
 

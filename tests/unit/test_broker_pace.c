@@ -322,6 +322,50 @@ static void test_cost(void)
     CHECK_INT(p.tok_in, 500);
 }
 
+/* Reasoning tokens are billed output (tokens_out carries them); a reply
+ * that was no answer (DEAD or RETRY with usage) is charged too; cached
+ * input at its own price. */
+static void test_cost_reasoning_cached(void)
+{
+    spec s;
+    spec_init(&s, 0, 0, 0, 0);
+    s.p.has_input_per_mtok = s.p.has_output_per_mtok = s.p.has_cached_input_per_mtok = 1;
+    s.p.input_per_mtok = 1000.0;       /* 0.001 a token */
+    s.p.cached_input_per_mtok = 100.0; /* 0.0001 a cached token */
+    s.p.output_per_mtok = 2000.0;
+    bk__pace p;
+    bk__pace_init(&p, &s.m, NULL);
+    /* 100 in (80 of them cached), 300 out of which reasoning 250 */
+    Empq__Outcome d = done(100, 300, 0);
+    d.has_tokens_cached = 1;
+    d.tokens_cached = 80;
+    bk__pace_outcome(&p, &d, 5, 0, 10);
+    double want = 20 * 0.001 + 80 * 0.0001 + 300 * 0.002;
+    CHECK(p.cost > want - 1e-9 && p.cost < want + 1e-9);
+    /* a dead reply whose reasoning used the budget: 100 in, 512 out, billed */
+    Empq__Outcome x = done(100, 512, 0);
+    x.kind = EMPQ__OUTCOME_KIND__OUTCOME_DEAD;
+    bk__pace_outcome(&p, &x, 5, 0, 20);
+    want += 100 * 0.001 + 512 * 0.002;
+    CHECK(p.cost > want - 1e-9 && p.cost < want + 1e-9);
+    CHECK_INT(p.tok_out, 812);
+    /* a dead outcome without usage (an HTTP error) costs nothing */
+    Empq__Outcome e = done(0, 0, 0);
+    e.kind = EMPQ__OUTCOME_KIND__OUTCOME_DEAD;
+    e.has_tokens = e.has_tokens_in = e.has_tokens_out = 0;
+    bk__pace_outcome(&p, &e, 5, 0, 30);
+    CHECK(p.cost > want - 1e-9 && p.cost < want + 1e-9);
+    /* max_completion_tokens is the completion estimate */
+    spec t;
+    spec_init(&t, 0, 0, 0, 0);
+    t.m.params = &t.g;
+    t.g.has_max_completion_tokens = 1;
+    t.g.max_completion_tokens = 4096;
+    bk__pace q;
+    bk__pace_init(&q, &t.m, NULL);
+    CHECK_INT(q.max_tokens, 4096);
+}
+
 /* A restarted broker rebuilds cost and the minute window from the results
  * in Redis: the budget spent before the restart still counts, and calls of
  * the last minute still hold their places. */
@@ -638,6 +682,7 @@ int main(void)
     RUN(test_429_share);
     RUN(test_ghosts);
     RUN(test_cost);
+    RUN(test_cost_reasoning_cached);
     RUN(test_restore);
     RUN(test_sched);
     RUN(test_unusable);
