@@ -237,6 +237,7 @@ typedef struct req_ctx {
     int stall;        /* the stall fault: half the reply, then held */
     fakellm_slot slot; /* its model's place in the limits table */
     uint64_t arrived_ms; /* wall clock when the body had arrived (the request log) */
+    int logged;          /* its line is in the request log */
     atomic_int state;
     fakellm_reply reply;
 } req_ctx;
@@ -491,6 +492,22 @@ static struct MHD_Response *make_response(req_ctx *c)
     return resp;
 }
 
+/* The request log's line for c (once): replied_ms 0 and status 0 for a
+ * model request whose reply was never queued (its client went away while
+ * it waited, or a hang/reset fault held or dropped it). */
+static void log_request(req_ctx *c, uint64_t replied_ms, unsigned status, const char *model)
+{
+    if (c->srv->reqlog == NULL || c->logged || c->arrived_ms == 0 || c->route == NULL ||
+        (c->route->flags & ROUTE_MODEL) == 0)
+        return;
+    c->logged = 1;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    fakellm_reqlog_entry e = {c->arrived_ms, replied_ms, status, model, c->body.data, c->body.len,
+                              MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+                              ci != NULL ? ci->client_addr : NULL};
+    fakellm_reqlog_write(c->srv->reqlog, &e);
+}
+
 static enum MHD_Result send_reply(req_ctx *c)
 {
     fakellm_reply *r = &c->reply;
@@ -521,13 +538,7 @@ static enum MHD_Result send_reply(req_ctx *c)
         fakellm_stats_error(c->srv->stats);
     else if (r->status == 200 && r->model != NULL)
         fakellm_stats_answered(c->srv->stats, r->model);
-    if (c->srv->reqlog != NULL && c->route != NULL && (c->route->flags & ROUTE_MODEL) != 0) {
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        fakellm_reqlog_entry e = {c->arrived_ms, empq_now_ms(), r->status, r->model, c->body.data, c->body.len,
-                                  MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
-                                  ci != NULL ? ci->client_addr : NULL};
-        fakellm_reqlog_write(c->srv->reqlog, &e);
-    }
+    log_request(c, empq_now_ms(), r->status, r->model);
     return ret;
 }
 
@@ -631,6 +642,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         EMPQ_DEBUG("event=request_ended seq=%llu code=%d", (unsigned long long)c->seq, (int)toe);
+    log_request(c, 0, 0, NULL);
     fakellm_limits_end(s->limits, &c->slot);
     if (c->hung)
         fakellm_stats_hung(s->stats, -1);
