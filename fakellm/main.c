@@ -5,7 +5,8 @@
  *                [--max-connections N] [--limit MODEL:rpm=N,tpm=N,concurrency=N]...
  *                [--default-limit rpm=N,...] [--fault-KIND P]... [--fault-seed N]
  *                [--huge-bytes N] [--azure-deployment NAME=MODEL]...
- *                [--model-fault MODEL:KIND=P]...
+ *                [--model-fault MODEL:KIND=P]... [--batch-delay-ms MS] [--batch-fail P]
+ *                [--batch-expire] [--batch-max-objects N] [--batch-max-bytes N]
  *
  * Serves the OpenAI, Azure OpenAI, Gemini and Anthropic formats with
  * deterministic, styled replies (fakellm/style.h), per-model limits
@@ -59,10 +60,20 @@ static void usage(FILE *f)
             "  --huge-bytes N       size of the huge fault's padding (default 50000000)\n"
             "  --azure-deployment NAME=MODEL\n"
             "                       the model an Azure deployment reports (repeatable)\n"
+            "  --batch-delay-ms MS  a batch stays in_progress MS ms, answering its requests\n"
+            "                       evenly over that time, then completes (default 0)\n"
+            "  --batch-fail P       a share P (0..1) of the requests in batches fail with the\n"
+            "                       provider's 500 (seeded by --fault-seed)\n"
+            "  --batch-expire       batches expire at the delay's end instead, half their\n"
+            "                       requests unanswered (expired)\n"
+            "  --batch-max-objects N  files plus batches kept (default 10000)\n"
+            "  --batch-max-bytes N  bytes of files, batch requests and results kept, also the\n"
+            "                       largest upload (default 536870912)\n"
             "  --help               this text; --version: the version and git commit\n"
             "Endpoints: POST /v1/chat/completions (OpenAI), POST /openai/deployments/NAME/\n"
             "chat/completions?api-version=V (Azure), POST /v1beta/models/MODEL:generateContent\n"
-            "(Gemini; also /v1/), POST /v1/messages (Anthropic), GET /stats, POST /stats/reset,\n"
+            "(Gemini; also /v1/), POST /v1/messages (Anthropic), the batch APIs (OpenAI /v1/files\n"
+            "and /v1/batches, Anthropic /v1/messages/batches), GET /stats, POST /stats/reset,\n"
             "GET /healthz.\n"
             "Models fake-warm, fake-formal, fake-brief, fake-curious have their own styles;\n"
             "any other model name answers in a neutral style. Models named fake-reason* reason\n"
@@ -113,7 +124,8 @@ static int known_flag(const char *name)
     static const char *const known[] = {"--port",          "--host",          "--latency-ms",   "--jitter-ms",
                                         "--require-key",   "--port-file",     "--threads",      "--max-connections",
                                         "--limit",         "--default-limit", "--fault-seed",   "--huge-bytes",
-                                        "--azure-deployment", "--model-fault"};
+                                        "--azure-deployment", "--model-fault", "--batch-delay-ms", "--batch-fail",
+                                        "--batch-max-objects", "--batch-max-bytes"};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (strcmp(name, known[i]) == 0)
             return 1;
@@ -228,6 +240,23 @@ static int parse_table_flag(cli *c, const char *name, const char *val)
     }
     if (strcmp(name, "--model-fault") == 0)
         return parse_model_fault(c, val);
+    if (strcmp(name, "--batch-fail") == 0) {
+        if (parse_prob(val, &c->opts.batch.fail_p) != 0)
+            return bad_flag("option %s: '%s' is not a probability in [0, 1]", name, val);
+        return -1;
+    }
+    if (strcmp(name, "--batch-max-objects") == 0 || strcmp(name, "--batch-max-bytes") == 0) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(val, &end, 10);
+        if (val[0] < '0' || val[0] > '9' || errno != 0 || *end != '\0' || v == 0 || v > (1ull << 40))
+            return bad_flag("option %s: '%s' is not a valid number for it (1 .. 2^40)", name, val);
+        if (strcmp(name, "--batch-max-objects") == 0)
+            c->opts.batch.max_objects = (size_t)v;
+        else
+            c->opts.batch.max_bytes = (size_t)v;
+        return -1;
+    }
     if (strcmp(name, "--fault-seed") == 0 || strcmp(name, "--huge-bytes") == 0) {
         char *end = NULL;
         errno = 0;
@@ -254,6 +283,7 @@ static int parse_table_flag(cli *c, const char *name, const char *val)
     return -1;
 }
 
+
 /* Returns -1 to go on, or an exit status (0 for --help, 2 for a bad flag). */
 static int parse_args(int argc, char **argv, cli *c)
 {
@@ -261,7 +291,7 @@ static int parse_args(int argc, char **argv, cli *c)
         const char *name;
         unsigned long max;
     } numeric[] = {{"--port", 65535},  {"--latency-ms", 86400000},       {"--jitter-ms", 86400000},
-                   {"--threads", 64}, {"--max-connections", 1000000}};
+                   {"--threads", 64}, {"--max-connections", 1000000}, {"--batch-delay-ms", 86400000}};
 
     fakellm_options_init(&c->opts);
     c->opts.fault_seed = 1;
@@ -276,6 +306,10 @@ static int parse_args(int argc, char **argv, cli *c)
         }
         if (strcmp(arg, "--version") == 0)
             return empq_cliopt_print_version(PROG);
+        if (strcmp(arg, "--batch-expire") == 0) { /* a switch: takes no value */
+            c->opts.batch.expire = 1;
+            continue;
+        }
         /* the --fault-KIND names are many: a scan of its own, the wording of
          * every program (empq_cliopt_error) */
         if (arg[0] != '-')
@@ -314,6 +348,8 @@ static int parse_args(int argc, char **argv, cli *c)
                 c->opts.jitter_ms = num;
             else if (strcmp(name, "--threads") == 0)
                 c->opts.threads = num;
+            else if (strcmp(name, "--batch-delay-ms") == 0)
+                c->opts.batch.delay_ms = num;
             else
                 c->opts.connection_limit = num;
         } else if (strcmp(name, "--host") == 0) {
@@ -334,6 +370,7 @@ static int parse_args(int argc, char **argv, cli *c)
                 return st;
         }
     }
+    c->opts.batch.seed = c->opts.fault_seed;
     c->opts.limits = c->limits;
     c->opts.n_limits = c->n_limits;
     c->opts.azure = c->azure;
@@ -416,10 +453,11 @@ int main(int argc, char **argv)
             used += (size_t)snprintf(faults + used, sizeof(faults) - used, "%s%s=%g", used ? "," : "",
                                      fakellm_fault_name((fakellm_fault)k), c.opts.fault_p[k]);
     EMPQ_INFO("event=listening host=%s port=%u latency_ms=%u jitter_ms=%u auth=%s threads=%u max_connections=%u "
-              "limits=%zu faults=%s fault_seed=%" PRIu64 " model_faults=%zu",
+              "limits=%zu faults=%s fault_seed=%" PRIu64 " model_faults=%zu batch_delay_ms=%u batch_fail=%g "
+              "batch_expire=%d",
               c.opts.host, port, c.opts.latency_ms, c.opts.jitter_ms, c.opts.require_key ? "key" : "none",
               c.opts.threads, c.opts.connection_limit, c.opts.n_limits, used ? faults : "none", c.opts.fault_seed,
-              c.opts.n_model_faults);
+              c.opts.n_model_faults, c.opts.batch.delay_ms, c.opts.batch.fail_p, c.opts.batch.expire);
 
     int sig = 0;
     while (sigwait(&stop, &sig) != 0)
