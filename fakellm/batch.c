@@ -609,7 +609,8 @@ int fakellm_batch_stats_json(fakellm_batch_store *st, empq_buf *out)
         json_t *o = json_object();
         size_t open = 0;
         for (size_t i = 0; i < st->n_batches; i++)
-            if ((int)st->batches[i]->provider == p && !fakellm_batch_state_terminal(st->batches[i]->state))
+            if ((int)st->batches[i]->provider == p && !st->batches[i]->deleted &&
+                !fakellm_batch_state_terminal(st->batches[i]->state))
                 open++;
         for (int c = 0; c < BB_COUNTERS && o != NULL; c++)
             if (json_object_set_new(o, counter_names[c], json_integer((json_int_t)st->counters[p][c])) != 0) {

@@ -162,8 +162,7 @@ typedef struct form {
     char *filename;
     empq_buf purpose;
     int has_file;
-    size_t limit;
-    int too_big, oom;
+    int oom;
 } form;
 
 static enum MHD_Result form_field(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
@@ -179,10 +178,6 @@ static enum MHD_Result form_field(void *cls, enum MHD_ValueKind kind, const char
         f->has_file = 1;
         if (filename != NULL && f->filename == NULL && (f->filename = strdup(filename)) == NULL)
             f->oom = 1;
-        if (f->file.len + size > f->limit) {
-            f->too_big = 1;
-            return MHD_NO;
-        }
         if (size > 0 && empq_buf_append(&f->file, data, size) != EMPQ_OK)
             f->oom = 1;
     } else if (strcmp(key, "purpose") == 0 && f->purpose.len + size < 64) {
@@ -200,7 +195,7 @@ static int ends_with(const char *s, const char *suffix)
 
 static int file_upload(fakellm_batch_store *st, const fakellm_batch_call *call, fakellm_reply *out)
 {
-    form f = {.limit = st->o.max_bytes};
+    form f = {0}; /* the body, so the file, is within --batch-max-bytes (server.c) */
     int rc = EMPQ_OK;
     const char *ct = call->content_type ? call->content_type : "";
     if (strncmp(ct, "multipart/form-data", 19) != 0 || call->conn == NULL)
@@ -220,9 +215,6 @@ static int file_upload(fakellm_batch_store *st, const fakellm_batch_call *call, 
             break;
     if (f.oom) {
         rc = EMPQ_ENOMEM;
-    } else if (f.too_big) {
-        rc = bad(out, 413, "file", "file_too_large", "The file is larger than this server's batch store allows "
-                 "(%zu bytes; empq-fakellm --batch-max-bytes).", st->o.max_bytes);
     } else if (ok != MHD_YES) {
         rc = bad(out, 400, NULL, NULL, "Could not parse multipart form.");
     } else if (!f.has_file) {
@@ -437,8 +429,10 @@ static int batch_create(fakellm_batch_store *st, const fakellm_batch_call *call,
     } else if ((rc = fakellm_batch_parse_openai(f->data, f->len, CHAT_ENDPOINT, FAKELLM_BATCH_OPENAI_MAX_REQUESTS,
                                                 &in)) == EMPQ_OK) {
         bb_batch *b = fakellm_batch__add_batch(st, FAKELLM_BATCH_OPENAI, in.errors ? 0 : in.n);
-        if (b == NULL || (b->input_file_id = strdup(fid)) == NULL || (b->endpoint = strdup(CHAT_ENDPOINT)) == NULL) {
-            rc = EMPQ_ENOMEM; /* a half-made batch stays validating with no requests; never started */
+        if (b != NULL && ((b->input_file_id = strdup(fid)) == NULL || (b->endpoint = strdup(CHAT_ENDPOINT)) == NULL))
+            fakellm_batch__delete(b); /* half made: never started, out of the listings */
+        if (b == NULL || b->deleted) {
+            rc = EMPQ_ENOMEM;
         } else {
             json_t *md = json_object_get(root, "metadata");
             b->metadata = md && json_is_object(md) ? json_incref(md) : NULL;
@@ -501,7 +495,7 @@ static int batch_list(fakellm_batch_store *st, const fakellm_batch_call *call, f
     fakellm_batch__count(st, FAKELLM_BATCH_OPENAI, BB_BATCH_LISTS);
     for (size_t k = st->n_batches; k > 0 && data != NULL; k--) {
         bb_batch *b = st->batches[k - 1];
-        if (b->provider != FAKELLM_BATCH_OPENAI)
+        if (b->provider != FAKELLM_BATCH_OPENAI || b->deleted)
             continue;
         if (!seen_after) {
             seen_after = strcmp(b->id, after) == 0;

@@ -90,15 +90,99 @@ def run_script(script, name, requests):
         return rep, a.stats()["batches"], b.stats()["batches"], a.base, raw
 
 
-def http(url):
-    """GET with the key: (status, parsed body)."""
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {KEY}"})
+def http(url, body=None, headers=None, method=None, raw=False):
+    """A request with the key (Bearer unless headers say otherwise): (status,
+    parsed body, or the bytes when raw)."""
+    h = {"Authorization": f"Bearer {KEY}"} if headers is None else headers
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+        h = dict(h, **{"Content-Type": "application/json"})
+    req = urllib.request.Request(url, data=body, headers=h, method=method)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
+            data = r.read()
+            return r.status, data if raw else json.loads(data)
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
+
+
+def multipart(fields):
+    """A multipart/form-data body of (name, filename or None, bytes): (body, content type)."""
+    boundary = "----empqtest7d1f"
+    parts = []
+    for name, filename, data in fields:
+        disp = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        parts.append(f"--{boundary}\r\nContent-Disposition: {disp}\r\n\r\n".encode() + data + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def upload(base, data, filename="in.jsonl", purpose=b"batch"):
+    body, ctype = multipart([("purpose", None, purpose), ("file", filename, data)])
+    return http(base + "/v1/files", body, {"Authorization": f"Bearer {KEY}", "Content-Type": ctype})
+
+
+def test_http_without_sdks():
+    """Plain HTTP, no npm needed: flags, keys, bounds, expiry, the counters."""
+    for args in (["--batch-fail", "2"], ["--batch-max-bytes", "0"], ["--batch-delay-ms", "x"]):
+        p = subprocess.run([os.path.join(os.environ["EMPQ_BIN"], "empq-fakellm"), *args], capture_output=True,
+                           text=True, timeout=10)
+        assert p.returncode == 2 and args[0] in p.stderr, (args, p.returncode, p.stderr[:300])
+    lines = "".join(json.dumps({"custom_id": r["custom_id"], "method": "POST", "url": "/v1/chat/completions",
+                                "body": r["body"]}) + "\n" for r in openai_requests()[:4]).encode()
+    with FakeLLM("--batch-delay-ms", "300", "--batch-expire", "--batch-max-bytes", "4000") as a:
+        # keys and versions as on the interactive endpoints
+        st, body = http(a.base + "/v1/batches", headers={})
+        assert st == 401 and body["error"]["code"] == "invalid_api_key", body
+        st, body = http(a.base + "/v1/messages/batches", headers={"x-api-key": KEY})
+        assert st == 400 and body["error"]["message"] == "anthropic-version: header is required", body
+        # uploads: not multipart, not .jsonl, over --batch-max-bytes (the provider's 413)
+        st, body = http(a.base + "/v1/files", {"purpose": "batch"})
+        assert st == 400 and "multipart/form-data" in body["error"]["message"], body
+        st, body = upload(a.base, lines, "in.csv")
+        assert st == 400 and body["error"]["message"] == "Invalid file format for Batch API. Must be .jsonl", body
+        st, body = upload(a.base, lines, purpose=b"homework")
+        assert st == 400 and body["error"]["param"] == "purpose", body
+        st, body = upload(a.base, b"x" * 5000)
+        assert st == 413 and body["error"]["code"] == "request_too_large", body
+        big = {"requests": [{"custom_id": f"r{i}", "params": {"model": "m", "max_tokens": 5, "messages": [
+            {"role": "user", "content": "y" * 100}]}} for i in range(40)]}
+        st, body = http(a.base + "/v1/messages/batches", big, {"x-api-key": KEY, "anthropic-version": "2023-06-01"})
+        assert st == 413 and body["type"] == "error" and body["error"]["type"] == "request_too_large", body
+        # --batch-expire: half answered, the rest batch_expired / expired
+        st, f = upload(a.base, lines)
+        assert st == 200 and f["object"] == "file" and f["bytes"] == len(lines), f
+        st, b = http(a.base + "/v1/batches", {"input_file_id": f["id"], "endpoint": "/v1/chat/completions",
+                                              "completion_window": "24h"})
+        assert st == 200 and b["expires_at"] - b["created_at"] <= 1, b
+        ab = {"requests": [{"custom_id": f"r{i}", "params": {"model": "fake-warm", "max_tokens": 50, "messages": [
+            {"role": "user", "content": "hello"}]}} for i in range(4)]}
+        hdr = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
+        st, m = http(a.base + "/v1/messages/batches", ab, hdr)
+        assert st == 200, m
+        time.sleep(0.6)
+        st, b = http(f"{a.base}/v1/batches/{b['id']}")
+        assert b["status"] == "expired" and b["expired_at"] and b["request_counts"]["completed"] == 2, b
+        st, data = http(f"{a.base}/v1/files/{b['error_file_id']}/content", raw=True)
+        errs = [json.loads(x) for x in data.decode().splitlines()]
+        assert [e["error"]["code"] for e in errs] == ["batch_expired"] * 2 and errs[0]["custom_id"] == "job-2", errs
+        st, m = http(f"{a.base}/v1/messages/batches/{m['id']}", headers=hdr)
+        assert m["processing_status"] == "ended" and m["request_counts"]["expired"] == 2, m
+        st, data = http(f"{a.base}/v1/messages/batches/{m['id']}/results", headers=hdr, raw=True)
+        types = [json.loads(x)["result"]["type"] for x in data.decode().splitlines()]
+        assert types == ["succeeded", "succeeded", "expired", "expired"], types
+        st, body = http(f"{a.base}/v1/files/{f['id']}", method="DELETE")
+        assert st == 200 and body == {"id": f["id"], "object": "file", "deleted": True}, body
+        st, body = http(f"{a.base}/v1/files/{f['id']}")
+        assert st == 404 and body["error"]["message"] == f"No such File object: {f['id']}", body
+        s = a.stats()
+        oa, an = s["batches"]["openai"], s["batches"]["anthropic"]
+        assert oa["files_uploaded"] == 1 and oa["batches_created"] == 1 and oa["requests_expired"] == 2, oa
+        assert oa["requests_succeeded"] == 2 and oa["deletes"] == 1 and oa["results_downloads"] == 1, oa
+        assert an["batches_created"] == 1 and an["requests_expired"] == 2 and an["results_downloads"] == 1, an
+        assert s["requests"] == 0 and s["by_model"] == {}, s  # batch answers are not interactive calls
+        st, r = http(a.base + "/stats/reset", b"")
+        assert r["batches"]["openai"]["batches_created"] == 0, r["batches"]
 
 
 def jsonl(text):
@@ -367,4 +451,4 @@ def test_anthropic_sdk_batches():
 
 if __name__ == "__main__":
     # the schema test last: its skip (no document, no jsonschema) ends the run
-    main(test_openai_sdk_batches, test_anthropic_sdk_batches, test_openai_openapi)
+    main(test_http_without_sdks, test_openai_sdk_batches, test_anthropic_sdk_batches, test_openai_openapi)
