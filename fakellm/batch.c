@@ -105,9 +105,10 @@ static int add_error(fakellm_batch_input *in, size_t line, const char *code, con
     return e != NULL && json_array_append_new(in->errors, e) == 0 ? 0 : -1;
 }
 
-/* Checks one parsed line; appends it to in when valid. Returns 0, or -1
- * when out of memory. */
-static int check_line(fakellm_batch_input *in, json_t *o, size_t lineno, const char *endpoint, size_t cap)
+/* Checks one parsed line; appends it to in when valid. seen maps the
+ * custom_ids so far to their line. Returns 0, or -1 when out of memory. */
+static int check_line(fakellm_batch_input *in, json_t *o, size_t lineno, const char *endpoint, size_t cap,
+                      json_t *seen)
 {
     json_t *cid = json_object_get(o, "custom_id"), *method = json_object_get(o, "method");
     json_t *url = json_object_get(o, "url"), *body = json_object_get(o, "body");
@@ -141,12 +142,14 @@ static int check_line(fakellm_batch_input *in, json_t *o, size_t lineno, const c
                          "may use one model only.",
                          json_string_value(model), in->model);
     }
-    for (size_t i = 0; i < in->n; i++)
-        if (strcmp(in->lines[i].custom_id, json_string_value(cid)) == 0)
-            return add_error(in, lineno, "duplicate_custom_id", "custom_id",
-                             "The custom_id for this request ('%.100s') is a duplicate of another request's (line "
-                             "%zu). The custom_id parameter must be unique for each request in a batch.",
-                             json_string_value(cid), i + 1);
+    json_t *prev = json_object_get(seen, json_string_value(cid));
+    if (prev != NULL)
+        return add_error(in, lineno, "duplicate_custom_id", "custom_id",
+                         "The custom_id for this request ('%.100s') is a duplicate of another request's (line "
+                         "%lld). The custom_id parameter must be unique for each request in a batch.",
+                         json_string_value(cid), (long long)json_integer_value(prev));
+    if (json_object_set_new(seen, json_string_value(cid), json_integer((json_int_t)lineno)) != 0)
+        return -1;
     if (in->n >= cap)
         return 0; /* counted, reported once by the caller */
     fakellm_batch_line *l = &in->lines[in->n];
@@ -178,7 +181,8 @@ int fakellm_batch_parse_openai(const char *data, size_t len, const char *endpoin
         return EMPQ_ENOMEM;
     const char *p = data, *end = data + len;
     size_t lineno = 0;
-    int rc = 0;
+    json_t *seen = json_object(); /* custom_id -> line: a hash table */
+    int rc = seen ? 0 : -1;
     while (p < end && rc == 0) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *e = nl ? nl : end;
@@ -194,7 +198,7 @@ int fakellm_batch_parse_openai(const char *data, size_t len, const char *endpoin
                 rc = add_error(in, lineno, "invalid_json_line", NULL,
                                "This line is not parseable as valid JSON (%s).", o ? "not an object" : jerr.text);
             else if (requests <= max_requests)
-                rc = check_line(in, o, lineno, endpoint, cap);
+                rc = check_line(in, o, lineno, endpoint, cap, seen);
             json_decref(o);
         }
         p = e + (nl ? 1 : 0);
@@ -205,6 +209,7 @@ int fakellm_batch_parse_openai(const char *data, size_t len, const char *endpoin
         rc = add_error(in, 0, "too_many_requests", NULL,
                        "The batch input file has %zu requests; a batch may have at most %zu.", requests,
                        max_requests);
+    json_decref(seen);
     if (rc != 0) {
         fakellm_batch_input_clear(in);
         return EMPQ_ENOMEM;

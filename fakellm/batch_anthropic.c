@@ -107,40 +107,48 @@ static int check_requests(json_t *reqs, uint64_t rid, fakellm_reply *out, int *r
         return 0;
     }
     size_t i;
-    json_t *r;
+    json_t *r, *seen = json_object(); /* custom_id -> index: a hash table */
+    if (seen == NULL) {
+        *rc = EMPQ_ENOMEM;
+        return 0;
+    }
     json_array_foreach(reqs, i, r) {
         json_t *cid = json_object_get(r, "custom_id"), *params = json_object_get(r, "params");
         if (!json_is_object(r)) {
             *rc = bad(out, 400, "invalid_request_error", rid,
                       "requests.%zu: Input should be a valid dictionary or object to extract fields from", i);
-            return 0;
+            break;
         }
         if (cid == NULL || params == NULL) {
             *rc = bad(out, 400, "invalid_request_error", rid, "requests.%zu.%s: Field required", i,
                       cid == NULL ? "custom_id" : "params");
-            return 0;
+            break;
         }
         if (!json_is_string(cid) || !custom_id_ok(json_string_value(cid))) {
             *rc = bad(out, 400, "invalid_request_error", rid,
                       "requests.%zu.custom_id: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'", i);
-            return 0;
+            break;
         }
         if (!json_is_object(params)) {
             *rc = bad(out, 400, "invalid_request_error", rid,
                       "requests.%zu.params: Input should be a valid dictionary or object to extract fields from", i);
-            return 0;
+            break;
         }
-        for (size_t k = 0; k < i; k++) {
-            if (strcmp(json_string_value(json_object_get(json_array_get(reqs, k), "custom_id")),
-                       json_string_value(cid)) == 0) {
-                *rc = bad(out, 400, "invalid_request_error", rid,
-                          "requests.%zu.custom_id: '%s' is also the custom_id of requests.%zu; custom_id values "
-                          "must be unique within a Message Batch", i, json_string_value(cid), k);
-                return 0;
-            }
+        json_t *prev = json_object_get(seen, json_string_value(cid));
+        if (prev != NULL) {
+            *rc = bad(out, 400, "invalid_request_error", rid,
+                      "requests.%zu.custom_id: '%s' is also the custom_id of requests.%lld; custom_id values "
+                      "must be unique within a Message Batch", i, json_string_value(cid),
+                      (long long)json_integer_value(prev));
+            break;
+        }
+        if (json_object_set_new(seen, json_string_value(cid), json_integer((json_int_t)i)) != 0) {
+            *rc = EMPQ_ENOMEM;
+            break;
         }
     }
-    return 1;
+    json_decref(seen);
+    return i == json_array_size(reqs);
 }
 
 static int batch_create(fakellm_batch_store *st, const fakellm_batch_call *call, fakellm_reply *out)

@@ -9,6 +9,13 @@ seen in progress, and a cancel lands before its requests ran) and B
 (--batch-delay-ms 200 --batch-fail 0.5: injected per-request failures).
 The scripts only record what the SDKs returned; every check is here:
 
+- Without the SDKs (plain HTTP, runs when npm cannot): bad --batch-* flags
+  exit 2; the key and anthropic-version checks; uploads that are not
+  multipart, not .jsonl or of an unknown purpose; the 413 beyond
+  --batch-max-bytes in each provider's shape; --batch-expire (half
+  answered, the rest batch_expired / expired); file deletion; the counters
+  (batch answers are not counted as interactive requests) and their reset.
+
 - OpenAI: files.create with a JSONL, batches.create, batches.retrieve until
   completed, files.content of the output and error files (one request of
   the file is invalid: a partial failure), files.retrieve and list,
