@@ -296,7 +296,7 @@ static int parse_args(int argc, char **argv, cli *c)
     fakellm_options_init(&c->opts);
     c->opts.fault_seed = 1;
     c->port_file = NULL;
-    c->n_limits = c->n_azure = 0;
+    c->n_limits = c->n_azure = c->n_model_faults = 0;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *val = NULL;
         char name[64];
