@@ -3,10 +3,11 @@
  *   empq-fakellm [--port P] [--host ADDR] [--latency-ms L] [--jitter-ms J]
  *                [--require-key KEY] [--port-file PATH] [--threads N]
  *                [--max-connections N] [--limit MODEL:rpm=N,tpm=N,concurrency=N]...
+ *                [--batch-delay-ms MS] [--batch-fail P] [--batch-expire]
+ *                [--batch-max-objects N] [--batch-max-bytes N]
  *                [--default-limit rpm=N,...] [--fault-KIND P]... [--fault-seed N]
  *                [--huge-bytes N] [--azure-deployment NAME=MODEL]...
- *                [--model-fault MODEL:KIND=P]... [--batch-delay-ms MS] [--batch-fail P]
- *                [--batch-expire] [--batch-max-objects N] [--batch-max-bytes N]
+ *                [--model-fault MODEL:KIND=P]...
  *
  * Serves the OpenAI, Azure OpenAI, Gemini and Anthropic formats with
  * deterministic, styled replies (fakellm/style.h), per-model limits
@@ -119,16 +120,28 @@ static int parse_prob(const char *s, double *out)
     return 0;
 }
 
+/* The batch flags that take a value (--batch-expire takes none). */
+static int batch_flag(const char *name)
+{
+    static const char *const flags[] = {"--batch-delay-ms", "--batch-fail", "--batch-max-objects",
+                                        "--batch-max-bytes"};
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+        if (strcmp(name, flags[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static int known_flag(const char *name)
 {
     static const char *const known[] = {"--port",          "--host",          "--latency-ms",   "--jitter-ms",
                                         "--require-key",   "--port-file",     "--threads",      "--max-connections",
                                         "--limit",         "--default-limit", "--fault-seed",   "--huge-bytes",
-                                        "--azure-deployment", "--model-fault", "--batch-delay-ms", "--batch-fail",
-                                        "--batch-max-objects", "--batch-max-bytes"};
+                                        "--azure-deployment", "--model-fault"};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (strcmp(name, known[i]) == 0)
             return 1;
+    if (batch_flag(name))
+        return 1;
     return strncmp(name, "--fault-", 8) == 0 && fakellm_fault_by_name(name + 8) != FAKELLM_FAULT_NONE;
 }
 

@@ -41,12 +41,12 @@
 struct fakellm_server {
     struct MHD_Daemon *daemon;
     fakellm_timer *timer;
+    fakellm_batch_store *batches; /* the batch endpoints (batch.h) */
     fakellm_stats *stats;
     fakellm_options opts; /* host and require_key point at the copies below */
     char *host;
     char *require_key;
     fakellm_limits *limits;
-    fakellm_batch_store *batches;
     fakellm_azure_map *azure; /* copies */
     size_t n_azure;
     fakellm_model_faults *model_faults; /* copies */

@@ -98,6 +98,7 @@ typedef struct fakellm_options {
     unsigned connection_limit; /* connections held at once; default 4096 */
     unsigned threads;          /* MHD polling threads; default 1 */
     size_t max_body;           /* request body limit; default 1 MiB */
+    fakellm_batch_options batch; /* the batch endpoints (batch.h); batch.max_bytes is also their body limit */
     fakellm_fault_fn fault;    /* may be NULL */
     void *fault_user;
     const fakellm_limit_spec *limits; /* n_limits entries, may be NULL */
@@ -109,7 +110,6 @@ typedef struct fakellm_options {
     const fakellm_model_faults *model_faults; /* n_model_faults entries: one model's own faults */
     size_t n_model_faults;
     size_t huge_bytes;         /* padding of the huge fault; default FAKELLM_HUGE_BYTES */
-    fakellm_batch_options batch; /* the batch endpoints (batch.h); batch.max_bytes is also their body limit */
 } fakellm_options;
 
 /* Fills o with the defaults above. */
