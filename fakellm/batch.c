@@ -298,8 +298,6 @@ void fakellm_batch_store_free(fakellm_batch_store **sp)
     free(st);
 }
 
-void fakellm_batch_store_flush(fakellm_batch_store *st) { fakellm_timer_flush(st->timer); }
-
 void fakellm_batch__count(fakellm_batch_store *st, fakellm_batch_provider p, bb_counter c)
 {
     st->counters[p][c]++;

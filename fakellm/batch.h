@@ -193,9 +193,4 @@ int fakellm_batch_openai(fakellm_batch_store *st, const fakellm_batch_call *call
  * and version). Returns as fakellm_batch_openai. */
 int fakellm_batch_anthropic(fakellm_batch_store *st, const fakellm_batch_call *call, fakellm_reply *out);
 
-/* Runs every pending timer entry of the store now and waits for them (the
- * next state of each batch whose deadline has not come is unchanged). For
- * shutdown. */
-void fakellm_batch_store_flush(fakellm_batch_store *st);
-
 #endif
