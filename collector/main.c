@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "collector.h"
+#include "console.h"
 #include "site.h"
 #include "empq/log.h"
 #include "empq/util.h"
@@ -30,7 +31,16 @@ static void usage(FILE *f)
             "  --name NAME   consumer name in the group \"collector\" (default collector-1)\n"
             "  --site PORT   also serve the rating site on PORT (0: any free port)\n"
             "  --site-bind ADDR       address of the rating site (default 127.0.0.1)\n"
-            "  --site-port-file FILE  write the rating site's port to FILE\n");
+            "  --site-port-file FILE  write the rating site's port to FILE\n"
+            "  --console [HOST:]PORT  also serve the read-only study console (HOST default\n"
+            "                         127.0.0.1; PORT 0: any free port). Beyond loopback it\n"
+            "                         needs a token: from --console-token-file, else generated\n"
+            "                         and printed at start\n"
+            "  --console-port-file FILE   write the console's port to FILE\n"
+            "  --console-token-file FILE  the console's token (first line, 16-256 characters)\n"
+            "  --console-require-token    a token even on loopback\n"
+            "  --broker-control EP    the broker's control endpoint, for the console's counts\n"
+            "                         (default $EMPQ_BROKER_CONTROL; none: counts from Redis)\n");
 }
 
 /* url with its user:password@ part replaced by ***@, for logs. */
@@ -52,6 +62,53 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* Starts the console at "[HOST:]PORT" ("[V6]:PORT" for IPv6); logs and
+ * returns the error. */
+static int start_console(console **out, console__opts *co, const char *at, const collector__opts *o)
+{
+    char host[64] = "127.0.0.1";
+    const char *port_s = at;
+    const char *colon = strrchr(at, ':');
+    empq_error err = {0};
+    int rc = EMPQ_OK;
+    if (colon != NULL) {
+        const char *h = at;
+        size_t n = (size_t)(colon - at);
+        if (n >= 2 && h[0] == '[' && h[n - 1] == ']')
+            h++, n -= 2;
+        if (n == 0 || n >= sizeof host)
+            rc = empq_error_set(&err, EMPQ_EINVAL, "--console needs [HOST:]PORT, got '%s'", at);
+        else
+            snprintf(host, sizeof host, "%.*s", (int)n, h);
+        port_s = colon + 1;
+    }
+    char *end = NULL;
+    long port = strtol(port_s, &end, 10);
+    if (rc == EMPQ_OK && (end == port_s || *end != '\0' || port < 0 || port > 65535))
+        rc = empq_error_set(&err, EMPQ_EINVAL, "--console needs [HOST:]PORT with a port 0-65535, got '%s'", at);
+    co->redis_url = o->redis_url;
+    co->bind = host;
+    co->port = (int)port;
+    co->out_dir = o->out_dir;
+    if (co->control != NULL && co->control[0] == '\0')
+        co->control = NULL;
+    if (rc == EMPQ_OK)
+        rc = console__start(out, co, &err);
+    if (rc != EMPQ_OK) {
+        char q[600];
+        EMPQ_ERROR("event=console_failed error=%s", empq_log_quote(q, sizeof q, err.msg));
+        return rc;
+    }
+    const char *tok = console__token(*out);
+    EMPQ_INFO("event=console_started bind=%s port=%u token=%s broker=%s", host, console__port(*out),
+              tok == NULL ? "none" : co->token_file != NULL ? "from-file" : "generated",
+              co->control != NULL ? co->control : "none");
+    if (tok != NULL && co->token_file == NULL)
+        fprintf(stderr, "empq-collector: console: open http://%s%s%s:%u/?token=%s\n", strchr(host, ':') ? "[" : "",
+                host, strchr(host, ':') ? "]" : "", console__port(*out), tok);
+    return EMPQ_OK;
+}
+
 int main(int argc, char **argv)
 {
     empq_log_init("empq-collector", EMPQ_LOG_INFO);
@@ -60,12 +117,22 @@ int main(int argc, char **argv)
     const char *site_port = NULL, *site_bind = "127.0.0.1", *site_port_file = NULL;
     /* long options only; their vals are above every char, so a refused short
      * option (optopt a char) is told from a long one */
-    enum { HELP = 0x100, REDIS, OUT, NAME, SITE, SITE_BIND, PORT_FILE };
+    const char *console_at = NULL;
+    console__opts co = {0};
+    co.control = getenv("EMPQ_BROKER_CONTROL");
+    enum { HELP = 0x100, REDIS, OUT, NAME, SITE, SITE_BIND, PORT_FILE, CONSOLE, CONSOLE_PORT_FILE,
+           CONSOLE_TOKEN_FILE, CONSOLE_REQUIRE_TOKEN, BROKER_CONTROL };
     static const struct option opts[] = {
         {"help", no_argument, NULL, HELP},                      {"redis", required_argument, NULL, REDIS},
         {"out", required_argument, NULL, OUT},                  {"name", required_argument, NULL, NAME},
         {"site", required_argument, NULL, SITE},                {"site-bind", required_argument, NULL, SITE_BIND},
-        {"site-port-file", required_argument, NULL, PORT_FILE}, {0}};
+        {"site-port-file", required_argument, NULL, PORT_FILE},
+        {"console", required_argument, NULL, CONSOLE},
+        {"console-port-file", required_argument, NULL, CONSOLE_PORT_FILE},
+        {"console-token-file", required_argument, NULL, CONSOLE_TOKEN_FILE},
+        {"console-require-token", no_argument, NULL, CONSOLE_REQUIRE_TOKEN},
+        {"broker-control", required_argument, NULL, BROKER_CONTROL},
+        {0}};
     opterr = 0;
     int opt;
     while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -78,6 +145,11 @@ int main(int argc, char **argv)
         case SITE: site_port = optarg; break;
         case SITE_BIND: site_bind = optarg; break;
         case PORT_FILE: site_port_file = optarg; break;
+        case CONSOLE: console_at = optarg; break;
+        case CONSOLE_PORT_FILE: co.port_file = optarg; break;
+        case CONSOLE_TOKEN_FILE: co.token_file = optarg; break;
+        case CONSOLE_REQUIRE_TOKEN: co.require_token = 1; break;
+        case BROKER_CONTROL: co.control = optarg; break;
         case ':': fprintf(stderr, "empq-collector: %s needs a value\n", argv[optind - 1]); return 2;
         default: /* '?': name the option as typed */
             if (optopt == 0 || optopt > UCHAR_MAX)
@@ -146,11 +218,19 @@ int main(int argc, char **argv)
         EMPQ_INFO("event=site_started bind=%s port=%u", site_bind, site__port(web));
     }
 
+    console *con = NULL;
+    if (console_at != NULL && start_console(&con, &co, console_at, &o) != EMPQ_OK) {
+        site__stop(&web);
+        collector__free(&c);
+        return 1;
+    }
+
     while (!stop_flag) {
         int rc = collector__step(c, NULL);
         if (rc != EMPQ_OK)
             sleep_ms(500);
     }
+    console__stop(&con);
     site__stop(&web);
     EMPQ_INFO("event=stopped runs_exported=%llu stream_trimmed=%llu", (unsigned long long)collector__exported(c),
               (unsigned long long)collector__trimmed(c));
