@@ -27,7 +27,7 @@ import threading
 import time
 import urllib.parse
 
-from empqtest import Cluster, Skip, main, program, wait_until
+from empqtest import Cluster, main, program, wait_port_file, wait_until
 from test_rating_site import XSS_SCRIPT, dataset
 
 MODELS = ("fake-warm", "fake-formal", "fake-brief", "fake-curious")
@@ -75,16 +75,7 @@ def start_console(c, host="127.0.0.1", args=()):
                           "--site", "0", "--site-port-file", os.path.join(c.tmp, "site.port"),
                           "--console", f"{host}:0", "--console-port-file", pf,
                           "--broker-control", c.control_ep] + list(args))
-
-    def port():
-        try:
-            with open(pf) as f:
-                v = f.read().strip()
-            return int(v) if v.isdigit() else 0
-        except OSError:
-            return 0
-
-    return wait_until("console port file", port, procs=[c.procs["collector"]])
+    return wait_port_file(pf, c.procs["collector"], "console port file")
 
 
 class Page:
