@@ -41,8 +41,8 @@ const char console__css[] =
     ".filters label{display:flex;flex-direction:column;font-size:.8rem;color:var(--muted)}\n"
     ".filters select,.filters input,.filters button{font:inherit;padding:.3rem .4rem;min-height:2.2rem}\n"
     ".filters button{border:2px solid var(--accent);border-radius:.4rem;background:#eef3fd;cursor:pointer}\n"
-    ".side{table-layout:fixed}.side th.prompt{width:16rem;font-weight:400;background:#fafbfc}\n"
-    ".side td.resp{width:20rem}.side th[data-source]{width:20rem}\n"
+    ".side th.prompt{min-width:12rem;max-width:16rem;font-weight:400;background:#fafbfc}\n"
+    ".side td.resp{min-width:15rem;max-width:24rem}\n"
     ".pid{font-family:ui-monospace,monospace;font-size:.75rem;color:var(--muted)}\n"
     ".emotion{font-size:.75rem;background:#eee;border-radius:.6rem;padding:0 .4rem}\n"
     ".situation{color:var(--muted);margin:.2rem 0}.speaker{margin:.2rem 0;font-weight:500}\n"
@@ -52,7 +52,7 @@ const char console__css[] =
     ".pages a{margin-right:1rem}\n"
     "a:focus-visible,button:focus-visible,select:focus-visible,input:focus-visible{outline:3px solid #e37400;outline-offset:2px}\n"
     ".error{border-left:4px solid var(--dead);padding-left:.8rem}\n"
-    "@media (max-width:600px){main{padding:.6rem}.side th.prompt{width:11rem}.side td.resp,.side th[data-source]{width:15rem}}\n";
+    "@media (max-width:600px){main{padding:.6rem}.side th.prompt{min-width:10rem}.side td.resp{min-width:14rem}}\n";
 
 /* The live refresh of the runs page: every second, GET /progress.json and
  * set each bar (data-run, data-src) and state; nothing else of the page is

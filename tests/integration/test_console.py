@@ -170,9 +170,10 @@ def redis_port(c):
     return int(c.redis_url.rsplit(":", 1)[1])
 
 
-def participant(site_port, run, pid, answers):
+def participant(site_port, run, pid, answers, fail_checks=False):
     """One participant on the rating site: arrive, read the instructions,
-    answer `answers` dialogues."""
+    answer `answers` dialogues, or (None) every one (attention checks as
+    asked, or, with fail_checks, not)."""
     def req(method, path, body=None):
         conn = http.client.HTTPConnection("127.0.0.1", site_port, timeout=10)
         h = {"Host": f"127.0.0.1:{site_port}"}
@@ -190,15 +191,19 @@ def participant(site_port, run, pid, answers):
     assert st == 303, st
     base = f"/study/{run}/p/{pid}"
     assert req("POST", base + "/start")[0] == 303
-    for _ in range(answers):
+    for _ in range(answers if answers is not None else 1000):
         st, body = req("GET", base)
+        if answers is None and 'name="slot"' not in body:
+            return  # finished
         slot = re.search(r'name="slot" value="(\d+)"', body).group(1)
         pos = re.search(r'name="pos" value="(\d+)"', body).group(1)
         # an attention check asks for a given answer: give it
         rating = "2"
-        m = re.search(r'please (?:answer|choose) (Good|Okay|Bad)', body, re.I)
+        m = re.search(r"please rate this response as (Good|Okay|Bad)", body, re.I)
         if m:
             rating = {"good": "3", "okay": "2", "bad": "1"}[m.group(1).lower()]
+            if fail_checks:
+                rating = "3" if rating != "3" else "1"
         assert req("POST", base + "/answer", {"slot": slot, "pos": pos, "rating": rating})[0] == 303
 
 
