@@ -270,6 +270,30 @@ const console__prompts *console__prompts_of(console *c, const char *run)
     return lru;
 }
 
+static void snapshot_clear(console__snapshot *sn)
+{
+    empq_store_free_results(sn->res, sn->nres);
+    empq_store_free_dead(sn->dl, sn->ndl);
+    memset(sn, 0, sizeof *sn);
+}
+
+const console__snapshot *console__finished_of(console *c, const char *run)
+{
+    console__snapshot *sn = &c->snap;
+    uint64_t nr = 0, nd = 0;
+    if (empq_store_counts(c->store, run, &nr, &nd) != EMPQ_OK)
+        return NULL;
+    if (strcmp(sn->run, run) == 0 && sn->results == nr && sn->dead == nd)
+        return sn;
+    snapshot_clear(sn);
+    if (empq_store_finished_all(c->store, run, &sn->res, &sn->nres, &sn->dl, &sn->ndl) != EMPQ_OK)
+        return NULL;
+    snprintf(sn->run, sizeof sn->run, "%s", run);
+    sn->results = nr;
+    sn->dead = nd;
+    return sn;
+}
+
 Empq__ControlReply *console__control(console *c, Empq__ControlRequest *req)
 {
     if (c->control == NULL)
@@ -516,6 +540,7 @@ void console__stop(console **cp)
     empq_store_close(&c->store);
     for (size_t i = 0; i < CONSOLE__PROMPT_CACHE; i++)
         empq_store_free_prompts(c->prompts[i].v, c->prompts[i].n);
+    snapshot_clear(&c->snap);
     if (c->zctx != NULL)
         zmq_ctx_term(c->zctx);
     free(c->token);

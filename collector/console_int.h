@@ -20,6 +20,19 @@ typedef struct console__prompts {
     uint64_t used; /* last use, for eviction */
 } console__prompts;
 
+/* A run's results and dead letters as last read, with the HLEN counts
+ * taken just before: reused while both counts are unchanged (results are
+ * written once; a dead letter is only deleted by a rerun, which changes
+ * the counts). */
+typedef struct console__snapshot {
+    char run[128];
+    uint64_t results, dead;
+    Empq__Result **res;
+    size_t nres;
+    Empq__DeadLetter **dl;
+    size_t ndl;
+} console__snapshot;
+
 struct console {
     struct MHD_Daemon *daemon;
     empq_store *store; /* the polling thread's only */
@@ -31,6 +44,7 @@ struct console {
     char *out_dir;
     int store_down;
     console__prompts prompts[CONSOLE__PROMPT_CACHE];
+    console__snapshot snap;
     uint64_t uses;
 };
 
@@ -60,6 +74,10 @@ const char *console__arg(console__req *r, const char *name);
 /* The run's prompts (cached; one HGETALL on first use). NULL on a store
  * failure. Owned by c. */
 const console__prompts *console__prompts_of(console *c, const char *run);
+/* The run's results and dead letters: two HLEN, and when either changed
+ * since the last read (or another run was read), one pipeline of two
+ * HGETALL. NULL on a store failure. Owned by c, valid until the next call. */
+const console__snapshot *console__finished_of(console *c, const char *run);
 /* A broker status of every run ("") or of one run; NULL when no broker is
  * configured or it did not answer. Caller frees. */
 Empq__ControlReply *console__control(console *c, Empq__ControlRequest *req);

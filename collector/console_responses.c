@@ -4,8 +4,9 @@
  * Redis: without a content filter (finish reason, state, cache hit, text)
  * a page is one HMGET pipeline of its rows' jobs (the prompts are cached
  * after one HGETALL); with one, the run's results and dead letters are read
- * in one pipeline (two HGETALLs) and filtered here. Either way a constant
- * number of round trips per page view. */
+ * in one pipeline (two HGETALLs; kept until their counts change, checked
+ * with two HLENs) and filtered here. Either way a constant number of round
+ * trips per page view. */
 #include "console_int.h"
 
 #include <inttypes.h>
@@ -219,15 +220,15 @@ enum MHD_Result console__responses(console__req *r, const char *run_id)
     }
     int content = f.finish != NULL || f.state != NULL || f.cache != NULL || f.q != NULL;
     uint64_t total = empq_export_total_jobs(run);
-    Empq__Result **all_res = NULL, **res_of = NULL;
-    Empq__DeadLetter **all_dead = NULL, **dead_of = NULL;
-    size_t nres = 0, ndead = 0;
+    const Empq__Result **res_of = NULL;
+    const Empq__DeadLetter **dead_of = NULL;
     uint32_t *rows = calloc(pr->n + 1, sizeof *rows);
     size_t nrows = 0;
     if (rows == NULL)
         goto oom;
     if (content) {
-        if (empq_store_finished_all(r->c->store, run_id, &all_res, &nres, &all_dead, &ndead) != EMPQ_OK) {
+        const console__snapshot *sn = console__finished_of(r->c, run_id);
+        if (sn == NULL) {
             free(rows);
             empq__run__free_unpacked(run, NULL);
             return console__store_error(r);
@@ -236,12 +237,12 @@ enum MHD_Result console__responses(console__req *r, const char *run_id)
         dead_of = calloc(total + 1, sizeof *dead_of);
         if (res_of == NULL || dead_of == NULL)
             goto oom;
-        for (size_t i = 0; i < nres; i++)
-            if (all_res[i]->job < total)
-                res_of[all_res[i]->job] = all_res[i];
-        for (size_t i = 0; i < ndead; i++)
-            if (all_dead[i]->job < total)
-                dead_of[all_dead[i]->job] = all_dead[i];
+        for (size_t i = 0; i < sn->nres; i++)
+            if (sn->res[i]->job < total)
+                res_of[sn->res[i]->job] = sn->res[i];
+        for (size_t i = 0; i < sn->ndl; i++)
+            if (sn->dl[i]->job < total)
+                dead_of[sn->dl[i]->job] = sn->dl[i];
     }
     for (uint32_t p = 0; p < pr->n; p++) {
         const Empq__Prompt *pp = pr->v[p];
@@ -283,7 +284,8 @@ enum MHD_Result console__responses(console__req *r, const char *run_id)
             jobs[(i - from) * ncol + (m - m0)] = (uint32_t)(((uint64_t)rows[i] * nm + m) * samples);
     if (content) {
         for (size_t k = 0; k < nj; k++)
-            pres[k] = jobs[k] < total ? res_of[jobs[k]] : NULL, pdead[k] = jobs[k] < total ? dead_of[jobs[k]] : NULL;
+            pres[k] = jobs[k] < total ? (Empq__Result *)res_of[jobs[k]] : NULL,
+            pdead[k] = jobs[k] < total ? (Empq__DeadLetter *)dead_of[jobs[k]] : NULL;
     } else if (empq_store_jobs_get(r->c->store, run_id, jobs, nj, pres, pdead) != EMPQ_OK) {
         free(pres), free(pdead), free(jobs), free(rows);
         empq__run__free_unpacked(run, NULL);
@@ -350,14 +352,10 @@ enum MHD_Result console__responses(console__req *r, const char *run_id)
                 empq__dead_letter__free_unpacked(pdead[k], NULL);
         }
     free(pres), free(pdead), free(jobs), free(rows), free(res_of), free(dead_of);
-    empq_store_free_results(all_res, nres);
-    empq_store_free_dead(all_dead, ndead);
     empq__run__free_unpacked(run, NULL);
     return console__send(r, MHD_HTTP_OK, "text/html; charset=utf-8");
 oom:
     free(rows), free(res_of), free(dead_of);
-    empq_store_free_results(all_res, nres);
-    empq_store_free_dead(all_dead, ndead);
     empq__run__free_unpacked(run, NULL);
     return MHD_NO;
 }

@@ -371,7 +371,10 @@ def test_redis_commands_per_view():
                         ("run", f"/run/{run}"), ("dead", f"/run/{run}/dead")]:
                     for n in (10, 50, 200):
                         cmds = views(mon, addr, page, path.format(n=n))
-                        seen.setdefault(name, set()).add(tuple(cmds))
+                        # the run's results are read at the first filtered
+                        # view, then kept while their counts stay the same
+                        key = name + "-first" if name == "responses-filtered" and n == 10 else name
+                        seen.setdefault(key, set()).add(tuple(cmds))
             runs_page = views(mon, addr, page, "/")
             progress = views(mon, addr, page, "/progress.json")
         finally:
@@ -382,7 +385,8 @@ def test_redis_commands_per_view():
             assert len(v) == 1, (name, v)
             print(f"   {name}: {len(next(iter(v)))} commands per view: {' '.join(next(iter(v)))}")
         assert seen["responses"] == {("GET", "HMGET", "HMGET")}, seen["responses"]
-        assert seen["responses-filtered"] == {("GET", "HGETALL", "HGETALL")}, seen["responses-filtered"]
+        assert seen["responses-filtered-first"] == {("GET", "HLEN", "HLEN", "HGETALL", "HGETALL")}, seen
+        assert seen["responses-filtered"] == {("GET", "HLEN", "HLEN")}, seen["responses-filtered"]
         assert seen["run"] == {("GET", "HKEYS", "HKEYS")}, seen["run"]
         assert seen["dead"] == {("GET", "HGETALL")}, seen["dead"]
         # the runs page: the run list, then GET + HLEN + HLEN per run (2 runs)
