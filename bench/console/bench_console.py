@@ -59,13 +59,13 @@ class Poller(threading.Thread):
         self.stop = False
         self.ok = self.failed = 0
         self.lat = []
-        self.run = None
+        self.run_id = None
 
     def run(self):  # noqa: C901 (a loop)
         i = 0
         nxt = time.monotonic()
         while not self.stop:
-            paths = ["/", "/progress.json"] + ([f"/run/{self.run}"] if self.run else [])
+            paths = ["/", "/progress.json"] + ([f"/run/{self.run_id}"] if self.run_id else [])
             path = paths[i % len(paths)]
             i += 1
             t0 = time.monotonic()
@@ -74,10 +74,10 @@ class Poller(threading.Thread):
                 if st == 200:
                     self.ok += 1
                     self.lat.append((time.monotonic() - t0) * 1000)
-                    if path == "/progress.json" and self.run is None:
+                    if path == "/progress.json" and self.run_id is None:
                         runs = json.loads(body).get("runs", [])
                         if runs:
-                            self.run = runs[0]["id"]
+                            self.run_id = runs[0]["id"]
                 else:
                     self.failed += 1
             except OSError:
@@ -86,8 +86,36 @@ class Poller(threading.Thread):
             time.sleep(max(0.0, nxt - time.monotonic()))
 
 
+class CpuSampler(threading.Thread):
+    """Every 50 ms, the CPU seconds (user + system) the demo's
+    empq-collector has used so far; keeps the last reading."""
+
+    def __init__(self, parent):
+        super().__init__(daemon=True)
+        self.parent, self.stop, self.cpu_s, self.pid = parent, False, None, None
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def run(self):
+        while not self.stop:
+            try:
+                if self.pid is None:
+                    with open(f"/proc/{self.parent}/task/{self.parent}/children") as f:
+                        for pid in f.read().split():
+                            with open(f"/proc/{pid}/comm") as g:
+                                if g.read().strip() == "empq-collector":
+                                    self.pid = int(pid)
+                if self.pid is not None:
+                    with open(f"/proc/{self.pid}/stat") as f:
+                        v = f.read().rsplit(")", 1)[1].split()
+                    self.cpu_s = (int(v[11]) + int(v[12])) / self.tick
+            except (OSError, ValueError, IndexError):
+                pass
+            time.sleep(0.05)
+
+
 def demo(mode, prompts):
-    """One demo; returns its jobs/s and the poller's counts."""
+    """One demo; returns its jobs/s, the collector's CPU seconds and the
+    poller's counts."""
     out = tempfile.mkdtemp(prefix="empq-bench-console-")
     args = [program("empq"), "demo", "--prompts", str(prompts), "--latency-ms", "0", "--out", out]
     poller = None
@@ -97,18 +125,31 @@ def demo(mode, prompts):
         if mode == "polled":
             poller = Poller(port)
             poller.start()
+    sampler = None
     try:
-        r = subprocess.run(args, capture_output=True, text=True, timeout=600)
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        sampler = CpuSampler(proc.pid)
+        sampler.start()
+        stdout, stderr = proc.communicate(timeout=600)
+        r = subprocess.CompletedProcess(args, proc.returncode, stdout, stderr)
     finally:
+        if sampler:
+            sampler.stop = True
+            sampler.join()
         if poller:
             poller.stop = True
             poller.join()
         shutil.rmtree(out, ignore_errors=True)
-    m = re.search(r"jobs done \([\d.]+%\).*?([\d,]+) jobs/s, ([\d.]+) s", r.stderr)
+    # the demo's last progress line is the final one (every job finished)
+    lines = [x for x in re.finditer(r"(\S+) jobs done \([\d.]+%\).*?([\d,]+) jobs/s, ([\d.]+) s", r.stderr)]
+    m = lines[-1] if lines else None
+    if m is not None and m.group(1).split("/")[0] != m.group(1).split("/")[1]:
+        m = None
     if r.returncode != 0 or m is None:
         raise SystemExit(f"demo failed ({r.returncode}):\n{r.stderr[-2000:]}")
-    rec = {"mode": mode, "jobs_per_s": int(m.group(1).replace(",", "")), "wall_s": float(m.group(2)),
-           "load1": os.getloadavg()[0]}
+    rec = {"mode": mode, "jobs_per_s": int(m.group(2).replace(",", "")), "wall_s": float(m.group(3)),
+           "collector_cpu_s": sampler.cpu_s, "load1": os.getloadavg()[0],
+           "line": m.group(0)}
     if poller:
         rec.update(polls_ok=poller.ok, polls_failed=poller.failed,
                    poll_ms_median=round(statistics.median(poller.lat), 2) if poller.lat else None,
@@ -127,7 +168,9 @@ def part_poll(runs, prompts):
     summary = {}
     for mode in ("none", "idle", "polled"):
         v = [r["jobs_per_s"] for r in recs if r["mode"] == mode]
-        summary[mode] = {"median_jobs_per_s": statistics.median(v), "min": min(v), "max": max(v)}
+        cpu = [r["collector_cpu_s"] for r in recs if r["mode"] == mode and r["collector_cpu_s"] is not None]
+        summary[mode] = {"median_jobs_per_s": statistics.median(v), "min": min(v), "max": max(v),
+                         "collector_cpu_s_median": statistics.median(cpu) if cpu else None}
     base = summary["none"]["median_jobs_per_s"]
     for mode in ("idle", "polled"):
         summary[mode]["vs_none"] = round(summary[mode]["median_jobs_per_s"] / base, 4)

@@ -111,6 +111,9 @@ async function until(what, fn, ms) {
     await visit('runs', '/');
     await visit('run', `/run/${cfg.run}`);
     await visit('responses', `/run/${cfg.run}/responses`);
+    // the README's picture: the top of the side-by-side page
+    await page.screenshot({ path: path.join(shotsDir, 'readme-console-responses.png'),
+      clip: { x: 0, y: 0, width: 1280, height: 560 } });
     report.row = await page.evaluate((known) => {
       const tr = document.querySelector(`tr[data-prompt="${known}"]`);
       if (!tr) return null;

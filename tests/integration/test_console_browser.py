@@ -146,7 +146,7 @@ def test_console_browser():
         with open(os.path.join(ratings, "participants.csv"), newline="") as f:
             assert len(list(csv.DictReader(f))) == 5
 
-    pngs = sorted(f for f in os.listdir(shots) if f.endswith(".png"))
+    pngs = sorted(f for f in os.listdir(shots) if f.endswith(".png") and not f.startswith("readme-"))
     assert len(pngs) == 16, pngs  # 8 views x (1280, 390)
     print(f"   screenshots: {shots} ({len(pngs)} files)")
 
