@@ -241,6 +241,42 @@ const char *console__arg(console__req *r, const char *name)
     return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
+static int by_name(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+static void prompts_clear(console__prompts *p)
+{
+    empq_store_free_prompts(p->v, p->n);
+    free(p->emotions);
+    free(p->emo_of);
+    memset(p, 0, sizeof *p);
+}
+
+/* Fills p's sorted emotions and each prompt's index among them. */
+static int index_emotions(console__prompts *p)
+{
+    p->emotions = calloc(p->n + 1, sizeof *p->emotions);
+    p->emo_of = calloc(p->n + 1, sizeof *p->emo_of);
+    if (p->emotions == NULL || p->emo_of == NULL)
+        return EMPQ_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->v[i] != NULL)
+            p->emotions[k++] = p->v[i]->emotion;
+    qsort(p->emotions, k, sizeof *p->emotions, by_name);
+    size_t ne = 0;
+    for (size_t i = 0; i < k; i++)
+        if (ne == 0 || strcmp(p->emotions[ne - 1], p->emotions[i]) != 0)
+            p->emotions[ne++] = p->emotions[i];
+    p->n_emotions = ne;
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->v[i] == NULL)
+            continue;
+        const char **at = bsearch(&p->v[i]->emotion, p->emotions, ne, sizeof *p->emotions, by_name);
+        p->emo_of[i] = (uint32_t)(at - p->emotions);
+    }
+    return EMPQ_OK;
+}
+
 const console__prompts *console__prompts_of(console *c, const char *run)
 {
     console__prompts *lru = &c->prompts[0];
@@ -259,14 +295,18 @@ const console__prompts *console__prompts_of(console *c, const char *run)
         return NULL;
     if (n == 0) { /* not submitted yet: nothing to keep */
         empq_store_free_prompts(v, n);
-        static const console__prompts none = {{0}, NULL, 0, 0};
+        static const console__prompts none = {{0}, NULL, 0, NULL, 0, NULL, 0};
         return &none;
     }
-    empq_store_free_prompts(lru->v, lru->n);
+    prompts_clear(lru);
     snprintf(lru->run, sizeof lru->run, "%s", run);
     lru->v = v;
     lru->n = n;
     lru->used = ++c->uses;
+    if (index_emotions(lru) != EMPQ_OK) {
+        prompts_clear(lru);
+        return NULL;
+    }
     return lru;
 }
 
@@ -539,7 +579,7 @@ void console__stop(console **cp)
         MHD_stop_daemon(c->daemon);
     empq_store_close(&c->store);
     for (size_t i = 0; i < CONSOLE__PROMPT_CACHE; i++)
-        empq_store_free_prompts(c->prompts[i].v, c->prompts[i].n);
+        prompts_clear(&c->prompts[i]);
     snapshot_clear(&c->snap);
     if (c->zctx != NULL)
         zmq_ctx_term(c->zctx);

@@ -17,7 +17,10 @@ typedef struct console__prompts {
     char run[128];
     Empq__Prompt **v;
     size_t n;
-    uint64_t used; /* last use, for eviction */
+    const char **emotions; /* the distinct emotions, sorted (strings owned by v) */
+    size_t n_emotions;
+    uint32_t *emo_of; /* [n]: index into emotions of prompt i's */
+    uint64_t used;    /* last use, for eviction */
 } console__prompts;
 
 /* A run's results and dead letters as last read, with the HLEN counts

@@ -329,28 +329,12 @@ enum MHD_Result console__run(console__req *r, const char *run_id)
         empq__run__free_unpacked(run, NULL);
         return console__store_error(r);
     }
-    /* emotions, sorted by name: the rows */
-    size_t ne = 0;
-    const char **emo = calloc(pr->n + 1, sizeof *emo);
-    uint64_t *cnt = NULL; /* [emotion][model][3]: done, dead, all */
-    for (size_t p = 0; emo != NULL && p < pr->n; p++) {
-        if (pr->v[p] == NULL)
-            continue;
-        size_t k = 0;
-        while (k < ne && strcmp(emo[k], pr->v[p]->emotion) != 0)
-            k++;
-        if (k == ne)
-            emo[ne++] = pr->v[p]->emotion;
-    }
-    for (size_t i = 1; emo != NULL && i < ne; i++)
-        for (size_t j = i; j > 0 && strcmp(emo[j - 1], emo[j]) > 0; j--) {
-            const char *t = emo[j];
-            emo[j] = emo[j - 1];
-            emo[j - 1] = t;
-        }
-    cnt = calloc((ne + 1) * (nm + 1) * 3, sizeof *cnt);
-    if (emo == NULL || cnt == NULL) {
-        free(emo), free(cnt), free(state);
+    /* the rows: the emotions, sorted by name; then "all" */
+    size_t ne = pr->n_emotions;
+    const char *const *emo = pr->emotions;
+    uint64_t *cnt = calloc((ne + 1) * (nm + 1) * 3, sizeof *cnt); /* [emotion][model][3]: done, dead, all */
+    if (cnt == NULL) {
+        free(state);
         empq__run__free_unpacked(run, NULL);
         return MHD_NO;
     }
@@ -358,9 +342,7 @@ enum MHD_Result console__run(console__req *r, const char *run_id)
         uint64_t p = job / ((uint64_t)nm * samples), m = (job / samples) % nm;
         if (p >= pr->n || pr->v[p] == NULL)
             continue;
-        size_t e = 0;
-        while (e < ne && strcmp(emo[e], pr->v[p]->emotion) != 0)
-            e++;
+        size_t e = pr->emo_of[p];
         uint64_t *cell = &cnt[(e * (nm + 1) + m) * 3], *row = &cnt[(e * (nm + 1) + nm) * 3];
         uint64_t *col = &cnt[(ne * (nm + 1) + m) * 3], *all = &cnt[(ne * (nm + 1) + nm) * 3];
         uint64_t *cells[] = {cell, row, col, all};
@@ -436,7 +418,7 @@ enum MHD_Result console__run(console__req *r, const char *run_id)
     console__esc(b, run->spec->spec_yaml != NULL ? run->spec->spec_yaml : "(the spec text was not stored)");
     empq_buf_printf(b, "</pre>\n");
     console__tail(b);
-    free(emo), free(cnt), free(state);
+    free(cnt), free(state);
     empq__run__free_unpacked(run, NULL);
     return console__send(r, MHD_HTTP_OK, "text/html; charset=utf-8");
 }

@@ -73,21 +73,8 @@ static void form(empq_buf *b, const filters *f, const Empq__Run *run, const cons
 {
     empq_buf_printf(b, "<form method=\"get\" class=\"filters\" id=\"filters\">\n<label>emotion <select name=\"emotion\">");
     option(b, "", "any", f->emotion);
-    /* the emotions, in first-seen order, each once */
-    const char **seen = calloc(pr->n + 1, sizeof *seen);
-    size_t ns = 0;
-    for (size_t p = 0; seen != NULL && p < pr->n; p++) {
-        if (pr->v[p] == NULL)
-            continue;
-        size_t k = 0;
-        while (k < ns && strcmp(seen[k], pr->v[p]->emotion) != 0)
-            k++;
-        if (k == ns) {
-            seen[ns++] = pr->v[p]->emotion;
-            option(b, pr->v[p]->emotion, pr->v[p]->emotion, f->emotion);
-        }
-    }
-    free(seen);
+    for (size_t e = 0; e < pr->n_emotions; e++)
+        option(b, pr->emotions[e], pr->emotions[e], f->emotion);
     empq_buf_printf(b, "</select></label>\n<label>source <select name=\"source\">");
     option(b, "", "every source", f->source);
     for (size_t m = 0; m < run->spec->n_models; m++)

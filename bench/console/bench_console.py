@@ -87,30 +87,39 @@ class Poller(threading.Thread):
 
 
 class CpuSampler(threading.Thread):
-    """Every 50 ms, the CPU seconds (user + system) the demo's
-    empq-collector has used so far; keeps the last reading."""
+    """Every 50 ms, the CPU seconds (user + system) each program the demo
+    started has used so far (redis-server, empq-fakellm, empq-broker, the
+    workers, empq-collector); keeps the last reading of each."""
 
     def __init__(self, parent):
         super().__init__(daemon=True)
-        self.parent, self.stop, self.cpu_s, self.pid = parent, False, None, None
+        self.parent, self.stop, self.cpu = parent, False, {}
         self.tick = os.sysconf("SC_CLK_TCK")
 
     def run(self):
         while not self.stop:
             try:
-                if self.pid is None:
-                    with open(f"/proc/{self.parent}/task/{self.parent}/children") as f:
-                        for pid in f.read().split():
-                            with open(f"/proc/{pid}/comm") as g:
-                                if g.read().strip() == "empq-collector":
-                                    self.pid = int(pid)
-                if self.pid is not None:
-                    with open(f"/proc/{self.pid}/stat") as f:
-                        v = f.read().rsplit(")", 1)[1].split()
-                    self.cpu_s = (int(v[11]) + int(v[12])) / self.tick
-            except (OSError, ValueError, IndexError):
-                pass
+                with open(f"/proc/{self.parent}/task/{self.parent}/children") as f:
+                    pids = f.read().split()
+            except OSError:
+                pids = []
+            for pid in pids:
+                try:
+                    with open(f"/proc/{pid}/stat") as f:
+                        head, tail = f.read().rsplit(")", 1)
+                    name = head.split("(", 1)[1]
+                    v = tail.split()
+                    self.cpu[f"{name}:{pid}"] = (int(v[11]) + int(v[12])) / self.tick
+                except (OSError, ValueError, IndexError):
+                    pass
             time.sleep(0.05)
+
+    def by_program(self):
+        out = {}
+        for k, v in self.cpu.items():
+            name = k.split(":")[0]
+            out[name] = round(out.get(name, 0) + v, 2)
+        return out
 
 
 def demo(mode, prompts):
@@ -148,7 +157,8 @@ def demo(mode, prompts):
     if r.returncode != 0 or m is None:
         raise SystemExit(f"demo failed ({r.returncode}):\n{r.stderr[-2000:]}")
     rec = {"mode": mode, "jobs_per_s": int(m.group(2).replace(",", "")), "wall_s": float(m.group(3)),
-           "collector_cpu_s": sampler.cpu_s, "load1": os.getloadavg()[0],
+           "cpu_s": sampler.by_program(), "cluster_cpu_s": round(sum(sampler.cpu.values()), 2),
+           "load1": os.getloadavg()[0],
            "line": m.group(0)}
     if poller:
         rec.update(polls_ok=poller.ok, polls_failed=poller.failed,
@@ -165,12 +175,13 @@ def part_poll(runs, prompts):
             rec["round"] = i + 1
             print(json.dumps(rec), flush=True)
             recs.append(rec)
-    summary = {}
+    summary = {"load1_after": os.getloadavg()[0]}
     for mode in ("none", "idle", "polled"):
         v = [r["jobs_per_s"] for r in recs if r["mode"] == mode]
-        cpu = [r["collector_cpu_s"] for r in recs if r["mode"] == mode and r["collector_cpu_s"] is not None]
         summary[mode] = {"median_jobs_per_s": statistics.median(v), "min": min(v), "max": max(v),
-                         "collector_cpu_s_median": statistics.median(cpu) if cpu else None}
+                         "cluster_cpu_s_median": statistics.median(r["cluster_cpu_s"] for r in recs if r["mode"] == mode),
+                         "collector_cpu_s_median": statistics.median(r["cpu_s"].get("empq-collector", 0)
+                                                                     for r in recs if r["mode"] == mode)}
     base = summary["none"]["median_jobs_per_s"]
     for mode in ("idle", "polled"):
         summary[mode]["vs_none"] = round(summary[mode]["median_jobs_per_s"] / base, 4)
