@@ -225,6 +225,33 @@ def part_render(prompts):
                          "bytes": len(body)}
             print(name, json.dumps(res[name]), flush=True)
         res["responses"] = prompts * 5
+        # CPU per view of the pages the poll cycles through, by program:
+        # a quiet measure of what 10 views a second cost
+        def cpu(pid):
+            with open(f"/proc/{pid}/stat") as f:
+                v = f.read().rsplit(")", 1)[1].split()
+            return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+
+        procs = {n: c.procs[n].pid for n in ("collector", "redis", "broker")}
+        res["cpu_ms_per_view"] = {}
+        for path in ("/", "/progress.json", f"/run/{run}"):
+            n = 300
+            before = {k: cpu(v) for k, v in procs.items()}
+            t0 = time.monotonic()
+            for _ in range(n):
+                st, _, _ = get(port, path)
+                assert st == 200
+            wall = time.monotonic() - t0
+            after = {k: cpu(v) for k, v in procs.items()}
+            per = {k: round((after[k] - before[k]) * 1000 / n, 3) for k in procs}
+            per["wall_ms"] = round(wall * 1000 / n, 3)
+            name = "/run/RUN" if path.startswith("/run/") else path
+            res["cpu_ms_per_view"][name] = per
+            print("cpu per view", name, json.dumps(per), flush=True)
+        cyc = res["cpu_ms_per_view"]
+        per_s = sum(sum(v for k, v in cyc[p].items() if k != "wall_ms") for p in cyc) / 3 * 10
+        res["cpu_ms_per_s_at_10_views_per_s"] = round(per_s, 2)
+        print("cpu ms per second at 10 views a second (the poll's cycle):", res["cpu_ms_per_s_at_10_views_per_s"])
         return res
 
 
