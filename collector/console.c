@@ -26,6 +26,8 @@
 #define TOKEN_MAX 256
 #define COOKIE "empq_console"
 #define CONTROL_TIMEOUT_MS 1000
+/* the characters of a console path (run ids, file names) */
+#define SAFE_PATH "/ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-"
 
 /* ==================== access ==================== */
 
@@ -497,8 +499,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (from_query) { /* keep the token out of the address bar and history */
             char cookie[TOKEN_MAX + 80];
             snprintf(cookie, sizeof cookie, COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict", c->token);
-            empq_buf_printf(&r.b, "See <a href=\"%s\">here</a>.\n", "/");
-            return send_with(&r, MHD_HTTP_SEE_OTHER, "text/html; charset=utf-8", NULL, cookie, "/");
+            /* on to the same page, without its query; "//host" or a
+             * backslash would leave this site: then to / */
+            const char *to = url[0] == '/' && url[1] != '/' && strchr(url, '\\') == NULL &&
+                                     strlen(url) < 512 && strspn(url, SAFE_PATH) == strlen(url)
+                                 ? url
+                                 : "/";
+            empq_buf_printf(&r.b, "See <a href=\"");
+            console__esc(&r.b, to);
+            empq_buf_printf(&r.b, "\">here</a>.\n");
+            return send_with(&r, MHD_HTTP_SEE_OTHER, "text/html; charset=utf-8", NULL, cookie, to);
         }
     } else if (!host_is_local(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST))) {
         return console__error(&r, MHD_HTTP_FORBIDDEN, "Not a local address",

@@ -270,6 +270,10 @@ def test_access_and_pages():
         ck = r.getheader("Set-Cookie", "")
         assert st == 303 and r.getheader("Location") == "/" and "HttpOnly" in ck and "SameSite=Strict" in ck, (st, ck)
         cookie = ck.split(";", 1)[0]
+        st, _, r = page.get(f"/run/{run}/dead?token=" + urllib.parse.quote(TOKEN), token=None)
+        assert st == 303 and r.getheader("Location") == f"/run/{run}/dead", r.getheader("Location")
+        st, _, r = page.get("//evil.example/x?token=" + urllib.parse.quote(TOKEN), token=None)
+        assert st == 303 and r.getheader("Location") == "/", r.getheader("Location")
         assert page.get(f"/run/{run}", token=None, headers={"Cookie": cookie})[0] == 200
         # read-only: no other method
         for m in ("POST", "PUT", "DELETE"):
