@@ -26,6 +26,7 @@
 #define TOKEN_MAX 256
 #define COOKIE "empq_console"
 #define CONTROL_TIMEOUT_MS 1000
+#define CONTROL_RETRY_MS 5000
 /* the characters of a console path (run ids, file names) */
 #define SAFE_PATH "/ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-"
 
@@ -233,6 +234,7 @@ enum MHD_Result console__store_error(console__req *r)
     if (!r->c->store_down)
         EMPQ_ERROR("event=console_store_down error=%s", empq_log_quote(q, sizeof q, empq_store_errstr(r->c->store)));
     r->c->store_down = 1;
+    r->c->req_failed = 1;
     return console__error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "Redis unavailable",
                           "The console cannot read Redis just now; this page retries when reloaded.");
 }
@@ -338,15 +340,28 @@ const console__snapshot *console__finished_of(console *c, const char *run)
 
 Empq__ControlReply *console__control(console *c, Empq__ControlRequest *req)
 {
-    if (c->control == NULL)
+    uint64_t now = empq_mono_ms();
+    if (c->control == NULL || now < c->control_retry)
         return NULL;
     empq_curve_opts curve = EMPQ_CURVE_OPTS_INIT;
     empq_curve_opts_from_env(&curve);
     curve.allow = NULL;
     Empq__ControlReply *reply = NULL;
     empq_error err = {0};
-    if (empq_wire_control_curve(c->zctx, c->control, &curve, req, CONTROL_TIMEOUT_MS, &reply, &err) != EMPQ_OK)
+    if (empq_wire_control_curve(c->zctx, c->control, &curve, req, CONTROL_TIMEOUT_MS, &reply, &err) != EMPQ_OK) {
+        /* a broker that does not answer would hold every page for the
+         * timeout: ask again only after a pause; pages show Redis' counts */
+        char q[600];
+        if (c->control_retry == 0)
+            EMPQ_WARN("event=console_broker_down endpoint=%s error=%s retry_ms=%d", c->control,
+                      empq_log_quote(q, sizeof q, err.msg), CONTROL_RETRY_MS);
+        c->control_retry = empq_mono_ms() + CONTROL_RETRY_MS;
         return NULL;
+    }
+    if (c->control_retry != 0) {
+        EMPQ_INFO("event=console_broker_up endpoint=%s", c->control);
+        c->control_retry = 0;
+    }
     if (!reply->ok) {
         empq__control_reply__free_unpacked(reply, NULL);
         return NULL;
@@ -515,8 +530,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                               "Without a token the console answers only requests addressed to "
                               "localhost or 127.0.0.1.");
     }
+    c->req_failed = 0;
     enum MHD_Result ret = route(&r, url);
     empq_buf_free(&r.b);
+    if (c->store_down && !c->req_failed && strncmp(url, "/static/", 8) != 0) {
+        EMPQ_INFO("event=console_store_up url=%s", empq_store_url(c->store));
+        c->store_down = 0;
+    }
     return ret;
 }
 

@@ -45,7 +45,9 @@ struct console {
     char bind[64];
     char *control;
     char *out_dir;
-    int store_down;
+    int store_down;         /* the last store call failed: logged once, and once when it works again */
+    int req_failed;         /* the request in progress hit a store failure */
+    uint64_t control_retry; /* the broker did not answer: no control request before this (mono ms) */
     console__prompts prompts[CONSOLE__PROMPT_CACHE];
     console__snapshot snap;
     uint64_t uses;

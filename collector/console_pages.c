@@ -145,9 +145,12 @@ enum MHD_Result console__runs(console__req *r)
     console__head(b, "Runs", NULL, NULL);
     empq_buf_printf(b, "<h1 id=\"title\">Runs</h1>\n<p class=\"hint\" id=\"source\">%s "
                        "<span id=\"updated\"></span></p>\n",
-                    d.status != NULL ? "Counts from the broker; bars refresh every second."
-                                     : "No broker answers on the control endpoint: counts from Redis "
-                                       "(results and dead letters) only.");
+                    d.status != NULL        ? "Counts from the broker; bars refresh every second."
+                    : r->c->control == NULL ? "No broker control endpoint (--broker-control): counts from "
+                                              "Redis (results and dead letters) only."
+                                            : "The broker does not answer on its control endpoint (asked "
+                                              "again every 5 s): counts from Redis (results and dead "
+                                              "letters) only.");
     if (d.n == 0)
         empq_buf_printf(b, "<p id=\"none\">No run yet. Submit one with <code>empq submit study.yaml</code>.</p>\n");
     for (size_t i = 0; i < d.n; i++) {

@@ -342,6 +342,20 @@ def test_access_and_pages():
         else:
             raise AssertionError("empq assign wrote no plan: " + body[-500:])
 
+        # the broker stopped: Redis' counts, and pages not held by its timeout
+        c.stop("broker")
+        t0 = time.monotonic()
+        st, body, _ = page.get("/")
+        first = time.monotonic() - t0
+        assert st == 200 and "The broker does not answer" in body, body[:1500]
+        assert re.search(r'<span class="count">100 / 100</span>', body), body[:1500]
+        t0 = time.monotonic()
+        for _ in range(5):
+            assert page.get("/progress.json")[0] == 200
+        later = (time.monotonic() - t0) / 5
+        assert later < 0.5, (first, later)  # the broker is not asked again at once
+        print(f"   broker down: first runs page {first:.2f} s, then {later * 1000:.0f} ms a view")
+
         # the report, once written
         rd = os.path.join(c.out, run, "report")
         os.makedirs(rd, exist_ok=True)
