@@ -10,6 +10,7 @@
 
 #include "collector.h"
 #include "console.h"
+#include "httpd.h"
 #include "site.h"
 #include "empq/log.h"
 #include "empq/util.h"
@@ -62,44 +63,51 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* Starts the console at "[HOST:]PORT" ("[V6]:PORT" for IPv6); logs and
- * returns the error. */
-static int start_console(console **out, console__opts *co, const char *at, const collector__opts *o)
+/* Parses --console's "[HOST:]PORT" ("[V6]:PORT" for IPv6; HOST default
+ * 127.0.0.1) into host (64 bytes) and *port. EMPQ_OK or EMPQ_EINVAL with
+ * err saying what was given. */
+static int parse_console_at(const char *at, char *host, int *port, empq_error *err)
 {
-    char host[64] = "127.0.0.1";
+    snprintf(host, 64, "127.0.0.1");
     const char *port_s = at;
     const char *colon = strrchr(at, ':');
-    empq_error err = {0};
-    int rc = EMPQ_OK;
     if (colon != NULL) {
         const char *h = at;
         size_t n = (size_t)(colon - at);
         if (n >= 2 && h[0] == '[' && h[n - 1] == ']')
             h++, n -= 2;
-        if (n == 0 || n >= sizeof host)
-            rc = empq_error_set(&err, EMPQ_EINVAL, "--console needs [HOST:]PORT, got '%s'", at);
-        else
-            snprintf(host, sizeof host, "%.*s", (int)n, h);
+        if (n == 0 || n >= 64)
+            return empq_error_set(err, EMPQ_EINVAL, "--console needs [HOST:]PORT, got '%s'", at);
+        snprintf(host, 64, "%.*s", (int)n, h);
         port_s = colon + 1;
     }
     char *end = NULL;
-    long port = strtol(port_s, &end, 10);
-    if (rc == EMPQ_OK && (end == port_s || *end != '\0' || port < 0 || port > 65535))
-        rc = empq_error_set(&err, EMPQ_EINVAL, "--console needs [HOST:]PORT with a port 0-65535, got '%s'", at);
+    long v = strtol(port_s, &end, 10);
+    if (end == port_s || *end != '\0' || v < 0 || v > 65535)
+        return empq_error_set(err, EMPQ_EINVAL, "--console needs [HOST:]PORT with a port 0-65535, got '%s'", at);
+    *port = (int)v;
+    struct sockaddr_storage addr;
+    if (collector__listen_addr(&addr, "--console", host, *port, err) != EMPQ_OK)
+        return empq_error_set(err, EMPQ_EINVAL, "--console needs an IP address as HOST, got '%s'", at);
+    return EMPQ_OK;
+}
+
+/* Starts the console (co's bind and port parsed already); logs and
+ * returns the error. */
+static int start_console(console **out, console__opts *co, const collector__opts *o)
+{
+    empq_error err = {0};
     co->redis_url = o->redis_url;
-    co->bind = host;
-    co->port = (int)port;
     co->out_dir = o->out_dir;
     if (co->control != NULL && co->control[0] == '\0')
         co->control = NULL;
-    if (rc == EMPQ_OK)
-        rc = console__start(out, co, &err);
+    int rc = console__start(out, co, &err);
     if (rc != EMPQ_OK) {
         char q[600];
         EMPQ_ERROR("event=console_failed error=%s", empq_log_quote(q, sizeof q, err.msg));
         return rc;
     }
-    const char *tok = console__token(*out);
+    const char *tok = console__token(*out), *host = co->bind;
     EMPQ_INFO("event=console_started bind=%s port=%u token=%s broker=%s", host, console__port(*out),
               tok == NULL ? "none" : co->token_file != NULL ? "from-file" : "generated",
               co->control != NULL ? co->control : "none");
@@ -118,6 +126,7 @@ int main(int argc, char **argv)
     /* long options only; their vals are above every char, so a refused short
      * option (optopt a char) is told from a long one */
     const char *console_at = NULL;
+    char console_host[64];
     console__opts co = {0};
     co.control = getenv("EMPQ_BROKER_CONTROL");
     enum { HELP = 0x100, REDIS, OUT, NAME, SITE, SITE_BIND, PORT_FILE, CONSOLE, CONSOLE_PORT_FILE,
@@ -164,6 +173,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "empq-collector: unknown argument '%s'\n", argv[optind]);
         usage(stderr);
         return 2;
+    }
+    if (console_at != NULL) {
+        empq_error err = {0};
+        if (parse_console_at(console_at, console_host, &co.port, &err) != EMPQ_OK) {
+            fprintf(stderr, "empq-collector: %s\n", err.msg);
+            return 2;
+        }
+        co.bind = console_host;
     }
 
     struct sigaction sa;
@@ -219,7 +236,7 @@ int main(int argc, char **argv)
     }
 
     console *con = NULL;
-    if (console_at != NULL && start_console(&con, &co, console_at, &o) != EMPQ_OK) {
+    if (console_at != NULL && start_console(&con, &co, &o) != EMPQ_OK) {
         site__stop(&web);
         collector__free(&c);
         return 1;

@@ -413,5 +413,22 @@ def test_redis_commands_per_view():
         print(f"   runs page and progress.json: {len(runs_page)} commands (2 runs)")
 
 
+def test_bad_options():
+    """Bad --console values: exit 2 at once, naming the value; a token file
+    that is too short: the collector stops, naming the file."""
+    for v, msg in [("abc", "'abc'"), ("127.0.0.1:70000", "port 0-65535"), (":80", "[HOST:]PORT"),
+                   ("localhost:80", "an IP address as HOST")]:
+        r = subprocess.run([program("empq-collector"), "--console", v], capture_output=True, text=True,
+                           timeout=10)
+        assert r.returncode == 2 and msg in r.stderr, (v, r.returncode, r.stderr)
+    with Cluster(workers=0, name="empqtest-console-opts") as c:
+        c.start_redis()
+        tf = c.write("short.token", "short\n")
+        r = subprocess.run([program("empq-collector"), "--redis", c.redis_url, "--out", c.out,
+                            "--console", "127.0.0.1:0", "--console-token-file", tf],
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode == 1 and "short.token" in r.stderr and "16 to 256" in r.stderr, r.stderr[-600:]
+
+
 if __name__ == "__main__":
-    main(test_access_and_pages, test_redis_commands_per_view)
+    main(test_bad_options, test_access_and_pages, test_redis_commands_per_view)
