@@ -5,11 +5,11 @@
  * Read-only: GET and HEAD only, nothing in it changes any state (the one
  * thing it writes is its auth cookie). Access (docs/security.md, "The study
  * console"): bound to a loopback address it answers without a token unless
- * one is configured; bound to any other address it refuses to start without
- * a token, and every request must carry it (Authorization: Bearer, the
- * cookie set by a first visit to /?token=..., or ?token=). Tokens are
- * compared in constant time. Without a token the Host header must name a
- * loopback host (a DNS-rebinding page cannot read it).
+ * one is configured; bound to any other address it always needs one (read
+ * from token_file, else generated at start), and every request must carry
+ * it (Authorization: Bearer, the cookie set by a visit with ?token=..., or
+ * ?token=). Tokens are compared in constant time. Without a token the Host
+ * header must name a loopback host (a DNS-rebinding page cannot read it).
  *
  *   GET /                              runs: state, progress per source, rate,
  *                                      ETA, tokens, cost, dead reasons, workers
