@@ -17,6 +17,7 @@
 #include <zmq.h>
 
 #include "empq/curve.h"
+#include "empq/endpoint.h"
 #include "empq/log.h"
 #include "empq/wake.h"
 #include "empq/store.h"
@@ -76,8 +77,6 @@ typedef struct bk__broker {
     size_t jobs_cap;
     /* counters */
     uint64_t bad_msgs;
-    uint64_t bad_logged_at;
-    uint64_t bad_unlogged;
     uint64_t dispatched;
     uint64_t outcomes;
     uint64_t ignored[BK_APPLIED_N];
@@ -106,27 +105,7 @@ void bk__broker_opts_default(bk__broker_opts *o)
     o->curve_allow = NULL;
 }
 
-int bk__broker_endpoint_is_local(const char *ep)
-{
-    if (strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0)
-        return 1;
-    if (strncmp(ep, "tcp://", 6) != 0)
-        return 0;
-    const char *host = ep + 6;
-    const char *end = strrchr(host, ':');
-    if (end == NULL)
-        return 0;
-    size_t len = (size_t)(end - host);
-    if ((len == 9 && strncmp(host, "localhost", 9) == 0) || (len == 5 && strncmp(host, "[::1]", 5) == 0) ||
-        (len == 3 && strncmp(host, "::1", 3) == 0))
-        return 1;
-    if (len < 7 || strncmp(host, "127.", 4) != 0)
-        return 0;
-    for (size_t i = 4; i < len; i++) /* an IPv4 literal, not a name like 127.example.com */
-        if (!((host[i] >= '0' && host[i] <= '9') || host[i] == '.'))
-            return 0;
-    return 1;
-}
+int bk__broker_endpoint_is_local(const char *ep) { return empq_endpoint_is_loopback(ep); }
 
 static void log_peer(char *buf, size_t len, const empq_wire_peer *p)
 {
@@ -147,25 +126,19 @@ static void log_peer(char *buf, size_t len, const empq_wire_peer *p)
     empq_log_quote(buf, len, raw);
 }
 
-/* Counts a dropped message; logs at most one line a second. */
+/* Counts a dropped message; logs at most one line a second (the rest are
+ * counted in the next line's suppressed=N). */
 static void bad_message(bk__broker *b, const char *sock, const empq_wire_peer *p, const char *why)
 {
     b->bad_msgs++;
-    uint64_t now = empq_mono_ms();
-    if (b->bad_logged_at != 0 && now < b->bad_logged_at + BK_BAD_LOG_MS) {
-        b->bad_unlogged++;
-        return;
-    }
     char peer[128], reason[256];
     if (p != NULL && p->len > 0)
         log_peer(peer, sizeof peer, p);
     else
         snprintf(peer, sizeof peer, "-");
-    EMPQ_WARN("event=bad_message socket=%s peer=%s reason=%s total=%llu unlogged=%llu", sock, peer,
-              empq_log_quote(reason, sizeof reason, why), (unsigned long long)b->bad_msgs,
-              (unsigned long long)b->bad_unlogged);
-    b->bad_logged_at = now;
-    b->bad_unlogged = 0;
+    EMPQ_LOG_EVERY(EMPQ_LOG_WARN, "bad_message", BK_BAD_LOG_MS,
+                   "event=bad_message socket=%s peer=%s reason=%s total=%llu", sock, peer,
+                   empq_log_quote(reason, sizeof reason, why), (unsigned long long)b->bad_msgs);
 }
 
 /* ==================== sending to workers ==================== */
@@ -418,8 +391,8 @@ static void record_retries(bk__broker *b, const char *run_id, const uint32_t *jo
         return;
     int rc = empq_store_attempts_add(b->store, run_id, jobs, n);
     if (rc != EMPQ_OK && !b->attempts_failing)
-        EMPQ_WARN("event=attempts_not_recorded run=%s jobs=%zu error=\"%s\"", run_id, n,
-                  empq_store_errstr(b->store));
+        EMPQ_WARN_LIMITED("attempts_not_recorded", "event=attempts_not_recorded run=%s jobs=%zu error=\"%s\"", run_id,
+                          n, empq_store_errstr(b->store));
     b->attempts_failing = rc != EMPQ_OK;
 }
 
@@ -464,8 +437,9 @@ static size_t give_up_no_outcome(bk__broker *b, bk__run *r, const bk__prior *pri
             continue;
         }
         bk__jobtable_dead(r->table, job, NULL);
-        EMPQ_WARN("event=job_dead_no_outcome run=%s job=%u model=%s silent_leases=%u max_attempts=%u", r->id,
-                  job, r->aliases[m], silent, max);
+        EMPQ_WARN_LIMITED("job_dead_no_outcome",
+                          "event=job_dead_no_outcome run=%s job=%u model=%s silent_leases=%u max_attempts=%u", r->id,
+                          job, r->aliases[m], silent, max);
     }
     return k;
 }
@@ -672,7 +646,8 @@ static int reload_if_lost(bk__broker *b, bk__run *r)
     bk__sched_run_remove(b->sched, id);
     empq_error err = {0};
     if (load_run_id(b, id, &err) != EMPQ_OK)
-        EMPQ_ERROR("event=run_reload_failed run=%s error=\"%s\" (the next start loads it)", id, err.msg);
+        EMPQ_ERROR_LIMITED("run_reload_failed", "event=run_reload_failed run=%s error=\"%s\" (the next start loads it)",
+                           id, err.msg);
     return 1;
 }
 
@@ -704,7 +679,7 @@ static void on_hello(bk__broker *b, const empq_wire_peer *p, const Empq__Hello *
     empq_log_quote(id, sizeof id, h->worker_id);
     empq_log_quote(host, sizeof host, h->host != NULL ? h->host : "");
     if (rc != EMPQ_OK) {
-        EMPQ_WARN("event=worker_refused worker=%s error=%s", id, empq_strerror(rc));
+        EMPQ_WARN_LIMITED("worker_refused", "event=worker_refused worker=%s error=%s", id, empq_strerror(rc));
         send_bye(b, p, 1, "broker cannot register this worker");
         return;
     }
@@ -830,7 +805,7 @@ static void drain_workers(bk__broker *b)
             continue;
         }
         if (rc != EMPQ_OK) {
-            EMPQ_ERROR("event=recv_failed socket=workers error=\"%s\"", err.msg);
+            EMPQ_ERROR_LIMITED("recv_failed/workers", "event=recv_failed socket=workers error=\"%s\"", err.msg);
             return;
         }
         on_worker_msg(b, &p, (const Empq__WorkerMsg *)msg, empq_mono_ms());
@@ -1194,7 +1169,7 @@ static void on_control(bk__broker *b, const empq_wire_peer *p, const Empq__Contr
         y.r.n_workers = 0;
     }
     if (empq_wire_send_to(b->csock, p, &y.r.base, ZMQ_DONTWAIT) != EMPQ_OK)
-        EMPQ_WARN("event=control_reply_failed");
+        EMPQ_WARN_LIMITED("control_reply_failed", "event=control_reply_failed");
     reply_free(&y);
 }
 
@@ -1219,7 +1194,7 @@ static void drain_control(bk__broker *b)
             continue;
         }
         if (rc != EMPQ_OK) {
-            EMPQ_ERROR("event=recv_failed socket=control error=\"%s\"", err.msg);
+            EMPQ_ERROR_LIMITED("recv_failed/control", "event=recv_failed socket=control error=\"%s\"", err.msg);
             return;
         }
         on_control(b, &p, (const Empq__ControlRequest *)msg);
@@ -1248,8 +1223,10 @@ static int open_socket(bk__broker *b, void **out, const char *ep, empq_error *er
         zmq_close(s);
         return crc;
     }
-    if (zmq_bind(s, ep) != 0) {
-        int rc = empq_error_set(err, EMPQ_EWIRE, "cannot bind %s: %s", ep, zmq_strerror(errno));
+    char addr[512]; /* ZeroMQ binds IP literals: localhost becomes 127.0.0.1 */
+    if (empq_endpoint_resolve(ep, addr, sizeof addr) == NULL || zmq_bind(s, addr) != 0) {
+        int rc = empq_error_set(err, EMPQ_EWIRE, "cannot bind %s: %s", ep,
+                                addr[0] != '\0' ? zmq_strerror(errno) : "endpoint too long");
         zmq_close(s);
         return rc;
     }
@@ -1383,8 +1360,6 @@ int bk__broker_run(const bk__broker_opts *o, volatile sig_atomic_t *stop, empq_e
     memset(&b, 0, sizeof b);
     b.o = *o;
     b.started_wall = empq_now_ms();
-    if (bk__metrics_new(&b.metrics) != EMPQ_OK)
-        return empq_error_set(err, EMPQ_ENOMEM, "out of memory");
     int rc = EMPQ_OK;
     const char *eps[2] = {o->bind, o->control};
     for (int i = 0; i < 2; i++) {
@@ -1400,6 +1375,8 @@ int bk__broker_run(const bk__broker_opts *o, volatile sig_atomic_t *stop, empq_e
             EMPQ_WARN("event=insecure endpoint=%s (no authentication: anyone who reaches it can take jobs)",
                       eps[i]);
     }
+    if (bk__metrics_new(&b.metrics) != EMPQ_OK) /* after the checks that return at once */
+        return empq_error_set(err, EMPQ_ENOMEM, "out of memory");
     bk__sched_opts so;
     bk__sched_opts_default(&so);
     so.heartbeat_ms = o->heartbeat_ms;

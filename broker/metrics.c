@@ -264,11 +264,11 @@ char *bk__metrics_render(const bk__metrics *m, const bk__sched *s, const bk__met
                 put(&b, "empq_jobs{run=\"%s\",model=\"%s\",state=\"%s\"} %u\n", rid, a, states[st], v[st]);
         }
     }
-    head(&b, "empq_run_jobs_total", "gauge", "Jobs of each loaded run (prompts x models x samples).");
+    head(&b, "empq_run_jobs", "gauge", "Jobs of each loaded run (prompts x models x samples).");
     for (size_t i = 0; i < nruns; i++) {
         const bk__run *r = bk__sched_run_at(s, i);
         char rid[256];
-        put(&b, "empq_run_jobs_total{run=\"%s\"} %u\n", bk__metrics_escape(rid, sizeof rid, r->id),
+        put(&b, "empq_run_jobs{run=\"%s\"} %u\n", bk__metrics_escape(rid, sizeof rid, r->id),
             bk__jobtable_total(r->table));
     }
     head(&b, "empq_run_active", "gauge", "1 when the run is dispatched (ACTIVE), else 0.");

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "empq.pb-c.h"
+#include "empq/cliopt.h"
 #include "empq/error.h"
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_SERVICE = 3 };
@@ -50,50 +51,26 @@ const char *cli__default_control(void);
  * and returns CLI_USAGE when s is not one. */
 int cli__parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *out);
 
-/* ---- options: getopt_long with the commands' shared wording ---- */
+/* ---- options: empq_cliopt (include/empq/cliopt.h) with prog "empq" ---- */
 
-/* The val of --help, and the first val of a command's own long options: above
- * every char, so an error can tell a short option from a long one. */
-enum { CLI_OPT_HELP = 0x100, CLI_OPT };
-#define CLI_OPT_HELP_ENTRY {"help", no_argument, NULL, CLI_OPT_HELP}
+enum { CLI_OPT_HELP = EMPQ_CLIOPT_HELP, CLI_OPT = EMPQ_CLIOPT_FIRST };
+#define CLI_OPT_HELP_ENTRY EMPQ_CLIOPT_HELP_ENTRY
 
-/* How a command names an unknown option: "unknown option 'X'" (a missing
- * value is "X needs a value"), "unknown argument 'X'" (likewise), or
- * "unknown option or missing value 'X'" for both. */
-enum { CLI_ARGS_OPTION, CLI_ARGS_ARGUMENT, CLI_ARGS_EITHER };
+/* A command's options: an empq_cliopt made with designated initialisers
+ * (cmd, opts, usage, and max_args/too_many when it takes a positional
+ * argument); prog is set by cli__getopt. */
+typedef empq_cliopt cli__args;
 
-/* One command's options for cli__getopt, made with designated initialisers:
- * cmd, opts, usage and when needed style and one; the rest start at 0. */
-typedef struct cli__args {
-    const char *cmd;           /* "export", "dataset check": errors read "empq: CMD: ..." */
-    const struct option *opts; /* ends with {0}, holds CLI_OPT_HELP_ENTRY; vals CLI_OPT and up */
-    void (*usage)(FILE *f);    /* stdout after -h/--help, stderr after an unknown option */
-    int style;                 /* CLI_ARGS_* */
-    const char *one;           /* takes one positional argument: the error for a second one,
-                                  "one run at a time"; NULL: none */
-    const char *arg;           /* out: the positional argument, NULL when none was given */
-    int code;                  /* the exit code once cli__getopt returned 0; a case of the
-                                  caller's switch sets it (not CLI_OK) to stop there */
-    int index;                 /* cli__getopt's own: the current long option in opts */
-    int started;               /* cli__getopt's own: getopt_long was set up */
-} cli__args;
-
-/* getopt_long over argv (argv[0] is the command) with -h, --help and the long
- * options of a->opts; options and the positional argument may come in any
- * order. Returns the next option's val, optarg holding its value; -1 when all
- * are read (a->arg set); 0 when the command should exit with a->code: after
- * --help (CLI_OK, the usage printed), a usage error (printed, CLI_USAGE) or a
- * code the caller stored in a->code. */
+/* empq_cliopt_next with prog "empq": errors read "empq: CMD: ...". */
 int cli__getopt(cli__args *a, int argc, char **argv);
-
-/* After getopt_long returned '?' or ':' (opterr 0, long option vals above
- * UCHAR_MAX): the refused option as typed ("--bogus", "--json=1"), or "-x" in
- * letter for a short one. */
-const char *cli__refused(char **argv, char letter[3]);
 
 /* cli__parse_u64 of optarg for the current option, by its long name. On an
  * error a->code is CLI_USAGE, so the next cli__getopt returns 0. */
 void cli__opt_u64(cli__args *a, uint64_t max, uint64_t *out);
+
+/* Seconds for a person: "42s", "3m05s", "2h10m"; "-" when s < 0 (unknown).
+ * Returns buf. */
+const char *cli__fmt_secs(double s, char *buf, size_t len);
 
 /* A new run id "r-YYYYMMDD-HHMMSS-xxxx" (UTC, 4 random hex digits). */
 void cli__run_id(char *buf, size_t len);
@@ -112,9 +89,12 @@ typedef struct cli__submit_opts {
 /* Loads the spec and dataset, selects, writes the run to Redis and tells the
  * broker. On success run_id (len >= 64) holds the run id and *jobs (may be
  * NULL) the job total. Returns an exit code: CLI_USAGE for a wrong spec or
- * dataset, CLI_SERVICE when Redis or the broker failed (the run id is set
- * when the run reached Redis but the broker did not answer). The error is
- * printed. */
+ * dataset (too many jobs included: nothing is written), CLI_FAIL when the
+ * broker answered and refused the run (what this call wrote is removed from
+ * Redis again; run_id stays empty), CLI_SERVICE when Redis or the broker
+ * could not be reached (the run id is set when the run reached Redis but
+ * the broker did not answer: the broker loads it when it runs). The error
+ * is printed. */
 int cli__submit(const cli__submit_opts *o, char *run_id, size_t len, uint64_t *jobs);
 
 /* One control round trip with its own ZeroMQ context. On EMPQ_OK *reply is

@@ -28,7 +28,7 @@ int cli__cmd_analyze(int argc, char **argv)
         {"layout", required_argument, NULL, LAYOUT},     {"responses", required_argument, NULL, RESPONSES},
         {"baseline", required_argument, NULL, BASELINE}, CLI_OPT_HELP_ENTRY,
         {0}};
-    cli__args args = {.cmd = "analyze", .opts = opts, .usage = usage, .style = CLI_ARGS_ARGUMENT};
+    cli__args args = {.cmd = "analyze", .opts = opts, .usage = usage};
     const char *ratings = NULL, *out = NULL, *layout_s = "welivita-pu", *responses = NULL, *baseline = "human";
     int c;
     while ((c = cli__getopt(&args, argc, argv)) > 0) {

@@ -96,7 +96,7 @@ int cli__cmd_assign(int argc, char **argv)
         {"redis", required_argument, NULL, REDIS},
         CLI_OPT_HELP_ENTRY,
         {0}};
-    cli__args a = {.cmd = "assign", .opts = opts, .usage = usage, .one = "one run at a time"};
+    cli__args a = {.cmd = "assign", .opts = opts, .usage = usage, .max_args = 1, .too_many = "one run at a time"};
     int replace = 0, store_it = 1, c;
     while ((c = cli__getopt(&a, argc, argv)) > 0) {
         uint64_t x = 0;
@@ -132,7 +132,7 @@ int cli__cmd_assign(int argc, char **argv)
     }
     if (c == 0)
         return a.code;
-    run_id = a.arg;
+    run_id = a.args[0];
     if (run_id == NULL) {
         cli__err("assign: which run? (empq assign RUN)");
         usage(stderr);
@@ -176,6 +176,7 @@ int cli__cmd_assign(int argc, char **argv)
     }
     uint32_t n = run->n_prompts, nc = (uint32_t)run->spec->n_models;
     uint32_t samples = empq_export_samples(run->spec);
+    empq_ratings_config_from_spec(&cfg, run->spec); /* the spec's rating: consent, questions */
     if (nc == 0 || nc > EMPQ_ASSIGN_MAX_CONDITIONS) {
         cli__err("assign: run %s has %u sources; a plan takes 1 to %d", run_id, nc,
                  EMPQ_ASSIGN_MAX_CONDITIONS);

@@ -26,13 +26,13 @@ static int control_cmd(int argc, char **argv, Empq__ControlRequest__BodyCase bod
     enum { BROKER = CLI_OPT };
     static const struct option opts[] = {{"broker", required_argument, NULL, BROKER}, CLI_OPT_HELP_ENTRY, {0}};
     const char *cmd = argv[0], *control = cli__default_control();
-    cli__args a = {.cmd = cmd, .opts = opts, .usage = usage, .one = "one run at a time"};
+    cli__args a = {.cmd = cmd, .opts = opts, .usage = usage, .max_args = 1, .too_many = "one run at a time"};
     int c;
     while ((c = cli__getopt(&a, argc, argv)) > 0)
         control = optarg; /* BROKER */
     if (c == 0)
         return a.code;
-    const char *run = a.arg;
+    const char *run = a.args[0];
     if (run == NULL) {
         cli__err("%s: which run? (empq %s RUN)", cmd, cmd);
         usage(stderr);

@@ -23,7 +23,7 @@ static int synth(int argc, char **argv)
                                          {"out", required_argument, NULL, OUT},
                                          CLI_OPT_HELP_ENTRY,
                                          {0}};
-    cli__args a = {.cmd = "dataset synth", .opts = opts, .usage = usage, .style = CLI_ARGS_ARGUMENT};
+    cli__args a = {.cmd = "dataset synth", .opts = opts, .usage = usage};
     uint64_t n = 0, seed = 1;
     int have_n = 0, c;
     const char *out = NULL;
@@ -62,14 +62,14 @@ static int check(int argc, char **argv)
 {
     enum { FORMAT = CLI_OPT };
     static const struct option opts[] = {{"format", required_argument, NULL, FORMAT}, CLI_OPT_HELP_ENTRY, {0}};
-    cli__args a = {.cmd = "dataset check", .opts = opts, .usage = usage, .one = "one file at a time"};
+    cli__args a = {.cmd = "dataset check", .opts = opts, .usage = usage, .max_args = 1, .too_many = "one file at a time"};
     const char *format = NULL;
     int c;
     while ((c = cli__getopt(&a, argc, argv)) > 0)
         format = optarg; /* FORMAT */
     if (c == 0)
         return a.code;
-    const char *path = a.arg;
+    const char *path = a.args[0];
     if (path == NULL) {
         cli__err("dataset check: which file? (empq dataset check FILE)");
         return CLI_USAGE;

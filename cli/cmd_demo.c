@@ -214,8 +214,8 @@ static int find_paths(demo *d)
             return CLI_OK;
         }
     }
-    cli__err("demo: studies/demo.yaml not found (tried %s%s%s; set EMPQ_STUDIES to its folder)",
-             tried[0], n_tried > 1 ? ", " : "", n_tried > 1 ? tried[1] : "");
+    cli__err("demo: studies/demo.yaml not found (tried %s, %s%s%s; set EMPQ_STUDIES to its folder)", tried[0],
+             tried[1], n_tried > 2 ? ", " : "", n_tried > 2 ? tried[2] : "");
     return CLI_FAIL;
 }
 
@@ -595,19 +595,23 @@ static void show(demo *d, const progress *p, uint64_t elapsed_ms, int final)
     double secs = elapsed_ms / 1000.0;
     double rate = secs > 0 ? fin / secs : 0;
     double pct = p->total > 0 ? 100.0 * fin / p->total : 0;
+    /* ETA: what is left at the rate so far; "-" before the first job ends */
+    char eta[32];
+    uint64_t left = p->total > fin ? p->total - fin : 0;
+    cli__fmt_secs(left == 0 ? 0 : rate > 0 ? (double)left / rate : -1, eta, sizeof eta);
     if (d->tty) {
-        char bar[31];
-        int fill = p->total > 0 ? (int)(30 * fin / p->total) : 0;
-        for (int i = 0; i < 30; i++)
+        char bar[21];
+        int fill = p->total > 0 ? (int)(20 * fin / p->total) : 0;
+        for (int i = 0; i < 20; i++)
             bar[i] = i < fill ? '#' : '-';
-        bar[30] = '\0';
-        fprintf(stderr, "\r[%s] %s/%s %5.1f%%  cache hits %s  dead %s  %s jobs/s  %.1f s \033[K%s",
-                bar, commas(fin, a, sizeof a), commas(p->total, b, sizeof b), pct,
-                commas(p->cache_hits, c, sizeof c), commas(p->dead, e, sizeof e),
-                commas((uint64_t)rate, f, sizeof f), secs, final ? "\n" : "");
+        bar[20] = '\0';
+        fprintf(stderr, "\r[%s] %s/%s %5.1f%%  ETA %s  %s jobs/s  cache hits %s  dead %s  %.1f s \033[K%s",
+                bar, commas(fin, a, sizeof a), commas(p->total, b, sizeof b), pct, eta,
+                commas((uint64_t)rate, f, sizeof f), commas(p->cache_hits, c, sizeof c),
+                commas(p->dead, e, sizeof e), secs, final ? "\n" : "");
     } else {
-        fprintf(stderr, "empq: demo: %s/%s jobs done (%.1f%%), cache hits %s, dead %s, %.0f jobs/s, %.1f s\n",
-                commas(fin, a, sizeof a), commas(p->total, b, sizeof b), pct,
+        fprintf(stderr, "empq: demo: %s/%s jobs done (%.1f%%), ETA %s, cache hits %s, dead %s, %.0f jobs/s, %.1f s\n",
+                commas(fin, a, sizeof a), commas(p->total, b, sizeof b), pct, eta,
                 commas(p->cache_hits, c, sizeof c), commas(p->dead, e, sizeof e), rate, secs);
     }
     fflush(stderr);
@@ -742,7 +746,7 @@ static int parse(demo *d, int argc, char **argv, int *done)
         {"out", required_argument, NULL, OUT},            {"console", required_argument, NULL, CONSOLE},
         CLI_OPT_HELP_ENTRY,
         {0}};
-    cli__args a = {.cmd = "demo", .opts = opts, .usage = usage, .style = CLI_ARGS_ARGUMENT};
+    cli__args a = {.cmd = "demo", .opts = opts, .usage = usage};
     int c;
     while ((c = cli__getopt(&a, argc, argv)) > 0) {
         switch (c) {
@@ -858,7 +862,7 @@ static int run_study(demo *d)
         if (finished_at != 0 && now - finished_at > FINISH_TIMEOUT_MS) {
             cli__err("demo: every job is done but the collector wrote no %s in %d s; see %s/logs/collector.log",
                      produced, FINISH_TIMEOUT_MS / 1000, d->out);
-            return CLI_SERVICE;
+            return CLI_FAIL; /* every service answered: a problem found, not one unreachable */
         }
         if (last_show != 0 && now - last_show >= show_every) {
             show(d, &p, now - t0, 0);
@@ -953,7 +957,7 @@ static int run_cmd(int (*cmd)(int, char **), const char *const *args)
 }
 
 /* One simulated participant through the site's calls, in the site's order:
- * claim, start (the instructions confirmed), then answer each entry. The
+ * claim (consent given), start (the instructions confirmed), then answer each entry. The
  * site's page views are left out: they only record when an entry was
  * first shown, and cost four Redis round trips each. The plan (plan.json)
  * says which source the claimed slot shows and which answer each attention
@@ -966,8 +970,8 @@ static int sim_participant(demo *d, empq_store *s, json_t *slots, size_t i)
     int outcome = 0;
     uint32_t slot = 0;
     const char *step = "claim";
-    int rc = empq_ratings_claim(s, d->run_id, pid, "SIMULATED", NULL, empq_now_ms(), &outcome,
-                                &slot, &err);
+    int rc = empq_ratings_claim(s, d->run_id, pid, "SIMULATED", NULL, EMPQ_RATINGS_CONSENTED,
+                                empq_now_ms(), &outcome, &slot, &err);
     json_t *sl = json_array_get(slots, slot);
     json_t *entries = json_object_get(sl, "entries");
     const char *source = json_string_value(json_object_get(sl, "condition"));

@@ -18,7 +18,7 @@ int cli__cmd_export(int argc, char **argv)
     enum { OUT = CLI_OPT, REDIS };
     static const struct option opts[] = {
         {"out", required_argument, NULL, OUT}, {"redis", required_argument, NULL, REDIS}, CLI_OPT_HELP_ENTRY, {0}};
-    cli__args a = {.cmd = "export", .opts = opts, .usage = usage, .one = "one run at a time"};
+    cli__args a = {.cmd = "export", .opts = opts, .usage = usage, .max_args = 1, .too_many = "one run at a time"};
     const char *out = NULL, *url = cli__default_redis();
     int c;
     while ((c = cli__getopt(&a, argc, argv)) > 0) {
@@ -29,7 +29,7 @@ int cli__cmd_export(int argc, char **argv)
     }
     if (c == 0)
         return a.code;
-    const char *run = a.arg;
+    const char *run = a.args[0];
     if (run == NULL || out == NULL) {
         cli__err("export: %s", run == NULL ? "which run? (empq export RUN --out FILE)"
                                             : "--out FILE is required");

@@ -19,7 +19,7 @@ int cli__cmd_keygen(int argc, char **argv)
     enum { OUT = CLI_OPT, NAME };
     static const struct option opts[] = {
         {"out", required_argument, NULL, OUT}, {"name", required_argument, NULL, NAME}, CLI_OPT_HELP_ENTRY, {0}};
-    cli__args a = {.cmd = "keygen", .opts = opts, .usage = usage, .style = CLI_ARGS_EITHER};
+    cli__args a = {.cmd = "keygen", .opts = opts, .usage = usage};
     const char *out = NULL, *name = "broker";
     int c;
     while ((c = cli__getopt(&a, argc, argv)) > 0) {

@@ -41,7 +41,7 @@ int cli__cmd_ratings(int argc, char **argv)
         {"include-partial", no_argument, NULL, PARTIAL}, {"json", no_argument, NULL, JSON},
         {"out", required_argument, NULL, OUT},           {"redis", required_argument, NULL, REDIS},
         CLI_OPT_HELP_ENTRY,                              {0}};
-    cli__args a = {.cmd = "ratings", .opts = opts, .usage = usage, .one = "one run at a time"};
+    cli__args a = {.cmd = "ratings", .opts = opts, .usage = usage, .max_args = 1, .too_many = "one run at a time"};
     const char *out = NULL, *url = cli__default_redis();
     int partial = 0, json = 0, c;
     while ((c = cli__getopt(&a, argc - 1, argv + 1)) > 0) { /* argv[1] is the subcommand */
@@ -54,7 +54,7 @@ int cli__cmd_ratings(int argc, char **argv)
     }
     if (c == 0)
         return a.code;
-    const char *run = a.arg;
+    const char *run = a.args[0];
     if (run == NULL || (strcmp(sub, "export") == 0 && out == NULL)) {
         cli__err("ratings %s: %s", sub, run == NULL ? "which run?" : "--out DIR is required");
         usage(stderr);

@@ -168,7 +168,7 @@ static int control_request(const char *control, Empq__ControlRequest *req, const
     if (!ok)
         cli__err("%s, but the broker refused it: %s", what, reply->error != NULL ? reply->error : "no reason");
     empq__control_reply__free_unpacked(reply, NULL);
-    return ok ? CLI_OK : CLI_SERVICE;
+    return ok ? CLI_OK : CLI_FAIL; /* the broker answered: a refusal is not "unreachable" */
 }
 
 /* --dead-only: HDEL the chosen dead letters, then requeue_dead. */
@@ -323,7 +323,7 @@ int cli__cmd_rerun(int argc, char **argv)
         {"prompt", required_argument, NULL, PROMPT},   {"run-id", required_argument, NULL, RUN_ID},
         {"redis", required_argument, NULL, REDIS},     {"broker", required_argument, NULL, BROKER},
         CLI_OPT_HELP_ENTRY,                            {0}};
-    cli__args a = {.cmd = "rerun", .opts = opts, .usage = usage, .one = "one run at a time"};
+    cli__args a = {.cmd = "rerun", .opts = opts, .usage = usage, .max_args = 1, .too_many = "one run at a time"};
     int code = CLI_OK, c;
     while ((c = cli__getopt(&a, argc, argv)) > 0) {
         int bad = 0;
@@ -346,7 +346,7 @@ int cli__cmd_rerun(int argc, char **argv)
         code = a.code;
         goto out;
     }
-    o.run = a.arg;
+    o.run = a.args[0];
     if (o.run == NULL) {
         cli__err("rerun: which run? (empq rerun RUN ...)");
         usage(stderr);

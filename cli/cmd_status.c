@@ -5,9 +5,11 @@
 #include <jansson.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,14 +18,17 @@
 #include "empq/util.h"
 
 #define RATE_WINDOW 16 /* --watch: samples kept per run for the recent rate */
+#define EMOTIONS_FEW 8 /* --watch on a terminal: the slowest emotions shown without --emotions */
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: empq status [RUN] [--json] [--watch [SECONDS]] [--broker ENDPOINT]\n"
+    fprintf(f, "usage: empq status [RUN] [--json] [--watch [SECONDS]] [--emotions] [--broker ENDPOINT]\n"
                "  RUN             a run id (default: every run the broker knows)\n"
                "  --json          one JSON object on stdout (with --watch: one per line)\n"
                "  --watch [S]     repeat every S seconds (default 1) until the run ends or Ctrl-C;\n"
-               "                  a progress bar on a terminal, plain lines otherwise\n"
+               "                  on a terminal: one screen redrawn in place, fit to its size (the run,\n"
+               "                  %% done and ETA on the first line); plain lines otherwise\n"
+               "  --emotions      on that screen, every emotion (default: the slowest few)\n"
                "  --broker EP     broker control endpoint (default $EMPQ_BROKER_CONTROL or\n"
                "                  " CLI_DEFAULT_CONTROL ")\n"
                "Rate: finished jobs per second (recent window with --watch, else since the\n"
@@ -113,22 +118,6 @@ static double run_eta(const Empq__RunStatus *r, double rate)
     return left / rate;
 }
 
-static const char *fmt_secs(double s, char *buf, size_t len)
-{
-    if (s < 0) {
-        snprintf(buf, len, "-");
-    } else {
-        unsigned long v = (unsigned long)ceil(s);
-        if (v >= 3600)
-            snprintf(buf, len, "%luh%02lum", v / 3600, v / 60 % 60);
-        else if (v >= 60)
-            snprintf(buf, len, "%lum%02lus", v / 60, v % 60);
-        else
-            snprintf(buf, len, "%lus", v);
-    }
-    return buf;
-}
-
 static json_t *run_json(const Empq__RunStatus *r, double rate, double eta)
 {
     json_t *o = json_object();
@@ -202,18 +191,31 @@ static void bar(FILE *f, const Empq__RunStatus *r, int width)
     fprintf(f, "] %5.1f%%\n", 100.0 * frac);
 }
 
+/* Percent finished (done or dead) of the run; 100 when it has no job. */
+static double run_pct(const Empq__RunStatus *r)
+{
+    return r->total > 0 ? 100.0 * (r->done + r->dead) / r->total : 100.0;
+}
+
+/* "601.3/s", or "-" when the rate is unknown (negative). */
+static const char *fmt_rate(double rate, char *buf, size_t len)
+{
+    if (rate >= 0)
+        snprintf(buf, len, "%.1f/s", rate);
+    else
+        snprintf(buf, len, "-");
+    return buf;
+}
+
 static void run_text(FILE *f, const Empq__RunStatus *r, double rate, double eta, int tty)
 {
-    double pct = r->total > 0 ? 100.0 * (r->done + r->dead) / r->total : 100.0;
+    double pct = run_pct(r);
     char rb[32], eb[32];
-    if (rate >= 0)
-        snprintf(rb, sizeof rb, "%.1f/s", rate);
-    else
-        snprintf(rb, sizeof rb, "-");
+    fmt_rate(rate, rb, sizeof rb);
     fprintf(f, "run %s  %s  %u/%u done (%.1f%%)  in flight %u  pending %u  dead %u  cache hits %u  "
                "rate %s  ETA %s%s%s\n",
             r->run_id, state_name(r->state), r->done, r->total, pct, r->leased, r->pending, r->dead,
-            r->cache_hits, rb, fmt_secs(eta, eb, sizeof eb), r->parent != NULL ? "  rerun of " : "",
+            r->cache_hits, rb, cli__fmt_secs(eta, eb, sizeof eb), r->parent != NULL ? "  rerun of " : "",
             r->parent != NULL ? r->parent : "");
     if (tty)
         bar(f, r, 50);
@@ -247,6 +249,233 @@ static void run_text(FILE *f, const Empq__RunStatus *r, double rate, double eta,
     }
 }
 
+/* ==================== --watch on a terminal: one screen ==================== */
+
+/* A frame of the watch screen: lines cut to the terminal's width, at most
+ * its height, written over the last frame (no scrolling, so nothing piles
+ * up in the scrollback). */
+typedef struct screen {
+    int w, h;       /* the terminal's size */
+    char **line;    /* the frame's lines, cut to w columns */
+    int n, cap;
+    int dropped;    /* lines past h, not shown */
+} screen;
+
+/* Appends a line (printf), cut to the width; past the height it is counted
+ * in dropped. */
+static void scr_add(screen *sc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void scr_add(screen *sc, const char *fmt, ...)
+{
+    if (sc->n >= sc->h) {
+        sc->dropped++;
+        return;
+    }
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    size_t len = strlen(buf), cut = 0;
+    int cols = 0;
+    while (cut < len) { /* keep whole UTF-8 characters, at most w columns */
+        size_t next = cut + 1;
+        while (next < len && ((unsigned char)buf[next] & 0xC0) == 0x80)
+            next++;
+        if (cols + 1 > sc->w)
+            break;
+        cols++;
+        cut = next;
+    }
+    buf[cut] = '\0';
+    if (sc->n == sc->cap) {
+        int cap = sc->cap ? sc->cap * 2 : 64;
+        char **v = realloc(sc->line, (size_t)cap * sizeof *v);
+        if (v == NULL)
+            return;
+        sc->line = v;
+        sc->cap = cap;
+    }
+    char *copy = strdup(buf);
+    if (copy != NULL)
+        sc->line[sc->n++] = copy;
+}
+
+static int scr_left(const screen *sc) { return sc->h - sc->n; }
+
+/* Prints the frame as plain lines (after the watch, on the normal screen). */
+static void scr_print(screen *sc, FILE *f)
+{
+    for (int i = 0; i < sc->n; i++) {
+        fprintf(f, "%s\n", sc->line[i]);
+        free(sc->line[i]);
+    }
+    sc->n = 0;
+    sc->dropped = 0;
+}
+
+/* Writes the frame from the top-left corner: each line then erase-to-end,
+ * no newline after the last (a newline on the bottom row would scroll),
+ * then erase below. */
+static void scr_flush(screen *sc, FILE *f)
+{
+    fputs("\033[H", f);
+    for (int i = 0; i < sc->n; i++) {
+        fputs(sc->line[i], f);
+        fputs(i + 1 < sc->n ? "\033[K\r\n" : "\033[K", f);
+        free(sc->line[i]);
+    }
+    fputs("\033[J", f);
+    sc->n = 0;
+    sc->dropped = 0;
+}
+
+/* Leaves the alternate screen of --watch, once (*on cleared), before an
+ * error or the final frame is printed where it stays. */
+static void screen_leave(int *on)
+{
+    if (*on) {
+        fputs("\033[?25h\033[?1049l", stdout);
+        fflush(stdout);
+    }
+    *on = 0;
+}
+
+/* The terminal's size; 80 x 24 when it cannot be read. */
+static void term_size(int *w, int *h)
+{
+    struct winsize ws;
+    *w = 80;
+    *h = 24;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 && ws.ws_row > 0) {
+        *w = ws.ws_col;
+        *h = ws.ws_row;
+    }
+}
+
+static double emo_frac(const Empq__EmotionCounts *e)
+{
+    uint32_t all = e->pending + e->leased + e->done + e->dead;
+    return all > 0 ? (double)(e->done + e->dead) / all : 1.0;
+}
+
+/* One run on the screen: the headline (run, %, ETA) first, a bar, the
+ * counts, a line per source (and one under it for a stop reason, an
+ * unusable model or dead jobs by reason), then the emotions in columns,
+ * slowest first, as many as the lines left allow (all with --emotions);
+ * reserve: lines kept for the runs after this one. */
+static void run_screen(screen *sc, const Empq__RunStatus *r, double rate, double eta, int all_emotions,
+                       int reserve)
+{
+    double pct = run_pct(r);
+    char rb[32], eb[32];
+    fmt_rate(rate, rb, sizeof rb);
+    scr_add(sc, "run %s  %.1f%%  ETA %s  %u/%u  %s  %s%s%s", r->run_id, pct, cli__fmt_secs(eta, eb, sizeof eb),
+            r->done + r->dead, r->total, rb, state_name(r->state), r->parent != NULL ? "  rerun of " : "",
+            r->parent != NULL ? r->parent : "");
+    if (scr_left(sc) <= reserve)
+        return;
+    char bar_s[512];
+    int bw = sc->w - 10 < (int)sizeof bar_s - 1 ? sc->w - 10 : (int)sizeof bar_s - 1;
+    if (bw > 100)
+        bw = 100;
+    if (bw > 0) {
+        int fill = (int)(pct / 100.0 * bw + 0.5);
+        for (int i = 0; i < bw; i++)
+            bar_s[i] = i < fill ? '#' : '.';
+        bar_s[bw] = '\0';
+        scr_add(sc, "[%s] %5.1f%%", bar_s, pct);
+    }
+    if (scr_left(sc) <= reserve)
+        return;
+    scr_add(sc, "in flight %u  pending %u  dead %u  cache hits %u", r->leased, r->pending, r->dead, r->cache_hits);
+    int w = 7;
+    for (size_t i = 0; i < r->n_models; i++)
+        if ((int)strlen(r->models[i]->alias) > w)
+            w = (int)strlen(r->models[i]->alias);
+    if (scr_left(sc) > reserve + 1)
+        scr_add(sc, "  %-*s  %8s  %9s  %8s  %6s  %10s", w, "source", "done", "in flight", "pending", "dead",
+                "cache hits");
+    for (size_t i = 0; i < r->n_models && scr_left(sc) > reserve; i++) {
+        const Empq__ModelCounts *m = r->models[i];
+        char extra[160] = "";
+        size_t k = 0;
+        if (m->has_cost && m->cost > 0)
+            k += (size_t)snprintf(extra + k, sizeof extra - k, "  cost %.4f", m->cost);
+        if (k < sizeof extra && m->has_rate_factor && m->rate_factor < 1.0)
+            k += (size_t)snprintf(extra + k, sizeof extra - k, "  slowed to %.0f%%", 100.0 * m->rate_factor);
+        if (k < sizeof extra && m->has_stopped && m->stopped)
+            snprintf(extra + k, sizeof extra - k, "  STOPPED");
+        scr_add(sc, "  %-*s  %8u  %9u  %8u  %6u  %10u%s", w, m->alias, m->done, m->leased, m->pending, m->dead,
+                m->cache_hits, extra);
+        /* the room for why: one short line under the source, when there is a reason */
+        char why[512] = "";
+        k = 0;
+        if (m->stop_reason != NULL && m->stop_reason[0] != '\0')
+            k += (size_t)snprintf(why + k, sizeof why - k, "stopped: %s", m->stop_reason);
+        else if (m->unusable_reason != NULL && m->unusable_reason[0] != '\0')
+            k += (size_t)snprintf(why + k, sizeof why - k, "unusable: %s", m->unusable_reason);
+        for (size_t j = 0; j < m->n_dead_reasons && k < sizeof why; j++)
+            k += (size_t)snprintf(why + k, sizeof why - k, "%s%s %u", k > 0 ? (j == 0 ? "; dead: " : ", ") : "dead: ",
+                                  m->dead_reasons[j]->reason, m->dead_reasons[j]->count);
+        if (why[0] != '\0' && scr_left(sc) > reserve)
+            scr_add(sc, "  %-*s  \xe2\x86\xb3 %s", w, "", why);
+    }
+    if (r->n_emotions == 0 || scr_left(sc) <= reserve + 1)
+        return;
+
+    /* emotions: slowest (least finished) first, in as many columns as fit */
+    size_t ne = r->n_emotions, *idx = malloc(ne * sizeof *idx);
+    if (idx == NULL)
+        return;
+    int ew = 0;
+    for (size_t i = 0; i < ne; i++) {
+        idx[i] = i;
+        if ((int)strlen(r->emotions[i]->emotion) > ew)
+            ew = (int)strlen(r->emotions[i]->emotion);
+    }
+    for (size_t i = 1; i < ne; i++) { /* insertion sort, stable: 32 emotions */
+        size_t v = idx[i], j = i;
+        while (j > 0 && emo_frac(r->emotions[v]) < emo_frac(r->emotions[idx[j - 1]])) {
+            idx[j] = idx[j - 1];
+            j--;
+        }
+        idx[j] = v;
+    }
+    int cell = ew + 1 + 11 + 3; /* "name done/all" and a gap */
+    int ncol = (sc->w - 2 + 3) / cell;
+    if (ncol < 1)
+        ncol = 1;
+    /* the slowest few, or all with --emotions; then what the lines left hold
+     * (less the title and a line for the note) */
+    size_t shown = all_emotions || ne <= EMOTIONS_FEW ? ne : EMOTIONS_FEW;
+    int room = scr_left(sc) - reserve - 1;
+    if ((size_t)room * (size_t)ncol < shown)
+        shown = room > 1 ? (size_t)(room - 1) * (size_t)ncol : 0;
+    if (shown == 0) {
+        free(idx);
+        return;
+    }
+    scr_add(sc, "emotions, slowest first (%zu of %zu%s):", shown, ne,
+            shown == ne ? "" : all_emotions ? "; a taller terminal shows more" : "; --emotions shows all");
+    int rows = (int)((shown + (size_t)ncol - 1) / (size_t)ncol);
+    for (int row = 0; row < rows; row++) {
+        char buf[1024];
+        size_t k = 0;
+        buf[0] = '\0';
+        for (int col = 0; col < ncol; col++) {
+            size_t at = (size_t)col * (size_t)rows + (size_t)row; /* down the columns */
+            if (at >= shown || k >= sizeof buf)
+                break;
+            const Empq__EmotionCounts *e = r->emotions[idx[at]];
+            char cnt[32];
+            snprintf(cnt, sizeof cnt, "%u/%u", e->done + e->dead, e->pending + e->leased + e->done + e->dead);
+            k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%-*s %11s", col ? "   " : "  ", ew, e->emotion, cnt);
+        }
+        scr_add(sc, "%s", buf);
+    }
+    free(idx);
+}
+
 static volatile sig_atomic_t stop_watch;
 static void on_int(int sig)
 {
@@ -256,19 +485,20 @@ static void on_int(int sig)
 
 int cli__cmd_status(int argc, char **argv)
 {
-    enum { JSON = CLI_OPT, WATCH, BROKER };
+    enum { JSON = CLI_OPT, WATCH, BROKER, EMOTIONS };
     static const struct option opts[] = {
         {"json", no_argument, NULL, JSON},           {"watch", optional_argument, NULL, WATCH},
-        {"broker", required_argument, NULL, BROKER}, CLI_OPT_HELP_ENTRY,
-        {0}};
-    cli__args a = {.cmd = "status", .opts = opts, .usage = usage, .one = "one run at a time"};
+        {"broker", required_argument, NULL, BROKER}, {"emotions", no_argument, NULL, EMOTIONS},
+        CLI_OPT_HELP_ENTRY,                          {0}};
+    cli__args a = {.cmd = "status", .opts = opts, .usage = usage, .max_args = 1, .too_many = "one run at a time"};
     const char *control = cli__default_control();
-    int as_json = 0, watch = 0, c;
+    int as_json = 0, watch = 0, all_emotions = 0, c;
     double every = 1.0;
     while ((c = cli__getopt(&a, argc, argv)) > 0) {
         switch (c) {
         case JSON: as_json = 1; break;
         case BROKER: control = optarg; break;
+        case EMOTIONS: all_emotions = 1; break;
         case WATCH: {
             watch = 1;
             /* the seconds: --watch=S, or the next argument when it starts with a digit */
@@ -289,7 +519,7 @@ int cli__cmd_status(int argc, char **argv)
     }
     if (c == 0)
         return a.code;
-    const char *run = a.arg;
+    const char *run = a.args[0];
     int tty = isatty(STDOUT_FILENO) && !as_json;
     if (watch) {
         struct sigaction sa;
@@ -298,6 +528,13 @@ int cli__cmd_status(int argc, char **argv)
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
     }
+    /* --watch on a terminal: one screen redrawn in place, on the alternate
+     * screen (as top and less), so no frame stays in the scrollback; the
+     * last frame is printed on the normal screen at the end */
+    int screen_mode = tty && watch;
+    screen sc = {0};
+    if (screen_mode)
+        fputs("\033[?1049h\033[?25l", stdout);
     rates rs = {NULL, 0};
     int code = CLI_OK;
     for (int turn = 0;; turn++) {
@@ -308,14 +545,16 @@ int cli__cmd_status(int argc, char **argv)
         empq_error err = {0};
         int rc = cli__control(control, &req, CLI_CONTROL_TIMEOUT_MS, &reply, &err);
         if (rc != EMPQ_OK) {
+            screen_leave(&screen_mode);
             cli__err("%s", err.msg);
             code = CLI_SERVICE;
             break;
         }
         if (!reply->ok) {
+            screen_leave(&screen_mode);
             cli__err("broker at %s: %s", control, reply->error != NULL ? reply->error : "request refused");
             empq__control_reply__free_unpacked(reply, NULL);
-            code = run != NULL ? CLI_FAIL : CLI_SERVICE;
+            code = CLI_FAIL; /* the broker answered: a refusal is not "unreachable" */
             break;
         }
         uint64_t now = empq_now_ms();
@@ -335,9 +574,24 @@ int cli__cmd_status(int argc, char **argv)
                 printf("%s\n", s);
             free(s);
             json_decref(o);
+        } else if (screen_mode) {
+            term_size(&sc.w, &sc.h);
+            if (reply->n_runs == 0)
+                scr_add(&sc, run != NULL ? "no such run" : "no runs");
+            for (size_t i = 0; i < reply->n_runs; i++) {
+                const Empq__RunStatus *r = reply->runs[i];
+                double rate = run_rate(r, hist_of(&rs, r->run_id), now);
+                run_screen(&sc, r, rate, run_eta(r, rate), all_emotions, 2 * (int)(reply->n_runs - 1 - i));
+                all_finished &= finished(r);
+            }
+            int last = !watch || stop_watch || (run != NULL && all_finished) || (run != NULL && reply->n_runs == 0);
+            if (last) { /* back to the normal screen, the final frame printed once */
+                screen_leave(&screen_mode);
+                scr_print(&sc, stdout);
+            } else {
+                scr_flush(&sc, stdout);
+            }
         } else {
-            if (tty && watch)
-                fputs("\033[H\033[J", stdout); /* redraw from the top */
             if (reply->n_runs == 0)
                 printf(run != NULL ? "no such run\n" : "no runs\n");
             for (size_t i = 0; i < reply->n_runs; i++) {
@@ -359,6 +613,11 @@ int cli__cmd_status(int argc, char **argv)
         if (stop_watch)
             break;
     }
+    screen_leave(&screen_mode); /* Ctrl-C: the last frame goes with the alternate screen */
+    for (int i = 0; i < sc.n; i++)
+        free(sc.line[i]);
+    free(sc.line);
+    fflush(stdout);
     free(rs.v);
     return code;
 }

@@ -49,7 +49,9 @@ static int load_dataset(const Empq__RunSpec *spec, const char *spec_path, empq_d
     return CLI_OK;
 }
 
-/* Tells the broker about the run. Prints the error. */
+/* Tells the broker about the run. Prints the error. Returns CLI_OK,
+ * CLI_SERVICE (no answer: the run stays in Redis for the broker to find) or
+ * CLI_FAIL (the broker answered and refused the run). */
 static int notify_broker(const cli__submit_opts *o, const char *run_id)
 {
     Empq__ControlRequest req = EMPQ__CONTROL_REQUEST__INIT;
@@ -69,7 +71,17 @@ static int notify_broker(const cli__submit_opts *o, const char *run_id)
         cli__err("the broker at %s refused run %s: %s", o->control, run_id,
                  reply->error != NULL ? reply->error : "no reason given");
     empq__control_reply__free_unpacked(reply, NULL);
-    return ok ? CLI_OK : CLI_SERVICE;
+    return ok ? CLI_OK : CLI_FAIL;
+}
+
+/* Removes the run this submit wrote (refused, or written in part), so a
+ * refused submit leaves nothing in Redis. Prints what it could not do. */
+static void unwrite_run(empq_store *store, const char *id)
+{
+    if (empq_store_run_delete(store, id) == EMPQ_OK)
+        fprintf(stderr, "empq: run %s removed from %s (nothing of it is left)\n", id, empq_store_url(store));
+    else
+        cli__err("run %s could not be removed from Redis: %s", id, empq_store_errstr(store));
 }
 
 int cli__submit(const cli__submit_opts *o, char *run_id, size_t len, uint64_t *jobs)
@@ -115,6 +127,12 @@ int cli__submit(const cli__submit_opts *o, char *run_id, size_t len, uint64_t *j
     if (n_idx == 0) {
         cli__err("%s: the dataset has no prompts to select", o->spec_path);
         code = CLI_USAGE;
+        goto done;
+    }
+    rc = empq_spec_check_jobs(spec, n_idx, o->spec_path, &err);
+    if (rc != EMPQ_OK) {
+        cli__err("%s", err.msg);
+        code = rc == EMPQ_ENOMEM ? CLI_FAIL : CLI_USAGE;
         goto done;
     }
     pv = calloc(n_idx, sizeof *pv);
@@ -170,13 +188,19 @@ int cli__submit(const cli__submit_opts *o, char *run_id, size_t len, uint64_t *j
         goto done;
     } else if (rc != EMPQ_OK) {
         cli__err("writing run %s: %s", id, empq_store_errstr(store));
-        code = CLI_SERVICE;
+        unwrite_run(store, id); /* some of its keys may be written */
+        code = rc == EMPQ_ENOMEM ? CLI_FAIL : CLI_SERVICE;
+        goto done;
+    }
+    int written = rc == EMPQ_OK; /* by this submit (not an existing run given again) */
+    code = notify_broker(o, id);
+    if (code == CLI_FAIL && written) {
+        unwrite_run(store, id);
         goto done;
     }
     snprintf(run_id, len, "%s", id);
     if (jobs != NULL)
         *jobs = empq_export_total_jobs(&run);
-    code = notify_broker(o, id);
 
 done:
     empq_store_close(&store);
@@ -209,7 +233,7 @@ int cli__cmd_submit(int argc, char **argv)
         {"broker", required_argument, NULL, BROKER}, {"prompts", required_argument, NULL, PROMPTS},
         {"run-id", required_argument, NULL, RUN_ID}, CLI_OPT_HELP_ENTRY,
         {0}};
-    cli__args a = {.cmd = "submit", .opts = opts, .usage = usage, .one = "one spec only"};
+    cli__args a = {.cmd = "submit", .opts = opts, .usage = usage, .max_args = 1, .too_many = "one spec only"};
     cli__submit_opts o = {0};
     o.redis_url = cli__default_redis();
     o.control = cli__default_control();
@@ -226,7 +250,7 @@ int cli__cmd_submit(int argc, char **argv)
     }
     if (c == 0)
         return a.code;
-    o.spec_path = a.arg;
+    o.spec_path = a.args[0];
     if (o.spec_path == NULL) {
         cli__err("submit: which spec? (empq submit SPEC)");
         usage(stderr);

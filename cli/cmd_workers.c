@@ -21,7 +21,7 @@ int cli__cmd_workers(int argc, char **argv)
     enum { JSON = CLI_OPT, BROKER };
     static const struct option opts[] = {
         {"json", no_argument, NULL, JSON}, {"broker", required_argument, NULL, BROKER}, CLI_OPT_HELP_ENTRY, {0}};
-    cli__args a = {.cmd = "workers", .opts = opts, .usage = usage, .style = CLI_ARGS_EITHER};
+    cli__args a = {.cmd = "workers", .opts = opts, .usage = usage};
     const char *control = cli__default_control();
     int as_json = 0, c;
     while ((c = cli__getopt(&a, argc, argv)) > 0) {
@@ -44,7 +44,7 @@ int cli__cmd_workers(int argc, char **argv)
     if (!reply->ok) {
         cli__err("broker at %s: %s", control, reply->error != NULL ? reply->error : "request refused");
         empq__control_reply__free_unpacked(reply, NULL);
-        return CLI_SERVICE;
+        return CLI_FAIL; /* the broker answered: a refusal is not "unreachable" */
     }
     if (as_json) {
         json_t *arr = json_array();

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,66 +58,26 @@ int cli__parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *out)
     return CLI_OK;
 }
 
-const char *cli__refused(char **argv, char letter[3])
-{
-    if (optopt == 0 || optopt > UCHAR_MAX) /* a long option: consumed, optind is past it */
-        return argv[optind - 1];
-    letter[0] = '-'; /* a short one, maybe inside a group like -xy: only its letter is known */
-    letter[1] = (char)optopt;
-    letter[2] = '\0';
-    return letter;
-}
-
-static void unknown(const cli__args *a, const char *what)
-{
-    cli__err("%s: %s '%s'", a->cmd,
-             a->style == CLI_ARGS_ARGUMENT ? "unknown argument"
-             : a->style == CLI_ARGS_EITHER ? "unknown option or missing value"
-                                           : "unknown option",
-             what);
-    a->usage(stderr);
-}
-
 int cli__getopt(cli__args *a, int argc, char **argv)
 {
-    if (a->code != CLI_OK)
-        return 0;
-    if (!a->started) {
-        optind = 0; /* glibc: start over, main.c read the global options */
-        opterr = 0; /* the errors are ours */
-        a->started = 1;
-    }
-    int c = getopt_long(argc, argv, ":h", a->opts, &a->index);
-    if (c == 'h' || c == CLI_OPT_HELP) {
-        a->usage(stdout);
-        return 0; /* a->code is CLI_OK */
-    }
-    if (c == '?' || c == ':') {
-        char letter[3];
-        const char *what = cli__refused(argv, letter);
-        if (c == ':' && a->style != CLI_ARGS_EITHER)
-            cli__err("%s: %s needs a value", a->cmd, what);
+    a->prog = "empq";
+    return empq_cliopt_next(a, argc, argv);
+}
+
+const char *cli__fmt_secs(double s, char *buf, size_t len)
+{
+    if (s < 0) {
+        snprintf(buf, len, "-");
+    } else {
+        unsigned long v = (unsigned long)ceil(s);
+        if (v >= 3600)
+            snprintf(buf, len, "%luh%02lum", v / 3600, v / 60 % 60);
+        else if (v >= 60)
+            snprintf(buf, len, "%lum%02lus", v / 60, v % 60);
         else
-            unknown(a, what);
-        a->code = CLI_USAGE;
-        return 0;
+            snprintf(buf, len, "%lus", v);
     }
-    if (c != -1)
-        return c;
-    for (int i = optind; i < argc; i++) { /* getopt_long moved them to the end */
-        if (a->one == NULL) {
-            unknown(a, argv[i]);
-            a->code = CLI_USAGE;
-            return 0;
-        }
-        if (a->arg != NULL) {
-            cli__err("%s: %s (got '%s' and '%s')", a->cmd, a->one, a->arg, argv[i]);
-            a->code = CLI_USAGE;
-            return 0;
-        }
-        a->arg = argv[i];
-    }
-    return -1;
+    return buf;
 }
 
 void cli__opt_u64(cli__args *a, uint64_t max, uint64_t *out)

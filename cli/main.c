@@ -24,7 +24,7 @@ static void usage(FILE *f)
                "  assign RUN         the rating plan: slots for the rating site, plan.csv/json\n"
                "  ratings export|status|reclaim RUN  the ratings the rating site collected\n"
                "  keygen --out DIR [--name N]  a CURVE keypair (N.key secret, N.pub public)\n"
-               "global options (before COMMAND): --curve-secret FILE --curve-server-pub FILE\n"
+               "global options (before COMMAND): --curve-secret FILE --curve-server-pub FILE, --version\n"
                "environment: EMPQ_REDIS_URL, EMPQ_BROKER_CONTROL, EMPQ_CURVE_SECRET, EMPQ_CURVE_SERVER_PUB\n");
 }
 
@@ -38,6 +38,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {{"curve-secret", required_argument, NULL, SECRET},
                                          {"curve-server-pub", required_argument, NULL, SERVER_PUB},
                                          CLI_OPT_HELP_ENTRY,
+                                         EMPQ_CLIOPT_VERSION_ENTRY,
                                          {0}};
     opterr = 0;
     for (;;) {
@@ -52,10 +53,11 @@ int main(int argc, char **argv)
             usage(stdout);
             return CLI_OK;
         }
+        if (c == EMPQ_CLIOPT_VERSION)
+            return empq_cliopt_print_version("empq");
         char letter[3];
-        cli__err("unknown command '%s'", cli__refused(argv, letter));
-        usage(stderr);
-        return CLI_USAGE;
+        return empq_cliopt_error("empq", NULL, c == ':' ? EMPQ_CLIOPT_MISSING : EMPQ_CLIOPT_UNKNOWN,
+                                 empq_cliopt_refused(argv, letter), usage);
     }
     if (optind >= argc) {
         usage(stderr);

@@ -16,6 +16,7 @@ static const char *pstate_name(int st)
     case EMPQ_RATINGS_P_FINISHED: return "finished";
     case EMPQ_RATINGS_P_IDLE: return "idle past the timeout";
     case EMPQ_RATINGS_P_RECLAIMED: return "left (slot reclaimed)";
+    case EMPQ_RATINGS_P_QUESTIONS: return "answering the questions";
     default: return "rating";
     }
 }

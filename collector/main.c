@@ -12,6 +12,7 @@
 #include "console.h"
 #include "httpd.h"
 #include "site.h"
+#include "empq/cliopt.h"
 #include "empq/log.h"
 #include "empq/util.h"
 
@@ -41,7 +42,8 @@ static void usage(FILE *f)
             "  --console-token-file FILE  the console's token (first line, 16-256 characters)\n"
             "  --console-require-token    a token even on loopback\n"
             "  --broker-control EP    the broker's control endpoint, for the console's counts\n"
-            "                         (default $EMPQ_BROKER_CONTROL; none: counts from Redis)\n");
+            "                         (default $EMPQ_BROKER_CONTROL; none: counts from Redis)\n"
+            "  --help, --version      this text; the version and the git commit built from\n");
 }
 
 /* url with its user:password@ part replaced by ***@, for logs. */
@@ -123,31 +125,27 @@ int main(int argc, char **argv)
     collector__opts o;
     collector__opts_default(&o);
     const char *site_port = NULL, *site_bind = "127.0.0.1", *site_port_file = NULL;
-    /* long options only; their vals are above every char, so a refused short
-     * option (optopt a char) is told from a long one */
     const char *console_at = NULL;
     char console_host[64];
     console__opts co = {0};
     co.control = getenv("EMPQ_BROKER_CONTROL");
-    enum { HELP = 0x100, REDIS, OUT, NAME, SITE, SITE_BIND, PORT_FILE, CONSOLE, CONSOLE_PORT_FILE,
+    enum { REDIS = EMPQ_CLIOPT_FIRST, OUT, NAME, SITE, SITE_BIND, PORT_FILE, CONSOLE, CONSOLE_PORT_FILE,
            CONSOLE_TOKEN_FILE, CONSOLE_REQUIRE_TOKEN, BROKER_CONTROL };
     static const struct option opts[] = {
-        {"help", no_argument, NULL, HELP},                      {"redis", required_argument, NULL, REDIS},
-        {"out", required_argument, NULL, OUT},                  {"name", required_argument, NULL, NAME},
-        {"site", required_argument, NULL, SITE},                {"site-bind", required_argument, NULL, SITE_BIND},
-        {"site-port-file", required_argument, NULL, PORT_FILE},
+        EMPQ_CLIOPT_HELP_ENTRY,                                 EMPQ_CLIOPT_VERSION_ENTRY,
+        {"redis", required_argument, NULL, REDIS},              {"out", required_argument, NULL, OUT},
+        {"name", required_argument, NULL, NAME},                {"site", required_argument, NULL, SITE},
+        {"site-bind", required_argument, NULL, SITE_BIND},      {"site-port-file", required_argument, NULL, PORT_FILE},
         {"console", required_argument, NULL, CONSOLE},
         {"console-port-file", required_argument, NULL, CONSOLE_PORT_FILE},
         {"console-token-file", required_argument, NULL, CONSOLE_TOKEN_FILE},
         {"console-require-token", no_argument, NULL, CONSOLE_REQUIRE_TOKEN},
         {"broker-control", required_argument, NULL, BROKER_CONTROL},
         {0}};
-    opterr = 0;
+    empq_cliopt a = {.prog = "empq-collector", .opts = opts, .usage = usage};
     int opt;
-    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((opt = empq_cliopt_next(&a, argc, argv)) > 0) {
         switch (opt) {
-        case 'h':
-        case HELP: usage(stdout); return 0;
         case REDIS: o.redis_url = optarg; break;
         case OUT: o.out_dir = optarg; break;
         case NAME: o.name = optarg; break;
@@ -159,21 +157,10 @@ int main(int argc, char **argv)
         case CONSOLE_TOKEN_FILE: co.token_file = optarg; break;
         case CONSOLE_REQUIRE_TOKEN: co.require_token = 1; break;
         case BROKER_CONTROL: co.control = optarg; break;
-        case ':': fprintf(stderr, "empq-collector: %s needs a value\n", argv[optind - 1]); return 2;
-        default: /* '?': name the option as typed */
-            if (optopt == 0 || optopt > UCHAR_MAX)
-                fprintf(stderr, "empq-collector: unknown argument '%s'\n", argv[optind - 1]);
-            else
-                fprintf(stderr, "empq-collector: unknown argument '-%c'\n", optopt);
-            usage(stderr);
-            return 2;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "empq-collector: unknown argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
+    if (opt == 0)
+        return a.code;
     if (console_at != NULL) {
         empq_error err = {0};
         if (parse_console_at(console_at, console_host, &co.port, &err) != EMPQ_OK) {

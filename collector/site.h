@@ -7,15 +7,23 @@
  * lib/ratings.c; this file maps it onto pages and HTTP statuses:
  *
  *   GET  /study/RUN?PROLIFIC_PID=..&STUDY_ID=..&SESSION_ID=..   arrive (or ?participant=ID):
- *        claim or resume a slot, 303 to the participant's page
+ *        claim or resume a slot, 303 to the participant's page; when the
+ *        run's spec has rating.consent and no slot is held: the consent
+ *        page (nothing claimed)
+ *   POST /study/RUN/consent         participant, route, study, session,
+ *                                   consent=agree|decline: agree claims
  *   GET  /study/RUN/p/PID           the page due now: instructions, the next
- *                                   dialogue, or the completion code
+ *                                   dialogue, the end-of-study questions, or
+ *                                   the completion page (by route: Prolific's
+ *                                   link only for who came by it)
  *   POST /study/RUN/p/PID/start     instructions read
  *   POST /study/RUN/p/PID/answer    slot=S&pos=N&rating=1|2|3 (or bad|okay|good)
+ *   POST /study/RUN/p/PID/finish    q_<id>=... per question: answers + completion
  *   GET  /static/site.css, /static/keys.js, /healthz
  *
  * Errors are HTML pages with a 4xx status and a sentence saying what to do:
- * 400 bad input (rating outside Good/Okay/Bad, missing field, bad id), 403
+ * 400 bad input (rating outside Good/Okay/Bad, missing field, bad id, any
+ * form field twice, a malformed answer to a question), 403
  * a slot that is not the participant's (or a cross-site form), 404 unknown
  * study or participant, 405 method, 409 a stale form (not the dialogue due
  * now), 410 a session that timed out, 413 a body too large, 503 no place

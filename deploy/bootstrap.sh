@@ -5,7 +5,8 @@
 #   bootstrap.sh test    also what the tests use (`make test`): scipy as a
 #                        statistics reference, Chromium and Node for browser
 #                        tests, clang's libFuzzer, checkers of the deploy files,
-#                        a local Slurm
+#                        a local Slurm, tmux for the terminal test of
+#                        `empq status --watch`
 set -eu
 
 PKGS="build-essential cmake pkg-config
@@ -16,7 +17,7 @@ libgsl-dev redis-server redis-tools curl"
 if [ "${1:-build}" = "test" ]; then
   PKGS="$PKGS python3 iproute2 python3-scipy python3-numpy
 chromium nodejs npm
-clang libclang-rt-14-dev shellcheck python3-yaml python3-jsonschema slurm-wlm munge"
+clang libclang-rt-14-dev shellcheck python3-yaml python3-jsonschema slurm-wlm munge tmux"
 fi
 
 missing=""

@@ -368,6 +368,7 @@ static int load_long(loader *ld, empq_csvread *c)
             return empq_error_set(ld->err, EMPQ_EPARSE, "%s:1: no '%s' column in the header", ld->name, need[i]);
     }
     long ecol = empq_csvread_col(c, "emotion"), scol = empq_csvread_col(c, "sentiment");
+    long study = empq_csvread_col(c, "study_id"); /* "SIMULATED": a rating empq demo made up */
     size_t n_header = empq_csvread_header_count(c);
     int rc;
     while ((rc = empq_csvread_next(c, ld->err)) == 1) {
@@ -380,6 +381,8 @@ static int load_long(loader *ld, empq_csvread *c)
             return rc;
         if (v == 0)
             continue;
+        if (study >= 0 && strcmp(empq_csvread_field(c, (size_t)study), "SIMULATED") == 0)
+            ld->r->n_simulated++;
         const char *cond = empq_csvread_field(c, (size_t)col[1]);
         if (cond[0] == '\0')
             return empq_error_set(ld->err, EMPQ_EPARSE, "%s:%zu: empty condition", ld->name, line);
@@ -736,10 +739,11 @@ static const char *welivita_label(const char *name)
 static void cell_finish(empq_cell *c)
 {
     if (c->n == 0) {
-        c->share_good = c->mean = NAN;
+        c->share_good = c->mean = c->good_lo = c->good_hi = NAN;
         return;
     }
     c->share_good = (double)c->count[2] / (double)c->n;
+    empq_stats_wilson(c->count[2], c->n, EMPQ_STATS_Z95, &c->good_lo, &c->good_hi);
     c->mean = ((double)c->count[0] + 2.0 * (double)c->count[1] + 3.0 * (double)c->count[2]) / (double)c->n;
 }
 
@@ -755,12 +759,15 @@ static int compute_ratings(empq_analysis *a, const empq_ratings *r, empq_error *
     for (size_t c = 0; c < k; c++) {
         empq_cond_stats *cs = &a->cond[c];
         if (cs->n == 0) {
-            cs->share[0] = cs->share[1] = cs->share[2] = cs->mean = cs->sd = NAN;
+            for (int v = 0; v < 3; v++)
+                cs->share[v] = cs->share_lo[v] = cs->share_hi[v] = NAN;
+            cs->mean = cs->sd = NAN;
             continue;
         }
         double n = (double)cs->n, s = 0, s2 = 0;
         for (int v = 0; v < 3; v++) {
             cs->share[v] = (double)cs->count[v] / n;
+            empq_stats_wilson(cs->count[v], cs->n, EMPQ_STATS_Z95, &cs->share_lo[v], &cs->share_hi[v]);
             s += (double)(v + 1) * (double)cs->count[v];
         }
         cs->mean = s / n;
@@ -772,6 +779,7 @@ static int compute_ratings(empq_analysis *a, const empq_ratings *r, empq_error *
     for (size_t c = 0; c < k; c++) {
         a->cond[c].good_increase =
             c == a->baseline || !(base_good > 0) ? NAN : (a->cond[c].share[2] - base_good) / base_good;
+        a->cond[c].good_diff = c == a->baseline ? NAN : a->cond[c].share[2] - base_good;
     }
 
     /* chi-square over all conditions */
@@ -1009,6 +1017,7 @@ int empq_analysis_compute(const empq_ratings *r, const empq_corpus *corpus, cons
     a->n_conds = r->n_conds;
     a->baseline = (size_t)b;
     a->n_ratings = r->n;
+    a->n_simulated = r->n_simulated;
     a->conds = calloc(r->n_conds, sizeof *a->conds);
     a->labels = calloc(r->n_conds, sizeof *a->labels);
     a->cond = calloc(r->n_conds, sizeof *a->cond);

@@ -28,9 +28,9 @@ const char *empq_analysis_num(double v, char *buf, size_t len)
     return buf;
 }
 
-/* A share as a percentage with up to two decimals, trailing zeros cut:
+/* share x 100 with up to two decimals, trailing zeros cut, then unit:
  * 0.493 -> "49.3%", 0.6475 -> "64.75%". sign: a '+' for positive values. */
-static const char *pct(double share, int sign, char *buf, size_t len)
+static const char *pct_unit(double share, int sign, const char *unit, char *buf, size_t len)
 {
     if (isnan(share)) {
         snprintf(buf, len, "n/a");
@@ -46,9 +46,30 @@ static const char *pct(double share, int sign, char *buf, size_t len)
     t[n] = '\0';
     if (strcmp(t, "-0") == 0 || strcmp(t, "+0") == 0)
         snprintf(t, sizeof t, "0");
-    snprintf(buf, len, "%s%%", t);
+    snprintf(buf, len, "%s%s", t, unit);
     return buf;
 }
+
+/* A share as a percentage: "49.3%". */
+static const char *pct(double share, int sign, char *buf, size_t len) { return pct_unit(share, sign, "%", buf, len); }
+
+/* A difference of two shares in percentage points: 0.141 -> "+14.1 pp". */
+static const char *pts(double diff, char *buf, size_t len) { return pct_unit(diff, 1, " pp", buf, len); }
+
+/* A Wilson interval as "47.1-51.5%" (an en dash), "n/a" when n was 0. */
+static const char *ci(double lo, double hi, char *buf, size_t len)
+{
+    char l[32], h[32];
+    if (isnan(lo) || isnan(hi))
+        snprintf(buf, len, "n/a");
+    else
+        snprintf(buf, len, "%s\xe2\x80\x93%s", pct_unit(lo, 0, "", l, sizeof l), pct(hi, 0, h, sizeof h));
+    return buf;
+}
+
+/* Cells with fewer ratings than this are greyed in the heatmap: a share of
+ * 5 ratings moves by 20 points with one rating. */
+#define SMALL_N 20
 
 /* A statistic or p-value for reading: 4 significant digits, "n/a" for NaN. */
 static const char *rd(double v, char *buf, size_t len)
@@ -200,14 +221,22 @@ static void table_end(doc *d)
 
 static const char *const rating_colors[3] = {"#d9534f", "#f0ad4e", "#4a9c5d"};
 
+/* Opens an <svg> of w x h of class cls (chart, small), titled title for
+ * screen readers (id the title's id). */
+static void svg_open(doc *d, const char *cls, int w, int h, const char *id, const char *title)
+{
+    putf(d, "<svg class=\"%s\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "viewBox=\"0 0 %d %d\" role=\"img\" aria-labelledby=\"%s\">\n<title id=\"%s\">",
+         cls, w, h, w, h, id, id);
+    put_text(d, title);
+    put(d, "</title>\n");
+}
+
 static void svg_stacked(doc *d, const empq_analysis *a)
 {
     const int left = 220, width = 520, row = 34, top = 30;
     int h = top + (int)a->n_conds * row + 10;
-    putf(d, "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-            "viewBox=\"0 0 %d %d\" role=\"img\" aria-labelledby=\"t-stacked\">\n",
-         left + width + 20, h, left + width + 20, h);
-    put(d, "<title id=\"t-stacked\">Share of Bad, Okay and Good ratings per condition</title>\n");
+    svg_open(d, "chart", left + width + 20, h, "t-stacked", "Share of Bad, Okay and Good ratings per condition");
     for (int v = 0; v < 3; v++) {
         int x = left + v * 110;
         putf(d, "<rect x=\"%d\" y=\"6\" width=\"12\" height=\"12\" fill=\"%s\"/>"
@@ -239,6 +268,44 @@ static void svg_stacked(doc *d, const empq_analysis *a)
     put(d, "</svg>\n");
 }
 
+/* Share Good per condition on a 0-100% axis: a dot and its Wilson 95%
+ * interval as a whisker. */
+static void svg_good_ci(doc *d, const empq_analysis *a)
+{
+    const int left = 220, width = 520, row = 26, top = 34;
+    int h = top + (int)a->n_conds * row + 24;
+    svg_open(d, "chart", left + width + 40, h, "t-good-ci",
+             "Share of Good ratings per condition with its Wilson 95% interval");
+    putf(d, "<text x=\"%d\" y=\"16\" class=\"st\">Share Good, 95%% interval (Wilson)</text>\n", left);
+    for (int t = 0; t <= 100; t += 25) { /* the axis: grid lines every 25% */
+        double x = left + width * t / 100.0;
+        putf(d, "<line x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%d\" stroke=\"#ddd\"/>"
+                "<text x=\"%.2f\" y=\"%d\" text-anchor=\"middle\" class=\"lb\">%d%%</text>\n",
+             x, top - 6, x, h - 20, x, h - 6, t);
+    }
+    for (size_t c = 0; c < a->n_conds; c++) {
+        const empq_cond_stats *cs = &a->cond[c];
+        int y = top + (int)c * row + 12;
+        char p[32], q[48];
+        putf(d, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" class=\"lb\">", left - 8, y + 4);
+        put_text(d, a->labels[c]);
+        put(d, "</text>\n");
+        if (isnan(cs->share[2]))
+            continue;
+        double lo = left + width * cs->share_lo[2], hi = left + width * cs->share_hi[2],
+               x = left + width * cs->share[2];
+        putf(d, "<g><title>%s Good, 95%% CI %s, n=%zu</title>"
+                "<line x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%d\" stroke=\"#333\" stroke-width=\"2\"/>"
+                "<line x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%d\" stroke=\"#333\" stroke-width=\"2\"/>"
+                "<line x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%d\" stroke=\"#333\" stroke-width=\"2\"/>"
+                "<circle cx=\"%.2f\" cy=\"%d\" r=\"5\" fill=\"%s\"/></g>\n",
+             pct(cs->share[2], 0, p, sizeof p), ci(cs->share_lo[2], cs->share_hi[2], q, sizeof q), cs->n,
+             lo, y, hi, y, lo, y - 6, lo, y + 6, hi, y - 6, hi, y + 6, x, y, rating_colors[2]);
+        putf(d, "<text x=\"%.2f\" y=\"%d\" class=\"lb\">%s (%s)</text>\n", hi + 8, y + 4, p, q);
+    }
+    put(d, "</svg>\n");
+}
+
 /* White (share 0) to dark green (share 1). */
 static void heat_color(double v, char *buf, size_t len)
 {
@@ -259,10 +326,7 @@ static void svg_heatmap(doc *d, const empq_analysis *a)
 {
     const int left = 130, cw = 150, rh = 20, top = 48;
     int w = left + (int)a->n_conds * cw + 10, h = top + (int)a->n_emotions * rh + 10;
-    putf(d, "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-            "viewBox=\"0 0 %d %d\" role=\"img\" aria-labelledby=\"t-heat\">\n",
-         w, h, w, h);
-    put(d, "<title id=\"t-heat\">Share of Good ratings per emotion and condition</title>\n");
+    svg_open(d, "chart", w, h, "t-heat", "Share of Good ratings per emotion and condition");
     for (size_t c = 0; c < a->n_conds; c++) {
         putf(d, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" class=\"lb\">", left + (int)c * cw + cw / 2, top - 10);
         put_text(d, a->labels[c]);
@@ -277,17 +341,24 @@ static void svg_heatmap(doc *d, const empq_analysis *a)
         put(d, "</text>\n");
         for (size_t c = 0; c < a->n_conds; c++) {
             const empq_cell *cl = &a->emo[e * a->n_conds + c];
-            char col[16], p[32];
-            heat_color(cl->share_good, col, sizeof col);
+            char col[16], p[32], q[48];
+            int small = cl->n < SMALL_N;
+            if (small)
+                snprintf(col, sizeof col, "#e4e4e4");
+            else
+                heat_color(cl->share_good, col, sizeof col);
             int x = left + (int)c * cw;
             putf(d, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" stroke=\"#fff\"><title>",
                  x, y, cw, rh, col);
             put_text(d, a->emotions[e]);
             put(d, ", ");
             put_text(d, a->labels[c]);
-            putf(d, ": %s Good (n=%zu)</title></rect>\n", pct(cl->share_good, 0, p, sizeof p), cl->n);
-            putf(d, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" class=\"%s\">%s</text>\n", x + cw / 2, y + 14,
-                 cl->share_good > 0.55 ? "in" : "cell", pct(cl->share_good, 0, p, sizeof p));
+            putf(d, ": %s Good, 95%% CI %s (n=%zu%s)</title></rect>\n", pct(cl->share_good, 0, p, sizeof p),
+                 ci(cl->good_lo, cl->good_hi, q, sizeof q), cl->n, small ? ", too few to read" : "");
+            putf(d, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" class=\"%s\">%s <tspan class=\"n\">n=%zu</tspan>"
+                    "</text>\n",
+                 x + cw / 2, y + 14, small ? "small" : cl->share_good > 0.55 ? "in" : "cell",
+                 pct(cl->share_good, 0, p, sizeof p), cl->n);
         }
     }
     put(d, "</svg>\n");
@@ -307,10 +378,9 @@ static void svg_style(doc *d, const empq_analysis *a, int f)
         if (m > max)
             max = m;
     }
-    putf(d, "<svg class=\"small\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-            "viewBox=\"0 0 %d %d\" role=\"img\" aria-labelledby=\"t-style-%d\">\n",
-         left + width + 60, h, left + width + 60, h, f);
-    putf(d, "<title id=\"t-style-%d\">%s</title>\n", f, empq_style_feature_title(f));
+    char id[32];
+    snprintf(id, sizeof id, "t-style-%d", f);
+    svg_open(d, "small", left + width + 60, h, id, empq_style_feature_title(f));
     putf(d, "<text x=\"4\" y=\"16\" class=\"st\">%s</text>\n", empq_style_feature_title(f));
     for (size_t s = 0; s < a->n_sources; s++) {
         int y = top + (int)s * row;
@@ -382,12 +452,26 @@ static void render(doc *d, const empq_analysis *a)
                "th{background:#f3f3f3}td.l{text-align:left}\n"
                "svg text{font-family:system-ui,sans-serif;font-size:12px;fill:#222}\n"
                "svg text.in{fill:#fff;font-weight:600}svg text.st{font-weight:600}\n"
+               "svg text.small{fill:#888}svg tspan.n{font-size:10px;font-weight:400}\n"
                "svg.small{display:inline-block;margin:0 1em 1em 0;vertical-align:top}\n"
-               ".note{color:#555;font-size:.9em}\n.headline{font-size:1.05em;background:#f6f8fa;"
+               ".note{color:#555;font-size:.9em}\n"
+               ".simulated{background:#fff3cd;border:2px solid #b8860b;padding:.6em 1em;font-size:1.05em}\n"
+               ".headline{font-size:1.05em;background:#f6f8fa;"
                "padding:.6em 1em;border-left:4px solid #4a9c5d}\n"
                "</style>\n</head>\n<body>\n<h1>empq analysis report</h1>\n");
     } else {
         put(d, "# empq analysis report\n\n");
+    }
+
+    /* simulated ratings: said before anything else */
+    if (a->n_simulated > 0) {
+        put(d, d->html ? "<p class=\"simulated\" role=\"alert\"><strong>SIMULATED DATA.</strong> "
+                       : "> **SIMULATED DATA.** ");
+        putf(d, "%zu of the %zu ratings come from simulated raters (study_id SIMULATED, written by empq demo), "
+                "not from people. Every share, interval and p-value below describes the simulation only; "
+                "it says nothing about how people rate these responses.",
+             a->n_simulated, a->n_ratings);
+        put(d, d->html ? "</p>\n" : "\n\n");
     }
 
     /* inputs */
@@ -417,36 +501,48 @@ static void render(doc *d, const empq_analysis *a)
     if (d->html)
         put(d, "<strong>Share rated Good:</strong> ");
     for (size_t c = 0; c < a->n_conds; c++) {
+        const empq_cond_stats *cs = &a->cond[c];
         put(d, c ? "; " : "");
         put_text(d, a->labels[c]);
-        putf(d, " %s", pct(a->cond[c].share[2], 0, b1, sizeof b1));
-        if (c != a->baseline)
-            putf(d, " (%s vs %s)", pct(a->cond[c].good_increase, 1, b2, sizeof b2), base);
+        putf(d, " %s (95%% CI %s)", pct(cs->share[2], 0, b1, sizeof b1),
+             ci(cs->share_lo[2], cs->share_hi[2], b3, sizeof b3));
+        if (c != a->baseline) {
+            putf(d, ", %s, %s relative, vs ", pts(cs->good_diff, b2, sizeof b2),
+                 pct(cs->good_increase, 1, b4, sizeof b4));
+            put_text(d, base);
+        }
     }
     put(d, d->html ? ".</p>\n" : ".\n\n");
+    para(d, "pp: percentage points, the difference of two shares (49% to 64% is +15 pp); relative: that "
+            "difference divided by the baseline's share (+15 pp on 49% is +31% relative). 95% CI: Wilson score "
+            "interval of the share.");
 
     /* ---- conditions ---- */
     heading(d, 2, "Ratings per condition", "conditions");
-    static const char *const h1[] = {"condition", "n", "Bad", "Okay", "Good", "mean (1-3)", "sd",
-                                     "Good vs baseline"};
-    table_begin(d, h1, 8);
+    static const char *const h1[] = {"condition", "n", "Bad", "Okay", "Good", "Good 95% CI", "mean (1-3)", "sd",
+                                     "Good vs baseline (pp)", "Good vs baseline (relative)"};
+    table_begin(d, h1, 10);
     for (size_t c = 0; c < a->n_conds; c++) {
         const empq_cond_stats *cs = &a->cond[c];
         char n[32];
         snprintf(n, sizeof n, "%zu", cs->n);
-        const char *row[8] = {a->labels[c],
-                              n,
-                              pct(cs->share[0], 0, b1, sizeof b1),
-                              pct(cs->share[1], 0, b2, sizeof b2),
-                              pct(cs->share[2], 0, b3, sizeof b3),
-                              rd(cs->mean, b4, sizeof b4),
-                              rd(cs->sd, b5, sizeof b5),
-                              c == a->baseline ? "(baseline)" : pct(cs->good_increase, 1, b6, sizeof b6)};
-        table_row(d, row, 8, 0);
+        const char *row[10] = {a->labels[c],
+                               n,
+                               pct(cs->share[0], 0, b1, sizeof b1),
+                               pct(cs->share[1], 0, b2, sizeof b2),
+                               pct(cs->share[2], 0, b3, sizeof b3),
+                               ci(cs->share_lo[2], cs->share_hi[2], b9, sizeof b9),
+                               rd(cs->mean, b4, sizeof b4),
+                               rd(cs->sd, b5, sizeof b5),
+                               c == a->baseline ? "(baseline)" : pts(cs->good_diff, b6, sizeof b6),
+                               c == a->baseline ? "(baseline)" : pct(cs->good_increase, 1, b7, sizeof b7)};
+        table_row(d, row, 10, 0);
     }
     table_end(d);
-    if (d->html)
+    if (d->html) {
         svg_stacked(d, a);
+        svg_good_ci(d, a);
+    }
 
     /* ---- tests ---- */
     heading(d, 2, "Tests", "tests");
@@ -487,7 +583,13 @@ static void render(doc *d, const empq_analysis *a)
     if (a->n_emotions == 0) {
         para(d, "The ratings carry no emotion: no per-emotion figures.");
     } else {
-        para(d, "Share of Good ratings per emotion and condition; (+) positive, (\xe2\x88\x92) negative emotions.");
+        putf(d, d->html ? "<p>%s" : "%s",
+             "Share of Good ratings per emotion and condition, with n, the ratings in the cell; (+) positive, "
+             "(\xe2\x88\x92) negative emotions. ");
+        putf(d, "A cell of fewer than %d ratings is %s: one rating moves its share by %d points or more, "
+                "so read it as noise, not as a finding.",
+             SMALL_N, d->html ? "greyed" : "marked *", 100 / SMALL_N);
+        put(d, d->html ? "</p>\n" : "\n\n");
         if (d->html) {
             svg_heatmap(d, a);
         } else {
@@ -497,15 +599,19 @@ static void render(doc *d, const empq_analysis *a)
             for (size_t c = 0; c < a->n_conds; c++)
                 head[2 + c] = a->labels[c];
             table_begin(d, head, 2 + a->n_conds);
-            char cells[EMPQ_ANALYSIS_MAX_CONDS][32];
+            char cells[EMPQ_ANALYSIS_MAX_CONDS][64];
             for (size_t e = 0; e < a->n_emotions; e++) {
                 const char *row[2 + EMPQ_ANALYSIS_MAX_CONDS];
                 row[0] = a->emotions[e];
                 row[1] = a->emotion_sentiment[e] == EMPQ_SENT_POSITIVE   ? "positive"
                          : a->emotion_sentiment[e] == EMPQ_SENT_NEGATIVE ? "negative"
                                                                          : "";
-                for (size_t c = 0; c < a->n_conds; c++)
-                    row[2 + c] = pct(a->emo[e * a->n_conds + c].share_good, 0, cells[c], sizeof cells[c]);
+                for (size_t c = 0; c < a->n_conds; c++) {
+                    const empq_cell *cl = &a->emo[e * a->n_conds + c];
+                    snprintf(cells[c], sizeof cells[c], "%s (n=%zu)%s", pct(cl->share_good, 0, b1, sizeof b1), cl->n,
+                             cl->n < SMALL_N ? " *" : "");
+                    row[2 + c] = cells[c];
+                }
                 table_row(d, row, 2 + a->n_conds, 0);
             }
             table_end(d);
@@ -530,14 +636,14 @@ static void render(doc *d, const empq_analysis *a)
             for (size_t k = 0; k < EXTREMES && k < valid; k++) {
                 put(d, k ? ", " : "");
                 put_text(d, a->emotions[idx[k]]);
-                putf(d, " (%s)", pct(diff[idx[k]], 1, b1, sizeof b1));
+                putf(d, " (%s)", pts(diff[idx[k]], b1, sizeof b1));
             }
             put(d, "; smallest gain or largest shortfall: ");
             for (size_t k = 0; k < EXTREMES && k < valid; k++) {
                 size_t e = idx[valid - 1 - k];
                 put(d, k ? ", " : "");
                 put_text(d, a->emotions[e]);
-                putf(d, " (%s)", pct(diff[e], 1, b1, sizeof b1));
+                putf(d, " (%s)", pts(diff[e], b1, sizeof b1));
             }
             put(d, d->html ? ".</p>\n" : ".\n\n");
         }
@@ -641,11 +747,16 @@ int empq_analysis_render_html(const empq_analysis *a, empq_buf *out)
 
 /* ==================== tables ==================== */
 
-/* A CSV being built: cells appended with ',' between them. */
+/* A CSV being built: cells appended with ',' between them. Every table
+ * ends with the column simulated: 1 when any rating came from a simulated
+ * rater (the report's notice), else 0, on every row, so a table read alone
+ * still says so (a column, not a comment line: pandas and R read it with
+ * their defaults). */
 typedef struct csvb {
     empq_buf b;
     int first;
     int rc;
+    int simulated;
 } csvb;
 
 static void cs_str(csvb *c, const char *s)
@@ -672,18 +783,21 @@ static void cs_size(csvb *c, size_t v)
     cs_str(c, t);
 }
 
-static void cs_end(csvb *c)
+static void cs_row_end(csvb *c, const char *last)
 {
+    cs_str(c, last);
     if (c->rc == EMPQ_OK)
         c->rc = empq_buf_append(&c->b, "\r\n", 2);
     c->first = 1;
 }
 
+static void cs_end(csvb *c) { cs_row_end(c, c->simulated ? "1" : "0"); }
+
 static void cs_header(csvb *c, const char *const *h, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         cs_str(c, h[i]);
-    cs_end(c);
+    cs_row_end(c, "simulated");
 }
 
 #define HEADER(c, ...) do { static const char *const h_[] = {__VA_ARGS__}; \
@@ -715,13 +829,14 @@ static int write_table(const char *dir, const char *name, csvb *c, empq_error *e
 
 static int write_tables(const empq_analysis *a, const char *dir, empq_error *err)
 {
-    csvb c = {.first = 1};
+    csvb c = {.first = 1, .simulated = a->n_simulated > 0};
     size_t k = a->n_conds;
     const char *bname = a->conds[a->baseline];
     int rc;
 
     HEADER(&c, "condition", "label", "n", "n_bad", "n_okay", "n_good", "share_bad", "share_okay", "share_good",
-           "mean_rating", "sd_rating", "good_increase_vs_baseline", "is_baseline");
+           "mean_rating", "sd_rating", "good_increase_vs_baseline", "is_baseline", "share_bad_lo95", "share_bad_hi95",
+           "share_okay_lo95", "share_okay_hi95", "share_good_lo95", "share_good_hi95", "good_diff_vs_baseline");
     for (size_t i = 0; i < k; i++) {
         const empq_cond_stats *cs = &a->cond[i];
         cs_str(&c, a->conds[i]);
@@ -735,6 +850,11 @@ static int write_tables(const empq_analysis *a, const char *dir, empq_error *err
         cs_num(&c, cs->sd);
         cs_num(&c, cs->good_increase);
         cs_str(&c, i == a->baseline ? "1" : "0");
+        for (int v = 0; v < 3; v++) {
+            cs_num(&c, cs->share_lo[v]);
+            cs_num(&c, cs->share_hi[v]);
+        }
+        cs_num(&c, cs->good_diff);
         cs_end(&c);
     }
     if ((rc = write_table(dir, "conditions.csv", &c, err)) != EMPQ_OK)
@@ -776,7 +896,7 @@ static int write_tables(const empq_analysis *a, const char *dir, empq_error *err
         return rc;
 
     HEADER(&c, "emotion", "sentiment", "condition", "n", "n_bad", "n_okay", "n_good", "share_good", "mean_rating",
-           "diff_share_good_vs_baseline");
+           "diff_share_good_vs_baseline", "share_good_lo95", "share_good_hi95");
     for (size_t e = 0; e < a->n_emotions; e++) {
         const empq_cell *bc = &a->emo[e * k + a->baseline];
         for (size_t i = 0; i < k; i++) {
@@ -790,6 +910,8 @@ static int write_tables(const empq_analysis *a, const char *dir, empq_error *err
             cs_num(&c, cl->share_good);
             cs_num(&c, cl->mean);
             cs_num(&c, i == a->baseline ? NAN : cl->share_good - bc->share_good);
+            cs_num(&c, cl->good_lo);
+            cs_num(&c, cl->good_hi);
             cs_end(&c);
         }
     }
@@ -826,7 +948,8 @@ static int write_tables(const empq_analysis *a, const char *dir, empq_error *err
     if ((rc = write_table(dir, "emotion_extremes.csv", &c, err)) != EMPQ_OK)
         return rc;
 
-    HEADER(&c, "sentiment", "condition", "n", "n_bad", "n_okay", "n_good", "share_good", "mean_rating");
+    HEADER(&c, "sentiment", "condition", "n", "n_bad", "n_okay", "n_good", "share_good", "mean_rating",
+           "share_good_lo95", "share_good_hi95");
     for (int s = 1; s >= 0 && a->has_sentiment; s--) {
         for (size_t i = 0; i < k; i++) {
             const empq_cell *cl = &a->sent[(size_t)s * k + i];
@@ -837,6 +960,8 @@ static int write_tables(const empq_analysis *a, const char *dir, empq_error *err
                 cs_size(&c, cl->count[v]);
             cs_num(&c, cl->share_good);
             cs_num(&c, cl->mean);
+            cs_num(&c, cl->good_lo);
+            cs_num(&c, cl->good_hi);
             cs_end(&c);
         }
     }
@@ -910,7 +1035,7 @@ static int write_tables(const empq_analysis *a, const char *dir, empq_error *err
         cs_str(&c, counts[i]);
     for (int f = 0; f < NF; f++)
         cs_str(&c, empq_style_feature_name(f));
-    cs_end(&c);
+    cs_row_end(&c, "simulated");
     for (size_t t = 0; t < a->n_texts; t++) {
         const empq_style_counts *sc = &a->text_counts[t];
         cs_size(&c, t);

@@ -35,46 +35,15 @@
 
 /* ==================== small JSON helpers ==================== */
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is not one
- * (overlong forms, surrogates and code points past U+10FFFF included). */
-static size_t utf8_seq(const unsigned char *s)
-{
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    unsigned cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
 /* s as valid UTF-8 into b (emptied first): each invalid byte becomes
  * U+FFFD. EMPQ_OK or EMPQ_ENOMEM. */
 static int utf8_fix(const char *s, empq_buf *b)
 {
     b->len = 0;
     int rc = empq_buf_append(b, "", 0);
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0' && rc == EMPQ_OK;) {
-        size_t n = utf8_seq(p);
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+    while (p < end && rc == EMPQ_OK) {
+        size_t n = empq_utf8_seq(p, (size_t)(end - p));
         rc = n > 0 ? empq_buf_append(b, p, n) : empq_buf_append(b, "\xEF\xBF\xBD", 3);
         p += n > 0 ? n : 1;
     }
@@ -857,7 +826,7 @@ static void *decode(const ProtobufCMessageDescriptor *desc, const redisReply *v,
         return NULL;
     void *m = protobuf_c_message_unpack(desc, NULL, v->len, (const uint8_t *)v->str);
     if (m == NULL)
-        EMPQ_WARN("event=undecodable_value key=%s field=%" PRIu64, key, field);
+        EMPQ_WARN_LIMITED("undecodable_value", "event=undecodable_value key=%s field=%" PRIu64, key, field);
     return m;
 }
 

@@ -778,6 +778,15 @@ int empq_provider_parse(const Empq__ModelSpec *m, const empq_http_reply *reply, 
         return EMPQ_OK;
     }
 
+    if (reply->too_large) {
+        /* Whatever the status: max_tokens bounds a completion far below the
+         * cap, so this is no completion, and the same request would get it
+         * again (and be paid again). */
+        set_verdict(out, EMPQ_PROVIDER_PERMANENT, "HTTP %ld: reply_too_large (more than %zu bytes)", reply->status,
+                    reply->body_len);
+        return EMPQ_OK;
+    }
+
     json_error_t jerr;
     json_t *root = NULL;
     if (reply->body != NULL && reply->body_len > 0 && !reply->truncated)

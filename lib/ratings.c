@@ -46,7 +46,7 @@
     "end\n"                                                                                      \
     "local timeout = tonumber(redis.call('HGET', P..':plan', 'timeout_ms') or '0')\n"
 
-/* ARGV: P, now, pid, study, session -> {outcome, slot} */
+/* ARGV: P, now, pid, study, session, route, consented ('1' or '0') -> {outcome, slot} */
 static const char claim_lua[] = LUA_PRELUDE
     "reclaim(256)\n"
     "local pid = ARGV[3]\n"
@@ -65,36 +65,38 @@ static const char claim_lua[] = LUA_PRELUDE
     "  end\n"
     "end\n"
     "if best == nil then return {'full', ''} end\n"
+    "if redis.call('HGET', P..':plan', 'consent') == '1' and ARGV[7] ~= '1' then return {'no_consent', ''} end\n"
     "local z = redis.call('ZPOPMIN', P..':open:'..best)\n"
     "local s = z[1]\n"
     "local def = redis.call('HGET', P..':plan', 's:'..s)\n"
     "local _, words = string.gsub(def, '%S+', '')\n"
     "redis.call('HINCRBY', P..':fill', tostring(best), 1)\n"
     "redis.call('DEL', P..':slot:'..s)\n"
-    "redis.call('HSET', P..':slot:'..s, 'pid', pid, 'study', ARGV[4], 'session', ARGV[5],\n"
+    "redis.call('HSET', P..':slot:'..s, 'pid', pid, 'study', ARGV[4], 'session', ARGV[5], 'route', ARGV[6],\n"
     "  'cond', tostring(best), 'score', z[2], 'n', tostring(words - 3), 'next', '0',\n"
     "  'state', 'active', 'started', '0', 'claimed', ARGV[2], 'seen', ARGV[2])\n"
+    "if ARGV[7] == '1' then redis.call('HSET', P..':slot:'..s, 'consent_ms', ARGV[2]) end\n"
     "redis.call('ZADD', P..':active', now + timeout, s)\n"
     "redis.call('HSET', P..':who', pid, s)\n"
     "redis.call('HINCRBY', P..':stats', 'claimed', 1)\n"
     "return {'ok', s}\n";
 
-/* ARGV: P, now, pid -> {outcome, slot, state, next, n, started, plan def, code} */
+/* ARGV: P, now, pid -> {outcome, slot, state, next, n, started, plan def, code, route} */
 static const char view_lua[] = LUA_PRELUDE
     "reclaim(256)\n"
     "local cur = redis.call('HGET', P..':who', ARGV[3])\n"
     "if not cur then return {'unknown'} end\n"
     "if string.sub(cur, 1, 1) == 'x' then return {'expired', string.sub(cur, 2)} end\n"
     "local h = P..':slot:'..cur\n"
-    "local st = redis.call('HMGET', h, 'state', 'next', 'n', 'started')\n"
-    "if st[1] == 'active' then\n"
+    "local st = redis.call('HMGET', h, 'state', 'next', 'n', 'started', 'route')\n"
+    "if st[1] == 'active' or st[1] == 'questions' then\n"
     "  redis.call('HSET', h, 'seen', ARGV[2])\n"
     "  if st[4] == '1' then redis.call('HSETNX', h, 'shown:'..st[2], ARGV[2]) end\n"
     "  redis.call('ZADD', P..':active', 'XX', now + timeout, cur)\n"
     "end\n"
     "local def = redis.call('HGET', P..':plan', 's:'..cur) or ''\n"
     "local code = redis.call('HGET', P..':plan', 'code') or ''\n"
-    "return {'ok', cur, st[1] or '', st[2] or '0', st[3] or '0', st[4] or '0', def, code}\n";
+    "return {'ok', cur, st[1] or '', st[2] or '0', st[3] or '0', st[4] or '0', def, code, st[5] or ''}\n";
 
 /* ARGV: P, now, pid -> outcome */
 static const char start_lua[] = LUA_PRELUDE
@@ -131,13 +133,35 @@ static const char answer_lua[] = LUA_PRELUDE
     "if pos > nxt then return 'stale' end\n"
     "redis.call('HSET', h, 'a:'..ARGV[5], ARGV[6]..' '..ARGV[2], 'next', tostring(nxt + 1), 'seen', ARGV[2])\n"
     "redis.call('HINCRBY', P..':stats', 'ratings', 1)\n"
-    "if nxt + 1 >= n then\n"
+    "if nxt + 1 >= n and tonumber(redis.call('HGET', P..':plan', 'questions') or '0') > 0 then\n"
+    "  redis.call('HSET', h, 'state', 'questions')\n"
+    "  redis.call('ZADD', P..':active', 'XX', now + timeout, cur)\n"
+    "elseif nxt + 1 >= n then\n"
     "  redis.call('HSET', h, 'state', 'done', 'done_ms', ARGV[2])\n"
     "  redis.call('ZREM', P..':active', cur)\n"
     "  redis.call('HINCRBY', P..':stats', 'done', 1)\n"
     "else\n"
     "  redis.call('ZADD', P..':active', 'XX', now + timeout, cur)\n"
     "end\n"
+    "return 'ok'\n";
+
+/* ARGV: P, now, pid, id1, value1, id2, value2, ... -> outcome. The
+ * answers and the completion in one step. */
+static const char finish_lua[] = LUA_PRELUDE
+    "reclaim(256)\n"
+    "local cur = redis.call('HGET', P..':who', ARGV[3])\n"
+    "if not cur then return 'unknown' end\n"
+    "if string.sub(cur, 1, 1) == 'x' then return 'expired' end\n"
+    "local h = P..':slot:'..cur\n"
+    "local state = redis.call('HGET', h, 'state')\n"
+    "if state == 'done' then return 'finished' end\n"
+    "if state ~= 'questions' then return 'not_due' end\n"
+    "for i = 4, #ARGV - 1, 2 do\n"
+    "  if ARGV[i + 1] ~= '' then redis.call('HSET', h, 'q:'..ARGV[i], ARGV[i + 1]) end\n"
+    "end\n"
+    "redis.call('HSET', h, 'state', 'done', 'done_ms', ARGV[2], 'seen', ARGV[2])\n"
+    "redis.call('ZREM', P..':active', cur)\n"
+    "redis.call('HINCRBY', P..':stats', 'done', 1)\n"
     "return 'ok'\n";
 
 /* ARGV: P, now -> number reclaimed */
@@ -184,6 +208,8 @@ static void prefix(char *buf, size_t len, const char *run_id)
     snprintf(buf, len, "empq:run:%s", run_id);
 }
 
+#define EVAL_MAX_EXTRA 64 /* finish: pid and 2 x the questions (at most 20) */
+
 /* EVAL script with ARGV = P, now, extra... */
 static redisReply *eval(empq_store *s, const char *script, const char *run_id, uint64_t now_ms,
                         const char *const *extra, int n_extra, empq_error *err)
@@ -191,9 +217,9 @@ static redisReply *eval(empq_store *s, const char *script, const char *run_id, u
     char p[200], now[32];
     prefix(p, sizeof p, run_id);
     snprintf(now, sizeof now, "%" PRIu64, now_ms);
-    const char *argv[12] = {"EVAL", script, "0", p, now};
+    const char *argv[5 + EVAL_MAX_EXTRA] = {"EVAL", script, "0", p, now};
     int argc = 5;
-    for (int i = 0; i < n_extra && argc < 12; i++)
+    for (int i = 0; i < n_extra && i < EVAL_MAX_EXTRA; i++)
         argv[argc++] = extra[i] != NULL ? extra[i] : "";
     return rcmd(s, argc, argv, NULL, err);
 }
@@ -208,7 +234,8 @@ static int outcome_of(const char *name)
              {"expired", EMPQ_RATINGS_EXPIRED},  {"unknown", EMPQ_RATINGS_UNKNOWN},
              {"not_yours", EMPQ_RATINGS_NOT_YOURS}, {"stale", EMPQ_RATINGS_STALE},
              {"finished", EMPQ_RATINGS_FINISHED}, {"not_started", EMPQ_RATINGS_NOT_STARTED},
-             {"no_plan", EMPQ_RATINGS_NO_PLAN}};
+             {"no_plan", EMPQ_RATINGS_NO_PLAN}, {"no_consent", EMPQ_RATINGS_NO_CONSENT},
+             {"not_due", EMPQ_RATINGS_NOT_DUE}};
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
         if (strcmp(name, m[i].name) == 0)
             return m[i].v;
@@ -219,7 +246,8 @@ const char *empq_ratings_outcome_name(int outcome)
 {
     static const char *const names[] = {"ok",      "resumed",   "duplicate", "full",
                                         "expired", "unknown",   "not_yours", "stale",
-                                        "finished", "not_started", "no_plan"};
+                                        "finished", "not_started", "no_plan", "no_consent",
+                                        "not_due"};
     if (outcome < 0 || (size_t)outcome >= sizeof names / sizeof names[0])
         return "?";
     return names[outcome];
@@ -256,6 +284,13 @@ void empq_ratings_config_default(empq_ratings_config *c)
 {
     memset(c, 0, sizeof *c);
     c->timeout_ms = 30u * 60u * 1000u;
+}
+
+void empq_ratings_config_from_spec(empq_ratings_config *c, const Empq__RunSpec *spec)
+{
+    const Empq__RatingSpec *r = spec != NULL ? spec->rating : NULL;
+    c->consent = r != NULL && r->consent != NULL && r->consent[0] != '\0';
+    c->questions = r != NULL ? (uint32_t)r->n_questions : 0;
 }
 
 /* ==================== the plan ==================== */
@@ -451,6 +486,9 @@ int empq_ratings_store_plan(empq_store *s, const char *run_id, const empq_assign
            "raters", v[4], "batches", v[5], "seed", v[6], "timeout_ms", v[7], "checks",
            def.data != NULL ? def.data : "");
     cl_add(&l, 4, "HSET", pk, "code", cfg->completion_code != NULL ? cfg->completion_code : "");
+    char nq[16];
+    snprintf(nq, sizeof nq, "%" PRIu32, cfg->questions);
+    cl_add(&l, 6, "HSET", pk, "consent", cfg->consent ? "1" : "0", "questions", nq);
     /* last: the field that says the plan is there */
     cl_add(&l, 4, "HSET", pk, "n_conditions", nc);
     empq_buf_free(&def);
@@ -462,16 +500,18 @@ int empq_ratings_store_plan(empq_store *s, const char *run_id, const empq_assign
 /* ==================== participants ==================== */
 
 int empq_ratings_claim(empq_store *s, const char *run_id, const char *participant,
-                       const char *study, const char *session, uint64_t now_ms, int *outcome,
-                       uint32_t *slot, empq_error *err)
+                       const char *study, const char *session, unsigned flags, uint64_t now_ms,
+                       int *outcome, uint32_t *slot, empq_error *err)
 {
     *outcome = EMPQ_RATINGS_NO_PLAN;
     *slot = 0;
     if (!empq_ratings_valid_id(participant))
         return empq_error_set(err, EMPQ_EINVAL,
                               "a participant id is 1-64 characters of A-Z a-z 0-9 _ . -");
-    const char *extra[] = {participant, ctx_id(study), ctx_id(session)};
-    redisReply *r = eval(s, claim_lua, run_id, now_ms, extra, 3, err);
+    const char *extra[] = {participant, ctx_id(study), ctx_id(session),
+                           (flags & EMPQ_RATINGS_PROLIFIC) ? "prolific" : "link",
+                           (flags & EMPQ_RATINGS_CONSENTED) ? "1" : "0"};
+    redisReply *r = eval(s, claim_lua, run_id, now_ms, extra, 5, err);
     if (r == NULL)
         return EMPQ_ESTORE;
     int rc = EMPQ_OK;
@@ -529,6 +569,103 @@ int empq_ratings_answer(empq_store *s, const char *run_id, const char *participa
     snprintf(rt, sizeof rt, "%d", rating);
     const char *extra[] = {participant, sl, pos, rt};
     return simple(s, answer_lua, "answer", run_id, now_ms, extra, 4, outcome, err);
+}
+
+/* Code points in s when it is valid UTF-8 (no overlong forms, surrogates
+ * or values past U+10FFFF) without control characters other than tab, CR
+ * and LF; -1 otherwise. */
+static long text_chars(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    long n = 0;
+    while (*p != '\0') {
+        unsigned c = *p;
+        uint32_t cp;
+        int len;
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+                return -1;
+            p++;
+            n++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            len = 2;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            len = 3;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return -1;
+        }
+        for (int i = 1; i < len; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return -1;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0x80 && cp <= 0x9f))
+            return -1;
+        p += len;
+        n++;
+    }
+    return n;
+}
+
+/* Checks values[i] against question q; *stored is what is kept (a
+ * choice's text, the text itself, or "" for no answer). */
+static int check_answer(const Empq__RatingQuestion *q, const char *v, const char **stored,
+                        empq_error *err)
+{
+    *stored = "";
+    if (v == NULL || v[0] == '\0') {
+        if (q->required)
+            return empq_error_set(err, EMPQ_EINVAL, "question '%s' needs an answer", q->id);
+        return EMPQ_OK;
+    }
+    if (q->type != NULL && strcmp(q->type, "choice") == 0) {
+        char *end = NULL;
+        unsigned long i = v[0] >= '0' && v[0] <= '9' && strlen(v) <= 3 ? strtoul(v, &end, 10) : 0;
+        if (end == NULL || *end != '\0' || i >= q->n_choices)
+            return empq_error_set(err, EMPQ_EINVAL, "question '%s': the answer is not one of its %zu choices",
+                                  q->id, q->n_choices);
+        *stored = q->choices[i];
+        return EMPQ_OK;
+    }
+    long n = text_chars(v);
+    uint32_t max = q->has_max_length && q->max_length > 0 ? q->max_length : 500;
+    if (n < 0)
+        return empq_error_set(err, EMPQ_EINVAL,
+                              "question '%s': the answer is not UTF-8 text (or holds control characters)",
+                              q->id);
+    if ((unsigned long)n > max)
+        return empq_error_set(err, EMPQ_EINVAL, "question '%s': the answer is %ld characters long, at most %" PRIu32,
+                              q->id, n, max);
+    *stored = v;
+    return EMPQ_OK;
+}
+
+int empq_ratings_finish(empq_store *s, const char *run_id, const char *participant,
+                        const Empq__RatingSpec *spec, const char *const *values, uint64_t now_ms,
+                        int *outcome, empq_error *err)
+{
+    *outcome = EMPQ_RATINGS_UNKNOWN;
+    size_t nq = spec != NULL ? spec->n_questions : 0;
+    if (nq * 2 + 1 > EVAL_MAX_EXTRA)
+        return empq_error_set(err, EMPQ_EINVAL, "at most %d questions", (EVAL_MAX_EXTRA - 1) / 2);
+    if (!empq_ratings_valid_id(participant))
+        return EMPQ_OK;
+    const char *extra[EVAL_MAX_EXTRA] = {participant};
+    for (size_t i = 0; i < nq; i++) {
+        int rc = check_answer(spec->questions[i], values != NULL ? values[i] : NULL, &extra[2 + 2 * i], err);
+        if (rc != EMPQ_OK)
+            return rc;
+        extra[1 + 2 * i] = spec->questions[i]->id;
+    }
+    return simple(s, finish_lua, "finish", run_id, now_ms, extra, (int)(1 + 2 * nq), outcome, err);
 }
 
 int empq_ratings_reclaim(empq_store *s, const char *run_id, uint64_t now_ms, size_t *n,
@@ -691,11 +828,11 @@ int empq_ratings_view(empq_store *s, const char *run_id, const char *participant
             pg->slot = (uint32_t)strtoul(r->element[1]->str, NULL, 10);
         goto out;
     }
-    if (r->elements != 8) {
+    if (r->elements != 9) {
         rc = bad_reply(err, "view");
         goto out;
     }
-    for (size_t i = 1; i < 8; i++)
+    for (size_t i = 1; i < 9; i++)
         if (r->element[i]->type != REDIS_REPLY_STRING) {
             rc = bad_reply(err, "view");
             goto out;
@@ -705,6 +842,7 @@ int empq_ratings_view(empq_store *s, const char *run_id, const char *participant
     pg->position = (uint32_t)strtoul(r->element[3]->str, NULL, 10);
     pg->n = (uint32_t)strtoul(r->element[4]->str, NULL, 10);
     int started = strcmp(r->element[5]->str, "1") == 0;
+    pg->prolific = strcmp(r->element[8]->str, "prolific") == 0;
     pg->completion_code = empq_strdup(r->element[7]->str);
     if (pg->completion_code == NULL) {
         rc = empq_error_set(err, EMPQ_ENOMEM, "ratings: out of memory");
@@ -712,6 +850,10 @@ int empq_ratings_view(empq_store *s, const char *run_id, const char *participant
     }
     if (strcmp(state, "done") == 0) {
         pg->kind = EMPQ_PAGE_DONE;
+        goto out;
+    }
+    if (strcmp(state, "questions") == 0) {
+        pg->kind = EMPQ_PAGE_QUESTIONS;
         goto out;
     }
     if (!started) {
@@ -804,9 +946,11 @@ typedef struct xslot {
     int32_t *entries;
     int *rating;            /* [n], 0 = none */
     uint64_t *answered, *shown;
-    char *pid, *study, *session;
-    uint64_t claimed, started, done_ms;
+    char *pid, *study, *session, *route;
+    uint64_t claimed, started, done_ms, consent_ms;
     uint32_t checks, checks_passed;
+    int in_questions;       /* every dialogue rated, the questions not sent */
+    char **answers;         /* [questions of the spec]: the end-of-study answers, NULL: none */
 } xslot;
 
 static int csvt(empq_buf *b, uint64_t ms, int last)
@@ -817,8 +961,50 @@ static int csvt(empq_buf *b, uint64_t ms, int last)
     return empq_buf_csv_field(b, empq_export_iso8601(ms, t, sizeof t), last);
 }
 
-static void xslot_free(xslot *x)
+static const char *slot_status(const xslot *x)
 {
+    return x->done ? "done" : x->in_questions ? "questions" : "active";
+}
+
+/* answers.csv: one row per participant exported (finished; with partial,
+ * every claimed slot): how they came, when they agreed, their answers. */
+static int answers_csv(empq_buf *b, const xslot *xs, size_t n_slots, char *const *cond,
+                       const Empq__RatingSpec *qs, int include_partial)
+{
+    static const char *const head[] = {"participant", "slot", "condition", "status", "route",
+                                       "study_id", "session_id", "consented_at", "done_at"};
+    size_t nq = qs != NULL ? qs->n_questions : 0;
+    int rc = EMPQ_OK;
+    for (size_t i = 0; i < sizeof head / sizeof head[0] && rc == EMPQ_OK; i++)
+        rc = empq_buf_csv_field(b, head[i], nq == 0 && i + 1 == sizeof head / sizeof head[0]);
+    for (size_t j = 0; j < nq && rc == EMPQ_OK; j++)
+        rc = empq_buf_csv_field(b, qs->questions[j]->id, j + 1 == nq);
+    for (size_t i = 0; i < n_slots && rc == EMPQ_OK; i++) {
+        const xslot *x = &xs[i];
+        if (!x->present || (!x->done && !include_partial))
+            continue;
+        rc = empq_buf_csv_field(b, x->pid, 0);
+        if (rc == EMPQ_OK) rc = empq_buf_csv_u64(b, i, 0);
+        if (rc == EMPQ_OK) rc = empq_buf_csv_field(b, cond[x->cond], 0);
+        if (rc == EMPQ_OK) rc = empq_buf_csv_field(b, slot_status(x), 0);
+        if (rc == EMPQ_OK) rc = empq_buf_csv_field(b, x->route != NULL ? x->route : "", 0);
+        if (rc == EMPQ_OK) rc = empq_buf_csv_field(b, x->study != NULL ? x->study : "", 0);
+        if (rc == EMPQ_OK) rc = empq_buf_csv_field(b, x->session != NULL ? x->session : "", 0);
+        if (rc == EMPQ_OK) rc = csvt(b, x->consent_ms, 0);
+        if (rc == EMPQ_OK) rc = csvt(b, x->done_ms, nq == 0);
+        for (size_t j = 0; j < nq && rc == EMPQ_OK; j++)
+            rc = empq_buf_csv_field(b, x->answers != NULL && x->answers[j] != NULL ? x->answers[j] : "",
+                                    j + 1 == nq);
+    }
+    return rc;
+}
+
+static void xslot_free(xslot *x, size_t nq)
+{
+    for (size_t i = 0; x->answers != NULL && i < nq; i++)
+        free(x->answers[i]);
+    free(x->answers);
+    free(x->route);
     free(x->entries);
     free(x->rating);
     free(x->answered);
@@ -828,8 +1014,8 @@ static void xslot_free(xslot *x)
     free(x->session);
 }
 
-/* Fills x from the slot's HGETALL reply. */
-static int fill_slot(xslot *x, const redisReply *r)
+/* Fills x from the slot's HGETALL reply; q: the run's questions (may be NULL). */
+static int fill_slot(xslot *x, const redisReply *r, const Empq__RatingSpec *q)
 {
     if (r->type != REDIS_REPLY_ARRAY || r->elements == 0)
         return EMPQ_OK;
@@ -843,8 +1029,18 @@ static int fill_slot(xslot *x, const redisReply *r)
             x->study = empq_strdup(v);
         else if (strcmp(k, "session") == 0)
             x->session = empq_strdup(v);
-        else if (strcmp(k, "state") == 0)
+        else if (strcmp(k, "route") == 0)
+            x->route = empq_strdup(v);
+        else if (strcmp(k, "consent_ms") == 0)
+            x->consent_ms = strtoull(v, NULL, 10);
+        else if (strncmp(k, "q:", 2) == 0 && q != NULL && x->answers != NULL) {
+            for (size_t j = 0; j < q->n_questions; j++)
+                if (strcmp(q->questions[j]->id, k + 2) == 0 && x->answers[j] == NULL)
+                    x->answers[j] = empq_strdup(v);
+        } else if (strcmp(k, "state") == 0) {
             x->done = strcmp(v, "done") == 0;
+            x->in_questions = strcmp(v, "questions") == 0;
+        }
         else if (strcmp(k, "next") == 0)
             x->next = (uint32_t)strtoul(v, NULL, 10);
         else if (strcmp(k, "claimed") == 0)
@@ -880,12 +1076,13 @@ static int write_out(const char *dir, const char *name, const empq_buf *b, empq_
 }
 
 /* Reads the n_slots slots of a run into xs (zeroed by the caller): the
- * plan definition and state of each, one pipeline of HGET + HGETALL per slot
- * (one round trip). A slot outside the plan's conditions, batches or
+ * plan definition and state of each (with the answers to the questions of
+ * qs, which may be NULL), one pipeline of HGET + HGETALL per slot (one
+ * round trip). A slot outside the plan's conditions, batches or
  * replicas is left not present. EMPQ_OK, EMPQ_ESTORE, EMPQ_EPARSE (a slot
  * definition does not decode), EMPQ_ENOMEM; err says which. */
 static int read_slots(empq_store *s, const char *run_id, xslot *xs, size_t n_slots, uint32_t nc,
-                      uint32_t n_batches, uint32_t raters, empq_error *err)
+                      uint32_t n_batches, uint32_t raters, const Empq__RatingSpec *qs, empq_error *err)
 {
     int rc = EMPQ_OK;
     redisContext *ctx = empq_store_redis(s);
@@ -919,12 +1116,14 @@ static int read_slots(empq_store *s, const char *run_id, xslot *xs, size_t n_slo
             x->rating = calloc((size_t)n + 1, sizeof *x->rating);
             x->answered = calloc((size_t)n + 1, sizeof *x->answered);
             x->shown = calloc((size_t)n + 1, sizeof *x->shown);
-            if (x->entries == NULL || x->rating == NULL || x->answered == NULL || x->shown == NULL)
+            x->answers = calloc((qs != NULL ? qs->n_questions : 0) + 1, sizeof *x->answers);
+            if (x->entries == NULL || x->rating == NULL || x->answered == NULL || x->shown == NULL ||
+                x->answers == NULL)
                 rc = empq_error_set(err, EMPQ_ENOMEM, "ratings: out of memory");
             else
                 parse_def(d->str, &x->cond, &x->batch, &x->replica, x->entries, (size_t)n);
             if (rc == EMPQ_OK)
-                fill_slot(x, h);
+                fill_slot(x, h, qs);
         } else if (rc == EMPQ_OK) {
             rc = empq_error_set(err, EMPQ_EPARSE, "run %s: slot %zu of the plan does not decode", run_id, i);
         }
@@ -976,6 +1175,8 @@ int empq_ratings_export(empq_store *s, const char *run_id, const char *dir, int 
     uint32_t nc = (uint32_t)v[0], n_batches = (uint32_t)v[2], raters = (uint32_t)v[3];
     size_t n_slots = (size_t)v[1];
     uint64_t n_models = v[4], samples = v[5] ? v[5] : 1;
+    const Empq__RatingSpec *qs = run->spec->rating;
+    size_t nq = qs != NULL ? qs->n_questions : 0;
     char **cond = calloc(nc, sizeof *cond);
     xslot *xs = calloc(n_slots ? n_slots : 1, sizeof *xs);
     Empq__Prompt **prompts = calloc(run->n_prompts ? run->n_prompts : 1, sizeof *prompts);
@@ -983,7 +1184,7 @@ int empq_ratings_export(empq_store *s, const char *run_id, const char *dir, int 
     Empq__Result **results = NULL;
     size_t n_results = 0;
     const char **resp = NULL;
-    empq_buf wide = {0}, lng = {0}, parts = {0};
+    empq_buf wide = {0}, lng = {0}, parts = {0}, ans = {0};
     if (cond == NULL || xs == NULL || prompts == NULL || pidx == NULL) {
         rc = empq_error_set(err, EMPQ_ENOMEM, "ratings export: out of memory");
         goto out;
@@ -1005,7 +1206,7 @@ int empq_ratings_export(empq_store *s, const char *run_id, const char *dir, int 
         goto out;
 
     /* the slots: plan definitions and states, one pipeline */
-    if ((rc = read_slots(s, run_id, xs, n_slots, nc, n_batches, raters, err)) != EMPQ_OK)
+    if ((rc = read_slots(s, run_id, xs, n_slots, nc, n_batches, raters, qs, err)) != EMPQ_OK)
         goto out;
 
     /* prompts and responses */
@@ -1184,7 +1385,7 @@ int empq_ratings_export(empq_store *s, const char *run_id, const char *dir, int 
         if (rc == EMPQ_OK) rc = empq_buf_csv_field(&parts, x->pid, 0);
         if (rc == EMPQ_OK) rc = empq_buf_csv_field(&parts, x->study, 0);
         if (rc == EMPQ_OK) rc = empq_buf_csv_field(&parts, x->session, 0);
-        if (rc == EMPQ_OK) rc = empq_buf_csv_field(&parts, x->done ? "done" : "active", 0);
+        if (rc == EMPQ_OK) rc = empq_buf_csv_field(&parts, slot_status(x), 0);
         if (rc == EMPQ_OK) rc = empq_buf_csv_u64(&parts, x->next, 0);
         if (rc == EMPQ_OK) rc = empq_buf_csv_u64(&parts, x->n, 0);
         if (rc == EMPQ_OK) rc = empq_buf_csv_u64(&parts, x->checks, 0);
@@ -1202,6 +1403,8 @@ int empq_ratings_export(empq_store *s, const char *run_id, const char *dir, int 
             }
         }
     }
+    if (rc == EMPQ_OK)
+        rc = answers_csv(&ans, xs, n_slots, cond, qs, include_partial);
     if (rc == EMPQ_ENOMEM)
         empq_error_set(err, rc, "ratings export: out of memory");
     if (rc == EMPQ_OK)
@@ -1212,12 +1415,14 @@ int empq_ratings_export(empq_store *s, const char *run_id, const char *dir, int 
         rc = write_out(dir, "ratings-long.csv", &lng, err);
     if (rc == EMPQ_OK)
         rc = write_out(dir, "participants.csv", &parts, err);
+    if (rc == EMPQ_OK)
+        rc = write_out(dir, "answers.csv", &ans, err);
 out:
     for (uint32_t c = 0; c < nc && cond != NULL; c++)
         free(cond[c]);
     free(cond);
     for (size_t i = 0; i < n_slots && xs != NULL; i++)
-        xslot_free(&xs[i]);
+        xslot_free(&xs[i], nq);
     free(xs);
     for (uint32_t i = 0; prompts != NULL && i < run->n_prompts; i++)
         if (prompts[i] != NULL)
@@ -1230,6 +1435,7 @@ out:
     empq_buf_free(&wide);
     empq_buf_free(&lng);
     empq_buf_free(&parts);
+    empq_buf_free(&ans);
     empq__run__free_unpacked(run, NULL);
     return rc;
 }
@@ -1342,7 +1548,7 @@ int empq_ratings_overview_get(empq_store *s, const char *run_id, uint64_t now_ms
                                                : "?");
         freeReplyObject(rep[0]);
         extra = rep[1]; /* idle past their deadline, not yet reclaimed */
-        rc = read_slots(s, run_id, xs, n_slots, nc, (uint32_t)v[2], (uint32_t)v[3], err);
+        rc = read_slots(s, run_id, xs, n_slots, nc, (uint32_t)v[2], (uint32_t)v[3], NULL, err);
         if (rc != EMPQ_OK) {
             freeReplyObject(rep[2]);
             goto out;
@@ -1377,7 +1583,10 @@ int empq_ratings_overview_get(empq_store *s, const char *run_id, uint64_t now_ms
         p->pid = empq_strdup(x->pid);
         p->cond = x->cond;
         p->slot = (uint32_t)i;
-        p->state = x->done ? EMPQ_RATINGS_P_FINISHED : idle ? EMPQ_RATINGS_P_IDLE : EMPQ_RATINGS_P_ACTIVE;
+        p->state = x->done           ? EMPQ_RATINGS_P_FINISHED
+                   : idle              ? EMPQ_RATINGS_P_IDLE
+                   : x->in_questions   ? EMPQ_RATINGS_P_QUESTIONS
+                                       : EMPQ_RATINGS_P_ACTIVE;
         p->answered = x->done ? x->n : x->next;
         p->n = x->n;
         p->checks = x->checks;
@@ -1409,7 +1618,7 @@ out:
     if (extra != NULL)
         freeReplyObject(extra);
     for (size_t i = 0; xs != NULL && i < n_slots; i++)
-        xslot_free(&xs[i]);
+        xslot_free(&xs[i], 0);
     free(xs);
     free(times);
     if (rc != EMPQ_OK)

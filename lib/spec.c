@@ -843,6 +843,178 @@ static int parse_models(ctx *c, yaml_node_t *root, Empq__RunSpec *rs)
     return EMPQ_OK;
 }
 
+/* ==================== rating: what participants see ==================== */
+
+#define RATING_MAX_CONSENT 20000   /* bytes of consent text */
+#define RATING_MAX_TEXT 1000       /* bytes of a question's text */
+#define RATING_MAX_QUESTIONS 20
+#define RATING_MAX_CHOICES 20
+#define RATING_MAX_CHOICE_LEN 200  /* bytes of one choice */
+#define RATING_MAX_ANSWER 2000     /* characters of a free-text answer (max_length) */
+
+static const char *const QUESTION_TYPES[] = {"text", "choice", NULL};
+
+/* A question id: 1-32 of [a-z0-9_], starting with a letter. */
+static int valid_question_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 32 || !islower((unsigned char)s[0]))
+        return 0;
+    for (; *s != '\0'; s++)
+        if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && *s != '_')
+            return 0;
+    return 1;
+}
+
+/* map[key] as a non-empty string of at most max bytes (required or not). */
+static int get_text(ctx *c, yaml_node_t *map, const char *path, const char *key, int required, size_t max,
+                    char **out)
+{
+    int rc = get_string(c, map, path, key, required, out);
+    if (rc == EMPQ_OK && *out != NULL && strlen(*out) > max) {
+        char kp[PATH_MAX_LEN];
+        join(kp, path, key);
+        return fail(c, get(c, map, key), "key '%s' is %zu bytes long, at most %zu", kp, strlen(*out), max);
+    }
+    return rc;
+}
+
+static int parse_choices(ctx *c, yaml_node_t *qm, const char *qp, Empq__RatingQuestion *q)
+{
+    char kp[PATH_MAX_LEN], got[64];
+    join(kp, qp, "choices");
+    yaml_node_t *l = get(c, qm, "choices");
+    if (l == NULL)
+        return fail(c, qm, "key '%s' is required with type choice", kp);
+    if (l->type != YAML_SEQUENCE_NODE)
+        return fail(c, l, "key '%s' must be a list of strings, got %s", kp, describe(l, got, sizeof got));
+    size_t n = (size_t)(l->data.sequence.items.top - l->data.sequence.items.start);
+    if (n < 2 || n > RATING_MAX_CHOICES)
+        return fail(c, l, "key '%s' must list 2 to %d choices, got %zu", kp, RATING_MAX_CHOICES, n);
+    q->choices = calloc(n, sizeof *q->choices);
+    if (q->choices == NULL)
+        return NOMEM(c, l);
+    for (yaml_node_item_t *it = l->data.sequence.items.start; it < l->data.sequence.items.top; it++) {
+        yaml_node_t *v = yaml_document_get_node(c->doc, *it);
+        size_t i = (size_t)(it - l->data.sequence.items.start);
+        if (v == NULL || v->type != YAML_SCALAR_NODE || v->data.scalar.length == 0 ||
+            strlen(sval(v)) != v->data.scalar.length)
+            return fail(c, v != NULL ? v : l, "key '%s[%zu]' must be a non-empty string, got %s", kp, i,
+                        v != NULL ? describe(v, got, sizeof got) : "nothing");
+        if (v->data.scalar.length > RATING_MAX_CHOICE_LEN)
+            return fail(c, v, "key '%s[%zu]' is %zu bytes long, at most %d", kp, i, v->data.scalar.length,
+                        RATING_MAX_CHOICE_LEN);
+        for (size_t j = 0; j < q->n_choices; j++)
+            if (strcmp(q->choices[j], sval(v)) == 0)
+                return fail(c, v, "key '%s[%zu]': '%.40s' is listed twice", kp, i, sval(v));
+        if ((q->choices[q->n_choices] = empq_strdup(sval(v))) == NULL)
+            return NOMEM(c, v);
+        q->n_choices++;
+    }
+    return EMPQ_OK;
+}
+
+static int parse_question(ctx *c, yaml_node_t *qm, const char *qp, Empq__RatingQuestion *q)
+{
+    static const char *const keys[] = {"id", "text", "type", "choices", "required", "max_length", NULL};
+    int rc = check_map(c, qm, qp, keys);
+    if (rc == EMPQ_OK)
+        rc = get_text(c, qm, qp, "id", 1, 32, &q->id);
+    if (rc == EMPQ_OK && !valid_question_id(q->id))
+        return fail(c, get(c, qm, "id"),
+                    "key '%s.id' must be 1-32 of a-z 0-9 _ starting with a letter, got '%.40s'", qp, q->id);
+    if (rc == EMPQ_OK)
+        rc = get_text(c, qm, qp, "text", 1, RATING_MAX_TEXT, &q->text);
+    if (rc == EMPQ_OK)
+        rc = get_choice(c, qm, qp, "type", 0, QUESTION_TYPES, &q->type);
+    if (rc == EMPQ_OK && q->type == NULL && (q->type = empq_strdup("text")) == NULL)
+        rc = NOMEM(c, qm);
+    int present = 0, req = 0;
+    if (rc == EMPQ_OK)
+        rc = get_bool(c, qm, qp, "required", &present, &req);
+    if (rc != EMPQ_OK)
+        return rc;
+    q->has_required = 1;
+    q->required = req != 0;
+    if (strcmp(q->type, "choice") == 0) {
+        if (get(c, qm, "max_length") != NULL)
+            return fail(c, get(c, qm, "max_length"), "key '%s.max_length' is used with type text only", qp);
+        return parse_choices(c, qm, qp, q);
+    }
+    if (get(c, qm, "choices") != NULL)
+        return fail(c, get(c, qm, "choices"), "key '%s.choices' is used with type choice only", qp);
+    q->has_max_length = 1;
+    q->max_length = 500;
+    int64_t ml = 500;
+    rc = get_int(c, qm, qp, "max_length", 1, RATING_MAX_ANSWER, &present, &ml);
+    q->max_length = (uint32_t)ml;
+    return rc;
+}
+
+static int parse_questions(ctx *c, yaml_node_t *r, Empq__RatingSpec *rt)
+{
+    char got[64];
+    yaml_node_t *l = get(c, r, "questions");
+    if (l == NULL)
+        return EMPQ_OK;
+    if (l->type != YAML_SEQUENCE_NODE)
+        return fail(c, l, "key 'rating.questions' must be a list, got %s", describe(l, got, sizeof got));
+    size_t n = (size_t)(l->data.sequence.items.top - l->data.sequence.items.start);
+    if (n > RATING_MAX_QUESTIONS)
+        return fail(c, l, "key 'rating.questions' lists %zu questions, at most %d", n, RATING_MAX_QUESTIONS);
+    rt->questions = calloc(n > 0 ? n : 1, sizeof *rt->questions);
+    if (rt->questions == NULL)
+        return NOMEM(c, l);
+    for (yaml_node_item_t *it = l->data.sequence.items.start; it < l->data.sequence.items.top; it++) {
+        char qp[PATH_MAX_LEN];
+        snprintf(qp, sizeof qp, "rating.questions[%zu]", rt->n_questions);
+        yaml_node_t *qm = yaml_document_get_node(c->doc, *it);
+        if (qm == NULL)
+            return fail(c, l, "key '%s' must be a mapping, got nothing", qp);
+        Empq__RatingQuestion *q = malloc(sizeof *q);
+        if (q == NULL)
+            return NOMEM(c, qm);
+        empq__rating_question__init(q);
+        rt->questions[rt->n_questions++] = q;
+        int rc = parse_question(c, qm, qp, q);
+        if (rc != EMPQ_OK)
+            return rc;
+        for (size_t j = 0; j + 1 < rt->n_questions; j++)
+            if (strcmp(rt->questions[j]->id, q->id) == 0)
+                return fail(c, get(c, qm, "id"), "key '%s.id': '%s' is already the id of rating.questions[%zu]",
+                            qp, q->id, j);
+    }
+    return EMPQ_OK;
+}
+
+/* The `rating:` section (optional): consent text, duration, questions. */
+static int parse_rating(ctx *c, yaml_node_t *root, Empq__RunSpec *rs)
+{
+    static const char *const keys[] = {"consent", "duration_minutes", "questions", NULL};
+    yaml_node_t *r = get(c, root, "rating");
+    if (r == NULL)
+        return EMPQ_OK;
+    int rc = check_map(c, r, "rating", keys);
+    if (rc != EMPQ_OK)
+        return rc;
+    Empq__RatingSpec *rt = malloc(sizeof *rt);
+    if (rt == NULL)
+        return NOMEM(c, r);
+    empq__rating_spec__init(rt);
+    rs->rating = rt;
+    rc = get_text(c, r, "rating", "consent", 0, RATING_MAX_CONSENT, &rt->consent);
+    if (rc == EMPQ_OK && rt->consent != NULL && rt->consent[0] == '\0')
+        return fail(c, get(c, r, "consent"), "key 'rating.consent' must not be empty (leave it out for no consent page)");
+    if (rc == EMPQ_OK)
+        rc = get_u32(c, r, "rating", "duration_minutes", 1, &rt->has_duration_minutes, &rt->duration_minutes);
+    if (rc == EMPQ_OK && rt->duration_minutes > 600)
+        return fail(c, get(c, r, "duration_minutes"), "key 'rating.duration_minutes' must be an integer from 1 to 600, got %u",
+                    rt->duration_minutes);
+    if (rc == EMPQ_OK)
+        rc = parse_questions(c, r, rt);
+    return rc;
+}
+
 /* ==================== entry points ==================== */
 
 /* Sets err from a libyaml failure; text/len locate a reader error's line. */
@@ -866,10 +1038,104 @@ static int yaml_failure(ctx *c, yaml_parser_t *ps, const char *text, size_t len)
                           (size_t)ps->problem_mark.line + 1, problem);
 }
 
+/* ==================== the job count ==================== */
+
+/* Fails unless n_prompts x models x samples (the run's job count, the
+ * largest samples of its models counting for every model, as the job index
+ * of docs/internals.md) is at most EMPQ_SPEC_MAX_JOBS. root is the spec's
+ * document; prompts_from says where n_prompts comes from (a key and its
+ * line, or the dataset). The error names the key of the largest samples (or
+ * 'models' when every model has 1) and its line, and the prompts' source. */
+static int check_job_count(ctx *c, yaml_node_t *root, const Empq__RunSpec *rs, uint64_t n_prompts,
+                           const char *prompts_from)
+{
+    uint64_t samples = 1;
+    size_t at = rs->n_models; /* the model with the largest samples */
+    for (size_t i = 0; i < rs->n_models; i++) {
+        if (rs->models[i]->has_samples && rs->models[i]->samples > samples) {
+            samples = rs->models[i]->samples;
+            at = i;
+        }
+    }
+    /* at most 2^32 x 2^32 x (a list far below 2^32 long) would overflow:
+     * divide instead of multiplying */
+    uint64_t per_prompt = (uint64_t)rs->n_models * samples;
+    if (n_prompts == 0 || per_prompt == 0 || n_prompts <= EMPQ_SPEC_MAX_JOBS / per_prompt)
+        return EMPQ_OK;
+    yaml_node_t *ms = get(c, root, "models"), *where = ms;
+    char key[PATH_MAX_LEN] = "models";
+    if (at < rs->n_models && ms != NULL && ms->type == YAML_SEQUENCE_NODE) {
+        size_t listed = (size_t)(ms->data.sequence.items.top - ms->data.sequence.items.start);
+        size_t base = rs->n_models - listed; /* the human source comes first */
+        yaml_node_t *mm = yaml_document_get_node(c->doc, ms->data.sequence.items.start[at - base]);
+        if (at >= base && mm != NULL && mm->type == YAML_MAPPING_NODE && get(c, mm, "samples") != NULL) {
+            where = get(c, mm, "samples");
+            snprintf(key, sizeof key, "models[%zu].samples", at - base);
+        }
+    }
+    char total[32];
+    if (n_prompts <= UINT64_MAX / per_prompt)
+        snprintf(total, sizeof total, "%" PRIu64, n_prompts * per_prompt);
+    else
+        snprintf(total, sizeof total, "more than 2^64");
+    return fail(c, where,
+                "key '%s': %" PRIu64 " prompts (%s) x %zu sources x %" PRIu64 " samples = %s jobs, "
+                "more than a run can hold (%llu: the job index is 32-bit; docs/spec.md)",
+                key, n_prompts, prompts_from, rs->n_models, samples, total, (unsigned long long)EMPQ_SPEC_MAX_JOBS);
+}
+
+/* The job-count check of a spec being parsed, with the prompts the spec
+ * itself fixes (selection.prompts, or a synthetic dataset's size) or, when
+ * the dataset decides, at least 1. */
+static int check_spec_jobs(ctx *c, yaml_node_t *root, const Empq__RunSpec *rs)
+{
+    char from[PATH_MAX_LEN + 32];
+    uint64_t n = 1;
+    snprintf(from, sizeof from, "at least 1: the dataset decides");
+    yaml_node_t *sel = get(c, root, "selection"), *ds = get(c, root, "dataset");
+    if (rs->has_synth_prompts && (rs->selection_count == 0 || rs->synth_prompts < rs->selection_count)) {
+        n = rs->synth_prompts;
+        snprintf(from, sizeof from, "dataset.prompts, line %zu", line_of(ds != NULL ? get(c, ds, "prompts") : NULL));
+    } else if (rs->selection_count > 0) {
+        n = rs->selection_count;
+        snprintf(from, sizeof from, "selection.prompts, line %zu",
+                 line_of(sel != NULL ? get(c, sel, "prompts") : NULL));
+    }
+    return check_job_count(c, root, rs, n, from);
+}
+
+int empq_spec_check_jobs(const Empq__RunSpec *spec, uint64_t n_prompts, const char *origin, empq_error *err)
+{
+    if (spec == NULL || spec->spec_yaml == NULL)
+        return empq_error_set(err, EMPQ_EINVAL, "empq_spec_check_jobs: NULL spec or spec text");
+    yaml_parser_t ps;
+    yaml_document_t doc;
+    ctx c = {&doc, origin != NULL ? origin : "<spec>", err};
+    if (!yaml_parser_initialize(&ps))
+        return empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", c.origin);
+    size_t len = strlen(spec->spec_yaml);
+    yaml_parser_set_input_string(&ps, (const unsigned char *)spec->spec_yaml, len);
+    int rc;
+    if (!yaml_parser_load(&ps, &doc)) {
+        rc = yaml_failure(&c, &ps, spec->spec_yaml, len);
+    } else {
+        yaml_node_t *root = yaml_document_get_root_node(&doc);
+        char from[64];
+        snprintf(from, sizeof from, "selected from the dataset");
+        if (root == NULL || root->type != YAML_MAPPING_NODE)
+            rc = empq_error_set(err, EMPQ_ESPEC, "%s:1: the spec is empty", c.origin);
+        else
+            rc = check_job_count(&c, root, spec, n_prompts, from);
+        yaml_document_delete(&doc);
+    }
+    yaml_parser_delete(&ps);
+    return rc;
+}
+
 /* Builds the RunSpec from the loaded document into rs (malloc'd fields). */
 static int build(ctx *c, const char *base_dir, Empq__RunSpec *rs)
 {
-    static const char *const keys[] = {"name", "dataset", "selection", "template", "human", "models", NULL};
+    static const char *const keys[] = {"name", "dataset", "selection", "template", "human", "models", "rating", NULL};
     yaml_node_t *root = yaml_document_get_root_node(c->doc);
     if (root == NULL || is_null(root))
         return empq_error_set(c->err, EMPQ_ESPEC, "%s:1: the spec is empty", c->origin);
@@ -886,6 +1152,10 @@ static int build(ctx *c, const char *base_dir, Empq__RunSpec *rs)
         rc = parse_human(c, root, rs);
     if (rc == EMPQ_OK)
         rc = parse_models(c, root, rs);
+    if (rc == EMPQ_OK)
+        rc = parse_rating(c, root, rs);
+    if (rc == EMPQ_OK)
+        rc = check_spec_jobs(c, root, rs);
     return rc;
 }
 

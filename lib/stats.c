@@ -25,6 +25,25 @@ double empq_stats_norm_sf(double z)
     return gsl_cdf_ugaussian_Q(z);
 }
 
+/* ==================== Wilson score interval ==================== */
+
+int empq_stats_wilson(size_t k, size_t n, double z, double *lo, double *hi)
+{
+    if (lo == NULL || hi == NULL || k > n || !(z > 0))
+        return EMPQ_EINVAL;
+    if (n == 0) {
+        *lo = *hi = NAN;
+        return EMPQ_OK;
+    }
+    /* (p + z^2/2n +- z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n) */
+    double nn = (double)n, p = (double)k / nn, z2 = z * z;
+    double centre = (p + z2 / (2 * nn)) / (1 + z2 / nn);
+    double half = z / (1 + z2 / nn) * sqrt(p * (1 - p) / nn + z2 / (4 * nn * nn));
+    *lo = k == 0 ? 0.0 : fmax(0.0, centre - half);
+    *hi = k == n ? 1.0 : fmin(1.0, centre + half);
+    return EMPQ_OK;
+}
+
 /* ==================== chi-square on a contingency table ==================== */
 
 int empq_stats_chi2_independence(const double *counts, size_t rows, size_t cols, empq_chi2_result *out,

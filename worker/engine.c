@@ -342,7 +342,7 @@ static worker__run *run_get(worker__engine *e, const char *id, int *rc, char *wh
 static fin *fin_add(worker__engine *e, worker__run *run, const char *run_id, uint32_t job)
 {
     if (grow((void **)&e->fins, &e->cap_fins, e->n_fins + 1, sizeof *e->fins) != 0) {
-        EMPQ_ERROR("event=oom what=outcome run=%s job=%u", run_id, job);
+        EMPQ_ERROR_LIMITED("oom/outcome", "event=oom what=outcome run=%s job=%u", run_id, job);
         return NULL;
     }
     fin *f = &e->fins[e->n_fins++];
@@ -519,7 +519,7 @@ static worker__req *req_get(worker__engine *e)
     r->sent = 0;
     r->in_use = 1;
     r->status = 0;
-    r->truncated = 0;
+    r->truncated = r->too_large = 0;
     r->retry_after[0] = r->retry_after_ms[0] = r->transport_error[0] = '\0';
     r->resp.len = 0;
     e->in_flight++;
@@ -637,8 +637,8 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
         if (rc == EMPQ_ESTORE)
             store_failed(e, "run_get", why);
         else
-            EMPQ_WARN("event=run_unavailable run=%s jobs=%zu outcome=%s reason=\"%s\"", b->run_id, n,
-                      retry ? "retry" : "dead", why);
+            EMPQ_WARN_LIMITED("run_unavailable", "event=run_unavailable run=%s jobs=%zu outcome=%s reason=\"%s\"",
+                              b->run_id, n, retry ? "retry" : "dead", why);
         for (size_t i = 0; i < n; i++)
             fin_fail(e, NULL, b->run_id, b->jobs[i], 1, retry, STORE_RETRY_MS, why);
         return;
@@ -859,7 +859,7 @@ done:
     return;
 
 nomem:
-    EMPQ_ERROR("event=oom what=batch run=%s jobs=%zu", run->id, n);
+    EMPQ_ERROR_LIMITED("oom/batch", "event=oom what=batch run=%s jobs=%zu", run->id, n);
     for (size_t i = 0; i < n; i++)
         fin_fail(e, run, run->id, b->jobs[i], 1, 2, STORE_RETRY_MS, "worker out of memory");
     run->refs--;
@@ -877,6 +877,7 @@ void worker__engine_complete(worker__engine *e, worker__req *r)
         .retry_after = r->retry_after[0] ? r->retry_after : NULL,
         .retry_after_ms = r->retry_after_ms[0] ? r->retry_after_ms : NULL,
         .truncated = r->truncated,
+        .too_large = r->too_large,
         .transport_error = r->transport_error[0] ? r->transport_error : NULL,
     };
     uint64_t now = empq_now_ms();
@@ -967,7 +968,7 @@ static size_t flush_outcomes(worker__engine *e, const Empq__Outcomes **out)
         return 0;
     if (grow((void **)&e->results, &e->cap_results, n, sizeof *e->results) != 0 ||
         grow((void **)&e->outs, &e->cap_outs, n, sizeof *e->outs) != 0) {
-        EMPQ_ERROR("event=oom what=flush outcomes=%zu", n);
+        EMPQ_ERROR_LIMITED("oom/flush", "event=oom what=flush outcomes=%zu", n);
         return 0; /* kept for the next turn */
     }
     {
@@ -981,7 +982,7 @@ static size_t flush_outcomes(worker__engine *e, const Empq__Outcomes **out)
         if (op != NULL)
             e->out_ptrs = op;
         if (p == NULL || pf == NULL || op == NULL) {
-            EMPQ_ERROR("event=oom what=flush outcomes=%zu", n);
+            EMPQ_ERROR_LIMITED("oom/flush", "event=oom what=flush outcomes=%zu", n);
             return 0;
         }
     }
@@ -1057,8 +1058,8 @@ static size_t flush_outcomes(worker__engine *e, const Empq__Outcomes **out)
             to_retry(f, why);
         } else {
             store_worked(e);
-            EMPQ_WARN("event=job_dead run=%s job=%u attempts=%u status=%d reason=\"%s\"", d.run_id, f->job,
-                      f->attempt, f->http_status, f->reason != NULL ? f->reason : "");
+            EMPQ_WARN_LIMITED("job_dead", "event=job_dead run=%s job=%u attempts=%u status=%d reason=\"%s\"", d.run_id,
+                              f->job, f->attempt, f->http_status, f->reason != NULL ? f->reason : "");
         }
     }
 
@@ -1136,6 +1137,21 @@ static void release_queue(worker__engine *e, const char *why)
         req_recycle(e, r);
     }
     e->queue_tail = NULL;
+}
+
+size_t worker__engine_drop_queued(worker__engine *e)
+{
+    size_t n = 0;
+    while (e->queue != NULL) {
+        worker__req *r = e->queue;
+        e->queue = r->next_queued;
+        r->next_queued = NULL;
+        req_recycle(e, r);
+        n++;
+    }
+    e->queue_tail = NULL;
+    e->stats.dropped += n;
+    return n;
 }
 
 void worker__engine_stop(worker__engine *e)

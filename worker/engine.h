@@ -43,6 +43,7 @@ typedef struct worker__req {
     long status;                 /* 0: no HTTP reply */
     empq_buf resp;               /* the body, at most WORKER_MAX_BODY bytes */
     int truncated;               /* body cut or transfer broken */
+    int too_large;               /* the body passed WORKER_MAX_BODY (resp holds the first bytes) */
     char retry_after[64];        /* Retry-After value, "" when none */
     char retry_after_ms[24];     /* retry-after-ms value, "" when none */
     char transport_error[256];   /* why there is no reply, "" otherwise */
@@ -113,6 +114,13 @@ void worker__engine_complete(worker__engine *e, worker__req *r);
  * RETRY (nothing is lost) and is logged once. */
 size_t worker__engine_flush(worker__engine *e, const Empq__Outcomes **out);
 
+/* Forgets the requests still queued (never sent), without an outcome: the
+ * broker has given their leases up (it rejected this worker, or was silent
+ * past its give-up time) and another worker may hold them now. Requests on
+ * the transport are kept (they cannot be recalled). Returns how many were
+ * dropped (counted in worker__stats.dropped). */
+size_t worker__engine_drop_queued(worker__engine *e);
+
 /* Stop taking jobs: later batches are RELEASED, and so are the requests
  * still queued (never sent). */
 void worker__engine_stop(worker__engine *e);
@@ -133,6 +141,7 @@ size_t worker__engine_pending(const worker__engine *e);
 /* Counters since start, for logs and tests. */
 typedef struct worker__stats {
     uint64_t jobs, done, retry, dead, released, cache_hits, human, backend_calls, store_errors;
+    uint64_t dropped; /* queued jobs forgotten when their leases were gone (drop_queued) */
 } worker__stats;
 void worker__engine_stats(const worker__engine *e, worker__stats *out);
 

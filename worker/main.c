@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "empq/cliopt.h"
 #include "empq/curve.h"
 #include "empq/log.h"
 #include "loop.h"
@@ -40,6 +41,7 @@ static void usage(FILE *f)
             "  --grace-ms N        on SIGTERM, time to finish in-flight requests (default 10000)\n"
             "  --curve-secret F    CURVE: this worker's secret key file (empq keygen; env EMPQ_CURVE_SECRET)\n"
             "  --curve-server-pub F  CURVE: the broker's public key file (env EMPQ_CURVE_SERVER_PUB)\n"
+            "  --help, --version   this text; the version and the git commit built from\n"
             "API keys are read from the variables or files the study spec names, on this host only.\n");
 }
 
@@ -103,13 +105,15 @@ int main(int argc, char **argv)
         {"broker", required_argument, NULL, 'b'},       {"redis", required_argument, NULL, 'r'},
         {"credit", required_argument, NULL, 'c'},       {"id", required_argument, NULL, 'i'},
         {"models", required_argument, NULL, 'm'},       {"heartbeat-ms", required_argument, NULL, 'H'},
-        {"grace-ms", required_argument, NULL, 'g'},     {"help", no_argument, NULL, 'h'},
+        {"grace-ms", required_argument, NULL, 'g'},     EMPQ_CLIOPT_HELP_ENTRY,
         {"curve-secret", required_argument, NULL, 'S'}, {"curve-server-pub", required_argument, NULL, 'P'},
-        {"prefetch", required_argument, NULL, 'f'},     {NULL, 0, NULL, 0},
+        {"prefetch", required_argument, NULL, 'f'},     EMPQ_CLIOPT_VERSION_ENTRY,
+        {NULL, 0, NULL, 0},
     };
     int prefetch_set = 0;
+    empq_cliopt a = {.prog = "empq-worker", .opts = longopts, .shortopts = "b:r:c:i:m:H:g:S:P:f:", .usage = usage};
     int c;
-    while ((c = getopt_long(argc, argv, "b:r:c:i:m:H:g:hS:P:f:", longopts, NULL)) != -1) {
+    while ((c = empq_cliopt_next(&a, argc, argv)) > 0) {
         switch (c) {
         case 'b': cfg.broker = optarg; break;
         case 'r': cfg.redis_url = optarg; break;
@@ -145,17 +149,12 @@ int main(int argc, char **argv)
             break;
         case 'S': cfg.curve_secret = optarg; break;
         case 'P': cfg.curve_server_pub = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
         }
     }
+    if (c == 0)
+        return a.code;
     if (!prefetch_set)
         cfg.prefetch = cfg.credit / 8;
-    if (optind < argc) {
-        fprintf(stderr, "empq-worker: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
     empq_curve_opts co = {cfg.curve_secret, cfg.curve_server_pub, NULL};
     empq_curve_opts_from_env(&co);
     cfg.curve_secret = co.secret_file;

@@ -60,6 +60,8 @@ typedef struct empq_ratings {
     size_t n;
     size_t n_units;      /* distinct (condition, item) pairs */
     size_t n_participants; /* distinct raters (0 when the layout has none) */
+    size_t n_simulated;  /* ratings from simulated raters: study_id "SIMULATED" in the long
+                            layout (what `empq demo` writes); 0 for a Welivita-Pu file */
 } empq_ratings;
 
 /* Loads ratings from the CSV file at path (RFC 4180: quoted fields, ""
@@ -163,9 +165,13 @@ typedef struct empq_cond_stats {
     size_t n;
     size_t count[3];    /* Bad, Okay, Good */
     double share[3];
+    double share_lo[3], share_hi[3]; /* Wilson 95% interval of each share; NaN when n is 0 */
     double mean;        /* mean rating, 1..3 */
     double sd;          /* sample standard deviation of the rating */
-    double good_increase; /* (share_good - share_good_baseline) / share_good_baseline; NaN for the baseline */
+    double good_diff;   /* share_good - share_good_baseline (absolute: x100 = percentage points);
+                           NaN for the baseline */
+    double good_increase; /* (share_good - share_good_baseline) / share_good_baseline (relative);
+                             NaN for the baseline */
 } empq_cond_stats;
 
 /* One condition against the baseline. */
@@ -182,6 +188,7 @@ typedef struct empq_cell {
     size_t n;
     size_t count[3];
     double share_good; /* NaN when n is 0 */
+    double good_lo, good_hi; /* Wilson 95% interval of share_good; NaN when n is 0 */
     double mean;       /* NaN when n is 0 */
 } empq_cell;
 
@@ -199,6 +206,8 @@ typedef struct empq_analysis {
     size_t baseline;
     empq_cond_stats *cond; /* [n_conds] */
     size_t n_ratings;
+    size_t n_simulated; /* of them from simulated raters: the report then says so on top of every
+                           file (report.md, report.html) and in the simulated column of every table */
 
     empq_chi2_result overall; /* conditions x 3 */
 

@@ -71,7 +71,8 @@ typedef struct empq_http_reply {
     size_t body_len;
     const char *retry_after;  /* Retry-After header value, or NULL */
     const char *retry_after_ms; /* retry-after-ms header value (Azure/OpenAI), or NULL */
-    int truncated;            /* the body was cut (size cap, transfer error) */
+    int truncated;            /* the body was cut (transfer error) */
+    int too_large;            /* the body passed the transport's size cap: cut there */
     const char *transport_error; /* when status == 0: why (curl text), or NULL */
 } empq_http_reply;
 
@@ -82,7 +83,8 @@ typedef enum empq_provider_class {
     /* try again later: 408, 409, 429, 5xx, no reply, malformed or cut body */
     EMPQ_PROVIDER_RETRYABLE = 1,
     /* do not try again: 400, 401, 403, 404, 422 and other 4xx, redirects,
-     * the provider blocked the content */
+     * the provider blocked the content, a reply past the size cap
+     * ("reply_too_large": the same request would get it again) */
     EMPQ_PROVIDER_PERMANENT = 2
 } empq_provider_class;
 

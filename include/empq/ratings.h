@@ -14,13 +14,16 @@
  * Keys (P = empq:run:{id}; docs/rating.md has the whole table):
  *   P:plan            HASH   n_conditions, n_models, samples, n_slots, items,
  *                            raters, batches, seed, checks, timeout_ms, code,
+ *                            consent (1: claim needs consent), questions (count),
  *                            cond:{c} -> alias, s:{slot} -> "c b r e0 e1 ..."
  *   P:open:{c}        ZSET   open slots of condition c, score replica * B + batch
  *   P:fill            HASH   condition -> slots claimed or done
  *   P:active          ZSET   claimed, unfinished slots -> deadline (ms)
- *   P:slot:{slot}     HASH   pid, study, session, cond, score, n, next, state,
- *                            started, claimed, seen, done_ms, a:{pos} ->
- *                            "rating answered_ms", shown:{pos} -> ms
+ *   P:slot:{slot}     HASH   pid, study, session, route, consent_ms, cond, score,
+ *                            n, next, state (active|questions|done), started,
+ *                            claimed, seen, done_ms, a:{pos} ->
+ *                            "rating answered_ms", shown:{pos} -> ms,
+ *                            q:{question id} -> the end-of-study answer
  *   P:who             HASH   participant -> slot, or "x{slot}" when it expired
  *   P:stats           HASH   claimed, done, reclaimed, ratings
  *   P:abandoned       LIST   JSON of each reclaimed slot's fields
@@ -34,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "empq.pb-c.h"
 #include "empq/assign.h"
 #include "empq/error.h"
 #include "empq/store.h"
@@ -50,7 +54,9 @@ typedef enum empq_ratings_outcome {
     EMPQ_RATINGS_STALE,        /* answer: not the position due now (an old form) */
     EMPQ_RATINGS_FINISHED,     /* answer: the participant has finished already */
     EMPQ_RATINGS_NOT_STARTED,  /* answer: the instructions were not confirmed yet */
-    EMPQ_RATINGS_NO_PLAN       /* the run has no plan */
+    EMPQ_RATINGS_NO_PLAN,      /* the run has no plan */
+    EMPQ_RATINGS_NO_CONSENT,   /* claim: the study asks for consent first; nothing was claimed */
+    EMPQ_RATINGS_NOT_DUE       /* finish: the dialogues are not all rated yet */
 } empq_ratings_outcome;
 
 /* Short name of an outcome ("not_yours"); never NULL. */
@@ -63,9 +69,16 @@ int empq_ratings_valid_id(const char *id);
 typedef struct empq_ratings_config {
     uint64_t timeout_ms;         /* idle time before a claimed slot is reclaimed (30 min) */
     const char *completion_code; /* shown at the end; NULL or "": none. [A-Za-z0-9_-], <= 64 */
+    int consent;                 /* 1: a claim needs EMPQ_RATINGS_CONSENTED (spec rating.consent) */
+    uint32_t questions;          /* end-of-study questions (spec rating.questions): 0 none */
 } empq_ratings_config;
 
-/* Defaults: timeout 30 minutes, no completion code. */
+/* Sets consent and questions of c from a run's spec (rating section; spec
+ * may be NULL, as may its rating section: no consent, no questions). */
+void empq_ratings_config_from_spec(empq_ratings_config *c, const Empq__RunSpec *spec);
+
+/* Defaults: timeout 30 minutes, no completion code, no consent step, no
+ * questions. */
 void empq_ratings_config_default(empq_ratings_config *c);
 
 /* Stores plan p for run (n_models, samples: the run's, to find a
@@ -76,14 +89,20 @@ int empq_ratings_store_plan(empq_store *s, const char *run_id, const empq_assign
                             uint32_t n_models, uint32_t samples, const empq_ratings_config *cfg,
                             int replace, empq_error *err);
 
-/* Claims a slot for participant (valid id; study and session may be NULL).
- * *outcome: OK (new slot), RESUMED, FULL, EXPIRED or NO_PLAN; *slot the
- * slot for OK / RESUMED / EXPIRED. Expired slots are reclaimed first.
- * Returns EMPQ_OK (whatever the outcome), EMPQ_EINVAL for an invalid id,
- * EMPQ_ESTORE. */
+/* Flags of a claim. */
+#define EMPQ_RATINGS_PROLIFIC 1u  /* came by Prolific's link (PROLIFIC_PID): its completion page */
+#define EMPQ_RATINGS_CONSENTED 2u /* agreed on the consent page */
+
+/* Claims a slot for participant (valid id; study and session may be NULL;
+ * flags: EMPQ_RATINGS_* above). *outcome: OK (new slot), RESUMED, FULL,
+ * EXPIRED, NO_PLAN, or NO_CONSENT when the plan asks for consent, flags lack
+ * EMPQ_RATINGS_CONSENTED and a slot is open (nothing is claimed then; RESUMED,
+ * EXPIRED and FULL come first); *slot the slot for OK / RESUMED / EXPIRED.
+ * Expired slots are reclaimed first. Returns EMPQ_OK (whatever the outcome),
+ * EMPQ_EINVAL for an invalid id, EMPQ_ESTORE. */
 int empq_ratings_claim(empq_store *s, const char *run_id, const char *participant,
-                       const char *study, const char *session, uint64_t now_ms, int *outcome,
-                       uint32_t *slot, empq_error *err);
+                       const char *study, const char *session, unsigned flags, uint64_t now_ms,
+                       int *outcome, uint32_t *slot, empq_error *err);
 
 /* The participant has read the instructions. *outcome: OK (also when
  * started before), FINISHED, EXPIRED, UNKNOWN. */
@@ -91,12 +110,26 @@ int empq_ratings_start(empq_store *s, const char *run_id, const char *participan
                        uint64_t now_ms, int *outcome, empq_error *err);
 
 /* Saves a rating (1 Bad, 2 Okay, 3 Good; else EMPQ_EINVAL) of the entry
- * at position of slot. *outcome: OK, DUPLICATE (the same rating again:
+ * at position of slot. The last rating finishes the slot, or, when the plan
+ * has questions, moves it to the questions (empq_ratings_finish). *outcome: OK, DUPLICATE (the same rating again:
  * nothing changes), NOT_YOURS, STALE (another position is due, or a
  * different rating for an answered position: nothing changes), FINISHED,
  * NOT_STARTED, EXPIRED, UNKNOWN. Returns EMPQ_OK whatever the outcome. */
 int empq_ratings_answer(empq_store *s, const char *run_id, const char *participant,
                         uint32_t slot, uint32_t position, int rating, uint64_t now_ms,
+                        int *outcome, empq_error *err);
+
+/* Saves the end-of-study answers and finishes the slot, in one step.
+ * values[i] answers spec->questions[i] (NULL or "": not answered): a
+ * choice is its 0-based index in decimal, a free text at most max_length
+ * characters of UTF-8 without control characters other than tab and line
+ * breaks. EMPQ_EINVAL (err names the question, nothing stored) for a
+ * missing required answer or a bad value. *outcome: OK, FINISHED (done
+ * before: nothing changes), NOT_DUE (dialogues left), EXPIRED, UNKNOWN.
+ * spec may be NULL (no questions). Returns EMPQ_OK whatever the outcome,
+ * EMPQ_ESTORE. */
+int empq_ratings_finish(empq_store *s, const char *run_id, const char *participant,
+                        const Empq__RatingSpec *spec, const char *const *values, uint64_t now_ms,
                         int *outcome, empq_error *err);
 
 /* What the participant sees now. Strings are owned by the page. */
@@ -105,13 +138,15 @@ typedef enum empq_ratings_page_kind {
     EMPQ_PAGE_ITEM,             /* rating entry `position` of `n` */
     EMPQ_PAGE_DONE,             /* finished: show the completion code */
     EMPQ_PAGE_EXPIRED,          /* timed out, slot reclaimed */
-    EMPQ_PAGE_UNKNOWN           /* no such participant (or no plan) */
+    EMPQ_PAGE_UNKNOWN,          /* no such participant (or no plan) */
+    EMPQ_PAGE_QUESTIONS         /* every dialogue rated: the end-of-study questions */
 } empq_ratings_page_kind;
 
 typedef struct empq_ratings_page {
     int kind;
     uint32_t slot, position, n;
     int is_check;
+    int prolific;                                  /* came by Prolific's link */
     char *emotion, *situation, *prompt, *response; /* ITEM only; never NULL then */
     char *completion_code;                         /* "" when none */
 } empq_ratings_page;
@@ -152,7 +187,9 @@ typedef struct empq_ratings_export_stats {
  * per (dialogue, replica) when raters > 1, with part_no, annotator_<c>,
  * dialog_id, emotion, sentiment, situation, speaker_uttr, response_<c>,
  * rating_<c>), DIR/ratings-long.csv (one row per rating; the `long` layout
- * of `empq analyze`) and DIR/participants.csv (one row per claimed slot).
+ * of `empq analyze`), DIR/participants.csv (one row per claimed slot) and
+ * DIR/answers.csv (one row per participant: route, consent time and the
+ * end-of-study answers, a column per question of the run's spec).
  * Only finished slots unless include_partial. Attention checks are not
  * ratings: they are in participants.csv and in the long rows' columns
  * checks / checks_passed. Returns EMPQ_OK, EMPQ_ENOTFOUND (no run or no
@@ -167,7 +204,8 @@ typedef enum empq_ratings_pstate {
     EMPQ_RATINGS_P_ACTIVE = 0, /* claimed, rating */
     EMPQ_RATINGS_P_FINISHED,   /* every entry answered */
     EMPQ_RATINGS_P_IDLE,       /* past the timeout, not reclaimed yet (it is on the next claim) */
-    EMPQ_RATINGS_P_RECLAIMED   /* left: the slot went back to the pool */
+    EMPQ_RATINGS_P_RECLAIMED,  /* left: the slot went back to the pool */
+    EMPQ_RATINGS_P_QUESTIONS   /* every dialogue rated, the end-of-study questions not sent yet */
 } empq_ratings_pstate;
 
 typedef struct empq_ratings_participant {

@@ -119,6 +119,15 @@ typedef struct empq_alpha_result {
 int empq_stats_krippendorff_ordinal(const size_t *unit, const int *value, size_t n,
                                     empq_alpha_result *out, empq_error *err);
 
+/* z of a two-sided 95% interval, the normal quantile 0.975. */
+#define EMPQ_STATS_Z95 1.959963984540054
+
+/* The Wilson score interval of a proportion: k successes in n trials, z the
+ * normal quantile (EMPQ_STATS_Z95 for 95%). *lo and *hi (not NULL) get the
+ * bounds, within [0, 1]; NaN both when n is 0. Returns EMPQ_OK, or
+ * EMPQ_EINVAL when k > n, z is not positive or lo/hi is NULL. */
+int empq_stats_wilson(size_t k, size_t n, double z, double *lo, double *hi);
+
 /* Mean, sample standard deviation (n - 1 denominator) and median of n
  * values; NaN when not defined (n = 0; sd for n < 2). median needs a
  * scratch copy: it returns NaN when out of memory. */

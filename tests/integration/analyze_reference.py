@@ -94,7 +94,7 @@ def reference(csv_path, style_values_path=None, baseline="human"):
     if style_values_path:
         with open(style_values_path, newline="", encoding="utf-8") as f:
             vals = list(csv.DictReader(f))
-        features = [k for k in vals[0].keys() if k not in ("index", "source") and not k.startswith("n_")]
+        features = [k for k in vals[0].keys() if k not in ("index", "source", "simulated") and not k.startswith("n_")]
         sources = list(dict.fromkeys(v["source"] for v in vals))
         for feat in features:
             groups = [[float(v[feat]) for v in vals if v["source"] == s] for s in sources]

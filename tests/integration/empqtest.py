@@ -156,6 +156,17 @@ def read_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def port_in_file(path):
+    """The port a program wrote to its --port-file, or 0 while it is not
+    there yet (for wait_until)."""
+    try:
+        with open(path) as f:
+            v = f.read().strip()
+        return int(v) if v.isdigit() else 0
+    except OSError:
+        return 0
+
+
 def http_get_json(url, timeout=5):
     req = urllib.request.Request(url)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))

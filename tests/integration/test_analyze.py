@@ -99,8 +99,32 @@ def test_welivita_vs_scipy():
     assert round(float(conds["chatgpt_empathy"]["good_increase_vs_baseline"]) * 100, 1) == 31.3
     with open(os.path.join(out, "report.md"), encoding="utf-8") as f:
         md = f.read()
-    for text in ("human 49.3%", "GPT-4 (plain prompt) 63.4%", "GPT-4 (empathy prompt) 64.75%", "+31.34%"):
+    for text in ("human 49.3%", "GPT-4 (plain prompt) 63.4%", "GPT-4 (empathy prompt) 64.75%", "+31.34%",
+                 "+15.45 pp", "+31.34% relative", "Good vs baseline (pp)", "Good vs baseline (relative)"):
         assert text in md, f"report.md lacks '{text}'"
+    # real people's ratings: no simulated-data notice anywhere, 0 in every table
+    with open(os.path.join(out, "report.html"), encoding="utf-8") as f:
+        html = f.read()
+    assert "SIMULATED" not in md and "SIMULATED" not in html, "a real ratings file's report says SIMULATED"
+    for name in sorted(os.listdir(os.path.join(out, "tables"))):
+        assert all(r["simulated"] == "0" for r in read_table(out, name)), f"tables/{name}: simulated is not 0"
+    # Wilson 95% intervals: scipy's binomtest(...).proportion_ci(method="wilson")
+    from scipy.stats import binomtest
+
+    def near(what, got, want):
+        assert abs(float(got) - want) < 1e-9, f"{what}: empq {got}, scipy {want!r}"
+    for c, r in conds.items():
+        for v in ("bad", "okay", "good"):
+            want = binomtest(int(r[f"n_{v}"]), int(r["n"])).proportion_ci(0.95, method="wilson")
+            near(f"{c} share_{v} lo95", r[f"share_{v}_lo95"], want.low)
+            near(f"{c} share_{v} hi95", r[f"share_{v}_hi95"], want.high)
+    agree("chatgpt_empathy good_diff", conds["chatgpt_empathy"]["good_diff_vs_baseline"], 0.6475 - 0.493)
+    for r in read_table(out, "emotions.csv"):
+        want = binomtest(int(r["n_good"]), int(r["n"])).proportion_ci(0.95, method="wilson")
+        near(f"{r['emotion']}/{r['condition']} lo95", r["share_good_lo95"], want.low)
+        near(f"{r['emotion']}/{r['condition']} hi95", r["share_good_hi95"], want.high)
+    assert "47.11\u201351.49%" in md, "report.md lacks human's interval 47.11-51.49%"
+    assert "(n=62)" in md, "report.md's per-emotion table has no n"
 
     ref = reference(path, os.path.join(out, "tables", "style_values.csv"))
     worst = [0.0, ""]
@@ -170,6 +194,11 @@ def test_demo_style():
         with open(os.path.join(demo, "responses.jsonl"), encoding="utf-8") as f:
             lines = [json.loads(x) for x in f if x.strip()]
         assert len(lines) == 1000, len(lines)
+        # the demo's own report (SIMULATED raters), kept for the browser check below
+        kept = os.path.join(OUT, "demo-simulated")
+        shutil.rmtree(kept, ignore_errors=True)
+        shutil.copytree(os.path.join(demo, "report"), kept)
+        REPORTS.append(("demo-simulated", os.path.join(kept, "report.html")))
 
         # ratings in the long layout, two raters per item, made up from a hash
         ratings = os.path.join(tmp, "ratings.csv")

@@ -4,7 +4,9 @@ deadline."""
 
 import os
 import re
+import shutil
 import subprocess
+import sys
 import time
 
 from empqtest import Cluster, demo_like_spec, free_port, main, program
@@ -114,7 +116,7 @@ def test_options():
         out = os.path.join(c.tmp, "x.jsonl")
         # --out=FILE and --redis=URL, the run after the options: it gets as far as Redis
         expect_fail(c, ["export", f"--out={out}", f"--redis={dead}", "r-x"], dead.split("//")[1], code=3)
-        expect_fail(c, ["export", "r-x", "--out"], "export: --out needs a value", code=2)
+        expect_fail(c, ["export", "r-x", "--out"], "export: option '--out' needs a value", code=2)
         r, _ = expect_fail(c, ["export", "r-x", "--bogus", "x"], "export: unknown option '--bogus'", code=2)
         assert "usage: empq export" in r.stderr, r.stderr
         expect_fail(c, ["export", "--json=1", "r-x"], "unknown option '--json=1'", code=2)
@@ -122,9 +124,9 @@ def test_options():
         expect_fail(c, ["export", "r-1", "--out", out, "r-2"], "one run at a time (got 'r-1' and 'r-2')", code=2)
         expect_fail(c, ["submit", "--prompts=many", "s.yaml"], "--prompts must be a whole number, got 'many'",
                     code=2)
-        expect_fail(c, ["keygen", "--out"], "keygen: unknown option or missing value '--out'", code=2)
-        expect_fail(c, ["demo", "--fast", "1"], "demo: unknown argument '--fast'", code=2)
-        expect_fail(c, ["--curve-secret"], "unknown command '--curve-secret'", code=2)
+        expect_fail(c, ["keygen", "--out"], "keygen: option '--out' needs a value", code=2)
+        expect_fail(c, ["demo", "--fast", "1"], "demo: unknown option '--fast'", code=2)
+        expect_fail(c, ["--curve-secret"], "empq: option '--curve-secret' needs a value", code=2)
         # status --watch [SECONDS]: the next argument when it starts with a digit, or --watch=S
         expect_fail(c, ["status", "r-x", "--watch", "9999"], "--watch wants seconds in 0.05..3600, got '9999'",
                     code=2)
@@ -136,26 +138,86 @@ def test_options():
         for args in (["dataset", "check", ds, "--format", "jsonl"], ["dataset", "check", "--format=jsonl", ds]):
             r = c.cli(args)
             assert "3 dialogues" in r.stdout, r.stdout
-        expect_fail(c, ["dataset", "check", ds, "--format"], "dataset check: --format needs a value", code=2)
-        expect_fail(c, ["dataset", "synth", "extra", "--prompts", "3"], "dataset synth: unknown argument 'extra'",
+        expect_fail(c, ["dataset", "check", ds, "--format"], "dataset check: option '--format' needs a value", code=2)
+        expect_fail(c, ["dataset", "synth", "extra", "--prompts", "3"], "dataset synth: unexpected argument 'extra'",
                     code=2)
         for args in (["export", "--help"], ["dataset", "check", "-h"], ["--help"]):
             r = c.cli(args)
             assert r.stdout.startswith("usage: empq"), r.stdout
         # the broker and the collector: usage errors exit 2 before they touch Redis
         for prog, args, needle in (
-                ("empq-broker", ["--bogus"], "empq-broker: unknown option --bogus"),
-                ("empq-broker", ["--redis"], "empq-broker: --redis: unknown option or missing value"),
+                ("empq-broker", ["--bogus"], "empq-broker: unknown option '--bogus'"),
+                ("empq-broker", ["--redis"], "empq-broker: option '--redis' needs a value"),
                 ("empq-broker", ["--lease-ms=0"], "--lease-ms wants milliseconds in 1..86400000, got '0'"),
-                ("empq-broker", ["extra"], "empq-broker: unknown option extra"),
-                ("empq-collector", ["--bogus", "x"], "empq-collector: unknown argument '--bogus'"),
-                ("empq-collector", ["--out"], "empq-collector: --out needs a value"),
-                ("empq-collector", ["extra"], "empq-collector: unknown argument 'extra'")):
+                ("empq-broker", ["extra"], "empq-broker: unexpected argument 'extra'"),
+                ("empq-collector", ["--bogus", "x"], "empq-collector: unknown option '--bogus'"),
+                ("empq-collector", ["--out"], "empq-collector: option '--out' needs a value"),
+                ("empq-collector", ["extra"], "empq-collector: unexpected argument 'extra'")):
             r = subprocess.run([program(prog)] + args, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                timeout=20, cwd=c.tmp)
             assert r.returncode == 2, f"{prog} {args}: exit {r.returncode}: {r.stderr}"
             assert needle in r.stderr, f"{prog} {args}: stderr does not name {needle!r}:\n{r.stderr}"
 
 
+PROGRAMS = ("empq", "empq-broker", "empq-worker", "empq-collector", "empq-fakellm")
+# every empq command, with what comes before its options
+COMMANDS = (["submit"], ["status"], ["rerun"], ["cancel"], ["pause"], ["resume"], ["workers"], ["export"],
+            ["dataset", "synth"], ["dataset", "check"], ["demo"], ["analyze"], ["assign"],
+            ["ratings", "export"], ["ratings", "status"], ["ratings", "reclaim"], ["keygen"])
+
+
+def run_prog(prog, args, cwd):
+    return subprocess.run([program(prog)] + args, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=20, cwd=cwd)
+
+
+def test_one_wording():
+    """--version on the five programs (the version and the git commit); an
+    unknown option, a missing value and a stray argument read the same in
+    every program and every empq command, name the program (not its path)
+    and exit 2, before any service is touched."""
+    with Cluster() as c:
+        versions = set()
+        for prog in PROGRAMS:
+            r = run_prog(prog, ["--version"], c.tmp)
+            assert r.returncode == 0 and r.stderr == "", f"{prog} --version: exit {r.returncode}: {r.stderr}"
+            m = re.fullmatch(rf"{prog} (\d+\.\d+\.\d+) \(commit ([0-9a-f]{{7,40}}(?:-dirty)?|unknown)\)\n", r.stdout)
+            assert m, f"{prog} --version printed {r.stdout!r}"
+            versions.add(m.groups())
+        assert len(versions) == 1, f"the five programs disagree on the version: {versions}"
+        in_git = shutil.which("git") and subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)),
+                                                         "rev-parse"], capture_output=True).returncode == 0
+        if in_git:
+            assert versions.pop()[1] != "unknown", "built from a git checkout but --version says commit unknown"
+
+        def refused(prog, args, line):
+            r = run_prog(prog, args, c.tmp)
+            first = r.stderr.split("\n", 1)[0]
+            assert r.returncode == 2, f"{prog} {args}: exit {r.returncode}, want 2: {r.stderr}"
+            assert first == line, f"{prog} {args}: first line {first!r}, want {line!r}"
+            assert "usage: " in r.stderr, f"{prog} {args}: no usage after the error: {r.stderr}"
+            assert "/" not in first, f"{prog} {args}: a path in the error: {first!r}"
+            assert r.stdout == "", f"{prog} {args}: wrote on stdout: {r.stdout!r}"
+
+        for prog in PROGRAMS:
+            refused(prog, ["--bogus"], f"{prog}: unknown option '--bogus'")
+            refused(prog, ["--bogus=1"], f"{prog}: unknown option '--bogus=1'")
+        refused("empq-broker", ["--redis"], "empq-broker: option '--redis' needs a value")
+        refused("empq-worker", ["--broker"], "empq-worker: option '--broker' needs a value")
+        refused("empq-worker", ["-b"], "empq-worker: option '-b' needs a value")
+        refused("empq-worker", ["-x"], "empq-worker: unknown option '-x'")
+        refused("empq-collector", ["--redis"], "empq-collector: option '--redis' needs a value")
+        refused("empq-fakellm", ["--port"], "empq-fakellm: option '--port' needs a value")
+        for prog in PROGRAMS[1:]:
+            refused(prog, ["extra"], f"{prog}: unexpected argument 'extra'")
+        for cmd in COMMANDS:
+            name = " ".join(cmd)
+            refused("empq", cmd + ["--bogus"], f"empq: {cmd[0]}: unknown option '--bogus'" if cmd[0] == "ratings"
+                    else f"empq: {name}: unknown option '--bogus'")
+            refused("empq", cmd + ["-q"], f"empq: {cmd[0] if cmd[0] == 'ratings' else name}: unknown option '-q'")
+        print(f"   --version and refused options: {len(PROGRAMS)} programs, {len(COMMANDS)} commands",
+              file=sys.stderr)
+
+
 if __name__ == "__main__":
-    main(test_bad_spec, test_bad_dataset, test_unreachable_services, test_options)
+    main(test_bad_spec, test_bad_dataset, test_unreachable_services, test_options, test_one_wording)

@@ -106,6 +106,7 @@ def check_study(out, summary, prompts):
     condition, item, rating) tuples."""
     assert "SIMULATED" in summary, summary
     for name in ("plan/plan.csv", "plan/plan.json", "ratings/ratings.csv", "ratings/participants.csv",
+                 "ratings/answers.csv",
                  "report/report.html", "report/report.md", "report/tables/conditions.csv"):
         path = os.path.join(out, name)
         assert os.path.isfile(path) and os.path.getsize(path) > 0, path
@@ -122,12 +123,26 @@ def check_study(out, summary, prompts):
     assert collections.Counter(r["condition"] for r in rows) == {s: prompts for s in SOURCES}
     assert all(r["rating"] in ("1", "2", "3") and r["checks_passed"] == r["checks"] == "1" for r in rows)
     assert summary_value(summary, "participants") == participants, summary
+    # the demo study has a consent page: every simulated participant agreed before its claim
+    with open(os.path.join(out, "ratings", "answers.csv"), newline="") as f:
+        answers = list(csv.DictReader(f))
+    assert len(answers) == participants and all(a["consented_at"] for a in answers), answers[:3]
     assert summary_value(summary, "ratings") == prompts * len(SOURCES), summary
     for name in ("report.html", "report.md"):
         with open(os.path.join(out, "report", name), encoding="utf-8") as f:
             text = f.read()
         missing = [s for s in SOURCES if s not in text]
         assert not missing, f"{name} does not name {missing}"
+        # the simulated raters are said on top, before the first figure
+        notice = text.find("SIMULATED DATA.")
+        first = min(i for i in (text.find("<h2"), text.find("\n## "), text.find("Share rated Good")) if i >= 0)
+        assert 0 <= notice < first, f"{name}: no SIMULATED DATA notice above the figures"
+        assert f"{prompts * len(SOURCES)} of the {prompts * len(SOURCES)} ratings come from simulated raters" in text
+    tables = os.path.join(out, "report", "tables")
+    for name in sorted(os.listdir(tables)):
+        with open(os.path.join(tables, name), newline="", encoding="utf-8") as f:
+            table = list(csv.DictReader(f))
+        assert table and all(r["simulated"] == "1" for r in table), f"tables/{name}: simulated is not 1 on every row"
     return sorted((r["participant"], r["condition"], r["item"], r["rating"]) for r in rows)
 
 

@@ -12,11 +12,12 @@ import http.client
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 import urllib.parse
 
-from empqtest import SOURCE_DIR, Cluster, main, program, read_jsonl, wait_until
+from empqtest import SOURCE_DIR, Cluster, main, port_in_file, program, read_jsonl, wait_until
 
 sys.path.insert(0, os.path.join(SOURCE_DIR, "bench", "rating"))
 import loadgen  # noqa: E402
@@ -44,7 +45,27 @@ def dataset(n):
     return out
 
 
-def spec(path, n):
+# A study with a consent page, its duration and end-of-study questions; the
+# texts carry markup that must show as text.
+RATING_SECTION = "\n".join([
+    "rating:",
+    "  duration_minutes: 12",
+    "  consent: |",
+    "    You will rate short dialogues. <b>Taking part is voluntary</b>.",
+    "",
+    "    You may stop at any time; your answers are stored without your name.",
+    "  questions:",
+    "    - id: age",
+    "      text: Your age group <i>please</i>",
+    "      type: choice",
+    "      choices: [18-29, 30-49, 50 or older, Prefer not to say]",
+    "      required: true",
+    "    - id: comments",
+    "      text: Anything you would like to tell us?",
+    "      max_length: 40", ""])
+
+
+def spec(path, n, extra=""):
     return "\n".join([
         "name: rating-site", "dataset:", "  format: jsonl", f"  path: {path}",
         "selection:", f"  prompts: {n}", "  seed: 1", "  balance: none",
@@ -53,31 +74,23 @@ def spec(path, n):
         "  - alias: fake-warm", "    provider: openai-compatible",
         "    base_url: \"${EMPQ_FAKELLM_URL}/v1\"", "    model: fake-warm",
         "  - alias: fake-brief", "    provider: openai-compatible",
-        "    base_url: \"${EMPQ_FAKELLM_URL}/v1\"", "    model: fake-brief", ""])
+        "    base_url: \"${EMPQ_FAKELLM_URL}/v1\"", "    model: fake-brief", ""]) + extra
 
 
-def start(c, n, assign_args):
-    """A finished run of n prompts x 3 sources, its plan, and the site.
-    Returns (run id, site port)."""
+def start(c, n, assign_args, extra=""):
+    """A finished run of n prompts x 3 sources (extra: more spec text), its
+    plan, and the site. Returns (run id, site port)."""
     c.start(collector=False)
     pf = os.path.join(c.tmp, "site.port")
     c.spawn("collector", [program("empq-collector"), "--redis", c.redis_url, "--out", c.out,
                           "--site", "0", "--site-port-file", pf])
 
-    def port():
-        try:
-            with open(pf) as f:
-                v = f.read().strip()
-            return int(v) if v.isdigit() else 0
-        except OSError:
-            return 0
-
-    site_port = wait_until("site port file", port, procs=[c.procs["collector"]])
+    site_port = wait_until("site port file", lambda: port_in_file(pf), procs=[c.procs["collector"]])
     ds = os.path.join(c.tmp, "dataset.jsonl")
     with open(ds, "w", encoding="utf-8") as f:
         for d in dataset(n):
             f.write(json.dumps(d) + "\n")
-    run = c.submit(c.write("study.yaml", spec(ds, n)))
+    run = c.submit(c.write("study.yaml", spec(ds, n, extra)))
     c.wait_responses(run)
     c.cli(["assign", run, "--out", os.path.join(c.tmp, "plan")] + assign_args)
     return run, site_port
@@ -171,6 +184,15 @@ def test_site():
         assert st == 413, st
         st, _, _, _ = h.req("PUT", loc + "/answer", body={"slot": slot, "pos": 0, "rating": 2})
         assert st == 405, st
+        # a field twice (which one was meant?): refused, whichever field it is
+        form = "application/x-www-form-urlencoded"
+        for raw in (f"slot={slot}&pos=0&rating=3&rating=1", f"slot={slot}&pos=0&rating=3&rating=3",
+                    f"slot={slot}&slot={slot}&pos=0&rating=3", f"slot={slot}&pos=0&pos=1&rating=3",
+                    f"slot={slot}&pos=0&rating=3&x=1&x=2", f"slot={slot}&pos=0&rating=%ZZ"):
+            st, _, body, _ = h.req("POST", loc + "/answer", raw=raw, headers={"Content-Type": form})
+            assert st == 400 and "nothing was saved" in body, (raw, st, body)
+        st, _, body, _ = h.req("POST", loc + "/start", raw="a=1&a=1", headers={"Content-Type": form})
+        assert st == 400 and "twice" in body, (st, body)
         assert status(c, run)["ratings"] == 0, status(c, run)
 
         # answers: saved as given; a resent form is harmless; a changed one is stale
@@ -248,6 +270,148 @@ def test_site():
             assert len(list(csv.DictReader(f))) == 10  # dddd4444 has not answered yet
 
 
+def rate_all(h, loc, n=10):
+    """Starts and answers every dialogue of the participant at loc."""
+    st, _, _, _ = h.req("POST", loc + "/start", body={})
+    assert st == 303, st
+    for i in range(n):
+        st, _, body, _ = h.req("GET", loc)
+        assert st == 200 and hidden(body, "pos") == i, body
+        st, _, _, _ = h.req("POST", loc + "/answer",
+                            body={"slot": hidden(body, "slot"), "pos": i, "rating": 1 + i % 3})
+        assert st == 303, st
+
+
+def test_consent_questions_routes():
+    """A study with a consent page and end-of-study questions: the consent
+    page (with the duration) comes before any claim; declining claims
+    nothing; agreeing claims; the questions come after the last dialogue and
+    are stored with the completion, refused (4xx, nothing stored) when
+    malformed; the completion page follows the route (Prolific's link only
+    for who came by it); answers.csv holds the answers and the route."""
+    with Cluster(workers=1) as c:
+        run, port = start(c, 10, ["--completion-code", "CODE-77"], RATING_SECTION)
+        h = Client(port)
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+
+        def counts():
+            s = status(c, run)
+            return s["claimed"], s["open"], s["done"]
+
+        assert counts() == (0, 3, 0)
+        q = "PROLIFIC_PID=5f3c9a1b2d4e6f7a8b9c0d1e&STUDY_ID=st1&SESSION_ID=se1"
+        st, _, body, resp = h.req("GET", f"/study/{run}?{q}")
+        assert st == 200 and "About this study" in body, (st, body)
+        assert "default-src 'none'" in resp.getheader("Content-Security-Policy")
+        assert "<script>" not in body.split('<script src="/static/keys.js">')[0]  # no inline script
+        assert "about <strong>12 minutes</strong>" in body, body
+        assert "&lt;b&gt;Taking part is voluntary&lt;/b&gt;" in body and "<b>" not in body, body
+        assert body.count('<p class="consent">') == 2, body  # two paragraphs
+        assert 'value="agree"' in body and 'value="decline"' in body
+        assert counts() == (0, 3, 0), "the consent page claimed a slot"
+
+        # decline: nothing claimed (Redis holds no participant), Prolific wording for Prolific
+        pid = "5f3c9a1b2d4e6f7a8b9c0d1e"
+        consent = {"participant": pid, "route": "prolific", "study": "st1", "session": "se1"}
+        st, _, body, _ = h.req("POST", f"/study/{run}/consent", body=dict(consent, consent="decline"))
+        assert st == 200 and "not joined" in body and "Prolific" in body, (st, body)
+        assert counts() == (0, 3, 0)
+        who = c.redis_url.rsplit(":", 1)[1]
+        r = subprocess.run(["redis-cli", "-p", who, "HLEN", f"empq:run:{run}:who"],
+                           capture_output=True, text=True)
+        assert r.stdout.strip() == "0", r.stdout
+        st, _, body, _ = h.req("POST", f"/study/{run}/consent",
+                               body={"participant": "linkdecline", "route": "link", "consent": "decline"})
+        assert st == 200 and "Prolific" not in body and "close this page" in body, body
+        # malformed consent forms: 400, nothing claimed
+        for raw in ("participant=x1&route=link&consent=agree&consent=decline",
+                    "participant=x1&participant=x2&route=link&consent=agree",
+                    "participant=x1&route=link&consent=maybe",
+                    "participant=x1&route=elsewhere&consent=agree",
+                    "participant=x1&route=link&consent=agree&extra=1",
+                    "participant=%3Cb%3E&route=link&consent=agree"):
+            st, _, body, _ = h.req("POST", f"/study/{run}/consent", raw=raw, headers=form)
+            assert st == 400, (raw, st, body)
+        st, _, _, _ = h.req("POST", f"/study/{run}/consent", body=dict(consent, consent="agree"),
+                            headers={"Origin": "http://evil.example"})
+        assert st == 403, st
+        st, _, _, _ = h.req("GET", f"/study/{run}/consent")
+        assert st == 405, st
+        assert counts() == (0, 3, 0)
+
+        # agree: the slot is claimed; arriving again resumes without the consent page
+        st, loc, _, _ = h.req("POST", f"/study/{run}/consent", body=dict(consent, consent="agree"))
+        assert st == 303 and loc == f"/study/{run}/p/{pid}", (st, loc)
+        assert counts() == (1, 2, 0)
+        st, loc2, _, _ = h.req("GET", f"/study/{run}?{q}")
+        assert st == 303 and loc2 == loc, (st, loc2)
+        st, _, body, _ = h.req("GET", loc)
+        assert "Instructions" in body and "12 minutes" in body and "autofocus" not in body, body
+        rate_all(h, loc)
+
+        # the questions: after the last dialogue, before the completion code
+        st, _, body, _ = h.req("GET", loc)
+        assert st == 200 and "A few last questions" in body, body
+        assert "CODE-77" not in body
+        assert "Your age group &lt;i&gt;please&lt;/i&gt;" in body and 'maxlength="40"' in body, body
+        assert body.count('type="radio" name="q_age"') == 4 and 'name="q_comments"' in body
+        assert counts() == (1, 2, 0)
+        bad = [("q_comments=hello", "needs an answer"),                    # required missing
+               ("q_age=4", "not one of its 4 choices"),                    # out of range
+               ("q_age=x", "not one of its 4 choices"),
+               ("q_age=1&q_age=2", "twice"),                               # a field twice
+               ("q_age=1&q_nope=2", "not a question of this study"),      # unknown field
+               ("q_age=1&q_comments=" + "x" * 41, "at most 40"),          # too long
+               ("q_age=1&q_comments=%FF%FE", "not UTF-8"),                # not UTF-8
+               ("q_age=1&q_comments=a%01b", "control characters")]
+        for raw, want in bad:
+            st, _, body, _ = h.req("POST", loc + "/finish", raw=raw, headers=form)
+            assert st == 400 and want in body and "nothing was saved" in body, (raw, st, body)
+        st, _, _, _ = h.req("POST", loc + "/finish", raw="q_comments=" + "a" * 300000, headers=form)
+        assert st == 413, st
+        assert counts() == (1, 2, 0)
+        comment = "Thanks, \"nice\" study\nline two <i>x</i> é"
+        st, _, _, _ = h.req("POST", loc + "/finish", body={"q_age": "2", "q_comments": comment})
+        assert st == 303, st
+        assert counts() == (1, 2, 1)
+        st, _, _, _ = h.req("POST", loc + "/finish", body={"q_age": "0"})  # resent: nothing changes
+        assert st == 303, st
+        st, _, body, _ = h.req("GET", loc)
+        assert "CODE-77" in body and "Return to Prolific" in body and \
+            "https://app.prolific.com/submissions/complete?cc=CODE-77" in body, body
+
+        # the ?participant= route: the code, no Prolific wording
+        st, _, body, _ = h.req("GET", f"/study/{run}?participant=lab-007")
+        assert st == 200 and "About this study" in body, body
+        st, locb, _, _ = h.req("POST", f"/study/{run}/consent",
+                               body={"participant": "lab-007", "route": "link", "study": "",
+                                     "session": "", "consent": "agree"})
+        assert st == 303, st
+        st, _, _, _ = h.req("POST", locb + "/finish", body={"q_age": "1"})
+        assert st == 409, st  # the dialogues come first
+        rate_all(h, locb)
+        st, _, _, _ = h.req("POST", locb + "/finish", body={"q_age": "3", "q_comments": ""})
+        assert st == 303, st
+        st, _, body, _ = h.req("GET", locb)
+        assert "CODE-77" in body and "Prolific" not in body and "prolific.com" not in body, body
+        assert "keep this code" in body, body
+
+        # the export: answers.csv, one row per finished participant
+        out = os.path.join(c.tmp, "ratings")
+        c.cli(["ratings", "export", run, "--out", out])
+        with open(os.path.join(out, "answers.csv"), newline="", encoding="utf-8") as f:
+            rows = {r["participant"]: r for r in csv.DictReader(f)}
+        assert set(rows) == {pid, "lab-007"}, rows
+        a = rows[pid]
+        assert a["route"] == "prolific" and a["study_id"] == "st1" and a["status"] == "done", a
+        assert a["age"] == "50 or older" and a["comments"] == comment, a
+        assert a["consented_at"] and a["done_at"] and a["consented_at"] <= a["done_at"], a
+        b = rows["lab-007"]
+        assert b["route"] == "link" and b["age"] == "Prefer not to say" and b["comments"] == "", b
+        with open(os.path.join(out, "ratings-long.csv"), newline="") as f:
+            assert len(list(csv.DictReader(f))) == 20
+
+
 def test_small_load():
     """90 slots (30 prompts x 3 sources, 10 a participant); 99 participants in
     two seconds, a tenth abandoning, spread over two site processes (two
@@ -287,4 +451,4 @@ def test_small_load():
 
 
 if __name__ == "__main__":
-    main(test_site, test_small_load)
+    main(test_site, test_consent_questions_routes, test_small_load)

@@ -256,6 +256,25 @@ static void test_long_layout(void)
     CHECK_INT(a->alpha.pairable_units, 4);
     CHECK_NEAR(a->alpha.alpha, 1 - 7.0 * 18 / 600, 1e-12);
     CHECK(a->has_sentiment);
+    CHECK_INT(a->n_simulated, 0);
+    empq_analysis_free(&a);
+    empq_ratings_free(&r);
+
+    /* the demo's export: study_id SIMULATED on 2 of 3 ratings; the report says so on top */
+    static const char sim[] = "participant,condition,item,rating,study_id\r\n"
+                              "s1,human,i1,3,SIMULATED\r\ns1,gpt,i2,2,SIMULATED\r\np1,human,i3,1,STUDY42\r\n";
+    CHECK_INT(empq_ratings_parse("s.csv", sim, sizeof sim - 1, EMPQ_LAYOUT_LONG, &r, &err), EMPQ_OK);
+    CHECK_INT(r->n_simulated, 2);
+    CHECK_INT(empq_analysis_compute(r, NULL, NULL, 0, &a, &err), EMPQ_OK);
+    CHECK_INT(a->n_simulated, 2);
+    empq_buf md = {0}, html = {0};
+    CHECK_INT(empq_analysis_render_md(a, &md), EMPQ_OK);
+    CHECK_INT(empq_analysis_render_html(a, &html), EMPQ_OK);
+    CHECK(strncmp(md.data, "# empq analysis report\n\n> **SIMULATED DATA.** 2 of the 3 ratings", 64) == 0);
+    const char *h1 = strstr(html.data, "<h1>"), *notice = strstr(html.data, "SIMULATED DATA.");
+    CHECK(h1 != NULL && notice != NULL && notice > h1 && strstr(h1 + 1, "<h2") > notice);
+    empq_buf_free(&md);
+    empq_buf_free(&html);
     empq_analysis_free(&a);
     empq_ratings_free(&r);
 }
@@ -304,7 +323,10 @@ static void test_report(void)
 
     empq_buf md = {0}, html = {0};
     CHECK_INT(empq_analysis_render_md(a, &md), EMPQ_OK);
-    CHECK_CONTAINS(md.data, "human 50%; gpt 66.67% (+33.33% vs human)");
+    /* 2 of 4 and 2 of 3 Good: Wilson 95% 15.00-85.00% and 20.77-93.85% */
+    CHECK_CONTAINS(md.data, "human 50% (95% CI 15\xe2\x80\x93" "85%); gpt 66.67% (95% CI 20.77\xe2\x80\x93" "93.85%), "
+                            "+16.67 pp, +33.33% relative, vs human.");
+    CHECK(strstr(md.data, "SIMULATED") == NULL);
     CHECK_CONTAINS(md.data, "| condition | n | Bad |");
     CHECK_CONTAINS(md.data, "not applicable: every item has a single rating");
     CHECK_INT(empq_analysis_render_html(a, &html), EMPQ_OK);

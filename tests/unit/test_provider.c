@@ -407,6 +407,18 @@ static void test_parse_malformed(void)
     CHECK_CONTAINS(r.reason, "reply cut");
     empq_provider_result_clear(&r);
 
+    /* a body past the transport's cap: permanent, whatever the status */
+    empq_http_reply big = {.status = 200, .body = ok, .body_len = strlen(ok), .too_large = 1};
+    CHECK_INT(empq_provider_parse(&spec, &big, KEY, NOW, &r), EMPQ_OK);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK_CONTAINS(r.reason, "HTTP 200: reply_too_large (more than 41 bytes)");
+    empq_provider_result_clear(&r);
+    big.status = 503;
+    CHECK_INT(empq_provider_parse(&spec, &big, KEY, NOW, &r), EMPQ_OK);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK_CONTAINS(r.reason, "HTTP 503: reply_too_large");
+    empq_provider_result_clear(&r);
+
     /* no reply at all */
     empq_http_reply none = {.status = 0, .transport_error = "Failed to connect to 127.0.0.1 port 9 after 0 ms"};
     CHECK_INT(empq_provider_parse(&spec, &none, KEY, NOW, &r), EMPQ_OK);

@@ -17,8 +17,9 @@
 #define N_MODELS 2
 static const char *RUN = "r-test-ratings";
 
-/* A finished run: 20 prompts, sources "human" and "m1", every result. */
-static void make_run(empq_store *s)
+/* A finished run: 20 prompts, sources "human" and "m1", every result;
+ * rating: the spec's rating section (may be NULL). */
+static void make_run(empq_store *s, Empq__RatingSpec *rating)
 {
     static const char *emo[4] = {"sad", "joyful", "afraid", "proud"};
     Empq__ModelSpec m0 = EMPQ__MODEL_SPEC__INIT, m1 = EMPQ__MODEL_SPEC__INIT;
@@ -31,6 +32,7 @@ static void make_run(empq_store *s)
     spec.name = "t";
     spec.n_models = 2;
     spec.models = models;
+    spec.rating = rating;
     Empq__Run run = EMPQ__RUN__INIT;
     run.id = (char *)RUN;
     run.spec = &spec;
@@ -96,7 +98,7 @@ static int claim(empq_store *s, const char *pid, uint64_t now, uint32_t *slot)
 {
     int outcome = -1;
     empq_error err = {0};
-    CHECK_INT(empq_ratings_claim(s, RUN, pid, "study", "sess", now, &outcome, slot, &err), EMPQ_OK);
+    CHECK_INT(empq_ratings_claim(s, RUN, pid, "study", "sess", EMPQ_RATINGS_PROLIFIC, now, &outcome, slot, &err), EMPQ_OK);
     return outcome;
 }
 
@@ -116,7 +118,7 @@ int main(void)
     empq_store *s = NULL;
     empq_error err = {0};
     CHECK_INT(empq_store_open(&s, r.url, 2000, &err), EMPQ_OK);
-    make_run(s);
+    make_run(s, NULL);
     empq_assign_plan *plan = make_plan();
     empq_ratings_config cfg;
     empq_ratings_config_default(&cfg);
@@ -147,7 +149,7 @@ int main(void)
     CHECK(s1 != s2 && s1 != s3 && s1 != s4 && s2 != s3 && s2 != s4 && s3 != s4);
     CHECK_INT(claim(s, "p5", 1000, &slot), EMPQ_RATINGS_FULL);
     int outcome = 0;
-    CHECK_INT(empq_ratings_claim(s, RUN, "bad id!", NULL, NULL, 1000, &outcome, &slot, &err),
+    CHECK_INT(empq_ratings_claim(s, RUN, "bad id!", NULL, NULL, 0, 1000, &outcome, &slot, &err),
               EMPQ_EINVAL);
     /* the plan cannot be replaced once claimed */
     CHECK_INT(empq_ratings_store_plan(s, RUN, plan, 2, 1, &cfg, 1, &err), EMPQ_EEXIST);
@@ -323,6 +325,88 @@ int main(void)
         CHECK_INT(idle, 1);
         empq_ratings_overview_clear(&ov);
     }
+
+    /* a study with consent and end-of-study questions (a second run) */
+    RUN = "r-test-ratings-q";
+    Empq__RatingQuestion q0 = EMPQ__RATING_QUESTION__INIT, q1 = EMPQ__RATING_QUESTION__INIT;
+    char *choices[] = {"young", "old"};
+    q0.id = "age";
+    q0.text = "Age?";
+    q0.type = "choice";
+    q0.n_choices = 2;
+    q0.choices = choices;
+    q0.has_required = q0.required = 1;
+    q1.id = "note";
+    q1.text = "Note?";
+    q1.type = "text";
+    q1.has_max_length = 1;
+    q1.max_length = 5;
+    Empq__RatingQuestion *qs[] = {&q0, &q1};
+    Empq__RatingSpec rs = EMPQ__RATING_SPEC__INIT;
+    rs.consent = "Do you agree?";
+    rs.n_questions = 2;
+    rs.questions = qs;
+    make_run(s, &rs);
+    Empq__RunSpec qspec = EMPQ__RUN_SPEC__INIT;
+    qspec.rating = &rs;
+    empq_ratings_config_from_spec(&cfg, &qspec);
+    CHECK_INT(cfg.consent, 1);
+    CHECK_INT(cfg.questions, 2);
+    CHECK_INT(empq_ratings_store_plan(s, RUN, plan, 2, 1, &cfg, 0, &err), EMPQ_OK);
+    CHECK_INT(claim(s, "q1", 1000, &slot), EMPQ_RATINGS_NO_CONSENT); /* nothing claimed */
+    CHECK_INT(empq_ratings_counts_get(s, RUN, 1000, &cnt, &err), EMPQ_OK);
+    CHECK_INT(cnt.claimed, 0);
+    CHECK_INT(cnt.open, 4);
+    CHECK_INT(empq_ratings_claim(s, RUN, "q1", NULL, NULL, EMPQ_RATINGS_CONSENTED, 1000, &outcome,
+                                 &slot, &err), EMPQ_OK);
+    CHECK_INT(outcome, EMPQ_RATINGS_OK);
+    CHECK_INT(claim(s, "q1", 1000, &s1), EMPQ_RATINGS_RESUMED); /* resuming needs no consent again */
+    const char *vals[2] = {"1", "ok"};
+    CHECK_INT(empq_ratings_finish(s, RUN, "q1", &rs, vals, 1000, &outcome, &err), EMPQ_OK);
+    CHECK_INT(outcome, EMPQ_RATINGS_NOT_DUE);
+    CHECK_INT(empq_ratings_start(s, RUN, "q1", 1000, &outcome, &err), EMPQ_OK);
+    for (uint32_t pos = 0; pos < plan->slots[slot].n; pos++) {
+        int32_t e = plan->slots[slot].entries[pos];
+        CHECK_INT(answer(s, "q1", slot, pos, EMPQ_ASSIGN_IS_CHECK(e) ? EMPQ_ASSIGN_CHECK_EXPECT(e) : 2,
+                         1000 + pos), EMPQ_RATINGS_OK);
+    }
+    CHECK_INT(empq_ratings_view(s, RUN, "q1", 1100, &pg, &err), EMPQ_OK);
+    CHECK_INT(pg.kind, EMPQ_PAGE_QUESTIONS);
+    CHECK_INT(pg.prolific, 0);
+    empq_ratings_page_clear(&pg);
+    CHECK_INT(empq_ratings_counts_get(s, RUN, 1100, &cnt, &err), EMPQ_OK);
+    CHECK_INT(cnt.done, 0);
+    /* malformed answers: refused, nothing stored */
+    const char *bad1[2] = {NULL, "hi"}, *bad2[2] = {"2", NULL}, *bad3[2] = {"1", "toolong"},
+               *bad4[2] = {"1", "a\xff"}, *bad5[2] = {"x", NULL}, *bad6[2] = {"0", "a\x01"},
+               *bad7[2] = {"0", "\xed\xa0\x80"}; /* a surrogate */
+    const char *const *bads[] = {bad1, bad2, bad3, bad4, bad5, bad6, bad7};
+    const char *why[] = {"needs an answer", "choices", "at most 5", "not UTF-8", "choices",
+                         "control", "not UTF-8"};
+    for (size_t i = 0; i < 7; i++) {
+        CHECK_INT(empq_ratings_finish(s, RUN, "q1", &rs, bads[i], 1100, &outcome, &err), EMPQ_EINVAL);
+        CHECK_CONTAINS(err.msg, why[i]);
+    }
+    CHECK_INT(empq_ratings_counts_get(s, RUN, 1100, &cnt, &err), EMPQ_OK);
+    CHECK_INT(cnt.done, 0);
+    const char *good[2] = {"1", "ok \xc3\xa9!"}; /* 5 characters, 6 bytes */
+    CHECK_INT(empq_ratings_finish(s, RUN, "q1", &rs, good, 1200, &outcome, &err), EMPQ_OK);
+    CHECK_INT(outcome, EMPQ_RATINGS_OK);
+    CHECK_INT(empq_ratings_finish(s, RUN, "q1", &rs, good, 1300, &outcome, &err), EMPQ_OK);
+    CHECK_INT(outcome, EMPQ_RATINGS_FINISHED);
+    CHECK_INT(empq_ratings_view(s, RUN, "q1", 1300, &pg, &err), EMPQ_OK);
+    CHECK_INT(pg.kind, EMPQ_PAGE_DONE);
+    empq_ratings_page_clear(&pg);
+    CHECK_INT(empq_ratings_counts_get(s, RUN, 1300, &cnt, &err), EMPQ_OK);
+    CHECK_INT(cnt.done, 1);
+    CHECK_INT(empq_ratings_export(s, RUN, dir, 0, &st, &err), EMPQ_OK);
+    snprintf(path, sizeof path, "%s/answers.csv", dir);
+    CHECK_INT(empq_read_file(path, &text, &len, &err), EMPQ_OK);
+    CHECK(starts_with(text, "participant,slot,condition,status,route,study_id,session_id,"
+                            "consented_at,done_at,age,note\r\n"));
+    CHECK_CONTAINS(text, ",done,link,,,");
+    CHECK_CONTAINS(text, ",old,ok \xc3\xa9!\r\n");
+    free(text);
 
     empq_assign_free(&plan);
     empq_store_close(&s);

@@ -354,6 +354,59 @@ static void test_ranges(void)
     bad("name: t\ndataset: {format: synth, prompts: 0}\n", EMPQ_ESPEC, "key 'dataset.prompts' must be an integer >= 1");
 }
 
+/* The job count (prompts x sources x the largest samples) is bounded by
+ * EMPQ_SPEC_MAX_JOBS in 64-bit arithmetic: the spec check names the samples
+ * key and where the prompts come from, with their lines. */
+static void test_job_count(void)
+{
+    /* the case: 10 prompts x 2 sources x 10^9 samples = 2 x 10^10 */
+    bad(BASE_HEAD "    samples: 1000000000\n", EMPQ_ESPEC,
+        "t.yaml:10: key 'models[0].samples': 10 prompts (dataset.prompts, line 2) x 2 sources x 1000000000 "
+        "samples = 20000000000 jobs, more than a run can hold (4294967294");
+    /* selection.prompts fixes the prompts; the largest samples is of models[1] */
+    bad("name: t\n"
+        "dataset: {format: welivita-pu, path: /x.csv}\n"
+        "selection:\n"
+        "  prompts: 5000\n"
+        "template: {user: \"{prompt}\"}\n"
+        "models:\n"
+        "  - {alias: a, provider: openai, base_url: u, model: m, samples: 2}\n"
+        "  - {alias: b, provider: openai, base_url: u, model: m,\n"
+        "     samples: 300000}\n",
+        EMPQ_ESPEC,
+        "t.yaml:9: key 'models[1].samples': 5000 prompts (selection.prompts, line 4) x 3 sources x 300000 "
+        "samples = 4500000000 jobs");
+    /* the largest uint32 everywhere: the product needs more than 64 bits */
+    bad("name: t\n"
+        "dataset: {format: synth, prompts: 4294967295}\n"
+        "template: {user: \"{prompt}\"}\n"
+        "models:\n"
+        "  - {alias: a, provider: openai, base_url: u, model: m, samples: 4294967295}\n",
+        EMPQ_ESPEC, "t.yaml:5: key 'models[0].samples': 4294967295 prompts (dataset.prompts, line 2) x 2 sources");
+    /* at the bound exactly it passes: 1 prompt x 2 sources x 2147483647 */
+    Empq__RunSpec *rs = good("name: t\n"
+                             "dataset: {format: synth, prompts: 1}\n"
+                             "template: {user: \"{prompt}\"}\n"
+                             "models:\n"
+                             "  - {alias: a, provider: openai, base_url: u, model: m, samples: 2147483647}\n",
+                             NULL);
+    empq_error err = {0};
+    CHECK_INT(empq_spec_check_jobs(rs, 1, "t.yaml", &err), EMPQ_OK);
+    /* the prompts the dataset gives, known after selection: 3 of them */
+    CHECK_INT(empq_spec_check_jobs(rs, 3, "t.yaml", &err), EMPQ_ESPEC);
+    CHECK_CONTAINS(err.msg, "t.yaml:5: key 'models[0].samples': 3 prompts (selected from the dataset) x 2 sources x "
+                            "2147483647 samples = 12884901882 jobs, more than a run can hold (4294967294");
+    CHECK_INT(empq_spec_check_jobs(NULL, 3, "t.yaml", &err), EMPQ_EINVAL);
+    empq__run_spec__free_unpacked(rs, NULL);
+    /* every source with 1 sample: the 'models' key is named */
+    rs = good(BASE_HEAD, NULL);
+    CHECK_INT(empq_spec_check_jobs(rs, 4294967294ull, "t.yaml", &err), EMPQ_ESPEC);
+    CHECK_CONTAINS(err.msg, "t.yaml:6: key 'models': 4294967294 prompts (selected from the dataset) x 2 sources x 1 "
+                            "samples = 8589934588 jobs");
+    CHECK_INT(empq_spec_check_jobs(rs, 2147483647, "t.yaml", &err), EMPQ_OK);
+    empq__run_spec__free_unpacked(rs, NULL);
+}
+
 static void test_required(void)
 {
     bad("dataset: {format: synth}\n", EMPQ_ESPEC, "t.yaml:1: key 'name' is required");
@@ -596,6 +649,68 @@ static void test_studies(void)
     CHECK_CONTAINS(err.msg, "key 'dataset.path': environment variable 'EMPQ_DATA' is not set");
 }
 
+/* ==================== rating: consent, duration, questions ==================== */
+
+static void test_rating_section(void)
+{
+    Empq__RunSpec *rs = good(BASE_HEAD, NULL);
+    CHECK(rs->rating == NULL);
+    empq__run_spec__free_unpacked(rs, NULL);
+    rs = good(BASE_HEAD
+              "rating:\n"                                            /* 10 */
+              "  consent: |\n"                                       /* 11 */
+              "    You will rate dialogues.\n"                       /* 12 */
+              "\n"                                                   /* 13 */
+              "    You may stop at any time.\n"                      /* 14 */
+              "  duration_minutes: 15\n"                             /* 15 */
+              "  questions:\n"                                       /* 16 */
+              "    - id: age\n"                                      /* 17 */
+              "      text: Your age group?\n"                        /* 18 */
+              "      type: choice\n"                                 /* 19 */
+              "      choices: [18-29, 30-49, 50+, Prefer not to say]\n" /* 20 */
+              "      required: true\n"                               /* 21 */
+              "    - id: comments\n"                                 /* 22 */
+              "      text: Anything to tell us?\n",                  /* 23 */
+              NULL);
+    CHECK(rs->rating != NULL);
+    CHECK_STR(rs->rating->consent, "You will rate dialogues.\n\nYou may stop at any time.\n");
+    CHECK_INT(rs->rating->duration_minutes, 15);
+    CHECK_INT(rs->rating->n_questions, 2);
+    CHECK_STR(rs->rating->questions[0]->id, "age");
+    CHECK_STR(rs->rating->questions[0]->type, "choice");
+    CHECK_INT(rs->rating->questions[0]->n_choices, 4);
+    CHECK_STR(rs->rating->questions[0]->choices[3], "Prefer not to say");
+    CHECK(rs->rating->questions[0]->required);
+    CHECK_STR(rs->rating->questions[1]->type, "text");
+    CHECK_INT(rs->rating->questions[1]->max_length, 500);
+    CHECK(!rs->rating->questions[1]->required);
+    empq__run_spec__free_unpacked(rs, NULL);
+
+    bad(BASE_HEAD "rating:\n  consnet: x\n", EMPQ_ESPEC, "t.yaml:11: key 'rating.consnet' is not a known key");
+    bad(BASE_HEAD "rating:\n  consent: \"\"\n", EMPQ_ESPEC, "t.yaml:11: key 'rating.consent' must not be empty");
+    bad(BASE_HEAD "rating:\n  duration_minutes: 0\n", EMPQ_ESPEC, "t.yaml:11: key 'rating.duration_minutes'");
+    bad(BASE_HEAD "rating:\n  duration_minutes: 601\n", EMPQ_ESPEC, "t.yaml:11: key 'rating.duration_minutes'");
+    bad(BASE_HEAD "rating:\n  questions: x\n", EMPQ_ESPEC, "t.yaml:11: key 'rating.questions' must be a list");
+    bad(BASE_HEAD "rating:\n  questions:\n    - id: Age\n      text: t\n", EMPQ_ESPEC,
+        "t.yaml:12: key 'rating.questions[0].id' must be 1-32 of a-z 0-9 _");
+    bad(BASE_HEAD "rating:\n  questions:\n    - id: a\n", EMPQ_ESPEC,
+        "t.yaml:12: key 'rating.questions[0].text' is required");
+    bad(BASE_HEAD "rating:\n  questions:\n    - {id: a, text: t, type: scale}\n", EMPQ_ESPEC,
+        "t.yaml:12: key 'rating.questions[0].type' must be one of text, choice");
+    bad(BASE_HEAD "rating:\n  questions:\n    - {id: a, text: t, type: choice}\n", EMPQ_ESPEC,
+        "key 'rating.questions[0].choices' is required with type choice");
+    bad(BASE_HEAD "rating:\n  questions:\n    - {id: a, text: t, type: choice, choices: [x]}\n", EMPQ_ESPEC,
+        "t.yaml:12: key 'rating.questions[0].choices' must list 2 to 20 choices");
+    bad(BASE_HEAD "rating:\n  questions:\n    - {id: a, text: t, type: choice, choices: [x, x]}\n", EMPQ_ESPEC,
+        "key 'rating.questions[0].choices[1]': 'x' is listed twice");
+    bad(BASE_HEAD "rating:\n  questions:\n    - {id: a, text: t, choices: [x, y]}\n", EMPQ_ESPEC,
+        "key 'rating.questions[0].choices' is used with type choice only");
+    bad(BASE_HEAD "rating:\n  questions:\n    - {id: a, text: t, max_length: 2001}\n", EMPQ_ESPEC,
+        "key 'rating.questions[0].max_length' must be an integer from 1 to 2000");
+    bad(BASE_HEAD "rating:\n  questions:\n    - {id: a, text: t}\n    - {id: a, text: u}\n", EMPQ_ESPEC,
+        "t.yaml:13: key 'rating.questions[1].id': 'a' is already the id of rating.questions[0]");
+}
+
 int main(void)
 {
     RUN(test_minimal_defaults);
@@ -606,10 +721,12 @@ int main(void)
     RUN(test_duplicate_keys);
     RUN(test_types);
     RUN(test_ranges);
+    RUN(test_job_count);
     RUN(test_required);
     RUN(test_semantic);
     RUN(test_yaml_errors);
     RUN(test_expand_env);
     RUN(test_studies);
+    RUN(test_rating_section);
     CHECK_DONE();
 }

@@ -250,6 +250,36 @@ static void test_descriptive(void)
     CHECK(isnan(empq_stats_sd(x, 1)));
 }
 
+/* Newcombe (1998), "Two-sided confidence intervals for the single
+ * proportion", Statistics in Medicine 17:857-872, Table I, method 3 (score
+ * interval without continuity correction), to the 4 decimals printed. */
+static void test_wilson(void)
+{
+    static const struct {
+        size_t k, n;
+        double lo, hi;
+    } t[] = {{81, 263, 0.2553, 0.3662}, {15, 148, 0.0624, 0.1605}, {0, 20, 0.0, 0.1611}, {1, 29, 0.0061, 0.1718}};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        double lo = -1, hi = -1;
+        CHECK_INT(empq_stats_wilson(t[i].k, t[i].n, EMPQ_STATS_Z95, &lo, &hi), EMPQ_OK);
+        CHECK_NEAR(lo, t[i].lo, 0.00005);
+        CHECK_NEAR(hi, t[i].hi, 0.00005);
+    }
+    double lo, hi;
+    /* all successes: the upper bound is 1 exactly, the lower one n/(n+z^2) */
+    CHECK_INT(empq_stats_wilson(6, 6, EMPQ_STATS_Z95, &lo, &hi), EMPQ_OK);
+    CHECK_NEAR(hi, 1.0, 0);
+    CHECK_NEAR(lo, 6.0 / (6.0 + EMPQ_STATS_Z95 * EMPQ_STATS_Z95), 1e-12);
+    /* symmetric about 1/2 for k = n/2 */
+    CHECK_INT(empq_stats_wilson(50, 100, EMPQ_STATS_Z95, &lo, &hi), EMPQ_OK);
+    CHECK_NEAR(lo + hi, 1.0, 1e-12);
+    CHECK_INT(empq_stats_wilson(0, 0, EMPQ_STATS_Z95, &lo, &hi), EMPQ_OK);
+    CHECK(isnan(lo) && isnan(hi));
+    CHECK_INT(empq_stats_wilson(3, 2, EMPQ_STATS_Z95, &lo, &hi), EMPQ_EINVAL);
+    CHECK_INT(empq_stats_wilson(1, 2, 0, &lo, &hi), EMPQ_EINVAL);
+    CHECK_INT(empq_stats_wilson(1, 2, EMPQ_STATS_Z95, NULL, &hi), EMPQ_EINVAL);
+}
+
 int main(void)
 {
     RUN(test_distributions);
@@ -260,5 +290,6 @@ int main(void)
     RUN(test_holm);
     RUN(test_krippendorff);
     RUN(test_descriptive);
+    RUN(test_wilson);
     CHECK_DONE();
 }

@@ -536,6 +536,30 @@ static void test_request_limit(void)
     CHECK_INT(find(o, 7)->kind, EMPQ__OUTCOME_KIND__OUTCOME_RELEASED);
     CHECK_INT(find(o, 1)->kind, EMPQ__OUTCOME_KIND__OUTCOME_RELEASED);
 
+    /* the leases are gone (the broker rejected the worker, or gave it up
+     * while it was stopped): the two queued are forgotten without an
+     * outcome and never start; the two on the transport go on */
+    worker__engine_free(&eng);
+    CHECK_INT(worker__engine_new(&eng, &opt, store, &tp, NULL), EMPQ_OK);
+    n_started = 0;
+    worker__engine_batch(eng, batch("r3", pm, 4, 1, 1));
+    CHECK_INT(n_started, 2);
+    CHECK_INT(worker__engine_drop_queued(eng), 2);
+    CHECK_INT(worker__engine_drop_queued(eng), 0);
+    CHECK_INT(worker__engine_in_flight(eng), 2);
+    CHECK_INT(worker__engine_sent(eng), 2);
+    CHECK_INT(worker__engine_flush(eng, &o), 0);
+    reply(eng, started[0], 200, OK_BODY, NULL);
+    reply(eng, started[1], 200, OK_BODY, NULL);
+    CHECK_INT(worker__engine_flush(eng, &o), 2);
+    CHECK_INT(find(o, 1)->kind, EMPQ__OUTCOME_KIND__OUTCOME_DONE);
+    CHECK_INT(find(o, 4)->kind, EMPQ__OUTCOME_KIND__OUTCOME_DONE);
+    CHECK_INT(n_started, 2); /* the dropped never start */
+    CHECK_INT(worker__engine_in_flight(eng), 0);
+    worker__stats st;
+    worker__engine_stats(eng, &st);
+    CHECK_INT(st.dropped, 2);
+
     /* Redis gone while two wait: the finished request's result cannot be
      * written (RETRY), nothing more is sent, the queue goes back */
     worker__engine_free(&eng);
