@@ -28,7 +28,7 @@ import time
 import urllib.parse
 
 from empqtest import Cluster, main, program, wait_port_file, wait_until
-from test_rating_site import XSS_SCRIPT, dataset
+from test_rating_site import XSS_SCRIPT, Client, dataset
 
 MODELS = ("fake-warm", "fake-formal", "fake-brief", "fake-curious")
 TOKEN = "console-test-token-0123456789abcdef"
@@ -174,18 +174,11 @@ def participant(site_port, run, pid, answers, fail_checks=False):
     """One participant on the rating site: arrive, read the instructions,
     answer `answers` dialogues, or (None) every one (attention checks as
     asked, or, with fail_checks, not)."""
+    site = Client(site_port)
+
     def req(method, path, body=None):
-        conn = http.client.HTTPConnection("127.0.0.1", site_port, timeout=10)
-        h = {"Host": f"127.0.0.1:{site_port}"}
-        data = None
-        if body is not None:
-            data = urllib.parse.urlencode(body)
-            h["Content-Type"] = "application/x-www-form-urlencoded"
-        conn.request(method, path, body=data, headers=h)
-        r = conn.getresponse()
-        text = r.read().decode()
-        conn.close()
-        return r.status, text
+        st, _, text, _ = site.req(method, path, body)
+        return st, text
 
     st, _ = req("GET", f"/study/{run}?PROLIFIC_PID={pid}&STUDY_ID=s1&SESSION_ID=x1")
     assert st == 303, st
