@@ -114,6 +114,11 @@ static int read_token(const char *path, char **out, empq_error *err)
         return empq_error_set(err, EMPQ_EINVAL, "console: the token in %s has %zu characters; "
                                                 "it needs %d to %d", path, n, TOKEN_MIN, TOKEN_MAX);
     }
+    struct stat st;
+    if (stat(path, &st) == 0 && (st.st_mode & 077) != 0)
+        EMPQ_WARN("event=console_token_file_open path=%s mode=%03o hint=\"chmod 600: others on this host "
+                  "can read the token\"",
+                  path, (unsigned)(st.st_mode & 0777));
     *out = text;
     return EMPQ_OK;
 }

@@ -231,6 +231,7 @@ def test_access_and_pages():
     with Cluster(workers=1, name="empqtest-console", fakellm_args=["--fault-500", "0.15"]) as c:
         c.start(collector=False)
         tf = c.write("console.token", TOKEN + "\n")
+        os.chmod(tf, 0o600)
         if host is not None:
             port = start_console(c, host, ["--console-token-file", tf])
             how = f"bound on {host} (not loopback)"

@@ -51,6 +51,7 @@ def test_console_browser():
     with Cluster(workers=1, latency_ms=100, credit=8, name="empqtest-console-browser") as c:
         c.start(collector=False, workers=False)
         tf = c.write("console.token", TOKEN + "\n")
+        os.chmod(tf, 0o600)
         if host is not None:
             port = start_console(c, host, ["--console-token-file", tf])
             print(f"   console bound on {host} (not loopback), token required")
