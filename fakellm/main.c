@@ -412,7 +412,7 @@ int main(int argc, char **argv)
         if (empq_write_file_atomic(c.port_file, buf, (size_t)n, &err) != EMPQ_OK) {
             EMPQ_ERROR("event=port_file_failed err=%s", empq_log_quote(quoted, sizeof(quoted), err.msg));
             fakellm_server_stop(&srv);
-            return 1;
+                return 1;
         }
     }
     char faults[256] = "";

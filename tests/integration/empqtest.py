@@ -270,6 +270,18 @@ class Cluster:
 
         wait_until("empq-broker control", ping, procs=[p], interval=0.1)
 
+    def restart_broker(self, name="broker2"):
+        """Kills the broker (SIGKILL) and starts a new one as `name` on the
+        same endpoints; returns once it answers and every worker is back."""
+        self.stop("broker", sig=signal.SIGKILL)
+        self.spawn(name, [program("empq-broker"), "--redis", self.redis_url, "--bind", self.jobs_ep,
+                          "--control", self.control_ep])
+        wait_until("the restarted broker", lambda: self.cli(["status", "--json"], check=False).returncode == 0,
+                   timeout=20, interval=0.1)
+        wait_until("the workers back",
+                   lambda: len(json.loads(self.cli(["workers", "--json"]).stdout)["workers"]) == self.n_workers,
+                   timeout=20, interval=0.2)
+
     def start_worker(self, i):
         argv = [program("empq-worker"), "--redis", self.redis_url, "--broker", self.jobs_ep,
                 "--id", f"test-worker-{i}"]
