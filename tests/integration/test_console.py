@@ -1,12 +1,12 @@
 """The study console (empq-collector --console), over real HTTP against a
 real pipeline (redis-server, empq-fakellm, broker, worker, collector):
 
-- access: bound to this machine's own non-loopback address with a token
-  file, every page answers 401 without the token or with a wrong one, 200
-  with it (Authorization: Bearer, or the HttpOnly cookie a first visit to
-  /?token= sets); non-GET methods answer 405. When the machine has no
-  non-loopback IPv4 address, the same rule is checked on 127.0.0.1 with
-  --console-require-token (the test says so);
+- access: with a token file, every page answers 401 without the token or
+  with a wrong one, 200 with it (Authorization: Bearer, or the HttpOnly
+  cookie a first visit to /?token= sets); non-GET methods answer 405. The
+  console runs on 127.0.0.1 with --console-require-token, the same rule as a
+  bind beyond loopback (tests send traffic to loopback only), or on the
+  non-loopback address EMPQ_CONSOLE_TEST_HOST names;
 - the pages: runs (per-source bars), a run (heat map, spec), responses side
   by side (all five sources of a prompt; a human answer holding <script>
   escaped), filters, dead letters and their `empq rerun` line (run here: it
