@@ -6,8 +6,9 @@ Starts the broker with --metrics on a free loopback port, runs a study of
 parse under a strict parser of the Prometheus text format 0.0.4 written
 here (metric and label grammar, escapes, HELP/TYPE once and before the
 samples, families contiguous, no duplicate series, counters named *_total,
-histogram buckets cumulative with +Inf == _count), and, when promtool is
-installed (on PATH or EMPQ_PROMTOOL), `promtool check metrics` too. Its counters must match the run:
+histogram buckets cumulative with +Inf == _count), and `promtool check metrics` too
+(promtool on PATH, EMPQ_PROMTOOL, or taken out of Debian's prometheus package;
+skipped with a message when none can be had). Its counters must match the run:
 completed == jobs, per model completed == prompts, the jobs gauge, the
 latency histogram counting every fresh generation, workers connected."""
 import math
