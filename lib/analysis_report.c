@@ -435,6 +435,169 @@ static void emotion_diffs(const empq_analysis *a, size_t c, double *diff)
     }
 }
 
+/* An interval of two numbers as "[lo, hi]" with rd(). */
+static const char *rng2(double lo, double hi, char *buf, size_t len)
+{
+    char l[32], h[32];
+    if (isnan(lo) || isnan(hi))
+        snprintf(buf, len, "n/a");
+    else
+        snprintf(buf, len, "[%s, %s]", rd(lo, l, sizeof l), rd(hi, h, sizeof h));
+    return buf;
+}
+
+/* An interval of shares as "[+10.1 pp, +17.9 pp]" (unit " pp") or "[23%, 40%]". */
+static const char *ci_unit(double lo, double hi, const char *unit, char *buf, size_t len)
+{
+    char l[32], h[32];
+    int sign = strcmp(unit, " pp") == 0;
+    if (isnan(lo) || isnan(hi))
+        snprintf(buf, len, "n/a");
+    else
+        snprintf(buf, len, "[%s, %s]", pct_unit(lo, sign, unit, l, sizeof l), pct_unit(hi, sign, unit, h, sizeof h));
+    return buf;
+}
+
+/* The section on uncertainty that respects the design (participants rate
+ * several dialogues of one condition). */
+static void render_design(doc *d, const empq_analysis *a)
+{
+    const empq_design *g = a->design;
+    char b1[64], b2[64], b3[64], b4[64], b5[64], b6[64], b7[64], b8[64], b9[64], b10[64], b11[64];
+    heading(d, 2, "Uncertainty that respects the design", "design");
+    if (g == NULL)
+        return;
+    if (!g->has_participants) {
+        para(d, "The ratings do not name their raters (no participant / annotator_<condition> column): no "
+                "participant bootstrap, ICC or clustered errors; the fits below use naive errors only.");
+    } else {
+        put(d, d->html ? "<p>" : "");
+        putf(d, "Each participant rates several dialogues of one condition, so ratings are not independent draws. "
+                "Intervals here resample participants (within their condition; %zu seeded replications, 95%% "
+                "percentile intervals); the two-way interval also resamples dialogues. ICC: the one-way intraclass "
+                "correlation of Good within participants. Odds ratios from a logit of Good on condition, with "
+                "participant-clustered (sandwich) standard errors beside the naive ones.",
+             g->n_boot);
+        put(d, d->html ? "</p>\n" : "\n\n");
+    }
+    static const char *const h[] = {"condition", "participants", "ICC (Good)", "Good", "Good 95% CI (participants)",
+                                    "pp vs baseline [CI]", "relative [CI participants]", "relative [CI two-way]",
+                                    "odds ratio [CI clustered]", "SE naive / clustered", "p naive / clustered"};
+    table_begin(d, h, 11);
+    for (size_t c = 0; c < a->n_conds; c++) {
+        const empq_design_cond *x = &g->cond[c];
+        const empq_cond_stats *cs = &a->cond[c];
+        char parts[32], r1[96], r2[96], r3[96], r4[96], r5[96], r6[96];
+        int base = c == a->baseline;
+        snprintf(parts, sizeof parts, "%zu", x->participants);
+        snprintf(r1, sizeof r1, "%s %s", pts(cs->good_diff, b1, sizeof b1),
+                 ci_unit(x->diff_lo, x->diff_hi, " pp", b2, sizeof b2));
+        snprintf(r2, sizeof r2, "%s %s", pct(cs->good_increase, 1, b3, sizeof b3),
+                 ci_unit(x->inc_lo, x->inc_hi, "%", b4, sizeof b4));
+        snprintf(r3, sizeof r3, "%s %s", pct(cs->good_increase, 1, b5, sizeof b5),
+                 ci_unit(x->inc2_lo, x->inc2_hi, "%", b6, sizeof b6));
+        snprintf(r4, sizeof r4, "%s %s", rd(x->or, b7, sizeof b7), rng2(x->or_lo, x->or_hi, b8, sizeof b8));
+        snprintf(r5, sizeof r5, "%s / %s", rd(x->se_naive, b9, sizeof b9), rd(x->se_cluster, b10, sizeof b10));
+        snprintf(r6, sizeof r6, "%s / ", rd(x->p_naive, b11, sizeof b11));
+        size_t l6 = strlen(r6);
+        rd(x->p_cluster, r6 + l6, sizeof r6 - l6);
+        char sh[32], shci[48], icc[32];
+        const char *row[11] = {a->labels[c],
+                               parts,
+                               rd(x->icc_good, icc, sizeof icc),
+                               pct(cs->share[2], 0, sh, sizeof sh),
+                               ci(x->good_lo, x->good_hi, shci, sizeof shci),
+                               base ? "(baseline)" : r1,
+                               base ? "(baseline)" : r2,
+                               base ? "(baseline)" : r3,
+                               base ? "(baseline)" : r4,
+                               base ? "(baseline)" : r5,
+                               base ? "(baseline)" : r6};
+        table_row(d, row, 11, 0);
+    }
+    table_end(d);
+    if (g->logit_ok && g->ordinal_ok) {
+        para(d, "Ordinal model: a proportional-odds cumulative logit of the rating (Bad < Okay < Good), "
+                "P(rating <= j) = logistic(c_j - b_condition), with participant-clustered errors: the documented "
+                "approximation of a cumulative-link mixed model. b > 0: the condition shifts ratings up.");
+        static const char *const ho[] = {"condition", "b (log cumulative odds)", "SE naive", "SE clustered",
+                                         "95% CI (clustered)", "p (clustered)"};
+        table_begin(d, ho, 6);
+        for (size_t c = 0; c < a->n_conds; c++) {
+            const empq_design_cond *x = &g->cond[c];
+            if (c == a->baseline)
+                continue;
+            const char *row[6] = {a->labels[c],
+                                  rd(x->ord_beta, b1, sizeof b1),
+                                  rd(x->ord_se_naive, b2, sizeof b2),
+                                  rd(x->ord_se_cluster, b3, sizeof b3),
+                                  rng2(x->ord_beta - EMPQ_STATS_Z95 * x->ord_se_cluster,
+                                       x->ord_beta + EMPQ_STATS_Z95 * x->ord_se_cluster, b4, sizeof b4),
+                                  rd(x->ord_p_cluster, b5, sizeof b5)};
+            table_row(d, row, 6, 0);
+        }
+        table_end(d);
+    } else if (g->fit_note[0] != '\0') {
+        put(d, d->html ? "<p>" : "");
+        put(d, "No model fit: ");
+        put_text(d, g->fit_note);
+        put(d, d->html ? ".</p>\n" : ".\n\n");
+    }
+    /* item-matched */
+    para(d, "Item-matched comparisons: the dialogues rated both in the condition and in the baseline; "
+            "difference of the ratings per dialogue (mean over a dialogue's ratings), Wilcoxon signed-rank test "
+            "(normal approximation, zeros dropped).");
+    static const char *const hp[] = {"condition", "dialogues", "mean rating difference", "Good difference",
+                                     "W", "p"};
+    table_begin(d, hp, 6);
+    for (size_t c = 0; c < a->n_conds; c++) {
+        const empq_design_cond *x = &g->cond[c];
+        if (c == a->baseline)
+            continue;
+        char n[32];
+        snprintf(n, sizeof n, "%zu", x->paired_n);
+        const char *row[6] = {a->labels[c], n, rd(x->paired_mean_diff, b1, sizeof b1),
+                              pts(x->paired_good_diff, b2, sizeof b2), rd(x->paired_w, b3, sizeof b3),
+                              rd(x->paired_p, b4, sizeof b4)};
+        table_row(d, row, 6, 0);
+    }
+    table_end(d);
+    /* per emotion */
+    if (g->emo != NULL && a->n_pairs > 0) {
+        put(d, d->html ? "<p>" : "");
+        putf(d, "Per emotion, each condition against the baseline (chi-square, 2 x 3), n of both cells first; "
+                "p-values adjusted over the %zu emotions of each condition by Holm (family-wise) and "
+                "Benjamini-Hochberg (false discovery rate). An emotion is a finding only where the adjusted p is "
+                "small; cells under %d ratings are marked *.",
+             a->n_emotions, SMALL_N);
+        put(d, d->html ? "</p>\n" : "\n\n");
+        static const char *const he[] = {"emotion", "condition", "n (condition / baseline)", "Good (condition)",
+                                         "Good (baseline)", "pp", "X\xc2\xb2", "p", "p (Holm)", "p (BH)"};
+        table_begin(d, he, 10);
+        for (size_t i = 0; i < a->n_pairs; i++) {
+            size_t c = a->pair[i].cond;
+            for (size_t e = 0; e < a->n_emotions; e++) {
+                const empq_emo_test *t = &g->emo[e * a->n_conds + c];
+                const empq_cell *x = &a->emo[e * a->n_conds + c], *y = &a->emo[e * a->n_conds + a->baseline];
+                char n[64];
+                snprintf(n, sizeof n, "%zu / %zu%s", t->n, t->n_base, t->n < SMALL_N || t->n_base < SMALL_N ? " *" : "");
+                const char *row[10] = {a->emotions[e],
+                                       a->labels[c],
+                                       n,
+                                       pct(x->share_good, 0, b1, sizeof b1),
+                                       pct(y->share_good, 0, b2, sizeof b2),
+                                       pts(x->share_good - y->share_good, b3, sizeof b3),
+                                       rd(t->statistic, b4, sizeof b4),
+                                       rd(t->p, b5, sizeof b5),
+                                       rd(t->p_holm, b6, sizeof b6),
+                                       rd(t->p_bh, b7, sizeof b7)};
+                table_row(d, row, 10, 0);
+            }
+        }
+        table_end(d);
+    }
+}
+
 static void render(doc *d, const empq_analysis *a)
 {
     char b1[64], b2[64], b3[64], b4[64], b5[64], b6[64], b7[64], b8[64], b9[64];
@@ -578,6 +741,8 @@ static void render(doc *d, const empq_analysis *a)
         table_end(d);
     }
 
+    render_design(d, a);
+
     /* ---- emotions ---- */
     heading(d, 2, "Per emotion", "emotions");
     if (a->n_emotions == 0) {
@@ -636,14 +801,16 @@ static void render(doc *d, const empq_analysis *a)
             for (size_t k = 0; k < EXTREMES && k < valid; k++) {
                 put(d, k ? ", " : "");
                 put_text(d, a->emotions[idx[k]]);
-                putf(d, " (%s)", pts(diff[idx[k]], b1, sizeof b1));
+                putf(d, " (%s, n %zu / %zu)", pts(diff[idx[k]], b1, sizeof b1), a->emo[idx[k] * a->n_conds + c].n,
+                     a->emo[idx[k] * a->n_conds + a->baseline].n);
             }
             put(d, "; smallest gain or largest shortfall: ");
             for (size_t k = 0; k < EXTREMES && k < valid; k++) {
                 size_t e = idx[valid - 1 - k];
                 put(d, k ? ", " : "");
                 put_text(d, a->emotions[e]);
-                putf(d, " (%s)", pts(diff[e], b1, sizeof b1));
+                putf(d, " (%s, n %zu / %zu)", pts(diff[e], b1, sizeof b1), a->emo[e * a->n_conds + c].n,
+                     a->emo[e * a->n_conds + a->baseline].n);
             }
             put(d, d->html ? ".</p>\n" : ".\n\n");
         }
@@ -1054,6 +1221,116 @@ static int write_tables(const empq_analysis *a, const char *dir, empq_error *err
     return write_table(dir, "style_values.csv", &c, err);
 }
 
+static void cs_full(csvb *c, double v)
+{
+    char t[40];
+    if (isnan(v))
+        snprintf(t, sizeof t, "NA");
+    else
+        snprintf(t, sizeof t, "%.17g", v);
+    cs_str(c, t);
+}
+
+static void cs_fit(csvb *c, const empq_analysis *a, const char *model, const empq_fit_result *f, size_t j,
+                   const char *param)
+{
+    cs_str(c, model);
+    cs_str(c, param);
+    cs_full(c, f->beta[j]);
+    cs_full(c, f->se[j]);
+    cs_full(c, f->se_cluster[j]);
+    cs_size(c, f->n);
+    cs_size(c, f->groups);
+    cs_full(c, f->loglik);
+    (void)a;
+    cs_end(c);
+}
+
+/* tables/design_conditions.csv, design_fits.csv, emotion_tests.csv */
+static int write_design_tables(const empq_analysis *a, const char *dir, empq_error *err)
+{
+    const empq_design *g = a->design;
+    if (g == NULL)
+        return EMPQ_OK;
+    csvb c = {.first = 1, .simulated = a->n_simulated > 0};
+    int rc;
+    HEADER(&c, "condition", "label", "is_baseline", "participants", "icc_good", "share_good", "good_boot_lo95",
+           "good_boot_hi95", "good_boot2_lo95", "good_boot2_hi95", "good_diff_vs_baseline", "diff_boot_lo95",
+           "diff_boot_hi95", "good_increase_vs_baseline", "increase_boot_lo95", "increase_boot_hi95",
+           "increase_boot2_lo95", "increase_boot2_hi95", "log_odds_ratio", "odds_ratio", "odds_ratio_lo95",
+           "odds_ratio_hi95", "se_naive", "se_cluster", "se_ratio", "p_naive", "p_cluster", "ordinal_beta",
+           "ordinal_se_naive", "ordinal_se_cluster", "ordinal_p_cluster", "paired_dialogues",
+           "paired_mean_rating_diff", "paired_good_diff", "paired_wilcoxon", "paired_p");
+    for (size_t i = 0; i < a->n_conds; i++) {
+        const empq_design_cond *x = &g->cond[i];
+        const empq_cond_stats *cs = &a->cond[i];
+        cs_str(&c, a->conds[i]);
+        cs_str(&c, a->labels[i]);
+        cs_str(&c, i == a->baseline ? "1" : "0");
+        cs_size(&c, x->participants);
+        double v[] = {x->icc_good, cs->share[2], x->good_lo, x->good_hi, x->good2_lo, x->good2_hi, cs->good_diff,
+                      x->diff_lo, x->diff_hi, cs->good_increase, x->inc_lo, x->inc_hi, x->inc2_lo, x->inc2_hi,
+                      x->log_or, x->or, x->or_lo, x->or_hi, x->se_naive, x->se_cluster, x->se_cluster / x->se_naive,
+                      x->p_naive, x->p_cluster, x->ord_beta, x->ord_se_naive, x->ord_se_cluster, x->ord_p_cluster};
+        for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
+            cs_full(&c, v[k]);
+        cs_size(&c, x->paired_n);
+        cs_full(&c, x->paired_mean_diff);
+        cs_full(&c, x->paired_good_diff);
+        cs_full(&c, x->paired_w);
+        cs_full(&c, x->paired_p);
+        cs_end(&c);
+    }
+    if ((rc = write_table(dir, "design_conditions.csv", &c, err)) != EMPQ_OK)
+        return rc;
+
+    HEADER(&c, "model", "parameter", "estimate", "se_naive", "se_cluster", "n", "groups", "loglik");
+    char name[160];
+    if (g->logit_ok) {
+        cs_fit(&c, a, "logit_good", &g->logit, 0, "intercept");
+        size_t col = 1;
+        for (size_t i = 0; i < a->n_conds; i++) {
+            if (i == a->baseline)
+                continue;
+            snprintf(name, sizeof name, "condition:%s", a->conds[i]);
+            cs_fit(&c, a, "logit_good", &g->logit, col++, name);
+        }
+    }
+    if (g->ordinal_ok) {
+        size_t col = 0;
+        for (size_t i = 0; i < a->n_conds; i++) {
+            if (i == a->baseline)
+                continue;
+            snprintf(name, sizeof name, "condition:%s", a->conds[i]);
+            cs_fit(&c, a, "ordinal_logit", &g->ordinal, col++, name);
+        }
+        cs_fit(&c, a, "ordinal_logit", &g->ordinal, col, "cut:1|2");
+        cs_fit(&c, a, "ordinal_logit", &g->ordinal, col + 1, "cut:2|3");
+    }
+    if ((rc = write_table(dir, "design_fits.csv", &c, err)) != EMPQ_OK)
+        return rc;
+
+    HEADER(&c, "emotion", "condition", "n", "n_baseline", "share_good", "share_good_baseline", "good_diff", "chi2",
+           "p", "p_holm", "p_bh");
+    for (size_t i = 0; g->emo != NULL && i < a->n_pairs; i++) {
+        size_t cc = a->pair[i].cond;
+        for (size_t e = 0; e < a->n_emotions; e++) {
+            const empq_emo_test *t = &g->emo[e * a->n_conds + cc];
+            const empq_cell *x = &a->emo[e * a->n_conds + cc], *y = &a->emo[e * a->n_conds + a->baseline];
+            cs_str(&c, a->emotions[e]);
+            cs_str(&c, a->conds[cc]);
+            cs_size(&c, t->n);
+            cs_size(&c, t->n_base);
+            double v[] = {x->share_good, y->share_good, x->share_good - y->share_good, t->statistic, t->p,
+                          t->p_holm, t->p_bh};
+            for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
+                cs_full(&c, v[k]);
+            cs_end(&c);
+        }
+    }
+    return write_table(dir, "emotion_tests.csv", &c, err);
+}
+
 int empq_analysis_write(const empq_analysis *a, const char *dir, empq_error *err)
 {
     if (a == NULL || dir == NULL)
@@ -1066,7 +1343,7 @@ int empq_analysis_write(const empq_analysis *a, const char *dir, empq_error *err
     empq_buf_free(&path);
     if (rc != EMPQ_OK)
         return rc;
-    if ((rc = write_tables(a, dir, err)) != EMPQ_OK)
+    if ((rc = write_tables(a, dir, err)) != EMPQ_OK || (rc = write_design_tables(a, dir, err)) != EMPQ_OK)
         return rc;
     static const char *const names[2] = {"report.md", "report.html"};
     for (int h = 0; h < 2; h++) {

@@ -284,7 +284,9 @@ static int dbl_idx_cmp(const void *a, const void *b)
     return rank_cmp(a, b);
 }
 
-int empq_stats_holm(const double *p, size_t m, double *adj)
+/* The step-down (Holm) or step-up (Benjamini-Hochberg) adjustment over the
+ * non-NaN p-values, sorted ascending. */
+static int p_adjust(const double *p, size_t m, double *adj, int bh)
 {
     if (m == 0)
         return EMPQ_OK;
@@ -302,14 +304,24 @@ int empq_stats_holm(const double *p, size_t m, double *adj)
         k++;
     }
     qsort(it, k, sizeof *it, dbl_idx_cmp);
-    double run = 0;
-    for (size_t j = 0; j < k; j++) {
-        double v = (double)(k - j) * it[j].v;
-        if (v > 1.0)
-            v = 1.0;
-        if (v > run)
-            run = v;
-        it[j].v = run;
+    if (bh) {
+        double run = 1.0;
+        for (size_t j = k; j-- > 0;) {
+            double v = (double)k * it[j].v / (double)(j + 1);
+            if (v < run)
+                run = v;
+            it[j].v = run;
+        }
+    } else {
+        double run = 0;
+        for (size_t j = 0; j < k; j++) {
+            double v = (double)(k - j) * it[j].v;
+            if (v > 1.0)
+                v = 1.0;
+            if (v > run)
+                run = v;
+            it[j].v = run;
+        }
     }
     for (size_t i = 0; i < m; i++) {
         if (isnan(p[i]))
@@ -319,6 +331,16 @@ int empq_stats_holm(const double *p, size_t m, double *adj)
         adj[it[j].i] = it[j].v;
     free(it);
     return EMPQ_OK;
+}
+
+int empq_stats_holm(const double *p, size_t m, double *adj)
+{
+    return p_adjust(p, m, adj, 0);
+}
+
+int empq_stats_bh(const double *p, size_t m, double *adj)
+{
+    return p_adjust(p, m, adj, 1);
 }
 
 /* ==================== Krippendorff's alpha (ordinal) ==================== */
@@ -904,39 +926,6 @@ double empq_stats_icc1(const double *y, const size_t *group, size_t n, size_t n_
     double msb = ssb / (double)(G - 1), msw = ssw / (N - (double)G);
     double n0 = (N - sq / N) / (double)(G - 1), den = msb + (n0 - 1) * msw;
     return den == 0 ? NAN : (msb - msw) / den;
-}
-
-int empq_stats_bh(const double *p, size_t m, double *adj)
-{
-    if (m == 0)
-        return EMPQ_OK;
-    if (p == NULL || adj == NULL)
-        return EMPQ_EINVAL;
-    rank_item *it = malloc(m * sizeof *it);
-    if (it == NULL)
-        return EMPQ_ENOMEM;
-    size_t k = 0;
-    for (size_t i = 0; i < m; i++) {
-        if (isnan(p[i])) {
-            adj[i] = NAN;
-            continue;
-        }
-        it[k].v = p[i];
-        it[k].i = i;
-        k++;
-    }
-    qsort(it, k, sizeof *it, dbl_idx_cmp);
-    double run = 1.0;
-    for (size_t j = k; j-- > 0;) {
-        double v = (double)k * it[j].v / (double)(j + 1);
-        if (v < run)
-            run = v;
-        it[j].v = run;
-    }
-    for (size_t j = 0; j < k; j++)
-        adj[it[j].i] = it[j].v;
-    free(it);
-    return EMPQ_OK;
 }
 
 int empq_stats_wilcoxon(const double *d, size_t n, double *stat, double *p, size_t *n_used)

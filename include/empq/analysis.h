@@ -48,6 +48,9 @@ typedef struct empq_rating {
     int emotion;      /* emotion index, or -1 when unknown */
     int sentiment;    /* EMPQ_SENT_* */
     int value;        /* 1 = Bad, 2 = Okay, 3 = Good */
+    size_t item;      /* item (dialogue) index into items[], the same in every condition */
+    long participant; /* rater index, or -1 when the file names none (welivita-pu: the
+                         annotator_<condition> column; long: participant) */
 } empq_rating;
 
 /* A set of ratings. All strings and arrays are owned by the struct. */
@@ -60,6 +63,8 @@ typedef struct empq_ratings {
     size_t n;
     size_t n_units;      /* distinct (condition, item) pairs */
     size_t n_participants; /* distinct raters (0 when the layout has none) */
+    char **items;        /* item (dialogue) ids: dialog_id / item column ("row N" when absent) */
+    size_t n_items;
     size_t n_simulated;  /* ratings from simulated raters: study_id "SIMULATED" in the long
                             layout (what `empq demo` writes); 0 for a Welivita-Pu file */
 } empq_ratings;
@@ -158,6 +163,55 @@ const char *empq_style_feature_name(int i);
 /* A short human title ("exclamation marks / 100 words"), or NULL. Static. */
 const char *empq_style_feature_title(int i);
 
+
+/* At most this many conditions. */
+#define EMPQ_ANALYSIS_MAX_CONDS 64
+
+/* ==================== design-respecting figures ==================== */
+
+/* Per condition. Bootstrap intervals are 95% percentile intervals; NaN
+ * when the ratings name no participant. Comparisons with the baseline are
+ * NaN for the baseline itself. */
+typedef struct empq_design_cond {
+    size_t participants;             /* distinct raters of this condition */
+    double icc_good;                 /* ICC(1) of Good (0/1) by participant */
+    double good_lo, good_hi;         /* share Good: participant bootstrap */
+    double good2_lo, good2_hi;       /* share Good: two-way participant x dialogue bootstrap */
+    double diff_lo, diff_hi;         /* Good minus baseline's Good (pp / 100): participant bootstrap */
+    double inc_lo, inc_hi;           /* relative increase over the baseline: participant bootstrap */
+    double inc2_lo, inc2_hi;         /* relative increase: two-way bootstrap */
+    /* logit of Good on condition (intercept + one indicator per other condition) */
+    double log_or, or, or_lo, or_hi; /* log odds ratio vs baseline, odds ratio, 95% CI (clustered SE) */
+    double se_naive, se_cluster;     /* of log_or */
+    double p_naive, p_cluster;       /* two-sided Wald */
+    /* proportional-odds cumulative logit of the rating on condition */
+    double ord_beta, ord_se_naive, ord_se_cluster, ord_p_cluster;
+    /* item-matched: the same dialogue rated in this condition and the baseline */
+    size_t paired_n;                 /* dialogues rated in both */
+    double paired_mean_diff;         /* mean over them of (rating here - rating in the baseline) */
+    double paired_good_diff;         /* mean over them of (Good here - Good in the baseline) */
+    double paired_w, paired_p;       /* Wilcoxon signed-rank of the rating differences */
+} empq_design_cond;
+
+/* One emotion x condition test against the baseline (chi-square, 2 x 3). */
+typedef struct empq_emo_test {
+    size_t n, n_base;                /* the cells' ratings */
+    double statistic, p, p_holm, p_bh; /* adjusted over the emotions, per condition */
+} empq_emo_test;
+
+typedef struct empq_design {
+    int has_participants;            /* every rating names its rater */
+    size_t n_boot;                   /* bootstrap replications */
+    unsigned long long seed;         /* of the bootstrap */
+    empq_design_cond cond[EMPQ_ANALYSIS_MAX_CONDS];
+    empq_fit_result logit;           /* beta: intercept, then the other conditions in order */
+    empq_fit_result ordinal;         /* beta: the other conditions in order, then the 2 cut-points */
+    int logit_ok, ordinal_ok;        /* the fits converged */
+    char fit_note[256];              /* why a fit is missing */
+    empq_emo_test *emo;              /* [e * n_conds + c]; NULL without emotions */
+    size_t n_style_paired;           /* not used yet: 0 */
+} empq_design;
+
 /* ==================== the analysis ==================== */
 
 /* Per condition. share and mean are NaN when n is 0. */
@@ -238,12 +292,13 @@ typedef struct empq_analysis {
     empq_style_cell *style; /* [s * EMPQ_STYLE_N_FEATURES + f] */
     empq_kw_result style_test[EMPQ_STYLE_N_FEATURES];
 
+    empq_design *design; /* participant-clustered figures (docs/analysis.md); NULL when not computed */
+    struct empq_judge *judge; /* judge agreement and estimates; NULL without --judge */
+
     char *ratings_name; /* shown in the report; may be NULL */
     char *responses_name;
 } empq_analysis;
 
-/* At most this many conditions. */
-#define EMPQ_ANALYSIS_MAX_CONDS 64
 
 /* Computes every figure. baseline names the reference condition (NULL:
  * "human"). corpus may be NULL (no style section). labels: when

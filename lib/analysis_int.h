@@ -1,0 +1,20 @@
+/* analysis_int.h: internals shared by lib/analysis*.c (not installed). */
+#ifndef EMPQ_ANALYSIS_INT_H
+#define EMPQ_ANALYSIS_INT_H
+
+#include "empq/analysis.h"
+
+/* Fills a->design from r (the participant-clustered figures of
+ * docs/analysis.md); a's per-condition and per-emotion figures must be
+ * computed. Returns EMPQ_OK or EMPQ_ENOMEM; a fit that does not converge
+ * is not an error (design->fit_note says why it is missing). */
+int x__analysis_design(empq_analysis *a, const empq_ratings *r, empq_error *err);
+
+/* Frees *d and sets it to NULL; d and *d may be NULL. */
+void x__analysis_design_free(empq_design **d);
+
+/* The 95% percentile interval of the n values v (sorted in place) into
+ * *lo, *hi; NaN both when no value is finite. */
+void x__percentile_ci(double *v, size_t n, double *lo, double *hi);
+
+#endif
