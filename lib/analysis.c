@@ -759,6 +759,7 @@ void empq_analysis_free(empq_analysis **ap)
     free(a->text_counts);
     free(a->style);
     x__analysis_design_free(&a->design);
+    x__judge_free(&a->judge);
     free(a->ratings_name);
     free(a->responses_name);
     free(a);

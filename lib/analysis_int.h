@@ -17,4 +17,12 @@ void x__analysis_design_free(empq_design **d);
  * *lo, *hi; NaN both when no value is finite. */
 void x__percentile_ci(double *v, size_t n, double *lo, double *hi);
 
+/* Frees *j and sets it to NULL; j and *j may be NULL. */
+void x__judge_free(empq_judge **j);
+
+/* Every agreement statistic (EMPQ_AGREE_*) of the 3 x 3 table of counts
+ * cm[human - 1][judge - 1] into v[EMPQ_AGREE_N_STATS]; NaN where not
+ * defined (docs/analysis.md: each is a function of the table). */
+void x__agree_from_confusion(const double *cm, double *v);
+
 #endif

@@ -598,6 +598,236 @@ static void render_design(doc *d, const empq_analysis *a)
     }
 }
 
+/* The 3 x 3 confusion matrix of a judge as a chart: rows the human label,
+ * columns the judge's, shaded by the share of the row. */
+static void svg_confusion(doc *d, const empq_judge_one *o, const empq_agree *g, size_t k)
+{
+    const int left = 110, top = 56, cell = 70;
+    char id[48], title[256];
+    snprintf(id, sizeof id, "t-judge-confusion-%zu", k);
+    snprintf(title, sizeof title, "Confusion matrix of judge %s against the human ratings (%zu pairs)", o->name, g->n);
+    svg_open(d, "chart judge-confusion", left + 3 * cell + 20, top + 3 * cell + 30, id, title);
+    put(d, "<text x=\"10\" y=\"16\" class=\"st\">");
+    put_text(d, o->name);
+    put(d, ": human (rows) x judge (columns)</text>\n");
+    for (int j = 0; j < 3; j++)
+        putf(d, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" class=\"lb\">judge %s</text>\n",
+             left + j * cell + cell / 2, top - 8, rating_names[j]);
+    for (int h = 0; h < 3; h++) {
+        size_t rowsum = g->confusion[h * 3] + g->confusion[h * 3 + 1] + g->confusion[h * 3 + 2];
+        putf(d, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" class=\"lb\">human %s</text>\n", left - 6,
+             top + h * cell + cell / 2 + 4, rating_names[h]);
+        for (int j = 0; j < 3; j++) {
+            size_t c = g->confusion[h * 3 + j];
+            double share = rowsum ? (double)c / (double)rowsum : NAN;
+            char col[16];
+            heat_color(share, col, sizeof col);
+            putf(d, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" stroke=\"#fff\">"
+                    "<title>human %s, judge %s: %zu</title></rect>"
+                    "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" class=\"%s\">%zu</text>\n",
+                 left + j * cell, top + h * cell, cell, cell, col, rating_names[h], rating_names[j], c,
+                 left + j * cell + cell / 2, top + h * cell + cell / 2 + 4, share > 0.5 ? "in" : "lb", c);
+        }
+    }
+    put(d, "</svg>\n");
+}
+
+/* Judge minus human mean label per source, with its bootstrap interval. */
+static void svg_judge_bias(doc *d, const empq_judge_one *o, size_t k)
+{
+    const int left = 220, width = 400, row = 26, top = 40;
+    size_t nr = 0;
+    for (size_t g = 0; g < o->n_ag; g++)
+        nr += strcmp(o->ag[g].kind, "condition") == 0;
+    if (nr == 0)
+        return;
+    char id[48], title[256];
+    snprintf(id, sizeof id, "t-judge-bias-%zu", k);
+    snprintf(title, sizeof title, "Judge %s minus human mean label per source, with 95%% bootstrap intervals", o->name);
+    int h = top + (int)nr * row + 24;
+    svg_open(d, "chart judge-bias", left + width + 120, h, id, title);
+    put(d, "<text x=\"10\" y=\"16\" class=\"st\">");
+    put_text(d, o->name);
+    put(d, ": judge minus human mean label (-1 to +1) per source</text>\n");
+    for (int t = -2; t <= 2; t++) { /* axis -1..+1 every 0.5 */
+        double x = left + width * (t + 2) / 4.0;
+        putf(d, "<line x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%d\" stroke=\"%s\"/>"
+                "<text x=\"%.2f\" y=\"%d\" text-anchor=\"middle\" class=\"lb\">%+.1f</text>\n",
+             x, top - 6, x, h - 20, t == 0 ? "#888" : "#ddd", x, h - 6, t / 2.0);
+    }
+    size_t i = 0;
+    for (size_t g = 0; g < o->n_ag; g++) {
+        const empq_agree *x = &o->ag[g];
+        if (strcmp(x->kind, "condition") != 0)
+            continue;
+        int y = top + (int)i++ * row + 12;
+        putf(d, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" class=\"lb\">", left - 8, y + 4);
+        put_text(d, x->group);
+        put(d, "</text>\n");
+        double v = x->value[EMPQ_AGREE_BIAS], lo = x->lo[EMPQ_AGREE_BIAS], hi = x->hi[EMPQ_AGREE_BIAS];
+        if (isnan(v))
+            continue;
+#define BX(u) (left + width * (fmax(-1, fmin(1, (u))) + 1) / 2.0)
+        if (!isnan(lo))
+            putf(d, "<line x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%d\" stroke=\"#333\" stroke-width=\"2\"/>\n", BX(lo),
+                 y, BX(hi), y);
+        putf(d, "<circle cx=\"%.2f\" cy=\"%d\" r=\"5\" fill=\"%s\"><title>%+.3f</title></circle>"
+                "<text x=\"%.2f\" y=\"%d\" class=\"lb\">%+.3f</text>\n",
+             BX(v), y, v > 0 ? rating_colors[2] : rating_colors[0], v, BX(isnan(hi) ? v : hi) + 8, y + 4, v);
+#undef BX
+    }
+    put(d, "</svg>\n");
+}
+
+/* The new model's share Good three ways, on a 0-100% axis. */
+static void svg_judge_estimate(doc *d, const empq_judge *J, const empq_judge_one *o, size_t k)
+{
+    const int left = 220, width = 420, row = 28, top = 40;
+    const empq_ppi_result *p = &o->est[2].ppi;
+    double v[3][3] = {{p->ppi, p->ppi_lo, p->ppi_hi}, {p->judge, p->judge_lo, p->judge_hi},
+                      {p->human, p->human_lo, p->human_hi}};
+    static const char *const names[3] = {"prediction-powered", "judge only", "human subset only"};
+    char id[48], title[256];
+    snprintf(id, sizeof id, "t-judge-estimate-%zu", k);
+    snprintf(title, sizeof title, "Share Good of %s estimated with judge %s: three 95%% intervals", J->estimate_cond,
+             o->name);
+    int h = top + 3 * row + 24;
+    svg_open(d, "chart judge-estimate", left + width + 160, h, id, title);
+    put(d, "<text x=\"10\" y=\"16\" class=\"st\">Share Good of ");
+    put_text(d, J->estimate_cond);
+    put(d, " (judge ");
+    put_text(d, o->name);
+    put(d, "), 95% intervals; dashed: the baseline</text>\n");
+    for (int t = 0; t <= 100; t += 25) {
+        double x = left + width * t / 100.0;
+        putf(d, "<line x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%d\" stroke=\"#ddd\"/>"
+                "<text x=\"%.2f\" y=\"%d\" text-anchor=\"middle\" class=\"lb\">%d%%</text>\n",
+             x, top - 6, x, h - 20, x, h - 6, t);
+    }
+    double bx = left + width * J->base_share[2];
+    putf(d, "<line x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%d\" stroke=\"#888\" stroke-dasharray=\"4 3\"/>\n", bx,
+         top - 6, bx, h - 20);
+    for (int i = 0; i < 3; i++) {
+        int y = top + i * row + 12;
+        char a1[32], a2[48];
+        putf(d, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" class=\"lb\">%s</text>\n", left - 8, y + 4, names[i]);
+        double lo = fmax(0, v[i][1]), hi = fmin(1, v[i][2]);
+        putf(d, "<line x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%d\" stroke=\"#333\" stroke-width=\"2\"/>"
+                "<circle cx=\"%.2f\" cy=\"%d\" r=\"5\" fill=\"%s\"/>"
+                "<text x=\"%.2f\" y=\"%d\" class=\"lb\">%s (%s)</text>\n",
+             left + width * lo, y, left + width * hi, y, left + width * v[i][0], y, rating_colors[2],
+             left + width * hi + 8, y + 4, pct(v[i][0], 0, a1, sizeof a1), ci(v[i][1], v[i][2], a2, sizeof a2));
+    }
+    put(d, "</svg>\n");
+}
+
+/* The judge section: agreement, biases, self-consistency, estimates. */
+static void render_judge(doc *d, const empq_analysis *a)
+{
+    const empq_judge *J = a->judge;
+    char b[8][64];
+    heading(d, 2, "Judge agreement", "judge");
+    put(d, d->html ? "<p>" : "");
+    putf(d, "Judge labels from ");
+    put(d, d->html ? "<code>" : "`");
+    put_text(d, J->source != NULL ? J->source : "(judge file)");
+    put(d, d->html ? "</code>" : "`");
+    putf(d, " against the human ratings of the same responses: one pair per human rating of a response the judge "
+            "labelled (its lowest sample). Intervals: 95%% percentile bootstrap over dialogues (%zu seeded "
+            "replications). Kappa: Cohen's, unweighted / linearly / quadratically weighted; alpha: "
+            "Krippendorff's, ordinal; bias: judge minus human mean label on the 1-3 scale.",
+         J->n_boot);
+    put(d, d->html ? "</p>\n" : "\n\n");
+    for (size_t k = 0; k < J->n_judges; k++) {
+        const empq_judge_one *o = &J->j[k];
+        char title[160], hid[32];
+        snprintf(title, sizeof title, "Judge %s", o->name);
+        snprintf(hid, sizeof hid, "judge-%zu", k);
+        heading(d, 3, title, hid);
+        if (o->n_ag == 0) {
+            put(d, d->html ? "<p>" : "");
+            putf(d, "%zu labels, none of a response with a human rating: no agreement figures.", o->n_labels);
+            put(d, d->html ? "</p>\n" : "\n\n");
+        } else {
+            static const char *const h[] = {"group", "n", "dialogues", "exact", "kappa", "kappa (linear)",
+                                            "kappa (quadratic)", "alpha (ordinal)", "Spearman rho", "bias"};
+            table_begin(d, h, 10);
+            for (size_t g = 0; g < o->n_ag; g++) {
+                const empq_agree *x = &o->ag[g];
+                char grp[160], n[32], nd[32], cells[7][96];
+                snprintf(grp, sizeof grp, "%s%s%s", strcmp(x->kind, "all") == 0 ? "" : x->kind,
+                         strcmp(x->kind, "all") == 0 ? "" : ": ", x->group);
+                snprintf(n, sizeof n, "%zu", x->n);
+                snprintf(nd, sizeof nd, "%zu", x->dialogues);
+                const char *row[10] = {grp, n, nd};
+                for (int s = 0; s < EMPQ_AGREE_N_STATS; s++) {
+                    snprintf(cells[s], sizeof cells[s], "%s %s", rd(x->value[s], b[0], sizeof b[0]),
+                             rng2(x->lo[s], x->hi[s], b[1], sizeof b[1]));
+                    row[3 + s] = cells[s];
+                }
+                table_row(d, row, 10, 0);
+            }
+            table_end(d);
+            const empq_agree *all = &o->ag[0];
+            if (d->html) {
+                svg_confusion(d, o, all, k);
+                svg_judge_bias(d, o, k);
+            } else {
+                static const char *const hc[] = {"human \\ judge", "Bad", "Okay", "Good"};
+                table_begin(d, hc, 4);
+                for (int hh = 0; hh < 3; hh++) {
+                    char c3[3][32];
+                    for (int j = 0; j < 3; j++)
+                        snprintf(c3[j], sizeof c3[j], "%zu", all->confusion[hh * 3 + j]);
+                    const char *row[4] = {rating_names[hh], c3[0], c3[1], c3[2]};
+                    table_row(d, row, 4, 0);
+                }
+                table_end(d);
+            }
+        }
+        put(d, d->html ? "<p>" : "");
+        if (o->self_n > 0)
+            putf(d, "Self-consistency (sample 1 against sample 2 of the same response): %zu responses, exact "
+                    "agreement %s, quadratic kappa %s.",
+                 o->self_n, pct(o->self_exact, 0, b[0], sizeof b[0]), rd(o->self_kappa_q, b[1], sizeof b[1]));
+        else
+            put(d, "Self-consistency: not measured (one sample per response).");
+        put(d, d->html ? "</p>\n" : "\n\n");
+        if (!o->has_estimate)
+            continue;
+        put(d, d->html ? "<p>" : "");
+        putf(d, "Estimates for ");
+        put_text(d, J->estimate_cond);
+        putf(d, ": %zu responses with human labels and %zu judged only; prediction-powered inference "
+                "(Angelopoulos et al., Science 2023): theta = mean judge share on the unlabelled + mean (human - "
+                "judge) on the labelled, valid however biased the judge is; beside it the judge alone and the "
+                "human subset alone. Increase: relative to the baseline's share from the human ratings "
+                "(delta-method interval).",
+             o->est_n_human, o->est_n_judged);
+        put(d, d->html ? "</p>\n" : "\n\n");
+        static const char *const he[] = {"share", "prediction-powered [95% CI]", "judge only [95% CI]",
+                                         "human subset only [95% CI]", "increase vs baseline (PPI) [95% CI]"};
+        table_begin(d, he, 5);
+        for (int v = 0; v < 3; v++) {
+            const empq_judge_estimate *e = &o->est[v];
+            char c4[4][128];
+            snprintf(c4[0], sizeof c4[0], "%s %s", pct(e->ppi.ppi, 0, b[0], sizeof b[0]),
+                     ci_unit(e->ppi.ppi_lo, e->ppi.ppi_hi, "%", b[1], sizeof b[1]));
+            snprintf(c4[1], sizeof c4[1], "%s %s", pct(e->ppi.judge, 0, b[2], sizeof b[2]),
+                     ci_unit(e->ppi.judge_lo, e->ppi.judge_hi, "%", b[3], sizeof b[3]));
+            snprintf(c4[2], sizeof c4[2], "%s %s", pct(e->ppi.human, 0, b[4], sizeof b[4]),
+                     ci_unit(e->ppi.human_lo, e->ppi.human_hi, "%", b[5], sizeof b[5]));
+            snprintf(c4[3], sizeof c4[3], "%s %s", pct(e->inc[0], 1, b[6], sizeof b[6]),
+                     ci_unit(e->inc_lo[0], e->inc_hi[0], "%", b[7], sizeof b[7]));
+            const char *row[5] = {rating_names[v], c4[0], c4[1], c4[2], c4[3]};
+            table_row(d, row, 5, 0);
+        }
+        table_end(d);
+        if (d->html)
+            svg_judge_estimate(d, J, o, k);
+    }
+}
+
 static void render(doc *d, const empq_analysis *a)
 {
     char b1[64], b2[64], b3[64], b4[64], b5[64], b6[64], b7[64], b8[64], b9[64];
@@ -893,6 +1123,9 @@ static void render(doc *d, const empq_analysis *a)
             put(d, "</div>\n");
         }
     }
+
+    if (a->judge != NULL)
+        render_judge(d, a);
 
     put(d, d->html ? "<p class=\"note\">Tables with full precision: tables/*.csv.</p>\n</body>\n</html>\n"
                    : "Tables with full precision: `tables/*.csv`.\n");
@@ -1331,6 +1564,92 @@ static int write_design_tables(const empq_analysis *a, const char *dir, empq_err
     return write_table(dir, "emotion_tests.csv", &c, err);
 }
 
+/* tables/judge_agreement.csv, judge_confusion.csv, judge_self.csv, judge_estimates.csv */
+static int write_judge_tables(const empq_analysis *a, const char *dir, empq_error *err)
+{
+    const empq_judge *J = a->judge;
+    if (J == NULL)
+        return EMPQ_OK;
+    csvb c = {.first = 1, .simulated = a->n_simulated > 0};
+    int rc;
+    HEADER(&c, "judge", "breakdown", "group", "n", "dialogues", "statistic", "value", "lo95", "hi95");
+    for (size_t k = 0; k < J->n_judges; k++) {
+        for (size_t g = 0; g < J->j[k].n_ag; g++) {
+            const empq_agree *x = &J->j[k].ag[g];
+            for (int s = 0; s < EMPQ_AGREE_N_STATS; s++) {
+                cs_str(&c, J->j[k].name);
+                cs_str(&c, x->kind);
+                cs_str(&c, x->group);
+                cs_size(&c, x->n);
+                cs_size(&c, x->dialogues);
+                cs_str(&c, empq_agree_stat_name(s));
+                cs_full(&c, x->value[s]);
+                cs_full(&c, x->lo[s]);
+                cs_full(&c, x->hi[s]);
+                cs_end(&c);
+            }
+        }
+    }
+    if ((rc = write_table(dir, "judge_agreement.csv", &c, err)) != EMPQ_OK)
+        return rc;
+    HEADER(&c, "judge", "breakdown", "group", "human", "judge_label", "count");
+    for (size_t k = 0; k < J->n_judges; k++) {
+        for (size_t g = 0; g < J->j[k].n_ag; g++) {
+            const empq_agree *x = &J->j[k].ag[g];
+            for (int t = 0; t < 9; t++) {
+                cs_str(&c, J->j[k].name);
+                cs_str(&c, x->kind);
+                cs_str(&c, x->group);
+                cs_str(&c, rating_names[t / 3]);
+                cs_str(&c, rating_names[t % 3]);
+                cs_size(&c, x->confusion[t]);
+                cs_end(&c);
+            }
+        }
+    }
+    if ((rc = write_table(dir, "judge_confusion.csv", &c, err)) != EMPQ_OK)
+        return rc;
+    HEADER(&c, "judge", "labels", "responses_with_two_samples", "exact_agreement", "kappa_quadratic");
+    for (size_t k = 0; k < J->n_judges; k++) {
+        cs_str(&c, J->j[k].name);
+        cs_size(&c, J->j[k].n_labels);
+        cs_size(&c, J->j[k].self_n);
+        cs_full(&c, J->j[k].self_n ? J->j[k].self_exact : NAN);
+        cs_full(&c, J->j[k].self_n ? J->j[k].self_kappa_q : NAN);
+        cs_end(&c);
+    }
+    if ((rc = write_table(dir, "judge_self.csv", &c, err)) != EMPQ_OK)
+        return rc;
+    HEADER(&c, "judge", "condition", "share", "method", "estimate", "lo95", "hi95", "n_human", "n_judged_only",
+           "baseline_share", "increase", "increase_lo95", "increase_hi95");
+    static const char *const methods[3] = {"ppi", "judge_only", "human_only"};
+    for (size_t k = 0; k < J->n_judges; k++) {
+        const empq_judge_one *o = &J->j[k];
+        for (int v = 0; o->has_estimate && v < 3; v++) {
+            const empq_judge_estimate *e = &o->est[v];
+            double est[3][3] = {{e->ppi.ppi, e->ppi.ppi_lo, e->ppi.ppi_hi},
+                                {e->ppi.judge, e->ppi.judge_lo, e->ppi.judge_hi},
+                                {e->ppi.human, e->ppi.human_lo, e->ppi.human_hi}};
+            for (int m = 0; m < 3; m++) {
+                cs_str(&c, o->name);
+                cs_str(&c, J->estimate_cond);
+                cs_str(&c, rating_names[v]);
+                cs_str(&c, methods[m]);
+                for (int q = 0; q < 3; q++)
+                    cs_full(&c, est[m][q]);
+                cs_size(&c, o->est_n_human);
+                cs_size(&c, o->est_n_judged);
+                cs_full(&c, J->base_share[v]);
+                cs_full(&c, e->inc[m]);
+                cs_full(&c, e->inc_lo[m]);
+                cs_full(&c, e->inc_hi[m]);
+                cs_end(&c);
+            }
+        }
+    }
+    return write_table(dir, "judge_estimates.csv", &c, err);
+}
+
 int empq_analysis_write(const empq_analysis *a, const char *dir, empq_error *err)
 {
     if (a == NULL || dir == NULL)
@@ -1343,7 +1662,8 @@ int empq_analysis_write(const empq_analysis *a, const char *dir, empq_error *err
     empq_buf_free(&path);
     if (rc != EMPQ_OK)
         return rc;
-    if ((rc = write_tables(a, dir, err)) != EMPQ_OK || (rc = write_design_tables(a, dir, err)) != EMPQ_OK)
+    if ((rc = write_tables(a, dir, err)) != EMPQ_OK || (rc = write_design_tables(a, dir, err)) != EMPQ_OK ||
+        (rc = write_judge_tables(a, dir, err)) != EMPQ_OK)
         return rc;
     static const char *const names[2] = {"report.md", "report.html"};
     for (int h = 0; h < 2; h++) {
