@@ -47,6 +47,7 @@ def welivita_rows(path):
             for c in ("human", "chatgpt", "chatgpt_empathy"):
                 if d["rating_" + c].strip():
                     rows.append({"item": d["dialog_id"], "condition": c, "rating": int(d["rating_" + c]),
+                                 "participant": d.get("annotator_" + c, ""),
                                  "emotion": d["emotion"], "sentiment": d["sentiment"],
                                  "text": d["response_" + c]})
     return rows

@@ -270,23 +270,12 @@ def welivita():
     return path
 
 
-def welivita_long(path):
-    """The released file as long rows (rater: annotator_<condition>)."""
-    rows = []
-    with open(path, newline="", encoding="utf-8") as f:
-        for d in csv.DictReader(f):
-            for c in ("human", "chatgpt", "chatgpt_empathy"):
-                rows.append({"participant": d["annotator_" + c], "condition": c, "item": d["dialog_id"],
-                             "rating": d["rating_" + c], "emotion": d["emotion"], "sentiment": d["sentiment"]})
-    return rows
-
-
 def test_welivita_design():
     path = welivita()
     out = os.path.join(OUT, "welivita-pu")
     shutil.rmtree(out, ignore_errors=True)
     analyze("--ratings", path, "--out", out)
-    rows = welivita_long(path)
+    rows = judge_synth.welivita_rows(path)  # the raters: annotator_<condition>
     dc, fits = check_fits(out, rows)
     for c in ("chatgpt", "chatgpt_empathy"):
         icc, ratio = float(dc[c]["icc_good"]), float(dc[c]["se_ratio"])
