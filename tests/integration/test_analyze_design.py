@@ -23,6 +23,7 @@ spearmanr), to 6 significant digits.
   the references for every statistic, overall and per condition.
 """
 import csv
+import json
 import math
 import os
 import random
@@ -218,6 +219,12 @@ def test_generated_judge():
         out = os.path.join(OUT, "generated-judge")
         shutil.rmtree(out, ignore_errors=True)
         analyze("--layout", "long", "--ratings", path, "--judge", jpath, "--out", out)
+        # the judge tables conform to their schemas (docs/schemas/, docs/outputs.md)
+        from test_outputs_schema import SCHEMAS, check_table
+        for name in ("judge_agreement", "judge_confusion", "judge_self", "design_conditions", "design_fits",
+                     "emotion_tests"):
+            with open(os.path.join(SCHEMAS, name + ".schema.json"), encoding="utf-8") as f:
+                assert check_table(os.path.join(out, "tables", name + ".csv"), json.load(f)) > 0, name
         got = {(r["judge"], r["breakdown"], r["group"], r["statistic"]): r for r in table(out, "judge_agreement.csv")}
         # known answers
         for stat in ("exact_agreement", "kappa", "kappa_linear", "kappa_quadratic", "krippendorff_alpha_ordinal",
@@ -323,6 +330,9 @@ def test_welivita_judge():
                 groups.setdefault(("condition", x["condition"]), []).append(p)
                 groups.setdefault(("sentiment", x["sentiment"]), []).append(p)
             judge_checks(out, groups, name)
+        from test_outputs_schema import SCHEMAS, check_table
+        with open(os.path.join(SCHEMAS, "judge_estimates.schema.json"), encoding="utf-8") as f:
+            assert check_table(os.path.join(out, "tables", "judge_estimates.csv"), json.load(f)) == 18
         est = {(r["judge"], r["share"], r["method"]): r for r in table(out, "judge_estimates.csv")}
         for name, *_ in judges:
             r = est[(name, "Good", "ppi")]
