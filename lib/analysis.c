@@ -552,9 +552,13 @@ void empq_corpus_free(empq_corpus **cp)
     for (size_t i = 0; i < c->n_sources; i++)
         free(c->sources[i]);
     free(c->sources);
-    for (size_t i = 0; i < c->n; i++)
+    for (size_t i = 0; i < c->n; i++) {
         free(c->text[i]);
+        if (c->item != NULL)
+            free(c->item[i]);
+    }
     free(c->text);
+    free(c->item);
     free(c->source);
     free(c);
     *cp = NULL;
@@ -566,7 +570,8 @@ typedef struct corpus_builder {
     size_t cap;
 } corpus_builder;
 
-static int corpus_add(corpus_builder *b, const char *source, const char *text)
+/* Adds text of source (item: its dialogue, may be NULL). */
+static int corpus_add(corpus_builder *b, const char *source, const char *text, const char *item)
 {
     empq_corpus *c = b->c;
     long si = strlist_intern(&b->src, source);
@@ -582,11 +587,19 @@ static int corpus_add(corpus_builder *b, const char *source, const char *text)
         if (ns == NULL)
             return EMPQ_ENOMEM;
         c->source = ns;
+        char **ni = realloc(c->item, nc * sizeof *ni);
+        if (ni == NULL)
+            return EMPQ_ENOMEM;
+        c->item = ni;
         b->cap = nc;
     }
-    char *d = empq_strdup(text);
-    if (d == NULL)
+    char *d = empq_strdup(text), *it = empq_strdup(item);
+    if (d == NULL || (item != NULL && it == NULL)) {
+        free(d);
+        free(it);
         return EMPQ_ENOMEM;
+    }
+    c->item[c->n] = it;
     c->text[c->n] = d;
     c->source[c->n] = (size_t)si;
     c->n++;
@@ -641,7 +654,8 @@ int empq_corpus_load_jsonl(const char *path, empq_corpus **out, empq_error *err)
                     rc = empq_error_set(err, EMPQ_EPARSE, "%s:%zu: 'response' is not a string", path, line);
                 else if (t == NULL)
                     rc = empq_error_set(err, EMPQ_EPARSE, "%s:%zu: 'response' missing", path, line);
-                else if (json_is_string(t) && corpus_add(&b, json_string_value(s), json_string_value(t)) != EMPQ_OK)
+                else if (json_is_string(t) && corpus_add(&b, json_string_value(s), json_string_value(t),
+                                                         json_string_value(json_object_get(o, "prompt_id"))) != EMPQ_OK)
                     rc = empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", path);
             }
             json_decref(o);
@@ -674,7 +688,7 @@ int empq_corpus_load_welivita(const char *path, empq_corpus **out, empq_error *e
         free(data);
         return empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", path);
     }
-    long tcol[EMPQ_ANALYSIS_MAX_CONDS];
+    long tcol[EMPQ_ANALYSIS_MAX_CONDS], icol = -1;
     char *tname[EMPQ_ANALYSIS_MAX_CONDS];
     size_t nt = 0, n_header = 0;
     empq_csvread *c = NULL;
@@ -702,6 +716,7 @@ int empq_corpus_load_welivita(const char *path, empq_corpus **out, empq_error *e
         }
         if (rc == EMPQ_OK && nt == 0)
             rc = empq_error_set(err, EMPQ_ENOTFOUND, "%s: no response_<condition> column", path);
+        icol = empq_csvread_col(c, "dialog_id");
     }
     while (rc == EMPQ_OK && (rc = empq_csvread_next(c, err)) == 1) {
         rc = EMPQ_OK;
@@ -713,7 +728,8 @@ int empq_corpus_load_welivita(const char *path, empq_corpus **out, empq_error *e
         }
         for (size_t k = 0; k < nt && rc == EMPQ_OK; k++) {
             const char *t = empq_csvread_field(c, (size_t)tcol[k]);
-            if (t[0] != '\0' && corpus_add(&b, tname[k], t) != EMPQ_OK)
+            if (t[0] != '\0' && corpus_add(&b, tname[k], t, icol >= 0 ? empq_csvread_field(c, (size_t)icol) : NULL) !=
+                                     EMPQ_OK)
                 rc = empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", path);
         }
     }
@@ -1078,6 +1094,8 @@ int empq_analysis_compute(const empq_ratings *r, const empq_corpus *corpus, cons
         rc = compute_style(a, corpus, err);
     if (rc == EMPQ_OK)
         rc = x__analysis_design(a, r, err);
+    if (rc == EMPQ_OK && corpus != NULL)
+        rc = x__analysis_style_paired(a, corpus, err);
     if (rc != EMPQ_OK) {
         empq_analysis_free(&a);
         return rc;

@@ -48,6 +48,7 @@ void x__analysis_design_free(empq_design **d)
     if (d == NULL || *d == NULL)
         return;
     free((*d)->emo);
+    free((*d)->style_paired);
     free(*d);
     *d = NULL;
 }
@@ -367,6 +368,7 @@ int x__analysis_design(empq_analysis *a, const empq_ratings *r, empq_error *err)
     if (d == NULL)
         return empq_error_set(err, EMPQ_ENOMEM, "analysis: out of memory");
     a->design = d;
+    d->style_base = -1;
     d->n_boot = N_BOOT;
     d->seed = BOOT_SEED;
     d->has_participants = r->n_participants > 1;
@@ -416,4 +418,89 @@ int x__analysis_design(empq_analysis *a, const empq_ratings *r, empq_error *err)
     }
     free(buf);
     return EMPQ_OK;
+}
+
+/* A baseline text by its dialogue. */
+typedef struct item_text {
+    const char *item;
+    size_t text;
+} item_text;
+
+static int item_cmp(const void *x, const void *y)
+{
+    const item_text *a = x, *b = y;
+    int c = strcmp(a->item, b->item);
+    return c != 0 ? c : (a->text > b->text) - (a->text < b->text);
+}
+
+/* The baseline's (first) text of item, or SIZE_MAX: bsearch over the sorted ones. */
+static size_t base_text(const item_text *v, size_t m, const char *item)
+{
+    size_t lo = 0, hi = m;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(v[mid].item, item);
+        if (c == 0) {
+            while (mid > 0 && strcmp(v[mid - 1].item, item) == 0)
+                mid--; /* the first of several samples */
+            return v[mid].text;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return SIZE_MAX;
+}
+
+int x__analysis_style_paired(empq_analysis *a, const empq_corpus *cp, empq_error *err)
+{
+    empq_design *d = a->design;
+    if (d == NULL || cp->n == 0 || cp->item == NULL)
+        return EMPQ_OK;
+    long b = -1;
+    for (size_t s = 0; s < cp->n_sources; s++) {
+        if (strcmp(cp->sources[s], a->conds[a->baseline]) == 0)
+            b = (long)s;
+    }
+    if (b < 0)
+        return EMPQ_OK;
+    const size_t nf = EMPQ_STYLE_N_FEATURES;
+    item_text *idx = malloc(cp->n * sizeof *idx);
+    size_t m = 0;
+    double *diff = malloc(cp->n * nf * sizeof *diff);
+    d->style_paired = calloc(cp->n_sources * nf, sizeof *d->style_paired);
+    if (idx == NULL || diff == NULL || d->style_paired == NULL) {
+        free(idx);
+        free(diff);
+        return empq_error_set(err, EMPQ_ENOMEM, "analysis: out of memory");
+    }
+    for (size_t i = 0; i < cp->n; i++) {
+        if (cp->source[i] == (size_t)b && cp->item[i] != NULL)
+            idx[m++] = (item_text){cp->item[i], i};
+    }
+    qsort(idx, m, sizeof *idx, item_cmp);
+    d->style_base = b;
+    int rc = EMPQ_OK;
+    for (size_t s = 0; s < cp->n_sources && rc == EMPQ_OK; s++) {
+        size_t k = 0;
+        for (size_t i = 0; i < cp->n && s != (size_t)b; i++) {
+            size_t j;
+            if (cp->source[i] != s || cp->item[i] == NULL || (j = base_text(idx, m, cp->item[i])) == SIZE_MAX)
+                continue;
+            for (size_t f = 0; f < nf; f++)
+                diff[f * cp->n + k] = a->text_features[i * nf + f] - a->text_features[j * nf + f];
+            k++;
+        }
+        for (size_t f = 0; f < nf && rc == EMPQ_OK; f++) {
+            struct empq_style_pair *sp = &d->style_paired[s * nf + f];
+            size_t used;
+            sp->n = k;
+            sp->mean_diff = k ? empq_stats_mean(diff + f * cp->n, k) : NAN;
+            rc = empq_stats_wilcoxon(diff + f * cp->n, k, &sp->w, &sp->p, &used);
+        }
+    }
+    free(idx);
+    free(diff);
+    return rc == EMPQ_OK ? EMPQ_OK : empq_error_set(err, rc, "analysis: out of memory");
 }

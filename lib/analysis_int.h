@@ -10,6 +10,10 @@
  * is not an error (design->fit_note says why it is missing). */
 int x__analysis_design(empq_analysis *a, const empq_ratings *r, empq_error *err);
 
+/* Fills a->design->style_paired from the corpus (after x__analysis_design
+ * and the style section). Returns EMPQ_OK or EMPQ_ENOMEM. */
+int x__analysis_style_paired(empq_analysis *a, const empq_corpus *cp, empq_error *err);
+
 /* Frees *d and sets it to NULL; d and *d may be NULL. */
 void x__analysis_design_free(empq_design **d);
 

@@ -562,6 +562,38 @@ static void render_design(doc *d, const empq_analysis *a)
         table_row(d, row, 6, 0);
     }
     table_end(d);
+    /* style, item-matched */
+    if (g->style_paired != NULL && a->n_sources > 1) {
+        put(d, d->html ? "<p>" : "");
+        put(d, "Style, item-matched: per dialogue, a source's response against the ");
+        put_text(d, a->sources[g->style_base]);
+        put(d, " response to the same dialogue; mean difference of each feature and the Wilcoxon signed-rank "
+               "p-value (n: dialogues with both).");
+        put(d, d->html ? "</p>\n" : "\n\n");
+        const char *head[1 + 8];
+        size_t cols[8], nc = 0;
+        head[0] = "feature";
+        for (size_t s2 = 0; s2 < a->n_sources && nc < 8; s2++) {
+            if ((long)s2 == g->style_base)
+                continue;
+            cols[nc] = s2;
+            head[1 + nc++] = a->sources[s2];
+        }
+        table_begin(d, head, 1 + nc);
+        char cells[8][96];
+        for (int f = 0; f < NF; f++) {
+            const char *row[1 + 8];
+            row[0] = empq_style_feature_title(f);
+            for (size_t k = 0; k < nc; k++) {
+                const struct empq_style_pair *sp = &g->style_paired[cols[k] * NF + (size_t)f];
+                snprintf(cells[k], sizeof cells[k], "%+.4g (p %s, n %zu)", sp->mean_diff, rd(sp->p, b1, sizeof b1),
+                         sp->n);
+                row[1 + k] = cells[k];
+            }
+            table_row(d, row, 1 + nc, 0);
+        }
+        table_end(d);
+    }
     /* per emotion */
     if (g->emo != NULL && a->n_pairs > 0) {
         put(d, d->html ? "<p>" : "");
@@ -1561,7 +1593,26 @@ static int write_design_tables(const empq_analysis *a, const char *dir, empq_err
             cs_end(&c);
         }
     }
-    return write_table(dir, "emotion_tests.csv", &c, err);
+    if ((rc = write_table(dir, "emotion_tests.csv", &c, err)) != EMPQ_OK)
+        return rc;
+
+    HEADER(&c, "source", "baseline", "feature", "dialogues", "mean_diff", "wilcoxon", "p");
+    for (size_t s = 0; g->style_paired != NULL && s < a->n_sources; s++) {
+        if ((long)s == g->style_base)
+            continue;
+        for (int f = 0; f < NF; f++) {
+            const struct empq_style_pair *sp = &g->style_paired[s * NF + (size_t)f];
+            cs_str(&c, a->sources[s]);
+            cs_str(&c, a->sources[g->style_base]);
+            cs_str(&c, empq_style_feature_name(f));
+            cs_size(&c, sp->n);
+            cs_full(&c, sp->mean_diff);
+            cs_full(&c, sp->w);
+            cs_full(&c, sp->p);
+            cs_end(&c);
+        }
+    }
+    return write_table(dir, "style_paired.csv", &c, err);
 }
 
 /* tables/judge_agreement.csv, judge_confusion.csv, judge_self.csv, judge_estimates.csv */

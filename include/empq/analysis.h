@@ -95,6 +95,7 @@ typedef struct empq_corpus {
     size_t n_sources;
     size_t *source;   /* source index of text i */
     char **text;      /* the response texts, byte-exact */
+    char **item;      /* the dialogue of text i (prompt_id / dialog_id), NULL when unknown */
     size_t n;
 } empq_corpus;
 
@@ -209,7 +210,15 @@ typedef struct empq_design {
     int logit_ok, ordinal_ok;        /* the fits converged */
     char fit_note[256];              /* why a fit is missing */
     empq_emo_test *emo;              /* [e * n_conds + c]; NULL without emotions */
-    size_t n_style_paired;           /* not used yet: 0 */
+    /* style, item-matched against the baseline's texts of the same dialogue:
+     * [s * EMPQ_STYLE_N_FEATURES + f] for each source s; NULL without a corpus
+     * whose texts name their dialogue, or without a source named as the baseline */
+    struct empq_style_pair {
+        size_t n;                    /* dialogues with a text from s and from the baseline */
+        double mean_diff;            /* mean of (feature of s - feature of the baseline's text) */
+        double w, p;                 /* Wilcoxon signed-rank of the differences */
+    } *style_paired;
+    long style_base;                 /* the baseline's source index, -1 when none */
 } empq_design;
 
 

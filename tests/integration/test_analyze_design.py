@@ -303,6 +303,20 @@ def test_welivita_design():
         w = wilcoxon(d, zero_method="wilcox", correction=False, method="approx")
         ref.agree(f"paired W {c}", dc[c]["paired_wilcoxon"], w.statistic)
         ref.agree(f"paired p {c}", dc[c]["paired_p"], w.pvalue)
+    # style, item-matched: the per-text features of style_values.csv (file order: row by row, the
+    # conditions in column order) paired by dialogue, against scipy's Wilcoxon
+    vals = table(out, "style_values.csv")
+    assert len(vals) == 6000 and [v["source"] for v in vals[:3]] == ["human", "chatgpt", "chatgpt_empathy"]
+    sp = {(r["source"], r["feature"]): r for r in table(out, "style_paired.csv")}
+    for k, c in ((1, "chatgpt"), (2, "chatgpt_empathy")):
+        for feat in ("words", "questions_per_100w", "second_person_per_100w", "has_question"):
+            d = [float(vals[3 * i + k][feat]) - float(vals[3 * i][feat]) for i in range(2000)]
+            w = wilcoxon(d, zero_method="wilcox", correction=False, method="approx")
+            r = sp[(c, feat)]
+            assert r["baseline"] == "human" and int(r["dialogues"]) == 2000, r
+            ref.agree(f"style paired {c} {feat} mean", r["mean_diff"], float(np.mean(d)))
+            ref.agree(f"style paired {c} {feat} W", r["wilcoxon"], w.statistic)
+            ref.agree(f"style paired {c} {feat} p", r["p"], w.pvalue)
     print("   Welivita-Pu: ICC of Good %s / %s, SE ratio %s / %s, +31.3%% increase, rater-bootstrap [%.1f%%, %.1f%%],"
           " two-way [%.1f%%, %.1f%%]" % (dc["chatgpt"]["icc_good"][:6], e["icc_good"][:6], dc["chatgpt"]["se_ratio"][:6],
                                           e["se_ratio"][:6], lo * 100, hi * 100,
