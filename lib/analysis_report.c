@@ -938,6 +938,21 @@ static void render(doc *d, const empq_analysis *a)
         }
     }
     put(d, d->html ? ".</p>\n" : ".\n\n");
+    if (a->design != NULL && a->design->has_participants && a->n_pairs > 0) {
+        /* the same increases with the raters resampled: what the design supports */
+        put(d, d->html ? "<p class=\"headline\">" : "");
+        put(d, d->html ? "<strong>With the raters resampled</strong> (each rates several dialogues): "
+                       : "**With the raters resampled** (each rates several dialogues): ");
+        for (size_t i = 0; i < a->n_pairs; i++) {
+            size_t c = a->pair[i].cond;
+            const empq_design_cond *x = &a->design->cond[c];
+            put(d, i ? "; " : "");
+            put_text(d, a->labels[c]);
+            putf(d, " %s relative, 95%% CI %s, odds ratio %s", pct(a->cond[c].good_increase, 1, b1, sizeof b1),
+                 ci_unit(x->inc_lo, x->inc_hi, "%", b2, sizeof b2), rd(x->or, b3, sizeof b3));
+        }
+        put(d, d->html ? ". See <a href=\"#design\">the design section</a>.</p>\n" : ". See the design section.\n\n");
+    }
     para(d, "pp: percentage points, the difference of two shares (49% to 64% is +15 pp); relative: that "
             "difference divided by the baseline's share (+15 pp on 49% is +31% relative). 95% CI: Wilson score "
             "interval of the share.");

@@ -252,6 +252,14 @@ def test_generated_judge():
             hv = ["Bad", "Okay", "Good"].index(r["human"]) + 1
             jv = ["Bad", "Okay", "Good"].index(r["judge_label"]) + 1
             assert int(r["count"]) == sum(1 for p in allp if p == (hv, jv)), r
+        # wrong options: a clear error, exit 2
+        for args, words in ((["--estimate", "m1"], "need --judge"),
+                            (["--judge", jpath, "--estimate", "nope"], "--estimate nope"),
+                            (["--judge", jpath, "--estimate", "m1", "--human-subset", "0"], "--human-subset '0'"),
+                            (["--judge", jpath, "--seed", "-1"], "--seed '-1'"),
+                            (["--judge", os.path.join(tmp, "absent.csv")], "absent.csv")):
+            r = analyze("--layout", "long", "--ratings", path, "--out", os.path.join(tmp, "x"), *args, check=False)
+            assert r.returncode == 2 and words in r.stderr, (args, r.returncode, r.stderr)
         # bad judge files: a clear error naming file and line
         bad = os.path.join(tmp, "bad.csv")
         for body, words in (("item,condition,judge,label\nd1,human,j,Great\n", "bad.csv:2: label 'Great'"),
