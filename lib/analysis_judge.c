@@ -742,37 +742,46 @@ static int estimate(empq_judge *J, empq_judge_one *o, const empq_analysis *a, co
         rc = empq_error_set(err, EMPQ_ENOMEM, "judge: out of memory");
         goto done;
     }
-    size_t m = 0;
+    /* the judge's rows of cond sorted by (item, sample): the first of each item is its lowest sample */
+    size_t m = 0, nr = 0;
     for (size_t i = 0; i < jl->n; i++) {
         const empq_judge_label *x = &jl->l[i];
-        if (strcmp(x->judge, o->name) != 0 || strcmp(x->cond, cond) != 0)
-            continue;
-        size_t k = 0;
-        while (k < m && strcmp(rows[k]->item, x->item) != 0)
-            k++;
-        if (k == m)
-            rows[m++] = x;
-        else if (x->sample < rows[k]->sample)
-            rows[k] = x;
+        if (strcmp(x->judge, o->name) == 0 && strcmp(x->cond, cond) == 0)
+            rows[nr++] = x;
+    }
+    qsort(rows, nr, sizeof *rows, label_key_cmp); /* judge and condition are the same for all */
+    for (size_t i = 0; i < nr; i++) {
+        if (m == 0 || strcmp(rows[m - 1]->item, rows[i]->item) != 0)
+            rows[m++] = rows[i];
     }
     /* human labels: per item, the share of its ratings in each category */
+    double *hc = calloc((r->n_items ? r->n_items : 1) * 3, sizeof *hc);
+    int *hemo = malloc((r->n_items ? r->n_items : 1) * sizeof *hemo);
+    if (hc == NULL || hemo == NULL) {
+        free(hc);
+        free(hemo);
+        rc = empq_error_set(err, EMPQ_ENOMEM, "judge: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; ci >= 0 && i < r->n; i++) {
+        if (r->r[i].cond == (size_t)ci) {
+            hc[r->r[i].item * 3 + (size_t)r->r[i].value - 1] += 1;
+            hemo[r->r[i].item] = r->r[i].emotion;
+        }
+    }
     size_t labelled = 0;
     for (size_t k = 0; k < m; k++) {
         long it = ci >= 0 ? item_find(sorted, r->n_items, r->items, rows[k]->item) : -1;
-        double cnt[3] = {0}, tot = 0;
-        strata[k] = -1;
-        for (size_t i = 0; it >= 0 && i < r->n; i++) {
-            if (r->r[i].cond == (size_t)ci && r->r[i].item == (size_t)it) {
-                cnt[r->r[i].value - 1] += 1;
-                tot += 1;
-                strata[k] = r->r[i].emotion;
-            }
-        }
+        const double *cnt = it >= 0 ? hc + (size_t)it * 3 : NULL;
+        double tot = cnt != NULL ? cnt[0] + cnt[1] + cnt[2] : 0;
+        strata[k] = tot > 0 ? hemo[it] : -1;
         lab[k] = tot > 0;
         labelled += lab[k];
         for (int v = 0; v < 3; v++)
             hy[k * 3 + v] = tot > 0 ? cnt[v] / tot : NAN;
     }
+    free(hc);
+    free(hemo);
     /* keep only a subset of the human labels when asked */
     memset(keep, 1, m);
     if (opts->human_subset > 0 && opts->human_subset < labelled) {
