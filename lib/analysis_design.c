@@ -57,23 +57,28 @@ void x__analysis_design_free(empq_design **d)
  * differences / relative increases over the baseline, into the bootstrap
  * arrays at replication b. */
 typedef struct boot_out {
-    double *good, *diff, *inc; /* [c * n_boot + b] */
+    double *good, *diff, *inc, *bad, *okay; /* [c * n_boot + b] */
 } boot_out;
 
 static void boot_shares(const empq_ratings *r, const double *wpart, const double *witem, size_t nc, size_t base,
                         size_t n_boot, size_t b, boot_out *o)
 {
     double num[EMPQ_ANALYSIS_MAX_CONDS] = {0}, den[EMPQ_ANALYSIS_MAX_CONDS] = {0};
+    double nbad[EMPQ_ANALYSIS_MAX_CONDS] = {0}, nokay[EMPQ_ANALYSIS_MAX_CONDS] = {0};
     for (size_t i = 0; i < r->n; i++) {
         const empq_rating *x = &r->r[i];
         double w = wpart[x->participant] * (witem != NULL ? witem[x->item] : 1.0);
         num[x->cond] += w * (x->value == 3);
+        nbad[x->cond] += w * (x->value == 1);
+        nokay[x->cond] += w * (x->value == 2);
         den[x->cond] += w;
     }
     double pb = den[base] > 0 ? num[base] / den[base] : NAN;
     for (size_t c = 0; c < nc; c++) {
         double p = den[c] > 0 ? num[c] / den[c] : NAN;
         o->good[c * n_boot + b] = p;
+        o->bad[c * n_boot + b] = den[c] > 0 ? nbad[c] / den[c] : NAN;
+        o->okay[c * n_boot + b] = den[c] > 0 ? nokay[c] / den[c] : NAN;
         o->diff[c * n_boot + b] = p - pb;
         o->inc[c * n_boot + b] = pb > 0 ? (p - pb) / pb : NAN;
     }
@@ -380,7 +385,8 @@ int x__analysis_design(empq_analysis *a, const empq_ratings *r, empq_error *err)
         double *f[] = {&dc->icc_good, &dc->good_lo, &dc->good_hi, &dc->good2_lo, &dc->good2_hi, &dc->diff_lo,
                        &dc->diff_hi, &dc->inc_lo, &dc->inc_hi, &dc->inc2_lo, &dc->inc2_hi, &dc->log_or, &dc->or,
                        &dc->or_lo, &dc->or_hi, &dc->se_naive, &dc->se_cluster, &dc->p_naive, &dc->p_cluster,
-                       &dc->ord_beta, &dc->ord_se_naive, &dc->ord_se_cluster, &dc->ord_p_cluster};
+                       &dc->ord_beta, &dc->ord_se_naive, &dc->ord_se_cluster, &dc->ord_p_cluster, &dc->bad_lo,
+                       &dc->bad_hi, &dc->okay_lo, &dc->okay_hi};
         for (size_t k = 0; k < sizeof f / sizeof f[0]; k++)
             *f[k] = NAN;
     }
@@ -394,13 +400,15 @@ int x__analysis_design(empq_analysis *a, const empq_ratings *r, empq_error *err)
     if ((rc = iccs(a, r, d)) != EMPQ_OK)
         return empq_error_set(err, rc, "analysis: out of memory");
     boot_out o[2];
-    double *buf = malloc(2 * 3 * nc * N_BOOT * sizeof *buf);
+    double *buf = malloc(2 * 5 * nc * N_BOOT * sizeof *buf);
     if (buf == NULL)
         return empq_error_set(err, EMPQ_ENOMEM, "analysis: out of memory");
     for (int t = 0; t < 2; t++) {
-        o[t].good = buf + (size_t)(3 * t) * nc * N_BOOT;
+        o[t].good = buf + (size_t)(5 * t) * nc * N_BOOT;
         o[t].diff = o[t].good + nc * N_BOOT;
         o[t].inc = o[t].diff + nc * N_BOOT;
+        o[t].bad = o[t].inc + nc * N_BOOT;
+        o[t].okay = o[t].bad + nc * N_BOOT;
         if ((rc = bootstrap(a, r, t, &o[t])) != EMPQ_OK) {
             free(buf);
             return empq_error_set(err, rc, "analysis: out of memory");
@@ -410,6 +418,8 @@ int x__analysis_design(empq_analysis *a, const empq_ratings *r, empq_error *err)
         empq_design_cond *dc = &d->cond[c];
         x__percentile_ci(o[0].good + c * N_BOOT, N_BOOT, &dc->good_lo, &dc->good_hi);
         x__percentile_ci(o[1].good + c * N_BOOT, N_BOOT, &dc->good2_lo, &dc->good2_hi);
+        x__percentile_ci(o[0].bad + c * N_BOOT, N_BOOT, &dc->bad_lo, &dc->bad_hi);
+        x__percentile_ci(o[0].okay + c * N_BOOT, N_BOOT, &dc->okay_lo, &dc->okay_hi);
         if (c == a->baseline)
             continue;
         x__percentile_ci(o[0].diff + c * N_BOOT, N_BOOT, &dc->diff_lo, &dc->diff_hi);

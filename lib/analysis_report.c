@@ -516,6 +516,23 @@ static void render_design(doc *d, const empq_analysis *a)
         table_row(d, row, 11, 0);
     }
     table_end(d);
+    if (g->has_participants) {
+        static const char *const hs[] = {"condition", "Bad [CI participants]", "Okay [CI participants]",
+                                         "Good [CI participants]"};
+        table_begin(d, hs, 4);
+        for (size_t c = 0; c < a->n_conds; c++) {
+            const empq_design_cond *x = &g->cond[c];
+            const empq_cond_stats *cs = &a->cond[c];
+            char c3[3][96];
+            double lo[3] = {x->bad_lo, x->okay_lo, x->good_lo}, hi[3] = {x->bad_hi, x->okay_hi, x->good_hi};
+            for (int v = 0; v < 3; v++)
+                snprintf(c3[v], sizeof c3[v], "%s %s", pct(cs->share[v], 0, b1, sizeof b1),
+                         ci_unit(lo[v], hi[v], "%", b2, sizeof b2));
+            const char *row[4] = {a->labels[c], c3[0], c3[1], c3[2]};
+            table_row(d, row, 4, 0);
+        }
+        table_end(d);
+    }
     if (g->logit_ok && g->ordinal_ok) {
         para(d, "Ordinal model: a proportional-odds cumulative logit of the rating (Bad < Okay < Good), "
                 "P(rating <= j) = logistic(c_j - b_condition), with participant-clustered errors: the documented "
@@ -1540,7 +1557,8 @@ static int write_design_tables(const empq_analysis *a, const char *dir, empq_err
            "increase_boot2_lo95", "increase_boot2_hi95", "log_odds_ratio", "odds_ratio", "odds_ratio_lo95",
            "odds_ratio_hi95", "se_naive", "se_cluster", "se_ratio", "p_naive", "p_cluster", "ordinal_beta",
            "ordinal_se_naive", "ordinal_se_cluster", "ordinal_p_cluster", "paired_dialogues",
-           "paired_mean_rating_diff", "paired_good_diff", "paired_wilcoxon", "paired_p");
+           "paired_mean_rating_diff", "paired_good_diff", "paired_wilcoxon", "paired_p", "share_bad",
+           "bad_boot_lo95", "bad_boot_hi95", "share_okay", "okay_boot_lo95", "okay_boot_hi95");
     for (size_t i = 0; i < a->n_conds; i++) {
         const empq_design_cond *x = &g->cond[i];
         const empq_cond_stats *cs = &a->cond[i];
@@ -1559,6 +1577,9 @@ static int write_design_tables(const empq_analysis *a, const char *dir, empq_err
         cs_full(&c, x->paired_good_diff);
         cs_full(&c, x->paired_w);
         cs_full(&c, x->paired_p);
+        double sh[] = {cs->share[0], x->bad_lo, x->bad_hi, cs->share[1], x->okay_lo, x->okay_hi};
+        for (size_t k = 0; k < sizeof sh / sizeof sh[0]; k++)
+            cs_full(&c, sh[k]);
         cs_end(&c);
     }
     if ((rc = write_table(dir, "design_conditions.csv", &c, err)) != EMPQ_OK)

@@ -178,6 +178,8 @@ typedef struct empq_design_cond {
     double icc_good;                 /* ICC(1) of Good (0/1) by participant */
     double good_lo, good_hi;         /* share Good: participant bootstrap */
     double good2_lo, good2_hi;       /* share Good: two-way participant x dialogue bootstrap */
+    double bad_lo, bad_hi;           /* share Bad: participant bootstrap */
+    double okay_lo, okay_hi;         /* share Okay: participant bootstrap */
     double diff_lo, diff_hi;         /* Good minus baseline's Good (pp / 100): participant bootstrap */
     double inc_lo, inc_hi;           /* relative increase over the baseline: participant bootstrap */
     double inc2_lo, inc2_hi;         /* relative increase: two-way bootstrap */
