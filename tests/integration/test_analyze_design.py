@@ -14,7 +14,9 @@ spearmanr), to 6 significant digits.
   the participant-clustered Wald test close to 5%.
 - test_generated_judge: known answers (a judge equal to the human: every
   agreement 1; a constant judge: kappas 0) and a random judge checked against
-  the references.
+  the references; `--estimate` (60 responses seen by the judges only) against
+  the prediction-powered mean estimator written out with numpy; the refusals
+  of bad judge files and options.
 - test_welivita_design / test_welivita_judge: need EMPQ_TEST_DATA: the
   released file's figures (ICC of Good 0.10-0.12 in the GPT-4 conditions,
   clustered SEs about 25% larger, the +31.3% increase with a rater-bootstrap
@@ -214,6 +216,14 @@ def test_generated_judge():
                 jrows.append({"item": r["item"], "condition": r["condition"], "judge": name, "sample": 1,
                               "label": ["Bad", "Okay", "Good"][lab - 1] if name == "noisy" else lab,
                               "emotion": r["emotion"], "sentiment": "", "length": 5 + (h * 7) % 40})
+        # 60 responses of m2 that only the judges saw (no human rating): the unlabelled set of --estimate
+        extra = {}
+        for k in range(60):
+            for name in ("same", "always-good", "noisy"):
+                lab = 3 if name == "always-good" else rng.choice([1, 2, 3])
+                extra[(name, f"x{k}")] = lab
+                jrows.append({"item": f"x{k}", "condition": "m2", "judge": name, "sample": 1, "label": lab,
+                              "emotion": "sad", "sentiment": "", "length": 12})
         jpath = os.path.join(tmp, "judge.csv")
         judge_synth.write_csv(jpath, jrows)
         out = os.path.join(OUT, "generated-judge")
@@ -238,7 +248,7 @@ def test_generated_judge():
                   share_good)
         # the noisy judge against the references, overall and per condition
         lab = {(x["condition"], x["item"]): x["label"] for x in jrows if x["judge"] == "noisy"}
-        lab = {k: {"Bad": 1, "Okay": 2, "Good": 3}[v] for k, v in lab.items()}
+        lab = {k: {"Bad": 1, "Okay": 2, "Good": 3}.get(v, v) for k, v in lab.items()}
         groups = {("all", "all"): []}
         for r in rows:
             p = (int(r["rating"]), lab[(r["condition"], r["item"])])
@@ -252,6 +262,37 @@ def test_generated_judge():
             hv = ["Bad", "Okay", "Good"].index(r["human"]) + 1
             jv = ["Bad", "Okay", "Good"].index(r["judge_label"]) + 1
             assert int(r["count"]) == sum(1 for p in allp if p == (hv, jv)), r
+        # prediction-powered estimates of m2 against the mean estimator written out with numpy
+        out2 = os.path.join(OUT, "generated-estimate")
+        shutil.rmtree(out2, ignore_errors=True)
+        analyze("--layout", "long", "--ratings", path, "--judge", jpath, "--estimate", "m2", "--out", out2)
+        est = {(r["judge"], r["share"], r["method"]): r for r in table(out2, "judge_estimates.csv")}
+        human = [r for r in rows if r["condition"] == "m2"]
+        lab_of = {}
+        for x in jrows:
+            if x["condition"] == "m2":
+                v = x["label"]
+                lab_of[(x["judge"], x["item"])] = {"Bad": 1, "Okay": 2, "Good": 3}.get(v, v)
+        hb = [int(r["rating"]) for r in rows if r["condition"] == "human"]
+        for name in ("same", "always-good", "noisy"):
+            for v, share in ((1, "Bad"), (2, "Okay"), (3, "Good")):
+                y = np.array([int(r["rating"]) == v for r in human], float)
+                fl = np.array([lab_of[(name, r["item"])] == v for r in human], float)
+                fu = np.array([extra[(name, f"x{k}")] == v for k in range(60)], float)
+                theta = fu.mean() + (y - fl).mean()
+                se = math.sqrt(fu.var(ddof=1) / len(fu) + (y - fl).var(ddof=1) / len(y))
+                r = est[(name, share, "ppi")]
+                assert int(r["n_human"]) == len(y) == 200 and int(r["n_judged_only"]) == 60, r
+                ref.agree(f"PPI {name} {share}", r["estimate"], theta)
+                if se > 0:
+                    ref.agree(f"PPI {name} {share} lo", r["lo95"], theta - 1.959963984540054 * se)
+                    ref.agree(f"PPI {name} {share} hi", r["hi95"], theta + 1.959963984540054 * se)
+                fall = np.r_[fl, fu]
+                ref.agree(f"judge-only {name} {share}", est[(name, share, "judge_only")]["estimate"], fall.mean())
+                ref.agree(f"human-only {name} {share}", est[(name, share, "human_only")]["estimate"], y.mean())
+                pb = np.mean(np.array(hb) == v)
+                ref.agree(f"increase {name} {share}", r["increase"], theta / pb - 1)
+
         # wrong options: a clear error, exit 2
         for args, words in ((["--estimate", "m1"], "need --judge"),
                             (["--judge", jpath, "--estimate", "nope"], "--estimate nope"),
