@@ -109,14 +109,18 @@ static int bootstrap(empq_analysis *a, const empq_ratings *r, int two_way, boot_
     }
     /* participants grouped by home condition */
     size_t cnt[EMPQ_ANALYSIS_MAX_CONDS] = {0};
-    for (size_t p = 0; p < np; p++)
-        cnt[home[p]]++;
+    for (size_t p = 0; p < np; p++) {
+        if (home[p] != SIZE_MAX) /* every rater has a rating; kept safe anyway */
+            cnt[home[p]]++;
+    }
     for (size_t c = 0; c < nc; c++)
         start[c + 1] = start[c] + cnt[c];
     size_t fill[EMPQ_ANALYSIS_MAX_CONDS];
     memcpy(fill, start, sizeof fill);
-    for (size_t p = 0; p < np; p++)
-        members[fill[home[p]]++] = p;
+    for (size_t p = 0; p < np; p++) {
+        if (home[p] != SIZE_MAX)
+            members[fill[home[p]]++] = p;
+    }
     empq_rng rng;
     empq_rng_seed(&rng, BOOT_SEED + (uint64_t)two_way);
     for (size_t b = 0; b < N_BOOT; b++) {
