@@ -1,11 +1,16 @@
 # The two commands of the README: `make demo` and `make test`.
 # Each first installs what is missing (deploy/bootstrap.sh), then builds with CMake.
+# `make test` runs the default build's whole suite, then the other build
+# configurations CI checks (tests/ci/configs.sh: Release and clang with their
+# unit tests, ASan+UBSan with unit and integration tests; tests/ci/README.md).
+# `make test-configs CONFIGS="clang"` runs only those.
 
 BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 DEMO_ARGS ?=
+CONFIGS ?= release clang asan
 
-.PHONY: all build compile deps deps-test demo test clean
+.PHONY: all build compile deps deps-test demo test test-configs clean
 
 all: build
 
@@ -30,6 +35,10 @@ demo: build
 test: deps deps-test
 	@$(MAKE) --no-print-directory compile
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	JOBS=$(JOBS) ./tests/ci/configs.sh $(CONFIGS)
+
+test-configs: deps deps-test
+	JOBS=$(JOBS) ./tests/ci/configs.sh $(CONFIGS)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-release build-clang build-asan

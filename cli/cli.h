@@ -72,6 +72,14 @@ void cli__opt_u64(cli__args *a, uint64_t max, uint64_t *out);
  * Returns buf. */
 const char *cli__fmt_secs(double s, char *buf, size_t len);
 
+/* The screen of `empq status --watch` for one run, width x height, as plain
+ * lines on f: the headline (run, %, ETA) first, no line wider than width
+ * (columns; UTF-8 kept whole), at most height lines; the slowest emotions
+ * (all with all_emotions); under a source, a line for its stop reason,
+ * unusable reason or dead jobs by reason. rate and eta: -1 when unknown. */
+void cli__status_screen(FILE *f, const Empq__RunStatus *r, double rate, double eta, int width, int height,
+                        int all_emotions);
+
 /* A new run id "r-YYYYMMDD-HHMMSS-xxxx" (UTC, 4 random hex digits). */
 void cli__run_id(char *buf, size_t len);
 
@@ -84,14 +92,18 @@ typedef struct cli__submit_opts {
     const char *run_id;     /* NULL: a new id */
     int force;              /* fresh generations, do not read the cache */
     int timeout_ms;         /* broker answer deadline */
+    uint32_t dry_run;       /* > 0: print the requests of this many prompts per model, write nothing */
 } cli__submit_opts;
 
 /* Loads the spec and dataset, selects, writes the run to Redis and tells the
- * broker. On success run_id (len >= 64) holds the run id and *jobs (may be
+ * broker (with o->dry_run: prints the requests instead, touches nothing). On success run_id (len >= 64) holds the run id and *jobs (may be
  * NULL) the job total. Returns an exit code: CLI_USAGE for a wrong spec or
- * dataset, CLI_SERVICE when Redis or the broker failed (the run id is set
- * when the run reached Redis but the broker did not answer). The error is
- * printed. */
+ * dataset (too many jobs included: nothing is written), CLI_FAIL when the
+ * broker answered and refused the run (what this call wrote is removed from
+ * Redis again; run_id stays empty), CLI_SERVICE when Redis or the broker
+ * could not be reached (the run id is set when the run reached Redis but
+ * the broker did not answer: the broker loads it when it runs). The error
+ * is printed. */
 int cli__submit(const cli__submit_opts *o, char *run_id, size_t len, uint64_t *jobs);
 
 /* One control round trip with its own ZeroMQ context. On EMPQ_OK *reply is

@@ -852,7 +852,7 @@ static int run_study(demo *d)
         if (finished_at != 0 && now - finished_at > FINISH_TIMEOUT_MS) {
             cli__err("demo: every job is done but the collector wrote no %s in %d s; see %s/logs/collector.log",
                      produced, FINISH_TIMEOUT_MS / 1000, d->out);
-            return CLI_SERVICE;
+            return CLI_FAIL; /* every service answered: a problem found, not one unreachable */
         }
         if (last_show != 0 && now - last_show >= show_every) {
             show(d, &p, now - t0, 0);

@@ -168,7 +168,7 @@ static int control_request(const char *control, Empq__ControlRequest *req, const
     if (!ok)
         cli__err("%s, but the broker refused it: %s", what, reply->error != NULL ? reply->error : "no reason");
     empq__control_reply__free_unpacked(reply, NULL);
-    return ok ? CLI_OK : CLI_SERVICE;
+    return ok ? CLI_OK : CLI_FAIL; /* the broker answered: a refusal is not "unreachable" */
 }
 
 /* --dead-only: HDEL the chosen dead letters, then requeue_dead. */

@@ -107,12 +107,27 @@ static int finished(const Empq__RunStatus *r)
     return r->state == EMPQ__RUN_STATE__RUN_DONE || r->state == EMPQ__RUN_STATE__RUN_CANCELLED;
 }
 
-/* Seconds left at rate, -1 when unknown, 0 when finished. */
+/* Pending jobs of stopped models: they will not run. */
+static uint32_t stopped_pending(const Empq__RunStatus *r)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < r->n_models; i++)
+        if (r->models[i]->has_stopped && r->models[i]->stopped)
+            n += r->models[i]->pending;
+    return n;
+}
+
+/* Seconds left at rate, -1 when unknown (or when only jobs of stopped
+ * models are left), 0 when finished. */
 static double run_eta(const Empq__RunStatus *r, double rate)
 {
     uint32_t left = r->total > r->done + r->dead ? r->total - r->done - r->dead : 0;
     if (left == 0 || r->state == EMPQ__RUN_STATE__RUN_DONE)
         return 0;
+    uint32_t stuck = stopped_pending(r);
+    left = left > stuck ? left - stuck : 0;
+    if (left == 0)
+        return -1;
     if (rate <= 0 || r->state != EMPQ__RUN_STATE__RUN_ACTIVE)
         return -1;
     return left / rate;
@@ -163,6 +178,14 @@ static json_t *run_json(const Empq__RunStatus *r, double rate, double eta)
             json_object_set_new(mo, "rate_factor", json_real(m->rate_factor));
         if (m->has_rate_limited)
             json_object_set_new(mo, "rate_limited", json_integer(m->rate_limited));
+        if (m->stop_reason != NULL)
+            json_object_set_new(mo, "stop_reason", json_string(m->stop_reason));
+        if (m->unusable_reason != NULL)
+            json_object_set_new(mo, "unusable_reason", json_string(m->unusable_reason));
+        json_t *dr = json_object();
+        for (size_t k = 0; k < m->n_dead_reasons; k++)
+            json_object_set_new(dr, m->dead_reasons[k]->reason, json_integer(m->dead_reasons[k]->count));
+        json_object_set_new(mo, "dead_reasons", dr);
         json_array_append_new(models, mo);
     }
     json_object_set_new(o, "models", models);
@@ -237,9 +260,22 @@ static void run_text(FILE *f, const Empq__RunStatus *r, double rate, double eta,
         if (m->has_rate_factor && m->rate_factor < 1.0)
             fprintf(f, "  slowed to %.0f%% (429s %u)", 100.0 * m->rate_factor, m->rate_limited);
         if (m->has_stopped && m->stopped)
-            fprintf(f, "  STOPPED (max_cost)");
+            fprintf(f, "  STOPPED (%s)", m->stop_reason != NULL ? m->stop_reason : "max_cost");
+        else if (m->unusable_reason != NULL)
+            fprintf(f, "  UNUSABLE: %s", m->unusable_reason);
         fputc('\n', f);
+        if (m->n_dead_reasons > 0) {
+            fprintf(f, "  %-*s  dead:", w, "");
+            for (size_t k = 0; k < m->n_dead_reasons; k++)
+                fprintf(f, "%s %s %u", k ? "," : "", m->dead_reasons[k]->reason, m->dead_reasons[k]->count);
+            fputc('\n', f);
+        }
     }
+    uint32_t stuck = stopped_pending(r);
+    if (stuck > 0 && !finished(r))
+        fprintf(f, "  %u pending jobs of stopped sources will not run: the run stays %s until cancelled "
+                   "(rerun those sources in a new run)\n",
+                stuck, state_name(r->state));
     if (r->n_emotions > 0) {
         fprintf(f, "  %-*s  %8s  %9s  %8s  %6s\n", w, "emotion", "done", "in flight", "pending", "dead");
         for (size_t i = 0; i < r->n_emotions; i++) {
@@ -302,31 +338,33 @@ static void scr_add(screen *sc, const char *fmt, ...)
 
 static int scr_left(const screen *sc) { return sc->h - sc->n; }
 
-/* Prints the frame as plain lines (after the watch, on the normal screen). */
-static void scr_print(screen *sc, FILE *f)
+/* Empties the frame, for the next one. */
+static void scr_clear(screen *sc)
 {
-    for (int i = 0; i < sc->n; i++) {
-        fprintf(f, "%s\n", sc->line[i]);
+    for (int i = 0; i < sc->n; i++)
         free(sc->line[i]);
-    }
     sc->n = 0;
     sc->dropped = 0;
+}
+
+/* Prints the frame as plain lines (after the watch, on the normal screen). */
+static void scr_print(const screen *sc, FILE *f)
+{
+    for (int i = 0; i < sc->n; i++)
+        fprintf(f, "%s\n", sc->line[i]);
 }
 
 /* Writes the frame from the top-left corner: each line then erase-to-end,
  * no newline after the last (a newline on the bottom row would scroll),
  * then erase below. */
-static void scr_flush(screen *sc, FILE *f)
+static void scr_flush(const screen *sc, FILE *f)
 {
     fputs("\033[H", f);
     for (int i = 0; i < sc->n; i++) {
         fputs(sc->line[i], f);
         fputs(i + 1 < sc->n ? "\033[K\r\n" : "\033[K", f);
-        free(sc->line[i]);
     }
     fputs("\033[J", f);
-    sc->n = 0;
-    sc->dropped = 0;
 }
 
 /* Leaves the alternate screen of --watch, once (*on cleared), before an
@@ -388,10 +426,14 @@ static void run_screen(screen *sc, const Empq__RunStatus *r, double rate, double
     if (scr_left(sc) <= reserve)
         return;
     scr_add(sc, "in flight %u  pending %u  dead %u  cache hits %u", r->leased, r->pending, r->dead, r->cache_hits);
+    /* the source column: the longest alias, but the counts always fit
+     * (a longer alias is cut) */
     int w = 7;
     for (size_t i = 0; i < r->n_models; i++)
         if ((int)strlen(r->models[i]->alias) > w)
             w = (int)strlen(r->models[i]->alias);
+    if (w > sc->w - 53)
+        w = sc->w - 53 > 7 ? sc->w - 53 : 7;
     if (scr_left(sc) > reserve + 1)
         scr_add(sc, "  %-*s  %8s  %9s  %8s  %6s  %10s", w, "source", "done", "in flight", "pending", "dead",
                 "cache hits");
@@ -405,8 +447,8 @@ static void run_screen(screen *sc, const Empq__RunStatus *r, double rate, double
             k += (size_t)snprintf(extra + k, sizeof extra - k, "  slowed to %.0f%%", 100.0 * m->rate_factor);
         if (k < sizeof extra && m->has_stopped && m->stopped)
             snprintf(extra + k, sizeof extra - k, "  STOPPED");
-        scr_add(sc, "  %-*s  %8u  %9u  %8u  %6u  %10u%s", w, m->alias, m->done, m->leased, m->pending, m->dead,
-                m->cache_hits, extra);
+        scr_add(sc, "  %-*.*s  %8u  %9u  %8u  %6u  %10u%s", w, w, m->alias, m->done, m->leased, m->pending,
+                m->dead, m->cache_hits, extra);
         /* the room for why: one short line under the source, when there is a reason */
         char why[512] = "";
         k = 0;
@@ -418,7 +460,7 @@ static void run_screen(screen *sc, const Empq__RunStatus *r, double rate, double
             k += (size_t)snprintf(why + k, sizeof why - k, "%s%s %u", k > 0 ? (j == 0 ? "; dead: " : ", ") : "dead: ",
                                   m->dead_reasons[j]->reason, m->dead_reasons[j]->count);
         if (why[0] != '\0' && scr_left(sc) > reserve)
-            scr_add(sc, "  %-*s  \xe2\x86\xb3 %s", w, "", why);
+            scr_add(sc, "    \xe2\x86\xb3 %s", why);
     }
     if (r->n_emotions == 0 || scr_left(sc) <= reserve + 1)
         return;
@@ -474,6 +516,16 @@ static void run_screen(screen *sc, const Empq__RunStatus *r, double rate, double
         scr_add(sc, "%s", buf);
     }
     free(idx);
+}
+
+void cli__status_screen(FILE *f, const Empq__RunStatus *r, double rate, double eta, int width, int height,
+                        int all_emotions)
+{
+    screen sc = {.w = width, .h = height};
+    run_screen(&sc, r, rate, eta, all_emotions, 0);
+    scr_print(&sc, f);
+    scr_clear(&sc);
+    free(sc.line);
 }
 
 static volatile sig_atomic_t stop_watch;
@@ -554,7 +606,7 @@ int cli__cmd_status(int argc, char **argv)
             screen_leave(&screen_mode);
             cli__err("broker at %s: %s", control, reply->error != NULL ? reply->error : "request refused");
             empq__control_reply__free_unpacked(reply, NULL);
-            code = run != NULL ? CLI_FAIL : CLI_SERVICE;
+            code = CLI_FAIL; /* the broker answered: a refusal is not "unreachable" */
             break;
         }
         uint64_t now = empq_now_ms();
@@ -575,6 +627,7 @@ int cli__cmd_status(int argc, char **argv)
             free(s);
             json_decref(o);
         } else if (screen_mode) {
+            scr_clear(&sc);
             term_size(&sc.w, &sc.h);
             if (reply->n_runs == 0)
                 scr_add(&sc, run != NULL ? "no such run" : "no runs");
@@ -613,9 +666,11 @@ int cli__cmd_status(int argc, char **argv)
         if (stop_watch)
             break;
     }
-    screen_leave(&screen_mode); /* Ctrl-C: the last frame goes with the alternate screen */
-    for (int i = 0; i < sc.n; i++)
-        free(sc.line[i]);
+    if (screen_mode) { /* Ctrl-C: the last frame drawn, printed once where it stays */
+        screen_leave(&screen_mode);
+        scr_print(&sc, stdout);
+    }
+    scr_clear(&sc);
     free(sc.line);
     fflush(stdout);
     free(rs.v);

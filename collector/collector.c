@@ -236,8 +236,8 @@ static int check_run(collector *c, track *t, size_t *exported)
     if (rc == EMPQ_OK)
         rc = empq_export_responses(c->store, t->id, path, &st, &err);
     if (rc != EMPQ_OK) {
-        EMPQ_ERROR("event=export_failed run=%s error=%s", t->id,
-                   empq_log_quote(q, sizeof q, err.msg));
+        EMPQ_ERROR_LIMITED("export_failed", "event=export_failed run=%s error=%s", t->id,
+                           empq_log_quote(q, sizeof q, err.msg));
         return rc;
     }
     t->exported = 1;

@@ -534,7 +534,7 @@ static enum MHD_Result claimed(struct MHD_Connection *conn, const char *run, con
     case EMPQ_RATINGS_EXPIRED:
         return expired_page(conn);
     case EMPQ_RATINGS_FULL:
-        EMPQ_WARN("event=study_full run=%s participant=%s", run, pid);
+        EMPQ_WARN_LIMITED("study_full", "event=study_full run=%s participant=%s", run, pid);
         return error_page(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "Study full",
                           "All places in this study are taken at the moment. Please return the "
                           "study, or try again in a few minutes.", NULL);
@@ -574,7 +574,7 @@ static enum MHD_Result arrive(site *s, struct MHD_Connection *conn, const char *
     const Empq__RatingSpec *rs = rating_spec(s, run, &r);
     enum MHD_Result ret;
     if (rs == NULL || rs->consent == NULL) {
-        EMPQ_ERROR("event=site_page_error run=%s participant=%s error=\"the plan asks for consent; "
+        EMPQ_ERROR_LIMITED("site_page_error", "event=site_page_error run=%s participant=%s error=\"the plan asks for consent; "
                    "the run's spec has no rating.consent\"", run, pid);
         ret = error_page(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "Something went wrong",
                          "The study information cannot be shown. The researchers have been told; "
@@ -636,8 +636,8 @@ static enum MHD_Result show(site *s, struct MHD_Connection *conn, const char *ru
     }
     if (rc != EMPQ_OK) {
         char q[600];
-        EMPQ_ERROR("event=site_page_error run=%s participant=%s error=%s", run, pid,
-                   empq_log_quote(q, sizeof q, err.msg));
+        EMPQ_ERROR_LIMITED("site_page_error", "event=site_page_error run=%s participant=%s error=%s", run, pid,
+                           empq_log_quote(q, sizeof q, err.msg));
         empq_ratings_page_clear(&pg);
         if (r != NULL)
             empq__run__free_unpacked(r, NULL);
@@ -749,7 +749,7 @@ static enum MHD_Result finish(site *s, struct MHD_Connection *conn, const char *
     Empq__Run *r = NULL;
     const Empq__RatingSpec *rs = rating_spec(s, run, &r);
     if (r == NULL) { /* the questions are unknown: finishing now would skip them */
-        EMPQ_ERROR("event=site_page_error run=%s participant=%s error=\"the run cannot be read\"",
+        EMPQ_ERROR_LIMITED("site_page_error", "event=site_page_error run=%s participant=%s error=\"the run cannot be read\"",
                    run, pid);
         return error_page(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "Please try again",
                           "The study is briefly unavailable; nothing was saved. Please send your "
@@ -1012,6 +1012,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
+/* fmt comes from libmicrohttpd: a printf format for ap. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
@@ -1020,7 +1022,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    EMPQ_WARN("event=site_http error=%s", empq_log_quote(q, sizeof q, msg));
+    EMPQ_WARN_LIMITED("site_http", "event=site_http error=%s", empq_log_quote(q, sizeof q, msg));
 }
 
 int site__start(site **out, const site__opts *o, empq_error *err)

@@ -13,7 +13,11 @@
 
 #define MAX_STOPS FAKELLM_MAX_STOPS
 
-static const char *const versions[] = {"2023-06-01", "2023-01-01"};
+/* The dated versions the API documents, and the one the current official
+ * JS SDK (@anthropic-ai/sdk 1.17) sends. */
+static const char *const versions[] = {"2023-06-01", "2023-01-01", "2026-10-21"};
+
+#define MIN_THINKING_BUDGET 1024
 
 static const char *const request_fields[] = {
     "model",   "messages",    "max_tokens", "system",  "temperature", "top_p",        "top_k",
@@ -120,7 +124,88 @@ static int number_in(json_t *root, const char *name, double lo, double hi, uint6
     return 1;
 }
 
-static int parse_request(json_t *root, fakellm_chat *c, uint64_t rid, fakellm_reply *out, int *rc)
+/* What a Messages request asks besides the chat. */
+typedef struct extras {
+    int thinking;        /* thinking enabled (or adaptive): c->reasoning tokens */
+    uint64_t cache_read; /* input tokens read from the prompt cache */
+} extras;
+
+/* 1 when a system given as blocks marks one with cache_control. */
+static int system_cached(json_t *sys)
+{
+    size_t i;
+    json_t *blk;
+    json_array_foreach(sys, i, blk) {
+        json_t *cc = json_object_get(blk, "cache_control");
+        if (cc != NULL && !json_is_null(cc))
+            return 1;
+    }
+    return 0;
+}
+
+/* Reads "thinking" into c->reasoning and x->thinking. Returns 1, or 0 after
+ * filling out with the API's 400. */
+static int parse_thinking(json_t *root, fakellm_chat *c, extras *x, uint64_t rid, fakellm_reply *out, int *rc)
+{
+    json_t *th = json_object_get(root, "thinking");
+    if (th == NULL || json_is_null(th))
+        return 1;
+    if (!json_is_object(th)) {
+        *rc = invalid(out, rid, "thinking: Input should be a valid dictionary or object to extract fields from");
+        return 0;
+    }
+    const char *type = json_string_value(json_object_get(th, "type"));
+    if (type == NULL) {
+        *rc = invalid(out, rid, "thinking.type: Field required");
+        return 0;
+    }
+    if (strcmp(type, "disabled") == 0 || strcmp(type, "between_tools") == 0)
+        return 1;
+    if (strcmp(type, "adaptive") == 0) {
+        x->thinking = 1;
+        c->reasoning = FAKELLM_THINK_DEFAULT;
+    } else if (strcmp(type, "enabled") == 0) {
+        json_t *b = json_object_get(th, "budget_tokens");
+        if (b == NULL) {
+            *rc = invalid(out, rid, "thinking.enabled.budget_tokens: Field required");
+            return 0;
+        }
+        if (!json_is_integer(b)) {
+            *rc = invalid(out, rid, "thinking.enabled.budget_tokens: Input should be a valid integer");
+            return 0;
+        }
+        if (json_integer_value(b) < MIN_THINKING_BUDGET) {
+            *rc = invalid(out, rid, "thinking.enabled.budget_tokens: Input should be greater than or equal to %d",
+                          MIN_THINKING_BUDGET);
+            return 0;
+        }
+        if (json_integer_value(b) >= c->max_tokens) {
+            *rc = invalid(out, rid,
+                          "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our "
+                          "documentation at https://docs.claude.com/en/docs/build-with-claude/"
+                          "extended-thinking#max-tokens-and-context-window-size");
+            return 0;
+        }
+        x->thinking = 1;
+        c->reasoning = (long long)json_integer_value(b);
+    } else {
+        *rc = invalid(out, rid,
+                      "thinking: Input tag '%.40s' found using 'type' does not match any of the expected tags: "
+                      "'enabled', 'disabled', 'adaptive', 'between_tools'",
+                      type);
+        return 0;
+    }
+    json_t *t = json_object_get(root, "temperature");
+    if (json_is_number(t) && json_number_value(t) != 1.0) {
+        *rc = invalid(out, rid,
+                      "`temperature` may only be set to 1 when thinking is enabled. Please consult our documentation "
+                      "at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#feature-compatibility");
+        return 0;
+    }
+    return 1;
+}
+
+static int parse_request(json_t *root, fakellm_chat *c, extras *x, uint64_t rid, fakellm_reply *out, int *rc)
 {
     char where[64];
     if (!json_is_object(root)) {
@@ -187,6 +272,8 @@ static int parse_request(json_t *root, fakellm_chat *c, uint64_t rid, fakellm_re
         if (t == NULL)
             return 0;
         fakellm_chat_add(c, "system", t);
+        if (json_is_array(sys) && system_cached(sys))
+            x->cache_read = 4 + fakellm_count_words(t);
     }
     for (size_t i = 0; i < n; i++) {
         json_t *m = json_array_get(msgs, i);
@@ -236,6 +323,8 @@ static int parse_request(json_t *root, fakellm_chat *c, uint64_t rid, fakellm_re
                 c->stops[c->n_stops++] = json_string_value(s);
         }
     }
+    if (!parse_thinking(root, c, x, rid, out, rc))
+        return 0;
     if (json_is_true(json_object_get(root, "stream"))) {
         *rc = invalid(out, rid, "stream: empq-fakellm does not support streaming yet");
         return 0;
@@ -248,7 +337,36 @@ static int parse_request(json_t *root, fakellm_chat *c, uint64_t rid, fakellm_re
 /* Response                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static int build_response(const fakellm_chat *c, const fakellm_ctx *ctx, fakellm_reply *out)
+/* The content blocks: a thinking block when the answer reasoned (thinking
+ * enabled, or the thinking faults), then the text unless there is none. */
+static json_t *content_blocks(const fakellm_chat *c, const fakellm_ctx *ctx, const fakellm_answer *a, int thinking)
+{
+    json_t *blocks = json_array();
+    fakellm_mode m = ctx->mode;
+    if (blocks == NULL)
+        return NULL;
+    if (a->reasoning > 0 && (thinking || m == FAKELLM_MODE_THINKING_ONLY || m == FAKELLM_MODE_LENGTH_EMPTY)) {
+        char sig[120];
+        char *text = fakellm_chat_thinking(c, 0);
+        fakellm_make_id(sig, sizeof(sig), "Er", 96, fakellm_mix64(ctx->request_id ^ 0x519e0000u));
+        json_t *blk = text ? json_pack("{s:s,s:s,s:s}", "type", "thinking", "thinking", text, "signature", sig) : NULL;
+        free(text);
+        if (blk == NULL || json_array_append_new(blocks, blk) != 0) {
+            json_decref(blocks);
+            return NULL;
+        }
+    }
+    int no_text = m == FAKELLM_MODE_EMPTY || m == FAKELLM_MODE_NUL || m == FAKELLM_MODE_SAFETY ||
+                  m == FAKELLM_MODE_THINKING_ONLY || m == FAKELLM_MODE_LENGTH_EMPTY ||
+                  (a->text[0] == '\0' && a->finish == FAKELLM_FINISH_LENGTH);
+    if (!no_text && json_array_append_new(blocks, json_pack("{s:s,s:s}", "type", "text", "text", a->text)) != 0) {
+        json_decref(blocks);
+        return NULL;
+    }
+    return blocks;
+}
+
+static int build_response(const fakellm_chat *c, const extras *x, const fakellm_ctx *ctx, fakellm_reply *out)
 {
     uint64_t input = fakellm_chat_prompt_tokens(c);
     char id[40];
@@ -264,29 +382,35 @@ static int build_response(const fakellm_chat *c, const fakellm_ctx *ctx, fakellm
         stop = "max_tokens";
     else if (a.finish == FAKELLM_FINISH_STOP_SEQ)
         stop = "stop_sequence";
-    else if (a.finish == FAKELLM_FINISH_REFUSAL)
+    else if (a.finish == FAKELLM_FINISH_REFUSAL || ctx->mode == FAKELLM_MODE_SAFETY)
         stop = "refusal";
-    json_t *content = ctx->mode == FAKELLM_MODE_EMPTY ? json_array()
-                                                      : json_pack("[{s:s,s:s}]", "type", "text", "text", a.text);
+    json_t *content = content_blocks(c, ctx, &a, x->thinking);
     json_t *root = json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:o}", "id", id, "type", "message", "role", "assistant",
                              "model", c->model, "content", content, "stop_reason", stop, "stop_sequence",
                              a.stop_seq ? json_string(a.stop_seq) : json_null());
-    if (root != NULL && a.finish == FAKELLM_FINISH_REFUSAL &&
+    if (root != NULL && strcmp(stop, "refusal") == 0 &&
         json_object_set_new(root, "stop_details",
                             json_pack("{s:s,s:n,s:n}", "type", "refusal", "category", "explanation")) != 0) {
         json_decref(root);
         root = NULL;
     }
     if (root != NULL && json_object_set_new(root, "usage",
-                                            json_pack("{s:I,s:i,s:i,s:I}", "input_tokens", (json_int_t)input,
-                                                      "cache_creation_input_tokens", 0, "cache_read_input_tokens", 0,
-                                                      "output_tokens", (json_int_t)a.tokens)) != 0) {
+                                            json_pack("{s:I,s:i,s:I,s:I}", "input_tokens",
+                                                      (json_int_t)(input - x->cache_read),
+                                                      "cache_creation_input_tokens", 0, "cache_read_input_tokens",
+                                                      (json_int_t)x->cache_read, "output_tokens",
+                                                      (json_int_t)(a.tokens + a.reasoning))) != 0) {
         json_decref(root);
         root = NULL;
     }
     rc = fakellm_reply_json(out, 200, root);
     if (rc == EMPQ_OK) {
-        out->tokens = input + a.tokens;
+        char rid[40];
+        request_id_text(rid, sizeof(rid), ctx->request_id);
+        rc = fakellm_reply_header(out, "request-id", "%s", rid);
+    }
+    if (rc == EMPQ_OK) {
+        out->tokens = input + a.tokens + a.reasoning;
         free(out->model);
         out->model = strdup(c->model);
         if (out->model == NULL)
@@ -306,25 +430,31 @@ int fakellm_anthropic_messages(const char *body, size_t len, const fakellm_anthr
     uint64_t rid = ctx->request_id;
     size_t i, nv = sizeof(versions) / sizeof(versions[0]);
 
+    extras x = {0};
+    const char *bearer = in->authorization != NULL && strncmp(in->authorization, "Bearer ", 7) == 0
+                             ? in->authorization + 7
+                             : NULL;
+    const char *key = in->api_key != NULL && in->api_key[0] != '\0' ? in->api_key : bearer;
+
     for (i = 0; in->version != NULL && i < nv; i++)
         if (strcmp(in->version, versions[i]) == 0)
             break;
-    if (in->require_key != NULL && (in->api_key == NULL || in->api_key[0] == '\0')) {
+    if (in->require_key != NULL && (key == NULL || key[0] == '\0')) {
         rc = fakellm_anthropic_error(out, 401, "authentication_error", "x-api-key header is required", rid);
-    } else if (in->require_key != NULL && strcmp(in->api_key, in->require_key) != 0) {
-        rc = fakellm_anthropic_error(out, 401, "authentication_error", "invalid x-api-key", rid);
+    } else if (in->require_key != NULL && strcmp(key, in->require_key) != 0) {
+        rc = fakellm_anthropic_error(out, 401, "authentication_error",
+                                     key == in->api_key ? "invalid x-api-key" : "Invalid bearer token", rid);
     } else if (in->version == NULL || in->version[0] == '\0') {
         rc = invalid(out, rid, "anthropic-version: header is required");
     } else if (i == nv) {
-        rc = invalid(out, rid, "anthropic-version: invalid value '%.40s'; supported versions are 2023-06-01 and 2023-01-01",
-                     in->version);
+        rc = invalid(out, rid, "anthropic-version: \"%.40s\" is not a valid version", in->version);
     } else {
         root = json_loadb(body, len, 0, &jerr);
         if (root == NULL)
             rc = invalid(out, rid, "There was an issue with your request body: invalid JSON (%s at line %d column %d)",
                          jerr.text, jerr.line, jerr.column);
-        else if (parse_request(root, &c, rid, out, &rc))
-            rc = build_response(&c, ctx, out);
+        else if (parse_request(root, &c, &x, rid, out, &rc))
+            rc = build_response(&c, &x, ctx, out);
     }
     fakellm_chat_free(&c);
     json_decref(root);
@@ -346,6 +476,11 @@ static int anthropic_fault(fakellm_reply *out, fakellm_errkind kind, const char 
         return fakellm_anthropic_error(out, 500, "api_error", "Internal server error", request_id);
     if (kind == FAKELLM_ERR_503)
         return fakellm_anthropic_error(out, 529, "overloaded_error", "Overloaded", request_id);
+    if (kind == FAKELLM_ERR_QUOTA)
+        return fakellm_anthropic_error(out, 400, "invalid_request_error",
+                                       "Your credit balance is too low to access the Anthropic API. Please go to "
+                                       "Plans & Billing to upgrade or purchase credits.",
+                                       request_id);
     const char *which = a && a->which ? a->which : "requests";
     uint64_t limit = a && a->limit ? a->limit : (a && a->has_limit && a->lim.rpm ? a->lim.rpm : 50);
     if (strcmp(which, "concurrency") == 0)

@@ -35,7 +35,19 @@
  *            (the wording quoted in stackblitz/bolt.new#8589 and bhouston/mycoder#62).
  *   headers  with a --limit: anthropic-ratelimit-requests-limit, -remaining, -reset and
  *            anthropic-ratelimit-tokens-limit, -remaining, -reset (RFC 3339 times);
- *            retry-after (seconds) on 429. */
+ *            retry-after (seconds) on 429.
+ *
+ * Also (docs/fakellm.md, "Reasoning models"): "anthropic-version: 2026-10-21" (the
+ * one @anthropic-ai/sdk 1.17 sends) and "Authorization: Bearer KEY" (the SDK's
+ * way of sending an API key) are accepted (a wrong Bearer key: 401
+ * authentication_error "Invalid bearer token", the body quoted in
+ * anthropics/claude-code#3624 and AndyMik90/Aperant#1223); an unknown version is 400
+ * 'anthropic-version: "V" is not a valid version' (directus-labs/extensions#285).
+ * thinking {"type": "enabled", "budget_tokens": N} (N >= 1024, < max_tokens)
+ * thinks N tokens: a thinking block before the text, counted in output_tokens.
+ * The quota fault: 400 invalid_request_error "Your credit balance is too low to
+ * access the Anthropic API. Please go to Plans & Billing to upgrade or purchase
+ * credits." (anthropics/claude-code#66314, anthropics/claude-quickstarts#229). */
 #ifndef FAKELLM_ANTHROPIC_H
 #define FAKELLM_ANTHROPIC_H
 
@@ -48,6 +60,7 @@
 /* An Anthropic request's headers. */
 typedef struct fakellm_anthropic_in {
     const char *api_key;     /* x-api-key, or NULL */
+    const char *authorization; /* Authorization (the SDK sends "Bearer KEY"), or NULL */
     const char *version;     /* anthropic-version, or NULL */
     const char *require_key; /* --require-key, or NULL */
 } fakellm_anthropic_in;

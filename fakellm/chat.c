@@ -59,16 +59,42 @@ void fakellm_answer_clear(fakellm_answer *a)
     memset(a, 0, sizeof(*a));
 }
 
+/* The answers without model text: refusal, empty, null, safety, and the
+ * two reasoning faults. */
+static int answer_fixed(const fakellm_chat *c, fakellm_mode mode, fakellm_answer *out)
+{
+    uint64_t need = c->reasoning > 0 ? (uint64_t)c->reasoning : FAKELLM_THINK_DEFAULT;
+    out->text = strdup(mode == FAKELLM_MODE_REFUSAL ? FAKELLM_REFUSAL_TEXT : "");
+    if (out->text == NULL)
+        return EMPQ_ENOMEM;
+    out->tokens = fakellm_count_words(out->text);
+    out->finish = mode == FAKELLM_MODE_REFUSAL ? FAKELLM_FINISH_REFUSAL : FAKELLM_FINISH_STOP;
+    if (mode == FAKELLM_MODE_THINKING_ONLY) {
+        out->reasoning = need;
+    } else if (mode == FAKELLM_MODE_LENGTH_EMPTY) {
+        out->reasoning = c->max_tokens > 0 ? (uint64_t)c->max_tokens : need;
+        out->finish = FAKELLM_FINISH_LENGTH;
+    }
+    return EMPQ_OK;
+}
+
 int fakellm_chat_answer(const fakellm_chat *c, unsigned variant, fakellm_mode mode, fakellm_answer *out)
 {
     memset(out, 0, sizeof(*out));
-    if (mode == FAKELLM_MODE_REFUSAL || mode == FAKELLM_MODE_EMPTY) {
-        out->text = strdup(mode == FAKELLM_MODE_REFUSAL ? FAKELLM_REFUSAL_TEXT : "");
-        if (out->text == NULL)
-            return EMPQ_ENOMEM;
-        out->tokens = fakellm_count_words(out->text);
-        out->finish = mode == FAKELLM_MODE_REFUSAL ? FAKELLM_FINISH_REFUSAL : FAKELLM_FINISH_STOP;
-        return EMPQ_OK;
+    if (mode != FAKELLM_MODE_NORMAL && mode != FAKELLM_MODE_HUGE)
+        return answer_fixed(c, mode, out);
+    long long budget = c->max_tokens;
+    if (c->reasoning > 0) {
+        out->reasoning = (uint64_t)c->reasoning;
+        if (budget > 0 && c->reasoning >= budget) {
+            /* The reasoning used the whole budget: no text. */
+            out->reasoning = (uint64_t)budget;
+            out->finish = FAKELLM_FINISH_LENGTH;
+            out->text = strdup(mode == FAKELLM_MODE_HUGE ? FAKELLM_PAD_MARK : "");
+            return out->text ? EMPQ_OK : EMPQ_ENOMEM;
+        }
+        if (budget > 0)
+            budget -= c->reasoning;
     }
     empq_buf b = {0};
     if (fakellm_style_reply(c->model, c->msgs, c->n_msgs, variant, &b) != EMPQ_OK) {
@@ -97,8 +123,8 @@ int fakellm_chat_answer(const fakellm_chat *c, unsigned variant, fakellm_mode mo
     memcpy(out->text, text, len);
     out->text[len] = '\0';
     empq_buf_free(&b);
-    if (c->max_tokens > 0 && fakellm_count_words(out->text) > (size_t)c->max_tokens) {
-        out->text[fakellm_prefix_words(out->text, (size_t)c->max_tokens)] = '\0';
+    if (budget > 0 && fakellm_count_words(out->text) > (size_t)budget) {
+        out->text[fakellm_prefix_words(out->text, (size_t)budget)] = '\0';
         out->finish = FAKELLM_FINISH_LENGTH;
         out->stop_seq = NULL;
     }
@@ -106,6 +132,22 @@ int fakellm_chat_answer(const fakellm_chat *c, unsigned variant, fakellm_mode mo
     if (mark > 0)
         memcpy(out->text + strlen(out->text), FAKELLM_PAD_MARK, mark + 1);
     return EMPQ_OK;
+}
+
+char *fakellm_chat_thinking(const fakellm_chat *c, unsigned variant)
+{
+    static const char *const moves[] = {"acknowledge the feeling first", "keep the reply short and warm",
+                                        "ask one gentle question", "avoid giving orders"};
+    empq_buf b = {0};
+    const char *last = c->n_msgs > 0 ? c->msgs[c->n_msgs - 1].content : "";
+    uint64_t h = fakellm_style_hash(c->model, c->msgs, c->n_msgs) ^ variant;
+    size_t words = fakellm_count_words(last);
+    if (empq_buf_printf(&b, "The user wrote %zu word%s. I should %s, then %s.", words, words == 1 ? "" : "s",
+                        moves[h % 4], moves[(h % 4 + 1 + (h / 4) % 3) % 4]) != EMPQ_OK) {
+        empq_buf_free(&b);
+        return NULL;
+    }
+    return b.data;
 }
 
 uint64_t fakellm_mix64(uint64_t x)

@@ -17,7 +17,22 @@
  *   HUGE     the styled reply followed by a marker (FAKELLM_PAD_MARK) that
  *            fakellm_reply_mark_pad turns into a padding position, so the
  *            server can stream megabytes of filler inside the text without
- *            holding them in memory. */
+ *            holding them in memory
+ *   NUL      no reply text at all (OpenAI content null, Anthropic content [],
+ *            Gemini a candidate without content)
+ *   THINKING_ONLY  reasoning (c->reasoning tokens, FAKELLM_THINK_DEFAULT when
+ *            the request asked for none) and no answer text, finish normal
+ *   LENGTH_EMPTY   a length stop before any text: the reasoning used the
+ *            whole budget (max_tokens, else the reasoning need)
+ *   SAFETY   a safety block: no text (OpenAI content_filter, Anthropic
+ *            refusal, Gemini SAFETY honouring safetySettings)
+ *
+ * Reasoning (OpenAI reasoning tokens, Anthropic thinking, Gemini thoughts):
+ * a request whose c->reasoning is R > 0 spends R tokens before the answer,
+ * inside the same budget: with max_tokens M > 0 and R >= M the answer is
+ * empty, reasoning M, finish LENGTH; else the answer is cut at M - R words.
+ * The thinking text shown (Anthropic thinking block, Gemini thought part) is a
+ * short summary (fakellm_chat_thinking); the count is R whatever its length. */
 #ifndef FAKELLM_CHAT_H
 #define FAKELLM_CHAT_H
 
@@ -36,8 +51,16 @@ typedef enum fakellm_mode {
     FAKELLM_MODE_NORMAL = 0,
     FAKELLM_MODE_REFUSAL,
     FAKELLM_MODE_EMPTY,
-    FAKELLM_MODE_HUGE
+    FAKELLM_MODE_HUGE,
+    FAKELLM_MODE_NUL,
+    FAKELLM_MODE_THINKING_ONLY,
+    FAKELLM_MODE_LENGTH_EMPTY,
+    FAKELLM_MODE_SAFETY
 } fakellm_mode;
+
+/* Reasoning tokens of the thinking-only and length-empty faults when the
+ * request asked for no reasoning. */
+#define FAKELLM_THINK_DEFAULT 256
 
 /* Per-request values the server supplies, so replies are testable. */
 typedef struct fakellm_ctx {
@@ -58,6 +81,7 @@ typedef struct fakellm_chat {
     size_t n_owned, cap_owned;
     long long max_tokens;  /* 0 = no limit */
     long long n;           /* choices, >= 1 */
+    long long reasoning;   /* tokens spent reasoning before the answer; 0 = none */
     const char *stops[FAKELLM_MAX_STOPS];
     size_t n_stops;
 } fakellm_chat;
@@ -91,15 +115,24 @@ typedef enum fakellm_finish {
 typedef struct fakellm_answer {
     char *text;
     uint64_t tokens;       /* words of text, without any huge padding */
+    uint64_t reasoning;    /* reasoning tokens spent before the text */
     fakellm_finish finish;
     const char *stop_seq;  /* the stop sequence that cut it (borrowed), or NULL */
 } fakellm_answer;
 
 /* Answers choice `variant` of c in mode: NORMAL and HUGE give the styled
  * reply cut at the first stop sequence and then at max_tokens words (HUGE
- * appends FAKELLM_PAD_MARK after the cut); REFUSAL gives
- * FAKELLM_REFUSAL_TEXT; EMPTY gives "". Returns EMPQ_OK or EMPQ_ENOMEM. */
+ * appends FAKELLM_PAD_MARK after the cut), after c->reasoning tokens of
+ * reasoning (see above); REFUSAL gives FAKELLM_REFUSAL_TEXT; EMPTY, NUL and
+ * SAFETY give "" (finish STOP; the front end shapes them);
+ * THINKING_ONLY and LENGTH_EMPTY give "" with reasoning. Returns EMPQ_OK or
+ * EMPQ_ENOMEM. */
 int fakellm_chat_answer(const fakellm_chat *c, unsigned variant, fakellm_mode mode, fakellm_answer *out);
+
+/* A short deterministic summary of the reasoning of choice variant (the
+ * text of an Anthropic thinking block or a Gemini thought part); owned by
+ * the caller (free). NULL when out of memory. */
+char *fakellm_chat_thinking(const fakellm_chat *c, unsigned variant);
 
 /* Frees a's text and zeroes it; a may be NULL. */
 void fakellm_answer_clear(fakellm_answer *a);

@@ -6,7 +6,8 @@
 #include "chat.h"
 
 static const char *const names[FAKELLM_FAULT_COUNT] = {
-    "none", "429", "500", "503", "hang", "reset", "malformed", "truncated", "huge", "refusal", "empty"};
+    "none", "429", "500", "503", "hang", "reset", "malformed", "truncated", "huge", "refusal", "empty",
+    "null", "thinking-only", "length-empty", "safety", "quota", "stall"};
 
 const char *fakellm_fault_name(fakellm_fault f)
 {
@@ -32,4 +33,18 @@ fakellm_fault fakellm_fault_pick(const double p[FAKELLM_FAULT_COUNT], uint64_t s
             return (fakellm_fault)k;
     }
     return FAKELLM_FAULT_NONE;
+}
+
+int fakellm_fault_table(const double global[FAKELLM_FAULT_COUNT], const fakellm_model_faults *m, size_t n,
+                        const char *model, double out[FAKELLM_FAULT_COUNT])
+{
+    memcpy(out, global, sizeof(double) * FAKELLM_FAULT_COUNT);
+    for (size_t i = 0; model != NULL && i < n; i++) {
+        if (strcmp(m[i].model, model) != 0)
+            continue;
+        for (int k = 1; k < FAKELLM_FAULT_COUNT; k++)
+            out[k] += m[i].p[k];
+        return 1;
+    }
+    return 0;
 }

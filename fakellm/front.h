@@ -18,7 +18,9 @@ typedef enum fakellm_errkind {
     FAKELLM_ERR_LIMIT = 0, /* 429: a --limit was exceeded (admit says which) */
     FAKELLM_ERR_429,       /* 429: injected */
     FAKELLM_ERR_500,       /* 500: injected */
-    FAKELLM_ERR_503        /* overloaded: injected (503, or 529 for Anthropic) */
+    FAKELLM_ERR_503,       /* overloaded: injected (503, or 529 for Anthropic) */
+    FAKELLM_ERR_QUOTA      /* quota or billing exhausted: injected (OpenAI 429 insufficient_quota,
+                              Anthropic 400 credit balance, Gemini 429 per-day QuotaFailure) */
 } fakellm_errkind;
 
 /* Replaces out's body and status with the error kind in the provider's

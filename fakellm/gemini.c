@@ -13,6 +13,9 @@
 
 #define MAX_CANDIDATES 8
 #define MAX_STOPS 5
+#define MAX_THINKING_BUDGET 32768
+#define DYNAMIC_THINKING 256 /* thoughts of thinkingBudget -1 and of thinking models by default */
+#define RATED 4              /* categories rated on every candidate (the first four) */
 
 static const char *const categories[] = {"HARM_CATEGORY_HARASSMENT", "HARM_CATEGORY_HATE_SPEECH",
                                          "HARM_CATEGORY_SEXUALLY_EXPLICIT", "HARM_CATEGORY_DANGEROUS_CONTENT",
@@ -26,6 +29,20 @@ static const char *const request_fields[] = {
     "contents", "contents", "tools", "tools", "toolConfig", "tool_config", "safetySettings", "safety_settings",
     "systemInstruction", "system_instruction", "generationConfig", "generation_config", "cachedContent",
     "cached_content", "model", "model"};
+static const char *const thinking_fields[] = {"thinkingBudget", "thinking_budget", "includeThoughts",
+                                              "include_thoughts", "thinkingLevel", "thinking_level"};
+static const struct {
+    const char *name;
+    long long tokens;
+} levels[] = {{"THINKING_LEVEL_UNSPECIFIED", DYNAMIC_THINKING}, {"MINIMAL", 0}, {"LOW", 64}, {"MEDIUM", 256},
+              {"HIGH", 1024}};
+
+/* What a request asks besides the chat. */
+typedef struct extras {
+    int include_thoughts;
+    unsigned off; /* bit i: categories[i] set to BLOCK_NONE or OFF (never blocked) */
+} extras;
+
 static const char *const config_fields[] = {
     "stopSequences", "stop_sequences", "responseMimeType", "response_mime_type", "responseSchema",
     "response_schema", "responseJsonSchema", "response_json_schema", "responseModalities", "response_modalities",
@@ -192,7 +209,62 @@ static int one_of(const char *v, const char *const *set, size_t n)
     return 0;
 }
 
-static int parse_request(json_t *root, fakellm_chat *c, fakellm_reply *out, int *rc)
+/* Reads generationConfig.thinkingConfig (cfg may be NULL) into c->reasoning
+ * and x. Returns 1, or 0 after filling out. */
+static int parse_thinking(json_t *cfg, const char *model, fakellm_chat *c, extras *x, fakellm_reply *out, int *rc)
+{
+    json_t *tc = cfg ? field(cfg, "thinkingConfig", "thinking_config") : NULL;
+    c->reasoning = strncmp(model, "fake-reason", 11) == 0 ? DYNAMIC_THINKING : 0;
+    if (tc == NULL || json_is_null(tc))
+        return 1;
+    if (!json_is_object(tc)) {
+        *rc = invalid(out, "Invalid value at 'generation_config.thinking_config' (type.googleapis.com/google.ai.generativelanguage.v1beta.ThinkingConfig), %s",
+                      fakellm_json_type_name(tc));
+        return 0;
+    }
+    if (!known_fields(tc, thinking_fields, sizeof(thinking_fields) / sizeof(thinking_fields[0]),
+                      "generation_config.thinking_config", out, rc))
+        return 0;
+    json_t *inc = field(tc, "includeThoughts", "include_thoughts");
+    if (inc != NULL && !json_is_boolean(inc)) {
+        *rc = invalid(out, "Invalid value at 'generation_config.thinking_config.include_thoughts' (TYPE_BOOL), %s",
+                      fakellm_json_type_name(inc));
+        return 0;
+    }
+    x->include_thoughts = json_is_true(inc);
+    json_t *lvl = field(tc, "thinkingLevel", "thinking_level");
+    if (lvl != NULL && !json_is_null(lvl)) {
+        size_t i, n = sizeof(levels) / sizeof(levels[0]);
+        for (i = 0; json_is_string(lvl) && i < n; i++)
+            if (strcmp(json_string_value(lvl), levels[i].name) == 0)
+                break;
+        if (!json_is_string(lvl) || i == n) {
+            *rc = invalid(out, "Invalid value at 'generation_config.thinking_config.thinking_level' (type.googleapis.com/google.ai.generativelanguage.v1beta.ThinkingConfig.ThinkingLevel), \"%.40s\"",
+                          json_is_string(lvl) ? json_string_value(lvl) : "");
+            return 0;
+        }
+        c->reasoning = levels[i].tokens;
+    }
+    json_t *b = field(tc, "thinkingBudget", "thinking_budget");
+    if (b != NULL && !json_is_null(b)) {
+        if (!json_is_integer(b)) {
+            *rc = invalid(out, "Invalid value at 'generation_config.thinking_config.thinking_budget' (TYPE_INT32), %s",
+                          fakellm_json_type_name(b));
+            return 0;
+        }
+        long long v = (long long)json_integer_value(b);
+        if (v < -1 || v > MAX_THINKING_BUDGET) {
+            *rc = invalid(out, "The thinking budget %lld is invalid. Please choose a value between 0 and %d, or -1 "
+                               "for a dynamic budget.",
+                          v, MAX_THINKING_BUDGET);
+            return 0;
+        }
+        c->reasoning = v == -1 ? DYNAMIC_THINKING : v;
+    }
+    return 1;
+}
+
+static int parse_request(json_t *root, const char *model, fakellm_chat *c, extras *x, fakellm_reply *out, int *rc)
 {
     char where[64];
     if (!json_is_object(root)) {
@@ -269,12 +341,15 @@ static int parse_request(json_t *root, fakellm_chat *c, fakellm_reply *out, int 
                           i, thr ? thr : "");
             return 0;
         }
+        for (size_t k = 0; k < RATED; k++)
+            if (strcmp(cat, categories[k]) == 0 && (strcmp(thr, "BLOCK_NONE") == 0 || strcmp(thr, "OFF") == 0))
+                x->off |= 1u << k;
     }
 
     c->n = 1;
     json_t *cfg = field(root, "generationConfig", "generation_config");
     if (cfg == NULL || json_is_null(cfg))
-        return 1;
+        return parse_thinking(NULL, model, c, x, out, rc);
     if (!json_is_object(cfg)) {
         *rc = invalid(out, "Invalid value at 'generation_config' (type.googleapis.com/google.ai.generativelanguage.v1beta.GenerationConfig), %s",
                       fakellm_json_type_name(cfg));
@@ -303,19 +378,20 @@ static int parse_request(json_t *root, fakellm_chat *c, fakellm_reply *out, int 
             c->stops[c->n_stops++] = json_string_value(s);
         }
     }
-    return 1;
+    return parse_thinking(cfg, model, c, x, out, rc);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Response                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* The four ratings of a harmless text; with block, the harassment one HIGH and blocked. */
+/* The four ratings of a harmless text; with block >= 0, categories[block]
+ * HIGH and blocked. */
 static json_t *ratings(int block)
 {
     json_t *a = json_array();
-    for (size_t i = 0; a != NULL && i < 4; i++) {
-        json_t *r = block && i == 0 ? json_pack("{s:s,s:s,s:b}", "category", categories[i], "probability", "HIGH",
+    for (int i = 0; a != NULL && i < RATED; i++) {
+        json_t *r = block == i ? json_pack("{s:s,s:s,s:b}", "category", categories[i], "probability", "HIGH",
                                                 "blocked", 1)
                                     : json_pack("{s:s,s:s}", "category", categories[i], "probability", "NEGLIGIBLE");
         if (r == NULL || json_array_append_new(a, r) != 0) {
@@ -326,9 +402,76 @@ static json_t *ratings(int block)
     return a;
 }
 
-static int build_response(const fakellm_chat *c, const fakellm_ctx *ctx, fakellm_reply *out)
+/* The first rated category the request did not turn off, or -1. */
+static int category_to_block(const extras *x)
 {
-    uint64_t prompt = fakellm_chat_prompt_tokens(c), completion = 0;
+    for (int k = 0; k < RATED; k++)
+        if ((x->off & (1u << k)) == 0)
+            return k;
+    return -1;
+}
+
+/* A candidate's content: a thought part (includeThoughts and reasoning),
+ * then the text unless there is none; {"role": "model"} without parts when
+ * both are missing. NULL when out of memory. */
+static json_t *candidate_content(const fakellm_chat *c, unsigned i, const fakellm_answer *a, fakellm_mode mode,
+                                 const extras *x)
+{
+    json_t *parts = json_array();
+    if (parts == NULL)
+        return NULL;
+    if (x->include_thoughts && a->reasoning > 0) {
+        char *t = fakellm_chat_thinking(c, i);
+        json_t *p = t ? json_pack("{s:s,s:b}", "text", t, "thought", 1) : NULL;
+        free(t);
+        if (p == NULL || json_array_append_new(parts, p) != 0) {
+            json_decref(parts);
+            return NULL;
+        }
+    }
+    int text = mode != FAKELLM_MODE_EMPTY && mode != FAKELLM_MODE_THINKING_ONLY &&
+               mode != FAKELLM_MODE_LENGTH_EMPTY && a->text[0] != '\0';
+    if (text && json_array_append_new(parts, json_pack("{s:s}", "text", a->text)) != 0) {
+        json_decref(parts);
+        return NULL;
+    }
+    if (json_array_size(parts) == 0) {
+        json_decref(parts);
+        return json_pack("{s:s}", "role", "model");
+    }
+    return json_pack("{s:o,s:s}", "parts", parts, "role", "model");
+}
+
+/* Candidate i; adds its text and thought tokens. NULL when out of memory. */
+static json_t *candidate(const fakellm_chat *c, const fakellm_ctx *ctx, const extras *x, unsigned i,
+                         uint64_t *completion, uint64_t *thoughts, int *rc)
+{
+    fakellm_mode mode = ctx->mode;
+    int block = mode == FAKELLM_MODE_SAFETY ? category_to_block(x) : -1;
+    if (mode == FAKELLM_MODE_SAFETY && block < 0)
+        mode = FAKELLM_MODE_NORMAL; /* every rated category is off: nothing to block */
+    if (mode == FAKELLM_MODE_SAFETY)
+        return json_pack("{s:s,s:I,s:o}", "finishReason", "SAFETY", "index", (json_int_t)i, "safetyRatings",
+                         ratings(block));
+    fakellm_answer a;
+    *rc = fakellm_chat_answer(c, i, mode, &a);
+    if (*rc != EMPQ_OK)
+        return NULL;
+    *completion += a.tokens;
+    *thoughts += a.reasoning;
+    const char *finish = a.finish == FAKELLM_FINISH_LENGTH ? "MAX_TOKENS" : "STOP";
+    json_t *cand = mode == FAKELLM_MODE_NUL
+                       ? json_pack("{s:s,s:I,s:o}", "finishReason", finish, "index", (json_int_t)i, "safetyRatings",
+                                   ratings(-1))
+                       : json_pack("{s:o,s:s,s:I,s:o}", "content", candidate_content(c, i, &a, mode, x),
+                                   "finishReason", finish, "index", (json_int_t)i, "safetyRatings", ratings(-1));
+    fakellm_answer_clear(&a);
+    return cand;
+}
+
+static int build_response(const fakellm_chat *c, const extras *x, const fakellm_ctx *ctx, fakellm_reply *out)
+{
+    uint64_t prompt = fakellm_chat_prompt_tokens(c), completion = 0, thoughts = 0;
     char rid[32];
     int rc = EMPQ_OK;
     json_t *root = NULL;
@@ -337,30 +480,19 @@ static int build_response(const fakellm_chat *c, const fakellm_ctx *ctx, fakellm
     if (ctx->mode == FAKELLM_MODE_REFUSAL) {
         if (ctx->request_id % 2 == 0)
             root = json_pack("{s:[{s:s,s:i,s:o}],s:{s:I,s:I},s:s,s:s}", "candidates", "finishReason", "SAFETY",
-                             "index", 0, "safetyRatings", ratings(1), "usageMetadata", "promptTokenCount",
+                             "index", 0, "safetyRatings", ratings(0), "usageMetadata", "promptTokenCount",
                              (json_int_t)prompt, "totalTokenCount", (json_int_t)prompt, "modelVersion", c->model,
                              "responseId", rid);
         else
             root = json_pack("{s:{s:s,s:o},s:{s:I,s:I},s:s,s:s}", "promptFeedback", "blockReason", "SAFETY",
-                             "safetyRatings", ratings(1), "usageMetadata", "promptTokenCount", (json_int_t)prompt,
+                             "safetyRatings", ratings(0), "usageMetadata", "promptTokenCount", (json_int_t)prompt,
                              "totalTokenCount", (json_int_t)prompt, "modelVersion", c->model, "responseId", rid);
         rc = fakellm_reply_json(out, 200, root);
     } else {
         json_t *cands = json_array();
         for (long long i = 0; cands != NULL && i < c->n && rc == EMPQ_OK; i++) {
-            fakellm_answer a;
-            rc = fakellm_chat_answer(c, (unsigned)i, ctx->mode, &a);
-            if (rc != EMPQ_OK)
-                break;
-            completion += a.tokens;
-            json_t *content = ctx->mode == FAKELLM_MODE_EMPTY
-                                  ? json_pack("{s:s}", "role", "model")
-                                  : json_pack("{s:[{s:s}],s:s}", "parts", "text", a.text, "role", "model");
-            json_t *cand = json_pack("{s:o,s:s,s:I,s:o}", "content", content, "finishReason",
-                                     a.finish == FAKELLM_FINISH_LENGTH ? "MAX_TOKENS" : "STOP", "index", (json_int_t)i,
-                                     "safetyRatings", ratings(0));
-            fakellm_answer_clear(&a);
-            if (cand == NULL || json_array_append_new(cands, cand) != 0)
+            json_t *cand = candidate(c, ctx, x, (unsigned)i, &completion, &thoughts, &rc);
+            if (rc == EMPQ_OK && (cand == NULL || json_array_append_new(cands, cand) != 0))
                 rc = EMPQ_ENOMEM;
         }
         if (cands == NULL)
@@ -369,13 +501,20 @@ static int build_response(const fakellm_chat *c, const fakellm_ctx *ctx, fakellm
             json_decref(cands);
             return rc;
         }
-        root = json_pack("{s:o,s:{s:I,s:I,s:I},s:s,s:s}", "candidates", cands, "usageMetadata", "promptTokenCount",
-                         (json_int_t)prompt, "candidatesTokenCount", (json_int_t)completion, "totalTokenCount",
-                         (json_int_t)(prompt + completion), "modelVersion", c->model, "responseId", rid);
+        json_t *usage = json_pack("{s:I,s:I,s:I}", "promptTokenCount", (json_int_t)prompt, "candidatesTokenCount",
+                                  (json_int_t)completion, "totalTokenCount",
+                                  (json_int_t)(prompt + completion + thoughts));
+        if (usage != NULL && thoughts > 0 &&
+            json_object_set_new(usage, "thoughtsTokenCount", json_integer((json_int_t)thoughts)) != 0) {
+            json_decref(usage);
+            usage = NULL;
+        }
+        root = json_pack("{s:o,s:o,s:s,s:s}", "candidates", cands, "usageMetadata", usage, "modelVersion", c->model,
+                         "responseId", rid);
         rc = fakellm_reply_json(out, 200, root);
     }
     if (rc == EMPQ_OK) {
-        out->tokens = prompt + completion;
+        out->tokens = prompt + completion + thoughts;
         free(out->model);
         out->model = strdup(c->model);
         if (out->model == NULL)
@@ -389,6 +528,7 @@ int fakellm_gemini_generate(const char *body, size_t len, const fakellm_gemini_i
 {
     json_error_t jerr;
     fakellm_chat c = {0};
+    extras x = {0};
     int rc = EMPQ_OK;
     json_t *root = NULL;
 
@@ -403,9 +543,9 @@ int fakellm_gemini_generate(const char *body, size_t len, const fakellm_gemini_i
         if (root == NULL) {
             rc = invalid(out, "Invalid JSON payload received. %s at line %d column %d.", jerr.text, jerr.line,
                          jerr.column);
-        } else if (parse_request(root, &c, out, &rc)) {
+        } else if (parse_request(root, in->model, &c, &x, out, &rc)) {
             c.model = in->model;
-            rc = build_response(&c, ctx, out);
+            rc = build_response(&c, &x, ctx, out);
         }
     }
     fakellm_chat_free(&c);
@@ -438,10 +578,29 @@ int fakellm_gemini_path_model(const char *path, char *out, size_t cap)
 /* Server-raised errors                                                      */
 /* ------------------------------------------------------------------------ */
 
+/* The per-day quota exhausted: 429 RESOURCE_EXHAUSTED with a QuotaFailure
+ * naming a per-day quota, the Help link and a RetryInfo whose delay is short
+ * although the quota resets at midnight, as in real bodies (gemini.h). */
+static int quota_error(fakellm_reply *out, const char *model)
+{
+    return fakellm_reply_json(
+        out, 429,
+        json_pack("{s:{s:i,s:s,s:s,s:[{s:s,s:[{s:s,s:s,s:{s:s,s:s},s:s}]},{s:s,s:[{s:s,s:s}]},{s:s,s:s}]}}",
+                  "error", "code", 429, "message",
+                  "You exceeded your current quota, please check your plan and billing details. For more "
+                  "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
+                  "status", "RESOURCE_EXHAUSTED", "details", "@type", "type.googleapis.com/google.rpc.QuotaFailure",
+                  "violations", "quotaMetric", "generativelanguage.googleapis.com/generate_content_requests",
+                  "quotaId", "GenerateRequestsPerDayPerProjectPerModel", "quotaDimensions", "location", "global",
+                  "model", model ? model : "", "quotaValue", "0", "@type", "type.googleapis.com/google.rpc.Help",
+                  "links", "description", "Learn more about Gemini API quotas", "url",
+                  "https://ai.google.dev/gemini-api/docs/rate-limits", "@type",
+                  "type.googleapis.com/google.rpc.RetryInfo", "retryDelay", "36s"));
+}
+
 static int gemini_fault(fakellm_reply *out, fakellm_errkind kind, const char *model, const fakellm_admit *a,
                         uint64_t request_id)
 {
-    (void)model;
     (void)request_id;
     if (kind == FAKELLM_ERR_500)
         return fakellm_gemini_error(out, 500, "INTERNAL",
@@ -449,6 +608,8 @@ static int gemini_fault(fakellm_reply *out, fakellm_errkind kind, const char *mo
                                     "https://developers.generativeai.google/guide/troubleshooting");
     if (kind == FAKELLM_ERR_503)
         return fakellm_gemini_error(out, 503, "UNAVAILABLE", "The model is overloaded. Please try again later.");
+    if (kind == FAKELLM_ERR_QUOTA)
+        return quota_error(out, model);
     uint64_t ms = a && a->retry_after_ms ? a->retry_after_ms : 1000;
     char delay[32];
     snprintf(delay, sizeof(delay), "%us", fakellm_retry_seconds(ms));

@@ -40,7 +40,17 @@
  *            429 RESOURCE_EXHAUSTED "Resource has been exhausted (e.g. check quota)."
  *            (continuedev/continue#10729) with a google.rpc.RetryInfo detail and
  *            Retry-After; 500 INTERNAL; 503 UNAVAILABLE "The model is overloaded. Please
- *            try again later.". The API sends no rate-limit headers. */
+ *            try again later.". The API sends no rate-limit headers.
+ *
+ * Also (docs/fakellm.md, "Reasoning models"): generationConfig.thinkingConfig
+ * {thinkingBudget, includeThoughts, thinkingLevel}: thoughts counted in
+ * usageMetadata.thoughtsTokenCount and inside maxOutputTokens, shown as parts
+ * with "thought": true; safetySettings honoured by the safety fault. The
+ * quota fault: 429 RESOURCE_EXHAUSTED "You exceeded your current quota, ..."
+ * with a QuotaFailure violation quotaId GenerateRequestsPerDayPerProjectPerModel,
+ * a Help link and RetryInfo retryDelay "36s" (the shape of real daily-quota
+ * bodies quoted in diegosouzapw/OmniRoute#9504 and RooCodeInc/Roo-Code#3883: a
+ * per-day quota says so in quotaId, not in a long retryDelay). */
 #ifndef FAKELLM_GEMINI_H
 #define FAKELLM_GEMINI_H
 

@@ -4,7 +4,8 @@
  *                [--require-key KEY] [--port-file PATH] [--threads N]
  *                [--max-connections N] [--limit MODEL:rpm=N,tpm=N,concurrency=N]...
  *                [--default-limit rpm=N,...] [--fault-KIND P]... [--fault-seed N]
- *                [--huge-bytes N] [--azure-deployment NAME=MODEL]...
+ *                [--huge-bytes N] [--azure-deployment NAME=MODEL]... [--request-log PATH]
+ *                [--model-fault MODEL:KIND=P]...
  *
  * Serves the OpenAI, Azure OpenAI, Gemini and Anthropic formats with
  * deterministic, styled replies (fakellm/style.h), per-model limits
@@ -48,9 +49,16 @@ static void usage(FILE *f)
             "                       the limit of every model without its own --limit\n"
             "  --fault-429 P, --fault-500 P, --fault-503 P, --fault-hang P, --fault-reset P,\n"
             "  --fault-malformed P, --fault-truncated P, --fault-huge P, --fault-refusal P,\n"
-            "  --fault-empty P      inject that fault into a share P (0..1) of model requests\n"
+            "  --fault-empty P, --fault-null P, --fault-thinking-only P, --fault-length-empty P,\n"
+            "  --fault-safety P, --fault-quota P, --fault-stall P\n"
+            "                       inject that fault into a share P (0..1) of model requests\n"
+            "  --model-fault MODEL:KIND=P\n"
+            "                       a fault of KIND (as above) in a share P of MODEL's requests only\n"
+            "                       (repeatable; added to the --fault-* shares for that model)\n"
             "  --fault-seed N       seed of the fault draw (default 1): same seed, same faults\n"
             "  --huge-bytes N       size of the huge fault's padding (default 50000000)\n"
+            "  --request-log PATH   append one JSON line per answered model request to PATH\n"
+            "                       (arrival and reply times, status, model, body hash, Host, peer)\n"
             "  --azure-deployment NAME=MODEL\n"
             "                       the model an Azure deployment reports (repeatable)\n"
             "  --help               this text; --version: the version and git commit\n"
@@ -59,7 +67,8 @@ static void usage(FILE *f)
             "(Gemini; also /v1/), POST /v1/messages (Anthropic), GET /stats, POST /stats/reset,\n"
             "GET /healthz.\n"
             "Models fake-warm, fake-formal, fake-brief, fake-curious have their own styles;\n"
-            "any other model name answers in a neutral style.\n");
+            "any other model name answers in a neutral style. Models named fake-reason* reason\n"
+            "before answering (docs/fakellm.md).\n");
 }
 
 static int bad_flag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -106,7 +115,7 @@ static int known_flag(const char *name)
     static const char *const known[] = {"--port",          "--host",          "--latency-ms",   "--jitter-ms",
                                         "--require-key",   "--port-file",     "--threads",      "--max-connections",
                                         "--limit",         "--default-limit", "--fault-seed",   "--huge-bytes",
-                                        "--azure-deployment"};
+                                        "--azure-deployment", "--model-fault", "--request-log"};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (strcmp(name, known[i]) == 0)
             return 1;
@@ -124,6 +133,8 @@ typedef struct cli {
     fakellm_azure_map azure[MAX_TABLE];
     char *azure_names[MAX_TABLE];
     size_t n_azure;
+    fakellm_model_faults model_faults[MAX_TABLE]; /* .model owned */
+    size_t n_model_faults;
 } cli;
 
 static void cli_free(cli *c)
@@ -132,7 +143,54 @@ static void cli_free(cli *c)
         free(c->limit_models[i]);
     for (size_t i = 0; i < c->n_azure; i++)
         free(c->azure_names[i]);
-    c->n_limits = c->n_azure = 0;
+    for (size_t i = 0; i < c->n_model_faults; i++)
+        free((char *)c->model_faults[i].model);
+    c->n_limits = c->n_azure = c->n_model_faults = 0;
+}
+
+/* --model-fault MODEL:KIND=P (the model name may contain ':'; the last one
+ * separates). Returns -1 when taken, else 2. */
+static int parse_model_fault(cli *c, const char *val)
+{
+    const char *colon = strrchr(val, ':');
+    const char *eq = colon ? strchr(colon, '=') : NULL;
+    if (colon == NULL || colon == val || eq == NULL)
+        return bad_flag("option --model-fault: '%s' is not MODEL:KIND=P", val);
+    char kind[32];
+    size_t kn = (size_t)(eq - colon - 1);
+    if (kn == 0 || kn >= sizeof(kind))
+        return bad_flag("option --model-fault: '%s' has no fault kind", val);
+    memcpy(kind, colon + 1, kn);
+    kind[kn] = '\0';
+    fakellm_fault f = fakellm_fault_by_name(kind);
+    if (f == FAKELLM_FAULT_NONE)
+        return bad_flag("option --model-fault: unknown fault kind '%s' in '%s' (the kinds of the --fault-* flags)",
+                        kind, val);
+    double p;
+    if (parse_prob(eq + 1, &p) != 0)
+        return bad_flag("option --model-fault: '%s' in '%s' is not a probability in [0, 1]", eq + 1, val);
+    size_t mn = (size_t)(colon - val), i;
+    for (i = 0; i < c->n_model_faults; i++)
+        if (strlen(c->model_faults[i].model) == mn && strncmp(c->model_faults[i].model, val, mn) == 0)
+            break;
+    if (i == c->n_model_faults) {
+        if (c->n_model_faults == MAX_TABLE)
+            return bad_flag("option --model-fault: at most %d models", MAX_TABLE);
+        char *model = strndup(val, mn);
+        if (model == NULL)
+            return bad_flag("out of memory");
+        memset(&c->model_faults[i], 0, sizeof(c->model_faults[i]));
+        c->model_faults[i].model = model;
+        c->n_model_faults++;
+    }
+    c->model_faults[i].p[f] = p;
+    double sum = 0;
+    for (int k = 1; k < FAKELLM_FAULT_COUNT; k++)
+        sum += c->model_faults[i].p[k];
+    if (sum > 1.0 + 1e-9)
+        return bad_flag("the --model-fault probabilities of %s add up to %g, more than 1",
+                        c->model_faults[i].model, sum);
+    return -1;
 }
 
 /* The flags that take tables, probabilities and 64-bit numbers. Returns -1
@@ -170,6 +228,8 @@ static int parse_table_flag(cli *c, const char *name, const char *val)
         c->n_azure++;
         return -1;
     }
+    if (strcmp(name, "--model-fault") == 0)
+        return parse_model_fault(c, val);
     if (strcmp(name, "--fault-seed") == 0 || strcmp(name, "--huge-bytes") == 0) {
         char *end = NULL;
         errno = 0;
@@ -270,6 +330,10 @@ static int parse_args(int argc, char **argv, cli *c)
             if (val[0] == '\0')
                 return bad_flag("option %s needs a path", name);
             c->port_file = val;
+        } else if (strcmp(name, "--request-log") == 0) {
+            if (val[0] == '\0')
+                return bad_flag("option %s needs a path", name);
+            c->opts.request_log = val;
         } else {
             int st = parse_table_flag(c, name, val);
             if (st >= 0)
@@ -280,6 +344,17 @@ static int parse_args(int argc, char **argv, cli *c)
     c->opts.n_limits = c->n_limits;
     c->opts.azure = c->azure;
     c->opts.n_azure = c->n_azure;
+    c->opts.model_faults = c->model_faults;
+    c->opts.n_model_faults = c->n_model_faults;
+    for (size_t i = 0; i < c->n_model_faults; i++) {
+        double p[FAKELLM_FAULT_COUNT], sum = 0;
+        fakellm_fault_table(c->opts.fault_p, c->model_faults + i, 1, c->model_faults[i].model, p);
+        for (int k = 1; k < FAKELLM_FAULT_COUNT; k++)
+            sum += p[k];
+        if (sum > 1.0 + 1e-9)
+            return bad_flag("the fault probabilities of model %s (--fault-* plus its --model-fault) add up to %g, "
+                            "more than 1", c->model_faults[i].model, sum);
+    }
     return -1;
 }
 
@@ -337,7 +412,7 @@ int main(int argc, char **argv)
         if (empq_write_file_atomic(c.port_file, buf, (size_t)n, &err) != EMPQ_OK) {
             EMPQ_ERROR("event=port_file_failed err=%s", empq_log_quote(quoted, sizeof(quoted), err.msg));
             fakellm_server_stop(&srv);
-            return 1;
+                return 1;
         }
     }
     char faults[256] = "";
@@ -347,9 +422,10 @@ int main(int argc, char **argv)
             used += (size_t)snprintf(faults + used, sizeof(faults) - used, "%s%s=%g", used ? "," : "",
                                      fakellm_fault_name((fakellm_fault)k), c.opts.fault_p[k]);
     EMPQ_INFO("event=listening host=%s port=%u latency_ms=%u jitter_ms=%u auth=%s threads=%u max_connections=%u "
-              "limits=%zu faults=%s fault_seed=%" PRIu64,
+              "limits=%zu faults=%s fault_seed=%" PRIu64 " model_faults=%zu",
               c.opts.host, port, c.opts.latency_ms, c.opts.jitter_ms, c.opts.require_key ? "key" : "none",
-              c.opts.threads, c.opts.connection_limit, c.opts.n_limits, used ? faults : "none", c.opts.fault_seed);
+              c.opts.threads, c.opts.connection_limit, c.opts.n_limits, used ? faults : "none", c.opts.fault_seed,
+              c.opts.n_model_faults);
 
     int sig = 0;
     while (sigwait(&stop, &sig) != 0)

@@ -15,6 +15,19 @@
 #define MAX_CHOICES 128
 #define MAX_STOPS 4
 
+/* reasoning_effort -> reasoning tokens spent (openai.h). */
+static const struct {
+    const char *name;
+    long long tokens;
+} efforts[] = {{"none", 0},     {"minimal", 0},   {"low", 64},  {"medium", 256},
+               {"high", 1024},  {"xhigh", 2048},  {"max", 4096}};
+#define DEFAULT_EFFORT_TOKENS 256
+
+int fakellm_openai_reasoning_model(const char *model)
+{
+    return model != NULL && strncmp(model, FAKELLM_REASONING_PREFIX, strlen(FAKELLM_REASONING_PREFIX)) == 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                    */
 /* ------------------------------------------------------------------------ */
@@ -183,7 +196,72 @@ static int get_int(json_t *root, const char *name, long long lo, long long hi, l
 /* Parses root into c. model_required: OpenAI needs "model"; Azure takes the
  * deployment instead. Returns 1 when c is complete; 0 when out holds the
  * error (or *rc is EMPQ_ENOMEM). */
-static int parse_request(json_t *root, int model_required, fakellm_chat *c, fakellm_reply *out, int *rc)
+/* Reads reasoning_effort into c->reasoning; a reasoning model reasons at
+ * medium effort when none is given. Returns 1, or 0 after filling out. */
+static int parse_effort(json_t *root, fakellm_chat *c, fakellm_reply *out, int *rc)
+{
+    json_t *v = json_object_get(root, "reasoning_effort");
+    if (v == NULL || json_is_null(v)) {
+        c->reasoning = fakellm_openai_reasoning_model(c->model) ? DEFAULT_EFFORT_TOKENS : 0;
+        return 1;
+    }
+    for (size_t i = 0; json_is_string(v) && i < sizeof(efforts) / sizeof(efforts[0]); i++) {
+        if (strcmp(json_string_value(v), efforts[i].name) == 0) {
+            c->reasoning = efforts[i].tokens;
+            return 1;
+        }
+    }
+    if (!json_is_string(v)) {
+        *rc = bad_request(out, "reasoning_effort", "invalid_type",
+                          "Invalid type for 'reasoning_effort': expected one of 'none', 'minimal', 'low', 'medium', "
+                          "'high', 'xhigh' or 'max', but got %s instead.",
+                          fakellm_json_type_name(v));
+        return 0;
+    }
+    *rc = bad_request(out, "reasoning_effort", "invalid_value",
+                      "Invalid value: '%.40s'. Supported values are: 'none', 'minimal', 'low', 'medium', 'high', "
+                      "'xhigh' and 'max'.",
+                      json_string_value(v));
+    return 0;
+}
+
+/* What a reasoning model refuses: max_tokens, top_p, a temperature other than 1.
+ * Returns 1 when the request is fine, 0 after filling out. */
+static int reasoning_model_checks(json_t *root, const fakellm_chat *c, fakellm_reply *out, int *rc)
+{
+    if (!fakellm_openai_reasoning_model(c->model))
+        return 1;
+    json_t *mt = json_object_get(root, "max_tokens");
+    if (mt != NULL && !json_is_null(mt)) {
+        *rc = bad_request(out, "max_tokens", "unsupported_parameter",
+                          "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                          "'max_completion_tokens' instead.");
+        return 0;
+    }
+    json_t *tp = json_object_get(root, "top_p");
+    if (tp != NULL && !json_is_null(tp)) {
+        *rc = bad_request(out, "top_p", "unsupported_parameter",
+                          "Unsupported parameter: 'top_p' is not supported with this model.");
+        return 0;
+    }
+    json_t *t = json_object_get(root, "temperature");
+    if (json_is_number(t) && json_number_value(t) != 1.0) {
+        /* The value as the API prints it (a Python float: 0 -> "0.0"). */
+        char num[40];
+        snprintf(num, sizeof(num), "%g", json_number_value(t));
+        if (strpbrk(num, ".en") == NULL && strlen(num) + 2 < sizeof(num))
+            memcpy(num + strlen(num), ".0", 3);
+        *rc = bad_request(out, "temperature", "unsupported_value",
+                          "Unsupported value: 'temperature' does not support %s with this model. Only the default "
+                          "(1) value is supported.",
+                          num);
+        return 0;
+    }
+    return 1;
+}
+
+static int parse_request(json_t *root, int model_required, const char *style_model, fakellm_chat *c,
+                         fakellm_reply *out, int *rc)
 {
     char param[64];
 
@@ -202,7 +280,7 @@ static int parse_request(json_t *root, int model_required, fakellm_chat *c, fake
                           fakellm_json_type_name(model));
         return 0;
     }
-    c->model = json_string_value(model);
+    c->model = style_model != NULL ? style_model : json_string_value(model);
 
     json_t *msgs = json_object_get(root, "messages");
     if (msgs == NULL) {
@@ -270,7 +348,8 @@ static int parse_request(json_t *root, int model_required, fakellm_chat *c, fake
     if (!check_range(root, "temperature", 0, 2, out, rc) || !check_range(root, "top_p", 0, 1, out, rc))
         return 0;
     c->n = 1;
-    if (!get_int(root, "n", 1, MAX_CHOICES, &c->n, out, rc) ||
+    if (!parse_effort(root, c, out, rc) || !reasoning_model_checks(root, c, out, rc) ||
+        !get_int(root, "n", 1, MAX_CHOICES, &c->n, out, rc) ||
         !get_int(root, "max_tokens", 1, 0, &c->max_tokens, out, rc) ||
         !get_int(root, "max_completion_tokens", 1, 0, &c->max_tokens, out, rc))
         return 0;
@@ -282,7 +361,9 @@ static int parse_request(json_t *root, int model_required, fakellm_chat *c, fake
         size_t i;
         json_t *s;
         if (json_array_size(stop) > MAX_STOPS) {
-            *rc = bad_request(out, "stop", "invalid_value", "Invalid 'stop': expected at most %d strings, but got %zu.",
+            *rc = bad_request(out, "stop", "array_above_max_length",
+                              "Invalid 'stop': array too long. Expected an array with maximum length %d, but got an "
+                              "array with length %zu instead.",
                               MAX_STOPS, json_array_size(stop));
             return 0;
         }
@@ -315,17 +396,22 @@ static int parse_request(json_t *root, int model_required, fakellm_chat *c, fake
 /* ------------------------------------------------------------------------ */
 
 static json_t *make_choice(const fakellm_chat *c, size_t index, fakellm_mode mode, uint64_t *completion_tokens,
-                           int *rc)
+                           uint64_t *reasoning_tokens, int *rc)
 {
     fakellm_answer a;
     *rc = fakellm_chat_answer(c, (unsigned)index, mode, &a);
     if (*rc != EMPQ_OK)
         return NULL;
-    *completion_tokens += a.tokens;
+    *completion_tokens += a.tokens + a.reasoning;
+    *reasoning_tokens += a.reasoning;
     const char *finish = a.finish == FAKELLM_FINISH_LENGTH ? "length" : "stop";
     json_t *msg;
+    if (mode == FAKELLM_MODE_SAFETY)
+        finish = "content_filter";
     if (a.finish == FAKELLM_FINISH_REFUSAL)
         msg = json_pack("{s:s,s:n,s:s}", "role", "assistant", "content", "refusal", a.text);
+    else if (mode == FAKELLM_MODE_NUL || mode == FAKELLM_MODE_SAFETY)
+        msg = json_pack("{s:s,s:n,s:n}", "role", "assistant", "content", "refusal");
     else
         msg = json_pack("{s:s,s:s,s:n}", "role", "assistant", "content", a.text, "refusal");
     json_t *choice = msg ? json_pack("{s:I,s:o,s:n,s:s}", "index", (json_int_t)index, "message", msg, "logprobs",
@@ -337,11 +423,24 @@ static json_t *make_choice(const fakellm_chat *c, size_t index, fakellm_mode mod
     return choice;
 }
 
+/* The cached prompt tokens: the leading system and developer messages, the
+ * prefix every request of a study repeats (openai.h). */
+static uint64_t cached_prefix_tokens(const fakellm_chat *c)
+{
+    uint64_t t = 0;
+    for (size_t i = 0; i < c->n_msgs; i++) {
+        if (strcmp(c->msgs[i].role, "system") != 0 && strcmp(c->msgs[i].role, "developer") != 0)
+            break;
+        t += 4 + fakellm_count_words(c->msgs[i].content);
+    }
+    return t;
+}
+
 /* Builds the 200 completion. report_model is the "model" to report. */
 static int build_response(const fakellm_chat *c, const char *report_model, const fakellm_ctx *ctx,
                           fakellm_reply *out)
 {
-    uint64_t prompt_tokens = fakellm_chat_prompt_tokens(c), completion_tokens = 0;
+    uint64_t prompt_tokens = fakellm_chat_prompt_tokens(c), completion_tokens = 0, reasoning_tokens = 0;
     uint64_t h = fakellm_style_hash(c->model, c->msgs, c->n_msgs);
     char id[40], fingerprint[16];
     int rc = EMPQ_OK;
@@ -350,7 +449,7 @@ static int build_response(const fakellm_chat *c, const char *report_model, const
     if (choices == NULL)
         return EMPQ_ENOMEM;
     for (long long i = 0; i < c->n && rc == EMPQ_OK; i++) {
-        json_t *choice = make_choice(c, (size_t)i, ctx->mode, &completion_tokens, &rc);
+        json_t *choice = make_choice(c, (size_t)i, ctx->mode, &completion_tokens, &reasoning_tokens, &rc);
         if (choice != NULL && json_array_append_new(choices, choice) != 0)
             rc = EMPQ_ENOMEM;
     }
@@ -363,12 +462,20 @@ static int build_response(const fakellm_chat *c, const char *report_model, const
                     fakellm_mix64(ctx->request_id ^ fakellm_mix64(ctx->created) ^ h));
     snprintf(fingerprint, sizeof(fingerprint), "fp_%010" PRIx64,
              (uint64_t)(fakellm_style_hash(c->model, NULL, 0) & 0xffffffffffULL));
-    json_t *root = json_pack("{s:s,s:s,s:I,s:s,s:s,s:o,s:{s:I,s:I,s:I}}", "id", id, "object", "chat.completion",
-                             "created", (json_int_t)ctx->created, "model", report_model, "system_fingerprint",
-                             fingerprint, "choices", choices, "usage", "prompt_tokens", (json_int_t)prompt_tokens,
-                             "completion_tokens", (json_int_t)completion_tokens, "total_tokens",
-                             (json_int_t)(prompt_tokens + completion_tokens));
+    json_t *root = json_pack(
+        "{s:s,s:s,s:I,s:s,s:s,s:o,s:{s:I,s:I,s:I,s:{s:I,s:i},s:{s:I,s:i,s:i,s:i}}}", "id", id, "object",
+        "chat.completion", "created", (json_int_t)ctx->created, "model", report_model, "system_fingerprint",
+        fingerprint, "choices", choices, "usage", "prompt_tokens", (json_int_t)prompt_tokens, "completion_tokens",
+        (json_int_t)completion_tokens, "total_tokens", (json_int_t)(prompt_tokens + completion_tokens),
+        "prompt_tokens_details", "cached_tokens", (json_int_t)cached_prefix_tokens(c), "audio_tokens", 0,
+        "completion_tokens_details", "reasoning_tokens", (json_int_t)reasoning_tokens, "audio_tokens", 0,
+        "accepted_prediction_tokens", 0, "rejected_prediction_tokens", 0);
     rc = fakellm_reply_json(out, 200, root);
+    if (rc == EMPQ_OK) {
+        char rid[40];
+        fakellm_make_id(rid, sizeof(rid), "req_", 32, fakellm_mix64(ctx->request_id ^ 0x0a1e0000u));
+        rc = fakellm_reply_header(out, "x-request-id", "%s", rid);
+    }
     if (rc == EMPQ_OK) {
         out->tokens = prompt_tokens + completion_tokens;
         free(out->model);
@@ -392,9 +499,7 @@ static int chat_common(const char *body, size_t len, int model_required, const c
                          "We could not parse the JSON body of your request. (HINT: the body must be one JSON "
                          "object; the parser said: %s at line %d column %d.)",
                          jerr.text, jerr.line, jerr.column);
-    } else if (parse_request(root, model_required, &c, out, &rc)) {
-        if (style_model != NULL)
-            c.model = style_model;
+    } else if (parse_request(root, model_required, style_model, &c, out, &rc)) {
         rc = build_response(&c, report_model ? report_model : c.model, ctx, out);
     }
     fakellm_chat_free(&c);
@@ -472,6 +577,12 @@ static int openai_fault(fakellm_reply *out, fakellm_errkind kind, const char *mo
     case FAKELLM_ERR_503:
         return fakellm_openai_error(out, 503, "The engine is currently overloaded, please try again later.",
                                     "server_error", NULL, NULL);
+    case FAKELLM_ERR_QUOTA:
+        return fakellm_openai_error(out, 429,
+                                    "You exceeded your current quota, please check your plan and billing details. "
+                                    "For more information on this error, read the docs: "
+                                    "https://platform.openai.com/docs/guides/error-codes/api-errors.",
+                                    "insufficient_quota", NULL, "insufficient_quota");
     case FAKELLM_ERR_LIMIT:
     case FAKELLM_ERR_429:
         break;
@@ -479,7 +590,7 @@ static int openai_fault(fakellm_reply *out, fakellm_errkind kind, const char *mo
     uint64_t ms = a && a->retry_after_ms ? a->retry_after_ms : 1000;
     fakellm_go_duration(wait, sizeof(wait), ms);
     const char *which = a && a->which ? a->which : "requests";
-    uint64_t limit = a ? a->limit : 0, used = a ? a->used : 0, requested = a ? a->requested : 1;
+    uint64_t limit = a ? a->limit : 0, used = a ? a->used : 0, requested = a && a->requested ? a->requested : 1;
     if (kind == FAKELLM_ERR_429 && limit == 0) {
         limit = a && a->has_limit && a->lim.rpm ? a->lim.rpm : 60;
         used = limit;
@@ -526,7 +637,7 @@ static int azure_fault(fakellm_reply *out, fakellm_errkind kind, const char *mod
                        uint64_t request_id)
 {
     char msg[512];
-    if (kind == FAKELLM_ERR_500 || kind == FAKELLM_ERR_503)
+    if (kind == FAKELLM_ERR_500 || kind == FAKELLM_ERR_503 || kind == FAKELLM_ERR_QUOTA)
         return openai_fault(out, kind, model, a, request_id); /* Azure passes these through */
     uint64_t ms = a && a->retry_after_ms ? a->retry_after_ms : 1000;
     int tokens = a && a->which && strcmp(a->which, "tokens") == 0;

@@ -45,7 +45,18 @@
  *   Success headers with a --limit: x-ratelimit-remaining-requests and -tokens.
  *
  * Tokens are words (chat.h). A reply longer than max_tokens words is cut with
- * finish_reason "length"; a stop string cuts it before the stop with "stop". */
+ * finish_reason "length"; a stop string cuts it before the stop with "stop".
+ *
+ * Reasoning (docs/fakellm.md, "Reasoning models"): models named fake-reason* and
+ * requests with reasoning_effort spend reasoning tokens (none/minimal 0, low 64,
+ * medium 256, high 1024, xhigh 2048, max 4096) inside max_completion_tokens,
+ * reported in usage.completion_tokens_details.reasoning_tokens; a fake-reason*
+ * model refuses max_tokens, top_p and temperature != 1 as OpenAI's o-series and
+ * GPT-5 do ("Unsupported value: 'temperature' does not support 0.01 with this
+ * model. Only the default (1) value is supported.", code unsupported_value,
+ * quoted in owndev/Open-WebUI-Functions#98 and holoviz/lumen#1087).
+ * usage.prompt_tokens_details.cached_tokens counts the leading system/developer
+ * messages; every 200 has an x-request-id header. */
 #ifndef FAKELLM_OPENAI_H
 #define FAKELLM_OPENAI_H
 
@@ -55,6 +66,13 @@
 #include "chat.h"
 #include "front.h"
 #include "reply.h"
+
+/* Models whose name starts with this reason before answering (openai.h). */
+#define FAKELLM_REASONING_PREFIX "fake-reason"
+
+/* 1 when model (may be NULL) is a reasoning model: its name starts with
+ * FAKELLM_REASONING_PREFIX. */
+int fakellm_openai_reasoning_model(const char *model);
 
 /* The context of an OpenAI request (created, request_id, mode). */
 typedef fakellm_ctx fakellm_openai_ctx;

@@ -46,8 +46,11 @@ struct fakellm_server {
     char *host;
     char *require_key;
     fakellm_limits *limits;
+    fakellm_reqlog *reqlog;   /* --request-log; NULL: none */
     fakellm_azure_map *azure; /* copies */
     size_t n_azure;
+    fakellm_model_faults *model_faults; /* copies */
+    size_t n_model_faults;
     int any_fault;
     unsigned port;
     uint64_t jitter_seed;
@@ -154,6 +157,7 @@ static int route_anthropic(fakellm_server *s, const fakellm_request *req, const 
                            fakellm_reply *out)
 {
     fakellm_anthropic_in in = {.api_key = fakellm_request_header(req, "x-api-key"),
+                               .authorization = fakellm_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
                                .version = fakellm_request_header(req, "anthropic-version"),
                                .require_key = s->require_key};
     return fakellm_anthropic_messages(req->body, req->body_len, &in, ctx, out);
@@ -230,7 +234,9 @@ typedef struct req_ctx {
     int too_large;
     int counted;      /* in the in_flight gauge */
     int hung;         /* held by the hang fault (in the hung gauge) */
+    int stall;        /* the stall fault: half the reply, then held */
     fakellm_slot slot; /* its model's place in the limits table */
+    uint64_t arrived_ms; /* wall clock when the body had arrived (the request log) */
     atomic_int state;
     fakellm_reply reply;
 } req_ctx;
@@ -261,6 +267,10 @@ static fakellm_mode mode_for(fakellm_fault f)
     case FAKELLM_FAULT_REFUSAL: return FAKELLM_MODE_REFUSAL;
     case FAKELLM_FAULT_EMPTY: return FAKELLM_MODE_EMPTY;
     case FAKELLM_FAULT_HUGE: return FAKELLM_MODE_HUGE;
+    case FAKELLM_FAULT_NULL: return FAKELLM_MODE_NUL;
+    case FAKELLM_FAULT_THINKING_ONLY: return FAKELLM_MODE_THINKING_ONLY;
+    case FAKELLM_FAULT_LENGTH_EMPTY: return FAKELLM_MODE_LENGTH_EMPTY;
+    case FAKELLM_FAULT_SAFETY: return FAKELLM_MODE_SAFETY;
     default: return FAKELLM_MODE_NORMAL;
     }
 }
@@ -268,8 +278,7 @@ static fakellm_mode mode_for(fakellm_fault f)
 /* Faults that still answer with a completion the client can count. */
 static int answers_completion(fakellm_fault f)
 {
-    return f == FAKELLM_FAULT_NONE || f == FAKELLM_FAULT_REFUSAL || f == FAKELLM_FAULT_EMPTY ||
-           f == FAKELLM_FAULT_HUGE;
+    return f == FAKELLM_FAULT_NONE || mode_for(f) != FAKELLM_MODE_NORMAL;
 }
 
 /* Turns a 200 body into something that is not JSON: the closing brace
@@ -323,6 +332,9 @@ static fakellm_action apply_limits_and_fault(req_ctx *c, fakellm_fault fault)
     case FAKELLM_FAULT_503:
         rc = front->error(r, FAKELLM_ERR_503, r->model, &a, c->seq);
         break;
+    case FAKELLM_FAULT_QUOTA:
+        rc = front->error(r, FAKELLM_ERR_QUOTA, r->model, &a, c->seq);
+        break;
     case FAKELLM_FAULT_HANG:
         act = FAKELLM_ACT_HANG;
         break;
@@ -334,6 +346,10 @@ static fakellm_action apply_limits_and_fault(req_ctx *c, fakellm_fault fault)
         break;
     case FAKELLM_FAULT_TRUNCATED:
         r->body_kind = FAKELLM_BODY_TRUNCATED;
+        break;
+    case FAKELLM_FAULT_STALL: /* sent like truncated, then held instead of closed (wire_read) */
+        r->body_kind = FAKELLM_BODY_TRUNCATED;
+        c->stall = 1;
         break;
     case FAKELLM_FAULT_HUGE:
         fakellm_reply_mark_pad(r, s->opts.huge_bytes);
@@ -362,13 +378,11 @@ static fakellm_action prepare(req_ctx *c, const char *method, const char *url)
     int model_route = c->route != NULL && (c->route->flags & ROUTE_MODEL) != 0;
     fakellm_fault fault = FAKELLM_FAULT_NONE;
     fakellm_ctx ctx = {.created = empq_now_ms() / 1000u, .request_id = c->seq};
+    uint64_t n = 0;
     int rc;
 
-    if (model_route && !c->too_large && s->any_fault) {
-        uint64_t n = atomic_fetch_add(&s->model_seq, 1) + 1;
-        fault = fakellm_fault_pick(s->opts.fault_p, s->opts.fault_seed, n);
-        ctx.mode = mode_for(fault);
-    }
+    if (model_route && !c->too_large && s->any_fault)
+        n = atomic_fetch_add(&s->model_seq, 1) + 1;
     if (c->too_large) {
         char msg[160];
         snprintf(msg, sizeof(msg), "Request body too large: the limit is %zu bytes.", s->opts.max_body);
@@ -379,6 +393,18 @@ static fakellm_action prepare(req_ctx *c, const char *method, const char *url)
         rc = fakellm_openai_error(&c->reply, 404, msg, NULL, NULL, NULL);
     } else {
         rc = c->route->fn(s, &req, model_route ? &ctx : NULL, &c->reply);
+        if (rc == EMPQ_OK && n > 0 && c->reply.status == 200 && c->reply.model != NULL) {
+            /* The model is known now: draw from its table, and answer again
+             * when the fault changes what the model says. */
+            double p[FAKELLM_FAULT_COUNT];
+            fakellm_fault_table(s->opts.fault_p, s->model_faults, s->n_model_faults, c->reply.model, p);
+            fault = fakellm_fault_pick(p, s->opts.fault_seed, n);
+            ctx.mode = mode_for(fault);
+            if (ctx.mode != FAKELLM_MODE_NORMAL) {
+                fakellm_reply_clear(&c->reply);
+                rc = c->route->fn(s, &req, &ctx, &c->reply);
+            }
+        }
     }
     if (rc != EMPQ_OK) {
         EMPQ_ERROR("event=reply_failed path=%s err=\"%s\"", c->route ? c->route->path : "-", empq_strerror(rc));
@@ -398,12 +424,32 @@ static fakellm_action prepare(req_ctx *c, const char *method, const char *url)
 /* A response whose body is generated while sent (padded or truncated). */
 typedef struct wire {
     fakellm_reply r;
-    size_t send; /* bytes to send before giving up (truncated) */
+    size_t send;     /* bytes to send before giving up (truncated) */
+    req_ctx *stall;  /* the stall fault: its request, held after send bytes */
+    int stalled;     /* held (and resumed only by the server's stop) */
 } wire;
 
 static ssize_t wire_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     wire *w = cls;
+    if (pos >= w->send && w->stall != NULL && !w->stalled) {
+        /* Hold the connection like a hang, from inside the reply: suspended
+         * (returning 0 alone would be polled again at once) with a deadline
+         * a year away, so the server's stop resumes it and it closes. */
+        req_ctx *c = w->stall;
+        fakellm_server *s = c->srv;
+        w->stalled = 1;
+        c->hung = 1;
+        fakellm_stats_hung(s->stats, 1);
+        atomic_store(&c->state, ST_WAITING);
+        MHD_suspend_connection(c->conn);
+        if (atomic_load(&s->stopping) ||
+            fakellm_timer_add(s->timer, c, fakellm_timer_now_ms() + HANG_MS) != EMPQ_OK) {
+            atomic_store(&c->state, ST_READY);
+            MHD_resume_connection(c->conn);
+        }
+        return 0;
+    }
     if (pos >= w->send)
         return MHD_CONTENT_READER_END_WITH_ERROR; /* MHD closes the connection */
     size_t n = w->send - (size_t)pos < max ? w->send - (size_t)pos : max;
@@ -417,8 +463,9 @@ static void wire_free(void *cls)
     free(w);
 }
 
-static struct MHD_Response *make_response(fakellm_reply *r)
+static struct MHD_Response *make_response(req_ctx *c)
 {
+    fakellm_reply *r = &c->reply;
     if (r->body_kind == FAKELLM_BODY_PLAIN) {
         struct MHD_Response *resp =
             MHD_create_response_from_buffer(r->body.len, r->body.data, MHD_RESPMEM_MUST_FREE);
@@ -431,6 +478,7 @@ static struct MHD_Response *make_response(fakellm_reply *r)
         return NULL;
     size_t total = fakellm_reply_wire_len(r);
     w->send = r->body_kind == FAKELLM_BODY_TRUNCATED ? total / 2 : total;
+    w->stall = c->stall ? c : NULL;
     /* Move the body only; status, headers and model stay with r. */
     w->r.body = r->body;
     w->r.body_kind = r->body_kind;
@@ -446,7 +494,7 @@ static struct MHD_Response *make_response(fakellm_reply *r)
 static enum MHD_Result send_reply(req_ctx *c)
 {
     fakellm_reply *r = &c->reply;
-    struct MHD_Response *resp = make_response(r);
+    struct MHD_Response *resp = make_response(c);
     if (resp == NULL) {
         EMPQ_ERROR("event=response_failed status=%u", r->status);
         return MHD_NO;
@@ -473,6 +521,13 @@ static enum MHD_Result send_reply(req_ctx *c)
         fakellm_stats_error(c->srv->stats);
     else if (r->status == 200 && r->model != NULL)
         fakellm_stats_answered(c->srv->stats, r->model);
+    if (c->srv->reqlog != NULL && c->route != NULL && (c->route->flags & ROUTE_MODEL) != 0) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        fakellm_reqlog_entry e = {c->arrived_ms, empq_now_ms(), r->status, r->model, c->body.data, c->body.len,
+                                  MHD_lookup_connection_value(c->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST),
+                                  ci != NULL ? ci->client_addr : NULL};
+        fakellm_reqlog_write(c->srv->reqlog, &e);
+    }
     return ret;
 }
 
@@ -533,6 +588,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
     switch (atomic_load(&c->state)) {
     case ST_NEW: {
+        c->arrived_ms = empq_now_ms();
         fakellm_action act = prepare(c, method, url);
         uint64_t wait = c->reply.delay_ms;
         if (act == FAKELLM_ACT_RESET)
@@ -585,6 +641,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(c);
 }
 
+/* fmt comes from libmicrohttpd: a printf format for ap. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512], quoted[600];
@@ -629,11 +687,15 @@ static void server_free(fakellm_server *s)
     fakellm_timer_free(&s->timer);
     fakellm_stats_free(&s->stats);
     fakellm_limits_free(&s->limits);
+    fakellm_reqlog_close(&s->reqlog);
     for (size_t i = 0; i < s->n_azure; i++) {
         free((char *)s->azure[i].deployment);
         free((char *)s->azure[i].model);
     }
     free(s->azure);
+    for (size_t i = 0; i < s->n_model_faults; i++)
+        free((char *)s->model_faults[i].model);
+    free(s->model_faults);
     free(s->host);
     free(s->require_key);
     free(s);
@@ -654,6 +716,33 @@ static int copy_tables(fakellm_server *s, const fakellm_options *o, empq_error *
     }
     if (sum > 1.0 + 1e-9)
         return empq_error_set(err, EMPQ_EINVAL, "fakellm: the fault probabilities add up to %g, more than 1", sum);
+    if (o->n_model_faults > 0) {
+        s->model_faults = calloc(o->n_model_faults, sizeof(*s->model_faults));
+        if (s->model_faults == NULL)
+            return empq_error_set(err, EMPQ_ENOMEM, "fakellm: out of memory");
+    }
+    for (size_t i = 0; i < o->n_model_faults; i++) {
+        double p[FAKELLM_FAULT_COUNT], msum = 0;
+        fakellm_fault_table(o->fault_p, o->model_faults + i, 1, o->model_faults[i].model, p);
+        for (int k = 1; k < FAKELLM_FAULT_COUNT; k++) {
+            if (!(o->model_faults[i].p[k] >= 0 && o->model_faults[i].p[k] <= 1))
+                return empq_error_set(err, EMPQ_EINVAL, "fakellm: model %s fault %s probability %g not in [0, 1]",
+                                      o->model_faults[i].model, fakellm_fault_name((fakellm_fault)k),
+                                      o->model_faults[i].p[k]);
+            msum += p[k];
+            if (p[k] > 0)
+                s->any_fault = 1;
+        }
+        if (msum > 1.0 + 1e-9)
+            return empq_error_set(err, EMPQ_EINVAL,
+                                  "fakellm: the fault probabilities of model %s (its own plus the global ones) add "
+                                  "up to %g, more than 1", o->model_faults[i].model, msum);
+        s->model_faults[i] = o->model_faults[i];
+        s->model_faults[i].model = empq_strdup(o->model_faults[i].model);
+        s->n_model_faults++;
+        if (s->model_faults[i].model == NULL)
+            return empq_error_set(err, EMPQ_ENOMEM, "fakellm: out of memory");
+    }
     if (s->opts.huge_bytes == 0)
         s->opts.huge_bytes = FAKELLM_HUGE_BYTES;
     s->limits = fakellm_limits_new();
@@ -681,6 +770,8 @@ static int copy_tables(fakellm_server *s, const fakellm_options *o, empq_error *
     s->opts.n_limits = 0;
     s->opts.azure = NULL;
     s->opts.n_azure = 0;
+    s->opts.model_faults = NULL;
+    s->opts.n_model_faults = 0;
     return EMPQ_OK;
 }
 
@@ -717,6 +808,9 @@ int fakellm_server_start(const fakellm_options *o, fakellm_server **out, empq_er
         return empq_error_set(err, EMPQ_ENOMEM, "fakellm: out of memory");
     }
     rc = copy_tables(s, o, err);
+    if (rc == EMPQ_OK && o->request_log != NULL)
+        rc = fakellm_reqlog_open(&s->reqlog, o->request_log, err);
+    s->opts.request_log = NULL; /* not kept: the file is open */
     if (rc == EMPQ_OK)
         rc = fakellm_timer_new(&s->timer, on_deadline, s, err);
     if (rc != EMPQ_OK) {

@@ -20,7 +20,9 @@
  *
  * A model request that parsed is counted against its model's limit; over
  * the limit it gets the provider's 429 with Retry-After and no fault. Else
- * the fault drawn for it (faults.h) is applied. A hang holds the connection
+ * the fault drawn for it (faults.h; from the global probabilities plus its
+ * model's own) is applied: the route answers first, so the model is known,
+ * and answers again in the fault's mode when the fault changes the reply. A hang holds the connection
  * suspended in the timer heap with no deadline worth waiting for: no thread,
  * no polling; fakellm_server_stop resumes it. The hung request leaves its
  * model's open count at once (the server cannot see the client give up). */
@@ -34,6 +36,7 @@
 #include "faults.h"
 #include "limits.h"
 #include "reply.h"
+#include "reqlog.h"
 #include "stats.h"
 
 /* What a route and the fault hook see of a request. All borrowed for the
@@ -98,7 +101,10 @@ typedef struct fakellm_options {
     size_t n_azure;
     double fault_p[FAKELLM_FAULT_COUNT]; /* injected fault probabilities (faults.h); all 0 = none */
     uint64_t fault_seed;       /* the draw's seed */
+    const fakellm_model_faults *model_faults; /* n_model_faults entries: one model's own faults */
+    size_t n_model_faults;
     size_t huge_bytes;         /* padding of the huge fault; default FAKELLM_HUGE_BYTES */
+    const char *request_log;   /* append a line per answered model request here (reqlog.h); NULL: none */
 } fakellm_options;
 
 /* Fills o with the defaults above. */

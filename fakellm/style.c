@@ -140,8 +140,7 @@ static const char *const formal_understand[] = {
     "I understand that events of this kind can be difficult to put into words.",
 };
 static const char *const formal_body[] = {
-    "It may be helpful to consider the situation from several perspectives before reaching a "
-    "conclusion.",
+    "It may be helpful to consider the situation from several perspectives before reaching a conclusion.",
     "Allowing yourself adequate time to process these events is both sensible and appropriate.",
     "Speaking with a trusted friend, relative, or professional could provide additional support.",
     "It is worth noting that such experiences are more common than they may initially appear.",
@@ -151,8 +150,7 @@ static const char *const formal_body[] = {
     "Should the situation persist, a structured plan may prove beneficial.",
 };
 static const char *const formal_close[] = {
-    "Please do not hesitate to share further details should you wish to discuss this matter "
-    "in greater depth.",
+    "Please do not hesitate to share further details should you wish to discuss this matter in greater depth.",
     "I remain available should you require any further assistance.",
     "Thank you for your patience, and I wish you well as you navigate this situation.",
 };

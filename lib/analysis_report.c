@@ -1272,6 +1272,30 @@ static const char *sent_name(int s)
     return s == EMPQ_SENT_POSITIVE ? "positive" : s == EMPQ_SENT_NEGATIVE ? "negative" : "";
 }
 
+/* The schema file "NAME.schema.json" compiled in from docs/schemas/
+ * (cmake/schemas.cmake), or NULL. */
+const unsigned char *empq__schema_find(const char *name, size_t *len);
+
+/* Writes dir/tables/NAME.schema.json (for NAME.csv) when docs/schemas/ has
+ * one: the table's columns, types and meanings beside it. */
+static int write_table_schema(const char *dir, const char *name, empq_error *err)
+{
+    char file[128];
+    size_t n = strlen(name), len = 0;
+    if (n < 4 || n - 4 + sizeof ".schema.json" > sizeof file)
+        return EMPQ_OK;
+    snprintf(file, sizeof file, "%.*s.schema.json", (int)(n - 4), name);
+    const unsigned char *data = empq__schema_find(file, &len);
+    if (data == NULL)
+        return EMPQ_OK;
+    empq_buf path = {0};
+    if (empq_buf_printf(&path, "%s/tables/%s", dir, file) != EMPQ_OK)
+        return empq_error_set(err, EMPQ_ENOMEM, "tables/%s: out of memory", file);
+    int rc = empq_write_file_atomic(path.data, (const char *)data, len, err);
+    empq_buf_free(&path);
+    return rc;
+}
+
 static int write_table(const char *dir, const char *name, csvb *c, empq_error *err)
 {
     if (c->rc != EMPQ_OK) {
@@ -1288,7 +1312,7 @@ static int write_table(const char *dir, const char *name, csvb *c, empq_error *e
     empq_buf_free(&path);
     empq_buf_free(&c->b);
     c->first = 1;
-    return rc;
+    return rc == EMPQ_OK ? write_table_schema(dir, name, err) : rc;
 }
 
 static int write_tables(const empq_analysis *a, const char *dir, empq_error *err)

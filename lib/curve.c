@@ -251,7 +251,6 @@ struct empq_curve_zap {
     uint8_t (*keys)[32];
     size_t n, cap;
     uint64_t allowed, refused;
-    uint64_t logged_at, unlogged;
 };
 
 static int add_key(empq_curve_zap *z, const char *z85, empq_error *err)
@@ -390,11 +389,6 @@ static int key_allowed(const empq_curve_zap *z, const uint8_t *key)
 
 static void log_refusal(empq_curve_zap *z, const uint8_t *key, const zmq_msg_t *addr)
 {
-    uint64_t now = empq_mono_ms();
-    if (z->logged_at != 0 && now - z->logged_at < ZAP_LOG_MS) {
-        z->unlogged++;
-        return;
-    }
     char z85[EMPQ_CURVE_KEY_LEN + 1] = "?";
     if (key != NULL)
         zmq_z85_encode(z85, key, 32);
@@ -406,10 +400,9 @@ static void log_refusal(empq_curve_zap *z, const uint8_t *key, const zmq_msg_t *
     for (size_t i = 0; i < n; i++)
         if (ip[i] < 0x20 || ip[i] > 0x7e || ip[i] == '"')
             ip[i] = '?';
-    EMPQ_WARN("event=curve_refused key=%.8s... address=%s refused=%llu unlogged=%llu", z85, ip,
-              (unsigned long long)z->refused, (unsigned long long)z->unlogged);
-    z->logged_at = now;
-    z->unlogged = 0;
+    /* at most one line a second; the rest are counted (suppressed=N) */
+    EMPQ_LOG_EVERY(EMPQ_LOG_WARN, "curve_refused", ZAP_LOG_MS,
+                   "event=curve_refused key=%.8s... address=%s refused=%llu", z85, ip, (unsigned long long)z->refused);
 }
 
 /* Reads one request's frames; answers it. Returns 0 when nothing waited. */

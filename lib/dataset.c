@@ -293,6 +293,34 @@ static int check_unique_ids(const char *path, const empq_dataset *ds, empq_error
     return rc;
 }
 
+/* Every format's text must be UTF-8 as it stands: the whole file is
+ * checked before any parser sees it, so nothing downstream (cache keys,
+ * request bodies, responses.jsonl) ever meets a byte it would refuse or
+ * rewrite. Fails naming the line (counted by LF from 1) and the byte
+ * column within it (from 1). */
+static int check_utf8(const char *path, const char *data, size_t len, empq_error *err)
+{
+    size_t at = empq_utf8_invalid_at(data, len);
+    if (at == len)
+        return EMPQ_OK;
+    size_t line = 1, line_start = 0;
+    for (size_t i = 0; i < at; i++) {
+        if (data[i] == '\n') {
+            line++;
+            line_start = i + 1;
+        }
+    }
+    char bytes[16] = "";
+    size_t shown = len - at < 4 ? len - at : 4, o = 0;
+    for (size_t i = 0; i < shown; i++)
+        o += (size_t)snprintf(bytes + o, sizeof bytes - o, "%s%02X", i > 0 ? " " : "",
+                              (unsigned)(unsigned char)data[at + i]);
+    return empq_error_set(err, EMPQ_EPARSE,
+                          "%s:%zu: not valid UTF-8 at byte %zu of the line (bytes counted from 1; "
+                          "there: %s); the dataset must be UTF-8",
+                          path, line, at - line_start + 1, bytes);
+}
+
 int empq_dataset_load(const char *path, const char *format, empq_dataset **out, empq_error *err)
 {
     if (out != NULL)
@@ -342,6 +370,11 @@ int empq_dataset_load(const char *path, const char *format, empq_dataset **out, 
         }
     }
 
+    rc = check_utf8(path, data, len, err);
+    if (rc != EMPQ_OK) {
+        free(data);
+        return rc;
+    }
     empq_dataset *ds = calloc(1, sizeof *ds);
     if (ds == NULL) {
         free(data);
@@ -354,6 +387,9 @@ int empq_dataset_load(const char *path, const char *format, empq_dataset **out, 
     else
         rc = parse_jsonl(path, data, len, ds, err);
     free(data);
+    if (rc == EMPQ_OK && ds->n == 0)
+        rc = empq_error_set(err, EMPQ_EPARSE, "%s: no dialogues in the file (a header with no rows, or no records)",
+                            path);
     if (rc == EMPQ_OK)
         rc = check_unique_ids(path, ds, err);
     if (rc != EMPQ_OK) {

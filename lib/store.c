@@ -371,6 +371,30 @@ int empq_store_run_create(empq_store *s, const Empq__Run *run, Empq__Prompt *con
     return rc;
 }
 
+int empq_store_run_delete(empq_store *s, const char *run_id)
+{
+    static const char *const suffixes[] = {"", ":prompts", ":results", ":dead", ":attempts"};
+    enum { N_KEYS = sizeof suffixes / sizeof suffixes[0] };
+    /* The reverse of empq_store_run_create: out of the list first, so no
+     * reader finds an id without its run. */
+    const char *rem[] = {"SREM", "empq:runs", run_id};
+    redisReply *r;
+    int rc = command(s, &r, 3, rem, NULL);
+    if (rc != EMPQ_OK)
+        return rc;
+    freeReplyObject(r);
+    char keys[N_KEYS][256];
+    const char *del[1 + N_KEYS] = {"DEL"};
+    for (size_t i = 0; i < N_KEYS; i++) {
+        key_of(keys[i], sizeof keys[i], run_id, suffixes[i]);
+        del[1 + i] = keys[i];
+    }
+    rc = command(s, &r, 1 + N_KEYS, del, NULL);
+    if (rc == EMPQ_OK)
+        freeReplyObject(r);
+    return rc;
+}
+
 int empq_store_run_get(empq_store *s, const char *run_id, Empq__Run **out)
 {
     *out = NULL;
@@ -792,7 +816,8 @@ static int hash_values(empq_store *s, const char *run_id, const char *suffix,
             const redisReply *val = items->element[i + 1];
             ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, val->len, (const uint8_t *)val->str);
             if (m == NULL) {
-                EMPQ_WARN("event=undecodable_value key=%s field=%s", key, items->element[i]->str);
+                EMPQ_WARN_LIMITED("undecodable_value", "event=undecodable_value key=%s field=%s", key,
+                                  items->element[i]->str);
                 continue;
             }
             if (got == cap) {

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "empq/endpoint.h"
 #include "empq/log.h"
 
 static int wire_errno(void)
@@ -179,7 +180,8 @@ int empq_wire_control_curve(void *zctx, const char *endpoint, const empq_curve_o
         zmq_close(sock);
         return rc;
     }
-    if (zmq_connect(sock, endpoint) != 0) {
+    char ep[512]; /* localhost becomes 127.0.0.1, as the broker binds it */
+    if (empq_endpoint_resolve(endpoint, ep, sizeof ep) == NULL || zmq_connect(sock, ep) != 0) {
         rc = empq_error_set(err, EMPQ_EINVAL, "broker control endpoint '%s': %s", endpoint, zmq_strerror(errno));
         zmq_close(sock);
         return rc;

@@ -71,7 +71,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     }
     if (idx == 0) {
         if (grow((void **)&h->fds, &h->cap_fds, h->n_fds + 1, sizeof *h->fds) != 0) {
-            EMPQ_ERROR("event=oom what=socket_table fds=%zu", h->n_fds);
+            EMPQ_ERROR_LIMITED("oom/socket_table", "event=oom what=socket_table fds=%zu", h->n_fds);
             return -1;
         }
         idx = ++h->n_fds;
@@ -102,7 +102,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
     worker__req *r = userdata;
     size_t n = size * nmemb;
     if (r->resp.len + n > WORKER_MAX_BODY) {
-        r->truncated = 1;
+        r->too_large = 1;
         return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
     }
     if (empq_buf_append(&r->resp, ptr, n) != EMPQ_OK) {
@@ -138,11 +138,13 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *userdata)
     size_t n = size * nitems;
     if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
         /* a new response (after 100 Continue, say): forget the last one's */
-        r->retry_after[0] = r->retry_after_ms[0] = '\0';
+        r->retry_after[0] = r->retry_after_ms[0] = r->request_id[0] = '\0';
         return n;
     }
-    if (!header_value(line, n, "retry-after", r->retry_after, sizeof r->retry_after))
-        header_value(line, n, "retry-after-ms", r->retry_after_ms, sizeof r->retry_after_ms);
+    if (!header_value(line, n, "retry-after", r->retry_after, sizeof r->retry_after) &&
+        !header_value(line, n, "retry-after-ms", r->retry_after_ms, sizeof r->retry_after_ms) &&
+        !header_value(line, n, "x-request-id", r->request_id, sizeof r->request_id))
+        header_value(line, n, "request-id", r->request_id, sizeof r->request_id);
     return n;
 }
 
@@ -200,9 +202,19 @@ static void tp_drop(void *ctx, worker__req *r)
     r->tp = NULL;
 }
 
+static int tp_unsent(void *ctx, const worker__req *r)
+{
+    (void)ctx;
+    if (r->tp == NULL)
+        return 0;
+    curl_off_t up = 0;
+    curl_easy_getinfo(r->tp, CURLINFO_SIZE_UPLOAD_T, &up);
+    return up < (curl_off_t)r->body_len;
+}
+
 worker__transport worker__http_transport(worker__http *h)
 {
-    worker__transport t = {h, tp_start, tp_cancel, tp_drop};
+    worker__transport t = {h, tp_start, tp_cancel, tp_drop, tp_unsent};
     return t;
 }
 
@@ -271,8 +283,11 @@ long worker__http_timeout(const worker__http *h, uint64_t now_mono)
 
 /* A request that ran into its timeout: says where it stood (never
  * connected, connected but the request not sent, sent and no byte back, a
- * reply begun), so a stall can be told apart from a slow backend. */
-static void log_timeout(CURL *c, const worker__req *r)
+ * reply begun), so a stall can be told apart from a slow backend. Sets
+ * r's reply to "no reply" with transport_error "timeout after N ms (phase
+ * P, B bytes received)": a reply that began and then stalled or trickled
+ * past the deadline is a timeout, not a cut reply. */
+static void on_timeout(CURL *c, worker__req *r)
 {
     curl_off_t connect_us = 0, pre_us = 0, first_us = 0, total_us = 0, up = 0, down = 0;
     long conns = 0, lport = 0;
@@ -289,10 +304,16 @@ static void log_timeout(CURL *c, const worker__req *r)
                         : up >= (curl_off_t)r->body_len ? "waiting_first_byte"
                         : lport != 0 || pre_us > 0       ? "sending"
                                                          : "connecting";
-    EMPQ_WARN("event=request_timeout job=%u attempt=%u url=%s timeout_ms=%u phase=%s connection=%s "
-              "local_port=%ld sent=%lld received=%lld connect_ms=%lld first_byte_ms=%lld total_ms=%lld",
-              r->job, r->attempt, r->url, r->timeout_ms, phase, conns > 0 ? "new" : "reused", lport, (long long)up, (long long)down,
-              (long long)(connect_us / 1000), (long long)(first_us / 1000), (long long)(total_us / 1000));
+    EMPQ_WARN_LIMITED("request_timeout",
+                      "event=request_timeout job=%u attempt=%u url=%s timeout_ms=%u phase=%s connection=%s "
+                      "local_port=%ld sent=%lld received=%lld connect_ms=%lld first_byte_ms=%lld total_ms=%lld",
+                      r->job, r->attempt, r->url, r->timeout_ms, phase, conns > 0 ? "new" : "reused", lport,
+                      (long long)up, (long long)down, (long long)(connect_us / 1000), (long long)(first_us / 1000),
+                      (long long)(total_us / 1000));
+    snprintf(r->transport_error, sizeof r->transport_error, "timeout after %u ms (phase %s, %lld bytes received)",
+             r->timeout_ms, phase, (long long)down);
+    r->status = 0;
+    r->truncated = 0;
 }
 
 /* Hands every finished transfer to the engine. */
@@ -314,10 +335,10 @@ static void reap(worker__http *h)
             continue;
         r->status = status;
         if (code == CURLE_OPERATION_TIMEDOUT)
-            log_timeout(c, r);
+            on_timeout(c, r);
+        else if (code != CURLE_OK && status != 0 && !r->too_large)
+            r->truncated = 1; /* a reply began but did not complete */
         if (code != CURLE_OK) {
-            if (status != 0)
-                r->truncated = 1; /* a reply began but did not complete */
             if (r->transport_error[0] == '\0')
                 snprintf(r->transport_error, sizeof r->transport_error, "%s", curl_easy_strerror(code));
         } else {

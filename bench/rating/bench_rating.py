@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
 sys.path.insert(0, HERE)
 
 import loadgen  # noqa: E402
-from empqtest import Cluster, demo_like_spec, program, read_jsonl, wait_until  # noqa: E402
+from empqtest import Cluster, demo_like_spec, port_in_file, program, read_jsonl, wait_until  # noqa: E402
 
 
 def rss_kb(pid, field="VmHWM"):
@@ -60,15 +60,7 @@ def main():
         c.spawn("collector", [program("empq-collector"), "--redis", c.redis_url, "--out", c.out,
                               "--site", "0", "--site-port-file", pf])
 
-        def port():
-            try:
-                with open(pf) as f:
-                    v = f.read().strip()
-                return int(v) if v.isdigit() else 0
-            except OSError:
-                return 0
-
-        site_port = wait_until("site port", port, procs=[c.procs["collector"]])
+        site_port = wait_until("site port", lambda: port_in_file(pf), procs=[c.procs["collector"]])
         run = c.submit(c.write("study.yaml", demo_like_spec("bench-rating", a.prompts)))
         lines = read_jsonl(c.wait_responses(run, timeout=300))
         t0 = time.monotonic()

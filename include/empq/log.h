@@ -10,6 +10,8 @@
 #define EMPQ_LOG_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 typedef enum empq_log_level {
     EMPQ_LOG_DEBUG = 0,
@@ -35,6 +37,45 @@ void empq_log_write(empq_log_level level, const char *file, int line, const char
  * space, quote, '=' or control character, otherwise double-quoted with \" \\
  * \n escapes; cut with "..." when too long. Returns buf. */
 const char *empq_log_quote(char *buf, size_t len, const char *s);
+
+/* ==================== repeating events ====================
+ *
+ * A line that can repeat in a loop (a send that keeps failing, a peer that
+ * keeps sending garbage, a dependency that stays down) goes through the rate
+ * limit: the first line of a key is written at once, then at most one line
+ * per interval; the lines dropped in between are counted and the next line
+ * written for that key ends with suppressed=N (N > 0 only). The key names
+ * the series: the event, plus what tells one series from another when both
+ * matter ("send_failed/heartbeat"); it is copied. Up to EMPQ_LOG_KEYS keys
+ * are tracked at once; a new key beyond them takes the slot written least
+ * recently (its pending count is then lost). Thread safe. */
+
+#define EMPQ_LOG_REPEAT_MS 10000u /* the default interval of the macros below */
+#define EMPQ_LOG_KEYS 64
+
+/* Writes one line of the repeating event key under its rate limit (above).
+ * key not NULL; interval_ms 0 writes every line. Use the macros. */
+void empq_log_write_limited(empq_log_level level, const char *key, uint32_t interval_ms, const char *file, int line,
+                            const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Forgets every key's state (tests). */
+void empq_log_limits_reset(void);
+
+/* Test seams. empq_log_set_output: lines go to f (NULL: stderr); f must
+ * outlive its use. empq_log_set_clock: the monotonic milliseconds the rate
+ * limit reads (NULL: empq_mono_ms). Neither is thread safe against
+ * concurrent logging: set them before. */
+void empq_log_set_output(FILE *f);
+void empq_log_set_clock(uint64_t (*mono_ms)(void));
+
+#define EMPQ_LOG_EVERY(level, key, interval_ms, ...)                                                                   \
+    do {                                                                                                               \
+        if (empq_log_enabled(level))                                                                                   \
+            empq_log_write_limited(level, key, interval_ms, __FILE__, __LINE__, __VA_ARGS__);                          \
+    } while (0)
+#define EMPQ_INFO_LIMITED(key, ...) EMPQ_LOG_EVERY(EMPQ_LOG_INFO, key, EMPQ_LOG_REPEAT_MS, __VA_ARGS__)
+#define EMPQ_WARN_LIMITED(key, ...) EMPQ_LOG_EVERY(EMPQ_LOG_WARN, key, EMPQ_LOG_REPEAT_MS, __VA_ARGS__)
+#define EMPQ_ERROR_LIMITED(key, ...) EMPQ_LOG_EVERY(EMPQ_LOG_ERROR, key, EMPQ_LOG_REPEAT_MS, __VA_ARGS__)
 
 #define EMPQ_DEBUG(...) \
     do { if (empq_log_enabled(EMPQ_LOG_DEBUG)) empq_log_write(EMPQ_LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__); } while (0)

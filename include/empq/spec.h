@@ -15,6 +15,7 @@
 #define EMPQ_SPEC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "empq.pb-c.h"
 #include "empq/error.h"
@@ -46,6 +47,20 @@ int empq_spec_parse(const char *text, size_t len, const char *origin, const char
  * set; err names it), EMPQ_EPARSE (unclosed "${" or a bad name) or
  * EMPQ_ENOMEM. */
 int empq_expand_env(const char *s, char **out, empq_error *err);
+
+/* The most jobs one run can hold: prompts x models x samples (the largest
+ * samples of the run's models) must be at most this. The job index is
+ * 32-bit and UINT32_MAX means "no job" in the broker's job table. */
+#define EMPQ_SPEC_MAX_JOBS 4294967294ull
+
+/* Checks the job count of spec (a RunSpec from empq_spec_parse or _load,
+ * with its spec_yaml) for n_prompts selected prompts: n_prompts x models x
+ * samples must be at most EMPQ_SPEC_MAX_JOBS (parsing already checked it
+ * with the prompts the spec fixes itself). Returns EMPQ_OK, EMPQ_ESPEC with
+ * err "origin:LINE: key 'models[N].samples': P prompts (...) x M sources x
+ * S samples = T jobs, more than a run can hold (...)" (origin may be NULL:
+ * "<spec>"), EMPQ_EINVAL (NULL spec or no spec_yaml) or EMPQ_ENOMEM. */
+int empq_spec_check_jobs(const Empq__RunSpec *spec, uint64_t n_prompts, const char *origin, empq_error *err);
 
 /* Index of the model with this alias in spec->models, or -1 when there is
  * none (or spec or alias is NULL). */

@@ -53,6 +53,12 @@ int empq_store_ping(empq_store *s);
  * with that id exists, EMPQ_ESTORE on Redis failure. */
 int empq_store_run_create(empq_store *s, const Empq__Run *run, Empq__Prompt *const *prompts, size_t n);
 
+/* Removes every key of run run_id (the Run value, its prompts, results,
+ * dead letters and attempts) and its id from empq:runs: what a submit wrote
+ * before the run was refused. A run that is not there is no error.
+ * Returns EMPQ_OK or EMPQ_ESTORE. */
+int empq_store_run_delete(empq_store *s, const char *run_id);
+
 /* Reads a run. On EMPQ_OK *out is the caller's, freed with
  * empq__run__free_unpacked(*out, NULL). EMPQ_ENOTFOUND when no such run,
  * EMPQ_EPARSE when the stored value does not decode. */

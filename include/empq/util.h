@@ -58,4 +58,16 @@ uint64_t empq_rng_below(empq_rng *r, uint64_t bound);
 /* strdup that returns NULL for NULL. */
 char *empq_strdup(const char *s);
 
+/* Length of the valid UTF-8 sequence at s, of which n >= 1 bytes may be
+ * read: 1 to 4, or 0 when the bytes there are not one (a stray continuation
+ * byte, 0xC0, 0xC1 or 0xF5-0xFF, an overlong form, a surrogate U+D800-DFFF,
+ * a code point past U+10FFFF, or a sequence cut by the end). Strict UTF-8
+ * (RFC 3629); a NUL byte is a valid sequence of 1. */
+size_t empq_utf8_seq(const unsigned char *s, size_t n);
+
+/* Offset of the first byte of s (len bytes; s may be NULL when len is 0)
+ * where no valid UTF-8 sequence starts, or len when all of s is valid
+ * UTF-8 (empq_utf8_seq's rules). */
+size_t empq_utf8_invalid_at(const char *s, size_t len);
+
 #endif

@@ -143,6 +143,17 @@ def read_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def port_in_file(path):
+    """The port a program wrote to its --port-file, or 0 while it is not
+    there yet (for wait_until)."""
+    try:
+        with open(path) as f:
+            v = f.read().strip()
+        return int(v) if v.isdigit() else 0
+    except OSError:
+        return 0
+
+
 def http_get_json(url, timeout=5):
     req = urllib.request.Request(url)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -254,6 +265,18 @@ class Cluster:
             return r.returncode == 0
 
         wait_until("empq-broker control", ping, procs=[p], interval=0.1)
+
+    def restart_broker(self, name="broker2"):
+        """Kills the broker (SIGKILL) and starts a new one as `name` on the
+        same endpoints; returns once it answers and every worker is back."""
+        self.stop("broker", sig=signal.SIGKILL)
+        self.spawn(name, [program("empq-broker"), "--redis", self.redis_url, "--bind", self.jobs_ep,
+                          "--control", self.control_ep])
+        wait_until("the restarted broker", lambda: self.cli(["status", "--json"], check=False).returncode == 0,
+                   timeout=20, interval=0.1)
+        wait_until("the workers back",
+                   lambda: len(json.loads(self.cli(["workers", "--json"]).stdout)["workers"]) == self.n_workers,
+                   timeout=20, interval=0.2)
 
     def start_worker(self, i):
         argv = [program("empq-worker"), "--redis", self.redis_url, "--broker", self.jobs_ep,

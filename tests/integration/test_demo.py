@@ -139,7 +139,7 @@ def check_study(out, summary, prompts):
         assert 0 <= notice < first, f"{name}: no SIMULATED DATA notice above the figures"
         assert f"{prompts * len(SOURCES)} of the {prompts * len(SOURCES)} ratings come from simulated raters" in text
     tables = os.path.join(out, "report", "tables")
-    for name in sorted(os.listdir(tables)):
+    for name in sorted(n for n in os.listdir(tables) if n.endswith(".csv")):
         with open(os.path.join(tables, name), newline="", encoding="utf-8") as f:
             table = list(csv.DictReader(f))
         assert table and all(r["simulated"] == "1" for r in table), f"tables/{name}: simulated is not 1 on every row"

@@ -115,8 +115,11 @@ def check_shape(doc, model):
     check(ch["message"]["role"] == "assistant", "role assistant")
     check(isinstance(ch["message"]["content"], str) and ch["message"]["content"], "content non-empty string")
     u = doc["usage"]
-    check(list(u.keys()) == ["prompt_tokens", "completion_tokens", "total_tokens"], "usage keys")
-    check(all(type(v) is int and v > 0 for v in u.values()), "usage ints")
+    check(list(u.keys()) == ["prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details",
+                             "completion_tokens_details"], "usage keys")
+    check(all(type(u[k]) is int and u[k] > 0 for k in ("prompt_tokens", "completion_tokens", "total_tokens")),
+          "usage ints")
+    check(u["completion_tokens_details"]["reasoning_tokens"] == 0, "no reasoning tokens")
     check(u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"], "total = prompt + completion")
     check(u["completion_tokens"] == len(ch["message"]["content"].split()), "completion tokens are words")
 
@@ -203,7 +206,9 @@ def test_basics():
                                      "faults", "models"],
               "stats keys %r" % list(stats.keys()))
         check(stats["faults"] == {k: 0 for k in ("429", "500", "503", "hang", "reset", "malformed", "truncated",
-                                                  "huge", "refusal", "empty")}, "no faults: %r" % stats["faults"])
+                                                  "huge", "refusal", "empty", "null", "thinking-only",
+                                                  "length-empty", "safety", "quota", "stall")},
+              "no faults: %r" % stats["faults"])
         check(stats["models"]["fake-warm"]["requests"] == 4 and stats["models"]["fake-warm"]["limit"] is None,
               "models: %r" % stats["models"].get("fake-warm"))
         check(stats["requests"] == 10, "stats requests %r" % stats["requests"])
@@ -243,7 +248,13 @@ def test_auth():
 
 def test_flags():
     for args, what in ((["--port", "70000"], "port out of range"), (["--bogus"], "unknown flag"),
-                       (["--latency-ms", "abc"], "non-numeric latency"), (["--port"], "missing value")):
+                       (["--latency-ms", "abc"], "non-numeric latency"), (["--port"], "missing value"),
+                       (["--model-fault", "fake-a:bogus=0.5"], "unknown model fault kind"),
+                       (["--model-fault", "fake-a:quota"], "model fault without P"),
+                       (["--model-fault", "fake-a:quota=2"], "model fault P over 1"),
+                       (["--model-fault", "fake-a:quota=0.6", "--model-fault", "fake-a:429=0.6"],
+                        "model faults over 1"),
+                       (["--fault-quota", "0.6", "--model-fault", "fake-a:null=0.6"], "global + model over 1")):
         p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=10)
         check(p.returncode == 2, "%s: exit 2, got %d" % (what, p.returncode))
         first = p.stderr.split("\n", 1)[0]  # the one line of the error, then the usage

@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.parse
 
-from empqtest import SOURCE_DIR, Cluster, main, program, read_jsonl, wait_until
+from empqtest import SOURCE_DIR, Cluster, main, port_in_file, program, read_jsonl, wait_until
 
 sys.path.insert(0, os.path.join(SOURCE_DIR, "bench", "rating"))
 import loadgen  # noqa: E402
@@ -85,15 +85,7 @@ def start(c, n, assign_args, extra=""):
     c.spawn("collector", [program("empq-collector"), "--redis", c.redis_url, "--out", c.out,
                           "--site", "0", "--site-port-file", pf])
 
-    def port():
-        try:
-            with open(pf) as f:
-                v = f.read().strip()
-            return int(v) if v.isdigit() else 0
-        except OSError:
-            return 0
-
-    site_port = wait_until("site port file", port, procs=[c.procs["collector"]])
+    site_port = wait_until("site port file", lambda: port_in_file(pf), procs=[c.procs["collector"]])
     ds = os.path.join(c.tmp, "dataset.jsonl")
     with open(ds, "w", encoding="utf-8") as f:
         for d in dataset(n):

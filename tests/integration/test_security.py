@@ -63,6 +63,52 @@ def test_refuses_public_bind():
         assert r.returncode == 2 and "--curve-allow" in r.stderr, (r.returncode, r.stderr)
 
 
+def test_localhost_and_metrics():
+    """localhost is loopback wherever an endpoint is bound, connected or
+    checked; a metrics address beyond loopback needs --insecure (or
+    --metrics-public), like every endpoint without authentication."""
+    with Cluster(workers=0, name="empq-sec-localhost") as c:
+        c.start_redis()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EMPQ_CURVE")}
+        for extra in ([], ["--curve-secret", "/nonexistent", "--curve-allow", "/nonexistent"]):
+            r = subprocess.run([program("empq-broker"), "--redis", c.redis_url, "--bind",
+                                f"tcp://127.0.0.1:{free_port()}", "--control", f"tcp://127.0.0.1:{free_port()}",
+                                "--metrics", f"0.0.0.0:{free_port()}"] + extra,
+                               capture_output=True, text=True, timeout=10, env=env)
+            assert r.returncode == 2, (extra, r.returncode, r.stderr)
+            assert "metrics address" in r.stderr and "not on loopback" in r.stderr and "--insecure" in r.stderr, \
+                r.stderr
+        # a broker on localhost only: bind, the CLI's connect, a worker's connect, metrics on localhost
+        c.jobs_ep = f"tcp://localhost:{free_port()}"
+        c.control_ep = f"tcp://localhost:{free_port()}"
+        mport = free_port()
+        p = c.spawn("broker", [program("empq-broker"), "--redis", c.redis_url, "--bind", c.jobs_ep,
+                               "--control", c.control_ep, "--metrics", f"localhost:{mport}"], env=env)
+        wait_until("empq-broker on localhost", lambda: c.cli(["status", "--json", "--broker", c.control_ep],
+                                                              timeout=5, check=False).returncode == 0,
+                   procs=[p], interval=0.1)
+        blog = log_text(c, "broker")
+        assert "event=insecure" not in blog and "event=broker_started" in blog, blog
+        c.fake_url = "http://127.0.0.1:1"
+        c.start_worker(1)
+        wait_until("the worker on localhost is welcomed", lambda: "event=welcome" in log_text(c, "worker-1"),
+                   procs=[p], timeout=15)
+        with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=10) as r:
+            assert b"empq_" in r.read()
+        assert c.stop("worker-1") == 0 and c.stop("broker") == 0
+        # beyond loopback with the opt-in: served, and said so
+        for optin in ("--insecure", "--metrics-public"):
+            mport = free_port()
+            c.control_ep = f"tcp://127.0.0.1:{free_port()}"
+            p = c.spawn("broker-" + optin[2:], [program("empq-broker"), "--redis", c.redis_url,
+                                                "--bind", f"tcp://127.0.0.1:{free_port()}", "--control",
+                                                c.control_ep, "--metrics", f"0.0.0.0:{mport}", optin], env=env)
+            wait_until("metrics beyond loopback with " + optin,
+                       lambda: "event=metrics_listening" in log_text(c, "broker-" + optin[2:]), procs=[p])
+            assert f"event=insecure endpoint=http://0.0.0.0:{mport}/metrics" in log_text(c, "broker-" + optin[2:])
+            assert c.stop("broker-" + optin[2:]) == 0
+
+
 # ---- 2. CURVE on loopback -------------------------------------------------------
 
 class CurveCluster(Cluster):
@@ -329,4 +375,4 @@ def test_redis_password():
 
 
 if __name__ == "__main__":
-    main(test_refuses_public_bind, test_curve_loopback, test_oversized_and_garbage, test_redis_password)
+    main(test_refuses_public_bind, test_localhost_and_metrics, test_curve_loopback, test_oversized_and_garbage, test_redis_password)

@@ -35,7 +35,7 @@ def capture(sock, history=False):
     return tmux(sock, *args).stdout.rstrip("\n").split("\n")
 
 
-def watch_in_tmux(c, run, width, height, extra=()):
+def watch_in_tmux(c, run, width, height, extra=(), interrupt_after=None):
     """Watches run in a width x height tmux pane until it ends. Returns the
     screens captured meanwhile and the final pane with its scrollback."""
     sock = os.path.join(c.tmp, f"tmux-{width}x{height}")
@@ -56,6 +56,8 @@ def watch_in_tmux(c, run, width, height, extra=()):
             if tmux(sock, "display-message", "-p", "-t", "w", "#{pane_dead}").stdout.strip() == "1":
                 break
             screens.append(capture(sock))
+            if interrupt_after is not None and len(screens) == interrupt_after:
+                tmux(sock, "send-keys", "-t", "w", "C-c")  # Ctrl-C: leave, the last frame kept
             time.sleep(0.15)
         else:
             raise AssertionError(f"the watch did not end within 120 s:\n" + "\n".join(capture(sock)))
@@ -118,6 +120,14 @@ def test_watch_in_tmux():
         live = check_screens(run, screens, final, 120, 40)
         assert any(any(ln.startswith("emotions, slowest first (32 of 32)") for ln in s) for s in live), \
             "\n".join(live[-1])
+        c.wait_responses(run)
+        # Ctrl-C in the middle: the watch ends (exit 0) and leaves its last frame once, not at 100%
+        run = c.submit(c.write("int.yaml", demo_like_spec("watchint", PROMPTS, seed=5)))
+        screens, final = watch_in_tmux(c, run, 80, 24, interrupt_after=4)
+        heads = [ln for ln in final if ln.startswith(f"run {run}")]
+        assert len(heads) == 1 and "100.0%" not in heads[0], "\n".join(final)
+        assert not [ln for ln in final if len(ln) > 80], "\n".join(final)
+        print(f"   Ctrl-C: the last frame once: {heads[0]!r}", file=sys.stderr)
         c.wait_responses(run)
 
 

@@ -506,22 +506,14 @@ static void test_throughput(void)
     bk__sched_free(&s);
 }
 
-/* The broker refuses non-loopback endpoints without --insecure. */
+/* The broker refuses non-loopback endpoints without --insecure; the check
+ * is lib/endpoint.c's (every case in tests/unit/test_endpoint.c). */
 static void test_local_endpoints(void)
 {
-    CHECK(bk__broker_endpoint_is_local("tcp://127.0.0.1:5555"));
-    CHECK(bk__broker_endpoint_is_local("tcp://127.0.0.2:5555"));
     CHECK(bk__broker_endpoint_is_local("tcp://localhost:5555"));
-    CHECK(bk__broker_endpoint_is_local("tcp://[::1]:5555"));
     CHECK(bk__broker_endpoint_is_local("ipc:///tmp/empq.sock"));
-    CHECK(bk__broker_endpoint_is_local("inproc://x"));
     CHECK(!bk__broker_endpoint_is_local("tcp://0.0.0.0:5555"));
-    CHECK(!bk__broker_endpoint_is_local("tcp://*:5555"));
-    CHECK(!bk__broker_endpoint_is_local("tcp://10.0.0.5:5555"));
     CHECK(!bk__broker_endpoint_is_local("tcp://127.example.com:5555"));
-    CHECK(!bk__broker_endpoint_is_local("tcp://eth0:5555"));
-    CHECK(!bk__broker_endpoint_is_local("udp://127.0.0.1:5555"));
-    CHECK(!bk__broker_endpoint_is_local("tcp://127.0.0.1"));
 }
 
 int main(void)

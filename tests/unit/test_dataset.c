@@ -228,6 +228,148 @@ static void test_load_errors(void)
     empq_dataset_free(&none);
 }
 
+/* ==================== text that is not UTF-8 ==================== */
+
+/* Writes len bytes to the temporary file name; returns its path. */
+static const char *write_tmp(const char *name, const char *data, size_t len)
+{
+    const char *path = tmp_path(name);
+    empq_error err = {0};
+    CHECK_INT(empq_write_file_atomic(path, data, len, &err), EMPQ_OK);
+    return path;
+}
+
+/* Removes the files write_tmp wrote (names). */
+static void remove_tmp(const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        unlink(tmp_path(names[i]));
+}
+
+/* Loads path (format may be NULL) and checks it fails with EMPQ_EPARSE and
+ * a message naming "path:line:" and "byte column of the line". */
+static void load_bad_text(const char *path, const char *format, size_t line, size_t column)
+{
+    empq_dataset *ds = (empq_dataset *)&ds; /* must be reset to NULL */
+    empq_error err = {0};
+    int rc = empq_dataset_load(path, format, &ds, &err);
+    fprintf(stderr, "   %s\n", err.msg);
+    CHECK_INT(rc, EMPQ_EPARSE);
+    CHECK(ds == NULL);
+    char want[700];
+    snprintf(want, sizeof want, "%s:%zu: not valid UTF-8 at byte %zu of the line (bytes counted from 1", path,
+             line, column);
+    CHECK_CONTAINS(err.msg, want);
+}
+
+/* The kinds of bytes that are not UTF-8, each put where a human response
+ * goes in every format; "ok" texts (the largest code points, a 4-byte
+ * sequence) load byte for byte. */
+static void test_invalid_utf8(void)
+{
+    static const struct {
+        const char *what, *bytes;
+    } bad[] = {
+        {"xff xfe (the issue's bytes)", "\xff\xfe"},
+        {"a stray continuation byte", "\x80"},
+        {"overlong '/' (C0 AF)", "\xc0\xaf"},
+        {"overlong 3-byte NUL (E0 80 80)", "\xe0\x80\x80"},
+        {"overlong 4-byte (F0 80 80 AF)", "\xf0\x80\x80\xaf"},
+        {"surrogate U+D800 (ED A0 80)", "\xed\xa0\x80"},
+        {"surrogate U+DFFF (ED BF BF)", "\xed\xbf\xbf"},
+        {"past U+10FFFF (F4 90 80 80)", "\xf4\x90\x80\x80"},
+        {"F5 lead byte", "\xf5\x80\x80\x80"},
+        {"a sequence cut by a quote", "\xe2\x82"},
+        {"a lead byte then ASCII", "\xc3("},
+    };
+    /* "ab" + bad: the bad bytes start at this byte of the line. */
+    const char *wp_head = "part_no,dialog_id,emotion,sentiment,plutchik,situation,speaker_uttr,response_human,"
+                          "rating_human\n0,hit:1_conv:2,afraid,negative,fear,Night,A noise.,\"ok\",2\n";
+    const char *wp_row = "0,hit:3_conv:4,proud,positive,joy,Son,He thanked me.,\"ab";
+    const char *ed_head = "conv_id,utterance_idx,context,prompt,speaker_idx,utterance,selfeval,tags\n"
+                          "hit:0_conv:1,1,sad,Lost it,1,I lost my keys.,5|5|5_2|2|5,\n";
+    const char *ed_row = "hit:0_conv:1,2,sad,Lost it,0,ab";
+    const char *jl_head = "{\"id\": \"a1\", \"emotion\": \"afraid\", \"prompt\": \"A noise.\"}\n";
+    const char *jl_row = "{\"id\": \"a2\", \"emotion\": \"proud\", \"prompt\": \"Thanks.\", \"human\": \"ab";
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        fprintf(stderr, "  %s\n", bad[k].what);
+        char text[1024];
+        int n = snprintf(text, sizeof text, "%s%s%s\",2\n", wp_head, wp_row, bad[k].bytes);
+        load_bad_text(write_tmp("utf8_bad.csv", text, (size_t)n), "welivita-pu", 3, strlen(wp_row) + 1);
+        load_bad_text(write_tmp("utf8_bad.csv", text, (size_t)n), NULL, 3, strlen(wp_row) + 1);
+        n = snprintf(text, sizeof text, "%s%s%s,5|5|5_2|2|5,\n", ed_head, ed_row, bad[k].bytes);
+        load_bad_text(write_tmp("utf8_bad_ed.csv", text, (size_t)n), "empatheticdialogues", 3, strlen(ed_row) + 1);
+        load_bad_text(write_tmp("utf8_bad_ed.csv", text, (size_t)n), NULL, 3, strlen(ed_row) + 1);
+        n = snprintf(text, sizeof text, "%s%s%s\"}\n", jl_head, jl_row, bad[k].bytes);
+        load_bad_text(write_tmp("utf8_bad.jsonl", text, (size_t)n), NULL, 2, strlen(jl_row) + 1);
+        load_bad_text(write_tmp("utf8_bad.txt", text, (size_t)n), "jsonl", 2, strlen(jl_row) + 1);
+    }
+    /* a bad byte in a header (line 1, first byte) and in an id */
+    load_bad_text(write_tmp("utf8_bad.csv", "\xffpart_no,x\n", 11), "welivita-pu", 1, 1);
+    char text[1024];
+    int n = snprintf(text, sizeof text, "%shit:\xfe_conv:1,1,sad,Lost it,1,I lost.,5,\n", ed_head);
+    load_bad_text(write_tmp("utf8_bad_ed.csv", text, (size_t)n), NULL, 3, 5);
+    /* a JSON escape of a lone surrogate is refused by the JSON reader */
+    n = snprintf(text, sizeof text, "%s{\"id\": \"a2\", \"emotion\": \"sad\", \"prompt\": \"x\\udc00\"}\n", jl_head);
+    empq_dataset *ds = NULL;
+    empq_error err = {0};
+    CHECK_INT(empq_dataset_load(write_tmp("utf8_esc.jsonl", text, (size_t)n), NULL, &ds, &err), EMPQ_EPARSE);
+    CHECK_CONTAINS(err.msg, "utf8_esc.jsonl:2: invalid JSON");
+
+    /* valid UTF-8 at the edges loads byte for byte in every format: U+0080,
+     * U+07FF, U+0800, U+FFFF (not a surrogate), U+10000, U+10FFFF, a BOM */
+    const char *edge = "\xc2\x80 \xdf\xbf \xe0\xa0\x80 \xef\xbf\xbf \xf0\x90\x80\x80 \xf4\x8f\xbf\xbf";
+    n = snprintf(text, sizeof text, "\xef\xbb\xbf%s%s%s\",2\n", wp_head, wp_row, edge);
+    CHECK_INT(empq_dataset_load(write_tmp("utf8_edge.csv", text, (size_t)n), NULL, &ds, &err), EMPQ_OK);
+    CHECK_INT(ds->n, 2);
+    CHECK(strncmp(ds->items[1].human, "ab", 2) == 0);
+    CHECK_STR(ds->items[1].human + 2, edge);
+    empq_dataset_free(&ds);
+    n = snprintf(text, sizeof text, "%s%s%s,5|5|5_2|2|5,\n", ed_head, ed_row, edge);
+    CHECK_INT(empq_dataset_load(write_tmp("utf8_edge_ed.csv", text, (size_t)n), NULL, &ds, &err), EMPQ_OK);
+    CHECK_INT(ds->n, 1);
+    CHECK_STR(ds->items[0].human + 2, edge);
+    empq_dataset_free(&ds);
+    n = snprintf(text, sizeof text, "%s%s%s\"}\n", jl_head, jl_row, edge);
+    CHECK_INT(empq_dataset_load(write_tmp("utf8_edge.jsonl", text, (size_t)n), NULL, &ds, &err), EMPQ_OK);
+    CHECK_INT(ds->n, 2);
+    CHECK_STR(ds->items[1].human + 2, edge);
+    empq_dataset_free(&ds);
+    static const char *const written[] = {"utf8_bad.csv", "utf8_bad_ed.csv", "utf8_bad.jsonl", "utf8_bad.txt",
+                                          "utf8_esc.jsonl", "utf8_edge.csv", "utf8_edge_ed.csv",
+                                          "utf8_edge.jsonl"};
+    remove_tmp(written, sizeof written / sizeof written[0]);
+}
+
+/* A file with a header and no rows (or nothing at all) holds no dialogues:
+ * an error naming the file, in every format. */
+static void test_no_rows(void)
+{
+    static const struct {
+        const char *name, *text;
+    } files[] = {
+        {"head.csv", "part_no,dialog_id,emotion,sentiment,plutchik,situation,speaker_uttr,response_human,"
+                     "rating_human\n"},
+        {"head_crlf.csv", "part_no,dialog_id,emotion,sentiment,plutchik,situation,speaker_uttr,"
+                          "response_human,rating_human\r\n\r\n"},
+        {"head_ed.csv", "conv_id,utterance_idx,context,prompt,speaker_idx,utterance,selfeval,tags\n"},
+        {"blank.jsonl", "\n  \n"},
+        {"empty.jsonl", ""},
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        const char *path = write_tmp(files[i].name, files[i].text, strlen(files[i].text));
+        empq_dataset *ds = (empq_dataset *)&ds;
+        empq_error err = {0};
+        CHECK_INT(empq_dataset_load(path, NULL, &ds, &err), EMPQ_EPARSE);
+        fprintf(stderr, "   %s\n", err.msg);
+        CHECK(ds == NULL);
+        char want[600];
+        snprintf(want, sizeof want, "%s: no dialogues in the file", path);
+        CHECK_CONTAINS(err.msg, want);
+        remove_tmp(&files[i].name, 1);
+    }
+}
+
 /* ==================== synth ==================== */
 
 static int cmp_str(const void *a, const void *b)
@@ -655,6 +797,8 @@ int main(void)
     RUN(test_ed_fixture);
     RUN(test_jsonl_fixture);
     RUN(test_load_errors);
+    RUN(test_invalid_utf8);
+    RUN(test_no_rows);
     RUN(test_synth);
     RUN(test_synth_unique);
     RUN(test_select_balanced);

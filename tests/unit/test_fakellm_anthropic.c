@@ -3,7 +3,9 @@
  * max_tokens, system, messages, stop_sequences, ranges, extra inputs), the
  * response's exact fields and stop reasons, the refusal and empty replies,
  * the error shape with request_id, the server-raised 429/500/529 and the
- * anthropic-ratelimit-* headers. */
+ * anthropic-ratelimit-* headers; the current SDK's version and Bearer key,
+ * thinking (blocks, counts, the 400s), cache tokens, the fault modes and the
+ * billing error. */
 #include <jansson.h>
 
 #include "anthropic.h"
@@ -240,11 +242,101 @@ static void test_server_errors(void)
     fakellm_reply_clear(&r);
 }
 
+static void test_sdk_auth_and_thinking(void)
+{
+    unsigned status = 0;
+    /* What @anthropic-ai/sdk 1.17 sends: its version and Authorization: Bearer. */
+    fakellm_anthropic_in sdk = {.version = "2026-10-21", .authorization = "Bearer sk-ant-1", .require_key = "sk-ant-1"};
+    json_t *doc = run_in("{\"model\":\"fake-warm\",\"max_tokens\":50," USER "}", &sdk, &ctx, &status);
+    CHECK_INT(status, 200);
+    json_decref(doc);
+    sdk.authorization = "Bearer sk-ant-2";
+    expect_error_in("{\"model\":\"fake-warm\",\"max_tokens\":50," USER "}", &sdk, 401, "authentication_error",
+                    "Invalid bearer token");
+    sdk.authorization = NULL;
+    expect_error_in("{\"model\":\"fake-warm\",\"max_tokens\":50," USER "}", &sdk, 401, "authentication_error",
+                    "x-api-key header is required");
+    fakellm_anthropic_in old = {.version = "2023-10-01"};
+    expect_error_in("{\"model\":\"fake-warm\",\"max_tokens\":50," USER "}", &old, 400, "invalid_request_error",
+                    "anthropic-version: \"2023-10-01\" is not a valid version");
+
+    /* Thinking: exactly budget_tokens, a thinking block before the text, both in output_tokens. */
+    fakellm_reply r = {0};
+    const char *body = "{\"model\":\"fake-warm\",\"max_tokens\":1100,\"thinking\":{\"type\":\"enabled\","
+                       "\"budget_tokens\":1024},\"system\":[{\"type\":\"text\",\"text\":\"Be kind.\","
+                       "\"cache_control\":{\"type\":\"ephemeral\"}}]," USER "}";
+    CHECK_INT(fakellm_anthropic_messages(body, strlen(body), &in, &ctx, &r), EMPQ_OK);
+    CHECK_INT(r.status, 200);
+    CHECK(fakellm_reply_get_header(&r, "request-id") != NULL);
+    doc = json_loadb(r.body.data, r.body.len, 0, NULL);
+    json_t *content = json_object_get(doc, "content");
+    CHECK_INT(json_array_size(content), 2);
+    json_t *think = json_array_get(content, 0), *text = json_array_get(content, 1);
+    static const char *const tk[] = {"type", "thinking", "signature"};
+    keys_are(think, tk, 3);
+    CHECK_STR(json_string_value(json_object_get(think, "type")), "thinking");
+    CHECK(strlen(json_string_value(json_object_get(think, "signature"))) > 20);
+    CHECK_STR(json_string_value(json_object_get(text, "type")), "text");
+    size_t words = fakellm_count_words(json_string_value(json_object_get(text, "text")));
+    CHECK(words > 0 && words <= 1100 - 1024);
+    CHECK_INT(usage(doc, "output_tokens"), 1024 + (json_int_t)words);
+    CHECK_INT(usage(doc, "cache_read_input_tokens"), 4 + 2); /* the cached system prompt */
+    CHECK_INT(usage(doc, "input_tokens") + usage(doc, "cache_read_input_tokens"), 3 + 6 + 4 + 5);
+    CHECK_INT(r.tokens, (uint64_t)(usage(doc, "input_tokens") + usage(doc, "cache_read_input_tokens") +
+                                   usage(doc, "output_tokens")));
+    json_decref(doc);
+
+    /* The fault modes; max_tokens reached inside thinking (length-empty): only the thinking block. */
+    static const struct {
+        fakellm_mode mode;
+        const char *stop;
+        size_t blocks; /* 1: the thinking block alone */
+        json_int_t output;
+    } modes[] = {{FAKELLM_MODE_LENGTH_EMPTY, "max_tokens", 1, 1100},
+                 {FAKELLM_MODE_THINKING_ONLY, "end_turn", 1, 1024},
+                 {FAKELLM_MODE_SAFETY, "refusal", 0, 0},
+                 {FAKELLM_MODE_NUL, "end_turn", 0, 0}};
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        fakellm_ctx c = ctx;
+        c.mode = modes[i].mode;
+        CHECK_INT(fakellm_anthropic_messages(body, strlen(body), &in, &c, &r), EMPQ_OK);
+        doc = json_loadb(r.body.data, r.body.len, 0, NULL);
+        CHECK_STR(json_string_value(json_object_get(doc, "stop_reason")), modes[i].stop);
+        CHECK_INT(json_array_size(json_object_get(doc, "content")), modes[i].blocks);
+        if (modes[i].blocks == 1)
+            CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(doc, "content"), 0), "type")),
+                      "thinking");
+        CHECK_INT(usage(doc, "output_tokens"), modes[i].output);
+        json_decref(doc);
+    }
+    fakellm_reply_clear(&r);
+
+    /* The API's 400s for thinking. */
+    expect_error("{\"model\":\"fake-warm\",\"max_tokens\":2000,\"thinking\":{\"type\":\"enabled\","
+                 "\"budget_tokens\":1000}," USER "}",
+                 "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024");
+    expect_error("{\"model\":\"fake-warm\",\"max_tokens\":1024,\"thinking\":{\"type\":\"enabled\","
+                 "\"budget_tokens\":1024}," USER "}",
+                 "`max_tokens` must be greater than `thinking.budget_tokens`");
+    expect_error("{\"model\":\"fake-warm\",\"max_tokens\":2000,\"temperature\":0.5,\"thinking\":{\"type\":"
+                 "\"enabled\",\"budget_tokens\":1024}," USER "}",
+                 "`temperature` may only be set to 1 when thinking is enabled");
+    expect_error("{\"model\":\"fake-warm\",\"max_tokens\":2000,\"thinking\":{\"type\":\"deep\"}," USER "}",
+                 "does not match any of the expected tags");
+
+    /* The billing error. */
+    CHECK_INT(fakellm_front_anthropic.error(&r, FAKELLM_ERR_QUOTA, "fake-warm", NULL, 3), EMPQ_OK);
+    CHECK_INT(r.status, 400);
+    CHECK_CONTAINS(r.body.data, "Your credit balance is too low to access the Anthropic API.");
+    fakellm_reply_clear(&r);
+}
+
 int main(void)
 {
     RUN(test_shape);
     RUN(test_modes);
     RUN(test_errors);
     RUN(test_server_errors);
+    RUN(test_sdk_auth_and_thinking);
     CHECK_DONE();
 }

@@ -3,7 +3,10 @@
  * safetySettings; camelCase and snake_case), the response's exact fields,
  * MAX_TOKENS and stop sequences, both safety-block shapes, the empty reply,
  * every error in the google.rpc.Status shape (key, JSON, unknown names,
- * ranges, roles), the server-raised 429/500/503, and the path parser. */
+ * ranges, roles), the server-raised 429/500/503, and the path parser;
+ * thinkingConfig (thought parts, thoughtsTokenCount, MAX_TOKENS inside
+ * thinking), the safety fault honouring safetySettings, the null and
+ * thinking-only modes, and the per-day quota error. */
 #include <jansson.h>
 
 #include "check.h"
@@ -294,6 +297,105 @@ static void test_path(void)
     CHECK_INT(fakellm_gemini_path_model("/v1beta/models/fits-in-16:generateContent", m, 16), 1);
 }
 
+static void test_thinking_and_safety(void)
+{
+#define GBODY(cfg) "{\"contents\":[{\"parts\":[{\"text\":\"My dog died last week.\"}]}]" cfg "}"
+    unsigned status = 0;
+    /* thinkingBudget with includeThoughts: a thought part before the answer, counted apart. */
+    json_t *doc = run(GBODY(",\"generationConfig\":{\"thinkingConfig\":{\"thinkingBudget\":300,"
+                            "\"includeThoughts\":true}}"), &status);
+    CHECK_INT(status, 200);
+    json_t *parts = json_object_get(json_object_get(json_array_get(json_object_get(doc, "candidates"), 0), "content"),
+                                    "parts");
+    CHECK_INT(json_array_size(parts), 2);
+    CHECK(json_is_true(json_object_get(json_array_get(parts, 0), "thought")));
+    CHECK(json_object_get(json_array_get(parts, 1), "thought") == NULL);
+    size_t words = fakellm_count_words(json_string_value(json_object_get(json_array_get(parts, 1), "text")));
+    CHECK_INT(usage(doc, "thoughtsTokenCount"), 300);
+    CHECK_INT(usage(doc, "candidatesTokenCount"), (json_int_t)words);
+    CHECK_INT(usage(doc, "totalTokenCount"), usage(doc, "promptTokenCount") + (json_int_t)words + 300);
+    json_decref(doc);
+    /* Without includeThoughts: counted, not shown. A fake-reason* model thinks 256 by default. */
+    fakellm_gemini_in reason = {.model = "fake-reason-g"};
+    doc = run_in(GBODY(""), &reason, &ctx, &status);
+    CHECK_INT(usage(doc, "thoughtsTokenCount"), 256);
+    json_t *first = json_array_get(
+        json_object_get(json_object_get(json_array_get(json_object_get(doc, "candidates"), 0), "content"), "parts"), 0);
+    CHECK(first != NULL && json_object_get(first, "thought") == NULL);
+    CHECK(text_of(doc, 0) != NULL && text_of(doc, 0)[0] != '\0');
+    json_decref(doc);
+    /* Thoughts inside maxOutputTokens: no text, MAX_TOKENS. */
+    doc = run(GBODY(",\"generationConfig\":{\"maxOutputTokens\":100,\"thinkingConfig\":{\"thinkingBudget\":300}}"),
+              &status);
+    json_t *cand = json_array_get(json_object_get(doc, "candidates"), 0);
+    CHECK_STR(json_string_value(json_object_get(cand, "finishReason")), "MAX_TOKENS");
+    CHECK(json_object_get(json_object_get(cand, "content"), "parts") == NULL);
+    CHECK_INT(usage(doc, "thoughtsTokenCount"), 100);
+    json_decref(doc);
+    /* No thinking, no thoughtsTokenCount (as the API omits it). */
+    doc = run(GBODY(""), &status);
+    CHECK(json_object_get(json_object_get(doc, "usageMetadata"), "thoughtsTokenCount") == NULL);
+    json_decref(doc);
+    expect_error(GBODY(",\"generationConfig\":{\"thinkingConfig\":{\"thinkingBudget\":-5}}"), 400,
+                 "INVALID_ARGUMENT", "The thinking budget -5 is invalid");
+    expect_error(GBODY(",\"generationConfig\":{\"thinkingConfig\":{\"budget\":5}}"), 400, "INVALID_ARGUMENT",
+                 "Unknown name \"budget\" at 'generation_config.thinking_config'");
+
+    /* The safety fault honours safetySettings. */
+    fakellm_ctx c = ctx;
+    c.mode = FAKELLM_MODE_SAFETY;
+    doc = run_in(GBODY(""), &in, &c, &status);
+    cand = json_array_get(json_object_get(doc, "candidates"), 0);
+    CHECK_STR(json_string_value(json_object_get(cand, "finishReason")), "SAFETY");
+    CHECK(json_object_get(cand, "content") == NULL);
+    json_t *rt = json_array_get(json_object_get(cand, "safetyRatings"), 0);
+    CHECK_STR(json_string_value(json_object_get(rt, "category")), "HARM_CATEGORY_HARASSMENT");
+    CHECK(json_is_true(json_object_get(rt, "blocked")));
+    json_decref(doc);
+    doc = run_in(GBODY(",\"safetySettings\":[{\"category\":\"HARM_CATEGORY_HARASSMENT\",\"threshold\":\"OFF\"}]"),
+                 &in, &c, &status);
+    rt = json_array_get(json_object_get(json_array_get(json_object_get(doc, "candidates"), 0), "safetyRatings"), 1);
+    CHECK_STR(json_string_value(json_object_get(rt, "category")), "HARM_CATEGORY_HATE_SPEECH");
+    CHECK(json_is_true(json_object_get(rt, "blocked")));
+    json_decref(doc);
+    doc = run_in(GBODY(",\"safetySettings\":[{\"category\":\"HARM_CATEGORY_HARASSMENT\",\"threshold\":\"OFF\"},"
+                       "{\"category\":\"HARM_CATEGORY_HATE_SPEECH\",\"threshold\":\"BLOCK_NONE\"},"
+                       "{\"category\":\"HARM_CATEGORY_SEXUALLY_EXPLICIT\",\"threshold\":\"BLOCK_NONE\"},"
+                       "{\"category\":\"HARM_CATEGORY_DANGEROUS_CONTENT\",\"threshold\":\"OFF\"}]"),
+                 &in, &c, &status);
+    cand = json_array_get(json_object_get(doc, "candidates"), 0);
+    CHECK_STR(json_string_value(json_object_get(cand, "finishReason")), "STOP");
+    CHECK(text_of(doc, 0) != NULL && text_of(doc, 0)[0] != '\0');
+    json_decref(doc);
+
+    /* null: a candidate without content; thinking-only with includeThoughts: only the thought part. */
+    c.mode = FAKELLM_MODE_NUL;
+    doc = run_in(GBODY(""), &in, &c, &status);
+    cand = json_array_get(json_object_get(doc, "candidates"), 0);
+    CHECK(json_object_get(cand, "content") == NULL);
+    CHECK_STR(json_string_value(json_object_get(cand, "finishReason")), "STOP");
+    json_decref(doc);
+    c.mode = FAKELLM_MODE_THINKING_ONLY;
+    doc = run_in(GBODY(",\"generationConfig\":{\"thinkingConfig\":{\"includeThoughts\":true}}"), &in, &c, &status);
+    parts = json_object_get(json_object_get(json_array_get(json_object_get(doc, "candidates"), 0), "content"), "parts");
+    CHECK_INT(json_array_size(parts), 1);
+    CHECK(json_is_true(json_object_get(json_array_get(parts, 0), "thought")));
+    CHECK_INT(usage(doc, "thoughtsTokenCount"), FAKELLM_THINK_DEFAULT);
+    CHECK_INT(usage(doc, "candidatesTokenCount"), 0);
+    json_decref(doc);
+
+    /* The per-day quota error. */
+    fakellm_reply r = {0};
+    CHECK_INT(fakellm_front_gemini.error(&r, FAKELLM_ERR_QUOTA, "fake-warm", NULL, 1), EMPQ_OK);
+    CHECK_INT(r.status, 429);
+    CHECK_CONTAINS(r.body.data, "\"status\":\"RESOURCE_EXHAUSTED\"");
+    CHECK_CONTAINS(r.body.data, "type.googleapis.com/google.rpc.QuotaFailure");
+    CHECK_CONTAINS(r.body.data, "GenerateRequestsPerDayPerProjectPerModel");
+    CHECK_CONTAINS(r.body.data, "\"retryDelay\":");
+    fakellm_reply_clear(&r);
+#undef GBODY
+}
+
 int main(void)
 {
     RUN(test_shape);
@@ -301,5 +403,6 @@ int main(void)
     RUN(test_errors);
     RUN(test_server_errors);
     RUN(test_path);
+    RUN(test_thinking_and_safety);
     CHECK_DONE();
 }

@@ -3,7 +3,9 @@
  * every 400 in the documented error shape; the refusal, empty and huge
  * modes; the key check; the server-raised errors (429 of a limit with its
  * wording and Retry-After, injected 429/500/503) and x-ratelimit-* headers;
- * and Azure OpenAI (api-version, api-key, deployment model, 429 shape). */
+ * and Azure OpenAI (api-version, api-key, deployment model, 429 shape); reasoning
+ * (efforts, the budget, what a reasoning model refuses), the null, safety,
+ * thinking-only and length-empty modes, and the quota error. */
 #include <jansson.h>
 
 #include "check.h"
@@ -255,7 +257,7 @@ static void test_errors(void)
     expect_error(BODY("\"n\":0"), "n", "integer_below_min_value");
     expect_error(BODY("\"n\":129"), "n", "integer_above_max_value");
     expect_error(BODY("\"stop\":5"), "stop", "invalid_type");
-    expect_error(BODY("\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]"), "stop", "invalid_value");
+    expect_error(BODY("\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]"), "stop", "array_above_max_length");
     expect_error(BODY("\"stop\":[\"a\",1]"), "stop", "invalid_type");
     expect_error(BODY("\"stream\":true"), "stream", "unsupported_value");
 #undef BODY
@@ -514,6 +516,109 @@ static void test_azure(void)
     fakellm_reply_clear(&r);
 }
 
+static json_int_t detail(json_t *doc, const char *obj, const char *k)
+{
+    return json_integer_value(json_object_get(json_object_get(json_object_get(doc, "usage"), obj), k));
+}
+
+static void test_reasoning(void)
+{
+#define REASON(extra) "{\"model\":\"fake-reason-1\"" extra ",\"messages\":[{\"role\":\"developer\",\"content\":" \
+                      "\"Be kind and brief.\"},{\"role\":\"user\",\"content\":\"My dog died last week.\"}]}"
+    unsigned status = 0;
+    /* A reasoning model at the default effort: 256 reasoning tokens before the answer. */
+    json_t *doc = run(REASON(""), &status);
+    CHECK_INT(status, 200);
+    const char *text = content_of(doc, 0);
+    CHECK(text != NULL && text[0] != '\0');
+    CHECK_INT(detail(doc, "completion_tokens_details", "reasoning_tokens"), 256);
+    CHECK_INT(usage(doc, "completion_tokens"), 256 + (json_int_t)fakellm_count_words(text));
+    CHECK_INT(detail(doc, "prompt_tokens_details", "cached_tokens"), 4 + 4); /* the developer message */
+    CHECK_STR(finish_of(doc, 0), "stop");
+    json_decref(doc);
+    /* Efforts, on any model. */
+    static const struct {
+        const char *effort;
+        json_int_t tokens;
+    } eff[] = {{"none", 0}, {"minimal", 0}, {"low", 64}, {"medium", 256}, {"high", 1024}, {"xhigh", 2048}, {"max", 4096}};
+    for (size_t i = 0; i < sizeof(eff) / sizeof(eff[0]); i++) {
+        char body[256];
+        snprintf(body, sizeof(body),
+                 "{\"model\":\"fake-warm\",\"reasoning_effort\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                 eff[i].effort);
+        doc = run(body, &status);
+        CHECK_INT(status, 200);
+        CHECK_INT(detail(doc, "completion_tokens_details", "reasoning_tokens"), eff[i].tokens);
+        json_decref(doc);
+    }
+    /* The budget covers reasoning and answer: below the reasoning need, length with no text. */
+    doc = run(REASON(",\"max_completion_tokens\":100"), &status);
+    CHECK_STR(finish_of(doc, 0), "length");
+    CHECK_STR(content_of(doc, 0), "");
+    CHECK_INT(usage(doc, "completion_tokens"), 100);
+    CHECK_INT(detail(doc, "completion_tokens_details", "reasoning_tokens"), 100);
+    json_decref(doc);
+    /* Above it: the answer is cut at budget - reasoning words. */
+    doc = run(REASON(",\"reasoning_effort\":\"low\",\"max_completion_tokens\":67"), &status);
+    CHECK_STR(finish_of(doc, 0), "length");
+    CHECK_INT(fakellm_count_words(content_of(doc, 0)), 3);
+    CHECK_INT(usage(doc, "completion_tokens"), 67);
+    json_decref(doc);
+    /* What a reasoning model refuses. */
+    expect_error(REASON(",\"max_tokens\":100"), "max_tokens", "unsupported_parameter");
+    expect_error(REASON(",\"temperature\":0.5"), "temperature", "unsupported_value");
+    expect_error(REASON(",\"top_p\":1"), "top_p", "unsupported_parameter");
+    doc = run(REASON(",\"temperature\":0"), &status);
+    CHECK_CONTAINS(json_string_value(json_object_get(json_object_get(doc, "error"), "message")),
+                   "'temperature' does not support 0.0 with this model");
+    json_decref(doc);
+    expect_error(REASON(",\"reasoning_effort\":\"extreme\""), "reasoning_effort", "invalid_value");
+    doc = run(REASON(",\"temperature\":1"), &status);
+    CHECK_INT(status, 200);
+    json_decref(doc);
+    /* The fault modes: null, safety, thinking-only, length-empty. */
+    fakellm_ctx c = ctx;
+    fakellm_reply r = {0};
+    const char *body = REASON(",\"max_completion_tokens\":500");
+    static const struct {
+        fakellm_mode mode;
+        const char *finish, *content; /* content NULL: JSON null */
+        json_int_t completion, reasoning;
+    } modes[] = {{FAKELLM_MODE_NUL, "stop", NULL, 0, 0},
+                 {FAKELLM_MODE_SAFETY, "content_filter", NULL, 0, 0},
+                 {FAKELLM_MODE_THINKING_ONLY, "stop", "", 256, 256},
+                 {FAKELLM_MODE_LENGTH_EMPTY, "length", "", 500, 500}};
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        c.mode = modes[i].mode;
+        CHECK_INT(fakellm_openai_chat(body, strlen(body), &c, &r), EMPQ_OK);
+        CHECK(fakellm_reply_get_header(&r, "x-request-id") != NULL);
+        doc = parse_reply(&r);
+        json_t *msg = json_object_get(json_array_get(json_object_get(doc, "choices"), 0), "message");
+        CHECK(json_is_null(json_object_get(msg, "refusal")));
+        if (modes[i].content == NULL)
+            CHECK(json_is_null(json_object_get(msg, "content")));
+        else
+            CHECK_STR(content_of(doc, 0), modes[i].content);
+        CHECK_STR(finish_of(doc, 0), modes[i].finish);
+        CHECK_INT(usage(doc, "completion_tokens"), modes[i].completion);
+        CHECK_INT(detail(doc, "completion_tokens_details", "reasoning_tokens"), modes[i].reasoning);
+        json_decref(doc);
+    }
+    /* The quota error (OpenAI and Azure alike). */
+    CHECK_INT(fakellm_front_openai.error(&r, FAKELLM_ERR_QUOTA, "fake-warm", NULL, 1), EMPQ_OK);
+    CHECK_INT(r.status, 429);
+    doc = parse_reply(&r);
+    json_t *e = json_object_get(doc, "error");
+    CHECK_STR(json_string_value(json_object_get(e, "type")), "insufficient_quota");
+    CHECK_STR(json_string_value(json_object_get(e, "code")), "insufficient_quota");
+    CHECK_CONTAINS(json_string_value(json_object_get(e, "message")), "You exceeded your current quota");
+    json_decref(doc);
+    CHECK_INT(fakellm_front_azure.error(&r, FAKELLM_ERR_QUOTA, "fake-warm", NULL, 1), EMPQ_OK);
+    CHECK_INT(r.status, 429);
+    fakellm_reply_clear(&r);
+#undef REASON
+}
+
 int main(void)
 {
     RUN(test_shape);
@@ -526,5 +631,6 @@ int main(void)
     RUN(test_auth);
     RUN(test_server_errors);
     RUN(test_azure);
+    RUN(test_reasoning);
     CHECK_DONE();
 }

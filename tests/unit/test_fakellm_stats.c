@@ -25,7 +25,8 @@ static void test_counts(void)
     CHECK_INT(fakellm_stats_json(s, &b), EMPQ_OK);
     CHECK_STR(b.data, "{\"requests\":0,\"by_model\":{},\"errors\":0,\"in_flight\":0,\"max_in_flight\":0,"
                       "\"hung\":0,\"faults\":{\"429\":0,\"500\":0,\"503\":0,\"hang\":0,\"reset\":0,"
-                      "\"malformed\":0,\"truncated\":0,\"huge\":0,\"refusal\":0,\"empty\":0}}");
+                      "\"malformed\":0,\"truncated\":0,\"huge\":0,\"refusal\":0,\"empty\":0,\"null\":0,"
+                      "\"thinking-only\":0,\"length-empty\":0,\"safety\":0,\"quota\":0,\"stall\":0}}");
     empq_buf_free(&b);
 
     fakellm_stats_begin(s);

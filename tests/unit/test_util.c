@@ -59,10 +59,50 @@ static void test_rng(void)
         CHECK(seen[i] > 800 && seen[i] < 1200);
 }
 
+/* Strict UTF-8: each kind of bad sequence, where it starts, and the edges
+ * that are valid. */
+static void test_utf8(void)
+{
+    static const struct {
+        const char *s;
+        size_t len, bad_at; /* bad_at == len: valid */
+    } cases[] = {
+        {"", 0, 0},
+        {"plain ascii\n", 12, 12},
+        {"a\0b", 3, 3},                               /* NUL is a character */
+        {"\xc2\x80\xdf\xbf", 4, 4},                   /* U+0080, U+07FF */
+        {"\xe0\xa0\x80\xef\xbf\xbf", 6, 6},           /* U+0800, U+FFFF */
+        {"\xed\x9f\xbf\xee\x80\x80", 6, 6},           /* U+D7FF, U+E000 around the surrogates */
+        {"\xf0\x90\x80\x80\xf4\x8f\xbf\xbf", 8, 8},   /* U+10000, U+10FFFF */
+        {"ab\xff\xfe", 4, 2},                         /* the bytes */
+        {"ab\x80", 3, 2},                             /* a stray continuation byte */
+        {"\xc0\xaf", 2, 0},                           /* overlong '/' */
+        {"x\xc1\xbf", 3, 1},                          /* overlong, C1 */
+        {"\xe0\x9f\xbf", 3, 0},                       /* overlong 3-byte */
+        {"\xf0\x8f\xbf\xbf", 4, 0},                   /* overlong 4-byte */
+        {"\xed\xa0\x80", 3, 0},                       /* U+D800 */
+        {"\xed\xbf\xbf", 3, 0},                       /* U+DFFF */
+        {"\xf4\x90\x80\x80", 4, 0},                   /* U+110000 */
+        {"\xf5\x80\x80\x80", 4, 0},                   /* F5 lead */
+        {"ok\xe2\x82", 4, 2},                         /* cut by the end */
+        {"\xe2\x82\xac\xe2\x82(", 6, 3},              /* euro sign, then a cut one */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t got = empq_utf8_invalid_at(cases[i].s, cases[i].len);
+        if (got != cases[i].bad_at)
+            fprintf(stderr, "case %zu\n", i);
+        CHECK_INT(got, cases[i].bad_at);
+    }
+    CHECK_INT(empq_utf8_invalid_at(NULL, 0), 0);
+    CHECK_INT(empq_utf8_seq((const unsigned char *)"\xf0\x9f\x98\x80", 4), 4);
+    CHECK_INT(empq_utf8_seq((const unsigned char *)"\xf0\x9f\x98\x80", 3), 0); /* only 3 bytes may be read */
+}
+
 int main(void)
 {
     RUN(test_csv);
     RUN(test_files);
     RUN(test_rng);
+    RUN(test_utf8);
     CHECK_DONE();
 }
