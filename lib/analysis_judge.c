@@ -544,9 +544,8 @@ typedef struct jtab {
     long *len;      /* words, -1 unknown */
 } jtab;
 
-static int estimate(empq_judge *J, empq_judge_one *o, const empq_analysis *a, const empq_ratings *r,
-                    const empq_judge_labels *jl, const empq_judge_opts *opts, char *const **sorted,
-                    empq_error *err);
+static int estimate(empq_judge *J, empq_judge_one *o, const empq_ratings *r, const empq_judge_labels *jl,
+                    const empq_judge_opts *opts, char *const **sorted, empq_error *err);
 
 int empq_judge_compute(empq_analysis *a, const empq_ratings *r, const empq_judge_labels *jl,
                        const empq_judge_opts *opts, const char *source, empq_error *err)
@@ -687,7 +686,7 @@ int empq_judge_compute(empq_analysis *a, const empq_ratings *r, const empq_judge
             J->base_share[v] = a->cond[a->baseline].share[v];
         J->base_n = (double)a->cond[a->baseline].n;
         for (size_t k = 0; k < nj && rc == EMPQ_OK; k++)
-            rc = estimate(J, &J->j[k], a, r, jl, opts, sorted, err);
+            rc = estimate(J, &J->j[k], r, jl, opts, sorted, err);
     } else if (rc == EMPQ_OK && matched_all == 0) {
         rc = empq_error_set(err, EMPQ_EINVAL, "judge: no judge label matches a human rating (same condition and "
                                               "item); the conditions rated are %s%s", r->conds[0],
@@ -717,11 +716,9 @@ static void increase(double theta, double se, double pb, double nb, double *inc,
     *hi = *inc + EMPQ_STATS_Z95 * s;
 }
 
-static int estimate(empq_judge *J, empq_judge_one *o, const empq_analysis *a, const empq_ratings *r,
-                    const empq_judge_labels *jl, const empq_judge_opts *opts, char *const **sorted,
-                    empq_error *err)
+static int estimate(empq_judge *J, empq_judge_one *o, const empq_ratings *r, const empq_judge_labels *jl,
+                    const empq_judge_opts *opts, char *const **sorted, empq_error *err)
 {
-    (void)a;
     const char *cond = opts->estimate_cond;
     long ci = cond_find(r, cond);
     /* the judged responses: lowest sample per item */

@@ -1552,8 +1552,7 @@ static void cs_full(csvb *c, double v)
     cs_str(c, t);
 }
 
-static void cs_fit(csvb *c, const empq_analysis *a, const char *model, const empq_fit_result *f, size_t j,
-                   const char *param)
+static void cs_fit(csvb *c, const char *model, const empq_fit_result *f, size_t j, const char *param)
 {
     cs_str(c, model);
     cs_str(c, param);
@@ -1563,7 +1562,6 @@ static void cs_fit(csvb *c, const empq_analysis *a, const char *model, const emp
     cs_size(c, f->n);
     cs_size(c, f->groups);
     cs_full(c, f->loglik);
-    (void)a;
     cs_end(c);
 }
 
@@ -1612,13 +1610,13 @@ static int write_design_tables(const empq_analysis *a, const char *dir, empq_err
     HEADER(&c, "model", "parameter", "estimate", "se_naive", "se_cluster", "n", "groups", "loglik");
     char name[160];
     if (g->logit_ok) {
-        cs_fit(&c, a, "logit_good", &g->logit, 0, "intercept");
+        cs_fit(&c, "logit_good", &g->logit, 0, "intercept");
         size_t col = 1;
         for (size_t i = 0; i < a->n_conds; i++) {
             if (i == a->baseline)
                 continue;
             snprintf(name, sizeof name, "condition:%s", a->conds[i]);
-            cs_fit(&c, a, "logit_good", &g->logit, col++, name);
+            cs_fit(&c, "logit_good", &g->logit, col++, name);
         }
     }
     if (g->ordinal_ok) {
@@ -1627,10 +1625,10 @@ static int write_design_tables(const empq_analysis *a, const char *dir, empq_err
             if (i == a->baseline)
                 continue;
             snprintf(name, sizeof name, "condition:%s", a->conds[i]);
-            cs_fit(&c, a, "ordinal_logit", &g->ordinal, col++, name);
+            cs_fit(&c, "ordinal_logit", &g->ordinal, col++, name);
         }
-        cs_fit(&c, a, "ordinal_logit", &g->ordinal, col, "cut:1|2");
-        cs_fit(&c, a, "ordinal_logit", &g->ordinal, col + 1, "cut:2|3");
+        cs_fit(&c, "ordinal_logit", &g->ordinal, col, "cut:1|2");
+        cs_fit(&c, "ordinal_logit", &g->ordinal, col + 1, "cut:2|3");
     }
     if ((rc = write_table(dir, "design_fits.csv", &c, err)) != EMPQ_OK)
         return rc;
