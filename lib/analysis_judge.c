@@ -408,7 +408,6 @@ static int name_cmp(const void *x, const void *y)
 }
 
 /* Item index by name (bsearch over sorted, pointers into base), -1 when absent. */
-
 static long item_find(char *const **sorted, size_t n, char *const *base, const char *name)
 {
     size_t lo = 0, hi = n;
