@@ -681,23 +681,27 @@ static void svg_confusion(doc *d, const empq_judge_one *o, const empq_agree *g, 
     put(d, "</svg>\n");
 }
 
-/* Judge minus human mean label per source, with its bootstrap interval. */
-static void svg_judge_bias(doc *d, const empq_judge_one *o, size_t k)
+/* Judge minus human mean label per group of kind ("condition": per source;
+ * "length": per response-length bin), with its bootstrap interval. */
+static void svg_judge_bias(doc *d, const empq_judge_one *o, size_t k, const char *kind)
 {
     const int left = 220, width = 400, row = 26, top = 40;
     size_t nr = 0;
+    int by_source = strcmp(kind, "condition") == 0;
     for (size_t g = 0; g < o->n_ag; g++)
-        nr += strcmp(o->ag[g].kind, "condition") == 0;
+        nr += strcmp(o->ag[g].kind, kind) == 0;
     if (nr == 0)
         return;
     char id[48], title[256];
-    snprintf(id, sizeof id, "t-judge-bias-%zu", k);
-    snprintf(title, sizeof title, "Judge %s minus human mean label per source, with 95%% bootstrap intervals", o->name);
+    snprintf(id, sizeof id, "t-judge-%s-%zu", by_source ? "bias" : "length", k);
+    snprintf(title, sizeof title, "Judge %s minus human mean label per %s, with 95%% bootstrap intervals", o->name,
+             by_source ? "source" : "response length");
     int h = top + (int)nr * row + 24;
     svg_open(d, "chart judge-bias", left + width + 120, h, id, title);
     put(d, "<text x=\"10\" y=\"16\" class=\"st\">");
     put_text(d, o->name);
-    put(d, ": judge minus human mean label (-1 to +1) per source</text>\n");
+    put(d, by_source ? ": judge minus human mean label (-1 to +1) per source</text>\n"
+                     : ": judge minus human mean label (-1 to +1) per response length</text>\n");
     for (int t = -2; t <= 2; t++) { /* axis -1..+1 every 0.5 */
         double x = left + width * (t + 2) / 4.0;
         putf(d, "<line x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%d\" stroke=\"%s\"/>"
@@ -707,7 +711,7 @@ static void svg_judge_bias(doc *d, const empq_judge_one *o, size_t k)
     size_t i = 0;
     for (size_t g = 0; g < o->n_ag; g++) {
         const empq_agree *x = &o->ag[g];
-        if (strcmp(x->kind, "condition") != 0)
+        if (strcmp(x->kind, kind) != 0)
             continue;
         int y = top + (int)i++ * row + 12;
         putf(d, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" class=\"lb\">", left - 8, y + 4);
@@ -820,7 +824,8 @@ static void render_judge(doc *d, const empq_analysis *a)
             const empq_agree *all = &o->ag[0];
             if (d->html) {
                 svg_confusion(d, o, all, k);
-                svg_judge_bias(d, o, k);
+                svg_judge_bias(d, o, k, "condition");
+                svg_judge_bias(d, o, k, "length");
             } else {
                 static const char *const hc[] = {"human \\ judge", "Bad", "Okay", "Good"};
                 table_begin(d, hc, 4);

@@ -362,9 +362,10 @@ def judge_dom(exe, html):
         sub = sec[sec.index(f'id="judge-{k}"'):]
         assert judge in sub[:200], (judge, sub[:200])
         for needle in ("<table", "kappa (quadratic)", "alpha (ordinal)", "Spearman rho", f't-judge-confusion-{k}',
-                       f't-judge-bias-{k}', f't-judge-estimate-{k}', "prediction-powered"):
+                       f't-judge-bias-{k}', f't-judge-length-{k}', f't-judge-estimate-{k}',
+                       "prediction-powered"):
             assert needle in sub, f"the judge section of {judge} in the browser lacks {needle}"
-    assert sec.count("<svg") >= 6 and sec.count("<rect") >= 18, "the judge charts are missing"
+    assert sec.count("<svg") >= 8 and sec.count("<rect") >= 18, "the judge charts are missing"
     print(f"   judge section in the browser: {sec.count('<table')} tables, {sec.count('<svg')} charts",
           file=sys.stderr)
 
