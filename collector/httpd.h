@@ -15,6 +15,6 @@ int collector__listen_addr(struct sockaddr_storage *addr, const char *who, const
 
 /* A libmicrohttpd external logger: one WARN line, event=<cls> (a static
  * string such as "console_http"), the message quoted. */
-void collector__mhd_log(void *cls, const char *fmt, va_list ap);
+void collector__mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 #endif
