@@ -380,6 +380,30 @@ static int add_params(json_t *o, const Empq__GenParams *p, uint32_t sample, cons
     return bad;
 }
 
+/* Judges (ModelSpec.output "judge", include/empq/judge.h): the verdict's
+ * JSON schema, in the shape each provider's JSON mode takes. OpenAI
+ * (response_format json_schema, strict) and Gemini (responseMimeType
+ * application/json with a responseSchema, OpenAPI types in capitals) hold
+ * the model to it; Anthropic has no JSON mode, and the rubric's wording and
+ * the strict reading of the reply (empq_judge_check) do the work. */
+static json_t *judge_schema(int gemini)
+{
+    const char *obj = gemini ? "OBJECT" : "object", *str = gemini ? "STRING" : "string";
+    json_t *s = json_pack("{s:s, s:{s:{s:s, s:[s,s,s]}, s:{s:s}}, s:[s,s]}", "type", obj, "properties", "label",
+                          "type", str, "enum", "Good", "Okay", "Bad", "reason", "type", str, "required", "label",
+                          "reason");
+    if (s != NULL && !gemini && json_object_set_new(s, "additionalProperties", json_false()) != 0) {
+        json_decref(s);
+        return NULL;
+    }
+    return s;
+}
+
+static int is_judge(const Empq__ModelSpec *m)
+{
+    return m->output != NULL && strcmp(m->output, "judge") == 0;
+}
+
 static json_t *openai_body(const Empq__ModelSpec *m, const char *system, const char *user, uint32_t sample,
                            empq_error *err)
 {
@@ -398,6 +422,10 @@ static json_t *openai_body(const Empq__ModelSpec *m, const char *system, const c
     }
     bad |= json_object_set_new(o, "messages", msgs);
     bad |= add_params(o, m->params, sample, "temperature", "top_p", "max_tokens", "seed", "stop");
+    if (!bad && is_judge(m))
+        bad |= json_object_set_new(o, "response_format",
+                                   json_pack("{s:s, s:{s:s, s:b, s:o}}", "type", "json_schema", "json_schema", "name",
+                                             "judge_verdict", "strict", 1, "schema", judge_schema(0)));
     if (bad) {
         json_decref(o);
         empq_error_set(err, EMPQ_EINVAL, "model %s: a parameter or stop string is not valid", m->alias);
@@ -614,6 +642,10 @@ static json_t *gemini_body(const Empq__ModelSpec *m, const char *system, const c
     bad |= gc == NULL;
     if (!bad)
         bad |= add_params(gc, m->params, sample, "temperature", "topP", "maxOutputTokens", "seed", "stopSequences");
+    if (!bad && is_judge(m)) {
+        bad |= json_object_set_new(gc, "responseMimeType", json_string("application/json"));
+        bad |= json_object_set_new(gc, "responseSchema", judge_schema(1));
+    }
     if (!bad && json_object_size(gc) > 0) {
         bad |= json_object_set_new(o, "generationConfig", gc);
         gc = NULL;

@@ -7,7 +7,8 @@
  *   model, api_version, messages ([{role: system, content}, {role: user,
  *   content}], the system message left out when NULL or empty), every
  *   generation parameter that is set (temperature, top_p, max_tokens, seed,
- *   stop), and sample.
+ *   stop), the output kind when set ("judge": the request asks for a
+ *   verdict in the provider's JSON mode, include/empq/judge.h), and sample.
  *
  * Unset values (NULL strings, parameters without their has_* flag, an empty
  * stop list) are absent from the JSON, not null. The run is not part of the

@@ -1,0 +1,278 @@
+"""Judging as a run (docs/judge.md): `empq judge` over a Welivita-Pu ratings
+file with two fake judges, through the real broker, workers, collector and
+empq-fakellm.
+
+- test_judge_run: the run completes, judge-ratings.csv holds one row per
+  (response, judge) with the columns of docs/judge.md; each fake judge's
+  labels follow its documented rule in 1 - P of the rows (P = --judge-noise),
+  within 4.5 standard errors; a worker SIGKILLed mid-run loses nothing (every
+  job has exactly one row, none dead, none missing); the same judge run
+  submitted again is served from the cache: zero backend calls (fakellm
+  /stats) and the same labels.
+- test_judge_faults: fake-judge-garbage (prose) and fake-judge-offscale
+  ("Excellent") never become ratings: every job ends as a dead letter whose
+  reason starts with judge_unparseable / judge_off_scale, after max_attempts
+  calls each, and judge-ratings.csv has no row.
+- test_judge_request_bodies: a judge served by a recording HTTP endpoint
+  sees, in every request, exactly the rubric rendered from the dialogue's
+  emotion, situation, speaker turn and the response (computed here), the
+  JSON-mode response_format, and no rating.
+
+Data: $EMPQ_TEST_DATA/welivita-pu-2024/dataset_and_ratings.csv when set
+(EMPQ_JUDGE_DIALOGUES dialogues of it, default 150; EMPQ_FULL=1: all 2,000
+dialogues, 6,000 responses, 12,000 jobs, and the time is printed), otherwise
+a generated file in the same format.
+"""
+
+import csv
+import http.server
+import json
+import os
+import random
+import re
+import signal
+import threading
+import time
+
+from empqtest import Cluster, main, wait_until
+
+NOISE = 0.2
+FULL = os.environ.get("EMPQ_FULL") == "1"
+DIALOGUES = 0 if FULL else int(os.environ.get("EMPQ_JUDGE_DIALOGUES", "150"))
+
+RUBRIC_USER = ("The speaker feels: {emotion}\\nSituation: {situation}\\n"
+               "The speaker says: {prompt}\\nThe listener responds: <response>{response}</response>\\n"
+               "Rate the response: Good, Okay or Bad.")
+
+
+def rating_file(c):
+    root = os.environ.get("EMPQ_TEST_DATA")
+    if root:
+        p = os.path.join(root, "welivita-pu-2024", "dataset_and_ratings.csv")
+        if os.path.exists(p):
+            return p
+    # a generated file in the release's format: 3 sources, texts of varied style
+    rng = random.Random(3)
+    emotions = ["afraid", "proud", "sad", "joyful", "lonely", "grateful", "angry", "hopeful"]
+    words = "that sounds really hard and I am glad it worked out in the end for all of them".split()
+    path = os.path.join(c.tmp, "generated_ratings.csv")
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["part_no", "dialog_id", "emotion", "sentiment", "situation", "speaker_uttr",
+                    "response_human", "response_chatgpt", "response_chatgpt_empathy",
+                    "rating_human", "rating_chatgpt", "rating_chatgpt_empathy"])
+        for i in range(240):
+            texts = []
+            for _ in range(3):
+                t = " ".join(rng.choice(words) for _ in range(rng.randint(4, 40)))
+                if rng.random() < 0.5:
+                    t += ", you must feel proud"
+                if rng.random() < 0.5:
+                    t += ". How are you now?"
+                texts.append(t)
+            w.writerow([i // 10, f"hit:{i}_conv:{2 * i}", emotions[i % len(emotions)],
+                        "negative" if i % 2 else "positive", f"Situation {i}, with \"quotes\"",
+                        f"Speaker turn {i}."] + texts + [rng.randint(1, 3) for _ in range(3)])
+    return path
+
+
+def judge_spec(c, name, judges, max_attempts=3, base="${EMPQ_FAKELLM_URL}/v1", path=None):
+    lines = [f"name: {name}", "dataset:", "  format: welivita-pu", f"  path: {json.dumps(path)}",
+             "selection:", "  prompts: 0", "  seed: 1", "template:",
+             "  system: You rate how empathetic a listener's response is.",
+             f"  user: \"{RUBRIC_USER}\"", "human:", "  include: false", "models:"]
+    for alias, model in judges:
+        lines += [f"  - alias: {alias}", "    provider: openai-compatible", f"    base_url: \"{base}\"",
+                  f"    model: {model}", f"    max_attempts: {max_attempts}",
+                  "    params: {temperature: 0, max_tokens: 200}", "    limits: {max_concurrency: 512}"]
+    return c.write(name + ".yaml", "\n".join(lines) + "\n")
+
+
+def judge(c, spec, *extra):
+    r = c.cli(["judge", spec] + list(extra), timeout=300)
+    return r.stdout.strip().splitlines()[-1]
+
+
+def wait_run(c, run_id, timeout):
+    c.wait_responses(run_id, timeout=timeout)
+    path = os.path.join(c.out, run_id, "judge-ratings.csv")
+    assert os.path.exists(path), "judge-ratings.csv is written before responses.jsonl"
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    dead_path = os.path.join(c.out, run_id, "dead.jsonl")
+    dead = []
+    if os.path.exists(dead_path):
+        with open(dead_path, encoding="utf-8") as f:
+            dead = [json.loads(x) for x in f if x.strip()]
+    return rows, dead
+
+
+def words_rule(model, text):
+    """The fake judges' documented rule (fakellm/judge.h, docs/fakellm.md)."""
+    ws = text.split()
+    you = sum(1 for w in ws if re.sub(r"^[^A-Za-z]+", "", w)[:3].lower() == "you")
+    score = (len(ws) >= 15) + (len(ws) >= 30) + (you >= 1) + ("?" in text)
+    if model.startswith("fake-judge-lenient"):
+        return "Good" if score >= 2 else "Okay" if score == 1 else "Bad"
+    return "Good" if score >= 3 else "Okay" if score == 2 else "Bad"
+
+
+def texts_of(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        out = {}
+        for row in csv.DictReader(f):
+            for k, v in row.items():
+                if k.startswith("response_"):
+                    out[(row["dialog_id"], k[9:])] = v
+        return out
+
+
+def test_judge_run():
+    with Cluster(workers=2, latency_ms=5, name="judge-run",
+                 fakellm_args=["--judge-noise", str(NOISE), "--judge-seed", "5"]) as c:
+        c.start()
+        data = rating_file(c)
+        judges = [("judge-a", "fake-judge-a"), ("judge-lenient", "fake-judge-lenient")]
+        spec = judge_spec(c, "judge-run", judges, path=data)
+        extra = ["--prompts", str(DIALOGUES)] if DIALOGUES else []
+        t0 = time.monotonic()
+        run_id = judge(c, spec, *extra)
+        n_dialogues = DIALOGUES or 2000
+        jobs_expected = None
+
+        # SIGKILL a worker once a share of the jobs is answered; start another
+        def some_done():
+            return c.fakellm_stats()["requests"] >= 40
+        wait_until("40 judge calls", some_done, timeout=120)
+        c.stop("worker-1", sig=signal.SIGKILL)
+        at_kill = c.fakellm_stats()["requests"]
+        c.start_worker(3)
+        rows, dead = wait_run(c, run_id, timeout=1800 if FULL else 300)
+        elapsed = time.monotonic() - t0
+        texts = texts_of(data)
+        n_resp = len({(r["dialogue_id"], r["source"]) for r in rows})
+        jobs_expected = n_resp * len(judges)
+        print(f"   judge run {run_id}: {n_resp} responses x {len(judges)} judges = {len(rows)} rows in "
+              f"{elapsed:.1f} s (worker-1 SIGKILLed mid-run)", flush=True)
+        if os.environ.get("EMPQ_TEST_DATA") and n_dialogues == 2000:
+            assert n_resp == 6000, n_resp
+        print(f"   worker-1 SIGKILLed after {at_kill} of {jobs_expected} judge calls", flush=True)
+        assert at_kill < jobs_expected, "the kill came after the run's last call: not mid-run"
+        assert not dead, f"dead letters: {dead[:3]}"
+        assert len(rows) == jobs_expected, (len(rows), jobs_expected)
+        keys = [(r["dialogue_id"], r["source"], r["judge"], r["sample"]) for r in rows]
+        assert len(set(keys)) == len(keys), "a job has two rows"
+        assert list(rows[0].keys()) == ["run_id", "judge", "sample", "prompt_id", "dialogue_id", "source",
+                                        "emotion", "sentiment", "response_chars", "label", "reason"]
+        models = dict(judges)
+        for judge_alias, model in judges:
+            mine = [r for r in rows if r["judge"] == judge_alias]
+            assert len(mine) == n_resp
+            follow = sum(1 for r in mine
+                         if r["label"] == words_rule(model, texts[(r["dialogue_id"], r["source"])]))
+            share = follow / len(mine)
+            se = (NOISE * (1 - NOISE) / len(mine)) ** 0.5
+            print(f"   {judge_alias}: {share:.4f} of labels follow the rule (expected {1 - NOISE}, "
+                  f"se {se:.4f})", flush=True)
+            assert abs(share - (1 - NOISE)) <= 4.5 * se, (judge_alias, share)
+        for r in rows[:50]:
+            assert r["label"] in ("Good", "Okay", "Bad")
+            assert int(r["response_chars"]) == len(texts[(r["dialogue_id"], r["source"])])
+            assert models[r["judge"]]
+        labels = {(r["dialogue_id"], r["source"], r["judge"]): r["label"] for r in rows}
+
+        # the same judge run again: every job from the cache, no backend call
+        before = c.fakellm_stats()["requests"]
+        run2 = judge(c, spec, *extra)
+        rows2, dead2 = wait_run(c, run2, timeout=600 if FULL else 120)
+        after = c.fakellm_stats()["requests"]
+        print(f"   again as run {run2}: {len(rows2)} rows, backend calls {after - before}", flush=True)
+        assert after == before, f"{after - before} backend calls for a cached judge run"
+        assert not dead2 and len(rows2) == len(rows)
+        assert {(r["dialogue_id"], r["source"], r["judge"]): r["label"] for r in rows2} == labels
+
+
+def test_judge_faults():
+    with Cluster(workers=1, name="judge-faults") as c:
+        c.start()
+        data = rating_file(c)
+        spec = judge_spec(c, "judge-faults", [("garbage", "fake-judge-garbage"),
+                                              ("offscale", "fake-judge-offscale")], max_attempts=2,
+                          path=data)
+        run_id = judge(c, spec, "--prompts", "5", "--sources", "human,chatgpt")
+        rows, dead = wait_run(c, run_id, timeout=120)
+        assert rows == [], f"a judge answer that is no verdict became a rating: {rows[:2]}"
+        assert len(dead) == 5 * 2 * 2, len(dead)
+        for d in dead:
+            want = "judge_unparseable" if d["source"] == "garbage" else "judge_off_scale"
+            assert d["reason"].startswith(want), d
+            assert d["attempts"] == 2, d
+        stats = c.fakellm_stats()
+        assert stats["by_model"].get("fake-judge-garbage") == 20, stats
+        assert stats["by_model"].get("fake-judge-offscale") == 20, stats
+        print(f"   {len(dead)} dead letters, e.g. {dead[0]['reason']!r}", flush=True)
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    bodies = []
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(n)
+        Recorder.bodies.append(body)
+        reply = {"id": "rec", "object": "chat.completion", "created": 0, "model": "recorder",
+                 "choices": [{"index": 0, "finish_reason": "stop",
+                              "message": {"role": "assistant",
+                                          "content": "{\"label\":\"Okay\",\"reason\":\"recorded\"}"}}],
+                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+        out = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_judge_request_bodies():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        with Cluster(workers=1, name="judge-bodies") as c:
+            c.start()
+            data = rating_file(c)
+            spec = judge_spec(c, "judge-bodies", [("rec", "recorder")],
+                              base=f"http://127.0.0.1:{srv.server_address[1]}/v1", path=data)
+            run_id = judge(c, spec, "--prompts", "12")
+            rows, dead = wait_run(c, run_id, timeout=120)
+            assert not dead and len(rows) == 36, (len(rows), dead[:2])
+            with open(data, newline="", encoding="utf-8") as f:
+                dialogues = {r["dialog_id"]: r for r in csv.DictReader(f)}
+            expected = set()
+            for r in rows:
+                d = dialogues[r["dialogue_id"]]
+                expected.add(RUBRIC_USER.replace("\\n", "\n").format(
+                    emotion=d["emotion"], situation=d["situation"], prompt=d["speaker_uttr"],
+                    response=d["response_" + r["source"]]))
+            seen = set()
+            for b in Recorder.bodies:
+                body = json.loads(b)
+                assert set(body) == {"model", "messages", "temperature", "max_tokens", "response_format"}, body
+                assert body["response_format"]["type"] == "json_schema"
+                assert body["response_format"]["json_schema"]["schema"]["properties"]["label"]["enum"] == \
+                    ["Good", "Okay", "Bad"]
+                assert [m["role"] for m in body["messages"]] == ["system", "user"]
+                assert "rating_" not in b.decode().lower()
+                seen.add(body["messages"][1]["content"])
+            assert seen == expected, f"{len(seen ^ expected)} request texts differ from the rubric"
+            print(f"   {len(Recorder.bodies)} request bodies: the rubric with the response and nothing else",
+                  flush=True)
+    finally:
+        srv.shutdown()
+
+
+if __name__ == "__main__":
+    main(test_judge_faults, test_judge_request_bodies, test_judge_run)
