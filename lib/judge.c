@@ -1,6 +1,8 @@
 /* judge.c: the strict reading of a judge's verdict, and judge-ratings.csv. */
 #include "empq/judge.h"
 
+#include "empq/analysis.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,21 +212,28 @@ static int csv_row(empq_buf *b, const Empq__Run *run, const Empq__ModelSpec *m, 
     if (rc == EMPQ_OK)
         rc = empq_buf_csv_field(b, m->alias, 0);
     if (rc == EMPQ_OK)
-        rc = empq_buf_csv_u64(b, r->has_sample ? r->sample : 0, 0);
-    if (rc == EMPQ_OK)
-        rc = empq_buf_csv_u64(b, r->prompt, 0);
+        rc = empq_buf_csv_u64(b, (uint64_t)(r->has_sample ? r->sample : 0) + 1, 0);
     if (rc == EMPQ_OK)
         rc = empq_buf_csv_field(b, p != NULL ? p->id : NULL, 0);
     if (rc == EMPQ_OK)
         rc = empq_buf_csv_field(b, p != NULL ? p->source : NULL, 0);
     if (rc == EMPQ_OK)
+        rc = empq_buf_csv_u64(b, r->prompt, 0);
+    if (rc == EMPQ_OK)
         rc = empq_buf_csv_field(b, p != NULL ? p->emotion : NULL, 0);
     if (rc == EMPQ_OK)
         rc = empq_buf_csv_field(b, p != NULL ? p->sentiment : NULL, 0);
-    if (rc == EMPQ_OK && p != NULL)
-        rc = empq_buf_csv_u64(b, utf8_chars(p->response), 0);
-    else if (rc == EMPQ_OK)
+    if (rc == EMPQ_OK && p != NULL && p->response != NULL) {
+        empq_style_counts sc;
+        empq_style_count(p->response, &sc);
+        rc = empq_buf_csv_u64(b, sc.words, 0);
+        if (rc == EMPQ_OK)
+            rc = empq_buf_csv_u64(b, utf8_chars(p->response), 0);
+    } else if (rc == EMPQ_OK) {
         rc = empq_buf_csv_field(b, NULL, 0);
+        if (rc == EMPQ_OK)
+            rc = empq_buf_csv_field(b, NULL, 0);
+    }
     if (rc == EMPQ_OK)
         rc = empq_buf_csv_field(b, empq_judge_label_name(label), 0);
     if (rc == EMPQ_OK)

@@ -70,9 +70,15 @@ int empq_judge_parse(const char *text, int *label, char *reason, size_t reason_l
  * Anything else is left as it is. m and r may be NULL (nothing done). */
 void empq_judge_check(const Empq__ModelSpec *m, empq_provider_result *r);
 
-/* The header line of judge-ratings.csv, CRLF-terminated (docs/judge.md). */
+/* The header line of judge-ratings.csv, CRLF-terminated (docs/judge.md):
+ * the judge's alias, the sample (1-based: the job's sample index + 1), item
+ * (the dialogue id) and condition (the judged response's source) as
+ * `empq analyze --judge` reads them (docs/analysis.md), the judge run's
+ * prompt index, the dialogue's emotion and sentiment, the response's length
+ * in words (as the style analysis counts them) and in characters, the label
+ * (Good, Okay, Bad) and the judge's reason. */
 #define EMPQ_JUDGE_CSV_HEADER                                                                          \
-    "run_id,judge,sample,prompt_id,dialogue_id,source,emotion,sentiment,response_chars,label,reason\r\n"
+    "run_id,judge,sample,item,condition,prompt_id,emotion,sentiment,length,response_chars,label,reason\r\n"
 
 /* Appends judge-ratings.csv for run (header and one row per result of a
  * judge model, in job order) to out. prompts[i] is the prompt of index i

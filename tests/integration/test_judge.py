@@ -18,10 +18,10 @@ empq-fakellm.
   emotion, situation, speaker turn and the response (computed here), the
   JSON-mode response_format, and no rating.
 
-Data: $EMPQ_TEST_DATA/welivita-pu-2024/dataset_and_ratings.csv when set
-(EMPQ_JUDGE_DIALOGUES dialogues of it, default 150; EMPQ_FULL=1: all 2,000
-dialogues, 6,000 responses, 12,000 jobs, and the time is printed), otherwise
-a generated file in the same format.
+Data: $EMPQ_TEST_DATA/welivita-pu-2024/dataset_and_ratings.csv when set: all
+2,000 dialogues, 6,000 responses, 12,000 jobs (a few seconds; the time is
+printed), or EMPQ_JUDGE_DIALOGUES of them; otherwise a generated file in the
+same format (240 dialogues).
 """
 
 import csv
@@ -37,8 +37,7 @@ import time
 from empqtest import Cluster, main, wait_until
 
 NOISE = 0.2
-FULL = os.environ.get("EMPQ_FULL") == "1"
-DIALOGUES = 0 if FULL else int(os.environ.get("EMPQ_JUDGE_DIALOGUES", "150"))
+DIALOGUES = int(os.environ.get("EMPQ_JUDGE_DIALOGUES", "0"))  # 0: all
 
 RUBRIC_USER = ("The speaker feels: {emotion}\\nSituation: {situation}\\n"
                "The speaker says: {prompt}\\nThe listener responds: <response>{response}</response>\\n"
@@ -137,7 +136,6 @@ def test_judge_run():
         extra = ["--prompts", str(DIALOGUES)] if DIALOGUES else []
         t0 = time.monotonic()
         run_id = judge(c, spec, *extra)
-        n_dialogues = DIALOGUES or 2000
         jobs_expected = None
 
         # SIGKILL a worker once a share of the jobs is answered; start another
@@ -147,29 +145,30 @@ def test_judge_run():
         c.stop("worker-1", sig=signal.SIGKILL)
         at_kill = c.fakellm_stats()["requests"]
         c.start_worker(3)
-        rows, dead = wait_run(c, run_id, timeout=1800 if FULL else 300)
+        rows, dead = wait_run(c, run_id, timeout=600)
         elapsed = time.monotonic() - t0
         texts = texts_of(data)
-        n_resp = len({(r["dialogue_id"], r["source"]) for r in rows})
+        n_resp = len({(r["item"], r["condition"]) for r in rows})
         jobs_expected = n_resp * len(judges)
         print(f"   judge run {run_id}: {n_resp} responses x {len(judges)} judges = {len(rows)} rows in "
               f"{elapsed:.1f} s (worker-1 SIGKILLed mid-run)", flush=True)
-        if os.environ.get("EMPQ_TEST_DATA") and n_dialogues == 2000:
-            assert n_resp == 6000, n_resp
+        if data.endswith("dataset_and_ratings.csv") and DIALOGUES == 0:
+            assert n_resp == 6000, n_resp  # the released file: every response judged
         print(f"   worker-1 SIGKILLed after {at_kill} of {jobs_expected} judge calls", flush=True)
         assert at_kill < jobs_expected, "the kill came after the run's last call: not mid-run"
         assert not dead, f"dead letters: {dead[:3]}"
         assert len(rows) == jobs_expected, (len(rows), jobs_expected)
-        keys = [(r["dialogue_id"], r["source"], r["judge"], r["sample"]) for r in rows]
+        keys = [(r["item"], r["condition"], r["judge"], r["sample"]) for r in rows]
         assert len(set(keys)) == len(keys), "a job has two rows"
-        assert list(rows[0].keys()) == ["run_id", "judge", "sample", "prompt_id", "dialogue_id", "source",
-                                        "emotion", "sentiment", "response_chars", "label", "reason"]
+        assert {r["sample"] for r in rows} == {"1"}
+        assert list(rows[0].keys()) == ["run_id", "judge", "sample", "item", "condition", "prompt_id",
+                                        "emotion", "sentiment", "length", "response_chars", "label", "reason"]
         models = dict(judges)
         for judge_alias, model in judges:
             mine = [r for r in rows if r["judge"] == judge_alias]
             assert len(mine) == n_resp
             follow = sum(1 for r in mine
-                         if r["label"] == words_rule(model, texts[(r["dialogue_id"], r["source"])]))
+                         if r["label"] == words_rule(model, texts[(r["item"], r["condition"])]))
             share = follow / len(mine)
             se = (NOISE * (1 - NOISE) / len(mine)) ** 0.5
             print(f"   {judge_alias}: {share:.4f} of labels follow the rule (expected {1 - NOISE}, "
@@ -177,19 +176,19 @@ def test_judge_run():
             assert abs(share - (1 - NOISE)) <= 4.5 * se, (judge_alias, share)
         for r in rows[:50]:
             assert r["label"] in ("Good", "Okay", "Bad")
-            assert int(r["response_chars"]) == len(texts[(r["dialogue_id"], r["source"])])
+            assert int(r["response_chars"]) == len(texts[(r["item"], r["condition"])])
             assert models[r["judge"]]
-        labels = {(r["dialogue_id"], r["source"], r["judge"]): r["label"] for r in rows}
+        labels = {(r["item"], r["condition"], r["judge"]): r["label"] for r in rows}
 
         # the same judge run again: every job from the cache, no backend call
         before = c.fakellm_stats()["requests"]
         run2 = judge(c, spec, *extra)
-        rows2, dead2 = wait_run(c, run2, timeout=600 if FULL else 120)
+        rows2, dead2 = wait_run(c, run2, timeout=300)
         after = c.fakellm_stats()["requests"]
         print(f"   again as run {run2}: {len(rows2)} rows, backend calls {after - before}", flush=True)
         assert after == before, f"{after - before} backend calls for a cached judge run"
         assert not dead2 and len(rows2) == len(rows)
-        assert {(r["dialogue_id"], r["source"], r["judge"]): r["label"] for r in rows2} == labels
+        assert {(r["item"], r["condition"], r["judge"]): r["label"] for r in rows2} == labels
 
 
 def test_judge_faults():
@@ -253,10 +252,10 @@ def test_judge_request_bodies():
                 dialogues = {r["dialog_id"]: r for r in csv.DictReader(f)}
             expected = set()
             for r in rows:
-                d = dialogues[r["dialogue_id"]]
+                d = dialogues[r["item"]]
                 expected.add(RUBRIC_USER.replace("\\n", "\n").format(
                     emotion=d["emotion"], situation=d["situation"], prompt=d["speaker_uttr"],
-                    response=d["response_" + r["source"]]))
+                    response=d["response_" + r["condition"]]))
             seen = set()
             for b in Recorder.bodies:
                 body = json.loads(b)
