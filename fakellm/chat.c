@@ -98,7 +98,7 @@ int fakellm_chat_answer(const fakellm_chat *c, unsigned variant, fakellm_mode mo
             budget -= c->reasoning;
     }
     empq_buf b = {0};
-    int rc = fakellm_judge_is_judge(c->model) ? fakellm_judge_reply(c->model, c->msgs, c->n_msgs, variant, &b)
+    int rc = fakellm_judge_is_judge(c->model) ? fakellm_judge_reply(c->model, c->msgs, c->n_msgs, variant, c->seed, &b)
                                               : fakellm_style_reply(c->model, c->msgs, c->n_msgs, variant, &b);
     if (rc != EMPQ_OK) {
         empq_buf_free(&b);

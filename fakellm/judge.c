@@ -100,7 +100,8 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
-int fakellm_judge_reply(const char *model, const fakellm_msg *msgs, size_t n, unsigned variant, empq_buf *out)
+int fakellm_judge_reply(const char *model, const fakellm_msg *msgs, size_t n, unsigned variant, long long seed,
+                        empq_buf *out)
 {
     model = model != NULL ? model : "";
     if (strcmp(model, "fake-judge-garbage") == 0)
@@ -120,7 +121,8 @@ int fakellm_judge_reply(const char *model, const fakellm_msg *msgs, size_t n, un
     features f = measure(s, len);
     int score = score_of(f);
     int label = label_for(model, score);
-    uint64_t h = mix(fakellm_style_hash(model, msgs, n) ^ mix(g_seed) ^ mix((uint64_t)variant + 0x51));
+    uint64_t h = mix(fakellm_style_hash(model, msgs, n) ^ mix(g_seed) ^ mix((uint64_t)variant + 0x51) ^
+                   mix((uint64_t)seed * 0x2545F4914F6CDD1Dull));
     double u = (double)(h >> 11) * (1.0 / 9007199254740992.0);
     int flipped = u < g_noise;
     if (flipped) /* one of the two other labels, by another bit of the draw */

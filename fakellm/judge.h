@@ -15,9 +15,11 @@
  *
  * With noise P (fakellm_judge_set), a share P of the answers has its label
  * replaced by one of the two other labels, each with probability 1/2; the
- * draw is a pure function of (noise seed, model, messages, choice index),
- * so the same request always gets the same answer. So the expected share of
- * answers that follow the rule is 1 - P.
+ * draw is a pure function of (noise seed, model, messages, choice index,
+ * the request's seed), so the same request always gets the same answer, and
+ * the samples of a judge (the worker sends seed + sample when the spec sets
+ * params.seed) draw apart. So the expected share of answers that follow the
+ * rule is 1 - P, and two samples agree in 1 - 2P + 1.5P^2 of the responses.
  *
  * The answer is the JSON verdict {"label":"Good","reason":"score 3 of 4:
  * 31 words, 2 you-words, 1 question"}.
@@ -46,8 +48,9 @@ void fakellm_judge_set(double noise, uint64_t seed);
  * model, without noise; score (may be NULL) receives 0..4. */
 int fakellm_judge_rule(const char *model, const char *response, int *score);
 
-/* Appends the judge's answer for (model, msgs, variant) to out. Returns
- * EMPQ_OK or EMPQ_ENOMEM. */
-int fakellm_judge_reply(const char *model, const fakellm_msg *msgs, size_t n, unsigned variant, empq_buf *out);
+/* Appends the judge's answer for (model, msgs, variant, the request's seed:
+ * 0 when it has none) to out. Returns EMPQ_OK or EMPQ_ENOMEM. */
+int fakellm_judge_reply(const char *model, const fakellm_msg *msgs, size_t n, unsigned variant, long long seed,
+                        empq_buf *out);
 
 #endif

@@ -32,14 +32,19 @@ static int verdict(const char *text, char *reason, size_t rlen)
     return v;
 }
 
-static int answer(const char *model, const char *user, unsigned variant, char *reason, size_t rlen)
+static int answer_seeded(const char *model, const char *user, long long seed, char *reason, size_t rlen)
 {
     fakellm_msg msgs[2] = {{"system", "You rate responses."}, {"user", user}};
     empq_buf b = {0};
-    CHECK_INT(fakellm_judge_reply(model, msgs, 2, variant, &b), EMPQ_OK);
+    CHECK_INT(fakellm_judge_reply(model, msgs, 2, 0, seed, &b), EMPQ_OK);
     int label = verdict(b.data, reason, rlen);
     empq_buf_free(&b);
     return label;
+}
+
+static int answer(const char *model, const char *user, char *reason, size_t rlen)
+{
+    return answer_seeded(model, user, 0, reason, rlen);
 }
 
 static void test_rule(void)
@@ -69,21 +74,21 @@ static void test_reply(void)
     const char *t = "Oh no, that must have been so scary for you, what did you do after that happened?";
     char user[400];
     snprintf(user, sizeof user, "Speaker: I heard a noise.\nListener: <response>%s</response>\nRate it.", t);
-    CHECK_INT(answer("fake-judge-a", user, 0, reason, sizeof reason), 3);
+    CHECK_INT(answer("fake-judge-a", user, reason, sizeof reason), 3);
     CHECK_STR(reason, "score 3 of 4: 17 words, 2 you-words, 1 question");
     /* the speaker's turn outside the tags is not judged */
-    CHECK_INT(answer("fake-judge-a", "Are you ok? How are you? <response>Ok.</response>", 0, reason, sizeof reason),
+    CHECK_INT(answer("fake-judge-a", "Are you ok? How are you? <response>Ok.</response>", reason, sizeof reason),
               1);
     /* without tags the whole message is judged */
-    CHECK_INT(answer("fake-judge-lenient", "you?", 0, NULL, 0), 3);
-    CHECK_INT(answer("fake-judge-garbage", user, 0, NULL, 0), -1);
-    CHECK_INT(answer("fake-judge-offscale", user, 0, NULL, 0), -1);
+    CHECK_INT(answer("fake-judge-lenient", "you?", NULL, 0), 3);
+    CHECK_INT(answer("fake-judge-garbage", user, NULL, 0), -1);
+    CHECK_INT(answer("fake-judge-offscale", user, NULL, 0), -1);
     fakellm_msg m = {"user", user};
     empq_buf b = {0};
-    CHECK_INT(fakellm_judge_reply("fake-judge-offscale", &m, 1, 0, &b), EMPQ_OK);
+    CHECK_INT(fakellm_judge_reply("fake-judge-offscale", &m, 1, 0, 0, &b), EMPQ_OK);
     CHECK_STR(b.data, "{\"label\":\"Excellent\",\"reason\":\"a five-star reply\"}");
     empq_buf_free(&b);
-    CHECK_INT(fakellm_judge_reply("fake-judge-garbage", &m, 1, 0, &b), EMPQ_OK);
+    CHECK_INT(fakellm_judge_reply("fake-judge-garbage", &m, 1, 0, 0, &b), EMPQ_OK);
     CHECK(strchr(b.data, '{') == NULL && strstr(b.data, "Good") == NULL && strstr(b.data, "Okay") == NULL &&
           strstr(b.data, "Bad") == NULL);
     empq_buf_free(&b);
@@ -100,7 +105,7 @@ static void test_noise(void)
     char user[160];
     for (int i = 0; i < n; i++) {
         snprintf(user, sizeof user, "dialogue %d <response>That sounds hard, how are you holding up?</response>", i);
-        int l = answer("fake-judge-a", user, 0, NULL, 0);
+        int l = answer("fake-judge-a", user, NULL, 0);
         CHECK(l >= 1 && l <= 3);
         count[l]++;
     }
@@ -111,19 +116,29 @@ static void test_noise(void)
     CHECK(count[1] > n * p / 2 - 400 && count[1] < n * p / 2 + 400);
     /* the same request gets the same answer; another seed other flips */
     snprintf(user, sizeof user, "dialogue 1 <response>That sounds hard, how are you holding up?</response>");
-    int first = answer("fake-judge-a", user, 0, NULL, 0);
+    int first = answer("fake-judge-a", user, NULL, 0);
     for (int i = 0; i < 5; i++)
-        CHECK_INT(answer("fake-judge-a", user, 0, NULL, 0), first);
+        CHECK_INT(answer("fake-judge-a", user, NULL, 0), first);
     int same = 0;
     fakellm_judge_set(p, 8);
     for (int i = 0; i < 2000; i++) {
         snprintf(user, sizeof user, "dialogue %d <response>That sounds hard, how are you holding up?</response>", i);
-        int l8 = answer("fake-judge-a", user, 0, NULL, 0);
+        int l8 = answer("fake-judge-a", user, NULL, 0);
         fakellm_judge_set(p, 7);
-        same += answer("fake-judge-a", user, 0, NULL, 0) == l8;
+        same += answer("fake-judge-a", user, NULL, 0) == l8;
         fakellm_judge_set(p, 8);
     }
     CHECK(same < 2000 * 0.8); /* independent draws agree in about 1 - 2p + 1.5p^2 = 0.535 */
+    /* two samples (request seeds 1 and 2) of one judge agree in about
+     * 1 - 2p + 1.5p^2 of the responses */
+    same = 0;
+    for (int i = 0; i < n; i++) {
+        snprintf(user, sizeof user, "dialogue %d <response>That sounds hard, how are you holding up?</response>", i);
+        same += answer_seeded("fake-judge-a", user, 1, NULL, 0) == answer_seeded("fake-judge-a", user, 2, NULL, 0);
+    }
+    double agree = (double)same / n, want = 1 - 2 * p + 1.5 * p * p;
+    fprintf(stderr, "   samples agree %.4f (expected %.4f)\n", agree, want);
+    CHECK(agree > want - 0.02 && agree < want + 0.02);
     fakellm_judge_set(0, 1);
 }
 
