@@ -34,7 +34,8 @@ import signal
 import threading
 import time
 
-from empqtest import Cluster, main, wait_until
+from empqtest import SOURCE_DIR, Cluster, main, wait_until
+from test_outputs_schema import check_table
 
 NOISE = 0.2
 DIALOGUES = int(os.environ.get("EMPQ_JUDGE_DIALOGUES", "0"))  # 0: all
@@ -96,6 +97,8 @@ def wait_run(c, run_id, timeout):
     c.wait_responses(run_id, timeout=timeout)
     path = os.path.join(c.out, run_id, "judge-ratings.csv")
     assert os.path.exists(path), "judge-ratings.csv is written before responses.jsonl"
+    with open(os.path.join(SOURCE_DIR, "docs", "schemas", "judge-ratings.schema.json"), encoding="utf-8") as f:
+        check_table(path, json.load(f))  # every cell against docs/schemas/judge-ratings.schema.json
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     dead_path = os.path.join(c.out, run_id, "dead.jsonl")
