@@ -381,11 +381,13 @@ static int add_params(json_t *o, const Empq__GenParams *p, uint32_t sample, cons
 }
 
 /* Judges (ModelSpec.output "judge", include/empq/judge.h): the verdict's
- * JSON schema, in the shape each provider's JSON mode takes. OpenAI
- * (response_format json_schema, strict) and Gemini (responseMimeType
- * application/json with a responseSchema, OpenAPI types in capitals) hold
- * the model to it; Anthropic has no JSON mode, and the rubric's wording and
- * the strict reading of the reply (empq_judge_check) do the work. */
+ * JSON schema, in the shape each provider's structured output takes: OpenAI
+ * response_format json_schema (strict), Gemini responseMimeType
+ * application/json with a responseSchema (OpenAPI types in capitals),
+ * Anthropic a forced call of the tool JUDGE_TOOL with the schema as its
+ * input_schema (the reply's tool_use input becomes the text). The strict
+ * reading of the text (empq_judge_check) stays the last word. */
+#define JUDGE_TOOL "judge_verdict"
 static json_t *judge_schema(int gemini)
 {
     const char *obj = gemini ? "OBJECT" : "object", *str = gemini ? "STRING" : "string";
@@ -540,6 +542,12 @@ static json_t *anthropic_body(const Empq__ModelSpec *m, const char *system, cons
         msgs = NULL;
         /* no seed in this API */
         bad |= add_params(o, m->params, sample, "temperature", "top_p", NULL, NULL, "stop_sequences");
+        if (!bad && is_judge(m)) /* a forced call of one tool whose input is the verdict */
+            bad |= json_object_set_new(o, "tools",
+                                       json_pack("[{s:s, s:s, s:o}]", "name", JUDGE_TOOL, "description",
+                                                 "Record the rating of the response.", "input_schema",
+                                                 judge_schema(0))) |
+                   json_object_set_new(o, "tool_choice", json_pack("{s:s, s:s}", "type", "tool", "name", JUDGE_TOOL));
     }
     json_decref(msgs);
     if (bad) {
@@ -574,6 +582,20 @@ static char *join_text(const json_t *arr, int need_type)
     return b.data;
 }
 
+/* The input of the JUDGE_TOOL tool_use block of content, as compact JSON
+ * (caller frees), or NULL when there is none. */
+static char *tool_input(const json_t *content)
+{
+    size_t i;
+    const json_t *blk;
+    json_array_foreach(content, i, blk) {
+        const char *type = jstr(blk, "type"), *name = jstr(blk, "name");
+        if (type != NULL && strcmp(type, "tool_use") == 0 && name != NULL && strcmp(name, JUDGE_TOOL) == 0)
+            return json_dumps(json_object_get(blk, "input"), JSON_COMPACT | JSON_ENCODE_ANY);
+    }
+    return NULL;
+}
+
 static void anthropic_parse_ok(const json_t *root, empq_provider_result *out)
 {
     const json_t *content = json_object_get(root, "content");
@@ -584,6 +606,8 @@ static void anthropic_parse_ok(const json_t *root, empq_provider_result *out)
     const char *stop = jstr(root, "stop_reason");
     int refused = stop != NULL && strcmp(stop, "refusal") == 0;
     char *text = join_text(content, 1);
+    if (text == NULL) /* a judge's forced tool call: its input, as JSON text */
+        text = tool_input(content);
     if (text == NULL && refused) {
         set_verdict(out, EMPQ_PROVIDER_PERMANENT, "content refusal: stop_reason refusal, no text");
         return;

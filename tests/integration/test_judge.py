@@ -13,6 +13,9 @@ empq-fakellm.
   ("Excellent") never become ratings: every job ends as a dead letter whose
   reason starts with judge_unparseable / judge_off_scale, after max_attempts
   calls each, and judge-ratings.csv has no row.
+- test_judge_providers: the verdicts come through OpenAI's
+  response_format, Gemini's responseSchema and Anthropic's forced tool
+  call, each label the fake judge's rule; an off-scale tool call ends dead.
 - test_judge_request_bodies: a judge served by a recording HTTP endpoint
   sees, in every request, exactly the rubric rendered from the dialogue's
   emotion, situation, speaker turn and the response (computed here), the
@@ -76,13 +79,15 @@ def rating_file(c):
     return path
 
 
-def judge_spec(c, name, judges, max_attempts=3, base="${EMPQ_FAKELLM_URL}/v1", path=None):
+def judge_spec(c, name, judges, max_attempts=3, base="${EMPQ_FAKELLM_URL}/v1", path=None, provider="openai-compatible"):
     lines = [f"name: {name}", "dataset:", "  format: welivita-pu", f"  path: {json.dumps(path)}",
              "selection:", "  prompts: 0", "  seed: 1", "template:",
              "  system: You rate how empathetic a listener's response is.",
              f"  user: \"{RUBRIC_USER}\"", "human:", "  include: false", "models:"]
-    for alias, model in judges:
-        lines += [f"  - alias: {alias}", "    provider: openai-compatible", f"    base_url: \"{base}\"",
+    for j in judges:
+        alias, model = j[0], j[1]
+        prov, url = (j[2], j[3]) if len(j) > 2 else (provider, base)
+        lines += [f"  - alias: {alias}", f"    provider: {prov}", f"    base_url: \"{url}\"",
                   f"    model: {model}", f"    max_attempts: {max_attempts}",
                   "    params: {temperature: 0, max_tokens: 200}", "    limits: {max_concurrency: 512}"]
     return c.write(name + ".yaml", "\n".join(lines) + "\n")
@@ -215,6 +220,37 @@ def test_judge_faults():
         print(f"   {len(dead)} dead letters, e.g. {dead[0]['reason']!r}", flush=True)
 
 
+def test_judge_providers():
+    """The verdict through each provider's structured output, as empq-fakellm
+    answers it: OpenAI response_format, Gemini responseSchema, Anthropic a
+    forced tool call (the tool_use input read as the verdict); and an
+    off-scale answer through the Anthropic tool still ends dead."""
+    with Cluster(workers=1, name="judge-providers") as c:
+        c.start()
+        data = rating_file(c)
+        fake = "${EMPQ_FAKELLM_URL}"
+        judges = [("via-openai", "fake-judge-a", "openai-compatible", fake + "/v1"),
+                  ("via-gemini", "fake-judge-a", "gemini", fake + "/v1beta"),
+                  ("via-anthropic", "fake-judge-a", "anthropic", fake + "/v1"),
+                  ("anthropic-offscale", "fake-judge-offscale", "anthropic", fake + "/v1")]
+        spec = judge_spec(c, "judge-providers", judges, max_attempts=2, path=data)
+        run_id = judge(c, spec, "--prompts", "8")
+        rows, dead = wait_run(c, run_id, timeout=120)
+        texts = texts_of(data)
+        n = len({(r["item"], r["condition"]) for r in rows})
+        assert n == 24, n
+        for alias in ("via-openai", "via-gemini", "via-anthropic"):
+            mine = [r for r in rows if r["judge"] == alias]
+            assert len(mine) == n, (alias, len(mine))
+            for r in mine:  # no noise here: every label is the rule's
+                assert r["label"] == words_rule("fake-judge-a", texts[(r["item"], r["condition"])]), r
+                assert r["reason"].startswith("score "), r
+        assert not [r for r in rows if r["judge"] == "anthropic-offscale"]
+        assert len(dead) == n and all(d["reason"] == "judge_off_scale: label 'Excellent'" for d in dead), dead[:2]
+        print(f"   {len(rows)} verdicts through OpenAI, Gemini and Anthropic (tool call) formats; "
+              f"{len(dead)} off-scale tool calls dead", flush=True)
+
+
 class Recorder(http.server.BaseHTTPRequestHandler):
     bodies = []
 
@@ -277,4 +313,4 @@ def test_judge_request_bodies():
 
 
 if __name__ == "__main__":
-    main(test_judge_faults, test_judge_request_bodies, test_judge_run)
+    main(test_judge_faults, test_judge_providers, test_judge_request_bodies, test_judge_run)

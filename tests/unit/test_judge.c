@@ -228,6 +228,34 @@ static void test_json_mode(void)
     free(s);
     json_decref(o);
 
+    /* Anthropic: a forced call of the verdict tool; its input is the text read */
+    m.provider = "anthropic";
+    m.model = "claude-sonnet-4-5";
+    m.output = "judge";
+    o = body_of(&m);
+    s = json_dumps(json_object_get(o, "tool_choice"), JSON_SORT_KEYS | JSON_COMPACT);
+    CHECK_STR(s, "{\"name\":\"judge_verdict\",\"type\":\"tool\"}");
+    free(s);
+    json_t *tool = json_array_get(json_object_get(o, "tools"), 0);
+    CHECK_STR(json_string_value(json_object_get(tool, "name")), "judge_verdict");
+    CHECK(json_is_object(json_object_get(json_object_get(json_object_get(tool, "input_schema"), "properties"),
+                                         "label")));
+    json_decref(o);
+    const char *reply = "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\","
+                        "\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"judge_verdict\","
+                        "\"input\":{\"label\":\"Okay\",\"reason\":\"kind but generic\"}}],"
+                        "\"stop_reason\":\"tool_use\",\"usage\":{\"input_tokens\":50,\"output_tokens\":20}}";
+    empq_http_reply rep = {.status = 200, .body = reply, .body_len = strlen(reply)};
+    empq_provider_result pr;
+    CHECK_INT(empq_provider_parse(&m, &rep, NULL, 0, &pr), EMPQ_OK);
+    CHECK_INT(pr.cls, EMPQ_PROVIDER_SUCCESS);
+    CHECK_STR(pr.gen.text, "{\"label\":\"Okay\",\"reason\":\"kind but generic\"}");
+    empq_judge_check(&m, &pr);
+    CHECK_INT(pr.cls, EMPQ_PROVIDER_SUCCESS);
+    empq_provider_result_clear(&pr);
+    m.provider = "gemini";
+    m.model = "gemini-2.0-flash";
+
     /* the cache key tells a judge request from the same text asked freely */
     char k1[EMPQ_CACHE_KEY_HEX], k2[EMPQ_CACHE_KEY_HEX];
     CHECK_INT(empq_cachekey(&m, "sys", "u", 0, k1, NULL), EMPQ_OK);
