@@ -8,7 +8,8 @@ empq-fakellm.
   within 4.5 standard errors; a worker SIGKILLed mid-run loses nothing (every
   job has exactly one row, none dead, none missing); the same judge run
   submitted again is served from the cache: zero backend calls (fakellm
-  /stats) and the same labels.
+  /stats) and the same labels, and so is `empq rerun RUN --model J
+  --emotion E` (a child judge run with its own judge-ratings.csv).
 - test_judge_faults: fake-judge-garbage (prose) and fake-judge-offscale
   ("Excellent") never become ratings: every job ends as a dead letter whose
   reason starts with judge_unparseable / judge_off_scale, after max_attempts
@@ -197,6 +198,18 @@ def test_judge_run():
         assert after == before, f"{after - before} backend calls for a cached judge run"
         assert not dead2 and len(rows2) == len(rows)
         assert {(r["item"], r["condition"], r["judge"]): r["label"] for r in rows2} == labels
+
+        # empq rerun of a judge run: a child judge run of the subset, from the cache
+        emotion = rows[0]["emotion"]
+        r = c.cli(["rerun", run_id, "--model", "judge-lenient", "--emotion", emotion])
+        run3 = r.stdout.strip().splitlines()[-1]
+        rows3, dead3 = wait_run(c, run3, timeout=120)
+        want = {k: v for k, v in labels.items() if k[2] == "judge-lenient" and
+                next(x for x in rows if (x["item"], x["condition"], x["judge"]) == k)["emotion"] == emotion}
+        assert not dead3 and {(r["item"], r["condition"], r["judge"]): r["label"] for r in rows3} == want
+        assert c.fakellm_stats()["requests"] == before, "the rerun called the backend"
+        print(f"   empq rerun {run_id} --model judge-lenient --emotion {emotion}: run {run3}, {len(rows3)} rows "
+              f"from the cache", flush=True)
 
 
 def test_judge_faults():
