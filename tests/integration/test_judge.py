@@ -17,6 +17,11 @@ empq-fakellm.
 - test_judge_providers: the verdicts come through OpenAI's
   response_format, Gemini's responseSchema and Anthropic's forced tool
   call, each label the fake judge's rule; an off-scale tool call ends dead.
+- test_judge_responses_jsonl: a study run's responses.jsonl judged (item =
+  prompt_id, condition = source), narrowed by --sources and --prompts.
+- test_judge_refused: a rubric without {response}, a judge spec with the
+  human source, `empq submit` of a judge spec, unknown --sources, a missing
+  or malformed responses file: exit 2 naming what is wrong.
 - test_judge_request_bodies: a judge served by a recording HTTP endpoint
   sees, in every request, exactly the rubric rendered from the dialogue's
   emotion, situation, speaker turn and the response (computed here), the
@@ -38,7 +43,7 @@ import signal
 import threading
 import time
 
-from empqtest import SOURCE_DIR, Cluster, main, wait_until
+from empqtest import SOURCE_DIR, Cluster, demo_like_spec, main, read_jsonl, wait_until
 from test_outputs_schema import check_table
 
 NOISE = 0.2
@@ -189,8 +194,13 @@ def test_judge_run():
             assert models[r["judge"]]
         labels = {(r["item"], r["condition"], r["judge"]): r["label"] for r in rows}
 
-        # the same judge run again: every job from the cache, no backend call
+        # the killed worker's calls in flight are made again, nothing more (credit 64 + prefetch 8)
         before = c.fakellm_stats()["requests"]
+        again = before - jobs_expected
+        print(f"   backend calls {before} for {jobs_expected} jobs: {again} made again after the kill", flush=True)
+        assert 0 <= again <= 72, again
+
+        # the same judge run again: every job from the cache, no backend call
         run2 = judge(c, spec, *extra)
         rows2, dead2 = wait_run(c, run2, timeout=300)
         after = c.fakellm_stats()["requests"]
@@ -264,6 +274,61 @@ def test_judge_providers():
               f"{len(dead)} off-scale tool calls dead", flush=True)
 
 
+def test_judge_responses_jsonl():
+    """A study's own responses.jsonl judged: every line (prompt, source) is a
+    judged response; item is its prompt_id, condition its source."""
+    with Cluster(workers=1, name="judge-jsonl") as c:
+        c.start()
+        study = c.write("study.yaml", demo_like_spec("judge-jsonl-study", 12, models=("fake-warm", "fake-brief")))
+        run_id = c.submit(study)
+        lines = read_jsonl(c.wait_responses(run_id))
+        assert len(lines) == 12 * 3, len(lines)
+        spec = judge_spec(c, "judge-jsonl", [("judge-a", "fake-judge-a")], path=rating_file(c))
+        jrun = judge(c, spec, "--responses", os.path.join(c.out, run_id, "responses.jsonl"))
+        rows, dead = wait_run(c, jrun, timeout=120)
+        assert not dead and len(rows) == len(lines), (len(rows), len(lines))
+        text = {(x["prompt_id"], x["source"]): x["response"] for x in lines}
+        assert {(r["item"], r["condition"]) for r in rows} == set(text)
+        for r in rows:
+            assert r["label"] == words_rule("fake-judge-a", text[(r["item"], r["condition"])]), r
+        # --sources and a selection of prompts (balanced over the emotions) narrow it
+        jrun2 = judge(c, spec, "--responses", os.path.join(c.out, run_id, "responses.jsonl"), "--sources",
+                      "human", "--prompts", "5")
+        rows2, _ = wait_run(c, jrun2, timeout=120)
+        assert len(rows2) == 5 and {r["condition"] for r in rows2} == {"human"}, rows2
+        print(f"   {len(rows)} responses of study run {run_id} judged; --sources human --prompts 5: "
+              f"{len(rows2)}", flush=True)
+
+
+def test_judge_refused():
+    """empq judge and empq submit refuse what does not fit, before anything is
+    written, with a line naming the file and what is wrong (exit 2)."""
+    with Cluster(workers=0, name="judge-refused") as c:
+        c.start(broker=False, workers=False, collector=False, fakellm=False)
+        data = rating_file(c)
+        good = judge_spec(c, "judge-ok", [("judge-a", "fake-judge-a")], path=data)
+        with open(good, encoding="utf-8") as f:
+            text = f.read()
+        cases = [
+            ("no-response.yaml", text.replace("<response>{response}</response>", "(none)"),
+             ["judge"], "a judge rubric must show the response ({response})"),
+            ("with-human.yaml", text.replace("  include: false", "  include: true"),
+             ["judge"], "a judge spec has no human source"),
+            ("judge-ok.yaml", text, ["submit"], "this is a judge spec; run it with empq judge"),
+            ("judge-ok.yaml", text, ["judge", "--sources", "nobody"], "no response_<source> column of the --sources"),
+            ("judge-ok.yaml", text, ["judge", "--responses", os.path.join(c.tmp, "missing.jsonl")], "missing.jsonl"),
+        ]
+        bad_jsonl = c.write("bad.jsonl", '{"prompt_id": "p1", "emotion": "sad", "prompt": "x", "source": "human"}\n')
+        cases.append(("judge-ok.yaml", text, ["judge", "--responses", bad_jsonl],
+                      "bad.jsonl:1: key 'response' is missing or not a string"))
+        for name, body, cmd, want in cases:
+            path = c.write(name, body)
+            args = [cmd[0], path] + cmd[1:]
+            r = c.cli(args, check=False, timeout=30)
+            assert r.returncode == 2 and want in r.stderr, (args, r.returncode, r.stderr)
+        print(f"   {len(cases)} refusals, exit 2, each naming what is wrong", flush=True)
+
+
 class Recorder(http.server.BaseHTTPRequestHandler):
     bodies = []
 
@@ -326,4 +391,5 @@ def test_judge_request_bodies():
 
 
 if __name__ == "__main__":
-    main(test_judge_faults, test_judge_providers, test_judge_request_bodies, test_judge_run)
+    main(test_judge_refused, test_judge_faults, test_judge_providers, test_judge_request_bodies,
+         test_judge_responses_jsonl, test_judge_run)
