@@ -281,6 +281,16 @@ static int load_responses(const char *path, const Empq__RunSpec *spec, judged_se
         const char *src = jget(lines[i], "source");
         if (!selected(sel, n_sel, pidx[i]) || !wanted(s, src))
             continue;
+        /* a model's further samples are conditions of their own: ALIAS#N; the
+         * human source (model null) repeats one text in every sample */
+        json_int_t sample = json_integer_value(json_object_get(lines[i], "sample"));
+        char named[200];
+        if (sample > 0 && json_is_null(json_object_get(lines[i], "model")))
+            continue;
+        if (sample > 0) {
+            snprintf(named, sizeof named, "%s#%lld", src, (long long)sample);
+            src = named;
+        }
         if (set_add(s, &ds.items[pidx[i]], jget(lines[i], "response"), src) != EMPQ_OK) {
             cli__err("out of memory reading %s", path);
             code = CLI_FAIL;

@@ -275,19 +275,27 @@ def test_judge_providers():
 
 
 def test_judge_responses_jsonl():
-    """A study's own responses.jsonl judged: every line (prompt, source) is a
-    judged response; item is its prompt_id, condition its source."""
+    """A study's own responses.jsonl judged: every line (prompt, source,
+    sample) is a judged response; item is its prompt_id, condition its source
+    (ALIAS#N for a model's sample N > 0; the human text once)."""
     with Cluster(workers=1, name="judge-jsonl") as c:
         c.start()
-        study = c.write("study.yaml", demo_like_spec("judge-jsonl-study", 12, models=("fake-warm", "fake-brief")))
+        text = demo_like_spec("judge-jsonl-study", 12, models=("fake-warm", "fake-brief"))
+        text = text.replace("    model: fake-warm\n", "    model: fake-warm\n    samples: 2\n", 1)
+        study = c.write("study.yaml", text)
         run_id = c.submit(study)
         lines = read_jsonl(c.wait_responses(run_id))
-        assert len(lines) == 12 * 3, len(lines)
+        assert any(x["sample"] == 1 for x in lines), "fake-warm's second sample"
         spec = judge_spec(c, "judge-jsonl", [("judge-a", "fake-judge-a")], path=rating_file(c))
         jrun = judge(c, spec, "--responses", os.path.join(c.out, run_id, "responses.jsonl"))
         rows, dead = wait_run(c, jrun, timeout=120)
-        assert not dead and len(rows) == len(lines), (len(rows), len(lines))
-        text = {(x["prompt_id"], x["source"]): x["response"] for x in lines}
+        assert not dead and len(rows) == 12 * 5, len(rows)
+        # the human text is the same in every sample: judged once
+        judged = [x for x in lines if x["sample"] == 0 or x["model"] is not None]
+        assert len(judged) == 12 * 5, len(judged)  # human, fake-warm x 2, fake-brief x 2 (samples are run-wide)
+        text = {(x["prompt_id"], x["source"] + (f"#{x['sample']}" if x["sample"] else "")): x["response"]
+                for x in judged}
+        assert len(text) == len(judged)
         assert {(r["item"], r["condition"]) for r in rows} == set(text)
         for r in rows:
             assert r["label"] == words_rule("fake-judge-a", text[(r["item"], r["condition"])]), r
