@@ -4,12 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "cli.h"
 #include "empq/csvread.h"
 #include "empq/dataset.h"
+#include "empq/export.h"
 #include "empq/judge.h"
 #include "empq/spec.h"
 #include "empq/store.h"
@@ -22,7 +24,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: empq judge SPEC [--responses FILE] [--sources A,B,...] [--prompts N]\n"
                "                  [--redis URL] [--broker ENDPOINT] [--run-id ID] [--force]\n"
-               "       empq judge export RUN --out FILE [--redis URL]\n"
+               "       empq judge export RUN --out FILE [--wait] [--redis URL]\n"
                "  SPEC             a judge spec: a study spec whose models are the judges and whose\n"
                "                   template is the rubric, showing the response as {response}\n"
                "                   (studies/judge-welivita-pu.yaml; docs/judge.md)\n"
@@ -32,7 +34,8 @@ static void usage(FILE *f)
                "  --sources LIST   judge these sources only (default: all)\n"
                "  --prompts N      select N dialogues instead of the spec's selection.prompts\n"
                "  --run-id ID, --force, --redis URL, --broker EP   as for empq submit\n"
-               "  export           write judge-ratings.csv of judge run RUN to FILE\n"
+               "  export           write judge-ratings.csv of judge run RUN to FILE; --wait: once\n"
+               "                   every job has finished (progress on stderr every 5 s)\n"
                "Prints the run id on stdout. The human ratings in the file are never read.\n");
 }
 
@@ -342,11 +345,56 @@ static int ends_with(const char *s, const char *tail)
     return n >= t && strcmp(s + n - t, tail) == 0;
 }
 
+/* Waits until every job of run_id has a result or a dead letter, printing
+ * the progress on stderr every 5 s. Returns CLI_OK; CLI_FAIL when the run
+ * is missing or was cancelled; CLI_SERVICE when Redis fails. Prints the
+ * error. */
+static int wait_finished(empq_store *s, const char *run_id)
+{
+    uint64_t t0 = empq_mono_ms(), last = t0;
+    for (;;) {
+        Empq__Run *run = NULL;
+        int rc = empq_store_run_get(s, run_id, &run);
+        if (rc != EMPQ_OK) {
+            cli__err("judge export: run %s: %s", run_id,
+                     rc == EMPQ_ENOTFOUND ? "no such run" : empq_store_errstr(s));
+            return rc == EMPQ_ESTORE ? CLI_SERVICE : CLI_FAIL;
+        }
+        uint64_t total = empq_export_total_jobs(run), results = 0, dead = 0;
+        int cancelled = run->has_state && run->state == EMPQ__RUN_STATE__RUN_CANCELLED;
+        empq__run__free_unpacked(run, NULL);
+        if (empq_store_counts(s, run_id, &results, &dead) != EMPQ_OK) {
+            cli__err("judge export: run %s: %s", run_id, empq_store_errstr(s));
+            return CLI_SERVICE;
+        }
+        if (results + dead >= total)
+            return CLI_OK;
+        if (cancelled) {
+            cli__err("judge export: run %s was cancelled with %llu of %llu jobs finished", run_id,
+                     (unsigned long long)(results + dead), (unsigned long long)total);
+            return CLI_FAIL;
+        }
+        uint64_t now = empq_mono_ms();
+        if (now - last >= 5000) {
+            fprintf(stderr, "empq: run %s: %llu of %llu jobs finished (%llu dead), %.0f s\n", run_id,
+                    (unsigned long long)(results + dead), (unsigned long long)total, (unsigned long long)dead,
+                    (double)(now - t0) / 1000.0);
+            last = now;
+        }
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static int cmd_export(int argc, char **argv)
 {
-    enum { OUT = CLI_OPT, REDIS };
-    static const struct option opts[] = {
-        {"out", required_argument, NULL, OUT}, {"redis", required_argument, NULL, REDIS}, CLI_OPT_HELP_ENTRY, {0}};
+    enum { OUT = CLI_OPT, REDIS, WAIT };
+    static const struct option opts[] = {{"out", required_argument, NULL, OUT},
+                                         {"redis", required_argument, NULL, REDIS},
+                                         {"wait", no_argument, NULL, WAIT},
+                                         CLI_OPT_HELP_ENTRY,
+                                         {0}};
+    int wait = 0;
     cli__args a = {.cmd = "judge export", .opts = opts, .usage = usage, .max_args = 1,
                    .too_many = "one run at a time"};
     const char *out = NULL, *url = cli__default_redis();
@@ -355,6 +403,7 @@ static int cmd_export(int argc, char **argv)
         switch (c) {
         case OUT: out = optarg; break;
         case REDIS: url = optarg; break;
+        case WAIT: wait = 1; break;
         }
     }
     if (c == 0)
@@ -370,6 +419,13 @@ static int cmd_export(int argc, char **argv)
     if (rc != EMPQ_OK) {
         cli__err("cannot reach Redis: %s", err.msg);
         return rc == EMPQ_EINVAL ? CLI_USAGE : CLI_SERVICE;
+    }
+    if (wait) {
+        int code = wait_finished(s, a.args[0]);
+        if (code != CLI_OK) {
+            empq_store_close(&s);
+            return code;
+        }
     }
     size_t rows = 0;
     rc = empq_judge_write_csv(s, a.args[0], out, &rows, &err);

@@ -5,8 +5,9 @@ taken from README.md byte for byte, runs in bash against a real Redis,
 broker, worker, collector (--out results) and empq-fakellm --judge-noise
 0.2, with EMPQ_DATA holding welivita-pu-2024/dataset_and_ratings.csv (the
 released file when EMPQ_TEST_DATA has it, else a generated file of the
-same format): the judge run completes, results/RUN/judge-ratings.csv has
-one row per (response, judge), and the report has its judge section.
+same format): the judge run completes, `empq judge export --wait` writes
+judge-ratings.csv with one row per (response, judge) once it has, and the
+report has its judge section.
 
 The third command needs `empq analyze --judge` (docs/analysis.md, the
 agreement statistics, built beside `empq judge`). In a build whose analyze
@@ -64,7 +65,7 @@ def test_readme_judge():
             print("   NOTE: this build's empq analyze has no --judge (the agreement statistics are not "
                   "merged): the third command's report is NOT checked", file=sys.stderr, flush=True)
             assert r.returncode == 2 and "--judge" in r.stderr, r.stderr[-2000:]
-        with open(os.path.join(c.out, run, "judge-ratings.csv"), newline="", encoding="utf-8") as f:
+        with open(os.path.join(c.tmp, "judge-ratings.csv"), newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
         with open(os.path.join(data, "welivita-pu-2024", "dataset_and_ratings.csv"), newline="",
                   encoding="utf-8") as f:
