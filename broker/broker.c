@@ -437,6 +437,7 @@ static size_t give_up_no_outcome(bk__broker *b, bk__run *r, const bk__prior *pri
             continue;
         }
         bk__jobtable_dead(r->table, job, NULL);
+        bk__sched_count_dead(r, m, reason);
         EMPQ_WARN_LIMITED("job_dead_no_outcome",
                           "event=job_dead_no_outcome run=%s job=%u model=%s silent_leases=%u max_attempts=%u", r->id,
                           job, r->aliases[m], silent, max);
@@ -528,6 +529,7 @@ static void mark_done(uint32_t job, const uint8_t *value, size_t len, void *arg)
         uint32_t prompt, model, sample;
         bk__jobtable_split(l->r->table, job, &prompt, &model, &sample);
         uint64_t ago = res->has_finished_ms && res->finished_ms <= l->wall ? l->wall - res->finished_ms : UINT64_MAX;
+        bk__pace_cached(&l->r->pace[model], res->gen->has_cached_tokens ? res->gen->cached_tokens : 0);
         bk__pace_restore(&l->r->pace[model], res->gen->has_tokens_in ? res->gen->tokens_in : 0,
                          res->gen->has_tokens_out ? res->gen->tokens_out : 0, ago, l->mono);
     }
@@ -535,9 +537,21 @@ static void mark_done(uint32_t job, const uint8_t *value, size_t len, void *arg)
         empq__result__free_unpacked(res, NULL);
 }
 
+/* A dead letter found in Redis: the job is dead, counted by its reason. */
 static void mark_dead(uint32_t job, const uint8_t *value, size_t len, void *arg)
 {
-    bk__jobtable_dead(((loading *)arg)->r->table, job, NULL);
+    bk__run *r = ((loading *)arg)->r;
+    if (bk__jobtable_dead(r->table, job, NULL) != EMPQ_OK)
+        return; /* out of range, or done already */
+    Empq__DeadLetter *d = len > 0 ? empq__dead_letter__unpack(NULL, len, value) : NULL;
+    uint32_t prompt, model, sample;
+    bk__jobtable_split(r->table, job, &prompt, &model, &sample);
+    bk__sched_count_dead(r, model, d != NULL ? d->reason : NULL);
+    /* a reply that was no answer was billed: its usage counts in the cost */
+    if (d != NULL && (d->has_tokens_in || d->has_tokens_out))
+        bk__pace_restore(&r->pace[model], d->tokens_in, d->tokens_out, UINT64_MAX, ((loading *)arg)->mono);
+    if (d != NULL)
+        empq__dead_letter__free_unpacked(d, NULL);
 }
 
 /* Loads a run read from Redis: builds its table, marks finished jobs. */
@@ -775,6 +789,8 @@ static void on_worker_msg(bk__broker *b, const empq_wire_peer *p, const Empq__Wo
     case EMPQ__WORKER_MSG__BODY_HEARTBEAT:
         if (w < 0)
             send_bye(b, p, 1, "unknown worker: say hello");
+        else if (bk__sched_worker_unusable(b->sched, (unsigned)w, m->heartbeat) != EMPQ_OK)
+            EMPQ_DEBUG("event=oom what=unusable_report"); /* its previous report stays */
         return;
     case EMPQ__WORKER_MSG__BODY_BYE:
         if (w >= 0) {
@@ -855,6 +871,8 @@ static void fill_status(const bk__run *r, Empq__RunStatus *st, Empq__ModelCounts
         mc[m].tokens_out = pc->tok_out;
         mc[m].cost = pc->cost;
         mc[m].stopped = pc->stopped;
+        if (pc->stopped)
+            mc[m].stop_reason = (char *)pc->stop_reason;
         mc[m].has_rate_factor = mc[m].has_rate_limited = 1;
         mc[m].rate_factor = pc->factor;
         mc[m].rate_limited = pc->limited;
@@ -973,6 +991,65 @@ static void fill_emotions(bk__broker *b, bk__reply *y, const bk__run *r, Empq__R
     st->emotions = ecp;
 }
 
+/* Keeps p (may be NULL) to free with the reply; 0, or -1 (p freed) when
+ * out of memory. */
+static int reply_own(bk__reply *y, void *p)
+{
+    void **owned = p != NULL ? realloc(y->owned, (y->n_owned + 1) * sizeof *owned) : NULL;
+    if (owned == NULL) {
+        free(p);
+        return -1;
+    }
+    y->owned = owned;
+    y->owned[y->n_owned++] = p;
+    return 0;
+}
+
+static int cmp_reason_count(const void *a, const void *b)
+{
+    const Empq__ReasonCount *x = *(Empq__ReasonCount *const *)a, *z = *(Empq__ReasonCount *const *)b;
+    if (x->count != z->count)
+        return x->count > z->count ? -1 : 1;
+    return strcmp(x->reason, z->reason);
+}
+
+/* Adds each model's dead jobs by reason (most first) and the unusable
+ * reports of the workers to the ModelCounts of a loaded run. */
+static void fill_reasons(bk__reply *y, const bk__run *r, Empq__ModelCounts *mc)
+{
+    for (uint32_t m = 0; m < r->n_models; m++) {
+        const bk__reasons *d = &r->dead_reasons[m];
+        if (d->n > 0) {
+            Empq__ReasonCount *rc = calloc(d->n, sizeof *rc);
+            Empq__ReasonCount **rcp = calloc(d->n, sizeof *rcp);
+            int ok = reply_own(y, rc) == 0;
+            ok = reply_own(y, rcp) == 0 && ok;
+            if (ok) {
+                for (uint32_t i = 0; i < d->n; i++) {
+                    empq__reason_count__init(&rc[i]);
+                    rc[i].reason = (char *)d->key[i];
+                    rc[i].has_count = 1;
+                    rc[i].count = d->count[i];
+                    rcp[i] = &rc[i];
+                }
+                qsort(rcp, d->n, sizeof *rcp, cmp_reason_count);
+                mc[m].n_dead_reasons = d->n;
+                mc[m].dead_reasons = rcp;
+            }
+        }
+        const bk__pace *pc = &r->pace[m];
+        if (pc->unusable[0] != '\0') {
+            size_t len = strlen(pc->unusable) + 64;
+            char *u = malloc(len);
+            if (reply_own(y, u) == 0) {
+                snprintf(u, len, "%s (%u of %u workers serving it)", pc->unusable, pc->unusable_workers,
+                         pc->serving_workers);
+                mc[m].unusable_reason = u;
+            }
+        }
+    }
+}
+
 /* Status of one loaded run, or of all of them (run NULL). */
 static int reply_status(bk__broker *b, bk__reply *y, const char *id, empq_error *err)
 {
@@ -1006,6 +1083,7 @@ static int reply_status(bk__broker *b, bk__reply *y, const char *id, empq_error 
         if ((id != NULL && strcmp(r->id, id) != 0))
             continue;
         fill_status(r, &y->st[k], &y->mc[km], &y->mcp[km]);
+        fill_reasons(y, r, &y->mc[km]);
         fill_emotions(b, y, r, &y->st[k]);
         y->stp[k] = &y->st[k];
         km += r->n_models;
@@ -1040,6 +1118,13 @@ static int reply_workers(bk__broker *b, bk__reply *y, empq_error *err)
         s->errors = x->errors;
         s->n_models = x->n_models;
         s->models = x->models;
+        Empq__ModelProblem **up = x->n_unusable > 0 ? calloc(x->n_unusable, sizeof *up) : NULL;
+        if (up != NULL && reply_own(y, up) == 0) {
+            for (size_t i = 0; i < x->n_unusable; i++)
+                up[i] = &x->unusable[i];
+            s->n_unusable = x->n_unusable;
+            s->unusable = up;
+        }
         y->wsp[k++] = s;
     }
     y->r.n_workers = k;
@@ -1271,6 +1356,7 @@ static void serve(bk__broker *b, volatile sig_atomic_t *stop)
                                {b->zap != NULL ? empq_curve_zap_socket(b->zap) : NULL, 0, ZMQ_POLLIN, 0}};
     int nitems = b->zap != NULL ? 4 : 3;
     int more = 0;
+    unsigned first = 0; /* the worker slot dispatched first in a turn */
     while (!*stop) {
         uint64_t now = empq_mono_ms();
         int rc = zmq_poll(items, nitems, poll_timeout(b, now, more));
@@ -1296,7 +1382,12 @@ static void serve(bk__broker *b, volatile sig_atomic_t *stop)
             publish_metrics(b);
         more = 0;
         unsigned span = bk__sched_worker_span(b->sched);
-        for (unsigned w = 0; w < span; w++) {
+        /* each turn starts with the next worker: with fewer ready jobs than
+         * free credit the first one would otherwise take them all, turn
+         * after turn, and the others would never see (nor check) the run */
+        first = span > 0 ? (first + 1) % span : 0;
+        for (unsigned k = 0; k < span; k++) {
+            unsigned w = (first + k) % span;
             bk__worker *x = bk__sched_worker(b->sched, w);
             if (x == NULL)
                 continue;

@@ -41,7 +41,8 @@ struct bk__jobtable {
     uint32_t samples;
     uint32_t rr;            /* the model bk__jobtable_take starts after */
     bk__job *jobs;
-    bk__list *queues;       /* per model: ready pending jobs, FIFO */
+    bk__list *queues;       /* per model: ready pending jobs; requeued ones first, then fresh ones, each FIFO */
+    uint32_t *rtail;        /* per model: the last requeued job at the front of its queue, NONE when none */
     bk__counts *mcounts;    /* per model */
     uint32_t *limits;       /* per model: max leased, 0 = no cap */
     bk__counts counts;      /* the run */
@@ -83,15 +84,18 @@ int bk__jobtable_new(bk__jobtable **out, uint32_t n_prompts, uint32_t n_models, 
     t->rr = n_models - 1;
     t->jobs = malloc(sizeof *t->jobs * total);
     t->queues = malloc(sizeof *t->queues * n_models);
+    t->rtail = malloc(sizeof *t->rtail * n_models);
     t->mcounts = calloc(n_models, sizeof *t->mcounts);
     t->limits = calloc(n_models, sizeof *t->limits);
-    if (t->jobs == NULL || t->queues == NULL || t->mcounts == NULL || t->limits == NULL) {
+    if (t->jobs == NULL || t->queues == NULL || t->rtail == NULL || t->mcounts == NULL || t->limits == NULL) {
         bk__jobtable_free(&t);
         return empq_error_set(err, EMPQ_ENOMEM, "job table: out of memory for %llu jobs",
                               (unsigned long long)total);
     }
-    for (uint32_t m = 0; m < n_models; m++)
+    for (uint32_t m = 0; m < n_models; m++) {
         t->queues[m].head = t->queues[m].tail = BK_JOB_NONE;
+        t->rtail[m] = BK_JOB_NONE;
+    }
     /* Queue every job on its model in index order (prompt order). */
     for (uint32_t j = 0; j < t->total; j++) {
         uint32_t m = (j / samples) % n_models;
@@ -123,6 +127,7 @@ void bk__jobtable_free(bk__jobtable **tp)
     bk__jobtable *t = *tp;
     free(t->jobs);
     free(t->queues);
+    free(t->rtail);
     free(t->mcounts);
     free(t->limits);
     free(t->delayed.v);
@@ -152,7 +157,7 @@ void bk__jobtable_split(const bk__jobtable *t, uint32_t job, uint32_t *prompt, u
 size_t bk__jobtable_memory(const bk__jobtable *t)
 {
     return sizeof *t + sizeof *t->jobs * (size_t)t->total +
-           (sizeof *t->queues + sizeof *t->mcounts + sizeof *t->limits) * (size_t)t->n_models +
+           (sizeof *t->queues + sizeof *t->rtail + sizeof *t->mcounts + sizeof *t->limits) * (size_t)t->n_models +
            sizeof(uint32_t) * (t->delayed.cap + t->leases.cap) +
            (sizeof *t->wlists + sizeof *t->wcount) * (size_t)t->wcap;
 }
@@ -323,6 +328,22 @@ static void list_push_tail(bk__jobtable *t, bk__list *l, uint32_t job)
     l->tail = job;
 }
 
+/* Links job into l right after `after` (at the head when after is NONE). */
+static void list_insert_after(bk__jobtable *t, bk__list *l, uint32_t after, uint32_t job)
+{
+    bk__job *x = &t->jobs[job];
+    x->prev = after;
+    x->next = after != BK_JOB_NONE ? t->jobs[after].next : l->head;
+    if (x->next != BK_JOB_NONE)
+        t->jobs[x->next].prev = job;
+    else
+        l->tail = job;
+    if (after != BK_JOB_NONE)
+        t->jobs[after].next = job;
+    else
+        l->head = job;
+}
+
 static void list_remove(bk__jobtable *t, bk__list *l, uint32_t job)
 {
     bk__job *x = &t->jobs[job];
@@ -373,6 +394,8 @@ static void detach(bk__jobtable *t, uint32_t job)
         if (x->hpos != BK_JOB_NONE) {
             heap_remove(t, &t->delayed, job);
         } else {
+            if (t->rtail[m] == job) /* the front section is a prefix: its new last is the one before */
+                t->rtail[m] = x->prev;
             list_remove(t, &t->queues[m], job);
             t->mcounts[m].ready--;
             t->counts.ready--;
@@ -393,8 +416,12 @@ static void detach(bk__jobtable *t, uint32_t job)
     }
 }
 
-/* Makes a detached job pending: ready (queued at the tail of its model) when
- * not_before <= now, else delayed. The delayed heap must have room. */
+/* Makes a detached job pending: ready when not_before <= now, else delayed.
+ * Every job that comes here was tried or handed out before (a retry whose
+ * backoff passed, an expired lease, a lost worker, a release), so a ready
+ * one goes to the end of the front section of its model's queue: ahead of
+ * the jobs never tried, behind the jobs requeued before it. The delayed
+ * heap must have room. */
 static void attach_pending(bk__jobtable *t, uint32_t job, uint64_t now, uint64_t not_before)
 {
     bk__job *x = &t->jobs[job];
@@ -408,7 +435,8 @@ static void attach_pending(bk__jobtable *t, uint32_t job, uint64_t now, uint64_t
     } else {
         x->t = 0;
         x->hpos = BK_JOB_NONE;
-        list_push_tail(t, &t->queues[m], job);
+        list_insert_after(t, &t->queues[m], t->rtail[m], job);
+        t->rtail[m] = job;
         t->mcounts[m].ready++;
         t->counts.ready++;
     }
@@ -665,11 +693,16 @@ int bk__jobtable_check(const bk__jobtable *t, empq_error *err)
     if (rc != EMPQ_OK)
         goto out;
     for (uint32_t m = 0; m < t->n_models; m++) {
-        uint32_t len;
+        uint32_t len = 0;
         rc = check_list(t, &t->queues[m], &len, err);
         if (rc != EMPQ_OK)
             goto out;
-        if (len != mc[m].ready)
+        uint32_t rt = t->rtail[m];
+        if (rt != BK_JOB_NONE && (rt >= t->total || t->jobs[rt].state != BK_JOB_PENDING ||
+                                  t->jobs[rt].hpos != BK_JOB_NONE || model_of(t, rt) != m))
+            rc = empq_error_set(err, EMPQ_ESTATE, "model %u: requeued section ends at job %u, not a ready job of it",
+                                m, rt);
+        else if (len != mc[m].ready)
             rc = empq_error_set(err, EMPQ_ESTATE, "model %u queue holds %u, %u ready jobs", m, len, mc[m].ready);
         const bk__counts *c = &t->mcounts[m];
         if (rc == EMPQ_OK && (c->pending != mc[m].pending || c->ready != mc[m].ready ||
@@ -701,7 +734,7 @@ int bk__jobtable_check(const bk__jobtable *t, empq_error *err)
     if (rc == EMPQ_OK)
         rc = check_heap(t, &t->leases, "lease", BK_JOB_LEASED, err);
     for (unsigned w = 0; w < t->wcap && rc == EMPQ_OK; w++) {
-        uint32_t len;
+        uint32_t len = 0;
         rc = check_list(t, &t->wlists[w], &len, err);
         if (rc == EMPQ_OK && (len != wc[w] || len != t->wcount[w]))
             rc = empq_error_set(err, EMPQ_ESTATE, "worker %u list %u, count %u, walk %u", w, len, t->wcount[w],

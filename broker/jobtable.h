@@ -14,8 +14,13 @@
  *     pending --done/dead--> done/dead  (an outcome that arrives after the
  *                                        job was requeued: Redis has it)
  *
- * Pending jobs sit either in their model's FIFO queue (ready now) or in the
+ * Pending jobs sit either in their model's queue (ready now) or in the
  * delayed min-heap (ready at their not-before time, after a retry backoff).
+ * A model's queue has two sections, each FIFO: first the jobs that came
+ * back (a retry whose backoff passed, an expired lease, a lost worker, a
+ * release), then the jobs never handed out, so a job given back is sent
+ * again before any fresh one, not after the whole queue (one extra index
+ * per model marks the end of the front section: still O(1) a move).
  * Leased jobs sit in their worker's lease list (so a lost worker's jobs are
  * requeued in O(its jobs)) and in the lease-expiry min-heap. The intrusive
  * links live in the job records themselves; both heaps are indexed (a job

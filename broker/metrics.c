@@ -241,6 +241,41 @@ static void per_model(sbuf *b, const bk__metrics *m, const char *name, const cha
     }
 }
 
+/* The reason and value of a run's model for a gauge with a reason label;
+ * NULL when the model has none. */
+typedef const char *(*reason_get)(const bk__run *r, uint32_t k, unsigned *value);
+
+static const char *stop_info(const bk__run *r, uint32_t k, unsigned *value)
+{
+    *value = 1;
+    return r->pace[k].stopped ? r->pace[k].stop_reason : NULL;
+}
+
+static const char *unusable_info(const bk__run *r, uint32_t k, unsigned *value)
+{
+    *value = r->pace[k].unusable_workers;
+    return r->pace[k].unusable[0] != '\0' ? r->pace[k].unusable : NULL;
+}
+
+/* A gauge labelled run, model and reason: one sample per model that has one. */
+static void reason_family(sbuf *b, const bk__sched *s, const char *name, const char *help, reason_get get)
+{
+    head(b, name, "gauge", help);
+    size_t nruns = s != NULL ? bk__sched_run_count(s) : 0;
+    for (size_t i = 0; i < nruns; i++) {
+        const bk__run *r = bk__sched_run_at(s, i);
+        char rid[256], a[256], why[BK_PACE_REASON_MAX * 2];
+        bk__metrics_escape(rid, sizeof rid, r->id);
+        for (uint32_t k = 0; r->pace != NULL && k < r->n_models; k++) {
+            unsigned v = 0;
+            const char *reason = get(r, k, &v);
+            if (reason != NULL)
+                put(b, "%s{run=\"%s\",model=\"%s\",reason=\"%s\"} %u\n", name, rid,
+                    bk__metrics_escape(a, sizeof a, r->aliases[k]), bk__metrics_escape(why, sizeof why, reason), v);
+        }
+    }
+}
+
 char *bk__metrics_render(const bk__metrics *m, const bk__sched *s, const bk__metrics_broker *bk, size_t *len)
 {
     sbuf b = {malloc(8192), 0, 8192, 0};
@@ -302,7 +337,7 @@ char *bk__metrics_render(const bk__metrics *m, const bk__sched *s, const bk__met
             put(&b, "empq_run_cost_total{run=\"%s\",model=\"%s\"} %.6f\n", rid,
                 bk__metrics_escape(a, sizeof a, r->aliases[k]), r->pace[k].cost);
     }
-    head(&b, "empq_model_stopped", "gauge", "1 when the model reached its max_cost and is no longer dispatched.");
+    head(&b, "empq_model_stopped", "gauge", "1 when the model is no longer dispatched (max_cost or another stop: empq_model_stop_info).");
     for (size_t i = 0; i < nruns; i++) {
         const bk__run *r = bk__sched_run_at(s, i);
         char rid[256], a[256];
@@ -310,6 +345,22 @@ char *bk__metrics_render(const bk__metrics *m, const bk__sched *s, const bk__met
         for (uint32_t k = 0; r->pace != NULL && k < r->n_models; k++)
             put(&b, "empq_model_stopped{run=\"%s\",model=\"%s\"} %d\n", rid,
                 bk__metrics_escape(a, sizeof a, r->aliases[k]), r->pace[k].stopped ? 1 : 0);
+    }
+    reason_family(&b, s, "empq_model_stop_info",
+                  "1 for each stopped model, with why (max_cost, a model-wide failure, unusable: ...).", stop_info);
+    reason_family(&b, s, "empq_model_unusable_workers",
+                  "Live workers serving the model that report they cannot call it, with one's reason.", unusable_info);
+    head(&b, "empq_jobs_dead_by_reason", "gauge", "Dead jobs of each loaded run per model and reason (the reason up to its first ': ').");
+    for (size_t i = 0; i < nruns; i++) {
+        const bk__run *r = bk__sched_run_at(s, i);
+        char rid[256], a[256], why[BK_REASON_KEY_MAX * 2];
+        bk__metrics_escape(rid, sizeof rid, r->id);
+        for (uint32_t k = 0; r->dead_reasons != NULL && k < r->n_models; k++) {
+            bk__metrics_escape(a, sizeof a, r->aliases[k]);
+            for (uint32_t j = 0; j < r->dead_reasons[k].n; j++)
+                put(&b, "empq_jobs_dead_by_reason{run=\"%s\",model=\"%s\",reason=\"%s\"} %u\n", rid, a,
+                    bk__metrics_escape(why, sizeof why, r->dead_reasons[k].key[j]), r->dead_reasons[k].count[j]);
+        }
     }
     head(&b, "empq_model_rate_factor", "gauge", "Share of the spec rate limits in use after 429 slow-downs (1: none).");
     for (size_t i = 0; i < nruns; i++) {

@@ -1,6 +1,7 @@
 /* pace.c: one model's limits, 429 slow-down and cost. See pace.h. */
 #include "pace.h"
 
+#include <stdio.h>
 #include <string.h>
 
 void bk__pace_opts_default(bk__pace_opts *o)
@@ -46,14 +47,17 @@ void bk__pace_init(bk__pace *p, const Empq__ModelSpec *spec, const bk__pace_opts
         p->price_in = c->has_input_per_mtok ? c->input_per_mtok : 0;
         p->price_out = c->has_output_per_mtok ? c->output_per_mtok : 0;
         p->max_cost = c->has_max_cost ? c->max_cost : 0;
+        p->price_cached = c->has_cached_input_per_mtok ? c->cached_input_per_mtok : p->price_in;
     }
     if (spec->params != NULL && spec->params->has_max_tokens && spec->params->max_tokens > 0)
         p->max_tokens = (uint32_t)spec->params->max_tokens;
+    if (spec->params != NULL && spec->params->has_max_completion_tokens && spec->params->max_completion_tokens > 0)
+        p->max_tokens = (uint32_t)spec->params->max_completion_tokens;
 }
 
 int bk__pace_active(const bk__pace *p)
 {
-    return p->max_conc || p->rpm || p->tpm || p->max_cost > 0 || p->learned_conc || p->pause_until;
+    return p->max_conc || p->rpm || p->tpm || p->max_cost > 0 || p->learned_conc || p->pause_until || p->stopped;
 }
 
 uint32_t bk__pace_estimate(const bk__pace *p)
@@ -205,7 +209,47 @@ static void spend(bk__pace *p, uint64_t in, uint64_t out)
     if (out > p->seen_out)
         p->seen_out = out > UINT32_MAX ? UINT32_MAX : (uint32_t)out;
     if (p->max_cost > 0 && p->cost >= p->max_cost)
-        p->stopped = 1;
+        bk__pace_stop(p, "max_cost");
+}
+
+int bk__pace_stop(bk__pace *p, const char *reason)
+{
+    if (p->stopped)
+        return 0;
+    p->stopped = 1;
+    snprintf(p->stop_reason, sizeof p->stop_reason, "%s", reason != NULL && reason[0] != '\0' ? reason : "stopped");
+    return 1;
+}
+
+int bk__pace_unusable(bk__pace *p, uint32_t reporting, uint32_t serving, const char *reason, uint64_t now,
+                      uint64_t hold_ms)
+{
+    p->unusable_workers = reporting;
+    p->serving_workers = serving;
+    if (reporting == 0) {
+        p->unusable[0] = '\0';
+        p->unusable_since = 0;
+        return 0;
+    }
+    snprintf(p->unusable, sizeof p->unusable, "%s", reason != NULL && reason[0] != '\0' ? reason : "unusable");
+    if (reporting < serving) {
+        p->unusable_since = 0;
+        return 0;
+    }
+    if (p->unusable_since == 0)
+        p->unusable_since = now > 0 ? now : 1;
+    if (p->stopped || now - p->unusable_since < hold_ms)
+        return 0;
+    char why[BK_PACE_REASON_MAX];
+    snprintf(why, sizeof why, "unusable: %.*s", (int)(sizeof why - 16), p->unusable);
+    return bk__pace_stop(p, why);
+}
+
+void bk__pace_cached(bk__pace *p, uint64_t cached)
+{
+    /* the difference comes off before spend() adds the input at price_in */
+    if (cached > 0 && p->price_cached != p->price_in)
+        p->cost -= (double)cached * (p->price_in - p->price_cached) / 1e6;
 }
 
 void bk__pace_restore(bk__pace *p, uint64_t in, uint64_t out, uint64_t ago_ms, uint64_t now)
@@ -231,7 +275,7 @@ uint32_t bk__pace_allow(bk__pace *p, uint32_t leased, uint64_t now)
     uint32_t n = BK_PACE_UNLIMITED;
     if (p->max_cost > 0) {
         if (p->cost >= p->max_cost) {
-            p->stopped = 1;
+            bk__pace_stop(p, "max_cost");
             return 0;
         }
         double per = job_cost(p);
@@ -239,7 +283,7 @@ uint32_t bk__pace_allow(bk__pace *p, uint32_t leased, uint64_t now)
             double room = (p->max_cost - p->cost - per * leased) / per;
             if (room < 1) {
                 if (leased == 0)
-                    p->stopped = 1; /* not one more job fits, and nothing will come back */
+                    bk__pace_stop(p, "max_cost"); /* not one more job fits, and nothing will come back */
                 return 0;
             }
             if (room < (double)n)
@@ -329,6 +373,12 @@ int bk__pace_outcome(bk__pace *p, const Empq__Outcome *o, uint64_t dispatched, u
     int is429 = o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY && o->has_http_status && o->http_status == 429;
     if (fresh_done || o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY || o->kind == EMPQ__OUTCOME_KIND__OUTCOME_DEAD)
         p->share429 += ((is429 ? 1.0 : 0.0) - p->share429) / 16;
+    if (o->has_tokens_cached && (o->has_tokens_in || o->has_tokens_out) && !(o->has_cache_hit && o->cache_hit))
+        bk__pace_cached(p, o->tokens_cached);
+    if (!fresh_done && o->kind != EMPQ__OUTCOME_KIND__OUTCOME_DONE && (o->has_tokens_in || o->has_tokens_out))
+        /* a reply that was no answer (reasoning used the budget, a block)
+         * was billed all the same */
+        spend(p, o->has_tokens_in ? o->tokens_in : 0, o->has_tokens_out ? o->tokens_out : 0);
     if (fresh_done) {
         uint64_t in = o->has_tokens_in ? o->tokens_in : 0;
         uint64_t out = o->has_tokens_out ? o->tokens_out : 0;

@@ -37,10 +37,14 @@
  * model's timeout_ms (at most ghost_max_ms) after its outcome ("ghosts").
  *
  * Cost: tokens in and out of fresh generations (not cache hits) and their
- * cost from ModelPrices; with max_cost the model gets no dispatch that its
+ * cost from ModelPrices (tokens out is the billed output, reasoning and
+ * thinking included; a DEAD or RETRY outcome that carries usage, a reply
+ * that was no answer, is charged too; Outcome.tokens_cached of the input
+ * at cached_input_per_mtok when the spec gives it); with max_cost the model gets no dispatch that its
  * spent cost plus the estimated cost of its leased jobs and of the new job
  * would take past max_cost. When spent >= max_cost, or nothing is leased
- * and not even one more job fits, the model is stopped for good.
+ * and not even one more job fits, the model is stopped for good
+ * (bk__pace_stop, reason "max_cost").
  *
  * Internal to the broker program: names bk__pace_*. Not thread safe. */
 #ifndef EMPQ_BROKER_PACE_H
@@ -55,6 +59,7 @@
 #define BK_PACE_WINDOW_MS 60000u
 #define BK_PACE_UNLIMITED UINT32_MAX
 #define BK_PACE_GHOSTS 256
+#define BK_PACE_REASON_MAX 256
 
 typedef struct bk__pace_opts {
     uint32_t slack_ms;        /* a dispatch counts this long past the minute (1000; at most 2000) */
@@ -81,6 +86,7 @@ typedef struct bk__pace {
     /* from the spec (0: none) */
     uint32_t max_conc, rpm, tpm, max_tokens;
     double price_in, price_out, max_cost; /* per million tokens; max_cost 0: none */
+    double price_cached;       /* cached input tokens (Outcome.tokens_cached); price_in unless the spec says */
     /* sliding window */
     bk__pace_bucket b[BK_PACE_BUCKETS];
     uint64_t head, tail;      /* newest bucket index seen; oldest counted */
@@ -102,8 +108,14 @@ typedef struct bk__pace {
     /* cost */
     uint64_t tok_in, tok_out;
     double cost;
-    int stopped;               /* max_cost reached: final */
-    int stop_logged;           /* the caller's: event=max_cost_reached was logged */
+    int stopped;               /* no more dispatch (bk__pace_stop): final */
+    char stop_reason[BK_PACE_REASON_MAX]; /* why, set with stopped: "max_cost", "insufficient_quota", ... */
+    int stop_logged;           /* the caller's: the stop was logged */
+    /* workers that cannot call the model at all (Heartbeat.unusable) */
+    char unusable[BK_PACE_REASON_MAX]; /* a reporting worker's reason; "" when none reports */
+    uint32_t unusable_workers; /* live workers serving the model that report it */
+    uint32_t serving_workers;  /* live workers serving the model */
+    uint64_t unusable_since;   /* since when all of them (at least one) report it; 0: not all do */
 } bk__pace;
 
 /* Sets p from the model's spec (spec's limits and prices may be NULL; o may
@@ -122,7 +134,7 @@ uint32_t bk__pace_conc(const bk__pace *p);
 
 /* How many jobs of the model may be dispatched at now with `leased` of them
  * leased (plus the ghosts still alive): 0 when paused, stopped or at a limit; BK_PACE_UNLIMITED when
- * nothing limits it. May set p->stopped (max_cost). */
+ * nothing limits it. May stop the model (max_cost). */
 uint32_t bk__pace_allow(bk__pace *p, uint32_t leased, uint64_t now);
 
 /* Charges n dispatches at now (n x the estimate in tokens). */
@@ -133,6 +145,30 @@ void bk__pace_charge(bk__pace *p, uint32_t n, uint64_t now);
  * time-based holds the model back (it is free, stopped, or waits for
  * outcomes: concurrency, cost). */
 uint64_t bk__pace_next(bk__pace *p, uint32_t leased, uint64_t now);
+
+/* Stops the model for good: bk__pace_allow gives 0 from now on, for every
+ * worker (jobs already leased finish as they finish). The one way a model
+ * stops, for max_cost ("max_cost"), for an outcome whose failure holds for
+ * every job of the model (Outcome.model_fatal: its reason) and for a model
+ * every live worker reports unusable ("unusable: <worker's reason>").
+ * reason (NULL: "stopped") is copied, cut to BK_PACE_REASON_MAX - 1 bytes.
+ * Returns 1 when this call stopped the model, 0 when it was stopped
+ * already (its first reason stays). */
+int bk__pace_stop(bk__pace *p, const char *reason);
+
+/* The model's unusable reports at now: `reporting` of the `serving` live
+ * workers serving it say they cannot call it; reason (may be NULL) is one
+ * of their reasons. Kept for status and metrics (p->unusable, cleared when
+ * none reports). When every serving worker (at least one) has reported it
+ * for hold_ms without a break, the model stops (bk__pace_stop with
+ * "unusable: <reason>"). Returns 1 when this call stopped it. */
+int bk__pace_unusable(bk__pace *p, uint32_t reporting, uint32_t serving, const char *reason, uint64_t now,
+                      uint64_t hold_ms);
+
+/* Prices `cached` of a call's input tokens (reported in its usage, before
+ * that usage is spent) at cached_input_per_mtok instead of input_per_mtok.
+ * Nothing when the two prices are the same. */
+void bk__pace_cached(bk__pace *p, uint64_t cached);
 
 /* A result found in Redis when the broker loads a run (after a restart):
  * its usage (in, out: tokens the provider reported) counts towards the

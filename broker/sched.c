@@ -1,6 +1,7 @@
 /* sched.c: runs, workers and dispatch decisions of the broker, no I/O. */
 #include "sched.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +20,11 @@ struct bk__sched {
     uint32_t *quota;    /* scratch: jobs each model of a run may take now */
     uint32_t *quota0;   /* scratch: the same before the take */
     uint64_t now;       /* the latest time the caller passed (for next_deadline) */
+    uint64_t unusable_at; /* when the workers' unusable reports were last gathered */
 };
+
+#define BK_UNUSABLE_EVERY_MS 250 /* how often bk__sched_tick gathers the unusable reports */
+#define BK_UNUSABLE_MAX 256      /* reports kept per worker (a worker holds at most 32 runs) */
 
 static uint64_t now_hint(const bk__sched *s) { return s->now; }
 
@@ -37,6 +42,7 @@ void bk__sched_opts_default(bk__sched_opts *o)
     o->backoff_base_ms = 1000;
     o->backoff_cap_ms = 60000;
     o->max_batch = 1024;
+    o->unusable_ms = 10000;
     bk__pace_opts_default(&o->pace);
     o->seed = empq_mono_ms() ^ ((uint64_t)(uintptr_t)&o->seed << 16);
 }
@@ -78,12 +84,25 @@ static void run_free(bk__run *r)
     free(r->id);
     free_strings(r->aliases, r->n_models);
     free(r->pace);
+    free(r->dead_reasons);
     bk__jobtable_free(&r->table);
     free(r);
 }
 
+static void unusable_clear(bk__worker *w)
+{
+    for (size_t i = 0; i < w->n_unusable; i++) {
+        free(w->unusable[i].run_id);
+        free(w->unusable[i].reason);
+    }
+    free(w->unusable);
+    w->unusable = NULL;
+    w->n_unusable = 0;
+}
+
 static void worker_clear(bk__worker *w)
 {
+    unusable_clear(w);
     free(w->worker_id);
     free(w->host);
     free_strings(w->models, w->n_models);
@@ -170,7 +189,8 @@ int bk__sched_run_add(bk__sched *s, const Empq__Run *run, bk__run **out, empq_er
     r->samples = samples;
     r->aliases = calloc(spec->n_models, sizeof *r->aliases);
     r->pace = calloc(spec->n_models, sizeof *r->pace);
-    if (r->id == NULL || r->aliases == NULL || r->pace == NULL) {
+    r->dead_reasons = calloc(spec->n_models, sizeof *r->dead_reasons);
+    if (r->id == NULL || r->aliases == NULL || r->pace == NULL || r->dead_reasons == NULL) {
         run_free(r);
         return empq_error_set(err, EMPQ_ENOMEM, "run %s: out of memory", run->id);
     }
@@ -331,6 +351,42 @@ int bk__sched_worker_hello(bk__sched *s, const unsigned char *ident, size_t len,
     return EMPQ_OK;
 }
 
+int bk__sched_worker_unusable(bk__sched *s, unsigned w, const Empq__Heartbeat *hb)
+{
+    bk__worker *x = bk__sched_worker(s, w);
+    if (x == NULL)
+        return EMPQ_ENOTFOUND;
+    size_t n = hb->n_unusable < BK_UNUSABLE_MAX ? hb->n_unusable : BK_UNUSABLE_MAX;
+    if (n == 0) {
+        unusable_clear(x);
+        return EMPQ_OK;
+    }
+    Empq__ModelProblem *v = calloc(n, sizeof *v);
+    if (v == NULL)
+        return EMPQ_ENOMEM;
+    int oom = 0;
+    for (size_t i = 0; i < n; i++) {
+        const Empq__ModelProblem *q = hb->unusable[i];
+        empq__model_problem__init(&v[i]);
+        v[i].run_id = empq_strdup(q->run_id != NULL ? q->run_id : "");
+        v[i].model = q->model;
+        v[i].reason = empq_strdup(q->reason != NULL ? q->reason : "");
+        oom |= v[i].run_id == NULL || v[i].reason == NULL;
+    }
+    if (oom) {
+        for (size_t i = 0; i < n; i++) {
+            free(v[i].run_id);
+            free(v[i].reason);
+        }
+        free(v);
+        return EMPQ_ENOMEM;
+    }
+    unusable_clear(x);
+    x->unusable = v;
+    x->n_unusable = n;
+    return EMPQ_OK;
+}
+
 /* ==================== dispatch ==================== */
 
 /* Fills s->serve for worker x and run r. Returns NULL when the worker serves
@@ -363,20 +419,25 @@ int bk__sched_has_ready(const bk__sched *s)
     return 0;
 }
 
-/* Logs, once per model, that max_cost stopped it. */
+/* Logs, once per model, that it was stopped: event=max_cost_reached for
+ * max_cost, event=model_stopped with the reason for the others. */
 static void log_stopped(const bk__run *r, uint32_t m)
 {
     bk__pace *p = &r->pace[m];
     if (!p->stopped || p->stop_logged)
         return;
     p->stop_logged = 1;
-    char alias[160];
+    char alias[160], why[BK_PACE_REASON_MAX + 16];
     empq_log_quote(alias, sizeof alias, r->aliases[m]);
     bk__counts c = bk__jobtable_counts(r->table, m);
-    EMPQ_WARN("event=max_cost_reached run=%s model=%s cost=%.6f max_cost=%.6f tokens_in=%llu tokens_out=%llu "
-              "pending=%u",
-              r->id, alias, p->cost, p->max_cost, (unsigned long long)p->tok_in, (unsigned long long)p->tok_out,
-              c.pending);
+    if (strcmp(p->stop_reason, "max_cost") == 0)
+        EMPQ_WARN("event=max_cost_reached run=%s model=%s cost=%.6f max_cost=%.6f tokens_in=%llu "
+                  "tokens_out=%llu pending=%u",
+                  r->id, alias, p->cost, p->max_cost, (unsigned long long)p->tok_in,
+                  (unsigned long long)p->tok_out, c.pending);
+    else
+        EMPQ_WARN("event=model_stopped run=%s model=%s reason=%s pending=%u leased=%u (pending jobs stay pending)",
+                  r->id, alias, empq_log_quote(why, sizeof why, p->stop_reason), c.pending, c.leased);
 }
 
 /* Fills s->quota with what each model of r may take now (UINT32_MAX: no
@@ -494,7 +555,43 @@ static void pace_outcome(bk__sched *s, bk__run *r, unsigned w, const Empq__Outco
                   r->id, alias, pc->factor, conc == BK_PACE_UNLIMITED ? 0 : conc,
                   (unsigned long long)(pc->pause_until > now ? pc->pause_until - now : 0), pc->limited);
     }
+    if (o->has_model_fatal && o->model_fatal &&
+        (o->kind == EMPQ__OUTCOME_KIND__OUTCOME_DEAD || o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY))
+        bk__pace_stop(pc, o->reason != NULL && o->reason[0] != '\0' ? o->reason : "model_fatal");
     log_stopped(r, m);
+}
+
+void bk__sched_count_dead(bk__run *r, uint32_t m, const char *reason)
+{
+    if (m >= r->n_models)
+        return;
+    bk__reasons *d = &r->dead_reasons[m];
+    char key[BK_REASON_KEY_MAX];
+    if (reason == NULL || reason[0] == '\0')
+        reason = "unknown";
+    const char *cut = strstr(reason, ": ");
+    size_t len = cut != NULL ? (size_t)(cut - reason) : strlen(reason);
+    if (len > sizeof key - 1)
+        len = sizeof key - 1;
+    memcpy(key, reason, len);
+    key[len] = '\0';
+    for (uint32_t i = 0; i < d->n; i++) {
+        if (strcmp(d->key[i], key) == 0) {
+            d->count[i]++;
+            return;
+        }
+    }
+    uint32_t i = d->n;
+    if (i == BK_REASONS_MAX) { /* full: the last slot is "other" from now on */
+        snprintf(d->key[i], sizeof d->key[i], "other");
+        d->n++;
+    } else if (i > BK_REASONS_MAX) {
+        i = BK_REASONS_MAX;
+    } else {
+        memcpy(d->key[i], key, len + 1);
+        d->n++;
+    }
+    d->count[i]++;
 }
 
 bk__applied bk__sched_outcome(bk__sched *s, unsigned w, const Empq__Outcome *o, uint64_t now)
@@ -521,9 +618,13 @@ bk__applied bk__sched_outcome(bk__sched *s, unsigned w, const Empq__Outcome *o, 
     case EMPQ__OUTCOME_KIND__OUTCOME_DONE:
         bk__jobtable_done(t, o->job, o->has_cache_hit && o->cache_hit, NULL);
         return BK_APPLIED;
-    case EMPQ__OUTCOME_KIND__OUTCOME_DEAD:
+    case EMPQ__OUTCOME_KIND__OUTCOME_DEAD: {
         bk__jobtable_dead(t, o->job, NULL);
+        uint32_t p, m, smp;
+        bk__jobtable_split(t, o->job, &p, &m, &smp);
+        bk__sched_count_dead(r, m, o->reason);
         return BK_APPLIED;
+    }
     case EMPQ__OUTCOME_KIND__OUTCOME_RETRY:
     case EMPQ__OUTCOME_KIND__OUTCOME_RELEASED: {
         if (state != BK_JOB_LEASED || w == BK_WORKER_NONE || bk__jobtable_worker(t, o->job) != w)
@@ -544,6 +645,66 @@ bk__applied bk__sched_outcome(bk__sched *s, unsigned w, const Empq__Outcome *o, 
     }
     default:
         return BK_IGNORED_BAD_JOB;
+    }
+}
+
+/* ==================== unusable models ==================== */
+
+static int worker_serves(const bk__worker *x, const char *alias)
+{
+    if (x->n_models == 0)
+        return 1;
+    for (size_t i = 0; i < x->n_models; i++)
+        if (strcmp(x->models[i], alias) == 0)
+            return 1;
+    return 0;
+}
+
+/* The reason worker x gave for model m of run r, or NULL. */
+static const char *worker_unusable(const bk__worker *x, const bk__run *r, uint32_t m)
+{
+    for (size_t i = 0; i < x->n_unusable; i++)
+        if (x->unusable[i].model == m && strcmp(x->unusable[i].run_id, r->id) == 0)
+            return x->unusable[i].reason;
+    return NULL;
+}
+
+/* Gathers the live workers' unusable reports into each model's pace
+ * (bk__pace_unusable), which stops a model every serving worker has
+ * reported for unusable_ms. O(runs x models x workers x reports). */
+static void gather_unusable(bk__sched *s, uint64_t now)
+{
+    for (size_t i = 0; i < s->n_runs; i++) {
+        bk__run *r = s->runs[i];
+        if (r->state != EMPQ__RUN_STATE__RUN_ACTIVE && r->state != EMPQ__RUN_STATE__RUN_PAUSED)
+            continue;
+        for (uint32_t m = 0; m < r->n_models; m++) {
+            uint32_t serving = 0, reporting = 0;
+            const char *reason = NULL;
+            for (unsigned w = 0; w < s->span; w++) {
+                const bk__worker *x = &s->workers[w];
+                if (!x->used || !worker_serves(x, r->aliases[m]))
+                    continue;
+                serving++;
+                const char *why = worker_unusable(x, r, m);
+                if (why != NULL) {
+                    reporting++;
+                    if (reason == NULL)
+                        reason = why;
+                }
+            }
+            bk__pace *p = &r->pace[m];
+            int had = p->unusable[0] != '\0';
+            bk__pace_unusable(p, reporting, serving, reason, now, s->o.unusable_ms);
+            if (!had && reporting > 0) { /* logged when it begins, not at every gathering */
+                char alias[160], why[BK_PACE_REASON_MAX + 16];
+                empq_log_quote(alias, sizeof alias, r->aliases[m]);
+                EMPQ_WARN("event=model_unusable run=%s model=%s workers=%u serving=%u reason=%s stop_after_ms=%u",
+                          r->id, alias, reporting, serving, empq_log_quote(why, sizeof why, p->unusable),
+                          s->o.unusable_ms);
+            }
+            log_stopped(r, m);
+        }
     }
 }
 
@@ -577,6 +738,10 @@ void bk__sched_tick(bk__sched *s, uint64_t now, bk__tick *rep)
         EMPQ_WARN("event=worker_lost worker=%s silent_ms=%llu requeued=%zu", id, (unsigned long long)silent, n);
         r.lost_workers++;
         r.lost_jobs += n;
+    }
+    if (now >= s->unusable_at + BK_UNUSABLE_EVERY_MS) {
+        s->unusable_at = now;
+        gather_unusable(s, now);
     }
     if (rep != NULL)
         *rep = r;

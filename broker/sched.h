@@ -33,10 +33,24 @@ typedef struct bk__sched_opts {
     uint32_t backoff_cap_ms;  /* and its cap (60000) */
     uint32_t max_batch;       /* jobs in one JobBatch at most (1024) */
     uint64_t seed;            /* backoff jitter PRNG seed */
+    uint32_t unusable_ms;     /* a model every live worker serving it reports unusable this long stops (10000) */
     bk__pace_opts pace;       /* per-model limits, 429 slow-down, cost (pace.h) */
 } bk__sched_opts;
 
 void bk__sched_opts_default(bk__sched_opts *o);
+
+#define BK_REASON_KEY_MAX 64 /* bytes of a dead reason kept as its key (with the NUL) */
+#define BK_REASONS_MAX 16    /* distinct dead reasons counted per model; the rest count as "other" */
+
+/* Dead jobs of one model by reason. The key of a reason is its text up to
+ * the first ": " (so "HTTP 400: <the provider's message>" counts as
+ * "HTTP 400"), at most BK_REASON_KEY_MAX - 1 bytes; past BK_REASONS_MAX
+ * distinct keys, "other". */
+typedef struct bk__reasons {
+    char key[BK_REASONS_MAX + 1][BK_REASON_KEY_MAX];
+    uint32_t count[BK_REASONS_MAX + 1];
+    uint32_t n;             /* keys in use, "other" included */
+} bk__reasons;
 
 /* A loaded run. Owned by the scheduler; valid until bk__sched_free. */
 typedef struct bk__run {
@@ -48,11 +62,15 @@ typedef struct bk__run {
     uint32_t samples;       /* max over the models */
     char **aliases;         /* n_models model aliases, spec order */
     bk__jobtable *table;
-    bk__pace *pace;         /* n_models: limits, 429 slow-down and cost of each model */
+    bk__pace *pace;         /* n_models: limits, 429 slow-down, cost and stop of each model */
+    bk__reasons *dead_reasons; /* n_models: dead jobs by reason */
     uint64_t started_ms;    /* wall clock of the first dispatch, 0 before */
     uint64_t finished_ms;   /* wall clock when done + dead reached total */
     int finish_reported;    /* bk__sched_pop_finished returned it already */
 } bk__run;
+
+/* Counts one dead job of model m of r under reason (NULL or "": "unknown"). */
+void bk__sched_count_dead(bk__run *r, uint32_t m, const char *reason);
 
 /* A registered worker. */
 typedef struct bk__worker {
@@ -70,6 +88,8 @@ typedef struct bk__worker {
     uint64_t done;          /* DONE outcomes it reported */
     uint64_t errors;        /* RETRY and DEAD outcomes it reported */
     size_t run_rr;          /* round robin over runs: the run index it got last */
+    Empq__ModelProblem *unusable; /* models it said it cannot call, on its last heartbeat (owned copies) */
+    size_t n_unusable;
 } bk__worker;
 
 typedef struct bk__sched bk__sched;
@@ -122,6 +142,10 @@ unsigned bk__sched_worker_span(const bk__sched *s);
 /* Forgets the worker in slot w and requeues every job leased to it in
  * every run. Returns how many were requeued. */
 size_t bk__sched_worker_remove(bk__sched *s, unsigned w);
+/* Keeps what worker w's heartbeat says it cannot call (hb->unusable, the
+ * first 256: replaces what it said before; none clears it). EMPQ_OK, EMPQ_ENOTFOUND
+ * for a free slot, EMPQ_ENOMEM (the old report is kept). */
+int bk__sched_worker_unusable(bk__sched *s, unsigned w, const Empq__Heartbeat *hb);
 /* Jobs leased to worker w over every run. */
 uint32_t bk__sched_in_flight(const bk__sched *s, unsigned w);
 
@@ -136,8 +160,12 @@ size_t bk__sched_dispatch(bk__sched *s, unsigned w, uint64_t now, uint32_t *jobs
 
 /* Limits (pace.h): bk__sched_dispatch gives each model of a run at most
  * what bk__pace_allow grants and charges what it took; bk__sched_outcome
- * feeds every outcome to the model's pace (cost, usage, 429 slow-down)
- * and logs event=model_slowdown and event=max_cost_reached;
+ * feeds every outcome to the model's pace (cost, usage, 429 slow-down),
+ * stops the model at once on an outcome with model_fatal (its reason is
+ * the stop reason) and logs event=model_slowdown, event=max_cost_reached
+ * and event=model_stopped (once per model); bk__sched_tick gathers the
+ * workers' unusable reports per model (bk__pace_unusable) and stops a
+ * model every live worker serving it has reported for unusable_ms;
  * bk__sched_next_deadline includes the time a paced model with ready jobs
  * may send again. */
 
@@ -158,8 +186,9 @@ const char *bk__applied_str(bk__applied a);
 
 /* Applies one outcome reported by worker w (BK_WORKER_NONE: an unknown
  * worker, whose DONE and DEAD are still applied). DONE/DEAD: pending or
- * leased (to anyone) -> done/dead. RETRY: leased to w -> pending after
- * bk__sched_backoff_ms. RELEASED: leased to w -> pending now. */
+ * leased (to anyone) -> done/dead (a DEAD counted by its reason).
+ * RETRY: leased to w -> pending after bk__sched_backoff_ms. RELEASED:
+ * leased to w -> pending now. */
 bk__applied bk__sched_outcome(bk__sched *s, unsigned w, const Empq__Outcome *o, uint64_t now);
 
 /* Retry delay after the given attempt (1 = the first): full jitter, a

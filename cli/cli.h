@@ -94,10 +94,11 @@ typedef struct cli__submit_opts {
     const char *run_id;     /* NULL: a new id */
     int force;              /* fresh generations, do not read the cache */
     int timeout_ms;         /* broker answer deadline */
+    uint32_t dry_run;       /* > 0: print the requests of this many prompts per model, write nothing */
 } cli__submit_opts;
 
 /* Loads the spec and dataset, selects, writes the run to Redis and tells the
- * broker. On success run_id (len >= 64) holds the run id and *jobs (may be
+ * broker (with o->dry_run: prints the requests instead, touches nothing). On success run_id (len >= 64) holds the run id and *jobs (may be
  * NULL) the job total. Returns an exit code: CLI_USAGE for a wrong spec or
  * dataset (too many jobs included: nothing is written), CLI_FAIL when the
  * broker answered and refused the run (what this call wrote is removed from

@@ -203,10 +203,27 @@ int cli__cmd_assign(int argc, char **argv)
         ret = CLI_SERVICE;
         goto out;
     }
+    /* a response without text is never rated: refuse the run, naming it
+     * (results of an older worker, or a source whose answer is empty) */
+    size_t n_empty = 0, first_empty = 0;
     for (size_t i = 0; i < n_results; i++) {
         const Empq__Result *r = results[i];
-        if (r->prompt < n && r->model < nc && r->sample == 0 && r->gen != NULL && r->gen->text != NULL)
+        if (r->gen == NULL || r->gen->text == NULL || r->gen->text[0] == '\0') {
+            if (n_empty++ == 0)
+                first_empty = i;
+            continue;
+        }
+        if (r->prompt < n && r->model < nc && r->sample == 0)
             resp[(size_t)r->prompt * nc + r->model] = r->gen->text;
+    }
+    if (n_empty > 0) {
+        const Empq__Result *r = results[first_empty];
+        cli__err("assign: run %s has %zu response(s) with empty text, e.g. job %u (prompt %u, source %s, "
+                 "sample %u); an empty answer is never rated: re-run those jobs (empq rerun) or leave the "
+                 "source out, then assign again",
+                 run_id, n_empty, r->job, r->prompt, r->model < nc ? conds[r->model] : "?", r->sample);
+        ret = CLI_FAIL;
+        goto out;
     }
     uint32_t missing_prompts = 0;
     for (uint32_t i = 0; i < n; i++) {

@@ -74,6 +74,7 @@ typedef struct study_source {
 typedef struct demo {
     /* options */
     uint64_t prompts, workers, latency_ms, credit;
+    uint64_t console_port; /* 0: no console; else the collector serves it on 127.0.0.1:PORT */
     char out[PATHLEN];
     /* paths */
     char bin[PATHLEN];
@@ -515,9 +516,14 @@ static int start_all(demo *d)
     snprintf(p2, sizeof p2, "%s/runs", d->out);
     snprintf(p1, sizeof p1, "%s/empq-collector", d->bin);
     {
-        char *argv[] = {p1, "--redis", d->redis_url, "--out", p2, "--name", "collector-1", NULL};
+        char con[64];
+        snprintf(con, sizeof con, "127.0.0.1:%" PRIu64, d->console_port);
+        char *argv[] = {p1, "--redis", d->redis_url, "--out", p2, "--name", "collector-1",
+                        d->console_port ? "--console" : NULL, con, "--broker-control", d->control_ep, NULL};
         if (spawn(d, "collector", argv) != CLI_OK)
             return CLI_FAIL;
+        if (d->console_port)
+            fprintf(stderr, "empq: demo: study console on http://%s/\n", con);
     }
     if (wait_broker(d) != CLI_OK)
         return CLI_FAIL;
@@ -714,10 +720,12 @@ static void cancel_run(demo *d)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: empq demo [--prompts N] [--workers W] [--latency-ms L] [--credit C] [--out DIR]\n"
+               "                 [--console PORT]\n"
                "  --prompts N      prompts of the demo study (default 2000; x 5 sources = jobs)\n"
                "  --workers W      empq-worker processes (default 2)\n"
                "  --latency-ms L   the fake LLM's latency per request (default 0)\n"
                "  --credit C       jobs each worker holds at once (default: the worker's)\n"
+               "  --console PORT   the collector also serves the study console on 127.0.0.1:PORT\n"
                "  --out DIR        outputs, logs and Redis data (default ./empq-demo); run again\n"
                "                   with the same DIR and every response comes from the cache\n"
                "  then rates the responses with SIMULATED participants (not real people):\n"
@@ -731,11 +739,12 @@ static int parse(demo *d, int argc, char **argv, int *done)
     d->prompts = 2000;
     d->workers = 2;
     snprintf(d->out, sizeof d->out, "./empq-demo");
-    enum { PROMPTS = CLI_OPT, WORKERS, LATENCY, CREDIT, OUT };
+    enum { PROMPTS = CLI_OPT, WORKERS, LATENCY, CREDIT, OUT, CONSOLE };
     static const struct option opts[] = {
         {"prompts", required_argument, NULL, PROMPTS},    {"workers", required_argument, NULL, WORKERS},
         {"latency-ms", required_argument, NULL, LATENCY}, {"credit", required_argument, NULL, CREDIT},
-        {"out", required_argument, NULL, OUT},            CLI_OPT_HELP_ENTRY,
+        {"out", required_argument, NULL, OUT},            {"console", required_argument, NULL, CONSOLE},
+        CLI_OPT_HELP_ENTRY,
         {0}};
     cli__args a = {.cmd = "demo", .opts = opts, .usage = usage};
     int c;
@@ -745,6 +754,7 @@ static int parse(demo *d, int argc, char **argv, int *done)
         case WORKERS: cli__opt_u64(&a, MAX_WORKERS, &d->workers); break;
         case LATENCY: cli__opt_u64(&a, 600000, &d->latency_ms); break;
         case CREDIT: cli__opt_u64(&a, 1000000, &d->credit); break;
+        case CONSOLE: cli__opt_u64(&a, 65535, &d->console_port); break;
         case OUT:
             if (optarg[0] != '\0') {
                 snprintf(d->out, sizeof d->out, "%s", optarg);

@@ -107,12 +107,27 @@ static int finished(const Empq__RunStatus *r)
     return r->state == EMPQ__RUN_STATE__RUN_DONE || r->state == EMPQ__RUN_STATE__RUN_CANCELLED;
 }
 
-/* Seconds left at rate, -1 when unknown, 0 when finished. */
+/* Pending jobs of stopped models: they will not run. */
+static uint32_t stopped_pending(const Empq__RunStatus *r)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < r->n_models; i++)
+        if (r->models[i]->has_stopped && r->models[i]->stopped)
+            n += r->models[i]->pending;
+    return n;
+}
+
+/* Seconds left at rate, -1 when unknown (or when only jobs of stopped
+ * models are left), 0 when finished. */
 static double run_eta(const Empq__RunStatus *r, double rate)
 {
     uint32_t left = r->total > r->done + r->dead ? r->total - r->done - r->dead : 0;
     if (left == 0 || r->state == EMPQ__RUN_STATE__RUN_DONE)
         return 0;
+    uint32_t stuck = stopped_pending(r);
+    left = left > stuck ? left - stuck : 0;
+    if (left == 0)
+        return -1;
     if (rate <= 0 || r->state != EMPQ__RUN_STATE__RUN_ACTIVE)
         return -1;
     return left / rate;
@@ -163,6 +178,14 @@ static json_t *run_json(const Empq__RunStatus *r, double rate, double eta)
             json_object_set_new(mo, "rate_factor", json_real(m->rate_factor));
         if (m->has_rate_limited)
             json_object_set_new(mo, "rate_limited", json_integer(m->rate_limited));
+        if (m->stop_reason != NULL)
+            json_object_set_new(mo, "stop_reason", json_string(m->stop_reason));
+        if (m->unusable_reason != NULL)
+            json_object_set_new(mo, "unusable_reason", json_string(m->unusable_reason));
+        json_t *dr = json_object();
+        for (size_t k = 0; k < m->n_dead_reasons; k++)
+            json_object_set_new(dr, m->dead_reasons[k]->reason, json_integer(m->dead_reasons[k]->count));
+        json_object_set_new(mo, "dead_reasons", dr);
         json_array_append_new(models, mo);
     }
     json_object_set_new(o, "models", models);
@@ -237,9 +260,22 @@ static void run_text(FILE *f, const Empq__RunStatus *r, double rate, double eta,
         if (m->has_rate_factor && m->rate_factor < 1.0)
             fprintf(f, "  slowed to %.0f%% (429s %u)", 100.0 * m->rate_factor, m->rate_limited);
         if (m->has_stopped && m->stopped)
-            fprintf(f, "  STOPPED (max_cost)");
+            fprintf(f, "  STOPPED (%s)", m->stop_reason != NULL ? m->stop_reason : "max_cost");
+        else if (m->unusable_reason != NULL)
+            fprintf(f, "  UNUSABLE: %s", m->unusable_reason);
         fputc('\n', f);
+        if (m->n_dead_reasons > 0) {
+            fprintf(f, "  %-*s  dead:", w, "");
+            for (size_t k = 0; k < m->n_dead_reasons; k++)
+                fprintf(f, "%s %s %u", k ? "," : "", m->dead_reasons[k]->reason, m->dead_reasons[k]->count);
+            fputc('\n', f);
+        }
     }
+    uint32_t stuck = stopped_pending(r);
+    if (stuck > 0 && !finished(r))
+        fprintf(f, "  %u pending jobs of stopped sources will not run: the run stays %s until cancelled "
+                   "(rerun those sources in a new run)\n",
+                stuck, state_name(r->state));
     if (r->n_emotions > 0) {
         fprintf(f, "  %-*s  %8s  %9s  %8s  %6s\n", w, "emotion", "done", "in flight", "pending", "dead");
         for (size_t i = 0; i < r->n_emotions; i++) {

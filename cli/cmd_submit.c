@@ -6,7 +6,9 @@
 #include "cli.h"
 #include "empq/dataset.h"
 #include "empq/export.h"
+#include "empq/provider.h"
 #include "empq/spec.h"
+#include "empq/template.h"
 #include "empq/store.h"
 #include "empq/util.h"
 
@@ -23,6 +25,9 @@ static void usage(FILE *f)
                "  --prompts N      select N prompts instead of the spec's selection.prompts\n"
                "  --run-id ID      the run id (default r-YYYYMMDD-HHMMSS-xxxx)\n"
                "  --force          fresh generations: do not read the response cache\n"
+               "  --dry-run[=K]    print the HTTP requests (method, URL, headers with the key\n"
+               "                   shown as its variable, exact body) of the first K prompts\n"
+               "                   (default 2) of each model; no call, nothing written\n"
                "Prints the run id on stdout.\n");
 }
 
@@ -47,6 +52,91 @@ static int load_dataset(const Empq__RunSpec *spec, const char *spec_path, empq_d
         return CLI_USAGE;
     }
     return CLI_OK;
+}
+
+/* ==================== --dry-run ==================== */
+
+/* Prints one request of model m for prompt p: a comment line, the method
+ * and URL, the headers (the key shown as where it comes from), a blank line
+ * and the exact body on one line. Returns an exit code. */
+static int dry_run_one(const Empq__RunSpec *spec, const Empq__ModelSpec *m, const Empq__Prompt *p,
+                       uint32_t sample)
+{
+    empq_error err = {0};
+    char *sys = NULL, *user = NULL, *base = NULL, *key = NULL;
+    empq_http_request req = {0};
+    int code = CLI_OK;
+    int rc = empq_template_render(spec->template_user, p, &user, &err);
+    if (rc == EMPQ_OK && spec->template_system != NULL && spec->template_system[0] != '\0')
+        rc = empq_template_render(spec->template_system, p, &sys, &err);
+    if (rc == EMPQ_OK && m->base_url != NULL && empq_expand_env(m->base_url, &base, NULL) != EMPQ_OK)
+        base = NULL; /* an unset variable: shown as written */
+    if (rc == EMPQ_OK) {
+        /* the key is never read: its header shows where it would come from */
+        empq_buf kb = {0};
+        if (m->api_key_env != NULL)
+            rc = empq_buf_printf(&kb, "${%s}", m->api_key_env);
+        else if (m->api_key_file != NULL)
+            rc = empq_buf_printf(&kb, "<contents of %s>", m->api_key_file);
+        key = kb.data;
+        if (rc == EMPQ_OK)
+            rc = empq_provider_request(m, base, sys, user, sample, key, &req, &err);
+    }
+    if (rc != EMPQ_OK) {
+        cli__err("model %s, prompt %u: %s", m->alias, p->index, err.msg[0] != '\0' ? err.msg : empq_strerror(rc));
+        code = CLI_USAGE;
+    } else {
+        printf("# model %s (%s), prompt %u (%s, %s), sample %u\n%s %s\n", m->alias, m->provider, p->index, p->id,
+               p->emotion, sample, req.method, req.url);
+        for (size_t i = 0; i < req.n_headers; i++)
+            printf("%s\n", req.headers[i]);
+        printf("\n%s\n\n", req.body);
+    }
+    empq_http_request_clear(&req);
+    free(sys);
+    free(user);
+    free(base);
+    free(key);
+    return code;
+}
+
+static int dry_run(const Empq__RunSpec *spec, Empq__Prompt *const *pp, size_t n, uint32_t k)
+{
+    int code = CLI_OK;
+    for (size_t mi = 0; mi < spec->n_models && code == CLI_OK; mi++) {
+        const Empq__ModelSpec *m = spec->models[mi];
+        if (strcmp(m->provider, "human") == 0)
+            continue;
+        for (size_t i = 0; i < n && i < k && code == CLI_OK; i++)
+            code = dry_run_one(spec, m, pp[i], 0);
+    }
+    return code;
+}
+
+/* Warns (on stderr; the submit goes on) about what this shell can tell a
+ * worker started from it could not use: a model's api_key_env unset or
+ * empty, a ${VAR} of its base_url unset. Workers elsewhere may have them;
+ * a model no live worker can call is stopped by the broker
+ * (docs/internals.md). */
+static void warn_env(const Empq__RunSpec *spec, const char *spec_path)
+{
+    for (size_t i = 0; i < spec->n_models; i++) {
+        const Empq__ModelSpec *m = spec->models[i];
+        if (m->provider != NULL && strcmp(m->provider, "human") == 0)
+            continue;
+        const char *k = m->api_key_env;
+        if (k != NULL && k[0] != '\0' && (getenv(k) == NULL || getenv(k)[0] == '\0'))
+            fprintf(stderr, "empq: warning: %s: model %s: api_key_env %s is not set here; a worker without it "
+                            "cannot call this model\n", spec_path, m->alias, k);
+        if (m->base_url != NULL) {
+            char *url = NULL;
+            empq_error err = {0};
+            if (empq_expand_env(m->base_url, &url, &err) == EMPQ_ENOTFOUND)
+                fprintf(stderr, "empq: warning: %s: model %s: base_url: %s here; a worker without it cannot "
+                                "call this model\n", spec_path, m->alias, err.msg);
+            free(url);
+        }
+    }
 }
 
 /* Tells the broker about the run. Prints the error. Returns CLI_OK,
@@ -177,6 +267,7 @@ int cli__submit(const cli__submit_opts *o, char *run_id, size_t len, uint64_t *j
         empq__run_spec__free_unpacked(spec, NULL);
         return CLI_USAGE;
     }
+    warn_env(spec, o->spec_path);
     if (o->prompts > 0) {
         spec->has_selection_count = 1;
         spec->selection_count = (uint32_t)o->prompts;
@@ -223,6 +314,10 @@ int cli__submit(const cli__submit_opts *o, char *run_id, size_t len, uint64_t *j
         pv[i].human_response = d->human;
         pp[i] = &pv[i];
     }
+    if (o->dry_run > 0) {
+        code = dry_run(spec, pp, n_idx, o->dry_run);
+        goto done;
+    }
 
     code = cli__submit_run(o, spec, pp, n_idx, run_id, len, jobs);
 
@@ -250,11 +345,12 @@ static int valid_run_id(const char *id)
 
 int cli__cmd_submit(int argc, char **argv)
 {
-    enum { FORCE = CLI_OPT, REDIS, BROKER, PROMPTS, RUN_ID };
+    enum { FORCE = CLI_OPT, REDIS, BROKER, PROMPTS, RUN_ID, DRY_RUN };
     static const struct option opts[] = {
         {"force", no_argument, NULL, FORCE},         {"redis", required_argument, NULL, REDIS},
         {"broker", required_argument, NULL, BROKER}, {"prompts", required_argument, NULL, PROMPTS},
-        {"run-id", required_argument, NULL, RUN_ID}, CLI_OPT_HELP_ENTRY,
+        {"run-id", required_argument, NULL, RUN_ID}, {"dry-run", optional_argument, NULL, DRY_RUN},
+        CLI_OPT_HELP_ENTRY,
         {0}};
     cli__args a = {.cmd = "submit", .opts = opts, .usage = usage, .max_args = 1, .too_many = "one spec only"};
     cli__submit_opts o = {0};
@@ -269,6 +365,13 @@ int cli__cmd_submit(int argc, char **argv)
         case BROKER: o.control = optarg; break;
         case PROMPTS: cli__opt_u64(&a, MAX_PROMPTS, &o.prompts); break;
         case RUN_ID: o.run_id = optarg; break;
+        case DRY_RUN: {
+            uint64_t k = 2;
+            if (optarg != NULL)
+                cli__opt_u64(&a, 1000, &k);
+            o.dry_run = k > 0 ? (uint32_t)k : 2;
+            break;
+        }
         }
     }
     if (c == 0)
@@ -286,7 +389,7 @@ int cli__cmd_submit(int argc, char **argv)
     }
     char id[64];
     int code = cli__submit(&o, id, sizeof id, NULL);
-    if (id[0] != '\0')
+    if (id[0] != '\0' && o.dry_run == 0)
         printf("%s\n", id);
     return code;
 }

@@ -62,6 +62,12 @@ int cli__cmd_workers(int argc, char **argv)
             for (size_t k = 0; k < w->n_models; k++)
                 json_array_append_new(ms, json_string(w->models[k]));
             json_object_set_new(o, "models", ms);
+            json_t *un = json_array(); /* the models it said it cannot call */
+            for (size_t k = 0; k < w->n_unusable; k++)
+                json_array_append_new(un, json_pack("{s:s,s:i,s:s}", "run_id", w->unusable[k]->run_id, "model",
+                                                    (json_int_t)w->unusable[k]->model, "reason",
+                                                    w->unusable[k]->reason != NULL ? w->unusable[k]->reason : ""));
+            json_object_set_new(o, "unusable", un);
             json_array_append_new(arr, o);
         }
         json_t *top = json_pack("{s:o}", "workers", arr);

@@ -64,9 +64,10 @@ void fakellm_reqlog_write(fakellm_reqlog *l, const fakellm_reqlog_entry *e)
             snprintf(hex + 2 * i, 3, "%02x", md[i]);
     char peer[INET6_ADDRSTRLEN + 8];
     peer_text(e->peer, peer, sizeof peer);
-    json_t *o = json_pack("{s:I,s:I,s:i,s:s?,s:s,s:s,s:s}", "arrived_ms", (json_int_t)e->arrived_ms, "replied_ms",
-                          (json_int_t)e->replied_ms, "status", (int)e->status, "model", e->model, "body", hex,
-                          "host", e->host != NULL ? e->host : "", "peer", peer);
+    json_t *o = json_pack("{s:I,s:o,s:i,s:s?,s:s,s:s,s:s}", "arrived_ms", (json_int_t)e->arrived_ms, "replied_ms",
+                          e->replied_ms != 0 ? json_integer((json_int_t)e->replied_ms) : json_null(), "status",
+                          (int)e->status, "model", e->model, "body", hex, "host", e->host != NULL ? e->host : "",
+                          "peer", peer);
     char *line = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     pthread_mutex_lock(&l->mu);

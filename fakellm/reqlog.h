@@ -1,22 +1,22 @@
 /* reqlog.h: the fake server's request log (--request-log PATH), for tests
  * that must prove from the server's side which requests arrived, from
- * where and when: one JSON object per answered model request, written when
- * its reply is queued,
+ * where and when: one JSON object per model request, written when its reply
+ * is queued, or when its connection ends without one,
  *
  *   {"arrived_ms":1765000000123,"replied_ms":1765000000224,"status":200,
  *    "model":"fake-warm","body":"9f2c...","host":"127.0.0.1:8080","peer":"127.0.0.1:51234"}
  *
  * arrived_ms  wall-clock ms when the request's body had arrived
- * replied_ms  wall-clock ms when its reply was queued
- * status      the HTTP status sent
+ * replied_ms  wall-clock ms when its reply was queued; null: none was
+ * status      the HTTP status sent; 0: none (the client went away while the
+ *             request waited, or the hang/reset fault held or dropped it)
  * model       the model of the reply (null when none: a refused request)
  * body        the first 16 hex digits of the SHA-256 of the request body:
  *             the same request (same job) gives the same value
  * host        the Host header the client sent ("" when none)
  * peer        the client's address and port
  *
- * Requests that never get a reply (the reset and hang faults) are not
- * logged. Each line is flushed as written. Thread safe. */
+ * Each line is flushed as written. Thread safe. */
 #ifndef FAKELLM_REQLOG_H
 #define FAKELLM_REQLOG_H
 
@@ -32,7 +32,8 @@ typedef struct fakellm_reqlog fakellm_reqlog;
  * fakellm_reqlog_close). EMPQ_EIO with err naming the file otherwise. */
 int fakellm_reqlog_open(fakellm_reqlog **out, const char *path, empq_error *err);
 
-/* One answered request; host, model may be NULL; peer may be NULL. */
+/* One request (replied_ms 0 and status 0: not answered); host, model and
+ * peer may be NULL. */
 typedef struct fakellm_reqlog_entry {
     uint64_t arrived_ms, replied_ms;
     unsigned status;

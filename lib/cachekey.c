@@ -35,6 +35,30 @@ static json_t *message(const char *role, const char *content)
     return o;
 }
 
+/* The parameters that came with reasoning models (added only when set, so
+ * the keys of requests without them stay what they were). */
+static int put_reasoning(json_t *o, const Empq__GenParams *p)
+{
+    if ((p->has_max_completion_tokens && put(o, "max_completion_tokens", json_integer(p->max_completion_tokens)) != 0) ||
+        put_str(o, "reasoning_effort", p->reasoning_effort) != 0 || put_str(o, "system_role", p->system_role) != 0 ||
+        (p->has_thinking_budget && put(o, "thinking_budget", json_integer(p->thinking_budget)) != 0) ||
+        (p->has_include_thoughts && put(o, "include_thoughts", json_boolean(p->include_thoughts)) != 0))
+        return -1;
+    if (p->n_safety_settings == 0)
+        return 0;
+    json_t *a = json_array();
+    if (put(o, "safety_settings", a) != 0)
+        return -1;
+    for (size_t i = 0; i < p->n_safety_settings; i++) {
+        json_t *e = json_object();
+        if (e == NULL || json_array_append_new(a, e) != 0 ||
+            put_str(e, "category", p->safety_settings[i]->category) != 0 ||
+            put_str(e, "threshold", p->safety_settings[i]->threshold) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Builds the canonical request object; NULL when a text is not UTF-8 (*what
  * names it) or memory runs out. */
 static json_t *request(const Empq__ModelSpec *m, const char *system, const char *user, uint32_t sample,
@@ -80,6 +104,15 @@ static json_t *request(const Empq__ModelSpec *m, const char *system, const char 
                     goto fail;
             }
         }
+        *what = "a reasoning, thinking or safety parameter";
+        if (put_reasoning(o, p) != 0)
+            goto fail;
+    }
+    *what = "extra_body";
+    if (m->extra_body != NULL && m->extra_body[0] != '\0') {
+        json_error_t jerr;
+        if (put(o, "extra_body", json_loads(m->extra_body, 0, &jerr)) != 0)
+            goto fail;
     }
     *what = NULL;
     if (m->output != NULL && put(o, "output", json_string(m->output)) != 0)

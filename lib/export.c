@@ -112,6 +112,24 @@ static json_t *params_json(const Empq__GenParams *g)
         }
         put(o, "stop", a, &bad);
     }
+    if (g->has_max_completion_tokens)
+        put(o, "max_completion_tokens", json_integer(g->max_completion_tokens), &bad);
+    if (g->reasoning_effort != NULL)
+        put(o, "reasoning_effort", jstr(g->reasoning_effort), &bad);
+    if (g->system_role != NULL)
+        put(o, "system_role", jstr(g->system_role), &bad);
+    if (g->has_thinking_budget)
+        put(o, "thinking_budget", json_integer(g->thinking_budget), &bad);
+    if (g->has_include_thoughts)
+        put(o, "include_thoughts", json_boolean(g->include_thoughts), &bad);
+    if (g->n_safety_settings > 0) {
+        json_t *a = json_array();
+        for (size_t i = 0; a != NULL && i < g->n_safety_settings; i++)
+            if (json_array_append_new(a, json_pack("{s:s, s:s}", "category", g->safety_settings[i]->category,
+                                                   "threshold", g->safety_settings[i]->threshold)) != 0)
+                bad = 1;
+        put(o, "safetySettings", a, &bad);
+    }
     if (bad) {
         json_decref(o);
         return NULL;
@@ -160,12 +178,15 @@ static const char *const prompt_keys[P_N] = {"run_id",  "prompt_id", "prompt_ind
 /* Keys D_PROMPT_INDEX..D_SAMPLE only when the run has jobs per prompt. */
 enum {
     D_RUN_ID, D_JOB, D_PROMPT_INDEX, D_PROMPT_ID, D_SOURCE, D_SAMPLE, D_REASON, D_LAST_STATUS,
-    D_BODY_EXCERPT, D_ATTEMPTS, D_AT, D_WORKER, D_N
+    D_BODY_EXCERPT, D_ATTEMPTS, D_AT, D_WORKER, D_REQUEST_ID, D_FINISH_REASON, D_TOKENS_IN, D_TOKENS_OUT,
+    D_REASONING_TOKENS, D_SAFETY_RATINGS, D_N
 };
 static const char *const dead_keys[D_N] = {"run_id",      "job",          "prompt_index",
                                            "prompt_id",   "source",       "sample",
                                            "reason",      "last_status",  "body_excerpt",
-                                           "attempts",    "at",           "worker"};
+                                           "attempts",    "at",           "worker",
+                                           "request_id",  "finish_reason", "tokens_in",
+                                           "tokens_out",  "reasoning_tokens", "safety_ratings"};
 
 /* Formats one run's lines. A prompt's fields and a dead letter's are set in
  * their objects and dumped whole; a result line is its prompt's dumped
@@ -360,6 +381,18 @@ static int put_int_opt(empq_buf *out, int has, long long v)
     return has ? put_int(out, v) : PUT_LIT(out, "null");
 }
 
+/* Appends the JSON text js as a value (null when NULL or not JSON). */
+static int put_json(empq_buf *out, const char *js)
+{
+    json_error_t jerr;
+    json_t *v = js != NULL ? json_loads(js, JSON_DECODE_ANY, &jerr) : NULL;
+    if (v == NULL)
+        return PUT_LIT(out, "null");
+    int rc = json_dump_callback(v, to_buf, out, DUMP_FLAGS | JSON_ENCODE_ANY);
+    json_decref(v);
+    return rc != 0 ? -1 : 0;
+}
+
 /* Appends ms as "2026-11-22T03:57:22.123Z" (quoted; null when !has), as
  * empq_export_iso8601 writes it; the text of the last second is kept. */
 static int put_time_opt(fmt *f, empq_buf *out, int has, uint64_t ms)
@@ -460,6 +493,14 @@ static int fmt_prefix(fmt *f, const Empq__Prompt *p, uint32_t pi)
     return EMPQ_ENOMEM;
 }
 
+/* The thinking text of a result is written only for a model whose spec
+ * keeps it (a cache entry may hold thinking written for another run). */
+static int keep_thinking(const fmt *f, const Empq__Result *r, const Empq__Generation *g)
+{
+    const Empq__ModelSpec *m = f->run->spec->models[r->model];
+    return g != NULL && g->thinking != NULL && m->has_keep_thinking && m->keep_thinking;
+}
+
 /* Appends result r of prompt p (index pi) as one line to out: the prompt's
  * prefix, then the result's keys in the order of export.h, the strings
  * dumped by jansson, the parts a model's lines share dumped once. */
@@ -484,6 +525,15 @@ static int fmt_line(fmt *f, const Empq__Prompt *p, uint32_t pi, const Empq__Resu
               put_int_opt(out, g != NULL && g->has_tokens_in, g != NULL ? g->tokens_in : 0) ||
               PUT_LIT(out, ",\"tokens_out\":") ||
               put_int_opt(out, g != NULL && g->has_tokens_out, g != NULL ? g->tokens_out : 0) ||
+              PUT_LIT(out, ",\"reasoning_tokens\":") ||
+              put_int_opt(out, g != NULL && g->has_reasoning_tokens, g != NULL ? g->reasoning_tokens : 0) ||
+              PUT_LIT(out, ",\"cached_tokens\":") ||
+              put_int_opt(out, g != NULL && g->has_cached_tokens, g != NULL ? g->cached_tokens : 0) ||
+              PUT_LIT(out, ",\"system_fingerprint\":") ||
+              put_text(f, out, g != NULL ? g->system_fingerprint : NULL) ||
+              PUT_LIT(out, ",\"request_id\":") || put_text(f, out, g != NULL ? g->request_id : NULL) ||
+              PUT_LIT(out, ",\"safety_ratings\":") || put_json(out, g != NULL ? g->safety_ratings : NULL) ||
+              PUT_LIT(out, ",\"thinking\":") || put_text(f, out, keep_thinking(f, r, g) ? g->thinking : NULL) ||
               PUT_LIT(out, ",\"latency_ms\":") ||
               put_int_opt(out, g != NULL && g->has_latency_ms, g != NULL ? g->latency_ms : 0) ||
               PUT_LIT(out, ",\"attempts\":") || put_int_opt(out, r->has_attempts, r->attempts) ||
@@ -530,6 +580,21 @@ static int fmt_dead(fmt *f, const Empq__Prompt *p, const Empq__DeadLetter *d)
         rc = set_time_opt(f, &s[D_AT], d->has_at_ms, d->at_ms);
     if (rc == EMPQ_OK)
         rc = set_str(f, &s[D_WORKER], d->worker);
+    if (rc == EMPQ_OK)
+        rc = set_str(f, &s[D_REQUEST_ID], d->request_id);
+    if (rc == EMPQ_OK)
+        rc = set_str(f, &s[D_FINISH_REASON], d->finish_reason);
+    if (rc == EMPQ_OK)
+        rc = set_int_opt(&s[D_TOKENS_IN], d->has_tokens_in, d->tokens_in);
+    if (rc == EMPQ_OK)
+        rc = set_int_opt(&s[D_TOKENS_OUT], d->has_tokens_out, d->tokens_out);
+    if (rc == EMPQ_OK)
+        rc = set_int_opt(&s[D_REASONING_TOKENS], d->has_reasoning_tokens, d->reasoning_tokens);
+    if (rc == EMPQ_OK) { /* JSON the worker wrote; null when it is not JSON */
+        json_t *v = d->safety_ratings != NULL ? json_loads(d->safety_ratings, JSON_DECODE_ANY, NULL) : NULL;
+        slot_put(&s[D_SAFETY_RATINGS], v != NULL ? v : json_null());
+        json_decref(v); /* the object holds its reference */
+    }
     return rc;
 }
 

@@ -73,24 +73,26 @@ void empq_http_request_clear(empq_http_request *r)
     memset(r, 0, sizeof *r);
 }
 
-void empq_provider_result_clear(empq_provider_result *r)
-{
-    if (r == NULL)
-        return;
-    free(r->gen.text);
-    free(r->gen.finish_reason);
-    free(r->gen.model_reported);
-    memset(r, 0, sizeof *r);
-    Empq__Generation init = EMPQ__GENERATION__INIT;
-    r->gen = init;
-}
-
-/* Frees the generation of a result that is not a success; keeps the verdict. */
+/* Frees the generation's strings and re-initialises it; keeps the verdict. */
 static void drop_gen(empq_provider_result *r)
 {
     free(r->gen.text);
     free(r->gen.finish_reason);
     free(r->gen.model_reported);
+    free(r->gen.system_fingerprint);
+    free(r->gen.request_id);
+    free(r->gen.thinking);
+    free(r->gen.safety_ratings);
+    Empq__Generation init = EMPQ__GENERATION__INIT;
+    r->gen = init;
+}
+
+void empq_provider_result_clear(empq_provider_result *r)
+{
+    if (r == NULL)
+        return;
+    drop_gen(r);
+    memset(r, 0, sizeof *r);
     Empq__Generation init = EMPQ__GENERATION__INIT;
     r->gen = init;
 }
@@ -265,7 +267,7 @@ typedef struct adapter {
     json_t *(*body)(const Empq__ModelSpec *m, const char *system, const char *user, uint32_t sample,
                     empq_error *err);
     /* reads a 2xx body into out (cls, gen, reason) */
-    void (*parse_ok)(const json_t *root, empq_provider_result *out);
+    void (*parse_ok)(const Empq__ModelSpec *m, const json_t *root, empq_provider_result *out);
     /* the message of an error body (NULL when none); *blocked = 1 when the
      * provider says the content was blocked by its policy */
     const char *(*error_message)(const json_t *root, int *blocked);
@@ -333,13 +335,14 @@ static int azure_endpoint(const Empq__ModelSpec *m, const char *base, const char
     return rc;
 }
 
-static json_t *messages_array(const char *system, const char *user, empq_error *err)
+static json_t *messages_array(const char *system, const char *system_role, const char *user, empq_error *err)
 {
     json_t *msgs = json_array();
     if (msgs == NULL)
         goto nomem;
     if (has_text(system)) {
-        json_t *sys = json_pack("{s:s, s:s}", "role", "system", "content", system);
+        json_t *sys = json_pack("{s:s, s:s}", "role", has_text(system_role) ? system_role : "system", "content",
+                                system);
         if (sys == NULL || json_array_append_new(msgs, sys) != 0)
             goto bad;
     }
@@ -414,16 +417,21 @@ static json_t *openai_body(const Empq__ModelSpec *m, const char *system, const c
         empq_error_set(err, EMPQ_ENOMEM, "provider: out of memory");
         return NULL;
     }
+    const Empq__GenParams *p = m->params;
     int bad = 0;
     if (has_text(m->model))
         bad |= json_object_set_new(o, "model", json_string(m->model));
-    json_t *msgs = messages_array(system, user, err);
+    json_t *msgs = messages_array(system, p != NULL ? p->system_role : NULL, user, err);
     if (msgs == NULL) {
         json_decref(o);
         return NULL;
     }
     bad |= json_object_set_new(o, "messages", msgs);
-    bad |= add_params(o, m->params, sample, "temperature", "top_p", "max_tokens", "seed", "stop");
+    bad |= add_params(o, p, sample, "temperature", "top_p", "max_tokens", "seed", "stop");
+    if (p != NULL && p->has_max_completion_tokens)
+        bad |= json_object_set_new(o, "max_completion_tokens", json_integer(p->max_completion_tokens));
+    if (p != NULL && has_text(p->reasoning_effort))
+        bad |= json_object_set_new(o, "reasoning_effort", json_string(p->reasoning_effort));
     if (!bad && is_judge(m))
         bad |= json_object_set_new(o, "response_format",
                                    json_pack("{s:s, s:{s:s, s:b, s:o}}", "type", "json_schema", "json_schema", "name",
@@ -436,7 +444,53 @@ static json_t *openai_body(const Empq__ModelSpec *m, const char *system, const c
     return o;
 }
 
-static void openai_parse_ok(const json_t *root, empq_provider_result *out)
+/* ---- what a 2xx reply without answer text means ---- */
+
+/* The verdict on a reply that gave no answer text: finish is the
+ * provider's stop reason, length = 1 when it is its length stop,
+ * thought = 1 when reasoning/thinking was spent or returned, blocked names
+ * the provider's block reason (NULL: none). Reasons, and why some are
+ * retried (docs/spec.md, "What counts as an answer"):
+ *   blocked:REASON              the provider's filter: permanent
+ *   refusal                     a refusal with no words: permanent
+ *   reasoning_exhausted_budget  the length stop came inside the reasoning:
+ *                               the same budget ends the same way: permanent
+ *   length_before_text          a length stop before any text: permanent
+ *   thinking_only               only thinking, normal stop: retried (a new
+ *                               sample may answer)
+ *   empty_reply                 no text at all: retried */
+static void no_answer(empq_provider_result *out, int length, int thought, int refused, const char *blocked)
+{
+    if (blocked != NULL)
+        set_verdict(out, EMPQ_PROVIDER_PERMANENT, "blocked:%s", blocked);
+    else if (refused)
+        set_verdict(out, EMPQ_PROVIDER_PERMANENT, "refusal");
+    else if (length && thought)
+        set_verdict(out, EMPQ_PROVIDER_PERMANENT, "reasoning_exhausted_budget");
+    else if (length)
+        set_verdict(out, EMPQ_PROVIDER_PERMANENT, "length_before_text");
+    else if (thought)
+        set_verdict(out, EMPQ_PROVIDER_RETRYABLE, "thinking_only");
+    else
+        set_verdict(out, EMPQ_PROVIDER_RETRYABLE, "empty_reply");
+}
+
+/* Sets the verdict of a reply whose fields are read: success when the
+ * answer text is set, else no_answer's. */
+static void answer_verdict(empq_provider_result *out, int rc, int length, int thought, int refused,
+                           const char *blocked)
+{
+    if (rc != EMPQ_OK)
+        set_verdict(out, EMPQ_PROVIDER_RETRYABLE, "out of memory reading the reply");
+    else if (has_text(out->gen.text))
+        set_verdict(out, EMPQ_PROVIDER_SUCCESS, "%s", "");
+    else
+        no_answer(out, length, thought, refused, blocked);
+}
+
+static int keep_thinking(const Empq__ModelSpec *m) { return m->has_keep_thinking && m->keep_thinking; }
+
+static void openai_parse_ok(const Empq__ModelSpec *m, const json_t *root, empq_provider_result *out)
 {
     const json_t *choices = json_object_get(root, "choices");
     const json_t *c0 = json_array_get(choices, 0);
@@ -453,31 +507,36 @@ static void openai_parse_ok(const json_t *root, empq_provider_result *out)
     const char *text = json_string_value(content);
     const char *refusal = jstr(msg, "refusal");
     const char *finish = jstr(c0, "finish_reason");
-    if (!has_text(text) && !has_text(refusal) && finish != NULL && strcmp(finish, "content_filter") == 0) {
-        set_verdict(out, EMPQ_PROVIDER_PERMANENT, "content refusal: finish_reason content_filter, no text");
-        return;
-    }
+    /* vLLM's reasoning parsers: message.reasoning_content (older) or reasoning */
+    const char *thinking = jstr(msg, "reasoning_content");
+    if (thinking == NULL)
+        thinking = jstr(msg, "reasoning");
     int rc = EMPQ_OK;
-    if (has_text(refusal) && !has_text(text)) {
-        out->gen.has_refusal = 1;
-        out->gen.refusal = 1;
+    if (has_text(text)) {
+        rc |= set_str(&out->gen.text, text);
+        if (has_text(refusal))
+            out->gen.has_refusal = out->gen.refusal = 1;
+    } else if (has_text(refusal)) { /* a refusal in words: the study's data */
+        out->gen.has_refusal = out->gen.refusal = 1;
         rc |= set_str(&out->gen.text, refusal);
-    } else {
-        rc |= set_str(&out->gen.text, text != NULL ? text : "");
-        if (has_text(refusal)) {
-            out->gen.has_refusal = 1;
-            out->gen.refusal = 1;
-        }
     }
+    if (has_text(thinking) && keep_thinking(m))
+        rc |= set_str(&out->gen.thinking, thinking);
     rc |= set_str(&out->gen.finish_reason, finish);
     rc |= set_str(&out->gen.model_reported, jstr(root, "model"));
+    rc |= set_str(&out->gen.system_fingerprint, jstr(root, "system_fingerprint"));
     const json_t *usage = json_object_get(root, "usage");
     out->gen.has_tokens_in = juint(usage, "prompt_tokens", &out->gen.tokens_in);
+    /* completion_tokens counts the reasoning tokens already */
     out->gen.has_tokens_out = juint(usage, "completion_tokens", &out->gen.tokens_out);
-    if (rc != EMPQ_OK)
-        set_verdict(out, EMPQ_PROVIDER_RETRYABLE, "out of memory reading the reply");
-    else
-        set_verdict(out, EMPQ_PROVIDER_SUCCESS, "%s", "");
+    out->gen.has_reasoning_tokens =
+        juint(json_object_get(usage, "completion_tokens_details"), "reasoning_tokens", &out->gen.reasoning_tokens);
+    out->gen.has_cached_tokens =
+        juint(json_object_get(usage, "prompt_tokens_details"), "cached_tokens", &out->gen.cached_tokens);
+    int thought = has_text(thinking) || (out->gen.has_reasoning_tokens && out->gen.reasoning_tokens > 0);
+    int filtered = finish != NULL && strcmp(finish, "content_filter") == 0;
+    answer_verdict(out, rc, finish != NULL && strcmp(finish, "length") == 0, thought, 0,
+                   filtered ? "content_filter" : NULL);
 }
 
 static int is_content_code(const char *s)
@@ -500,6 +559,76 @@ static const char *openai_error_message(const json_t *root, int *blocked)
         return json_string_value(e);
     const char *msg = jstr(root, "message");
     return msg != NULL ? msg : jstr(root, "detail");
+}
+
+/* The name of an error that holds for every job of the model (quota,
+ * billing, permission), or NULL: OpenAI error.code/type insufficient_quota
+ * (and billing_*), Anthropic error.type billing_error, permission_error
+ * and its "credit balance is too low" 400, Google error.status
+ * PERMISSION_DENIED and a 429 whose QuotaFailure names a per-day quota;
+ * and HTTP 402, 403 whatever the body says. A 401 is not among them: keys
+ * live on the workers, and another worker's key may be right (the job
+ * dies, the model goes on). */
+static const char *fatal_error(const json_t *root, long status)
+{
+    static const char *const names[] = {"insufficient_quota", "billing_not_active", "billing_hard_limit_reached",
+                                        "access_terminated", "billing_error", "permission_error",
+                                        "PERMISSION_DENIED"};
+    const json_t *e = json_object_get(root, "error");
+    const char *cand[] = {jstr(e, "code"), jstr(e, "type"), jstr(e, "status")};
+    for (size_t i = 0; i < sizeof cand / sizeof cand[0]; i++)
+        for (size_t j = 0; cand[i] != NULL && j < sizeof names / sizeof names[0]; j++)
+            if (strcmp(cand[i], names[j]) == 0)
+                return names[j];
+    /* Anthropic answers an empty prepaid balance with a 400
+     * invalid_request_error "Your credit balance is too low ..." */
+    const char *msg = jstr(e, "message");
+    if (msg != NULL && strstr(msg, "credit balance is too low") != NULL)
+        return "credit_balance_too_low";
+    /* Google: a daily quota (QuotaFailure quotaId ...PerDay...) comes back
+     * in hours, not seconds */
+    size_t i, k;
+    const json_t *d, *v;
+    json_array_foreach(json_object_get(e, "details"), i, d) {
+        const char *type = jstr(d, "@type");
+        if (type == NULL || strstr(type, "google.rpc.QuotaFailure") == NULL)
+            continue;
+        json_array_foreach(json_object_get(d, "violations"), k, v) {
+            const char *q = jstr(v, "quotaId");
+            if (q != NULL && strstr(q, "PerDay") != NULL)
+                return "daily_quota_exhausted";
+        }
+    }
+    if (status == 402)
+        return "payment_required";
+    if (status == 403)
+        return "forbidden";
+    return NULL;
+}
+
+/* Google's RetryInfo in an error body:
+ * {"error":{"details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"7s"}]}}.
+ * Returns 1 and *ms when there is one. */
+static int google_retry_delay(const json_t *root, uint32_t *ms)
+{
+    const json_t *details = json_object_get(json_object_get(root, "error"), "details");
+    size_t i;
+    const json_t *d;
+    json_array_foreach(details, i, d) {
+        const char *type = jstr(d, "@type");
+        const char *delay = jstr(d, "retryDelay");
+        if (type == NULL || delay == NULL || strstr(type, "google.rpc.RetryInfo") == NULL)
+            continue;
+        char *end = NULL;
+        errno = 0;
+        double sec = strtod(delay, &end);
+        if (errno != 0 || end == delay || strcmp(end, "s") != 0 || !isfinite(sec) || sec < 0)
+            return 0;
+        double v = ceil(sec * 1000.0);
+        *ms = v >= (double)RETRY_AFTER_CAP_MS ? RETRY_AFTER_CAP_MS : (uint32_t)v;
+        return 1;
+    }
+    return 0;
 }
 
 /* ---- Anthropic Messages ---- */
@@ -532,16 +661,20 @@ static json_t *anthropic_body(const Empq__ModelSpec *m, const char *system, cons
     json_t *msgs = json_array();
     json_t *u = json_pack("{s:s, s:s}", "role", "user", "content", user);
     int bad = o == NULL || msgs == NULL || u == NULL || json_array_append_new(msgs, u) != 0;
+    const Empq__GenParams *p = m->params;
     if (!bad) {
         bad |= json_object_set_new(o, "model", json_string(has_text(m->model) ? m->model : ""));
-        int max = m->params != NULL && m->params->has_max_tokens ? m->params->max_tokens : ANTHROPIC_MAX_TOKENS;
+        int max = p != NULL && p->has_max_tokens ? p->max_tokens : ANTHROPIC_MAX_TOKENS;
         bad |= json_object_set_new(o, "max_tokens", json_integer(max));
         if (has_text(system))
             bad |= json_object_set_new(o, "system", json_string(system));
         bad |= json_object_set_new(o, "messages", msgs);
         msgs = NULL;
         /* no seed in this API */
-        bad |= add_params(o, m->params, sample, "temperature", "top_p", NULL, NULL, "stop_sequences");
+        bad |= add_params(o, p, sample, "temperature", "top_p", NULL, NULL, "stop_sequences");
+        if (p != NULL && p->has_thinking_budget)
+            bad |= json_object_set_new(o, "thinking", json_pack("{s:s, s:i}", "type", "enabled", "budget_tokens",
+                                                                (int)p->thinking_budget));
         if (!bad && is_judge(m)) /* a forced call of one tool whose input is the verdict */
             bad |= json_object_set_new(o, "tools",
                                        json_pack("[{s:s, s:s, s:o}]", "name", JUDGE_TOOL, "description",
@@ -558,27 +691,32 @@ static json_t *anthropic_body(const Empq__ModelSpec *m, const char *system, cons
     return o;
 }
 
-/* Concatenates the text of the "text" parts of a content array (Anthropic
- * blocks {type,text}, Gemini parts {text}). NULL when there is none. */
-static char *join_text(const json_t *arr, int need_type)
+/* Concatenates the member `field` of the parts of a content array whose
+ * "type" is `type` (NULL: any type) and whose "thought" flag is `thought`
+ * (Anthropic blocks {type,text} / {type,thinking}, Gemini parts {text,
+ * thought}). Sets *any when such a part exists; NULL when none has text or
+ * memory runs out (*oom set). */
+static char *join_parts(const json_t *arr, const char *type, const char *field, int thought, int *any, int *oom)
 {
     empq_buf b = {0};
     size_t i;
     const json_t *part;
-    int any = 0;
     json_array_foreach(arr, i, part) {
-        const char *type = jstr(part, "type");
-        const char *t = jstr(part, "text");
-        if (t == NULL || (need_type && (type == NULL || strcmp(type, "text") != 0)))
+        const char *t = jstr(part, field);
+        const char *ty = jstr(part, "type");
+        if (type != NULL && (ty == NULL || strcmp(ty, type) != 0))
             continue;
+        if (type == NULL && json_is_true(json_object_get(part, "thought")) != thought)
+            continue;
+        if (t == NULL)
+            continue;
+        *any = 1;
         if (empq_buf_append(&b, t, strlen(t)) != EMPQ_OK) {
             empq_buf_free(&b);
+            *oom = 1;
             return NULL;
         }
-        any = 1;
     }
-    if (!any)
-        return NULL;
     return b.data;
 }
 
@@ -596,7 +734,7 @@ static char *tool_input(const json_t *content)
     return NULL;
 }
 
-static void anthropic_parse_ok(const json_t *root, empq_provider_result *out)
+static void anthropic_parse_ok(const Empq__ModelSpec *m, const json_t *root, empq_provider_result *out)
 {
     const json_t *content = json_object_get(root, "content");
     if (!json_is_array(content)) {
@@ -605,27 +743,39 @@ static void anthropic_parse_ok(const json_t *root, empq_provider_result *out)
     }
     const char *stop = jstr(root, "stop_reason");
     int refused = stop != NULL && strcmp(stop, "refusal") == 0;
-    char *text = join_text(content, 1);
-    if (text == NULL) /* a judge's forced tool call: its input, as JSON text */
-        text = tool_input(content);
-    if (text == NULL && refused) {
-        set_verdict(out, EMPQ_PROVIDER_PERMANENT, "content refusal: stop_reason refusal, no text");
-        return;
+    int any_text = 0, any_thinking = 0, oom = 0, rc = EMPQ_OK;
+    out->gen.text = join_parts(content, "text", "text", 0, &any_text, &oom);
+    if (out->gen.text == NULL && !oom && is_judge(m)) /* a judge's forced tool call: its input, as JSON text */
+        out->gen.text = tool_input(content);
+    char *thinking = join_parts(content, "thinking", "thinking", 0, &any_thinking, &oom);
+    size_t i;
+    const json_t *part;
+    json_array_foreach(content, i, part) {
+        const char *ty = jstr(part, "type");
+        any_thinking |= ty != NULL && strcmp(ty, "redacted_thinking") == 0;
     }
-    out->gen.text = text != NULL ? text : empq_strdup("");
-    if (refused) {
-        out->gen.has_refusal = 1;
-        out->gen.refusal = 1;
-    }
-    int rc = set_str(&out->gen.finish_reason, stop);
+    if (keep_thinking(m) && has_text(thinking))
+        out->gen.thinking = thinking;
+    else
+        free(thinking);
+    if (refused && has_text(out->gen.text))
+        out->gen.has_refusal = out->gen.refusal = 1;
+    rc |= set_str(&out->gen.finish_reason, stop);
     rc |= set_str(&out->gen.model_reported, jstr(root, "model"));
     const json_t *usage = json_object_get(root, "usage");
-    out->gen.has_tokens_in = juint(usage, "input_tokens", &out->gen.tokens_in);
+    /* input_tokens leaves out the cache reads and writes: the three are the input */
+    uint32_t in = 0, cread = 0, cwrite = 0;
+    out->gen.has_tokens_in = juint(usage, "input_tokens", &in);
+    int has_read = juint(usage, "cache_read_input_tokens", &cread);
+    juint(usage, "cache_creation_input_tokens", &cwrite);
+    uint64_t total = (uint64_t)in + cread + cwrite;
+    out->gen.tokens_in = total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
+    out->gen.has_cached_tokens = has_read;
+    out->gen.cached_tokens = cread;
+    /* output_tokens counts the thinking tokens already */
     out->gen.has_tokens_out = juint(usage, "output_tokens", &out->gen.tokens_out);
-    if (rc != EMPQ_OK || out->gen.text == NULL)
-        set_verdict(out, EMPQ_PROVIDER_RETRYABLE, "out of memory reading the reply");
-    else
-        set_verdict(out, EMPQ_PROVIDER_SUCCESS, "%s", "");
+    answer_verdict(out, oom ? EMPQ_ENOMEM : rc, stop != NULL && strcmp(stop, "max_tokens") == 0, any_thinking,
+                   refused, NULL);
 }
 
 /* ---- Google Gemini generateContent ---- */
@@ -652,6 +802,30 @@ static int gemini_endpoint(const Empq__ModelSpec *m, const char *base, const cha
     return rc;
 }
 
+/* generationConfig.thinkingConfig and the top-level safetySettings. */
+static int gemini_thinking_safety(json_t *o, json_t *gc, const Empq__GenParams *p)
+{
+    if (p == NULL)
+        return 0;
+    int bad = 0;
+    if (p->has_thinking_budget || p->has_include_thoughts) {
+        json_t *tc = json_object();
+        if (tc != NULL && p->has_thinking_budget)
+            bad |= json_object_set_new(tc, "thinkingBudget", json_integer(p->thinking_budget));
+        if (tc != NULL && p->has_include_thoughts)
+            bad |= json_object_set_new(tc, "includeThoughts", json_boolean(p->include_thoughts));
+        bad |= json_object_set_new(gc, "thinkingConfig", tc);
+    }
+    if (p->n_safety_settings > 0) {
+        json_t *a = json_array();
+        for (size_t i = 0; a != NULL && i < p->n_safety_settings; i++)
+            bad |= json_array_append_new(a, json_pack("{s:s, s:s}", "category", p->safety_settings[i]->category,
+                                                      "threshold", p->safety_settings[i]->threshold));
+        bad |= json_object_set_new(o, "safetySettings", a);
+    }
+    return bad;
+}
+
 static json_t *gemini_body(const Empq__ModelSpec *m, const char *system, const char *user, uint32_t sample,
                            empq_error *err)
 {
@@ -666,6 +840,8 @@ static json_t *gemini_body(const Empq__ModelSpec *m, const char *system, const c
     bad |= gc == NULL;
     if (!bad)
         bad |= add_params(gc, m->params, sample, "temperature", "topP", "maxOutputTokens", "seed", "stopSequences");
+    if (!bad)
+        bad |= gemini_thinking_safety(o, gc, m->params);
     if (!bad && is_judge(m)) {
         bad |= json_object_set_new(gc, "responseMimeType", json_string("application/json"));
         bad |= json_object_set_new(gc, "responseSchema", judge_schema(1));
@@ -685,40 +861,64 @@ static json_t *gemini_body(const Empq__ModelSpec *m, const char *system, const c
 
 static int gemini_blocked(const char *r)
 {
-    static const char *const blocked[] = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"};
+    static const char *const blocked[] = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION",
+                                          "IMAGE_SAFETY", "LANGUAGE", "OTHER"};
     for (size_t i = 0; r != NULL && i < sizeof blocked / sizeof blocked[0]; i++)
         if (strcmp(r, blocked[i]) == 0)
             return 1;
     return 0;
 }
 
-static void gemini_parse_ok(const json_t *root, empq_provider_result *out)
+/* Compact JSON of v into *dst (nothing when v is NULL). */
+static int set_json(char **dst, const json_t *v)
 {
+    if (v == NULL)
+        return EMPQ_OK;
+    *dst = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    return *dst != NULL ? EMPQ_OK : EMPQ_ENOMEM;
+}
+
+static void gemini_parse_ok(const Empq__ModelSpec *m, const json_t *root, empq_provider_result *out)
+{
+    int rc = set_str(&out->gen.model_reported, jstr(root, "modelVersion"));
+    if (!has_text(out->gen.request_id))
+        rc |= set_str(&out->gen.request_id, jstr(root, "responseId"));
+    const json_t *usage = json_object_get(root, "usageMetadata");
+    uint32_t cand = 0, thoughts = 0;
+    out->gen.has_tokens_in = juint(usage, "promptTokenCount", &out->gen.tokens_in);
+    int has_cand = juint(usage, "candidatesTokenCount", &cand);
+    out->gen.has_reasoning_tokens = juint(usage, "thoughtsTokenCount", &thoughts);
+    out->gen.reasoning_tokens = thoughts;
+    /* thinking is billed as output: candidatesTokenCount leaves it out */
+    out->gen.has_tokens_out = has_cand || out->gen.has_reasoning_tokens;
+    out->gen.tokens_out = (uint64_t)cand + thoughts > UINT32_MAX ? UINT32_MAX : cand + thoughts;
+    out->gen.has_cached_tokens = juint(usage, "cachedContentTokenCount", &out->gen.cached_tokens);
+
     const json_t *c0 = json_array_get(json_object_get(root, "candidates"), 0);
+    const json_t *feedback = json_object_get(root, "promptFeedback");
     if (!json_is_object(c0)) {
-        const char *block = jstr(json_object_get(root, "promptFeedback"), "blockReason");
-        if (block != NULL)
-            set_verdict(out, EMPQ_PROVIDER_PERMANENT, "content refusal: prompt blocked (%s)", block);
-        else
+        const char *block = jstr(feedback, "blockReason");
+        if (block != NULL) {
+            rc |= set_json(&out->gen.safety_ratings, feedback);
+            set_verdict(out, EMPQ_PROVIDER_PERMANENT, "blocked:%s", block);
+        } else {
             set_verdict(out, EMPQ_PROVIDER_RETRYABLE, "malformed reply: no candidates[0]");
+        }
         return;
     }
     const char *finish = jstr(c0, "finishReason");
-    char *text = join_text(json_object_get(json_object_get(c0, "content"), "parts"), 0);
-    if (text == NULL && gemini_blocked(finish)) {
-        set_verdict(out, EMPQ_PROVIDER_PERMANENT, "content refusal: finishReason %s, no text", finish);
-        return;
-    }
-    out->gen.text = text != NULL ? text : empq_strdup("");
-    int rc = set_str(&out->gen.finish_reason, finish);
-    rc |= set_str(&out->gen.model_reported, jstr(root, "modelVersion"));
-    const json_t *usage = json_object_get(root, "usageMetadata");
-    out->gen.has_tokens_in = juint(usage, "promptTokenCount", &out->gen.tokens_in);
-    out->gen.has_tokens_out = juint(usage, "candidatesTokenCount", &out->gen.tokens_out);
-    if (rc != EMPQ_OK || out->gen.text == NULL)
-        set_verdict(out, EMPQ_PROVIDER_RETRYABLE, "out of memory reading the reply");
+    const json_t *parts = json_object_get(json_object_get(c0, "content"), "parts");
+    int any_text = 0, any_thought = 0, oom = 0;
+    out->gen.text = join_parts(parts, NULL, "text", 0, &any_text, &oom);
+    char *thinking = join_parts(parts, NULL, "text", 1, &any_thought, &oom);
+    if (keep_thinking(m) && has_text(thinking))
+        out->gen.thinking = thinking;
     else
-        set_verdict(out, EMPQ_PROVIDER_SUCCESS, "%s", "");
+        free(thinking);
+    rc |= set_str(&out->gen.finish_reason, finish);
+    rc |= set_json(&out->gen.safety_ratings, json_object_get(c0, "safetyRatings"));
+    answer_verdict(out, oom ? EMPQ_ENOMEM : rc, finish != NULL && strcmp(finish, "MAX_TOKENS") == 0,
+                   any_thought || thoughts > 0, 0, gemini_blocked(finish) ? finish : NULL);
 }
 
 /* Anthropic {"type":"error","error":{"type","message"}} and Google
@@ -750,7 +950,67 @@ static int unsupported(const Empq__ModelSpec *m, empq_error *err)
     return empq_error_set(err, EMPQ_EINVAL, "model %s: unknown provider %s", m->alias, m->provider);
 }
 
+/* ==================== extra_body ==================== */
+
+/* Adds what extra holds to body, recursively: an object meets an object and
+ * merges, anything else that body has already is a conflict (path, at most
+ * len bytes, names it). 0 merged, 1 conflict, -1 out of memory. */
+static int merge_into(json_t *body, json_t *extra, char *path, size_t len)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(extra, k, v) {
+        json_t *have = json_object_get(body, k);
+        size_t used = strlen(path);
+        snprintf(path + used, len - used, "%s%s", used > 0 ? "." : "", k);
+        if (have == NULL) {
+            if (json_object_set(body, k, v) != 0)
+                return -1;
+        } else if (json_is_object(have) && json_is_object(v)) {
+            int rc = merge_into(have, v, path, len);
+            if (rc != 0)
+                return rc;
+        } else {
+            return 1;
+        }
+        path[used] = '\0';
+    }
+    return 0;
+}
+
+static int merge_extra(const Empq__ModelSpec *m, json_t *body, empq_error *err)
+{
+    if (!has_text(m->extra_body))
+        return EMPQ_OK;
+    json_error_t jerr;
+    json_t *extra = json_loads(m->extra_body, 0, &jerr);
+    if (!json_is_object(extra)) {
+        json_decref(extra);
+        return empq_error_set(err, EMPQ_EINVAL, "model %s: extra_body is not a JSON object", m->alias);
+    }
+    char path[200] = "";
+    int rc = merge_into(body, extra, path, sizeof path);
+    json_decref(extra);
+    if (rc < 0)
+        return empq_error_set(err, EMPQ_ENOMEM, "model %s: out of memory merging extra_body", m->alias);
+    if (rc > 0)
+        return empq_error_set(err, EMPQ_EINVAL,
+                              "%s': provider %s: empq sets this field (from the model's params or messages); set "
+                              "it there, not in extra_body",
+                              path, m->provider);
+    return EMPQ_OK;
+}
+
 /* ==================== public entry points ==================== */
+
+int empq_provider_check_extra(const Empq__ModelSpec *m, empq_error *err)
+{
+    char *body = NULL;
+    /* a system message too, so its field counts as one empq sets */
+    int rc = empq_provider_body(m, "system", "user", 0, &body, NULL, err);
+    free(body);
+    return rc;
+}
 
 int empq_provider_supported(const char *provider) { return find_adapter(provider) != NULL; }
 
@@ -781,6 +1041,11 @@ int empq_provider_body(const Empq__ModelSpec *m, const char *system, const char 
     json_t *o = a->body(m, system, user, sample, err);
     if (o == NULL)
         return err != NULL ? err->code : EMPQ_EINVAL;
+    int rc = merge_extra(m, o, err);
+    if (rc != EMPQ_OK) {
+        json_decref(o);
+        return rc;
+    }
     char *s = json_dumps(o, JSON_FLAGS);
     json_decref(o);
     if (s == NULL)
@@ -818,6 +1083,7 @@ int empq_provider_parse(const Empq__ModelSpec *m, const empq_http_reply *reply, 
         return EMPQ_EINVAL;
     }
     out->status = reply->status;
+    out->model_fatal = 0;
 
     uint32_t ra = 0;
     if (reply->retry_after_ms != NULL && isdigit((unsigned char)reply->retry_after_ms[0])) {
@@ -855,11 +1121,14 @@ int empq_provider_parse(const Empq__ModelSpec *m, const empq_http_reply *reply, 
         else if (!json_is_object(root))
             set_verdict(out, EMPQ_PROVIDER_RETRYABLE, "HTTP %ld: malformed reply: %s", reply->status,
                         root == NULL ? (reply->body_len == 0 ? "empty body" : jerr.text) : "not a JSON object");
+        else if (set_str(&out->gen.request_id, reply->request_id) != EMPQ_OK)
+            set_verdict(out, EMPQ_PROVIDER_RETRYABLE, "out of memory reading the reply");
         else
-            a->parse_ok(root, out);
+            a->parse_ok(m, root, out);
     } else {
         int blocked = 0;
         const char *msg = json_is_object(root) ? a->error_message(root, &blocked) : NULL;
+        const char *fatal = fatal_error(root, reply->status);
         char clean[MESSAGE_MAX + 8];
         if (msg != NULL) {
             /* redact over the whole message first, then cut */
@@ -872,17 +1141,29 @@ int empq_provider_parse(const Empq__ModelSpec *m, const empq_http_reply *reply, 
                 clean[0] = '\0';
             }
         }
+        if (out->retry_after_ms == 0 && by_status == EMPQ_PROVIDER_RETRYABLE)
+            google_retry_delay(root, &out->retry_after_ms);
         if (blocked && by_status == EMPQ_PROVIDER_PERMANENT)
-            set_verdict(out, EMPQ_PROVIDER_PERMANENT, "content refusal: HTTP %ld: %s", reply->status,
+            set_verdict(out, EMPQ_PROVIDER_PERMANENT, "blocked:content_policy: HTTP %ld: %s", reply->status,
                         msg != NULL ? clean : "");
+        else if (fatal != NULL)
+            set_verdict(out, EMPQ_PROVIDER_PERMANENT, "%s: HTTP %ld%s%s", fatal, reply->status,
+                        msg != NULL && clean[0] != '\0' ? ": " : "", msg != NULL ? clean : "");
         else if (msg != NULL && clean[0] != '\0')
             set_verdict(out, by_status, "HTTP %ld: %s", reply->status, clean);
         else
             set_verdict(out, by_status, "HTTP %ld", reply->status);
+        out->model_fatal = fatal != NULL && !blocked;
     }
     json_decref(root);
     empq_provider_redact(out->reason, api_key);
-    if (out->cls != EMPQ_PROVIDER_SUCCESS)
+    /* a 2xx reply that is no answer keeps its usage and ids for the dead
+     * letter and the cost; nothing of it is an answer */
+    if (out->cls != EMPQ_PROVIDER_SUCCESS && (by_status != EMPQ_PROVIDER_SUCCESS || reply->truncated))
         drop_gen(out);
+    if (out->cls != EMPQ_PROVIDER_SUCCESS) {
+        free(out->gen.text);
+        out->gen.text = NULL;
+    }
     return EMPQ_OK;
 }

@@ -4,6 +4,8 @@
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1073,6 +1075,77 @@ static int write_out(const char *dir, const char *name, const empq_buf *b, empq_
     return empq_write_file_atomic(path, b->data != NULL ? b->data : "", b->len, err);
 }
 
+/* Reads the n_slots slots of a run into xs (zeroed by the caller): the
+ * plan definition and state of each (with the answers to the questions of
+ * qs, which may be NULL), one pipeline of HGET + HGETALL per slot (one
+ * round trip). A slot outside the plan's conditions, batches or
+ * replicas is left not present. EMPQ_OK, EMPQ_ESTORE, EMPQ_EPARSE (a slot
+ * definition does not decode), EMPQ_ENOMEM; err says which. */
+static int read_slots(empq_store *s, const char *run_id, xslot *xs, size_t n_slots, uint32_t nc,
+                      uint32_t n_batches, uint32_t raters, const Empq__RatingSpec *qs, empq_error *err)
+{
+    int rc = EMPQ_OK;
+    redisContext *ctx = empq_store_redis(s);
+    if (ctx == NULL || ctx->err != 0) {
+        rc = empq_store_ping(s) == EMPQ_OK ? EMPQ_OK : EMPQ_ESTORE;
+        ctx = empq_store_redis(s);
+        if (rc != EMPQ_OK)
+            return empq_error_set(err, rc, "redis %s: %s", empq_store_url(s), empq_store_errstr(s));
+    }
+    char pk[260];
+    snprintf(pk, sizeof pk, "empq:run:%s:plan", run_id);
+    for (size_t i = 0; i < n_slots; i++) {
+        char fld[32], sk[300];
+        snprintf(fld, sizeof fld, "s:%zu", i);
+        snprintf(sk, sizeof sk, "empq:run:%s:slot:%zu", run_id, i);
+        redisAppendCommand(ctx, "HGET %s %s", pk, fld);
+        redisAppendCommand(ctx, "HGETALL %s", sk);
+    }
+    for (size_t i = 0; i < n_slots; i++) {
+        redisReply *d = NULL, *h = NULL;
+        if (redisGetReply(ctx, (void **)&d) != REDIS_OK || redisGetReply(ctx, (void **)&h) != REDIS_OK) {
+            if (d != NULL)
+                freeReplyObject(d);
+            return empq_error_set(err, EMPQ_ESTORE, "redis %s: %s", empq_store_url(s), ctx->errstr);
+        }
+        xslot *x = &xs[i];
+        long n = d->type == REDIS_REPLY_STRING ? parse_def(d->str, &x->cond, &x->batch, &x->replica, NULL, 0) : -1;
+        if (n >= 0) {
+            x->n = (uint32_t)n;
+            x->entries = calloc((size_t)n + 1, sizeof *x->entries);
+            x->rating = calloc((size_t)n + 1, sizeof *x->rating);
+            x->answered = calloc((size_t)n + 1, sizeof *x->answered);
+            x->shown = calloc((size_t)n + 1, sizeof *x->shown);
+            x->answers = calloc((qs != NULL ? qs->n_questions : 0) + 1, sizeof *x->answers);
+            if (x->entries == NULL || x->rating == NULL || x->answered == NULL || x->shown == NULL ||
+                x->answers == NULL)
+                rc = empq_error_set(err, EMPQ_ENOMEM, "ratings: out of memory");
+            else
+                parse_def(d->str, &x->cond, &x->batch, &x->replica, x->entries, (size_t)n);
+            if (rc == EMPQ_OK)
+                fill_slot(x, h, qs);
+        } else if (rc == EMPQ_OK) {
+            rc = empq_error_set(err, EMPQ_EPARSE, "run %s: slot %zu of the plan does not decode", run_id, i);
+        }
+        if (x->cond >= nc || x->batch >= n_batches || x->replica >= raters)
+            x->present = 0;
+        freeReplyObject(d);
+        freeReplyObject(h);
+    }
+    return rc;
+}
+
+/* Attention checks answered and passed by slot x. */
+static void count_checks(xslot *x)
+{
+    x->checks = x->checks_passed = 0;
+    for (uint32_t p = 0; p < x->n; p++)
+        if (EMPQ_ASSIGN_IS_CHECK(x->entries[p]) && x->rating[p] != 0) {
+            x->checks++;
+            x->checks_passed += x->rating[p] == EMPQ_ASSIGN_CHECK_EXPECT(x->entries[p]);
+        }
+}
+
 int empq_ratings_export(empq_store *s, const char *run_id, const char *dir, int include_partial,
                         empq_ratings_export_stats *st, empq_error *err)
 {
@@ -1132,58 +1205,8 @@ int empq_ratings_export(empq_store *s, const char *run_id, const char *dir, int 
     if (rc != EMPQ_OK)
         goto out;
 
-    /* the slots: plan definitions and states, one pipeline of HGET + HGETALL each */
-    redisContext *ctx = empq_store_redis(s);
-    if (ctx == NULL || ctx->err != 0) {
-        rc = empq_store_ping(s) == EMPQ_OK ? EMPQ_OK : EMPQ_ESTORE;
-        ctx = empq_store_redis(s);
-        if (rc != EMPQ_OK) {
-            empq_error_set(err, rc, "redis %s: %s", empq_store_url(s), empq_store_errstr(s));
-            goto out;
-        }
-    }
-    char pk[260];
-    snprintf(pk, sizeof pk, "empq:run:%s:plan", run_id);
-    for (size_t i = 0; i < n_slots; i++) {
-        char fld[32], sk[300];
-        snprintf(fld, sizeof fld, "s:%zu", i);
-        snprintf(sk, sizeof sk, "empq:run:%s:slot:%zu", run_id, i);
-        redisAppendCommand(ctx, "HGET %s %s", pk, fld);
-        redisAppendCommand(ctx, "HGETALL %s", sk);
-    }
-    for (size_t i = 0; i < n_slots; i++) {
-        redisReply *d = NULL, *h = NULL;
-        if (redisGetReply(ctx, (void **)&d) != REDIS_OK || redisGetReply(ctx, (void **)&h) != REDIS_OK) {
-            if (d != NULL)
-                freeReplyObject(d);
-            rc = empq_error_set(err, EMPQ_ESTORE, "redis %s: %s", empq_store_url(s), ctx->errstr);
-            goto out;
-        }
-        xslot *x = &xs[i];
-        long n = d->type == REDIS_REPLY_STRING ? parse_def(d->str, &x->cond, &x->batch, &x->replica, NULL, 0) : -1;
-        if (n >= 0) {
-            x->n = (uint32_t)n;
-            x->entries = calloc((size_t)n + 1, sizeof *x->entries);
-            x->rating = calloc((size_t)n + 1, sizeof *x->rating);
-            x->answered = calloc((size_t)n + 1, sizeof *x->answered);
-            x->shown = calloc((size_t)n + 1, sizeof *x->shown);
-            x->answers = calloc(nq + 1, sizeof *x->answers);
-            if (x->entries == NULL || x->rating == NULL || x->answered == NULL || x->shown == NULL ||
-                x->answers == NULL)
-                rc = empq_error_set(err, EMPQ_ENOMEM, "ratings export: out of memory");
-            else
-                parse_def(d->str, &x->cond, &x->batch, &x->replica, x->entries, (size_t)n);
-            if (rc == EMPQ_OK)
-                fill_slot(x, h, qs);
-        } else if (rc == EMPQ_OK) {
-            rc = empq_error_set(err, EMPQ_EPARSE, "run %s: slot %zu of the plan does not decode", run_id, i);
-        }
-        if (x->cond >= nc || x->batch >= n_batches || x->replica >= raters)
-            x->present = 0;
-        freeReplyObject(d);
-        freeReplyObject(h);
-    }
-    if (rc != EMPQ_OK)
+    /* the slots: plan definitions and states, one pipeline */
+    if ((rc = read_slots(s, run_id, xs, n_slots, nc, n_batches, raters, qs, err)) != EMPQ_OK)
         goto out;
 
     /* prompts and responses */
@@ -1212,11 +1235,7 @@ int empq_ratings_export(empq_store *s, const char *run_id, const char *dir, int 
         st->slots++;
         if (!x->present)
             continue;
-        for (uint32_t p = 0; p < x->n; p++)
-            if (EMPQ_ASSIGN_IS_CHECK(x->entries[p]) && x->rating[p] != 0) {
-                x->checks++;
-                x->checks_passed += x->rating[p] == EMPQ_ASSIGN_CHECK_EXPECT(x->entries[p]);
-            }
+        count_checks(x);
         if (x->done)
             st->done++;
         else
@@ -1419,4 +1438,203 @@ out:
     empq_buf_free(&ans);
     empq__run__free_unpacked(run, NULL);
     return rc;
+}
+
+/* ==================== overview (read-only) ==================== */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Adds the reclaimed slots of P:abandoned (JSON of their fields) to ov. */
+static void add_abandoned(empq_ratings_overview *ov, const redisReply *list, size_t *np)
+{
+    for (size_t i = 0; list->type == REDIS_REPLY_ARRAY && i < list->elements; i++) {
+        json_t *j = json_loadb(list->element[i]->str, list->element[i]->len, 0, NULL);
+        json_t *f = j != NULL ? json_object_get(j, "fields") : NULL;
+        const char *cond = f != NULL ? json_string_value(json_object_get(f, "cond")) : NULL;
+        const char *pid = f != NULL ? json_string_value(json_object_get(f, "pid")) : NULL;
+        unsigned long c = cond != NULL ? strtoul(cond, NULL, 10) : ULONG_MAX;
+        if (c < ov->n_conditions) {
+            ov->cond[c].reclaimed++;
+            empq_ratings_participant *p = &ov->part[(*np)++];
+            p->pid = empq_strdup(pid != NULL ? pid : "?");
+            p->cond = (uint32_t)c;
+            p->slot = (uint32_t)json_integer_value(json_object_get(j, "slot"));
+            p->state = EMPQ_RATINGS_P_RECLAIMED;
+            const char *nx = json_string_value(json_object_get(f, "next"));
+            p->answered = nx != NULL ? (uint32_t)strtoul(nx, NULL, 10) : 0;
+            const char *cl = json_string_value(json_object_get(f, "claimed"));
+            p->claimed_ms = cl != NULL ? strtoull(cl, NULL, 10) : 0;
+            p->done_ms = (uint64_t)json_integer_value(json_object_get(j, "reclaimed_ms"));
+        }
+        json_decref(j);
+    }
+}
+
+int empq_ratings_overview_get(empq_store *s, const char *run_id, uint64_t now_ms, empq_ratings_overview *ov,
+                              empq_error *err)
+{
+    memset(ov, 0, sizeof *ov);
+    const char *f[] = {"n_conditions", "n_slots", "batches", "raters", "timeout_ms"};
+    redisReply *r = plan_fields(s, run_id, f, 5, err);
+    if (r == NULL)
+        return err->code != 0 ? err->code : EMPQ_ESTORE;
+    if (r->element[0]->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return empq_error_set(err, EMPQ_ENOTFOUND, "run %s has no rating plan (empq assign)", run_id);
+    }
+    uint64_t v[5] = {0};
+    for (int i = 0; i < 5; i++)
+        v[i] = r->element[i]->type == REDIS_REPLY_STRING ? strtoull(r->element[i]->str, NULL, 10) : 0;
+    freeReplyObject(r);
+    uint32_t nc = (uint32_t)v[0];
+    size_t n_slots = (size_t)v[1];
+    ov->timeout_ms = v[4];
+    int rc = EMPQ_OK;
+    xslot *xs = calloc(n_slots ? n_slots : 1, sizeof *xs);
+    uint64_t *times = NULL;
+    size_t nt = 0;
+    redisReply *extra = NULL;
+    ov->cond = calloc(nc ? nc : 1, sizeof *ov->cond);
+    if (xs == NULL || ov->cond == NULL) {
+        rc = empq_error_set(err, EMPQ_ENOMEM, "ratings: out of memory");
+        goto out;
+    }
+    ov->n_conditions = nc;
+    /* condition names, the idle slots and the reclaimed ones: one pipeline */
+    {
+        char pk[260], ak[260], lk[260], nowbuf[24];
+        snprintf(pk, sizeof pk, "empq:run:%s:plan", run_id);
+        snprintf(ak, sizeof ak, "empq:run:%s:active", run_id);
+        snprintf(lk, sizeof lk, "empq:run:%s:abandoned", run_id);
+        snprintf(nowbuf, sizeof nowbuf, "%" PRIu64, now_ms);
+        redisContext *ctx = empq_store_redis(s);
+        if (ctx == NULL) {
+            rc = empq_error_set(err, EMPQ_ESTORE, "redis %s: %s", empq_store_url(s), empq_store_errstr(s));
+            goto out;
+        }
+        const char **argv = calloc((size_t)nc + 2, sizeof *argv);
+        char (*names)[24] = calloc((size_t)nc + 1, sizeof *names);
+        if (argv == NULL || names == NULL) {
+            free(argv), free(names);
+            rc = empq_error_set(err, EMPQ_ENOMEM, "ratings: out of memory");
+            goto out;
+        }
+        argv[0] = "HMGET";
+        argv[1] = pk;
+        for (uint32_t c = 0; c < nc; c++) {
+            snprintf(names[c], sizeof names[c], "cond:%" PRIu32, c);
+            argv[2 + c] = names[c];
+        }
+        redisAppendCommandArgv(ctx, (int)nc + 2, argv, NULL);
+        redisAppendCommand(ctx, "ZRANGEBYSCORE %s -inf %s", ak, nowbuf);
+        redisAppendCommand(ctx, "LRANGE %s 0 -1", lk);
+        free(argv), free(names);
+        redisReply *rep[3] = {NULL, NULL, NULL};
+        for (int k = 0; k < 3; k++)
+            if (redisGetReply(ctx, (void **)&rep[k]) != REDIS_OK) {
+                for (int j = 0; j < k; j++)
+                    freeReplyObject(rep[j]);
+                rc = empq_error_set(err, EMPQ_ESTORE, "redis %s: %s", empq_store_url(s), ctx->errstr);
+                goto out;
+            }
+        for (uint32_t c = 0; c < nc; c++)
+            ov->cond[c].name = empq_strdup(rep[0]->type == REDIS_REPLY_ARRAY && c < rep[0]->elements &&
+                                                   rep[0]->element[c]->type == REDIS_REPLY_STRING
+                                               ? rep[0]->element[c]->str
+                                               : "?");
+        freeReplyObject(rep[0]);
+        extra = rep[1]; /* idle past their deadline, not yet reclaimed */
+        rc = read_slots(s, run_id, xs, n_slots, nc, (uint32_t)v[2], (uint32_t)v[3], NULL, err);
+        if (rc != EMPQ_OK) {
+            freeReplyObject(rep[2]);
+            goto out;
+        }
+        size_t nab = rep[2]->type == REDIS_REPLY_ARRAY ? rep[2]->elements : 0;
+        ov->part = calloc(n_slots + nab + 1, sizeof *ov->part);
+        times = calloc(n_slots * 1 + 1, sizeof *times);
+        if (ov->part == NULL || times == NULL) {
+            freeReplyObject(rep[2]);
+            rc = empq_error_set(err, EMPQ_ENOMEM, "ratings: out of memory");
+            goto out;
+        }
+        add_abandoned(ov, rep[2], &ov->n_participants);
+        freeReplyObject(rep[2]);
+    }
+    size_t tcap = n_slots + 1;
+    for (size_t i = 0; i < n_slots; i++) {
+        xslot *x = &xs[i];
+        if (x->cond < nc)
+            ov->cond[x->cond].slots++;
+        if (!x->present)
+            continue;
+        count_checks(x);
+        empq_ratings_condition *c = &ov->cond[x->cond];
+        c->claimed++;
+        c->checks += x->checks;
+        c->checks_failed += x->checks - x->checks_passed;
+        int idle = 0;
+        for (size_t k = 0; extra->type == REDIS_REPLY_ARRAY && k < extra->elements; k++)
+            idle |= strtoull(extra->element[k]->str, NULL, 10) == i;
+        empq_ratings_participant *p = &ov->part[ov->n_participants++];
+        p->pid = empq_strdup(x->pid);
+        p->cond = x->cond;
+        p->slot = (uint32_t)i;
+        p->state = x->done           ? EMPQ_RATINGS_P_FINISHED
+                   : idle              ? EMPQ_RATINGS_P_IDLE
+                   : x->in_questions   ? EMPQ_RATINGS_P_QUESTIONS
+                                       : EMPQ_RATINGS_P_ACTIVE;
+        p->answered = x->done ? x->n : x->next;
+        p->n = x->n;
+        p->checks = x->checks;
+        p->checks_passed = x->checks_passed;
+        p->claimed_ms = x->claimed;
+        p->done_ms = x->done_ms;
+        c->finished += x->done != 0;
+        c->idle += p->state == EMPQ_RATINGS_P_IDLE;
+        /* time per dialogue: shown to answered, for the rated entries (not checks) */
+        for (uint32_t k = 0; k < x->n; k++)
+            if (!EMPQ_ASSIGN_IS_CHECK(x->entries[k]) && x->rating[k] != 0 && x->shown[k] != 0 &&
+                x->answered[k] >= x->shown[k]) {
+                if (nt == tcap) {
+                    uint64_t *nv = realloc(times, 2 * tcap * sizeof *times);
+                    if (nv == NULL)
+                        break;
+                    times = nv;
+                    tcap *= 2;
+                }
+                times[nt++] = x->answered[k] - x->shown[k];
+            }
+    }
+    if (nt > 0) {
+        qsort(times, nt, sizeof *times, cmp_u64);
+        ov->median_ms = nt % 2 ? (double)times[nt / 2] : ((double)times[nt / 2 - 1] + (double)times[nt / 2]) / 2.0;
+    }
+    ov->n_timed = nt;
+out:
+    if (extra != NULL)
+        freeReplyObject(extra);
+    for (size_t i = 0; xs != NULL && i < n_slots; i++)
+        xslot_free(&xs[i], 0);
+    free(xs);
+    free(times);
+    if (rc != EMPQ_OK)
+        empq_ratings_overview_clear(ov);
+    return rc;
+}
+
+void empq_ratings_overview_clear(empq_ratings_overview *ov)
+{
+    if (ov == NULL)
+        return;
+    for (size_t i = 0; ov->cond != NULL && i < ov->n_conditions; i++)
+        free(ov->cond[i].name);
+    for (size_t i = 0; ov->part != NULL && i < ov->n_participants; i++)
+        free(ov->part[i].pid);
+    free(ov->cond);
+    free(ov->part);
+    memset(ov, 0, sizeof *ov);
 }

@@ -18,8 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <jansson.h>
 #include <yaml.h>
 
+#include "empq/provider.h"
 #include "empq/template.h"
 #include "empq/util.h"
 
@@ -102,6 +104,20 @@ static void join(char *dst, const char *parent, const char *key)
         memcpy(dst + PATH_MAX_LEN - 4, "...", 4);
 }
 
+/* "a, b, c" of the NULL-terminated list into buf (cut to len); returns buf. */
+static const char *list_text(const char *const *list, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; list[i] != NULL && used < len; i++) {
+        int w = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", list[i]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    return buf;
+}
+
 /* Checks that n is a mapping whose keys are strings from known (NULL
  * terminated), each at most once. path names n ("" for the top level). */
 static int check_map(ctx *c, yaml_node_t *n, const char *path, const char *const *known)
@@ -123,15 +139,8 @@ static int check_map(ctx *c, yaml_node_t *n, const char *path, const char *const
         while (known[i] != NULL && strcmp(known[i], sval(k)) != 0)
             i++;
         if (known[i] == NULL) {
-            char list[256] = "";
-            size_t used = 0;
-            for (size_t j = 0; known[j] != NULL && used < sizeof list; j++) {
-                int w = snprintf(list + used, sizeof list - used, "%s%s", j ? ", " : "", known[j]);
-                if (w < 0)
-                    break;
-                used += (size_t)w;
-            }
-            return fail(c, k, "key '%s' is not a known key (known here: %s)", kp, list);
+            char list[256];
+            return fail(c, k, "key '%s' is not a known key (known here: %s)", kp, list_text(known, list, sizeof list));
         }
         for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
             yaml_node_t *k2 = yaml_document_get_node(c->doc, q->key);
@@ -332,16 +341,10 @@ static int get_choice(ctx *c, yaml_node_t *map, const char *path, const char *ke
     for (size_t i = 0; choices[i] != NULL; i++)
         if (strcmp(choices[i], *out) == 0)
             return EMPQ_OK;
-    char kp[PATH_MAX_LEN], list[256] = "";
+    char kp[PATH_MAX_LEN], list[256];
     join(kp, path, key);
-    size_t used = 0;
-    for (size_t i = 0; choices[i] != NULL && used < sizeof list; i++) {
-        int w = snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", choices[i]);
-        if (w < 0)
-            break;
-        used += (size_t)w;
-    }
-    return fail(c, get(c, map, key), "key '%s' must be one of %s, got '%.40s'", kp, list, *out);
+    return fail(c, get(c, map, key), "key '%s' must be one of %s, got '%.40s'", kp,
+                list_text(choices, list, sizeof list), *out);
 }
 
 /* ==================== ${VAR} ==================== */
@@ -622,15 +625,250 @@ static int parse_human(ctx *c, yaml_node_t *root, Empq__RunSpec *rs)
     return add_model(c, rs, m, root);
 }
 
+/* ==================== generation parameters ==================== */
+
+/* Which params keys each provider takes, under the spec's names (the
+ * provider's own names: docs/spec.md's table). A key outside its
+ * provider's list is an error naming the key, its line and the provider. */
+typedef struct provider_params {
+    const char *provider;
+    const char *const *keys;
+    size_t max_stop;                 /* 0: no limit the provider documents */
+    const char *const *efforts;      /* reasoning_effort values; NULL: not taken */
+} provider_params;
+
+static const char *const OPENAI_KEYS[] = {"temperature", "top_p", "max_tokens", "max_completion_tokens",
+                                          "reasoning_effort", "system_role", "seed", "stop", NULL};
+static const char *const ANTHROPIC_KEYS[] = {"temperature", "top_p", "max_tokens", "stop", "thinking", NULL};
+static const char *const GEMINI_KEYS[] = {"temperature", "top_p", "max_tokens", "seed", "stop", "thinkingConfig",
+                                          "safetySettings", NULL};
+/* OpenAI's ReasoningEffort enum (openai-openapi); vLLM's protocol takes low, medium, high */
+static const char *const OPENAI_EFFORTS[] = {"none", "minimal", "low", "medium", "high", "xhigh", "max", NULL};
+static const char *const VLLM_EFFORTS[] = {"low", "medium", "high", NULL};
+
+static const provider_params PROVIDER_PARAMS[] = {
+    {"openai", OPENAI_KEYS, 4, OPENAI_EFFORTS},
+    {"azure-openai", OPENAI_KEYS, 4, OPENAI_EFFORTS},
+    {"openai-compatible", OPENAI_KEYS, 0, VLLM_EFFORTS},
+    {"anthropic", ANTHROPIC_KEYS, 0, NULL},
+    {"gemini", GEMINI_KEYS, 5, NULL},
+};
+
+static const provider_params *params_of(const char *provider)
+{
+    for (size_t i = 0; i < sizeof PROVIDER_PARAMS / sizeof PROVIDER_PARAMS[0]; i++)
+        if (strcmp(PROVIDER_PARAMS[i].provider, provider) == 0)
+            return &PROVIDER_PARAMS[i];
+    return NULL;
+}
+
+static int in_list(const char *const *list, const char *s)
+{
+    for (size_t i = 0; list[i] != NULL; i++)
+        if (strcmp(list[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+/* Gemini HarmCategory and HarmBlockThreshold values as the API names them
+ * (ai.google.dev/api/generate-content#safetysetting). */
+static const char *const GEMINI_CATEGORIES[] = {"HARM_CATEGORY_HARASSMENT", "HARM_CATEGORY_HATE_SPEECH",
+                                                "HARM_CATEGORY_SEXUALLY_EXPLICIT", "HARM_CATEGORY_DANGEROUS_CONTENT",
+                                                "HARM_CATEGORY_CIVIC_INTEGRITY", NULL};
+static const char *const GEMINI_THRESHOLDS[] = {"HARM_BLOCK_THRESHOLD_UNSPECIFIED", "BLOCK_LOW_AND_ABOVE",
+                                                "BLOCK_MEDIUM_AND_ABOVE", "BLOCK_ONLY_HIGH", "BLOCK_NONE", "OFF",
+                                                NULL};
+
+/* params.thinking (Anthropic): {type: enabled, budget_tokens: N}. */
+static int parse_thinking(ctx *c, yaml_node_t *n, const char *path, Empq__GenParams *p)
+{
+    static const char *const keys[] = {"type", "budget_tokens", NULL};
+    static const char *const types[] = {"enabled", "disabled", NULL};
+    char kp[PATH_MAX_LEN];
+    join(kp, path, "thinking");
+    yaml_node_t *t = get(c, n, "thinking");
+    if (t == NULL)
+        return EMPQ_OK;
+    char *type = NULL;
+    int present = 0;
+    int64_t budget = 0;
+    int rc = check_map(c, t, kp, keys);
+    if (rc == EMPQ_OK)
+        rc = get_choice(c, t, kp, "type", 1, types, &type);
+    if (rc == EMPQ_OK)
+        rc = get_int(c, t, kp, "budget_tokens", 1024, INT32_MAX, &present, &budget);
+    int enabled = type != NULL && strcmp(type, "enabled") == 0;
+    free(type);
+    if (rc != EMPQ_OK)
+        return rc;
+    if (enabled && !present)
+        return fail(c, t, "key '%s.budget_tokens' is required when thinking is enabled (at least 1024)", kp);
+    if (!enabled && present)
+        return fail(c, get(c, t, "budget_tokens"), "key '%s.budget_tokens' is only taken with type enabled", kp);
+    if (!enabled)
+        return EMPQ_OK;
+    p->has_thinking_budget = 1;
+    p->thinking_budget = (int32_t)budget;
+    /* Anthropic: budget_tokens must be below max_tokens; thinking does not
+     * take a temperature, and top_p only from 0.95 to 1 */
+    if (!p->has_max_tokens || p->max_tokens <= p->thinking_budget)
+        return fail(c, t, "key '%s.budget_tokens' (%d) must be below params.max_tokens (%s%d): set max_tokens "
+                          "above the budget, the answer's tokens come on top of it",
+                    kp, p->thinking_budget, p->has_max_tokens ? "" : "default ",
+                    p->has_max_tokens ? p->max_tokens : 1024);
+    if (p->has_temperature)
+        return fail(c, get(c, n, "temperature"), "key '%s': provider anthropic takes no temperature with "
+                                                 "thinking enabled", path);
+    if (p->has_top_p && p->top_p < 0.95)
+        return fail(c, get(c, n, "top_p"), "key '%s.top_p': provider anthropic takes top_p from 0.95 to 1 with "
+                                           "thinking enabled", path);
+    return EMPQ_OK;
+}
+
+/* params.thinkingConfig (Gemini): {thinkingBudget: N, includeThoughts: bool}. */
+static int parse_thinking_config(ctx *c, yaml_node_t *n, const char *path, Empq__GenParams *p)
+{
+    static const char *const keys[] = {"thinkingBudget", "includeThoughts", NULL};
+    char kp[PATH_MAX_LEN];
+    join(kp, path, "thinkingConfig");
+    yaml_node_t *t = get(c, n, "thinkingConfig");
+    if (t == NULL)
+        return EMPQ_OK;
+    int present = 0, inc = 0;
+    int64_t budget = 0;
+    int rc = check_map(c, t, kp, keys);
+    if (rc == EMPQ_OK)
+        rc = get_int(c, t, kp, "thinkingBudget", -1, INT32_MAX, &present, &budget);
+    if (rc == EMPQ_OK && present) {
+        p->has_thinking_budget = 1;
+        p->thinking_budget = (int32_t)budget;
+    }
+    if (rc == EMPQ_OK)
+        rc = get_bool(c, t, kp, "includeThoughts", &present, &inc);
+    if (rc == EMPQ_OK && present) {
+        p->has_include_thoughts = 1;
+        p->include_thoughts = inc != 0;
+    }
+    return rc;
+}
+
+/* params.safetySettings (Gemini): a list of {category, threshold}. */
+static int parse_safety(ctx *c, yaml_node_t *n, const char *path, Empq__GenParams *p)
+{
+    static const char *const keys[] = {"category", "threshold", NULL};
+    char kp[PATH_MAX_LEN], got[64];
+    join(kp, path, "safetySettings");
+    yaml_node_t *l = get(c, n, "safetySettings");
+    if (l == NULL)
+        return EMPQ_OK;
+    if (l->type != YAML_SEQUENCE_NODE)
+        return fail(c, l, "key '%s' must be a list of {category, threshold}, got %s", kp,
+                    describe(l, got, sizeof got));
+    size_t count = (size_t)(l->data.sequence.items.top - l->data.sequence.items.start);
+    p->safety_settings = calloc(count + 1, sizeof *p->safety_settings);
+    if (p->safety_settings == NULL)
+        return NOMEM(c, l);
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *e = yaml_document_get_node(c->doc, l->data.sequence.items.start[i]);
+        char ep[PATH_MAX_LEN];
+        snprintf(ep, sizeof ep, "%s[%zu]", kp, i);
+        Empq__SafetySetting *ss = malloc(sizeof *ss);
+        if (ss == NULL)
+            return NOMEM(c, l);
+        empq__safety_setting__init(ss);
+        p->safety_settings[p->n_safety_settings++] = ss;
+        if (e == NULL)
+            return fail(c, l, "key '%s' must be a mapping", ep);
+        int rc = check_map(c, e, ep, keys);
+        if (rc == EMPQ_OK)
+            rc = get_choice(c, e, ep, "category", 1, GEMINI_CATEGORIES, &ss->category);
+        if (rc == EMPQ_OK)
+            rc = get_choice(c, e, ep, "threshold", 1, GEMINI_THRESHOLDS, &ss->threshold);
+        if (rc != EMPQ_OK)
+            return rc;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(p->safety_settings[j]->category, ss->category) == 0)
+                return fail(c, get(c, e, "category"), "key '%s.category': %s is already set by %s[%zu]", ep,
+                            ss->category, kp, j);
+    }
+    return EMPQ_OK;
+}
+
+/* params.stop: one string or a list of non-empty strings, at most max
+ * (0: no limit). */
+static int parse_stop(ctx *c, yaml_node_t *n, const char *path, const Empq__ModelSpec *m, size_t max,
+                      Empq__GenParams *p)
+{
+    yaml_node_t *stop = get(c, n, "stop");
+    if (stop == NULL)
+        return EMPQ_OK;
+    char kp[PATH_MAX_LEN], got[64];
+    join(kp, path, "stop");
+    yaml_node_item_t *first = NULL, *last = NULL;
+    yaml_node_item_t one = 0;
+    if (stop->type == YAML_SCALAR_NODE) { /* a single stop sequence */
+        one = (yaml_node_item_t)(stop - c->doc->nodes.start) + 1;
+        first = &one;
+        last = &one + 1;
+    } else if (stop->type == YAML_SEQUENCE_NODE) {
+        first = stop->data.sequence.items.start;
+        last = stop->data.sequence.items.top;
+    } else {
+        return fail(c, stop, "key '%s' must be a string or a list of strings, got %s", kp,
+                    describe(stop, got, sizeof got));
+    }
+    if (max > 0 && (size_t)(last - first) > max)
+        return fail(c, stop, "key '%s': provider %s takes at most %zu stop sequences, got %zu", kp, m->provider, max,
+                    (size_t)(last - first));
+    p->stop = calloc((size_t)(last - first) + 1, sizeof *p->stop);
+    if (p->stop == NULL)
+        return NOMEM(c, stop);
+    for (yaml_node_item_t *it = first; it < last; it++) {
+        yaml_node_t *s = yaml_document_get_node(c->doc, *it);
+        size_t i = (size_t)(it - first);
+        if (s == NULL || s->type != YAML_SCALAR_NODE || s->data.scalar.length == 0 ||
+            strlen(sval(s)) != s->data.scalar.length)
+            return fail(c, s != NULL ? s : stop, "key '%s[%zu]' must be a non-empty string, got %s", kp, i,
+                        s != NULL ? describe(s, got, sizeof got) : "nothing");
+        p->stop[i] = empq_strdup(sval(s));
+        if (p->stop[i] == NULL)
+            return NOMEM(c, s);
+        p->n_stop = i + 1;
+    }
+    return EMPQ_OK;
+}
+
+/* Every key of params must be one the model's provider takes. */
+static int check_provider_keys(ctx *c, yaml_node_t *n, const char *path, const Empq__ModelSpec *m,
+                               const provider_params *pp)
+{
+    for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < n->data.mapping.pairs.top; q++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, q->key);
+        if (k == NULL || k->type != YAML_SCALAR_NODE || in_list(pp->keys, sval(k)))
+            continue;
+        char kp[PATH_MAX_LEN], list[256];
+        join(kp, path, sval(k));
+        return fail(c, k, "key '%s': provider %s does not take this parameter (it takes: %s; see docs/spec.md)", kp,
+                    m->provider, list_text(pp->keys, list, sizeof list));
+    }
+    return EMPQ_OK;
+}
+
 static int parse_params(ctx *c, yaml_node_t *mm, const char *mp, Empq__ModelSpec *m)
 {
-    static const char *const keys[] = {"temperature", "top_p", "max_tokens", "seed", "stop", NULL};
+    static const char *const keys[] = {"temperature", "top_p", "max_tokens", "max_completion_tokens",
+                                       "reasoning_effort", "system_role", "seed", "stop", "thinking",
+                                       "thinkingConfig", "safetySettings", NULL};
+    static const char *const roles[] = {"system", "developer", NULL};
     yaml_node_t *n = get(c, mm, "params");
     if (n == NULL)
         return EMPQ_OK;
     char path[PATH_MAX_LEN];
     join(path, mp, "params");
     int rc = check_map(c, n, path, keys);
+    const provider_params *pp = params_of(m->provider);
+    if (rc == EMPQ_OK && pp != NULL)
+        rc = check_provider_keys(c, n, path, m, pp);
     if (rc != EMPQ_OK)
         return rc;
     Empq__GenParams *p = malloc(sizeof *p);
@@ -652,45 +890,154 @@ static int parse_params(ctx *c, yaml_node_t *mm, const char *mp, Empq__ModelSpec
         p->max_tokens = (int32_t)x;
     }
     if (rc == EMPQ_OK)
+        rc = get_int(c, n, path, "max_completion_tokens", 1, INT32_MAX, &present, &x);
+    if (rc == EMPQ_OK && present) {
+        p->has_max_completion_tokens = 1;
+        p->max_completion_tokens = (int32_t)x;
+        if (p->has_max_tokens) {
+            char kp[PATH_MAX_LEN];
+            join(kp, path, "max_completion_tokens");
+            return fail(c, get(c, n, "max_completion_tokens"),
+                        "key '%s': give max_completion_tokens or the deprecated max_tokens, not both", kp);
+        }
+    }
+    if (rc == EMPQ_OK && pp != NULL && pp->efforts != NULL)
+        rc = get_choice(c, n, path, "reasoning_effort", 0, pp->efforts, &p->reasoning_effort);
+    /* OpenAI and Azure: a model that takes reasoning_effort is a reasoning
+     * model, and those refuse max_tokens ("not compatible with o-series
+     * models"); vLLM takes both */
+    if (rc == EMPQ_OK && p->reasoning_effort != NULL && p->has_max_tokens && pp != NULL && pp->max_stop == 4) {
+        char kp[PATH_MAX_LEN];
+        join(kp, path, "max_tokens");
+        return fail(c, get(c, n, "max_tokens"),
+                    "key '%s': provider %s: reasoning models (reasoning_effort is set) take max_completion_tokens, "
+                    "not max_tokens",
+                    kp, m->provider);
+    }
+    if (rc == EMPQ_OK)
+        rc = get_choice(c, n, path, "system_role", 0, roles, &p->system_role);
+    if (rc == EMPQ_OK)
         rc = get_int(c, n, path, "seed", INT64_MIN, INT64_MAX, &present, &p->seed);
     if (rc == EMPQ_OK && present)
         p->has_seed = 1;
-    if (rc != EMPQ_OK)
-        return rc;
+    if (rc == EMPQ_OK)
+        rc = parse_stop(c, n, path, m, pp != NULL ? pp->max_stop : 0, p);
+    if (rc == EMPQ_OK)
+        rc = parse_thinking(c, n, path, p);
+    if (rc == EMPQ_OK)
+        rc = parse_thinking_config(c, n, path, p);
+    if (rc == EMPQ_OK)
+        rc = parse_safety(c, n, path, p);
+    return rc;
+}
 
-    yaml_node_t *stop = get(c, n, "stop");
-    if (stop == NULL)
-        return EMPQ_OK;
+/* ==================== extra_body ==================== */
+
+/* A YAML scalar as JSON: a plain null/true/false/number is typed (YAML 1.2
+ * core schema), anything else (quoted included) is a string. */
+static json_t *scalar_json(const yaml_node_t *v)
+{
+    const char *s = sval(v);
+    if (is_plain(v)) {
+        if (is_null(v))
+            return json_null();
+        if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 || strcmp(s, "TRUE") == 0)
+            return json_true();
+        if (strcmp(s, "false") == 0 || strcmp(s, "False") == 0 || strcmp(s, "FALSE") == 0)
+            return json_false();
+        char *end = NULL;
+        errno = 0;
+        long long i = strtoll(s, &end, 10);
+        if (*s != '\0' && end != NULL && *end == '\0' && errno == 0)
+            return json_integer((json_int_t)i);
+        double d = strtod(s, &end);
+        if (*s != '\0' && end != NULL && *end == '\0' && isfinite(d) && strpbrk(s, "xXnN") == NULL)
+            return json_real(d);
+    }
+    return json_stringn(s, v->data.scalar.length);
+}
+
+/* Converts node v (at key path kp) to JSON; NULL with err set on failure. */
+static json_t *yaml_json(ctx *c, yaml_node_t *v, const char *kp, int depth)
+{
+    if (depth > 32) {
+        fail(c, v, "key '%s' nests too deep", kp);
+        return NULL;
+    }
+    if (v->type == YAML_SCALAR_NODE) {
+        json_t *j = scalar_json(v);
+        if (j == NULL)
+            fail(c, v, "key '%s' is not valid UTF-8 text", kp);
+        return j;
+    }
+    if (v->type == YAML_SEQUENCE_NODE) {
+        json_t *a = json_array();
+        size_t i = 0;
+        for (yaml_node_item_t *it = v->data.sequence.items.start; a != NULL && it < v->data.sequence.items.top;
+             it++, i++) {
+            char ip[PATH_MAX_LEN];
+            snprintf(ip, sizeof ip, "%s[%zu]", kp, i);
+            yaml_node_t *e = yaml_document_get_node(c->doc, *it);
+            json_t *j = e != NULL ? yaml_json(c, e, ip, depth + 1) : NULL;
+            if (j == NULL || json_array_append_new(a, j) != 0) {
+                json_decref(a);
+                return NULL;
+            }
+        }
+        if (a == NULL)
+            NOMEM(c, v);
+        return a;
+    }
+    json_t *o = json_object();
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; o != NULL && p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        yaml_node_t *e = yaml_document_get_node(c->doc, p->value);
+        if (k == NULL || k->type != YAML_SCALAR_NODE || e == NULL) {
+            fail(c, k != NULL ? k : v, "a key in '%s' is not a string", kp);
+            json_decref(o);
+            return NULL;
+        }
+        char ip[PATH_MAX_LEN];
+        join(ip, kp, sval(k));
+        if (json_object_get(o, sval(k)) != NULL) {
+            fail(c, k, "key '%s' appears twice", ip);
+            json_decref(o);
+            return NULL;
+        }
+        json_t *j = yaml_json(c, e, ip, depth + 1);
+        if (j == NULL || json_object_set_new(o, sval(k), j) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    if (o == NULL)
+        NOMEM(c, v);
+    return o;
+}
+
+/* models[i].extra_body: a mapping merged into every request body, kept as
+ * compact JSON with sorted keys; a field empq sets is an error (checked by
+ * the provider module on a sample body). */
+static int parse_extra_body(ctx *c, yaml_node_t *mm, const char *mp, Empq__ModelSpec *m)
+{
     char kp[PATH_MAX_LEN], got[64];
-    join(kp, path, "stop");
-    yaml_node_item_t *first = NULL, *last = NULL;
-    yaml_node_item_t one = 0;
-    if (stop->type == YAML_SCALAR_NODE) { /* a single stop sequence */
-        one = (yaml_node_item_t)(stop - c->doc->nodes.start) + 1;
-        first = &one;
-        last = &one + 1;
-    } else if (stop->type == YAML_SEQUENCE_NODE) {
-        first = stop->data.sequence.items.start;
-        last = stop->data.sequence.items.top;
-    } else {
-        return fail(c, stop, "key '%s' must be a string or a list of strings, got %s", kp,
-                    describe(stop, got, sizeof got));
-    }
-    p->stop = calloc((size_t)(last - first) + 1, sizeof *p->stop);
-    if (p->stop == NULL)
-        return NOMEM(c, stop);
-    for (yaml_node_item_t *it = first; it < last; it++) {
-        yaml_node_t *s = yaml_document_get_node(c->doc, *it);
-        size_t i = (size_t)(it - first);
-        if (s == NULL || s->type != YAML_SCALAR_NODE || s->data.scalar.length == 0 ||
-            strlen(sval(s)) != s->data.scalar.length)
-            return fail(c, s != NULL ? s : stop, "key '%s[%zu]' must be a non-empty string, got %s", kp, i,
-                        s != NULL ? describe(s, got, sizeof got) : "nothing");
-        p->stop[i] = empq_strdup(sval(s));
-        if (p->stop[i] == NULL)
-            return NOMEM(c, s);
-        p->n_stop = i + 1;
-    }
+    join(kp, mp, "extra_body");
+    yaml_node_t *v = get(c, mm, "extra_body");
+    if (v == NULL)
+        return EMPQ_OK;
+    if (v->type != YAML_MAPPING_NODE)
+        return fail(c, v, "key '%s' must be a mapping (a JSON object's fields), got %s", kp,
+                    describe(v, got, sizeof got));
+    json_t *o = yaml_json(c, v, kp, 0);
+    if (o == NULL)
+        return c->err != NULL && c->err->code != 0 ? c->err->code : EMPQ_ESPEC;
+    m->extra_body = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+    json_decref(o);
+    if (m->extra_body == NULL)
+        return NOMEM(c, v);
+    empq_error e = {0};
+    if (empq_provider_check_extra(m, &e) != EMPQ_OK)
+        return fail(c, v, "key '%s.%s", kp, e.msg);
     return EMPQ_OK;
 }
 
@@ -720,7 +1067,8 @@ static int parse_limits(ctx *c, yaml_node_t *mm, const char *mp, Empq__ModelSpec
 
 static int parse_prices(ctx *c, yaml_node_t *mm, const char *mp, Empq__ModelSpec *m)
 {
-    static const char *const keys[] = {"input_per_mtok", "output_per_mtok", "max_cost", NULL};
+    static const char *const keys[] = {"input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "max_cost",
+                                       NULL};
     yaml_node_t *n = get(c, mm, "prices");
     if (n == NULL)
         return EMPQ_OK;
@@ -738,6 +1086,9 @@ static int parse_prices(ctx *c, yaml_node_t *mm, const char *mp, Empq__ModelSpec
     if (rc == EMPQ_OK)
         rc = get_double(c, n, path, "output_per_mtok", 0.0, DBL_MAX, &p->has_output_per_mtok, &p->output_per_mtok);
     if (rc == EMPQ_OK)
+        rc = get_double(c, n, path, "cached_input_per_mtok", 0.0, DBL_MAX, &p->has_cached_input_per_mtok,
+                        &p->cached_input_per_mtok);
+    if (rc == EMPQ_OK)
         rc = get_double(c, n, path, "max_cost", 0.0, DBL_MAX, &p->has_max_cost, &p->max_cost);
     return rc;
 }
@@ -747,7 +1098,7 @@ static int parse_model(ctx *c, yaml_node_t *mm, const char *mp, Empq__ModelSpec 
 {
     static const char *const keys[] = {"alias", "provider", "base_url", "model", "api_key_env", "api_key_file",
                                        "api_version", "samples", "max_attempts", "timeout_ms", "params",
-                                       "limits", "prices", NULL};
+                                       "limits", "prices", "extra_body", "keep_thinking", NULL};
     char kp[PATH_MAX_LEN];
     int rc = check_map(c, mm, mp, keys);
     if (rc == EMPQ_OK)
@@ -799,6 +1150,14 @@ static int parse_model(ctx *c, yaml_node_t *mm, const char *mp, Empq__ModelSpec 
         rc = parse_limits(c, mm, mp, m);
     if (rc == EMPQ_OK)
         rc = parse_prices(c, mm, mp, m);
+    if (rc == EMPQ_OK)
+        rc = parse_extra_body(c, mm, mp, m);
+    if (rc == EMPQ_OK) {
+        int present = 0, keep = 0;
+        rc = get_bool(c, mm, mp, "keep_thinking", &present, &keep);
+        m->has_keep_thinking = present;
+        m->keep_thinking = keep != 0;
+    }
     return rc;
 }
 

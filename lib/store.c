@@ -1113,3 +1113,276 @@ int empq_store_attempts_clear(empq_store *s, const char *run_id)
         freeReplyObject(r);
     return rc;
 }
+
+/* ==================== bulk reads (the console) ==================== */
+
+/* Sends the k commands of cmds (argv arrays of argc[i] strings) in one
+ * pipeline and reads the k replies into replies[] (the caller frees each
+ * with freeReplyObject). On failure every reply is freed and NULL. */
+static int pipe_all(empq_store *s, size_t k, const char *const *const *cmds, const int *argc,
+                    redisReply **replies)
+{
+    for (size_t i = 0; i < k; i++)
+        replies[i] = NULL;
+    int rc = ensure(s);
+    if (rc != EMPQ_OK)
+        return rc;
+    pipe_t p = {s, 0, 0};
+    for (size_t i = 0; i < k; i++)
+        pipe_append(&p, argc[i], (const char **)cmds[i], NULL);
+    for (size_t i = 0; i < k; i++) {
+        replies[i] = pipe_reply(&p);
+        if (replies[i] == NULL) {
+            rc = EMPQ_ESTORE;
+            break;
+        }
+        if (replies[i]->type == REDIS_REPLY_ERROR && rc == EMPQ_OK) {
+            snprintf(s->err, sizeof s->err, "Redis %s: %s: %s", s->url_masked, cmds[i][0], replies[i]->str);
+            rc = EMPQ_ESTORE;
+        }
+    }
+    if (p.broken && rc == EMPQ_OK)
+        rc = store_fail(s, "pipeline");
+    if (rc != EMPQ_OK)
+        for (size_t i = 0; i < k; i++) {
+            if (replies[i] != NULL)
+                freeReplyObject(replies[i]);
+            replies[i] = NULL;
+        }
+    return rc;
+}
+
+int empq_store_jobs_get(empq_store *s, const char *run_id, const uint32_t *jobs, size_t n,
+                        Empq__Result **results, Empq__DeadLetter **dead)
+{
+    for (size_t i = 0; i < n; i++)
+        results[i] = NULL, dead[i] = NULL;
+    if (n == 0)
+        return EMPQ_OK;
+    char rkey[256], dkey[256];
+    key_of(rkey, sizeof rkey, run_id, ":results");
+    key_of(dkey, sizeof dkey, run_id, ":dead");
+    char (*names)[12] = calloc(n, sizeof *names);
+    const char **ra = calloc(n + 2, sizeof *ra), **da = calloc(n + 2, sizeof *da);
+    if (names == NULL || ra == NULL || da == NULL) {
+        free(names), free(ra), free(da);
+        return EMPQ_ENOMEM;
+    }
+    ra[0] = da[0] = "HMGET";
+    ra[1] = rkey;
+    da[1] = dkey;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(names[i], sizeof names[i], "%u", jobs[i]);
+        ra[i + 2] = da[i + 2] = names[i];
+    }
+    const char *const *cmds[2] = {ra, da};
+    int argc[2] = {(int)(n + 2), (int)(n + 2)};
+    redisReply *rep[2];
+    int rc = pipe_all(s, 2, cmds, argc, rep);
+    free(names), free(ra), free(da);
+    if (rc != EMPQ_OK)
+        return rc;
+    for (int k = 0; k < 2; k++) {
+        if (rep[k]->type == REDIS_REPLY_ARRAY && rep[k]->elements == n)
+            for (size_t i = 0; i < n; i++) {
+                const redisReply *e = rep[k]->element[i];
+                if (e->type != REDIS_REPLY_STRING)
+                    continue;
+                if (k == 0)
+                    results[i] = empq__result__unpack(NULL, e->len, (const uint8_t *)e->str);
+                else
+                    dead[i] = empq__dead_letter__unpack(NULL, e->len, (const uint8_t *)e->str);
+            }
+        freeReplyObject(rep[k]);
+    }
+    return EMPQ_OK;
+}
+
+int empq_store_prompts_all(empq_store *s, const char *run_id, Empq__Prompt ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    char key[256];
+    key_of(key, sizeof key, run_id, ":prompts");
+    const char *argv[] = {"HGETALL", key};
+    redisReply *r;
+    int rc = command(s, &r, 2, argv, NULL);
+    if (rc != EMPQ_OK)
+        return rc;
+    size_t cap = 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+        unsigned long idx = strtoul(r->element[i]->str, NULL, 10);
+        if (idx < (1UL << 24) && idx + 1 > cap)
+            cap = idx + 1;
+    }
+    Empq__Prompt **v = calloc(cap ? cap : 1, sizeof *v);
+    if (v == NULL) {
+        freeReplyObject(r);
+        return EMPQ_ENOMEM;
+    }
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+        unsigned long idx = strtoul(r->element[i]->str, NULL, 10);
+        const redisReply *val = r->element[i + 1];
+        if (idx >= cap || v[idx] != NULL)
+            continue;
+        v[idx] = empq__prompt__unpack(NULL, val->len, (const uint8_t *)val->str);
+        if (v[idx] == NULL)
+            EMPQ_WARN("event=undecodable_value key=%s field=%lu", key, idx);
+    }
+    freeReplyObject(r);
+    *out = v;
+    *n = cap;
+    return EMPQ_OK;
+}
+
+void empq_store_free_prompts(Empq__Prompt **v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] != NULL)
+            empq__prompt__free_unpacked(v[i], NULL);
+    free(v);
+}
+
+int empq_store_job_states(empq_store *s, const char *run_id, uint8_t *state, size_t total)
+{
+    memset(state, 0, total);
+    char rkey[256], dkey[256];
+    key_of(rkey, sizeof rkey, run_id, ":results");
+    key_of(dkey, sizeof dkey, run_id, ":dead");
+    const char *ra[] = {"HKEYS", rkey}, *da[] = {"HKEYS", dkey};
+    const char *const *cmds[2] = {ra, da};
+    int argc[2] = {2, 2};
+    redisReply *rep[2];
+    int rc = pipe_all(s, 2, cmds, argc, rep);
+    if (rc != EMPQ_OK)
+        return rc;
+    /* dead first, so a job with both (a dead job rerun to a result) counts done */
+    for (int k = 1; k >= 0; k--) {
+        for (size_t i = 0; rep[k]->type == REDIS_REPLY_ARRAY && i < rep[k]->elements; i++) {
+            unsigned long job = strtoul(rep[k]->element[i]->str, NULL, 10);
+            if (job < total)
+                state[job] = k == 0 ? EMPQ_STORE_JOB_DONE : EMPQ_STORE_JOB_DEAD;
+        }
+        freeReplyObject(rep[k]);
+    }
+    return EMPQ_OK;
+}
+
+/* Decodes the values of an HGETALL reply as desc into a new array. */
+static int decode_values(const redisReply *r, const ProtobufCMessageDescriptor *desc, void ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    size_t m = r->type == REDIS_REPLY_ARRAY ? r->elements / 2 : 0;
+    void **v = calloc(m ? m : 1, sizeof *v);
+    if (v == NULL)
+        return EMPQ_ENOMEM;
+    size_t got = 0;
+    for (size_t i = 0; i < m; i++) {
+        const redisReply *val = r->element[2 * i + 1];
+        ProtobufCMessage *msg = protobuf_c_message_unpack(desc, NULL, val->len, (const uint8_t *)val->str);
+        if (msg == NULL)
+            EMPQ_WARN("event=undecodable_value field=%s", r->element[2 * i]->str);
+        else
+            v[got++] = msg;
+    }
+    *out = v;
+    *n = got;
+    return EMPQ_OK;
+}
+
+int empq_store_finished_all(empq_store *s, const char *run_id, Empq__Result ***res, size_t *nr,
+                            Empq__DeadLetter ***dead, size_t *nd)
+{
+    if (res != NULL)
+        *res = NULL, *nr = 0;
+    *dead = NULL;
+    *nd = 0;
+    char rkey[256], dkey[256];
+    key_of(rkey, sizeof rkey, run_id, ":results");
+    key_of(dkey, sizeof dkey, run_id, ":dead");
+    const char *ra[] = {"HGETALL", rkey}, *da[] = {"HGETALL", dkey};
+    const char *const *cmds[2] = {da, ra};
+    int argc[2] = {2, 2};
+    redisReply *rep[2];
+    size_t k = res != NULL ? 2 : 1;
+    int rc = pipe_all(s, k, cmds, argc, rep);
+    if (rc != EMPQ_OK)
+        return rc;
+    rc = decode_values(rep[0], &empq__dead_letter__descriptor, (void ***)dead, nd);
+    if (rc == EMPQ_OK && res != NULL)
+        rc = decode_values(rep[1], &empq__result__descriptor, (void ***)res, nr);
+    for (size_t i = 0; i < k; i++)
+        freeReplyObject(rep[i]);
+    if (rc != EMPQ_OK) {
+        empq_store_free_dead(*dead, *nd);
+        *dead = NULL, *nd = 0;
+    }
+    return rc;
+}
+
+int empq_store_runs_overview(empq_store *s, empq_store_run_info **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    char **ids = NULL;
+    size_t m = 0;
+    int rc = empq_store_run_list(s, &ids, &m);
+    if (rc != EMPQ_OK)
+        return rc;
+    empq_store_run_info *v = calloc(m ? m : 1, sizeof *v);
+    char (*keys)[3][256] = calloc(m ? m : 1, sizeof *keys);
+    const char *(*argv)[2] = calloc(3 * (m ? m : 1), sizeof *argv);
+    const char *const **cmds = calloc(3 * (m ? m : 1), sizeof *cmds);
+    int *argc = calloc(3 * (m ? m : 1), sizeof *argc);
+    redisReply **rep = calloc(3 * (m ? m : 1), sizeof *rep);
+    if (v == NULL || keys == NULL || argv == NULL || cmds == NULL || argc == NULL || rep == NULL) {
+        rc = EMPQ_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < m; i++) {
+        static const char *const suffix[3] = {"", ":results", ":dead"};
+        for (int k = 0; k < 3; k++) {
+            key_of(keys[i][k], sizeof keys[i][k], ids[i], suffix[k]);
+            argv[3 * i + k][0] = k == 0 ? "GET" : "HLEN";
+            argv[3 * i + k][1] = keys[i][k];
+            cmds[3 * i + k] = argv[3 * i + k];
+            argc[3 * i + k] = 2;
+        }
+    }
+    rc = pipe_all(s, 3 * m, cmds, argc, rep);
+    if (rc != EMPQ_OK)
+        goto out;
+    size_t got = 0;
+    for (size_t i = 0; i < m; i++) {
+        redisReply *g = rep[3 * i];
+        Empq__Run *run = g->type == REDIS_REPLY_STRING ? empq__run__unpack(NULL, g->len, (const uint8_t *)g->str) : NULL;
+        if (run != NULL) {
+            v[got].run = run;
+            v[got].results = rep[3 * i + 1]->type == REDIS_REPLY_INTEGER ? (uint64_t)rep[3 * i + 1]->integer : 0;
+            v[got].dead = rep[3 * i + 2]->type == REDIS_REPLY_INTEGER ? (uint64_t)rep[3 * i + 2]->integer : 0;
+            got++;
+        }
+        for (int k = 0; k < 3; k++)
+            freeReplyObject(rep[3 * i + k]);
+    }
+    *out = v;
+    *n = got;
+    v = NULL;
+out:
+    free(v), free(keys), free(argv), free(cmds), free(argc), free(rep);
+    empq_store_free_strings(ids, m);
+    return rc;
+}
+
+void empq_store_free_runs_overview(empq_store_run_info *v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].run != NULL)
+            empq__run__free_unpacked(v[i].run, NULL);
+    free(v);
+}

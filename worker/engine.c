@@ -60,6 +60,7 @@ typedef struct fin {
     char *reason;                /* outcomes other than DONE; NULL otherwise */
     char *excerpt;               /* dead letters: a reply excerpt, or NULL */
     int local_failure;           /* RETRY for the worker's trouble (Outcome.local_failure) */
+    int model_fatal;             /* DEAD for a cause of the whole model (Outcome.model_fatal) */
 } fin;
 
 #define EXCERPT_MAX 256
@@ -114,6 +115,10 @@ struct worker__engine {
     worker__stats stats;
     int store_down;              /* the last store call failed */
     uint64_t store_down_errors;  /* failures since it went down */
+    /* worker__engine_unusable scratch, reused */
+    Empq__ModelProblem *probs;
+    Empq__ModelProblem **prob_ptrs;
+    size_t cap_probs;
 };
 
 /* Grows *v (elements of size sz) to hold at least need; 0 ok, -1 ENOMEM. */
@@ -332,6 +337,12 @@ static worker__run *run_get(worker__engine *e, const char *id, int *rc, char *wh
     e->runs = r;
     e->n_runs++;
     EMPQ_INFO("event=run_loaded run=%s models=%zu prompts=%u", id, nm, run->n_prompts);
+    /* every source is checked at once, so the broker hears of a model this
+     * worker cannot call (worker__engine_unusable) with its first job of the
+     * run, whatever model that job is for */
+    for (size_t i = 0; i < nm; i++)
+        if (!r->models[i].human)
+            wmodel_ready(e, r, &r->models[i]);
     runs_trim(e);
     return r;
 }
@@ -370,6 +381,10 @@ static void fin_release(worker__engine *e, fin *f)
         free(f->gen.text);
         free(f->gen.finish_reason);
         free(f->gen.model_reported);
+        free(f->gen.system_fingerprint);
+        free(f->gen.request_id);
+        free(f->gen.thinking);
+        free(f->gen.safety_ratings);
     }
     if (f->cached != NULL)
         empq__generation__free_unpacked(f->cached, NULL);
@@ -490,6 +505,8 @@ void worker__engine_free(worker__engine **ep)
     free(e->put_fin);
     free(e->outs);
     free(e->out_ptrs);
+    free(e->probs);
+    free(e->prob_ptrs);
     free(e->jw);
     free(e->uidx);
     free(e->prompts);
@@ -748,7 +765,7 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
         }
         if (wm->human) {
             w->active = 0;
-            if (p->human_response == NULL) {
+            if (p->human_response == NULL || p->human_response[0] == '\0') { /* no empty answer is counted */
                 snprintf(why, sizeof why, "prompt %u (%s) has no human response", j->prompt, p->id);
                 fin_fail(e, run, run->id, j, 1, 0, 0, why);
                 continue;
@@ -819,6 +836,11 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
         }
         store_worked(e);
         for (size_t x = 0; x < nk; x++) {
+            if (e->hits[x] != NULL && (e->hits[x]->text == NULL || e->hits[x]->text[0] == '\0')) {
+                /* an empty answer cached by an older worker is no answer: call again */
+                empq__generation__free_unpacked(e->hits[x], NULL);
+                e->hits[x] = NULL;
+            }
             if (e->hits[x] == NULL)
                 continue;
             jwork *w = &e->jw[e->key_job[x]];
@@ -880,6 +902,7 @@ void worker__engine_complete(worker__engine *e, worker__req *r)
         .truncated = r->truncated,
         .too_large = r->too_large,
         .transport_error = r->transport_error[0] ? r->transport_error : NULL,
+        .request_id = r->request_id[0] ? r->request_id : NULL,
     };
     uint64_t now = empq_now_ms();
     fin *f = fin_add(e, run, run->id, r->job);
@@ -904,22 +927,27 @@ void worker__engine_complete(worker__engine *e, worker__req *r)
     case EMPQ_PROVIDER_SUCCESS:
         f->kind = EMPQ__OUTCOME_KIND__OUTCOME_DONE;
         f->write_cache = 1;
-        f->gen = pres.gen; /* takes the strings */
-        f->gen_owned = 1;
-        Empq__Generation init = EMPQ__GENERATION__INIT;
-        pres.gen = init;
-        f->gen.has_latency_ms = 1;
-        uint64_t lat = empq_mono_ms() - r->started_mono;
-        f->gen.latency_ms = lat > UINT32_MAX ? UINT32_MAX : (uint32_t)lat;
-        f->gen.has_created_ms = 1;
-        f->gen.created_ms = now;
         break;
     case EMPQ_PROVIDER_RETRYABLE:
         f->kind = f->attempt < max_attempts ? EMPQ__OUTCOME_KIND__OUTCOME_RETRY : EMPQ__OUTCOME_KIND__OUTCOME_DEAD;
         break;
     case EMPQ_PROVIDER_PERMANENT:
         f->kind = EMPQ__OUTCOME_KIND__OUTCOME_DEAD;
+        f->model_fatal = pres.model_fatal;
         break;
+    }
+    /* the generation, or what a reply without answer reported (usage, ids,
+     * safety ratings: for the dead letter and the cost); never cached */
+    f->gen = pres.gen; /* takes the strings */
+    f->gen_owned = 1;
+    Empq__Generation init = EMPQ__GENERATION__INIT;
+    pres.gen = init;
+    if (f->kind == EMPQ__OUTCOME_KIND__OUTCOME_DONE) {
+        f->gen.has_latency_ms = 1;
+        uint64_t lat = empq_mono_ms() - r->started_mono;
+        f->gen.latency_ms = lat > UINT32_MAX ? UINT32_MAX : (uint32_t)lat;
+        f->gen.has_created_ms = 1;
+        f->gen.created_ms = now;
     }
     if (f->kind != EMPQ__OUTCOME_KIND__OUTCOME_DONE) {
         f->reason = empq_strdup(pres.reason);
@@ -1050,6 +1078,15 @@ static size_t flush_outcomes(worker__engine *e, const Empq__Outcomes **out)
         d.has_at_ms = 1;
         d.at_ms = empq_now_ms();
         d.worker = (char *)e->opt.worker_id;
+        d.request_id = f->gen.request_id;
+        d.finish_reason = f->gen.finish_reason;
+        d.has_tokens_in = f->gen.has_tokens_in;
+        d.tokens_in = f->gen.tokens_in;
+        d.has_tokens_out = f->gen.has_tokens_out;
+        d.tokens_out = f->gen.tokens_out;
+        d.has_reasoning_tokens = f->gen.has_reasoning_tokens;
+        d.reasoning_tokens = f->gen.reasoning_tokens;
+        d.safety_ratings = f->gen.safety_ratings;
         if (d.run_id == NULL)
             continue;
         int rc = empq_store_dead_put(e->store, &d);
@@ -1086,13 +1123,21 @@ static size_t flush_outcomes(worker__engine *e, const Empq__Outcomes **out)
             o->has_http_status = 1;
             o->http_status = f->http_status;
         }
-        if (f->kind == EMPQ__OUTCOME_KIND__OUTCOME_DONE && !f->cache_hit) {
+        /* usage for the broker's cost and token pacing: tokens_out is the
+         * billed output, reasoning included; a reply that was no answer
+         * (DEAD or RETRY) was billed too */
+        if (!f->cache_hit && (f->kind == EMPQ__OUTCOME_KIND__OUTCOME_DONE || f->gen.has_tokens_in ||
+                              f->gen.has_tokens_out)) {
             o->has_tokens = 1;
             o->tokens = f->gen.tokens_in + f->gen.tokens_out;
-            o->has_tokens_in = o->has_tokens_out = 1; /* for the broker's cost and token pacing */
+            o->has_tokens_in = o->has_tokens_out = 1;
             o->tokens_in = f->gen.tokens_in;
             o->tokens_out = f->gen.tokens_out;
+            o->has_tokens_cached = f->gen.has_cached_tokens;
+            o->tokens_cached = f->gen.cached_tokens;
         }
+        if (f->model_fatal && f->kind == EMPQ__OUTCOME_KIND__OUTCOME_DEAD)
+            o->has_model_fatal = o->model_fatal = 1;
         o->has_latency_ms = f->gen.has_latency_ms && !f->cache_hit; /* for the broker's latency histogram */
         o->latency_ms = f->gen.latency_ms;
         o->has_cache_hit = 1;
@@ -1152,6 +1197,17 @@ size_t worker__engine_drop_queued(worker__engine *e)
         n++;
     }
     e->queue_tail = NULL;
+    /* on the transport but not wholly sent (a frozen worker wakes with such
+     * requests): no provider has them, so none is started */
+    for (size_t i = 0; e->tp.unsent != NULL && i < e->n_reqs; i++) {
+        worker__req *r = e->reqs[i];
+        if (!r->in_use || !r->sent || !e->tp.unsent(e->tp.ctx, r))
+            continue;
+        if (e->tp.cancel != NULL)
+            e->tp.cancel(e->tp.ctx, r);
+        req_recycle(e, r);
+        n++;
+    }
     e->stats.dropped += n;
     return n;
 }
@@ -1183,3 +1239,42 @@ size_t worker__engine_sent(const worker__engine *e) { return e->sent; }
 size_t worker__engine_pending(const worker__engine *e) { return e->n_fins - e->flushed; }
 
 void worker__engine_stats(const worker__engine *e, worker__stats *out) { *out = e->stats; }
+
+size_t worker__engine_unusable(worker__engine *e, Empq__ModelProblem ***out)
+{
+    if (out != NULL)
+        *out = NULL;
+    size_t n = 0;
+    for (const worker__run *r = e->runs; r != NULL; r = r->next)
+        for (size_t i = 0; i < r->n_models; i++)
+            n += r->models[i].prepared && r->models[i].prep_rc != EMPQ_OK;
+    if (n == 0 || out == NULL)
+        return n;
+    if (n > e->cap_probs) {
+        Empq__ModelProblem *p = realloc(e->probs, n * sizeof *p);
+        if (p == NULL)
+            return 0;
+        e->probs = p;
+        Empq__ModelProblem **pp = realloc(e->prob_ptrs, n * sizeof *pp);
+        if (pp == NULL)
+            return 0;
+        e->prob_ptrs = pp;
+        e->cap_probs = n;
+    }
+    size_t k = 0;
+    for (const worker__run *r = e->runs; r != NULL; r = r->next) {
+        for (size_t i = 0; i < r->n_models; i++) {
+            const wmodel *wm = &r->models[i];
+            if (!wm->prepared || wm->prep_rc == EMPQ_OK)
+                continue;
+            Empq__ModelProblem *p = &e->probs[k];
+            empq__model_problem__init(p);
+            p->run_id = r->id;
+            p->model = (uint32_t)i;
+            p->reason = (char *)wm->prep_err;
+            e->prob_ptrs[k++] = p;
+        }
+    }
+    *out = e->prob_ptrs;
+    return k;
+}

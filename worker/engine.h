@@ -46,6 +46,7 @@ typedef struct worker__req {
     int too_large;               /* the body passed WORKER_MAX_BODY (resp holds the first bytes) */
     char retry_after[64];        /* Retry-After value, "" when none */
     char retry_after_ms[24];     /* retry-after-ms value, "" when none */
+    char request_id[128];        /* x-request-id or request-id value, "" when none */
     char transport_error[256];   /* why there is no reply, "" otherwise */
     /* ---- the transport's own handle, kept across uses ---- */
     void *tp;
@@ -73,6 +74,10 @@ typedef struct worker__transport {
     void (*cancel)(void *ctx, worker__req *r);
     /* Frees r->tp when the engine is freed; may be NULL. */
     void (*drop)(void *ctx, worker__req *r);
+    /* 1 when r's request has not wholly left this process yet (still
+     * connecting, or its body only partly sent): a provider cannot have acted
+     * on it, so it can be withdrawn; 0 otherwise. May be NULL (never). */
+    int (*unsent)(void *ctx, const worker__req *r);
 } worker__transport;
 
 typedef struct worker__options {
@@ -117,8 +122,9 @@ size_t worker__engine_flush(worker__engine *e, const Empq__Outcomes **out);
 /* Forgets the requests still queued (never sent), without an outcome: the
  * broker has given their leases up (it rejected this worker, or was silent
  * past its give-up time) and another worker may hold them now. Requests on
- * the transport are kept (they cannot be recalled). Returns how many were
- * dropped (counted in worker__stats.dropped). */
+ * the transport whose bytes have not all left yet (transport.unsent) are
+ * withdrawn too; the rest are kept (a provider may be working on them).
+ * Returns how many were dropped (counted in worker__stats.dropped). */
 size_t worker__engine_drop_queued(worker__engine *e);
 
 /* Stop taking jobs: later batches are RELEASED, and so are the requests
@@ -137,6 +143,15 @@ size_t worker__engine_sent(const worker__engine *e);
 
 /* Outcomes queued for the next flush. */
 size_t worker__engine_pending(const worker__engine *e);
+
+/* The models of the runs this engine holds that it cannot call at all
+ * (key variable unset, base_url naming an unset variable, key file
+ * unreadable, no endpoint): each source is checked when its run is loaded.
+ * Returns how many; *out points to an array owned by the engine (the
+ * strings point into its runs), valid until the next call or the next
+ * batch. 0 and *out NULL when there are none (or out of memory). out may
+ * be NULL: then it only counts. */
+size_t worker__engine_unusable(worker__engine *e, Empq__ModelProblem ***out);
 
 /* Counters since start, for logs and tests. */
 typedef struct worker__stats {

@@ -138,11 +138,13 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *userdata)
     size_t n = size * nitems;
     if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
         /* a new response (after 100 Continue, say): forget the last one's */
-        r->retry_after[0] = r->retry_after_ms[0] = '\0';
+        r->retry_after[0] = r->retry_after_ms[0] = r->request_id[0] = '\0';
         return n;
     }
-    if (!header_value(line, n, "retry-after", r->retry_after, sizeof r->retry_after))
-        header_value(line, n, "retry-after-ms", r->retry_after_ms, sizeof r->retry_after_ms);
+    if (!header_value(line, n, "retry-after", r->retry_after, sizeof r->retry_after) &&
+        !header_value(line, n, "retry-after-ms", r->retry_after_ms, sizeof r->retry_after_ms) &&
+        !header_value(line, n, "x-request-id", r->request_id, sizeof r->request_id))
+        header_value(line, n, "request-id", r->request_id, sizeof r->request_id);
     return n;
 }
 
@@ -200,9 +202,19 @@ static void tp_drop(void *ctx, worker__req *r)
     r->tp = NULL;
 }
 
+static int tp_unsent(void *ctx, const worker__req *r)
+{
+    (void)ctx;
+    if (r->tp == NULL)
+        return 0;
+    curl_off_t up = 0;
+    curl_easy_getinfo(r->tp, CURLINFO_SIZE_UPLOAD_T, &up);
+    return up < (curl_off_t)r->body_len;
+}
+
 worker__transport worker__http_transport(worker__http *h)
 {
-    worker__transport t = {h, tp_start, tp_cancel, tp_drop};
+    worker__transport t = {h, tp_start, tp_cancel, tp_drop, tp_unsent};
     return t;
 }
 

@@ -37,6 +37,7 @@ typedef struct loop {
     void *sock;
     uint32_t hb_ms;
     uint64_t last_send, last_recv;
+    uint64_t last_hb;            /* last heartbeat sent */
     int welcomed;
     int stopping;
     uint64_t grace_at;
@@ -106,6 +107,8 @@ static void send_heartbeat(loop *l)
     Empq__Heartbeat hb = EMPQ__HEARTBEAT__INIT;
     hb.has_sent_ms = 1;
     hb.sent_ms = empq_now_ms();
+    hb.n_unusable = worker__engine_unusable(l->engine, &hb.unusable); /* models it cannot call */
+    l->last_hb = empq_mono_ms();
     Empq__WorkerMsg m = EMPQ__WORKER_MSG__INIT;
     m.body_case = EMPQ__WORKER_MSG__BODY_HEARTBEAT;
     m.heartbeat = &hb;
@@ -597,8 +600,9 @@ int worker__loop_run(const worker__config *cfg, volatile sig_atomic_t *stop)
                                   : "");
             if (connect_broker(l, 0) != EMPQ_OK)
                 goto out;
-        } else if (l->welcomed && now - l->last_send >= l->hb_ms) {
-            send_heartbeat(l);
+        } else if (l->welcomed && (now - l->last_send >= l->hb_ms ||
+                                   (now - l->last_hb >= l->hb_ms && worker__engine_unusable(l->engine, NULL) > 0))) {
+            send_heartbeat(l); /* also while busy when a model is unusable: the broker counts on the report */
         }
     }
     send_bye(l, *stop ? "signal" : "shutdown");

@@ -7,19 +7,27 @@
  *
  *   run_id, prompt_id, prompt_index, emotion, situation, prompt, response,
  *   source, model, model_version, sample, params, finish_reason, tokens_in,
- *   tokens_out, latency_ms, attempts, cache_hit, started_at, finished_at, job
+ *   tokens_out, reasoning_tokens, cached_tokens, system_fingerprint,
+ *   request_id, safety_ratings, thinking, latency_ms, attempts, cache_hit,
+ *   started_at, finished_at, job
  *
  * `source` is the model's alias ("human" for the dataset's answer); `model`
  * the spec's model name (null for the human source); `model_version` the
  * version the provider reported (null when none); `params` an object of the
  * generation parameters the spec set; timestamps are ISO 8601 UTC with
  * milliseconds. A value the result does not carry is null, never left out.
+ * tokens_out is the billed output (reasoning included; reasoning_tokens of
+ * it), tokens_in the input (cached_tokens of it); request_id is the
+ * provider's (x-request-id, request-id, Gemini responseId); safety_ratings
+ * Gemini's candidate safetyRatings as JSON; thinking the thinking text,
+ * only with the model's keep_thinking (never part of response).
  * Text is UTF-8 as is (no \u escapes); an invalid byte becomes U+FFFD.
  *
  * Jobs that ended as dead letters have no line in responses.jsonl; they go
  * to dead.jsonl beside it (same order; keys run_id, job, prompt_index,
  * prompt_id, source, sample, reason, last_status, body_excerpt, attempts,
- * at, worker). Jobs with neither a result nor a dead letter are counted as
+ * at, worker, request_id, finish_reason, tokens_in, tokens_out,
+ * reasoning_tokens, safety_ratings: what a reply without answer reported). Jobs with neither a result nor a dead letter are counted as
  * missing. */
 #ifndef EMPQ_EXPORT_H
 #define EMPQ_EXPORT_H

@@ -26,11 +26,30 @@
  *
  * Refusals: a model that refuses in words (OpenAI message.refusal, Anthropic
  * stop_reason "refusal" with text) is a success with gen.refusal set: the
- * refusal is the study's data. A provider that blocks the content and
- * returns no text (finish_reason content_filter, a content-policy 400,
- * Gemini blockReason or a SAFETY finish without text) is permanent.
+ * refusal is the study's data.
  *
- * Generation parameters: only the ones set in ModelSpec.params are sent.
+ * What counts as an answer: a 2xx reply is a success only when it has
+ * answer text. Thinking (Anthropic thinking blocks, Gemini parts with
+ * thought: true, vLLM reasoning_content) is never part of the text; it is
+ * kept in gen.thinking only with ModelSpec.keep_thinking. A reply without
+ * text has a reason of its own, and keeps its usage and ids in gen (text
+ * NULL) for the dead letter and the cost:
+ *   blocked:REASON (finish_reason content_filter, Gemini blockReason or a
+ *   SAFETY-like finish; a content-policy 400 is blocked:content_policy),
+ *   refusal, reasoning_exhausted_budget (a length stop after reasoning),
+ *   length_before_text: permanent; thinking_only and empty_reply: retryable
+ *   (another sample may answer).
+ *
+ * Errors that hold for every job of a model (OpenAI insufficient_quota and
+ * billing codes, Anthropic billing_error / permission_error and the "credit
+ * balance is too low" 400, Google PERMISSION_DENIED and a per-day
+ * QuotaFailure, HTTP 402, 403; not 401: another worker's key may work) are permanent with model_fatal set and a reason starting
+ * with the error's name ("insufficient_quota: HTTP 429: ..."). Google's
+ * RetryInfo.retryDelay in an error body counts like Retry-After.
+ *
+ * Generation parameters: only the ones set in ModelSpec.params are sent,
+ * under the provider's names (docs/spec.md's table), then extra_body is
+ * merged in (it never replaces a field set here).
  * The seed sent for sample s is params.seed + s, so the samples of one
  * prompt differ while each stays reproducible (sample 0 sends the seed as
  * written).
@@ -74,6 +93,7 @@ typedef struct empq_http_reply {
     int truncated;            /* the body was cut (transfer error) */
     int too_large;            /* the body passed the transport's size cap: cut there */
     const char *transport_error; /* when status == 0: why (curl text), or NULL */
+    const char *request_id;   /* x-request-id (OpenAI, Azure) or request-id (Anthropic), or NULL */
 } empq_http_reply;
 
 /* What a reply means for the job. */
@@ -101,6 +121,9 @@ typedef struct empq_provider_result {
     uint32_t retry_after_ms;    /* > 0 when the provider asked for a delay */
     long status;                /* the HTTP status (0: no reply) */
     char reason[EMPQ_PROVIDER_REASON_MAX]; /* "" on success; never holds the key */
+    /* PERMANENT for a cause that holds for every job of the model (quota,
+     * billing, permission, key): Outcome.model_fatal */
+    int model_fatal;
 } empq_provider_result;
 
 /* Frees the strings of r and re-initialises it; r may be NULL. */
@@ -128,6 +151,13 @@ int empq_provider_endpoint(const Empq__ModelSpec *m, const char *base_url, const
  * EMPQ_ENOMEM. */
 int empq_provider_body(const Empq__ModelSpec *m, const char *system, const char *user,
                        uint32_t sample, char **body, size_t *len, empq_error *err);
+
+/* Checks that m->extra_body (a JSON object; NULL or "" passes) sets no
+ * field empq sets for m's provider, by building a sample body with a
+ * system and a user message. EMPQ_OK; EMPQ_EINVAL with err's text starting
+ * with the conflicting field's path and a quote ("generationConfig.topP':
+ * provider gemini: empq sets this field ..."); EMPQ_ENOMEM. */
+int empq_provider_check_extra(const Empq__ModelSpec *m, empq_error *err);
 
 /* empq_provider_endpoint and empq_provider_body together. */
 int empq_provider_request(const Empq__ModelSpec *m, const char *base_url, const char *system,

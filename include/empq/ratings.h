@@ -197,4 +197,49 @@ typedef struct empq_ratings_export_stats {
 int empq_ratings_export(empq_store *s, const char *run_id, const char *dir, int include_partial,
                         empq_ratings_export_stats *st, empq_error *err);
 
+/* ==================== overview (the study console) ==================== */
+
+/* Where a participant is. */
+typedef enum empq_ratings_pstate {
+    EMPQ_RATINGS_P_ACTIVE = 0, /* claimed, rating */
+    EMPQ_RATINGS_P_FINISHED,   /* every entry answered */
+    EMPQ_RATINGS_P_IDLE,       /* past the timeout, not reclaimed yet (it is on the next claim) */
+    EMPQ_RATINGS_P_RECLAIMED,  /* left: the slot went back to the pool */
+    EMPQ_RATINGS_P_QUESTIONS   /* every dialogue rated, the end-of-study questions not sent yet */
+} empq_ratings_pstate;
+
+typedef struct empq_ratings_participant {
+    char *pid; /* the participant id as given (a Prolific id) */
+    uint32_t cond, slot;
+    int state; /* empq_ratings_pstate */
+    uint32_t answered, n, checks, checks_passed;
+    uint64_t claimed_ms, done_ms; /* done_ms: finished, or reclaimed */
+} empq_ratings_participant;
+
+typedef struct empq_ratings_condition {
+    char *name; /* the source rated in it */
+    uint64_t slots, claimed, finished, idle, reclaimed, checks, checks_failed;
+} empq_ratings_condition;
+
+typedef struct empq_ratings_overview {
+    size_t n_conditions;
+    empq_ratings_condition *cond;
+    size_t n_participants; /* holding a slot now, then those whose slot was reclaimed */
+    empq_ratings_participant *part;
+    double median_ms; /* shown to answered, over every rated entry (not checks); 0 when none */
+    size_t n_timed;
+    uint64_t timeout_ms;
+} empq_ratings_overview;
+
+/* Reads the run's rating slots without changing anything (no reclaim: a
+ * slot past its deadline counts as idle): the plan fields and condition
+ * names, every slot (one pipeline), the idle and the reclaimed ones. On
+ * EMPQ_OK *ov is filled (free with empq_ratings_overview_clear).
+ * EMPQ_ENOTFOUND: no plan; EMPQ_ESTORE, EMPQ_EPARSE, EMPQ_ENOMEM, err says. */
+int empq_ratings_overview_get(empq_store *s, const char *run_id, uint64_t now_ms, empq_ratings_overview *ov,
+                              empq_error *err);
+
+/* Frees what ov holds and zeroes it; ov may be NULL. */
+void empq_ratings_overview_clear(empq_ratings_overview *ov);
+
 #endif

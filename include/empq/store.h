@@ -171,6 +171,55 @@ int empq_store_stream_ack(empq_store *s, const char *group, const empq_stream_en
  * stream does not exist), EMPQ_ESTORE with empq_store_errstr. */
 int empq_store_stream_trim(empq_store *s, uint64_t *removed);
 
+/* ---- bulk reads (the study console) --------------------------------------
+ * Each call below is a constant number of round trips, whatever the number
+ * of jobs or prompts it reads. */
+
+/* The results and dead letters of n jobs of a run in one pipeline (HMGET on
+ * the results hash and on the dead hash: one round trip). results[i] and
+ * dead[i] receive the decoded value of jobs[i] (caller frees with
+ * empq__result__free_unpacked / empq__dead_letter__free_unpacked) or NULL.
+ * EMPQ_OK (also when some or all are missing), EMPQ_ENOMEM, EMPQ_ESTORE. */
+int empq_store_jobs_get(empq_store *s, const char *run_id, const uint32_t *jobs, size_t n,
+                        Empq__Result **results, Empq__DeadLetter **dead);
+
+/* Every prompt of a run (one HGETALL). On EMPQ_OK *out is an array of *n
+ * entries indexed by prompt index (NULL where missing or undecodable; *n is
+ * the highest index + 1), freed with empq_store_free_prompts, which accepts
+ * NULL. On failure *out is NULL and *n 0. */
+int empq_store_prompts_all(empq_store *s, const char *run_id, Empq__Prompt ***out, size_t *n);
+void empq_store_free_prompts(Empq__Prompt **v, size_t n);
+
+/* The state of every job of a run, from HKEYS of its results and dead
+ * hashes (one pipeline): state[job] (total entries, the caller's) becomes
+ * 0 (neither: pending or leased), EMPQ_STORE_JOB_DONE or
+ * EMPQ_STORE_JOB_DEAD (done wins over dead: a dead job rerun). Job indexes
+ * >= total are ignored. EMPQ_OK or EMPQ_ESTORE. */
+#define EMPQ_STORE_JOB_DONE 1
+#define EMPQ_STORE_JOB_DEAD 2
+int empq_store_job_states(empq_store *s, const char *run_id, uint8_t *state, size_t total);
+
+/* Every result and every dead letter of a run: HGETALL of both hashes in one
+ * pipeline (one round trip; empq_store_results_all scans in batches
+ * instead). Arrays in no order, freed with empq_store_free_results and
+ * empq_store_free_dead; undecodable values are logged and skipped. res and
+ * nr may be NULL: the dead letters only (one HGETALL). On failure
+ * (EMPQ_ESTORE, EMPQ_ENOMEM) the arrays are NULL and the counts 0. */
+int empq_store_finished_all(empq_store *s, const char *run_id, Empq__Result ***res, size_t *nr,
+                            Empq__DeadLetter ***dead, size_t *nd);
+
+/* Every run with its result and dead counts: SMEMBERS empq:runs, then one
+ * pipeline of GET + HLEN + HLEN per run (two round trips in all). On EMPQ_OK
+ * *out is an array of *n (runs whose value does not decode are left out),
+ * freed with empq_store_free_runs_overview (accepts NULL). */
+typedef struct empq_store_run_info {
+    Empq__Run *run;   /* owned by the array */
+    uint64_t results; /* HLEN of the results hash */
+    uint64_t dead;    /* HLEN of the dead hash */
+} empq_store_run_info;
+int empq_store_runs_overview(empq_store *s, empq_store_run_info **out, size_t *n);
+void empq_store_free_runs_overview(empq_store_run_info *v, size_t n);
+
 /* ---- escape hatch ------------------------------------------------------ */
 
 /* The underlying hiredis context (redisContext *), for commands this module

@@ -138,6 +138,19 @@ def wait_until(what, fn, timeout=15.0, interval=0.02, procs=()):
         time.sleep(interval)
 
 
+def wait_port_file(path, proc, what="port file"):
+    """The port a program writes to path once it listens (waits for it)."""
+    def port():
+        try:
+            with open(path) as f:
+                v = f.read().strip()
+            return int(v) if v.isdigit() and int(v) > 0 else 0
+        except OSError:
+            return 0
+
+    return wait_until(what, port, procs=[proc])
+
+
 def read_jsonl(path):
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -243,16 +256,7 @@ class Cluster:
         pf = os.path.join(self.tmp, "fakellm.port")
         p = self.spawn("fakellm", [program("empq-fakellm"), "--port", "0", "--port-file", pf,
                                    "--latency-ms", str(self.latency_ms)] + self.fakellm_args)
-
-        def port():
-            try:
-                with open(pf) as f:
-                    v = f.read().strip()
-                return int(v) if v.isdigit() and int(v) > 0 else 0
-            except OSError:
-                return 0
-
-        self.fake_url = f"http://127.0.0.1:{wait_until('empq-fakellm port file', port, procs=[p])}"
+        self.fake_url = f"http://127.0.0.1:{wait_port_file(pf, p, 'empq-fakellm port file')}"
 
     def start_broker(self):
         self.jobs_ep = f"tcp://127.0.0.1:{free_port()}"
@@ -265,6 +269,18 @@ class Cluster:
             return r.returncode == 0
 
         wait_until("empq-broker control", ping, procs=[p], interval=0.1)
+
+    def restart_broker(self, name="broker2"):
+        """Kills the broker (SIGKILL) and starts a new one as `name` on the
+        same endpoints; returns once it answers and every worker is back."""
+        self.stop("broker", sig=signal.SIGKILL)
+        self.spawn(name, [program("empq-broker"), "--redis", self.redis_url, "--bind", self.jobs_ep,
+                          "--control", self.control_ep])
+        wait_until("the restarted broker", lambda: self.cli(["status", "--json"], check=False).returncode == 0,
+                   timeout=20, interval=0.1)
+        wait_until("the workers back",
+                   lambda: len(json.loads(self.cli(["workers", "--json"]).stdout)["workers"]) == self.n_workers,
+                   timeout=20, interval=0.2)
 
     def start_worker(self, i):
         argv = [program("empq-worker"), "--redis", self.redis_url, "--broker", self.jobs_ep,

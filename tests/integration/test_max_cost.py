@@ -11,10 +11,9 @@ status shows the same tokens and cost as before."""
 
 import json
 import os
-import signal
 import time
 
-from empqtest import Cluster, main, program, wait_until
+from empqtest import Cluster, main, wait_until
 
 PROMPTS = 60
 BUDGET = 3000.0  # with a price of 1 per token (1,000,000 per million)
@@ -74,13 +73,7 @@ def test_max_cost():
 
         # a restarted broker keeps the budget spent
         calls = c.fakellm_stats()["by_model"].get("fake-formal", 0)
-        c.stop("broker", sig=signal.SIGKILL)
-        c.spawn("broker2", [program("empq-broker"), "--redis", c.redis_url, "--bind", c.jobs_ep,
-                            "--control", c.control_ep])
-        wait_until("the restarted broker", lambda: c.cli(["status", "--json"], check=False).returncode == 0,
-                   timeout=20, interval=0.1)
-        wait_until("the workers back", lambda: len(json.loads(c.cli(["workers", "--json"]).stdout)["workers"]) == 2,
-                   timeout=20, interval=0.2)
+        c.restart_broker()
         time.sleep(1.0)  # the workers ask for jobs: none of pricey's may go
         st2, m2 = status()
         p2 = m2["pricey"]

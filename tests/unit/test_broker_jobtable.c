@@ -386,6 +386,69 @@ static void test_take_round_robin(void)
     bk__jobtable_free(&t);
 }
 
+/* Jobs that come back (retry whose backoff passed, lost worker, expired
+ * lease, release) are taken before any job never handed out, in the order
+ * they came back; each model keeps its own front section. */
+static void test_requeued_first(void)
+{
+    bk__jobtable *t = table(10, 1, 1);
+    uint32_t got[16];
+    CHECK_INT(bk__jobtable_take(t, NULL, 0, 10, got, 4), 4); /* 0 1 2 3 to worker 0 */
+    CHECK_INT(bk__jobtable_take(t, NULL, 1, 20, got, 2), 2); /* 4 5 to worker 1 */
+    CHECK_INT(bk__jobtable_requeue(t, 2, 5, 5, NULL), EMPQ_OK);   /* retry, no backoff left: ready */
+    CHECK_INT(bk__jobtable_release_worker(t, 1), 2);              /* 4 5 */
+    CHECK_INT(bk__jobtable_requeue(t, 1, 5, 500, NULL), EMPQ_OK); /* retry after a backoff */
+    check_ok(t);
+    CHECK_INT(bk__jobtable_promote(t, 500), 1);                   /* 1 */
+    CHECK_INT(bk__jobtable_expire(t, 600, NULL, 0), 2);           /* 0 3 */
+    check_ok(t);
+    /* a requeued job finished while pending (a late DONE) leaves the order */
+    CHECK_INT(bk__jobtable_done(t, 3, 0, NULL), EMPQ_OK);
+    check_ok(t);
+    CHECK_INT(bk__jobtable_take(t, NULL, 2, 700, got, 3), 3);
+    CHECK_INT(got[0], 2);
+    CHECK_INT(got[1], 4);
+    CHECK_INT(got[2], 5);
+    /* one more comes back while the front section is half taken: behind 1 0 */
+    CHECK_INT(bk__jobtable_requeue(t, 4, 700, 700, NULL), EMPQ_OK);
+    CHECK_INT(bk__jobtable_take(t, NULL, 2, 700, got, 16), 7);
+    uint32_t want[7] = {1, 0, 4, 6, 7, 8, 9};
+    for (int i = 0; i < 7; i++)
+        CHECK_INT(got[i], want[i]);
+    check_ok(t);
+    bk__jobtable_free(&t);
+
+    /* two models: each has its own front section; round robin between them */
+    t = table(4, 2, 1); /* jobs p*2+m */
+    CHECK_INT(bk__jobtable_take(t, NULL, 0, 10, got, 4), 4); /* 0 1 2 3 */
+    CHECK_INT(bk__jobtable_release_worker(t, 0), 4);
+    check_ok(t);
+    CHECK_INT(bk__jobtable_take(t, NULL, 1, 10, got, 8), 8);
+    uint32_t want2[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    for (int i = 0; i < 8; i++)
+        CHECK_INT(got[i], want2[i]);
+    check_ok(t);
+    bk__jobtable_free(&t);
+}
+
+/* At scale: a lost worker's jobs in a 1,000,000-job queue are the next
+ * ones out, not the last. */
+static void test_requeued_first_at_scale(void)
+{
+    bk__jobtable *t = table(1000000, 1, 1);
+    static uint32_t got[2048];
+    CHECK_INT(bk__jobtable_take(t, NULL, 0, 600000, got, 1000), 1000);
+    CHECK_INT(bk__jobtable_take(t, NULL, 1, 600000, got, 1000), 1000);
+    CHECK_INT(bk__jobtable_release_worker(t, 0), 1000);
+    CHECK_INT(bk__jobtable_take(t, NULL, 2, 600000, got, 1500), 1500);
+    for (uint32_t i = 0; i < 1000; i++)
+        CHECK_INT(got[i], i);
+    for (uint32_t i = 1000; i < 1500; i++)
+        CHECK_INT(got[i], i + 1000); /* then the fresh ones, after worker 1's */
+    check_ok(t);
+    bk__jobtable_free(&t);
+}
+
 /* A random walk over every transition, checking the invariants as it goes. */
 static void test_random_walk(void)
 {
@@ -510,6 +573,8 @@ int main(void)
     RUN(test_release_worker);
     RUN(test_late_outcomes);
     RUN(test_take_round_robin);
+    RUN(test_requeued_first);
+    RUN(test_requeued_first_at_scale);
     RUN(test_random_walk);
     RUN(test_million_memory);
     CHECK_DONE();

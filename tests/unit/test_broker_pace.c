@@ -75,6 +75,18 @@ static void test_unlimited(void)
     CHECK(!bk__pace_active(&p));
     CHECK_INT(bk__pace_allow(&p, 1000000, 5), BK_PACE_UNLIMITED);
     CHECK_INT(bk__pace_next(&p, 0, 5), UINT64_MAX);
+    /* bk__pace_stop, the one way a model stops: asked from now on, 0; the
+     * first reason stays */
+    CHECK_INT(bk__pace_stop(&p, "insufficient_quota: you exceeded your quota"), 1);
+    CHECK(bk__pace_active(&p));
+    CHECK_INT(bk__pace_allow(&p, 0, 20), 0);
+    CHECK_INT(bk__pace_next(&p, 0, 20), UINT64_MAX);
+    CHECK_INT(bk__pace_stop(&p, "max_cost"), 0);
+    CHECK_STR(p.stop_reason, "insufficient_quota: you exceeded your quota");
+    bk__pace q;
+    bk__pace_init(&q, &s.m, NULL);
+    CHECK_INT(bk__pace_stop(&q, NULL), 1);
+    CHECK_STR(q.stop_reason, "stopped");
 }
 
 static void test_rpm_window(void)
@@ -299,6 +311,7 @@ static void test_cost(void)
         bk__pace_outcome(&p, &d, 5, 0, 30);
     CHECK(p.cost >= 1.0 - 1e-9);
     CHECK(p.stopped);
+    CHECK_STR(p.stop_reason, "max_cost");
     CHECK_INT(bk__pace_allow(&p, 0, 40), 0);
     CHECK_INT(bk__pace_next(&p, 0, 40), UINT64_MAX);
     CHECK_INT(p.tok_in, 500);
@@ -307,6 +320,50 @@ static void test_cost(void)
     Empq__Outcome h = done(0, 0, 1);
     bk__pace_outcome(&p, &h, 5, 0, 50);
     CHECK_INT(p.tok_in, 500);
+}
+
+/* Reasoning tokens are billed output (tokens_out carries them); a reply
+ * that was no answer (DEAD or RETRY with usage) is charged too; cached
+ * input at its own price. */
+static void test_cost_reasoning_cached(void)
+{
+    spec s;
+    spec_init(&s, 0, 0, 0, 0);
+    s.p.has_input_per_mtok = s.p.has_output_per_mtok = s.p.has_cached_input_per_mtok = 1;
+    s.p.input_per_mtok = 1000.0;       /* 0.001 a token */
+    s.p.cached_input_per_mtok = 100.0; /* 0.0001 a cached token */
+    s.p.output_per_mtok = 2000.0;
+    bk__pace p;
+    bk__pace_init(&p, &s.m, NULL);
+    /* 100 in (80 of them cached), 300 out of which reasoning 250 */
+    Empq__Outcome d = done(100, 300, 0);
+    d.has_tokens_cached = 1;
+    d.tokens_cached = 80;
+    bk__pace_outcome(&p, &d, 5, 0, 10);
+    double want = 20 * 0.001 + 80 * 0.0001 + 300 * 0.002;
+    CHECK(p.cost > want - 1e-9 && p.cost < want + 1e-9);
+    /* a dead reply whose reasoning used the budget: 100 in, 512 out, billed */
+    Empq__Outcome x = done(100, 512, 0);
+    x.kind = EMPQ__OUTCOME_KIND__OUTCOME_DEAD;
+    bk__pace_outcome(&p, &x, 5, 0, 20);
+    want += 100 * 0.001 + 512 * 0.002;
+    CHECK(p.cost > want - 1e-9 && p.cost < want + 1e-9);
+    CHECK_INT(p.tok_out, 812);
+    /* a dead outcome without usage (an HTTP error) costs nothing */
+    Empq__Outcome e = done(0, 0, 0);
+    e.kind = EMPQ__OUTCOME_KIND__OUTCOME_DEAD;
+    e.has_tokens = e.has_tokens_in = e.has_tokens_out = 0;
+    bk__pace_outcome(&p, &e, 5, 0, 30);
+    CHECK(p.cost > want - 1e-9 && p.cost < want + 1e-9);
+    /* max_completion_tokens is the completion estimate */
+    spec t;
+    spec_init(&t, 0, 0, 0, 0);
+    t.m.params = &t.g;
+    t.g.has_max_completion_tokens = 1;
+    t.g.max_completion_tokens = 4096;
+    bk__pace q;
+    bk__pace_init(&q, &t.m, NULL);
+    CHECK_INT(q.max_tokens, 4096);
 }
 
 /* A restarted broker rebuilds cost and the minute window from the results
@@ -428,6 +485,194 @@ static void test_sched(void)
     bk__sched_free(&sc);
 }
 
+/* bk__pace_unusable: shown as soon as one worker reports; the model stops
+ * once every serving worker has reported it for hold_ms without a break. */
+static void test_unusable(void)
+{
+    spec s;
+    spec_init(&s, 0, 0, 0, 0);
+    bk__pace p;
+    bk__pace_init(&p, &s.m, NULL);
+    CHECK_INT(bk__pace_unusable(&p, 1, 2, "key variable K unset on w0", 1000, 5000), 0);
+    CHECK_STR(p.unusable, "key variable K unset on w0");
+    CHECK_INT(p.unusable_since, 0); /* not every worker: no clock */
+    CHECK_INT(bk__pace_unusable(&p, 2, 2, "key variable K unset on w0", 2000, 5000), 0);
+    CHECK_INT(p.unusable_since, 2000);
+    CHECK_INT(bk__pace_unusable(&p, 2, 2, "key variable K unset on w0", 6999, 5000), 0);
+    /* a worker that can call it joins: the clock starts again */
+    CHECK_INT(bk__pace_unusable(&p, 2, 3, "key variable K unset on w0", 7000, 5000), 0);
+    CHECK_INT(p.unusable_since, 0);
+    CHECK_INT(bk__pace_unusable(&p, 2, 2, "key variable K unset on w0", 8000, 5000), 0);
+    CHECK_INT(bk__pace_unusable(&p, 2, 2, "key variable K unset on w0", 12999, 5000), 0);
+    CHECK(!p.stopped);
+    CHECK_INT(bk__pace_unusable(&p, 2, 2, "key variable K unset on w0", 13000, 5000), 1);
+    CHECK(p.stopped);
+    CHECK_STR(p.stop_reason, "unusable: key variable K unset on w0");
+    CHECK_INT(bk__pace_allow(&p, 0, 13001), 0);
+    CHECK_INT(bk__pace_unusable(&p, 2, 2, "x", 20000, 5000), 0); /* stopped once */
+    /* nobody reports: cleared */
+    CHECK_INT(bk__pace_unusable(&p, 0, 2, NULL, 21000, 5000), 0);
+    CHECK_STR(p.unusable, "");
+    /* no serving worker at all never stops a model */
+    bk__pace q;
+    bk__pace_init(&q, &s.m, NULL);
+    CHECK_INT(bk__pace_unusable(&q, 0, 0, NULL, 1000, 0), 0);
+    CHECK(!q.stopped);
+}
+
+/* A scheduler with one run of two models (a, b) over 10 prompts and two
+ * workers serving every model. */
+typedef struct two {
+    spec s[2];
+    Empq__ModelSpec *pm[2];
+    Empq__Run run;
+    Empq__RunSpec rs;
+    bk__run *r;
+    unsigned w[2];
+} two;
+
+static bk__sched *sched_two(two *t, uint32_t unusable_ms)
+{
+    spec *s = t->s;
+    Empq__ModelSpec **pm = t->pm;
+    Empq__Run *run = &t->run;
+    Empq__RunSpec *rs = &t->rs;
+    bk__run **r = &t->r;
+    unsigned *w = t->w;
+    spec_init(&s[0], 0, 0, 0, 0);
+    s[0].m.alias = (char *)"a";
+    spec_init(&s[1], 0, 0, 0, 0);
+    s[1].m.alias = (char *)"b";
+    pm[0] = &s[0].m;
+    pm[1] = &s[1].m;
+    empq__run__init(run);
+    empq__run_spec__init(rs);
+    run->id = (char *)"r";
+    run->spec = rs;
+    run->n_prompts = 10;
+    rs->name = (char *)"r";
+    rs->n_models = 2;
+    rs->models = pm;
+    bk__sched_opts o;
+    bk__sched_opts_default(&o);
+    o.heartbeat_ms = 1000000;
+    o.unusable_ms = unusable_ms;
+    o.seed = 1;
+    bk__sched *sc = NULL;
+    CHECK_INT(bk__sched_new(&sc, &o), EMPQ_OK);
+    empq_error err = {0};
+    CHECK_INT(bk__sched_run_add(sc, run, r, &err), EMPQ_OK);
+    for (int i = 0; i < 2; i++) {
+        Empq__Hello h = EMPQ__HELLO__INIT;
+        h.worker_id = (char *)(i ? "w1" : "w0");
+        h.credit = 4;
+        unsigned char id[2] = {'w', (unsigned char)('0' + i)};
+        CHECK_INT(bk__sched_worker_hello(sc, id, 2, &h, 1000, &w[i], NULL), EMPQ_OK);
+    }
+    return sc;
+}
+
+/* An outcome with model_fatal stops its model at once for every worker;
+ * leased jobs of it still finish; dead jobs are counted by reason. */
+static void test_sched_model_fatal(void)
+{
+    static two tw;
+    bk__sched *sc = sched_two(&tw, 10000);
+    bk__run *r = tw.r;
+    unsigned *w = tw.w;
+    uint32_t jobs[16];
+    bk__run *got;
+    CHECK_INT(bk__sched_dispatch(sc, w[0], 1000, jobs, 16, &got), 4); /* 0 1 2 3: a b a b */
+    Empq__Outcome d = EMPQ__OUTCOME__INIT;
+    d.run_id = (char *)"r";
+    d.job = 1;
+    d.kind = EMPQ__OUTCOME_KIND__OUTCOME_DEAD;
+    d.reason = (char *)"insufficient_quota: You exceeded your current quota";
+    d.has_model_fatal = d.model_fatal = 1;
+    CHECK_INT(bk__sched_outcome(sc, w[0], &d, 1001), BK_APPLIED);
+    CHECK(r->pace[1].stopped);
+    CHECK_STR(r->pace[1].stop_reason, "insufficient_quota: You exceeded your current quota");
+    CHECK(!r->pace[0].stopped);
+    /* worker 1 gets only model a from now on */
+    size_t n = bk__sched_dispatch(sc, w[1], 1002, jobs, 16, &got);
+    CHECK_INT(n, 4);
+    for (size_t i = 0; i < n; i++)
+        CHECK_INT(jobs[i] % 2, 0);
+    /* the leased job 3 of b still finishes */
+    Empq__Outcome ok = done(1, 1, 0);
+    ok.job = 3;
+    CHECK_INT(bk__sched_outcome(sc, w[0], &ok, 1003), BK_APPLIED);
+    CHECK_INT(bk__jobtable_counts(r->table, 1).done, 1);
+    CHECK_INT(bk__jobtable_counts(r->table, 1).leased, 0);
+    CHECK_INT(bk__jobtable_counts(r->table, 1).pending, 8);
+    /* dead reasons, keyed up to the first ": " */
+    CHECK_INT(r->dead_reasons[1].n, 1);
+    CHECK_STR(r->dead_reasons[1].key[0], "insufficient_quota");
+    CHECK_INT(r->dead_reasons[1].count[0], 1);
+    for (int i = 0; i < 40; i++) {
+        char why[32];
+        snprintf(why, sizeof why, "reason %d: x", i % 20);
+        bk__sched_count_dead(r, 0, why);
+    }
+    bk__sched_count_dead(r, 0, NULL);
+    CHECK_INT(r->dead_reasons[0].n, BK_REASONS_MAX + 1);
+    CHECK_STR(r->dead_reasons[0].key[0], "reason 0");
+    CHECK_STR(r->dead_reasons[0].key[BK_REASONS_MAX], "other");
+    CHECK_INT(r->dead_reasons[0].count[0], 2);
+    CHECK_INT(r->dead_reasons[0].count[BK_REASONS_MAX], 40 - 2 * BK_REASONS_MAX + 1);
+    bk__sched_free(&sc);
+}
+
+/* Heartbeat reports of an unusable model: shown at the next gathering,
+ * the model stops once every live worker serving it has reported it for
+ * unusable_ms, a worker that leaves takes its report with it. */
+static void test_sched_unusable(void)
+{
+    static two tw;
+    bk__sched *sc = sched_two(&tw, 3000);
+    bk__run *r = tw.r;
+    unsigned *w = tw.w;
+    Empq__ModelProblem mp = EMPQ__MODEL_PROBLEM__INIT;
+    mp.run_id = (char *)"r";
+    mp.model = 1;
+    mp.reason = (char *)"model b: API key variable B_KEY is not set on worker w0";
+    Empq__ModelProblem *mpp[1] = {&mp};
+    Empq__Heartbeat hb = EMPQ__HEARTBEAT__INIT;
+    hb.n_unusable = 1;
+    hb.unusable = mpp;
+    CHECK_INT(bk__sched_worker_unusable(sc, w[0], &hb), EMPQ_OK);
+    bk__tick t;
+    bk__sched_tick(sc, 1000, &t);
+    CHECK_STR(r->pace[1].unusable, "model b: API key variable B_KEY is not set on worker w0");
+    CHECK_INT(r->pace[1].unusable_workers, 1);
+    CHECK_INT(r->pace[1].serving_workers, 2);
+    CHECK_STR(r->pace[0].unusable, "");
+    bk__sched_tick(sc, 9000, &t);
+    CHECK(!r->pace[1].stopped); /* worker 1 can call it */
+    /* worker 1 reports it too: 3 s later the model stops */
+    CHECK_INT(bk__sched_worker_unusable(sc, w[1], &hb), EMPQ_OK);
+    bk__sched_tick(sc, 10000, &t);
+    bk__sched_tick(sc, 12999, &t);
+    CHECK(!r->pace[1].stopped);
+    bk__sched_tick(sc, 13300, &t); /* the next gathering (every 250 ms) after the 3 s */
+    CHECK(r->pace[1].stopped);
+    CHECK_STR(r->pace[1].stop_reason, "unusable: model b: API key variable B_KEY is not set on worker w0");
+    uint32_t jobs[16];
+    bk__run *got;
+    size_t n = bk__sched_dispatch(sc, w[0], 13301, jobs, 16, &got);
+    CHECK_INT(n, 4);
+    for (size_t i = 0; i < n; i++)
+        CHECK_INT(jobs[i] % 2, 0);
+    /* a heartbeat without reports clears the worker's; a removed worker's go with it */
+    Empq__Heartbeat none = EMPQ__HEARTBEAT__INIT;
+    CHECK_INT(bk__sched_worker_unusable(sc, w[0], &none), EMPQ_OK);
+    bk__sched_worker_remove(sc, w[1]);
+    bk__sched_tick(sc, 14000, &t);
+    CHECK_STR(r->pace[1].unusable, "");
+    CHECK(r->pace[1].stopped); /* a stop is final */
+    bk__sched_free(&sc);
+}
+
 int main(void)
 {
     RUN(test_unlimited);
@@ -437,7 +682,11 @@ int main(void)
     RUN(test_429_share);
     RUN(test_ghosts);
     RUN(test_cost);
+    RUN(test_cost_reasoning_cached);
     RUN(test_restore);
     RUN(test_sched);
+    RUN(test_unusable);
+    RUN(test_sched_model_fatal);
+    RUN(test_sched_unusable);
     CHECK_DONE();
 }

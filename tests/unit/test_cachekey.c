@@ -99,6 +99,26 @@ static void test_changes(void)
     DIFFERS(m.base_url = "https://api.openai.com/v1/", m.base_url = "https://api.openai.com/v1");
     DIFFERS(m.model = "gpt-4-0314", m.model = "gpt-4-0613");
     DIFFERS(m.api_version = "2024-02-01", m.api_version = NULL);
+    /* the reasoning-era parameters and extra_body (the golden key above,
+     * without them, is unchanged: old cache entries stay reachable) */
+    DIFFERS((p.has_max_completion_tokens = 1, p.max_completion_tokens = 256), p.has_max_completion_tokens = 0);
+    DIFFERS(p.reasoning_effort = "low", p.reasoning_effort = NULL);
+    DIFFERS(p.system_role = "developer", p.system_role = NULL);
+    DIFFERS((p.has_thinking_budget = 1, p.thinking_budget = 1024), p.has_thinking_budget = 0);
+    DIFFERS(p.has_include_thoughts = 1, p.has_include_thoughts = 0);
+    Empq__SafetySetting ss = EMPQ__SAFETY_SETTING__INIT;
+    Empq__SafetySetting *ssv[] = {&ss};
+    ss.category = "HARM_CATEGORY_HARASSMENT";
+    ss.threshold = "OFF";
+    DIFFERS((p.n_safety_settings = 1, p.safety_settings = ssv), p.n_safety_settings = 0);
+    DIFFERS(m.extra_body = "{\"top_k\":40}", m.extra_body = NULL);
+    char k1[EMPQ_CACHE_KEY_HEX], k2[EMPQ_CACHE_KEY_HEX];
+    m.extra_body = "{\"top_k\":40}";
+    key(&m, SYS, USR, 0, k1);
+    m.extra_body = "{\"top_k\":41}";
+    key(&m, SYS, USR, 0, k2);
+    CHECK(strcmp(k1, k2) != 0);
+    m.extra_body = NULL;
 #undef DIFFERS
 
     char *swapped[] = {"END", "\n\n"};

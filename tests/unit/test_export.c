@@ -114,9 +114,39 @@ static void test_line_model(void)
               "\"response\":\"I hear you.\",\"source\":\"gpt\",\"model\":\"gpt-4o\","
               "\"model_version\":\"gpt-4o-2024-08-06\",\"sample\":0,"
               "\"params\":{\"temperature\":0.7,\"max_tokens\":256,\"stop\":[\"\\n\\n\",\"END\"]},"
-              "\"finish_reason\":\"stop\",\"tokens_in\":42,\"tokens_out\":7,\"latency_ms\":120,"
+              "\"finish_reason\":\"stop\",\"tokens_in\":42,\"tokens_out\":7,\"reasoning_tokens\":null,"
+              "\"cached_tokens\":null,\"system_fingerprint\":null,\"request_id\":null,\"safety_ratings\":null,"
+              "\"thinking\":null,\"latency_ms\":120,"
               "\"attempts\":1,\"cache_hit\":false,\"started_at\":\"2026-11-22T04:00:00.123Z\","
               "\"finished_at\":\"2026-11-22T04:00:00.243Z\",\"job\":1}\n");
+    empq_buf_free(&b);
+}
+
+/* The reasoning-era fields: counts, ids, safety ratings as JSON, and the
+ * thinking only for a model that keeps it. */
+static void test_line_reasoning_fields(void)
+{
+    Empq__Result *r = mk_result(2, "Take care.", 0);
+    gens[2].has_reasoning_tokens = 1;
+    gens[2].reasoning_tokens = 256;
+    gens[2].has_cached_tokens = 1;
+    gens[2].cached_tokens = 12;
+    gens[2].system_fingerprint = "fp_1";
+    gens[2].request_id = "req_9";
+    gens[2].safety_ratings = "[{\"category\":\"HARM_CATEGORY_HARASSMENT\",\"probability\":\"LOW\"}]";
+    gens[2].thinking = "They are scared.";
+    empq_buf b = {0};
+    empq_error err = {0};
+    CHECK_INT(empq_export_line(&run, prompts[0], r, &b, &err), EMPQ_OK);
+    CHECK_CONTAINS(b.data, "\"reasoning_tokens\":256,\"cached_tokens\":12,\"system_fingerprint\":\"fp_1\","
+                           "\"request_id\":\"req_9\",\"safety_ratings\":[{\"category\":\"HARM_CATEGORY_HARASSMENT\","
+                           "\"probability\":\"LOW\"}],\"thinking\":null,");
+    b.len = 0;
+    m_llama.has_keep_thinking = m_llama.keep_thinking = 1;
+    CHECK_INT(empq_export_line(&run, prompts[0], r, &b, &err), EMPQ_OK);
+    CHECK_CONTAINS(b.data, "\"thinking\":\"They are scared.\",");
+    CHECK_CONTAINS(b.data, "\"response\":\"Take care.\"");
+    m_llama.has_keep_thinking = m_llama.keep_thinking = 0;
     empq_buf_free(&b);
 }
 
@@ -136,7 +166,7 @@ static void test_line_human(void)
     CHECK(json_is_null(json_object_get(o, "started_at")));
     CHECK_INT(json_object_size(json_object_get(o, "params")), 0);
     CHECK_STR(json_string_value(json_object_get(o, "response")), "Yes!");
-    CHECK_INT(json_object_size(o), 21);
+    CHECK_INT(json_object_size(o), 27);
     json_decref(o);
     empq_buf_free(&b);
 }
@@ -256,6 +286,13 @@ static char *reference_line(const Empq__Prompt *p, const Empq__Result *r)
     json_object_set_new(o, "finish_reason", S(g != NULL ? g->finish_reason : NULL));
     json_object_set_new(o, "tokens_in", I(g != NULL && g->has_tokens_in, g != NULL ? g->tokens_in : 0));
     json_object_set_new(o, "tokens_out", I(g != NULL && g->has_tokens_out, g != NULL ? g->tokens_out : 0));
+    json_object_set_new(o, "reasoning_tokens", I(g != NULL && g->has_reasoning_tokens, g != NULL ? g->reasoning_tokens : 0));
+    json_object_set_new(o, "cached_tokens", I(g != NULL && g->has_cached_tokens, g != NULL ? g->cached_tokens : 0));
+    json_object_set_new(o, "system_fingerprint", S(g != NULL ? g->system_fingerprint : NULL));
+    json_object_set_new(o, "request_id", S(g != NULL ? g->request_id : NULL));
+    json_t *sr = g != NULL && g->safety_ratings != NULL ? json_loads(g->safety_ratings, JSON_DECODE_ANY, NULL) : NULL;
+    json_object_set_new(o, "safety_ratings", sr != NULL ? sr : json_null());
+    json_object_set_new(o, "thinking", S(g != NULL ? g->thinking : NULL));
     json_object_set_new(o, "latency_ms", I(g != NULL && g->has_latency_ms, g != NULL ? g->latency_ms : 0));
     json_object_set_new(o, "attempts", I(r->has_attempts, r->attempts));
     json_object_set_new(o, "cache_hit", json_boolean(r->has_cache_hit && r->cache_hit));
@@ -356,7 +393,9 @@ static void test_bad_utf8_prompt_and_dead(void)
     CHECK_STR(b.data, "{\"run_id\":\"r-1\",\"job\":7,\"prompt_index\":2,\"prompt_id\":\"hit:3_conv:4\","
                       "\"source\":\"g\xef\xbf\xbdpt\",\"sample\":0,\"reason\":\"http 500\","
                       "\"last_status\":null,\"body_excerpt\":\"{\\\"error\\\":\\\"\xef\xbf\xbd\\\"}\","
-                      "\"attempts\":null,\"at\":\"2026-11-22T04:00:00.123Z\",\"worker\":\"w1\"}\n");
+                      "\"attempts\":null,\"at\":\"2026-11-22T04:00:00.123Z\",\"worker\":\"w1\","
+                      "\"request_id\":null,\"finish_reason\":null,\"tokens_in\":null,\"tokens_out\":null,"
+                      "\"reasoning_tokens\":null,\"safety_ratings\":null}\n");
     empq_buf_free(&b);
     m_gpt.alias = "gpt";
 }
@@ -375,6 +414,7 @@ int main(void)
     setup();
     RUN(test_iso8601);
     RUN(test_line_model);
+    RUN(test_line_reasoning_fields);
     RUN(test_line_human);
     RUN(test_line_bad_utf8_and_model);
     RUN(test_render_order);

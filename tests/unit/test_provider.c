@@ -173,7 +173,7 @@ static void test_anthropic(void)
     rep.body_len = strlen(refusal);
     CHECK_INT(empq_provider_parse(&spec, &rep, KEY, NOW, &res), EMPQ_OK);
     CHECK_INT(res.cls, EMPQ_PROVIDER_PERMANENT);
-    CHECK_CONTAINS(res.reason, "content refusal");
+    CHECK_STR(res.reason, "refusal");
     empq_provider_result_clear(&res);
 
     const char *over = "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}";
@@ -231,7 +231,7 @@ static void test_gemini(void)
     rep.body_len = strlen(blocked);
     CHECK_INT(empq_provider_parse(&spec, &rep, KEY, NOW, &res), EMPQ_OK);
     CHECK_INT(res.cls, EMPQ_PROVIDER_PERMANENT);
-    CHECK_STR(res.reason, "content refusal: prompt blocked (SAFETY)");
+    CHECK_STR(res.reason, "blocked:SAFETY");
     empq_provider_result_clear(&res);
 
     const char *safety = "{\"candidates\":[{\"finishReason\":\"SAFETY\",\"index\":0}]}";
@@ -282,11 +282,12 @@ static void test_parse_success(void)
     empq_provider_result_clear(&r);
     CHECK(r.gen.text == NULL);
 
-    /* content null with finish_reason length: an empty text, still a success */
+    /* content null with finish_reason length: no answer, never a success */
     parse("openai-compatible", 200,
           "{\"model\":\"m\",\"choices\":[{\"message\":{\"content\":null},\"finish_reason\":\"length\"}]}", &r);
-    CHECK_INT(r.cls, EMPQ_PROVIDER_SUCCESS);
-    CHECK_STR(r.gen.text, "");
+    CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK_STR(r.reason, "length_before_text");
+    CHECK(r.gen.text == NULL);
     CHECK(!r.gen.has_tokens_in);
     empq_provider_result_clear(&r);
 }
@@ -310,7 +311,7 @@ static void test_parse_refusal(void)
           "{\"model\":\"gpt-4o\",\"choices\":[{\"message\":{\"content\":null},\"finish_reason\":\"content_filter\"}]}",
           &r);
     CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
-    CHECK_CONTAINS(r.reason, "content refusal");
+    CHECK_STR(r.reason, "blocked:content_filter");
     CHECK(r.gen.text == NULL);
     empq_provider_result_clear(&r);
 
@@ -320,7 +321,7 @@ static void test_parse_refusal(void)
           "\"code\":\"content_filter\",\"status\":400}}",
           &r);
     CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
-    CHECK_STR(r.reason, "content refusal: HTTP 400: The response was filtered");
+    CHECK_STR(r.reason, "blocked:content_policy: HTTP 400: The response was filtered");
     empq_provider_result_clear(&r);
 }
 
@@ -489,6 +490,418 @@ static void test_redact_excerpt(void)
     CHECK_STR(out, "0123456789ab ");
 }
 
+
+/* ==================== reasoning, thinking, safety ==================== */
+
+static char *body_of(void)
+{
+    char *body = NULL;
+    empq_error err = {0};
+    CHECK_INT(empq_provider_body(&spec, "Be kind.", "hi", 0, &body, NULL, &err), EMPQ_OK);
+    return body;
+}
+
+static void test_request_reasoning_params(void)
+{
+    /* OpenAI-format providers: max_completion_tokens, reasoning_effort, a developer message */
+    const char *prov[] = {"openai", "azure-openai", "openai-compatible"};
+    for (size_t i = 0; i < 3; i++) {
+        reset_spec(prov[i], "http://x/v1");
+        params.has_max_completion_tokens = 1;
+        params.max_completion_tokens = 2048;
+        params.reasoning_effort = "low";
+        params.system_role = "developer";
+        char *body = body_of();
+        CHECK_STR(body, "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"developer\",\"content\":\"Be kind.\"},"
+                        "{\"role\":\"user\",\"content\":\"hi\"}],\"max_completion_tokens\":2048,"
+                        "\"reasoning_effort\":\"low\"}");
+        free(body);
+    }
+    /* the default role is system */
+    reset_spec("openai", NULL);
+    params.reasoning_effort = "high";
+    char *body = body_of();
+    CHECK_CONTAINS(body, "{\"role\":\"system\",\"content\":\"Be kind.\"}");
+    free(body);
+
+    /* Anthropic thinking */
+    reset_spec("anthropic", NULL);
+    spec.model = "claude-sonnet-4-5";
+    params.has_max_tokens = 1;
+    params.max_tokens = 3000;
+    params.has_thinking_budget = 1;
+    params.thinking_budget = 2048;
+    body = body_of();
+    CHECK_STR(body, "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":3000,\"system\":\"Be kind.\","
+                    "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                    "\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":2048}}");
+    free(body);
+
+    /* Gemini thinkingConfig and safetySettings */
+    reset_spec("gemini", NULL);
+    spec.model = "gemini-2.5-flash";
+    params.has_thinking_budget = 1;
+    params.thinking_budget = 0;
+    params.has_include_thoughts = 1;
+    params.include_thoughts = 1;
+    Empq__SafetySetting s1 = EMPQ__SAFETY_SETTING__INIT, s2 = EMPQ__SAFETY_SETTING__INIT;
+    s1.category = "HARM_CATEGORY_DANGEROUS_CONTENT";
+    s1.threshold = "BLOCK_ONLY_HIGH";
+    s2.category = "HARM_CATEGORY_HARASSMENT";
+    s2.threshold = "OFF";
+    Empq__SafetySetting *ss[] = {&s1, &s2};
+    params.n_safety_settings = 2;
+    params.safety_settings = ss;
+    body = body_of();
+    CHECK_STR(body, "{\"systemInstruction\":{\"parts\":[{\"text\":\"Be kind.\"}]},"
+                    "\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],"
+                    "\"safetySettings\":[{\"category\":\"HARM_CATEGORY_DANGEROUS_CONTENT\",\"threshold\":\"BLOCK_ONLY_HIGH\"},"
+                    "{\"category\":\"HARM_CATEGORY_HARASSMENT\",\"threshold\":\"OFF\"}],"
+                    "\"generationConfig\":{\"thinkingConfig\":{\"thinkingBudget\":0,\"includeThoughts\":true}}}");
+    free(body);
+}
+
+static void test_extra_body_merge(void)
+{
+    empq_error err = {0};
+    reset_spec("openai-compatible", "http://x/v1");
+    params.has_temperature = 1;
+    params.temperature = 0.5;
+    spec.extra_body = "{\"top_k\":40,\"chat_template_kwargs\":{\"enable_thinking\":false}}";
+    char *body = body_of();
+    CHECK_STR(body, "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"system\",\"content\":\"Be kind.\"},"
+                    "{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.5,\"top_k\":40,"
+                    "\"chat_template_kwargs\":{\"enable_thinking\":false}}");
+    free(body);
+    CHECK_INT(empq_provider_check_extra(&spec, &err), EMPQ_OK);
+    /* an object merges into an object empq sets */
+    reset_spec("gemini", NULL);
+    params.has_temperature = 1;
+    params.temperature = 0.5;
+    spec.extra_body = "{\"generationConfig\":{\"responseMimeType\":\"text/plain\"}}";
+    body = body_of();
+    CHECK_CONTAINS(body, "\"generationConfig\":{\"temperature\":0.5,\"responseMimeType\":\"text/plain\"}");
+    free(body);
+    /* a field empq sets: refused, named */
+    spec.extra_body = "{\"generationConfig\":{\"temperature\":1}}";
+    CHECK_INT(empq_provider_check_extra(&spec, &err), EMPQ_EINVAL);
+    CHECK_CONTAINS(err.msg, "generationConfig.temperature': provider gemini: empq sets this field");
+    reset_spec("openai", NULL);
+    spec.extra_body = "{\"messages\":[]}";
+    CHECK_INT(empq_provider_check_extra(&spec, &err), EMPQ_EINVAL);
+    CHECK_CONTAINS(err.msg, "messages'");
+    /* the system message's field counts even for a prompt without one */
+    reset_spec("anthropic", NULL);
+    spec.extra_body = "{\"system\":\"x\"}";
+    CHECK_INT(empq_provider_check_extra(&spec, &err), EMPQ_EINVAL);
+    spec.extra_body = "[1]";
+    CHECK_INT(empq_provider_check_extra(&spec, &err), EMPQ_EINVAL);
+    CHECK_CONTAINS(err.msg, "extra_body is not a JSON object");
+}
+
+static void parse_req(const char *provider, long status, const char *body, const char *request_id, int keep,
+                      empq_provider_result *out)
+{
+    reset_spec(provider, "http://x/v1");
+    spec.has_keep_thinking = keep;
+    spec.keep_thinking = keep;
+    empq_http_reply rep = {0};
+    rep.status = status;
+    rep.body = body;
+    rep.body_len = body != NULL ? strlen(body) : 0;
+    rep.request_id = request_id;
+    CHECK_INT(empq_provider_parse(&spec, &rep, KEY, NOW, out), EMPQ_OK);
+}
+
+static void test_openai_reasoning_replies(void)
+{
+    empq_provider_result r;
+    /* a reasoning model's answer: usage details, fingerprint, request id */
+    parse_req("openai", 200,
+              "{\"id\":\"chatcmpl-9\",\"object\":\"chat.completion\",\"model\":\"o3-2025-04-16\","
+              "\"system_fingerprint\":\"fp_abc123\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+              "\"content\":\"That sounds hard.\",\"refusal\":null},\"finish_reason\":\"stop\"}],"
+              "\"usage\":{\"prompt_tokens\":40,\"completion_tokens\":300,\"total_tokens\":340,"
+              "\"prompt_tokens_details\":{\"cached_tokens\":32,\"audio_tokens\":0},"
+              "\"completion_tokens_details\":{\"reasoning_tokens\":256,\"audio_tokens\":0}}}",
+              "req_0123", 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_SUCCESS);
+    CHECK_STR(r.gen.text, "That sounds hard.");
+    CHECK_INT(r.gen.tokens_in, 40);
+    CHECK_INT(r.gen.tokens_out, 300); /* reasoning included, as billed */
+    CHECK(r.gen.has_reasoning_tokens && r.gen.reasoning_tokens == 256);
+    CHECK(r.gen.has_cached_tokens && r.gen.cached_tokens == 32);
+    CHECK_STR(r.gen.system_fingerprint, "fp_abc123");
+    CHECK_STR(r.gen.request_id, "req_0123");
+    CHECK(r.gen.thinking == NULL);
+    empq_provider_result_clear(&r);
+
+    /* the reasoning used the whole budget: a length stop with content "" */
+    parse_req("openai", 200,
+              "{\"model\":\"o3\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"\"},"
+              "\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":40,\"completion_tokens\":64,"
+              "\"completion_tokens_details\":{\"reasoning_tokens\":64}}}",
+              "req_1", 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK_STR(r.reason, "reasoning_exhausted_budget");
+    CHECK(r.gen.text == NULL);
+    CHECK_INT(r.gen.tokens_out, 64); /* kept: billed all the same */
+    CHECK_STR(r.gen.request_id, "req_1");
+    CHECK_STR(r.gen.finish_reason, "length");
+    CHECK(!r.model_fatal);
+    empq_provider_result_clear(&r);
+
+    /* content null, no refusal, normal stop: empty_reply, retried */
+    parse_req("azure-openai", 200,
+              "{\"model\":\"gpt-4o\",\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":null,"
+              "\"refusal\":null},\"finish_reason\":\"stop\"}]}",
+              NULL, 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_RETRYABLE);
+    CHECK_STR(r.reason, "empty_reply");
+    CHECK(r.gen.text == NULL);
+    empq_provider_result_clear(&r);
+    /* "" the same */
+    parse_req("openai", 200, "{\"choices\":[{\"message\":{\"content\":\"\"},\"finish_reason\":\"stop\"}]}", NULL, 0, &r);
+    CHECK_STR(r.reason, "empty_reply");
+    empq_provider_result_clear(&r);
+
+    /* vLLM's reasoning parser: reasoning_content is never the answer */
+    parse_req("openai-compatible", 200,
+              "{\"model\":\"gpt-oss\",\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"Hello.\","
+              "\"reasoning_content\":\"The user greets.\"},\"finish_reason\":\"stop\"}]}",
+              NULL, 1, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_SUCCESS);
+    CHECK_STR(r.gen.text, "Hello.");
+    CHECK_STR(r.gen.thinking, "The user greets."); /* keep_thinking */
+    empq_provider_result_clear(&r);
+    parse_req("openai-compatible", 200,
+              "{\"model\":\"gpt-oss\",\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":null,"
+              "\"reasoning_content\":\"Thinking...\"},\"finish_reason\":\"stop\"}]}",
+              NULL, 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_RETRYABLE);
+    CHECK_STR(r.reason, "thinking_only");
+    CHECK(r.gen.thinking == NULL && r.gen.text == NULL);
+    empq_provider_result_clear(&r);
+}
+
+static void test_anthropic_thinking_replies(void)
+{
+    empq_provider_result r;
+    const char *ok = "{\"id\":\"msg_01\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\","
+                     "\"content\":[{\"type\":\"thinking\",\"thinking\":\"They feel alone.\",\"signature\":\"EqQB\"},"
+                     "{\"type\":\"text\",\"text\":\"I'm here with you.\"}],\"stop_reason\":\"end_turn\","
+                     "\"usage\":{\"input_tokens\":20,\"cache_creation_input_tokens\":0,"
+                     "\"cache_read_input_tokens\":100,\"output_tokens\":350}}";
+    parse_req("anthropic", 200, ok, "req_011CS", 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_SUCCESS);
+    CHECK_STR(r.gen.text, "I'm here with you.");
+    CHECK(r.gen.thinking == NULL);
+    CHECK_INT(r.gen.tokens_in, 120); /* input + cache reads + cache writes */
+    CHECK(r.gen.has_cached_tokens && r.gen.cached_tokens == 100);
+    CHECK_INT(r.gen.tokens_out, 350);
+    CHECK_STR(r.gen.request_id, "req_011CS");
+    empq_provider_result_clear(&r);
+    parse_req("anthropic", 200, ok, NULL, 1, &r);
+    CHECK_STR(r.gen.thinking, "They feel alone.");
+    CHECK_STR(r.gen.text, "I'm here with you.");
+    empq_provider_result_clear(&r);
+
+    /* max_tokens reached inside the thinking: only a thinking block */
+    parse_req("anthropic", 200,
+              "{\"type\":\"message\",\"model\":\"claude-sonnet-4-5\",\"content\":[{\"type\":\"thinking\","
+              "\"thinking\":\"Let me\",\"signature\":\"x\"}],\"stop_reason\":\"max_tokens\","
+              "\"usage\":{\"input_tokens\":20,\"output_tokens\":2048}}",
+              NULL, 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK_STR(r.reason, "reasoning_exhausted_budget");
+    CHECK_INT(r.gen.tokens_out, 2048);
+    empq_provider_result_clear(&r);
+    /* thinking only, end_turn */
+    parse_req("anthropic", 200,
+              "{\"type\":\"message\",\"content\":[{\"type\":\"redacted_thinking\",\"data\":\"abc\"}],"
+              "\"stop_reason\":\"end_turn\"}",
+              NULL, 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_RETRYABLE);
+    CHECK_STR(r.reason, "thinking_only");
+    empq_provider_result_clear(&r);
+    /* content [] */
+    parse_req("anthropic", 200, "{\"type\":\"message\",\"content\":[],\"stop_reason\":\"end_turn\"}", NULL, 0, &r);
+    CHECK_STR(r.reason, "empty_reply");
+    empq_provider_result_clear(&r);
+    /* a text block with "" and a max_tokens stop, no thinking */
+    parse_req("anthropic", 200,
+              "{\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"\"}],\"stop_reason\":\"max_tokens\"}",
+              NULL, 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK_STR(r.reason, "length_before_text");
+    empq_provider_result_clear(&r);
+}
+
+static void test_gemini_thought_safety_replies(void)
+{
+    empq_provider_result r;
+    const char *ok = "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"**Weighing** the loss\",\"thought\":true},"
+                     "{\"text\":\"I'm so sorry.\"}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0,"
+                     "\"safetyRatings\":[{\"category\":\"HARM_CATEGORY_DANGEROUS_CONTENT\",\"probability\":\"NEGLIGIBLE\"}]}],"
+                     "\"usageMetadata\":{\"promptTokenCount\":12,\"candidatesTokenCount\":5,\"thoughtsTokenCount\":200,"
+                     "\"cachedContentTokenCount\":8,\"totalTokenCount\":217},\"modelVersion\":\"gemini-2.5-flash\","
+                     "\"responseId\":\"resp-77\"}";
+    parse_req("gemini", 200, ok, NULL, 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_SUCCESS);
+    CHECK_STR(r.gen.text, "I'm so sorry."); /* the thought part is not the answer */
+    CHECK(r.gen.thinking == NULL);
+    CHECK_INT(r.gen.tokens_in, 12);
+    CHECK_INT(r.gen.tokens_out, 205); /* thoughts are billed as output */
+    CHECK(r.gen.has_reasoning_tokens && r.gen.reasoning_tokens == 200);
+    CHECK(r.gen.has_cached_tokens && r.gen.cached_tokens == 8);
+    CHECK_STR(r.gen.request_id, "resp-77");
+    CHECK_STR(r.gen.model_reported, "gemini-2.5-flash");
+    CHECK_STR(r.gen.safety_ratings, "[{\"category\":\"HARM_CATEGORY_DANGEROUS_CONTENT\",\"probability\":\"NEGLIGIBLE\"}]");
+    empq_provider_result_clear(&r);
+    parse_req("gemini", 200, ok, NULL, 1, &r);
+    CHECK_STR(r.gen.thinking, "**Weighing** the loss");
+    empq_provider_result_clear(&r);
+
+    /* thought parts only */
+    parse_req("gemini", 200,
+              "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hmm\",\"thought\":true}],\"role\":\"model\"},"
+              "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":3,\"thoughtsTokenCount\":9}}",
+              NULL, 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_RETRYABLE);
+    CHECK_STR(r.reason, "thinking_only");
+    CHECK_INT(r.gen.tokens_out, 9);
+    empq_provider_result_clear(&r);
+    /* MAX_TOKENS inside the thinking: no content at all */
+    parse_req("gemini", 200,
+              "{\"candidates\":[{\"content\":{\"role\":\"model\"},\"finishReason\":\"MAX_TOKENS\",\"index\":0}],"
+              "\"usageMetadata\":{\"promptTokenCount\":3,\"totalTokenCount\":103,\"thoughtsTokenCount\":100}}",
+              NULL, 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK_STR(r.reason, "reasoning_exhausted_budget");
+    empq_provider_result_clear(&r);
+    /* a candidate without content, normal stop */
+    parse_req("gemini", 200, "{\"candidates\":[{\"finishReason\":\"STOP\",\"index\":0}]}", NULL, 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_RETRYABLE);
+    CHECK_STR(r.reason, "empty_reply");
+    empq_provider_result_clear(&r);
+    /* a safety block: its ratings kept for the dead letter */
+    parse_req("gemini", 200,
+              "{\"candidates\":[{\"finishReason\":\"SAFETY\",\"index\":0,\"safetyRatings\":[{\"category\":"
+              "\"HARM_CATEGORY_DANGEROUS_CONTENT\",\"probability\":\"HIGH\",\"blocked\":true}]}],"
+              "\"usageMetadata\":{\"promptTokenCount\":30,\"totalTokenCount\":30}}",
+              NULL, 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK_STR(r.reason, "blocked:SAFETY");
+    CHECK_CONTAINS(r.gen.safety_ratings, "\"blocked\":true");
+    CHECK_INT(r.gen.tokens_in, 30);
+    empq_provider_result_clear(&r);
+    /* the prompt blocked: promptFeedback kept */
+    parse_req("gemini", 200,
+              "{\"promptFeedback\":{\"blockReason\":\"PROHIBITED_CONTENT\",\"safetyRatings\":[]}}", NULL, 0, &r);
+    CHECK_STR(r.reason, "blocked:PROHIBITED_CONTENT");
+    CHECK_CONTAINS(r.gen.safety_ratings, "PROHIBITED_CONTENT");
+    empq_provider_result_clear(&r);
+}
+
+static void test_model_fatal_errors(void)
+{
+    empq_provider_result r;
+    /* OpenAI insufficient_quota: a 429 that no retry fixes */
+    parse_req("openai", 429,
+              "{\"error\":{\"message\":\"You exceeded your current quota, please check your plan and billing "
+              "details.\",\"type\":\"insufficient_quota\",\"param\":null,\"code\":\"insufficient_quota\"}}",
+              NULL, 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK(r.model_fatal);
+    CHECK_CONTAINS(r.reason, "insufficient_quota: HTTP 429: You exceeded your current quota");
+    empq_provider_result_clear(&r);
+    /* an ordinary 429 stays a retry */
+    parse_req("openai", 429, "{\"error\":{\"message\":\"Rate limit\",\"type\":\"requests\",\"code\":\"rate_limit_exceeded\"}}",
+              NULL, 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_RETRYABLE);
+    CHECK(!r.model_fatal);
+    empq_provider_result_clear(&r);
+    /* Anthropic billing and permission */
+    parse_req("anthropic", 400,
+              "{\"type\":\"error\",\"error\":{\"type\":\"billing_error\",\"message\":\"Your credit balance is too low\"}}",
+              NULL, 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK(r.model_fatal);
+    CHECK_CONTAINS(r.reason, "billing_error: HTTP 400: Your credit balance is too low");
+    empq_provider_result_clear(&r);
+    parse_req("anthropic", 403,
+              "{\"type\":\"error\",\"error\":{\"type\":\"permission_error\",\"message\":\"no access\"}}", NULL, 0, &r);
+    CHECK(r.model_fatal);
+    CHECK_CONTAINS(r.reason, "permission_error: HTTP 403");
+    empq_provider_result_clear(&r);
+    /* Google PERMISSION_DENIED; a 401 is the worker's key: not the model's */
+    parse_req("gemini", 403, "{\"error\":{\"code\":403,\"message\":\"denied\",\"status\":\"PERMISSION_DENIED\"}}", NULL,
+              0, &r);
+    CHECK(r.model_fatal);
+    CHECK_CONTAINS(r.reason, "PERMISSION_DENIED: HTTP 403: denied");
+    empq_provider_result_clear(&r);
+    parse_req("openai-compatible", 401, NULL, NULL, 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK(!r.model_fatal);
+    CHECK_STR(r.reason, "HTTP 401");
+    empq_provider_result_clear(&r);
+    parse_req("openai-compatible", 402, NULL, NULL, 0, &r);
+    CHECK(r.model_fatal);
+    CHECK_STR(r.reason, "payment_required: HTTP 402");
+    empq_provider_result_clear(&r);
+    /* Anthropic's empty prepaid balance: a 400 invalid_request_error */
+    parse_req("anthropic", 400,
+              "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"Your credit "
+              "balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase "
+              "credits.\"}}",
+              NULL, 0, &r);
+    CHECK(r.model_fatal);
+    CHECK_CONTAINS(r.reason, "credit_balance_too_low: HTTP 400: Your credit balance is too low");
+    empq_provider_result_clear(&r);
+    /* Google's daily quota: 429 with a per-day QuotaFailure (and a 12 h retryDelay) */
+    parse_req("gemini", 429,
+              "{\"error\":{\"code\":429,\"message\":\"You exceeded your current quota\",\"status\":"
+              "\"RESOURCE_EXHAUSTED\",\"details\":[{\"@type\":\"type.googleapis.com/google.rpc.QuotaFailure\","
+              "\"violations\":[{\"quotaMetric\":\"generativelanguage.googleapis.com/generate_requests_per_model_per_day\","
+              "\"quotaId\":\"GenerateRequestsPerDayPerProjectPerModel\"}]},{\"@type\":"
+              "\"type.googleapis.com/google.rpc.RetryInfo\",\"retryDelay\":\"43200s\"}]}}",
+              NULL, 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+    CHECK(r.model_fatal);
+    CHECK_CONTAINS(r.reason, "daily_quota_exhausted: HTTP 429");
+    empq_provider_result_clear(&r);
+    /* a content-policy 400 is the prompt's, not the model's */
+    parse_req("azure-openai", 400, "{\"error\":{\"message\":\"filtered\",\"code\":\"content_filter\"}}", NULL, 0, &r);
+    CHECK(!r.model_fatal);
+    empq_provider_result_clear(&r);
+}
+
+static void test_google_retry_delay(void)
+{
+    empq_provider_result r;
+    const char *body = "{\"error\":{\"code\":429,\"message\":\"Resource has been exhausted\",\"status\":"
+                       "\"RESOURCE_EXHAUSTED\",\"details\":[{\"@type\":\"type.googleapis.com/google.rpc.QuotaFailure\","
+                       "\"violations\":[]},{\"@type\":\"type.googleapis.com/google.rpc.RetryInfo\","
+                       "\"retryDelay\":\"7.5s\"}]}}";
+    parse_req("gemini", 429, body, NULL, 0, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_RETRYABLE);
+    CHECK_INT(r.retry_after_ms, 7500);
+    CHECK(!r.model_fatal);
+    empq_provider_result_clear(&r);
+    /* Retry-After wins when both are given */
+    reset_spec("gemini", NULL);
+    empq_http_reply rep = {.status = 429, .body = body, .body_len = strlen(body), .retry_after = "2"};
+    CHECK_INT(empq_provider_parse(&spec, &rep, KEY, NOW, &r), EMPQ_OK);
+    CHECK_INT(r.retry_after_ms, 2000);
+    empq_provider_result_clear(&r);
+    /* a malformed delay is ignored */
+    parse_req("gemini", 429,
+              "{\"error\":{\"details\":[{\"@type\":\"type.googleapis.com/google.rpc.RetryInfo\",\"retryDelay\":\"soon\"}]}}",
+              NULL, 0, &r);
+    CHECK_INT(r.retry_after_ms, 0);
+    empq_provider_result_clear(&r);
+}
+
 int main(void)
 {
     RUN(test_openai_request_exact);
@@ -504,5 +917,12 @@ int main(void)
     RUN(test_classify);
     RUN(test_retry_after);
     RUN(test_redact_excerpt);
+    RUN(test_request_reasoning_params);
+    RUN(test_extra_body_merge);
+    RUN(test_openai_reasoning_replies);
+    RUN(test_anthropic_thinking_replies);
+    RUN(test_gemini_thought_safety_replies);
+    RUN(test_model_fatal_errors);
+    RUN(test_google_retry_delay);
     CHECK_DONE();
 }

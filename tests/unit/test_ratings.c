@@ -1,7 +1,7 @@
 /* test_ratings.c: rating slots against a real redis-server: claim (least
  * filled, resume, full), the answer rules (not started, not yours, stale,
  * duplicate, bad rating), pages, reclaim with a moved clock (no sleeping),
- * the plan refused twice, and the export. */
+ * the plan refused twice, the export, and the read-only overview. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,6 +228,46 @@ int main(void)
     CHECK_INT(empq_ratings_start(s, RUN, "p1", 9999, &outcome, &err), EMPQ_OK);
     CHECK_INT(outcome, EMPQ_RATINGS_FINISHED);
 
+    /* the overview at 3300: p1 finished (condition 0); p1's answers
+     * reclaimed p3 (0) and p6 (1) on the way, after p2 and p4 (1); only
+     * p1's first answer has a shown time (viewed at 1150, answered 1200) */
+    empq_ratings_overview ov;
+    CHECK_INT(empq_ratings_overview_get(s, RUN, 3300, &ov, &err), EMPQ_OK);
+    CHECK_INT(ov.n_conditions, 2);
+    CHECK_STR(ov.cond[0].name, "human");
+    CHECK_STR(ov.cond[1].name, "m1");
+    CHECK_INT(ov.cond[0].slots, 2);
+    CHECK_INT(ov.cond[0].claimed, 1);
+    CHECK_INT(ov.cond[0].finished, 1);
+    CHECK_INT(ov.cond[0].idle, 0);
+    CHECK_INT(ov.cond[0].reclaimed, 1);
+    CHECK_INT(ov.cond[0].checks, 1);
+    CHECK_INT(ov.cond[0].checks_failed, 0);
+    CHECK_INT(ov.cond[1].slots, 2);
+    CHECK_INT(ov.cond[1].claimed, 0);
+    CHECK_INT(ov.cond[1].reclaimed, 3);
+    CHECK_INT(ov.n_participants, 5);
+    int finished = 0, reclaimed = 0;
+    for (size_t i = 0; i < ov.n_participants; i++) {
+        if (ov.part[i].state == EMPQ_RATINGS_P_FINISHED) {
+            CHECK_STR(ov.part[i].pid, "p1");
+            CHECK_INT(ov.part[i].answered, 11);
+            CHECK_INT(ov.part[i].checks_passed, 1);
+            finished++;
+        }
+        reclaimed += ov.part[i].state == EMPQ_RATINGS_P_RECLAIMED;
+    }
+    CHECK_INT(finished, 1);
+    CHECK_INT(reclaimed, 4);
+    CHECK_INT(ov.n_timed, 1);
+    CHECK(ov.median_ms == 50.0);
+    CHECK_INT(ov.timeout_ms, 1000);
+    empq_ratings_overview_clear(&ov);
+    empq_ratings_overview_clear(&ov);
+    empq_ratings_overview none;
+    CHECK_INT(empq_ratings_overview_get(s, "r-none", 3300, &none, &err), EMPQ_ENOTFOUND);
+    empq_ratings_overview_clear(NULL);
+
     /* the export: p1's ten ratings (the check is not a rating) */
     char dir[128];
     snprintf(dir, sizeof dir, "%s/export", r.dir);
@@ -268,6 +308,23 @@ int main(void)
     CHECK_INT(st.ratings, 11); /* p7's one rating too */
     CHECK_INT(st.partial, 1);
     CHECK_INT(empq_ratings_export(s, "r-none", dir, 0, &st, &err), EMPQ_ENOTFOUND);
+
+    /* p7, idle since 9999, past its deadline at 20000: the overview says
+     * so and reclaims nothing (twice the same) */
+    for (int twice = 0; twice < 2; twice++) {
+        CHECK_INT(empq_ratings_overview_get(s, RUN, 20000, &ov, &err), EMPQ_OK);
+        uint32_t c7 = plan->slots[slot].condition;
+        CHECK_INT(ov.cond[c7].idle, 1);
+        CHECK_INT(ov.cond[0].reclaimed + ov.cond[1].reclaimed, 4);
+        int idle = 0;
+        for (size_t i = 0; i < ov.n_participants; i++)
+            if (ov.part[i].state == EMPQ_RATINGS_P_IDLE) {
+                CHECK_STR(ov.part[i].pid, "p7");
+                idle++;
+            }
+        CHECK_INT(idle, 1);
+        empq_ratings_overview_clear(&ov);
+    }
 
     /* a study with consent and end-of-study questions (a second run) */
     RUN = "r-test-ratings-q";

@@ -711,6 +711,234 @@ static void test_rating_section(void)
         "t.yaml:13: key 'rating.questions[1].id': 'a' is already the id of rating.questions[0]");
 }
 
+/* ==================== generation parameters per provider ==================== */
+
+/* A spec of one model of provider prov (line 7) with params (line 10 on)
+ * and model-level keys after them. */
+static char *one_model(const char *prov, const char *params, const char *more)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof buf,
+             "name: t\n"                               /* 1 */
+             "dataset: {format: synth, prompts: 10}\n" /* 2 */
+             "template:\n"                             /* 3 */
+             "  user: \"{prompt}\"\n"                  /* 4 */
+             "models:\n"                               /* 5 */
+             "  - alias: a\n"                          /* 6 */
+             "    provider: %s\n"                      /* 7 */
+             "    base_url: http://127.0.0.1:1/v1\n"   /* 8 */
+             "    model: m\n"                          /* 9 */
+             "    params:\n"                           /* 10 */
+             "%s%s",
+             prov, params, more != NULL ? more : "");
+    return buf;
+}
+
+static const Empq__ModelSpec *model_a(const Empq__RunSpec *rs)
+{
+    int i = empq_spec_model_index(rs, "a");
+    CHECK(i >= 0);
+    return rs->models[i];
+}
+
+static void test_openai_reasoning_params(void)
+{
+    const char *prov[] = {"openai", "azure-openai", "openai-compatible"};
+    for (size_t i = 0; i < 3; i++) {
+        Empq__RunSpec *rs = good(one_model(prov[i],
+                                           "      max_completion_tokens: 4096\n"
+                                           "      reasoning_effort: high\n"
+                                           "      system_role: developer\n",
+                                           NULL),
+                                 NULL);
+        const Empq__GenParams *p = model_a(rs)->params;
+        CHECK(p->has_max_completion_tokens && p->max_completion_tokens == 4096);
+        CHECK_STR(p->reasoning_effort, "high");
+        CHECK_STR(p->system_role, "developer");
+        CHECK(!p->has_max_tokens);
+        empq__run_spec__free_unpacked(rs, NULL);
+    }
+    /* OpenAI's enum has minimal and xhigh; vLLM's protocol low..high */
+    Empq__RunSpec *rs = good(one_model("openai", "      reasoning_effort: minimal\n", NULL), NULL);
+    empq__run_spec__free_unpacked(rs, NULL);
+    bad(one_model("openai-compatible", "      reasoning_effort: minimal\n", NULL), EMPQ_ESPEC,
+        "t.yaml:11: key 'models[0].params.reasoning_effort' must be one of low, medium, high, got 'minimal'");
+    bad(one_model("openai", "      reasoning_effort: extreme\n", NULL), EMPQ_ESPEC,
+        "t.yaml:11: key 'models[0].params.reasoning_effort' must be one of none, minimal, low, medium, high");
+    bad(one_model("openai", "      system_role: assistant\n", NULL), EMPQ_ESPEC,
+        "t.yaml:11: key 'models[0].params.system_role' must be one of system, developer");
+    bad(one_model("openai", "      max_tokens: 10\n      max_completion_tokens: 100\n", NULL), EMPQ_ESPEC,
+        "t.yaml:12: key 'models[0].params.max_completion_tokens': give max_completion_tokens or the deprecated "
+        "max_tokens, not both");
+    bad(one_model("azure-openai", "      max_tokens: 100\n      reasoning_effort: low\n", NULL), EMPQ_ESPEC,
+        "t.yaml:11: key 'models[0].params.max_tokens': provider azure-openai: reasoning models (reasoning_effort is "
+        "set) take max_completion_tokens, not max_tokens");
+    rs = good(one_model("openai-compatible", "      max_tokens: 100\n      reasoning_effort: low\n", NULL), NULL);
+    empq__run_spec__free_unpacked(rs, NULL);
+    bad(one_model("openai", "      max_completion_tokens: 0\n", NULL), EMPQ_ESPEC,
+        "key 'models[0].params.max_completion_tokens' must be an integer >= 1");
+}
+
+static void test_stop_limits(void)
+{
+    /* OpenAI and Azure: at most 4; Gemini: at most 5; vLLM and Anthropic: no documented limit */
+    const char *five = "      stop: [a, b, c, d, e]\n";
+    bad(one_model("openai", five, NULL), EMPQ_ESPEC,
+        "t.yaml:11: key 'models[0].params.stop': provider openai takes at most 4 stop sequences, got 5");
+    bad(one_model("azure-openai", five, NULL), EMPQ_ESPEC, "provider azure-openai takes at most 4 stop sequences");
+    Empq__RunSpec *rs = good(one_model("gemini", five, NULL), NULL);
+    CHECK_INT(model_a(rs)->params->n_stop, 5);
+    empq__run_spec__free_unpacked(rs, NULL);
+    bad(one_model("gemini", "      stop: [a, b, c, d, e, f]\n", NULL), EMPQ_ESPEC,
+        "provider gemini takes at most 5 stop sequences, got 6");
+    rs = good(one_model("openai-compatible", "      stop: [a, b, c, d, e, f]\n", NULL), NULL);
+    empq__run_spec__free_unpacked(rs, NULL);
+    rs = good(one_model("openai", "      stop: [a, b, c, d]\n", NULL), NULL);
+    CHECK_INT(model_a(rs)->params->n_stop, 4);
+    empq__run_spec__free_unpacked(rs, NULL);
+}
+
+static void test_parameter_not_taken(void)
+{
+    /* each provider refuses what it does not take, naming key, line and provider */
+    bad(one_model("anthropic", "      max_tokens: 100\n      seed: 1\n", NULL), EMPQ_ESPEC,
+        "t.yaml:12: key 'models[0].params.seed': provider anthropic does not take this parameter (it takes: "
+        "temperature, top_p, max_tokens, stop, thinking");
+    bad(one_model("anthropic", "      reasoning_effort: low\n", NULL), EMPQ_ESPEC,
+        "t.yaml:11: key 'models[0].params.reasoning_effort': provider anthropic does not take this parameter");
+    bad(one_model("gemini", "      max_completion_tokens: 10\n", NULL), EMPQ_ESPEC,
+        "t.yaml:11: key 'models[0].params.max_completion_tokens': provider gemini does not take this parameter");
+    bad(one_model("gemini", "      system_role: developer\n", NULL), EMPQ_ESPEC,
+        "key 'models[0].params.system_role': provider gemini does not take this parameter");
+    bad(one_model("openai", "      thinking: {type: enabled, budget_tokens: 2048}\n", NULL), EMPQ_ESPEC,
+        "t.yaml:11: key 'models[0].params.thinking': provider openai does not take this parameter");
+    bad(one_model("openai-compatible", "      thinkingConfig: {thinkingBudget: 10}\n", NULL), EMPQ_ESPEC,
+        "key 'models[0].params.thinkingConfig': provider openai-compatible does not take this parameter");
+    bad(one_model("anthropic", "      safetySettings: []\n", NULL), EMPQ_ESPEC,
+        "key 'models[0].params.safetySettings': provider anthropic does not take this parameter");
+    /* a key no provider knows stays an unknown key */
+    bad(one_model("openai", "      max_output_tokens: 10\n", NULL), EMPQ_ESPEC,
+        "t.yaml:11: key 'models[0].params.max_output_tokens' is not a known key");
+}
+
+static void test_anthropic_thinking(void)
+{
+    Empq__RunSpec *rs = good(one_model("anthropic",
+                                       "      max_tokens: 3000\n"
+                                       "      thinking: {type: enabled, budget_tokens: 2048}\n",
+                                       "    keep_thinking: true\n"),
+                             NULL);
+    const Empq__ModelSpec *m = model_a(rs);
+    CHECK(m->params->has_thinking_budget && m->params->thinking_budget == 2048);
+    CHECK(m->has_keep_thinking && m->keep_thinking);
+    empq__run_spec__free_unpacked(rs, NULL);
+    rs = good(one_model("anthropic", "      thinking: {type: disabled}\n", NULL), NULL);
+    CHECK(!model_a(rs)->params->has_thinking_budget);
+    empq__run_spec__free_unpacked(rs, NULL);
+    bad(one_model("anthropic", "      max_tokens: 3000\n      thinking: {type: enabled, budget_tokens: 512}\n", NULL),
+        EMPQ_ESPEC, "t.yaml:12: key 'models[0].params.thinking.budget_tokens' must be an integer >= 1024, got '512'");
+    bad(one_model("anthropic", "      thinking: {type: enabled, budget_tokens: 2048}\n", NULL), EMPQ_ESPEC,
+        "t.yaml:11: key 'models[0].params.thinking.budget_tokens' (2048) must be below params.max_tokens (default 1024)");
+    bad(one_model("anthropic", "      max_tokens: 2048\n      thinking: {type: enabled, budget_tokens: 2048}\n", NULL),
+        EMPQ_ESPEC, "must be below params.max_tokens (2048)");
+    bad(one_model("anthropic", "      max_tokens: 4000\n      temperature: 0.5\n"
+                               "      thinking: {type: enabled, budget_tokens: 2048}\n", NULL),
+        EMPQ_ESPEC, "t.yaml:12: key 'models[0].params': provider anthropic takes no temperature with thinking enabled");
+    bad(one_model("anthropic", "      max_tokens: 4000\n      top_p: 0.5\n"
+                               "      thinking: {type: enabled, budget_tokens: 2048}\n", NULL),
+        EMPQ_ESPEC, "top_p from 0.95 to 1 with thinking enabled");
+    bad(one_model("anthropic", "      thinking: {type: enabled}\n", NULL), EMPQ_ESPEC,
+        "t.yaml:11: key 'models[0].params.thinking.budget_tokens' is required when thinking is enabled");
+    bad(one_model("anthropic", "      thinking: {type: on, budget_tokens: 2048}\n", NULL), EMPQ_ESPEC,
+        "key 'models[0].params.thinking.type' must be one of enabled, disabled, got 'on'");
+    bad(one_model("anthropic", "      thinking: {type: enabled, budget: 2048}\n", NULL), EMPQ_ESPEC,
+        "key 'models[0].params.thinking.budget' is not a known key");
+}
+
+static void test_gemini_thinking_safety(void)
+{
+    Empq__RunSpec *rs = good(one_model("gemini",
+                                       "      thinkingConfig: {thinkingBudget: -1, includeThoughts: true}\n"
+                                       "      safetySettings:\n"
+                                       "        - {category: HARM_CATEGORY_DANGEROUS_CONTENT, threshold: BLOCK_NONE}\n"
+                                       "        - {category: HARM_CATEGORY_HARASSMENT, threshold: OFF}\n",
+                                       NULL),
+                             NULL);
+    const Empq__GenParams *p = model_a(rs)->params;
+    CHECK(p->has_thinking_budget && p->thinking_budget == -1);
+    CHECK(p->has_include_thoughts && p->include_thoughts);
+    CHECK_INT(p->n_safety_settings, 2);
+    CHECK_STR(p->safety_settings[0]->category, "HARM_CATEGORY_DANGEROUS_CONTENT");
+    CHECK_STR(p->safety_settings[0]->threshold, "BLOCK_NONE");
+    CHECK_STR(p->safety_settings[1]->threshold, "OFF");
+    empq__run_spec__free_unpacked(rs, NULL);
+    bad(one_model("gemini", "      thinkingConfig: {thinkingBudget: -2}\n", NULL), EMPQ_ESPEC,
+        "t.yaml:11: key 'models[0].params.thinkingConfig.thinkingBudget' must be an integer >= -1");
+    bad(one_model("gemini", "      thinkingConfig: {includeThoughts: yes}\n", NULL), EMPQ_ESPEC,
+        "key 'models[0].params.thinkingConfig.includeThoughts' must be true or false");
+    bad(one_model("gemini", "      safetySettings:\n        - {category: HARM_CATEGORY_SELF_HARM, threshold: OFF}\n",
+                  NULL),
+        EMPQ_ESPEC, "t.yaml:12: key 'models[0].params.safetySettings[0].category' must be one of HARM_CATEGORY_HARASSMENT");
+    bad(one_model("gemini",
+                  "      safetySettings:\n        - {category: HARM_CATEGORY_HARASSMENT, threshold: BLOCK_SOME}\n",
+                  NULL),
+        EMPQ_ESPEC, "key 'models[0].params.safetySettings[0].threshold' must be one of HARM_BLOCK_THRESHOLD_UNSPECIFIED");
+    bad(one_model("gemini",
+                  "      safetySettings:\n"
+                  "        - {category: HARM_CATEGORY_HARASSMENT, threshold: OFF}\n"
+                  "        - {category: HARM_CATEGORY_HARASSMENT, threshold: BLOCK_NONE}\n",
+                  NULL),
+        EMPQ_ESPEC, "t.yaml:13: key 'models[0].params.safetySettings[1].category': HARM_CATEGORY_HARASSMENT is already set");
+    bad(one_model("gemini", "      safetySettings: {category: HARM_CATEGORY_HARASSMENT}\n", NULL), EMPQ_ESPEC,
+        "key 'models[0].params.safetySettings' must be a list of {category, threshold}");
+}
+
+static void test_extra_body(void)
+{
+    Empq__RunSpec *rs = good(one_model("openai-compatible", "      temperature: 0.5\n",
+                                       "    extra_body:\n"
+                                       "      top_k: 40\n"
+                                       "      repetition_penalty: 1.05\n"
+                                       "      chat_template_kwargs: {enable_thinking: false}\n"
+                                       "      guided_choice: [\"yes\", 'no']\n"
+                                       "      note: '12'\n"),
+                             NULL);
+    CHECK_STR(model_a(rs)->extra_body, "{\"chat_template_kwargs\":{\"enable_thinking\":false},"
+                                       "\"guided_choice\":[\"yes\",\"no\"],\"note\":\"12\","
+                                       "\"repetition_penalty\":1.05,\"top_k\":40}");
+    empq__run_spec__free_unpacked(rs, NULL);
+    /* Gemini: a generationConfig field empq does not set merges in */
+    rs = good(one_model("gemini", "      temperature: 0.5\n",
+                        "    extra_body: {generationConfig: {responseMimeType: text/plain}}\n"),
+              NULL);
+    empq__run_spec__free_unpacked(rs, NULL);
+    /* a field empq sets: an error naming it */
+    bad(one_model("openai", "      temperature: 0.5\n", "    extra_body: {temperature: 0.9}\n"), EMPQ_ESPEC,
+        "t.yaml:12: key 'models[0].extra_body.temperature': provider openai: empq sets this field");
+    bad(one_model("openai", "      temperature: 0.5\n", "    extra_body: {messages: []}\n"), EMPQ_ESPEC,
+        "key 'models[0].extra_body.messages': provider openai: empq sets this field");
+    bad(one_model("gemini", "      temperature: 0.5\n", "    extra_body: {generationConfig: {temperature: 1}}\n"),
+        EMPQ_ESPEC, "key 'models[0].extra_body.generationConfig.temperature': provider gemini: empq sets this field");
+    bad(one_model("anthropic", "      temperature: 0.5\n", "    extra_body: {system: x}\n"), EMPQ_ESPEC,
+        "key 'models[0].extra_body.system': provider anthropic: empq sets this field");
+    bad(one_model("openai", "      temperature: 0.5\n", "    extra_body: [1, 2]\n"), EMPQ_ESPEC,
+        "t.yaml:12: key 'models[0].extra_body' must be a mapping");
+    bad(one_model("openai", "      temperature: 0.5\n", "    keep_thinking: maybe\n"), EMPQ_ESPEC,
+        "t.yaml:12: key 'models[0].keep_thinking' must be true or false");
+}
+
+static void test_cached_price(void)
+{
+    Empq__RunSpec *rs = good(one_model("openai", "      temperature: 0.5\n",
+                                       "    prices: {input_per_mtok: 1.25, cached_input_per_mtok: 0.125}\n"),
+                             NULL);
+    const Empq__ModelPrices *pr = model_a(rs)->prices;
+    CHECK(pr->has_cached_input_per_mtok && pr->cached_input_per_mtok == 0.125);
+    empq__run_spec__free_unpacked(rs, NULL);
+    bad(one_model("openai", "      temperature: 0.5\n", "    prices: {cached_input_per_mtok: -1}\n"), EMPQ_ESPEC,
+        "key 'models[0].prices.cached_input_per_mtok' must be >= 0");
+}
+
 int main(void)
 {
     RUN(test_minimal_defaults);
@@ -728,5 +956,12 @@ int main(void)
     RUN(test_expand_env);
     RUN(test_studies);
     RUN(test_rating_section);
+    RUN(test_openai_reasoning_params);
+    RUN(test_stop_limits);
+    RUN(test_parameter_not_taken);
+    RUN(test_anthropic_thinking);
+    RUN(test_gemini_thinking_safety);
+    RUN(test_extra_body);
+    RUN(test_cached_price);
     CHECK_DONE();
 }

@@ -176,6 +176,72 @@ static void test_results_idempotent(void)
     empq_store_close(&s);
 }
 
+/* The console's bulk reads, over what the tests above stored: run r1 (3
+ * prompts, a result for job 4), r2 (results 0..2499, a dead letter for job
+ * 9999, no Run value). */
+static void test_bulk_reads(void)
+{
+    empq_store *s;
+    CHECK_INT(empq_store_open(&s, redis.url, 2000, NULL), EMPQ_OK);
+    uint32_t jobs[] = {0, 2499, 9999, 5000};
+    Empq__Result *res[4];
+    Empq__DeadLetter *dead[4];
+    CHECK_INT(empq_store_jobs_get(s, "r2", jobs, 4, res, dead), EMPQ_OK);
+    CHECK(res[0] != NULL && res[1] != NULL && res[2] == NULL && res[3] == NULL);
+    CHECK_INT(res[1]->job, 2499);
+    CHECK(dead[0] == NULL && dead[1] == NULL && dead[2] != NULL && dead[3] == NULL);
+    CHECK_STR(dead[2]->reason, "first");
+    empq__result__free_unpacked(res[0], NULL);
+    empq__result__free_unpacked(res[1], NULL);
+    empq__dead_letter__free_unpacked(dead[2], NULL);
+    CHECK_INT(empq_store_jobs_get(s, "r2", jobs, 0, res, dead), EMPQ_OK);
+
+    Empq__Prompt **pr;
+    size_t np;
+    CHECK_INT(empq_store_prompts_all(s, "r1", &pr, &np), EMPQ_OK);
+    CHECK_INT(np, 3);
+    CHECK_STR(pr[0]->id, "d0");
+    CHECK_STR(pr[2]->id, "d2");
+    empq_store_free_prompts(pr, np);
+    CHECK_INT(empq_store_prompts_all(s, "nope", &pr, &np), EMPQ_OK);
+    CHECK_INT(np, 0);
+    empq_store_free_prompts(pr, np);
+    empq_store_free_prompts(NULL, 0);
+
+    static uint8_t state[10000];
+    CHECK_INT(empq_store_job_states(s, "r2", state, 10000), EMPQ_OK);
+    CHECK_INT(state[0], EMPQ_STORE_JOB_DONE);
+    CHECK_INT(state[2499], EMPQ_STORE_JOB_DONE);
+    CHECK_INT(state[2500], 0);
+    CHECK_INT(state[9999], EMPQ_STORE_JOB_DEAD);
+    CHECK_INT(empq_store_job_states(s, "r2", state, 100), EMPQ_OK); /* beyond total: ignored */
+    CHECK_INT(state[99], EMPQ_STORE_JOB_DONE);
+
+    Empq__Result **all;
+    Empq__DeadLetter **dl;
+    size_t nr, nd;
+    CHECK_INT(empq_store_finished_all(s, "r2", &all, &nr, &dl, &nd), EMPQ_OK);
+    CHECK_INT(nr, 2500);
+    CHECK_INT(nd, 1);
+    CHECK_INT(dl[0]->job, 9999);
+    empq_store_free_results(all, nr);
+    empq_store_free_dead(dl, nd);
+    CHECK_INT(empq_store_finished_all(s, "r2", NULL, NULL, &dl, &nd), EMPQ_OK);
+    CHECK_INT(nd, 1);
+    empq_store_free_dead(dl, nd);
+
+    empq_store_run_info *runs;
+    size_t n;
+    CHECK_INT(empq_store_runs_overview(s, &runs, &n), EMPQ_OK);
+    CHECK_INT(n, 1); /* r2 has no Run value: left out */
+    CHECK_STR(runs[0].run->id, "r1");
+    CHECK_INT(runs[0].results, 1);
+    CHECK_INT(runs[0].dead, 0);
+    empq_store_free_runs_overview(runs, n);
+    empq_store_free_runs_overview(NULL, 0);
+    empq_store_close(&s);
+}
+
 static void test_stream(void)
 {
     empq_store *s;
@@ -312,6 +378,7 @@ int main(void)
     RUN(test_open_errors);
     RUN(test_run_roundtrip);
     RUN(test_results_idempotent);
+    RUN(test_bulk_reads);
     RUN(test_stream);
     RUN(test_reconnect);
     RUN(test_stream_trim);

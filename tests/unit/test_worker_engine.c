@@ -106,6 +106,15 @@ static void tp_cancel(void *ctx, worker__req *r)
             started[i] = NULL;
 }
 
+/* the prompt whose request has not wholly left (transport.unsent), -1: none */
+static int unsent_prompt = -1;
+
+static int tp_unsent(void *ctx, const worker__req *r)
+{
+    (void)ctx;
+    return (int)r->prompt == unsent_prompt;
+}
+
 static void reply(worker__engine *e, worker__req *r, long status, const char *body, const char *retry_after)
 {
     r->status = status;
@@ -235,7 +244,7 @@ static void setup(void)
     worker__options opt = WORKER__OPTIONS_INIT;
     opt.worker_id = "wtest";
     opt.getenv_key = key_env;
-    worker__transport tp = {NULL, tp_start, tp_cancel, NULL};
+    worker__transport tp = {NULL, tp_start, tp_cancel, NULL, NULL};
     CHECK_INT(worker__engine_new(&eng, &opt, store, &tp, NULL), EMPQ_OK);
 }
 
@@ -303,6 +312,8 @@ static void test_cache_hits_across_runs(void)
 {
     /* run r2 asks the same requests: served from the cache, no backend call */
     static const uint32_t pm[][2] = {{0, 1}, {1, 1}, {2, 1}};
+    worker__stats st0;
+    worker__engine_stats(eng, &st0);
     n_started = 0;
     worker__engine_batch(eng, batch("r2", pm, 3, 1, 0));
     CHECK_INT(n_started, 1); /* prompt 2 was never asked */
@@ -324,7 +335,7 @@ static void test_cache_hits_across_runs(void)
     CHECK(!find(o, 1)->cache_hit);
     worker__stats st;
     worker__engine_stats(eng, &st);
-    CHECK_INT(st.cache_hits, 2);
+    CHECK_INT(st.cache_hits - st0.cache_hits, 2);
 }
 
 static void test_retry_then_dead(void)
@@ -463,7 +474,7 @@ static void test_release_in_flight(void)
     CHECK(eng == NULL);
     worker__options opt = WORKER__OPTIONS_INIT;
     opt.getenv_key = key_env;
-    worker__transport tp = {NULL, tp_start, tp_cancel, NULL};
+    worker__transport tp = {NULL, tp_start, tp_cancel, NULL, NULL};
     CHECK_INT(worker__engine_new(&eng, &opt, store, &tp, NULL), EMPQ_OK);
     static const uint32_t pm[][2] = {{0, 1}, {1, 1}};
     n_started = 0;
@@ -487,7 +498,7 @@ static void test_request_limit(void)
     worker__options opt = WORKER__OPTIONS_INIT;
     opt.getenv_key = key_env;
     opt.max_requests = 2;
-    worker__transport tp = {NULL, tp_start, tp_cancel, NULL};
+    worker__transport tp = {NULL, tp_start, tp_cancel, NULL, NULL};
     CHECK_INT(worker__engine_new(&eng, &opt, store, &tp, NULL), EMPQ_OK);
     static const uint32_t pm[][2] = {{0, 1}, {1, 1}, {2, 1}, {3, 1}}; /* jobs 1, 4, 7, 10 */
     n_started = 0;
@@ -560,6 +571,27 @@ static void test_request_limit(void)
     worker__engine_stats(eng, &st);
     CHECK_INT(st.dropped, 2);
 
+    /* a request on the transport whose body has not wholly left (a frozen
+     * worker woke while it was connecting) is withdrawn too, without an
+     * outcome; the one the provider has goes on */
+    worker__engine_free(&eng);
+    worker__transport tpu = {NULL, tp_start, tp_cancel, NULL, tp_unsent};
+    CHECK_INT(worker__engine_new(&eng, &opt, store, &tpu, NULL), EMPQ_OK);
+    n_started = 0;
+    worker__engine_batch(eng, batch("r3", pm, 4, 1, 1));
+    CHECK_INT(n_started, 2);
+    unsent_prompt = 1;
+    CHECK_INT(worker__engine_drop_queued(eng), 3);
+    unsent_prompt = -1;
+    CHECK(started[1] == NULL); /* cancelled on the transport */
+    CHECK_INT(worker__engine_in_flight(eng), 1);
+    CHECK_INT(worker__engine_sent(eng), 1);
+    reply(eng, started[0], 200, OK_BODY, NULL);
+    CHECK_INT(worker__engine_flush(eng, &o), 1);
+    CHECK_INT(find(o, 1)->kind, EMPQ__OUTCOME_KIND__OUTCOME_DONE);
+    CHECK_INT(n_started, 2);
+    CHECK_INT(worker__engine_in_flight(eng), 0);
+
     /* Redis gone while two wait: the finished request's result cannot be
      * written (RETRY), nothing more is sent, the queue goes back */
     worker__engine_free(&eng);
@@ -581,9 +613,93 @@ static void test_request_limit(void)
     CHECK_INT(worker__engine_flush(eng, &o), 1);
 }
 
+/* A reply without answer text is never a result nor a cache entry: it dies
+ * with its reason (or retries), its usage goes to the broker and the dead
+ * letter, and the next batch calls the backend again. Runs first, so
+ * nothing is cached for prompt 3 yet. */
+static void test_no_answer_never_cached(void)
+{
+    static const uint32_t pm[][2] = {{3, 1}};
+    const Empq__Outcomes *o = NULL;
+    make_run(store, "r5"); /* its own run: the other tests count r1's results */
+    /* the reasoning used the whole budget: finish_reason length, content "" */
+    n_started = 0;
+    worker__engine_batch(eng, batch("r5", pm, 1, 1, 0));
+    CHECK_INT(n_started, 1);
+    snprintf(started[0]->request_id, sizeof started[0]->request_id, "req_abc");
+    reply(eng, started[0], 200,
+          "{\"model\":\"fake-reason\",\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"\"},"
+          "\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":64,"
+          "\"completion_tokens_details\":{\"reasoning_tokens\":64}}}",
+          NULL);
+    CHECK_INT(worker__engine_flush(eng, &o), 1);
+    const Empq__Outcome *x = find(o, 10);
+    CHECK_INT(x->kind, EMPQ__OUTCOME_KIND__OUTCOME_DEAD); /* permanent: not retried */
+    CHECK_STR(x->reason, "reasoning_exhausted_budget");
+    CHECK(x->has_tokens_out && x->tokens_out == 64); /* billed: counted in the cost */
+    CHECK(x->has_tokens_in && x->tokens_in == 12);
+    CHECK(!x->has_model_fatal);
+    Empq__DeadLetter **d = NULL;
+    size_t n = 0;
+    CHECK_INT(empq_store_dead_all(store, "r5", &d, &n), EMPQ_OK);
+    int found = 0;
+    for (size_t i = 0; i < n; i++)
+        if (d[i]->job == 10) {
+            found = 1;
+            CHECK_STR(d[i]->reason, "reasoning_exhausted_budget");
+            CHECK_STR(d[i]->request_id, "req_abc");
+            CHECK_STR(d[i]->finish_reason, "length");
+            CHECK_INT(d[i]->tokens_out, 64);
+            CHECK_INT(d[i]->reasoning_tokens, 64);
+        }
+    CHECK(found);
+    empq_store_free_dead(d, n);
+
+    /* the same request again: no cache entry, a new call; content null is empty_reply, retried */
+    n_started = 0;
+    worker__engine_batch(eng, batch("r5", pm, 1, 1, 0));
+    CHECK_INT(n_started, 1);
+    reply(eng, started[0], 200,
+          "{\"model\":\"fake-warm\",\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":null},"
+          "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":0}}",
+          NULL);
+    CHECK_INT(worker__engine_flush(eng, &o), 1);
+    CHECK_INT(find(o, 10)->kind, EMPQ__OUTCOME_KIND__OUTCOME_RETRY);
+    CHECK_STR(find(o, 10)->reason, "empty_reply");
+
+    /* and once more: still a call (no entry); a quota error is fatal for the model */
+    n_started = 0;
+    worker__engine_batch(eng, batch("r5", pm, 1, 1, 0));
+    CHECK_INT(n_started, 1);
+    reply(eng, started[0], 429,
+          "{\"error\":{\"message\":\"You exceeded your current quota\",\"type\":\"insufficient_quota\","
+          "\"code\":\"insufficient_quota\"}}",
+          NULL);
+    CHECK_INT(worker__engine_flush(eng, &o), 1);
+    x = find(o, 10);
+    CHECK_INT(x->kind, EMPQ__OUTCOME_KIND__OUTCOME_DEAD); /* attempt 1 of 2: not retried */
+    CHECK(x->has_model_fatal && x->model_fatal);
+    CHECK_CONTAINS(x->reason, "insufficient_quota");
+    CHECK(!x->has_tokens_out);
+
+    /* an answer at last: cached, and the next batch is a hit */
+    n_started = 0;
+    worker__engine_batch(eng, batch("r5", pm, 1, 1, 0));
+    CHECK_INT(n_started, 1);
+    reply(eng, started[0], 200, OK_BODY, NULL);
+    CHECK_INT(worker__engine_flush(eng, &o), 1);
+    CHECK_INT(find(o, 10)->kind, EMPQ__OUTCOME_KIND__OUTCOME_DONE);
+    n_started = 0;
+    worker__engine_batch(eng, batch("r5", pm, 1, 1, 0));
+    CHECK_INT(n_started, 0);
+    CHECK_INT(worker__engine_flush(eng, &o), 1);
+    CHECK(find(o, 10)->cache_hit);
+}
+
 int main(void)
 {
     setup();
+    RUN(test_no_answer_never_cached);
     RUN(test_human_and_backend);
     RUN(test_cache_hits_across_runs);
     RUN(test_retry_then_dead);
