@@ -1,6 +1,7 @@
 /* cmd_analyze.c: `empq analyze --ratings FILE --out DIR`: the report
  * (report.html, report.md, tables/NAME.csv) from ratings and responses. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cli.h"
 #include "empq/analysis.h"
@@ -17,19 +18,31 @@ static void usage(FILE *f)
                "  --responses F     responses.jsonl for the style section (default with the\n"
                "                    welivita-pu layout: the file's response_<condition> columns)\n"
                "  --baseline NAME   the reference condition (default human)\n"
+               "  --judge FILE      judge labels CSV (item, condition, judge, label[, sample, emotion,\n"
+               "                    sentiment, length|response]): agreement with the human ratings,\n"
+               "                    biases and self-consistency in a judge section\n"
+               "  --estimate COND   with --judge: prediction-powered estimates of COND's shares from\n"
+               "                    its judge labels and the human ratings it has\n"
+               "  --human-subset N  with --estimate: keep human labels for N of COND's responses only\n"
+               "                    (stratified by emotion, seeded), as when planning a new model\n"
+               "  --seed S          seed of that subset and of the judge bootstraps (default 14)\n"
                "  formulas: docs/analysis.md\n");
 }
 
 int cli__cmd_analyze(int argc, char **argv)
 {
-    enum { RATINGS = CLI_OPT, OUT, LAYOUT, RESPONSES, BASELINE };
+    enum { RATINGS = CLI_OPT, OUT, LAYOUT, RESPONSES, BASELINE, JUDGE, ESTIMATE, SUBSET, SEED };
     static const struct option opts[] = {
         {"ratings", required_argument, NULL, RATINGS},   {"out", required_argument, NULL, OUT},
         {"layout", required_argument, NULL, LAYOUT},     {"responses", required_argument, NULL, RESPONSES},
-        {"baseline", required_argument, NULL, BASELINE}, CLI_OPT_HELP_ENTRY,
+        {"baseline", required_argument, NULL, BASELINE}, {"judge", required_argument, NULL, JUDGE},
+        {"estimate", required_argument, NULL, ESTIMATE}, {"human-subset", required_argument, NULL, SUBSET},
+        {"seed", required_argument, NULL, SEED},         CLI_OPT_HELP_ENTRY,
         {0}};
     cli__args args = {.cmd = "analyze", .opts = opts, .usage = usage};
     const char *ratings = NULL, *out = NULL, *layout_s = "welivita-pu", *responses = NULL, *baseline = "human";
+    const char *judge = NULL;
+    empq_judge_opts jo = {.seed = 14};
     int c;
     while ((c = cli__getopt(&args, argc, argv)) > 0) {
         switch (c) {
@@ -38,6 +51,23 @@ int cli__cmd_analyze(int argc, char **argv)
         case LAYOUT: layout_s = optarg; break;
         case RESPONSES: responses = optarg; break;
         case BASELINE: baseline = optarg; break;
+        case JUDGE: judge = optarg; break;
+        case ESTIMATE: jo.estimate_cond = optarg; break;
+        case SUBSET:
+        case SEED: {
+            char *end;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (optarg[0] == '\0' || optarg[0] == '-' || *end != '\0' || (c == SUBSET && v == 0)) {
+                cli__err("analyze: --%s '%s': expected a %s integer", c == SUBSET ? "human-subset" : "seed",
+                         optarg, c == SUBSET ? "positive" : "non-negative");
+                return CLI_USAGE;
+            }
+            if (c == SUBSET)
+                jo.human_subset = (size_t)v;
+            else
+                jo.seed = v;
+            break;
+        }
         }
     }
     if (c == 0)
@@ -45,6 +75,10 @@ int cli__cmd_analyze(int argc, char **argv)
     if (ratings == NULL || out == NULL) {
         cli__err("analyze: %s is required", ratings == NULL ? "--ratings FILE" : "--out DIR");
         usage(stderr);
+        return CLI_USAGE;
+    }
+    if (judge == NULL && (jo.estimate_cond != NULL || jo.human_subset > 0)) {
+        cli__err("analyze: --estimate and --human-subset need --judge FILE");
         return CLI_USAGE;
     }
     empq_ratings_layout layout;
@@ -57,9 +91,13 @@ int cli__cmd_analyze(int argc, char **argv)
     empq_ratings *r = NULL;
     empq_corpus *corpus = NULL;
     empq_analysis *a = NULL;
+    empq_judge_labels *jl = NULL;
     int rc = empq_ratings_load(ratings, layout, &r, &err);
+    if (rc == EMPQ_OK && judge != NULL)
+        rc = empq_judge_labels_load(judge, &jl, &err);
     if (rc != EMPQ_OK) {
         cli__err("analyze: %s", err.msg);
+        empq_ratings_free(&r);
         return rc == EMPQ_ENOMEM ? CLI_FAIL : CLI_USAGE;
     }
     const char *responses_name = responses;
@@ -74,13 +112,17 @@ int cli__cmd_analyze(int argc, char **argv)
     if (rc != EMPQ_OK) {
         cli__err("analyze: %s", err.msg);
         empq_ratings_free(&r);
+        empq_judge_labels_free(&jl);
         return rc == EMPQ_ENOMEM ? CLI_FAIL : CLI_USAGE;
     }
     rc = empq_analysis_compute(r, corpus, baseline, layout == EMPQ_LAYOUT_WELIVITA_PU, &a, &err);
     if (rc == EMPQ_OK) {
         a->ratings_name = empq_strdup(ratings);
         a->responses_name = corpus != NULL ? empq_strdup(responses_name) : NULL;
-        rc = empq_analysis_write(a, out, &err);
+        if (jl != NULL)
+            rc = empq_judge_compute(a, r, jl, &jo, judge, &err);
+        if (rc == EMPQ_OK)
+            rc = empq_analysis_write(a, out, &err);
     }
     if (rc != EMPQ_OK)
         cli__err("analyze: %s", err.msg);
@@ -91,5 +133,6 @@ int cli__cmd_analyze(int argc, char **argv)
     empq_analysis_free(&a);
     empq_corpus_free(&corpus);
     empq_ratings_free(&r);
+    empq_judge_labels_free(&jl);
     return code;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "empq/analysis.h"
 #include "empq/assign.h"
 #include "empq/export.h"
 #include "empq/ratings.h"
@@ -22,6 +23,9 @@ static void usage(FILE *f)
             "  --items N                 dialogues per participant (default 10)\n"
             "  --raters-per-item N       participants per (condition, batch) (default 1)\n"
             "  --seed S                  batches, orders and checks from this seed (default 1)\n"
+            "  --human-subset N          plan only N prompts, drawn at random (--seed) stratified by\n"
+            "                            emotion: the human subset that calibrates a judge's estimates\n"
+            "                            (empq analyze --judge --estimate; docs/analysis.md)\n"
             "  --attention-checks P,...  0-based positions of instructed-response items\n"
             "  --completion-code CODE    shown at the end (Prolific completion code)\n"
             "  --timeout-min M           idle minutes before a slot goes back to the pool (default 30)\n"
@@ -72,6 +76,38 @@ static int write_file(const char *dir, const char *name, const empq_buf *b)
     return CLI_OK;
 }
 
+/* Keeps k of the usable prompts (stratified by emotion, seeded) usable. */
+static int human_subset(const char *const *emotions, uint8_t *usable, uint32_t n, uint64_t k, uint64_t seed)
+{
+    int *strata = malloc((n ? n : 1) * sizeof *strata);
+    uint32_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    unsigned char *chosen = malloc(n ? n : 1);
+    uint32_t m = 0;
+    int rc = strata != NULL && idx != NULL && chosen != NULL ? EMPQ_OK : EMPQ_ENOMEM;
+    for (uint32_t i = 0; rc == EMPQ_OK && i < n; i++) {
+        if (!usable[i])
+            continue;
+        uint32_t j = 0; /* the stratum: that of the first usable prompt with this emotion */
+        while (j < m && strcmp(emotions[idx[j]], emotions[i]) != 0)
+            j++;
+        strata[m] = j < m ? strata[j] : (int)m;
+        idx[m++] = i;
+    }
+    if (rc == EMPQ_OK)
+        rc = empq_analysis_stratified_subset(strata, m, (size_t)k, seed, chosen);
+    for (uint32_t j = 0; rc == EMPQ_OK && j < m; j++)
+        usable[idx[j]] = chosen[j];
+    if (rc == EMPQ_OK)
+        fprintf(stderr, "empq: --human-subset: %u of %u usable prompts, stratified by emotion\n",
+                (unsigned)(k < m ? k : m), m);
+    else
+        cli__err("assign: out of memory");
+    free(strata);
+    free(idx);
+    free(chosen);
+    return rc == EMPQ_OK ? CLI_OK : CLI_FAIL;
+}
+
 int cli__cmd_assign(int argc, char **argv)
 {
     const char *run_id = NULL, *out = NULL, *url = cli__default_redis(), *code = NULL;
@@ -80,7 +116,8 @@ int cli__cmd_assign(int argc, char **argv)
     empq_ratings_config cfg;
     empq_ratings_config_default(&cfg);
     enum { REPLACE = CLI_OPT, NO_STORE, PARTICIPANTS, ITEMS, RATERS, SEED, CHECKS, CODE, TIMEOUT_MIN, TIMEOUT_S,
-           OUT, REDIS };
+           OUT, REDIS, SUBSET };
+    uint64_t subset = 0;
     static const struct option opts[] = {
         {"replace", no_argument, NULL, REPLACE},
         {"no-store", no_argument, NULL, NO_STORE},
@@ -94,6 +131,7 @@ int cli__cmd_assign(int argc, char **argv)
         {"timeout-s", required_argument, NULL, TIMEOUT_S},
         {"out", required_argument, NULL, OUT},
         {"redis", required_argument, NULL, REDIS},
+        {"human-subset", required_argument, NULL, SUBSET},
         CLI_OPT_HELP_ENTRY,
         {0}};
     cli__args a = {.cmd = "assign", .opts = opts, .usage = usage, .max_args = 1, .too_many = "one run at a time"};
@@ -128,6 +166,7 @@ int cli__cmd_assign(int argc, char **argv)
             break;
         case OUT: out = optarg; break;
         case REDIS: url = optarg; break;
+        case SUBSET: cli__opt_u64(&a, 10000000, &subset); break;
         }
     }
     if (c == 0)
@@ -236,6 +275,8 @@ int cli__cmd_assign(int argc, char **argv)
     if (missing_prompts > 0)
         fprintf(stderr, "empq: %u of %u prompts lack a response from some source (not finished, "
                         "or dead letters); they are left out of the plan\n", missing_prompts, n);
+    if (subset > 0 && (ret = human_subset(emotions, usable, n, subset, o.seed)) != CLI_OK)
+        goto out;
     rc = empq_assign_build(conds, nc, emotions, n, usable, &o, &plan, &err);
     if (rc != EMPQ_OK) {
         cli__err("assign: run %s: %s", run_id, err.msg);

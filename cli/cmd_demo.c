@@ -925,7 +925,10 @@ static const struct {
     {"fake-formal", 450, 350}, {"fake-brief", 400, 330},
 };
 
-static int sim_rating(const char *source, empq_rng *r)
+/* shift: the rater's leniency minus the item's difficulty, in thousandths of
+ * probability moved from Bad/Okay to Good (or back), so ratings cluster by
+ * rater and by dialogue as real ones do (docs/analysis.md). */
+static int sim_rating(const char *source, int shift, empq_rng *r)
 {
     unsigned good = sim_taste[0].good, okay = sim_taste[0].okay; /* unknown: as human */
     for (size_t i = 0; i < sizeof sim_taste / sizeof sim_taste[0]; i++) {
@@ -934,6 +937,8 @@ static int sim_rating(const char *source, empq_rng *r)
             okay = sim_taste[i].okay;
         }
     }
+    long g = (long)good + shift;
+    good = g < 0 ? 0 : g > (long)(1000 - okay) ? 1000 - okay : (unsigned)g;
     uint64_t u = empq_rng_below(r, 1000);
     return u < good ? 3 : u < good + okay ? 2 : 1;
 }
@@ -986,9 +991,11 @@ static int sim_participant(demo *d, empq_store *s, json_t *slots, size_t i)
     empq_rng r;
     empq_rng_seed(&r, STUDY_SEED ^ (RATER_STREAM * ((uint64_t)slot + 1)));
     size_t n = json_array_size(entries);
+    int lenient = (int)empq_rng_below(&r, 601) - 300; /* this rater: -0.3..+0.3 of P(Good) */
     for (size_t pos = 0; rc == EMPQ_OK && outcome == EMPQ_RATINGS_OK && pos < n; pos++) {
         json_int_t e = json_integer_value(json_array_get(entries, pos));
-        int rating = EMPQ_ASSIGN_IS_CHECK(e) ? EMPQ_ASSIGN_CHECK_EXPECT(e) : sim_rating(source, &r);
+        int hard = (int)(((uint64_t)e * 2654435761u + STUDY_SEED) % 201) - 100; /* the dialogue: -0.1..+0.1 */
+        int rating = EMPQ_ASSIGN_IS_CHECK(e) ? EMPQ_ASSIGN_CHECK_EXPECT(e) : sim_rating(source, lenient - hard, &r);
         step = "answer";
         rc = empq_ratings_answer(s, d->run_id, pid, slot, (uint32_t)pos, rating, empq_now_ms(),
                                  &outcome, &err);

@@ -15,7 +15,7 @@ libcurl4-openssl-dev libjansson-dev libyaml-dev libmicrohttpd-dev libssl-dev lib
 libgsl-dev redis-server redis-tools curl"
 
 if [ "${1:-build}" = "test" ]; then
-  PKGS="$PKGS python3 iproute2 python3-scipy python3-numpy
+  PKGS="$PKGS python3 iproute2 python3-scipy python3-numpy python3-statsmodels python3-sklearn
 chromium nodejs npm
 clang libclang-rt-14-dev shellcheck python3-yaml python3-jsonschema slurm-wlm munge tmux"
 fi

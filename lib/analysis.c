@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "analysis_int.h"
 #include "empq/csvread.h"
 #include "empq/log.h"
 
@@ -214,6 +215,9 @@ void empq_ratings_free(empq_ratings **rp)
     for (size_t i = 0; i < r->n_emotions; i++)
         free(r->emotions[i]);
     free(r->emotions);
+    for (size_t i = 0; i < r->n_items; i++)
+        free(r->items[i]);
+    free(r->items);
     free(r->r);
     free(r);
     *rp = NULL;
@@ -224,7 +228,7 @@ typedef struct loader {
     empq_ratings *r;
     size_t cap;
     strlist conds, emotions;
-    strmap units, parts;
+    strmap units, parts, items;
     empq_error *err;
 } loader;
 
@@ -283,8 +287,12 @@ static int intern_emotion(loader *ld, const char *cell, long *idx)
     return *idx < 0 ? empq_error_set(ld->err, EMPQ_ENOMEM, "%s: out of memory", ld->name) : EMPQ_OK;
 }
 
-static int unit_of(loader *ld, size_t cond, const char *item, size_t *unit)
+/* The unit of (cond, item) into x->unit, the item's index into x->item. */
+static int unit_of(loader *ld, size_t cond, const char *item, empq_rating *x)
 {
+    size_t *unit = &x->unit;
+    if (strmap_intern(&ld->items, item, &x->item) != EMPQ_OK)
+        return empq_error_set(ld->err, EMPQ_ENOMEM, "%s: out of memory", ld->name);
     empq_buf k = {0};
     if (empq_buf_printf(&k, "%zu\x1f%s", cond, item) != EMPQ_OK ||
         strmap_intern(&ld->units, k.data, unit) != EMPQ_OK) {
@@ -292,6 +300,19 @@ static int unit_of(loader *ld, size_t cond, const char *item, size_t *unit)
         return empq_error_set(ld->err, EMPQ_ENOMEM, "%s: out of memory", ld->name);
     }
     empq_buf_free(&k);
+    return EMPQ_OK;
+}
+
+/* The rater index of a participant cell into *idx, -1 for an empty one. */
+static int intern_participant(loader *ld, const char *cell, long *idx)
+{
+    *idx = -1;
+    if (cell[0] == '\0')
+        return EMPQ_OK;
+    size_t pi;
+    if (strmap_intern(&ld->parts, cell, &pi) != EMPQ_OK)
+        return empq_error_set(ld->err, EMPQ_ENOMEM, "%s: out of memory", ld->name);
+    *idx = (long)pi;
     return EMPQ_OK;
 }
 
@@ -320,6 +341,12 @@ static int load_welivita(loader *ld, empq_csvread *c)
         return empq_error_set(ld->err, EMPQ_EPARSE, "%s:1: no rating_<condition> column in the header", ld->name);
     long ecol = empq_csvread_col(c, "emotion"), scol = empq_csvread_col(c, "sentiment");
     long icol = empq_csvread_col(c, "dialog_id");
+    long acol[EMPQ_ANALYSIS_MAX_CONDS]; /* annotator_<condition>: the rater of that column */
+    for (size_t k = 0; k < nr; k++) {
+        char an[96];
+        snprintf(an, sizeof an, "annotator_%s", ld->conds.s[k]);
+        acol[k] = empq_csvread_col(c, an);
+    }
     int rc;
     size_t row = 0;
     while ((rc = empq_csvread_next(c, ld->err)) == 1) {
@@ -350,8 +377,10 @@ static int load_welivita(loader *ld, empq_csvread *c)
                 return rc;
             if (v == 0)
                 continue;
-            empq_rating x = {.cond = k, .emotion = (int)emo, .sentiment = sent, .value = v};
-            if ((rc = unit_of(ld, k, item, &x.unit)) != EMPQ_OK || (rc = push_rating(ld, &x)) != EMPQ_OK)
+            empq_rating x = {.cond = k, .emotion = (int)emo, .sentiment = sent, .value = v, .participant = -1};
+            if ((rc = intern_participant(ld, acol[k] >= 0 ? empq_csvread_field(c, (size_t)acol[k]) : "",
+                                         &x.participant)) != EMPQ_OK ||
+                (rc = unit_of(ld, k, item, &x)) != EMPQ_OK || (rc = push_rating(ld, &x)) != EMPQ_OK)
                 return rc;
         }
     }
@@ -395,12 +424,9 @@ static int load_long(loader *ld, empq_csvread *c)
             if (ci < 0)
                 return empq_error_set(ld->err, EMPQ_ENOMEM, "%s: out of memory", ld->name);
         }
-        const char *part = empq_csvread_field(c, (size_t)col[0]);
-        if (part[0] != '\0') {
-            size_t pi;
-            if (strmap_intern(&ld->parts, part, &pi) != EMPQ_OK)
-                return empq_error_set(ld->err, EMPQ_ENOMEM, "%s: out of memory", ld->name);
-        }
+        long part = -1;
+        if ((rc = intern_participant(ld, empq_csvread_field(c, (size_t)col[0]), &part)) != EMPQ_OK)
+            return rc;
         long emo = -1;
         if (ecol >= 0 && (rc = intern_emotion(ld, empq_csvread_field(c, (size_t)ecol), &emo)) != EMPQ_OK)
             return rc;
@@ -409,8 +435,8 @@ static int load_long(loader *ld, empq_csvread *c)
             sent = parse_sentiment(empq_csvread_field(c, (size_t)scol));
         if (sent == EMPQ_SENT_UNKNOWN && emo >= 0)
             sent = builtin_sentiment(ld->emotions.s[emo]);
-        empq_rating x = {.cond = (size_t)ci, .emotion = (int)emo, .sentiment = sent, .value = v};
-        if ((rc = unit_of(ld, (size_t)ci, empq_csvread_field(c, (size_t)col[2]), &x.unit)) != EMPQ_OK ||
+        empq_rating x = {.cond = (size_t)ci, .emotion = (int)emo, .sentiment = sent, .value = v, .participant = part};
+        if ((rc = unit_of(ld, (size_t)ci, empq_csvread_field(c, (size_t)col[2]), &x)) != EMPQ_OK ||
             (rc = push_rating(ld, &x)) != EMPQ_OK)
             return rc;
     }
@@ -444,6 +470,19 @@ int empq_ratings_parse(const char *name, const char *data, size_t len, empq_rati
     empq_ratings *r = ld.r;
     r->n_units = ld.units.n;
     r->n_participants = ld.parts.n;
+    /* item names by index; the map's keys move into r->items */
+    r->items = calloc(ld.items.n ? ld.items.n : 1, sizeof *r->items);
+    if (r->items == NULL && rc == EMPQ_OK)
+        rc = empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", name);
+    for (size_t j = 0; r->items != NULL && j < ld.items.cap; j++) {
+        if (ld.items.key[j] != NULL) {
+            r->items[ld.items.val[j]] = ld.items.key[j];
+            ld.items.key[j] = NULL;
+        }
+    }
+    if (r->items != NULL)
+        r->n_items = ld.items.n;
+    strmap_free(&ld.items);
     strmap_free(&ld.units);
     strmap_free(&ld.parts);
     if (rc == EMPQ_OK && r->n == 0)
@@ -513,9 +552,13 @@ void empq_corpus_free(empq_corpus **cp)
     for (size_t i = 0; i < c->n_sources; i++)
         free(c->sources[i]);
     free(c->sources);
-    for (size_t i = 0; i < c->n; i++)
+    for (size_t i = 0; i < c->n; i++) {
         free(c->text[i]);
+        if (c->item != NULL)
+            free(c->item[i]);
+    }
     free(c->text);
+    free(c->item);
     free(c->source);
     free(c);
     *cp = NULL;
@@ -527,7 +570,8 @@ typedef struct corpus_builder {
     size_t cap;
 } corpus_builder;
 
-static int corpus_add(corpus_builder *b, const char *source, const char *text)
+/* Adds text of source (item: its dialogue, may be NULL). */
+static int corpus_add(corpus_builder *b, const char *source, const char *text, const char *item)
 {
     empq_corpus *c = b->c;
     long si = strlist_intern(&b->src, source);
@@ -543,11 +587,19 @@ static int corpus_add(corpus_builder *b, const char *source, const char *text)
         if (ns == NULL)
             return EMPQ_ENOMEM;
         c->source = ns;
+        char **ni = realloc(c->item, nc * sizeof *ni);
+        if (ni == NULL)
+            return EMPQ_ENOMEM;
+        c->item = ni;
         b->cap = nc;
     }
-    char *d = empq_strdup(text);
-    if (d == NULL)
+    char *d = empq_strdup(text), *it = empq_strdup(item);
+    if (d == NULL || (item != NULL && it == NULL)) {
+        free(d);
+        free(it);
         return EMPQ_ENOMEM;
+    }
+    c->item[c->n] = it;
     c->text[c->n] = d;
     c->source[c->n] = (size_t)si;
     c->n++;
@@ -602,7 +654,8 @@ int empq_corpus_load_jsonl(const char *path, empq_corpus **out, empq_error *err)
                     rc = empq_error_set(err, EMPQ_EPARSE, "%s:%zu: 'response' is not a string", path, line);
                 else if (t == NULL)
                     rc = empq_error_set(err, EMPQ_EPARSE, "%s:%zu: 'response' missing", path, line);
-                else if (json_is_string(t) && corpus_add(&b, json_string_value(s), json_string_value(t)) != EMPQ_OK)
+                else if (json_is_string(t) && corpus_add(&b, json_string_value(s), json_string_value(t),
+                                                         json_string_value(json_object_get(o, "prompt_id"))) != EMPQ_OK)
                     rc = empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", path);
             }
             json_decref(o);
@@ -635,7 +688,7 @@ int empq_corpus_load_welivita(const char *path, empq_corpus **out, empq_error *e
         free(data);
         return empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", path);
     }
-    long tcol[EMPQ_ANALYSIS_MAX_CONDS];
+    long tcol[EMPQ_ANALYSIS_MAX_CONDS], icol = -1;
     char *tname[EMPQ_ANALYSIS_MAX_CONDS];
     size_t nt = 0, n_header = 0;
     empq_csvread *c = NULL;
@@ -663,6 +716,7 @@ int empq_corpus_load_welivita(const char *path, empq_corpus **out, empq_error *e
         }
         if (rc == EMPQ_OK && nt == 0)
             rc = empq_error_set(err, EMPQ_ENOTFOUND, "%s: no response_<condition> column", path);
+        icol = empq_csvread_col(c, "dialog_id");
     }
     while (rc == EMPQ_OK && (rc = empq_csvread_next(c, err)) == 1) {
         rc = EMPQ_OK;
@@ -674,7 +728,8 @@ int empq_corpus_load_welivita(const char *path, empq_corpus **out, empq_error *e
         }
         for (size_t k = 0; k < nt && rc == EMPQ_OK; k++) {
             const char *t = empq_csvread_field(c, (size_t)tcol[k]);
-            if (t[0] != '\0' && corpus_add(&b, tname[k], t) != EMPQ_OK)
+            if (t[0] != '\0' && corpus_add(&b, tname[k], t, icol >= 0 ? empq_csvread_field(c, (size_t)icol) : NULL) !=
+                                     EMPQ_OK)
                 rc = empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", path);
         }
     }
@@ -719,6 +774,8 @@ void empq_analysis_free(empq_analysis **ap)
     free(a->text_features);
     free(a->text_counts);
     free(a->style);
+    x__analysis_design_free(&a->design);
+    x__judge_free(&a->judge);
     free(a->ratings_name);
     free(a->responses_name);
     free(a);
@@ -1035,6 +1092,10 @@ int empq_analysis_compute(const empq_ratings *r, const empq_corpus *corpus, cons
         rc = compute_ratings(a, r, err);
     if (rc == EMPQ_OK && corpus != NULL)
         rc = compute_style(a, corpus, err);
+    if (rc == EMPQ_OK)
+        rc = x__analysis_design(a, r, err);
+    if (rc == EMPQ_OK && corpus != NULL)
+        rc = x__analysis_style_paired(a, corpus, err);
     if (rc != EMPQ_OK) {
         empq_analysis_free(&a);
         return rc;

@@ -435,6 +435,453 @@ static void emotion_diffs(const empq_analysis *a, size_t c, double *diff)
     }
 }
 
+/* An interval of two numbers as "[lo, hi]" with rd(). */
+static const char *rng2(double lo, double hi, char *buf, size_t len)
+{
+    char l[32], h[32];
+    if (isnan(lo) || isnan(hi))
+        snprintf(buf, len, "n/a");
+    else
+        snprintf(buf, len, "[%s, %s]", rd(lo, l, sizeof l), rd(hi, h, sizeof h));
+    return buf;
+}
+
+/* An interval of shares as "[+10.1 pp, +17.9 pp]" (unit " pp") or "[23%, 40%]". */
+static const char *ci_unit(double lo, double hi, const char *unit, char *buf, size_t len)
+{
+    char l[32], h[32];
+    int sign = strcmp(unit, " pp") == 0;
+    if (isnan(lo) || isnan(hi))
+        snprintf(buf, len, "n/a");
+    else
+        snprintf(buf, len, "[%s, %s]", pct_unit(lo, sign, unit, l, sizeof l), pct_unit(hi, sign, unit, h, sizeof h));
+    return buf;
+}
+
+/* The section on uncertainty that respects the design (participants rate
+ * several dialogues of one condition). */
+static void render_design(doc *d, const empq_analysis *a)
+{
+    const empq_design *g = a->design;
+    char b1[64], b2[64], b3[64], b4[64], b5[64], b6[64], b7[64], b8[64], b9[64], b10[64], b11[64];
+    heading(d, 2, "Uncertainty that respects the design", "design");
+    if (g == NULL)
+        return;
+    if (!g->has_participants) {
+        para(d, "The ratings do not name their raters (no participant / annotator_<condition> column): no "
+                "participant bootstrap, ICC or clustered errors; the fits below use naive errors only.");
+    } else {
+        put(d, d->html ? "<p>" : "");
+        putf(d, "Each participant rates several dialogues of one condition, so ratings are not independent draws. "
+                "Intervals here resample participants (within their condition; %zu seeded replications, 95%% "
+                "percentile intervals); the two-way interval also resamples dialogues. ICC: the one-way intraclass "
+                "correlation of Good within participants. Odds ratios from a logit of Good on condition, with "
+                "participant-clustered (sandwich) standard errors beside the naive ones.",
+             g->n_boot);
+        put(d, d->html ? "</p>\n" : "\n\n");
+    }
+    static const char *const h[] = {"condition", "participants", "ICC (Good)", "Good", "Good 95% CI (participants)",
+                                    "pp vs baseline [CI]", "relative [CI participants]", "relative [CI two-way]",
+                                    "odds ratio [CI clustered]", "SE naive / clustered", "p naive / clustered"};
+    table_begin(d, h, 11);
+    for (size_t c = 0; c < a->n_conds; c++) {
+        const empq_design_cond *x = &g->cond[c];
+        const empq_cond_stats *cs = &a->cond[c];
+        char parts[32], r1[96], r2[96], r3[96], r4[96], r5[96], r6[96];
+        int base = c == a->baseline;
+        snprintf(parts, sizeof parts, "%zu", x->participants);
+        snprintf(r1, sizeof r1, "%s %s", pts(cs->good_diff, b1, sizeof b1),
+                 ci_unit(x->diff_lo, x->diff_hi, " pp", b2, sizeof b2));
+        snprintf(r2, sizeof r2, "%s %s", pct(cs->good_increase, 1, b3, sizeof b3),
+                 ci_unit(x->inc_lo, x->inc_hi, "%", b4, sizeof b4));
+        snprintf(r3, sizeof r3, "%s %s", pct(cs->good_increase, 1, b5, sizeof b5),
+                 ci_unit(x->inc2_lo, x->inc2_hi, "%", b6, sizeof b6));
+        snprintf(r4, sizeof r4, "%s %s", rd(x->or, b7, sizeof b7), rng2(x->or_lo, x->or_hi, b8, sizeof b8));
+        snprintf(r5, sizeof r5, "%s / %s", rd(x->se_naive, b9, sizeof b9), rd(x->se_cluster, b10, sizeof b10));
+        snprintf(r6, sizeof r6, "%s / ", rd(x->p_naive, b11, sizeof b11));
+        size_t l6 = strlen(r6);
+        rd(x->p_cluster, r6 + l6, sizeof r6 - l6);
+        char sh[32], shci[48], icc[32];
+        const char *row[11] = {a->labels[c],
+                               parts,
+                               rd(x->icc_good, icc, sizeof icc),
+                               pct(cs->share[2], 0, sh, sizeof sh),
+                               ci(x->good_lo, x->good_hi, shci, sizeof shci),
+                               base ? "(baseline)" : r1,
+                               base ? "(baseline)" : r2,
+                               base ? "(baseline)" : r3,
+                               base ? "(baseline)" : r4,
+                               base ? "(baseline)" : r5,
+                               base ? "(baseline)" : r6};
+        table_row(d, row, 11, 0);
+    }
+    table_end(d);
+    if (g->has_participants) {
+        static const char *const hs[] = {"condition", "Bad [CI participants]", "Okay [CI participants]",
+                                         "Good [CI participants]"};
+        table_begin(d, hs, 4);
+        for (size_t c = 0; c < a->n_conds; c++) {
+            const empq_design_cond *x = &g->cond[c];
+            const empq_cond_stats *cs = &a->cond[c];
+            char c3[3][96];
+            double lo[3] = {x->bad_lo, x->okay_lo, x->good_lo}, hi[3] = {x->bad_hi, x->okay_hi, x->good_hi};
+            for (int v = 0; v < 3; v++)
+                snprintf(c3[v], sizeof c3[v], "%s %s", pct(cs->share[v], 0, b1, sizeof b1),
+                         ci_unit(lo[v], hi[v], "%", b2, sizeof b2));
+            const char *row[4] = {a->labels[c], c3[0], c3[1], c3[2]};
+            table_row(d, row, 4, 0);
+        }
+        table_end(d);
+    }
+    if (g->logit_ok && g->ordinal_ok) {
+        para(d, "Ordinal model: a proportional-odds cumulative logit of the rating (Bad < Okay < Good), "
+                "P(rating <= j) = logistic(c_j - b_condition), with participant-clustered errors: the documented "
+                "approximation of a cumulative-link mixed model. b > 0: the condition shifts ratings up.");
+        static const char *const ho[] = {"condition", "b (log cumulative odds)", "SE naive", "SE clustered",
+                                         "95% CI (clustered)", "p (clustered)"};
+        table_begin(d, ho, 6);
+        for (size_t c = 0; c < a->n_conds; c++) {
+            const empq_design_cond *x = &g->cond[c];
+            if (c == a->baseline)
+                continue;
+            const char *row[6] = {a->labels[c],
+                                  rd(x->ord_beta, b1, sizeof b1),
+                                  rd(x->ord_se_naive, b2, sizeof b2),
+                                  rd(x->ord_se_cluster, b3, sizeof b3),
+                                  rng2(x->ord_beta - EMPQ_STATS_Z95 * x->ord_se_cluster,
+                                       x->ord_beta + EMPQ_STATS_Z95 * x->ord_se_cluster, b4, sizeof b4),
+                                  rd(x->ord_p_cluster, b5, sizeof b5)};
+            table_row(d, row, 6, 0);
+        }
+        table_end(d);
+    } else if (g->fit_note[0] != '\0') {
+        put(d, d->html ? "<p>" : "");
+        put(d, "No model fit: ");
+        put_text(d, g->fit_note);
+        put(d, d->html ? ".</p>\n" : ".\n\n");
+    }
+    /* item-matched */
+    para(d, "Item-matched comparisons: the dialogues rated both in the condition and in the baseline; "
+            "difference of the ratings per dialogue (mean over a dialogue's ratings), Wilcoxon signed-rank test "
+            "(normal approximation, zeros dropped).");
+    static const char *const hp[] = {"condition", "dialogues", "mean rating difference", "Good difference",
+                                     "W", "p"};
+    table_begin(d, hp, 6);
+    for (size_t c = 0; c < a->n_conds; c++) {
+        const empq_design_cond *x = &g->cond[c];
+        if (c == a->baseline)
+            continue;
+        char n[32];
+        snprintf(n, sizeof n, "%zu", x->paired_n);
+        const char *row[6] = {a->labels[c], n, rd(x->paired_mean_diff, b1, sizeof b1),
+                              pts(x->paired_good_diff, b2, sizeof b2), rd(x->paired_w, b3, sizeof b3),
+                              rd(x->paired_p, b4, sizeof b4)};
+        table_row(d, row, 6, 0);
+    }
+    table_end(d);
+    /* style, item-matched */
+    if (g->style_paired != NULL && a->n_sources > 1) {
+        put(d, d->html ? "<p>" : "");
+        put(d, "Style, item-matched: per dialogue, a source's response against the ");
+        put_text(d, a->sources[g->style_base]);
+        put(d, " response to the same dialogue; mean difference of each feature and the Wilcoxon signed-rank "
+               "p-value (n: dialogues with both).");
+        put(d, d->html ? "</p>\n" : "\n\n");
+        const char *head[1 + 8];
+        size_t cols[8], nc = 0;
+        head[0] = "feature";
+        for (size_t s2 = 0; s2 < a->n_sources && nc < 8; s2++) {
+            if ((long)s2 == g->style_base)
+                continue;
+            cols[nc] = s2;
+            head[1 + nc++] = a->sources[s2];
+        }
+        table_begin(d, head, 1 + nc);
+        char cells[8][96];
+        for (int f = 0; f < NF; f++) {
+            const char *row[1 + 8];
+            row[0] = empq_style_feature_title(f);
+            for (size_t k = 0; k < nc; k++) {
+                const struct empq_style_pair *sp = &g->style_paired[cols[k] * NF + (size_t)f];
+                snprintf(cells[k], sizeof cells[k], "%+.4g (p %s, n %zu)", sp->mean_diff, rd(sp->p, b1, sizeof b1),
+                         sp->n);
+                row[1 + k] = cells[k];
+            }
+            table_row(d, row, 1 + nc, 0);
+        }
+        table_end(d);
+    }
+    /* per emotion */
+    if (g->emo != NULL && a->n_pairs > 0) {
+        put(d, d->html ? "<p>" : "");
+        putf(d, "Per emotion, each condition against the baseline (chi-square, 2 x 3), n of both cells first; "
+                "p-values adjusted over the %zu emotions of each condition by Holm (family-wise) and "
+                "Benjamini-Hochberg (false discovery rate). An emotion is a finding only where the adjusted p is "
+                "small; cells under %d ratings are marked *.",
+             a->n_emotions, SMALL_N);
+        put(d, d->html ? "</p>\n" : "\n\n");
+        static const char *const he[] = {"emotion", "condition", "n (condition / baseline)", "Good (condition)",
+                                         "Good (baseline)", "pp", "X\xc2\xb2", "p", "p (Holm)", "p (BH)"};
+        table_begin(d, he, 10);
+        for (size_t i = 0; i < a->n_pairs; i++) {
+            size_t c = a->pair[i].cond;
+            for (size_t e = 0; e < a->n_emotions; e++) {
+                const empq_emo_test *t = &g->emo[e * a->n_conds + c];
+                const empq_cell *x = &a->emo[e * a->n_conds + c], *y = &a->emo[e * a->n_conds + a->baseline];
+                char n[64];
+                snprintf(n, sizeof n, "%zu / %zu%s", t->n, t->n_base, t->n < SMALL_N || t->n_base < SMALL_N ? " *" : "");
+                const char *row[10] = {a->emotions[e],
+                                       a->labels[c],
+                                       n,
+                                       pct(x->share_good, 0, b1, sizeof b1),
+                                       pct(y->share_good, 0, b2, sizeof b2),
+                                       pts(x->share_good - y->share_good, b3, sizeof b3),
+                                       rd(t->statistic, b4, sizeof b4),
+                                       rd(t->p, b5, sizeof b5),
+                                       rd(t->p_holm, b6, sizeof b6),
+                                       rd(t->p_bh, b7, sizeof b7)};
+                table_row(d, row, 10, 0);
+            }
+        }
+        table_end(d);
+    }
+}
+
+/* The 3 x 3 confusion matrix of a judge as a chart: rows the human label,
+ * columns the judge's, shaded by the share of the row. */
+static void svg_confusion(doc *d, const empq_judge_one *o, const empq_agree *g, size_t k)
+{
+    const int left = 110, top = 56, cell = 70;
+    char id[48], title[256];
+    snprintf(id, sizeof id, "t-judge-confusion-%zu", k);
+    snprintf(title, sizeof title, "Confusion matrix of judge %s against the human ratings (%zu pairs)", o->name, g->n);
+    svg_open(d, "chart judge-confusion", left + 3 * cell + 20, top + 3 * cell + 30, id, title);
+    put(d, "<text x=\"10\" y=\"16\" class=\"st\">");
+    put_text(d, o->name);
+    put(d, ": human (rows) x judge (columns)</text>\n");
+    for (int j = 0; j < 3; j++)
+        putf(d, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" class=\"lb\">judge %s</text>\n",
+             left + j * cell + cell / 2, top - 8, rating_names[j]);
+    for (int h = 0; h < 3; h++) {
+        size_t rowsum = g->confusion[h * 3] + g->confusion[h * 3 + 1] + g->confusion[h * 3 + 2];
+        putf(d, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" class=\"lb\">human %s</text>\n", left - 6,
+             top + h * cell + cell / 2 + 4, rating_names[h]);
+        for (int j = 0; j < 3; j++) {
+            size_t c = g->confusion[h * 3 + j];
+            double share = rowsum ? (double)c / (double)rowsum : NAN;
+            char col[16];
+            heat_color(share, col, sizeof col);
+            putf(d, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" stroke=\"#fff\">"
+                    "<title>human %s, judge %s: %zu</title></rect>"
+                    "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" class=\"%s\">%zu</text>\n",
+                 left + j * cell, top + h * cell, cell, cell, col, rating_names[h], rating_names[j], c,
+                 left + j * cell + cell / 2, top + h * cell + cell / 2 + 4, share > 0.5 ? "in" : "lb", c);
+        }
+    }
+    put(d, "</svg>\n");
+}
+
+/* Judge minus human mean label per group of kind ("condition": per source;
+ * "length": per response-length bin), with its bootstrap interval. */
+static void svg_judge_bias(doc *d, const empq_judge_one *o, size_t k, const char *kind)
+{
+    const int left = 220, width = 400, row = 26, top = 40;
+    size_t nr = 0;
+    int by_source = strcmp(kind, "condition") == 0;
+    for (size_t g = 0; g < o->n_ag; g++)
+        nr += strcmp(o->ag[g].kind, kind) == 0;
+    if (nr == 0)
+        return;
+    char id[48], title[256];
+    snprintf(id, sizeof id, "t-judge-%s-%zu", by_source ? "bias" : "length", k);
+    snprintf(title, sizeof title, "Judge %s minus human mean label per %s, with 95%% bootstrap intervals", o->name,
+             by_source ? "source" : "response length");
+    int h = top + (int)nr * row + 24;
+    svg_open(d, "chart judge-bias", left + width + 120, h, id, title);
+    put(d, "<text x=\"10\" y=\"16\" class=\"st\">");
+    put_text(d, o->name);
+    put(d, by_source ? ": judge minus human mean label (-1 to +1) per source</text>\n"
+                     : ": judge minus human mean label (-1 to +1) per response length</text>\n");
+    for (int t = -2; t <= 2; t++) { /* axis -1..+1 every 0.5 */
+        double x = left + width * (t + 2) / 4.0;
+        putf(d, "<line x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%d\" stroke=\"%s\"/>"
+                "<text x=\"%.2f\" y=\"%d\" text-anchor=\"middle\" class=\"lb\">%+.1f</text>\n",
+             x, top - 6, x, h - 20, t == 0 ? "#888" : "#ddd", x, h - 6, t / 2.0);
+    }
+    size_t i = 0;
+    for (size_t g = 0; g < o->n_ag; g++) {
+        const empq_agree *x = &o->ag[g];
+        if (strcmp(x->kind, kind) != 0)
+            continue;
+        int y = top + (int)i++ * row + 12;
+        putf(d, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" class=\"lb\">", left - 8, y + 4);
+        put_text(d, x->group);
+        put(d, "</text>\n");
+        double v = x->value[EMPQ_AGREE_BIAS], lo = x->lo[EMPQ_AGREE_BIAS], hi = x->hi[EMPQ_AGREE_BIAS];
+        if (isnan(v))
+            continue;
+#define BX(u) (left + width * (fmax(-1, fmin(1, (u))) + 1) / 2.0)
+        if (!isnan(lo))
+            putf(d, "<line x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%d\" stroke=\"#333\" stroke-width=\"2\"/>\n", BX(lo),
+                 y, BX(hi), y);
+        putf(d, "<circle cx=\"%.2f\" cy=\"%d\" r=\"5\" fill=\"%s\"><title>%+.3f</title></circle>"
+                "<text x=\"%.2f\" y=\"%d\" class=\"lb\">%+.3f</text>\n",
+             BX(v), y, v > 0 ? rating_colors[2] : rating_colors[0], v, BX(isnan(hi) ? v : hi) + 8, y + 4, v);
+#undef BX
+    }
+    put(d, "</svg>\n");
+}
+
+/* The new model's share Good three ways, on a 0-100% axis. */
+static void svg_judge_estimate(doc *d, const empq_judge *J, const empq_judge_one *o, size_t k)
+{
+    const int left = 220, width = 420, row = 28, top = 40;
+    const empq_ppi_result *p = &o->est[2].ppi;
+    double v[3][3] = {{p->ppi, p->ppi_lo, p->ppi_hi}, {p->judge, p->judge_lo, p->judge_hi},
+                      {p->human, p->human_lo, p->human_hi}};
+    static const char *const names[3] = {"prediction-powered", "judge only", "human subset only"};
+    char id[48], title[256];
+    snprintf(id, sizeof id, "t-judge-estimate-%zu", k);
+    snprintf(title, sizeof title, "Share Good of %s estimated with judge %s: three 95%% intervals", J->estimate_cond,
+             o->name);
+    int h = top + 3 * row + 24;
+    svg_open(d, "chart judge-estimate", left + width + 160, h, id, title);
+    put(d, "<text x=\"10\" y=\"16\" class=\"st\">Share Good of ");
+    put_text(d, J->estimate_cond);
+    put(d, " (judge ");
+    put_text(d, o->name);
+    put(d, "), 95% intervals; dashed: the baseline</text>\n");
+    for (int t = 0; t <= 100; t += 25) {
+        double x = left + width * t / 100.0;
+        putf(d, "<line x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%d\" stroke=\"#ddd\"/>"
+                "<text x=\"%.2f\" y=\"%d\" text-anchor=\"middle\" class=\"lb\">%d%%</text>\n",
+             x, top - 6, x, h - 20, x, h - 6, t);
+    }
+    double bx = left + width * J->base_share[2];
+    putf(d, "<line x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%d\" stroke=\"#888\" stroke-dasharray=\"4 3\"/>\n", bx,
+         top - 6, bx, h - 20);
+    for (int i = 0; i < 3; i++) {
+        int y = top + i * row + 12;
+        char a1[32], a2[48];
+        putf(d, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" class=\"lb\">%s</text>\n", left - 8, y + 4, names[i]);
+        double lo = fmax(0, v[i][1]), hi = fmin(1, v[i][2]);
+        putf(d, "<line x1=\"%.2f\" y1=\"%d\" x2=\"%.2f\" y2=\"%d\" stroke=\"#333\" stroke-width=\"2\"/>"
+                "<circle cx=\"%.2f\" cy=\"%d\" r=\"5\" fill=\"%s\"/>"
+                "<text x=\"%.2f\" y=\"%d\" class=\"lb\">%s (%s)</text>\n",
+             left + width * lo, y, left + width * hi, y, left + width * v[i][0], y, rating_colors[2],
+             left + width * hi + 8, y + 4, pct(v[i][0], 0, a1, sizeof a1), ci(v[i][1], v[i][2], a2, sizeof a2));
+    }
+    put(d, "</svg>\n");
+}
+
+/* The judge section: agreement, biases, self-consistency, estimates. */
+static void render_judge(doc *d, const empq_analysis *a)
+{
+    const empq_judge *J = a->judge;
+    char b[8][64];
+    heading(d, 2, "Judge agreement", "judge");
+    put(d, d->html ? "<p>" : "");
+    putf(d, "Judge labels from ");
+    put(d, d->html ? "<code>" : "`");
+    put_text(d, J->source != NULL ? J->source : "(judge file)");
+    put(d, d->html ? "</code>" : "`");
+    putf(d, " against the human ratings of the same responses: one pair per human rating of a response the judge "
+            "labelled (its lowest sample). Intervals: 95%% percentile bootstrap over dialogues (%zu seeded "
+            "replications). Kappa: Cohen's, unweighted / linearly / quadratically weighted; alpha: "
+            "Krippendorff's, ordinal; bias: judge minus human mean label on the 1-3 scale.",
+         J->n_boot);
+    put(d, d->html ? "</p>\n" : "\n\n");
+    for (size_t k = 0; k < J->n_judges; k++) {
+        const empq_judge_one *o = &J->j[k];
+        char title[160], hid[32];
+        snprintf(title, sizeof title, "Judge %s", o->name);
+        snprintf(hid, sizeof hid, "judge-%zu", k);
+        heading(d, 3, title, hid);
+        if (o->n_ag == 0) {
+            put(d, d->html ? "<p>" : "");
+            putf(d, "%zu labels, none of a response with a human rating: no agreement figures.", o->n_labels);
+            put(d, d->html ? "</p>\n" : "\n\n");
+        } else {
+            static const char *const h[] = {"group", "n", "dialogues", "exact", "kappa", "kappa (linear)",
+                                            "kappa (quadratic)", "alpha (ordinal)", "Spearman rho", "bias"};
+            table_begin(d, h, 10);
+            for (size_t g = 0; g < o->n_ag; g++) {
+                const empq_agree *x = &o->ag[g];
+                char grp[160], n[32], nd[32], cells[7][96];
+                snprintf(grp, sizeof grp, "%s%s%s", strcmp(x->kind, "all") == 0 ? "" : x->kind,
+                         strcmp(x->kind, "all") == 0 ? "" : ": ", x->group);
+                snprintf(n, sizeof n, "%zu", x->n);
+                snprintf(nd, sizeof nd, "%zu", x->dialogues);
+                const char *row[10] = {grp, n, nd};
+                for (int s = 0; s < EMPQ_AGREE_N_STATS; s++) {
+                    snprintf(cells[s], sizeof cells[s], "%s %s", rd(x->value[s], b[0], sizeof b[0]),
+                             rng2(x->lo[s], x->hi[s], b[1], sizeof b[1]));
+                    row[3 + s] = cells[s];
+                }
+                table_row(d, row, 10, 0);
+            }
+            table_end(d);
+            const empq_agree *all = &o->ag[0];
+            if (d->html) {
+                svg_confusion(d, o, all, k);
+                svg_judge_bias(d, o, k, "condition");
+                svg_judge_bias(d, o, k, "length");
+            } else {
+                static const char *const hc[] = {"human \\ judge", "Bad", "Okay", "Good"};
+                table_begin(d, hc, 4);
+                for (int hh = 0; hh < 3; hh++) {
+                    char c3[3][32];
+                    for (int j = 0; j < 3; j++)
+                        snprintf(c3[j], sizeof c3[j], "%zu", all->confusion[hh * 3 + j]);
+                    const char *row[4] = {rating_names[hh], c3[0], c3[1], c3[2]};
+                    table_row(d, row, 4, 0);
+                }
+                table_end(d);
+            }
+        }
+        put(d, d->html ? "<p>" : "");
+        if (o->self_n > 0)
+            putf(d, "Self-consistency (sample 1 against sample 2 of the same response): %zu responses, exact "
+                    "agreement %s, quadratic kappa %s.",
+                 o->self_n, pct(o->self_exact, 0, b[0], sizeof b[0]), rd(o->self_kappa_q, b[1], sizeof b[1]));
+        else
+            put(d, "Self-consistency: not measured (one sample per response).");
+        put(d, d->html ? "</p>\n" : "\n\n");
+        if (!o->has_estimate)
+            continue;
+        put(d, d->html ? "<p>" : "");
+        putf(d, "Estimates for ");
+        put_text(d, J->estimate_cond);
+        putf(d, ": %zu responses with human labels and %zu judged only; prediction-powered inference "
+                "(Angelopoulos et al., Science 2023): theta = mean judge share on the unlabelled + mean (human - "
+                "judge) on the labelled, valid however biased the judge is; beside it the judge alone and the "
+                "human subset alone. Increase: relative to the baseline's share from the human ratings "
+                "(delta-method interval).",
+             o->est_n_human, o->est_n_judged);
+        put(d, d->html ? "</p>\n" : "\n\n");
+        static const char *const he[] = {"share", "prediction-powered [95% CI]", "judge only [95% CI]",
+                                         "human subset only [95% CI]", "increase vs baseline (PPI) [95% CI]"};
+        table_begin(d, he, 5);
+        for (int v = 0; v < 3; v++) {
+            const empq_judge_estimate *e = &o->est[v];
+            char c4[4][128];
+            snprintf(c4[0], sizeof c4[0], "%s %s", pct(e->ppi.ppi, 0, b[0], sizeof b[0]),
+                     ci_unit(e->ppi.ppi_lo, e->ppi.ppi_hi, "%", b[1], sizeof b[1]));
+            snprintf(c4[1], sizeof c4[1], "%s %s", pct(e->ppi.judge, 0, b[2], sizeof b[2]),
+                     ci_unit(e->ppi.judge_lo, e->ppi.judge_hi, "%", b[3], sizeof b[3]));
+            snprintf(c4[2], sizeof c4[2], "%s %s", pct(e->ppi.human, 0, b[4], sizeof b[4]),
+                     ci_unit(e->ppi.human_lo, e->ppi.human_hi, "%", b[5], sizeof b[5]));
+            snprintf(c4[3], sizeof c4[3], "%s %s", pct(e->inc[0], 1, b[6], sizeof b[6]),
+                     ci_unit(e->inc_lo[0], e->inc_hi[0], "%", b[7], sizeof b[7]));
+            const char *row[5] = {rating_names[v], c4[0], c4[1], c4[2], c4[3]};
+            table_row(d, row, 5, 0);
+        }
+        table_end(d);
+        if (d->html)
+            svg_judge_estimate(d, J, o, k);
+    }
+}
+
 static void render(doc *d, const empq_analysis *a)
 {
     char b1[64], b2[64], b3[64], b4[64], b5[64], b6[64], b7[64], b8[64], b9[64];
@@ -513,6 +960,21 @@ static void render(doc *d, const empq_analysis *a)
         }
     }
     put(d, d->html ? ".</p>\n" : ".\n\n");
+    if (a->design != NULL && a->design->has_participants && a->n_pairs > 0) {
+        /* the same increases with the raters resampled: what the design supports */
+        put(d, d->html ? "<p class=\"headline\">" : "");
+        put(d, d->html ? "<strong>With the raters resampled</strong> (each rates several dialogues): "
+                       : "**With the raters resampled** (each rates several dialogues): ");
+        for (size_t i = 0; i < a->n_pairs; i++) {
+            size_t c = a->pair[i].cond;
+            const empq_design_cond *x = &a->design->cond[c];
+            put(d, i ? "; " : "");
+            put_text(d, a->labels[c]);
+            putf(d, " %s relative, 95%% CI %s, odds ratio %s", pct(a->cond[c].good_increase, 1, b1, sizeof b1),
+                 ci_unit(x->inc_lo, x->inc_hi, "%", b2, sizeof b2), rd(x->or, b3, sizeof b3));
+        }
+        put(d, d->html ? ". See <a href=\"#design\">the design section</a>.</p>\n" : ". See the design section.\n\n");
+    }
     para(d, "pp: percentage points, the difference of two shares (49% to 64% is +15 pp); relative: that "
             "difference divided by the baseline's share (+15 pp on 49% is +31% relative). 95% CI: Wilson score "
             "interval of the share.");
@@ -578,6 +1040,8 @@ static void render(doc *d, const empq_analysis *a)
         table_end(d);
     }
 
+    render_design(d, a);
+
     /* ---- emotions ---- */
     heading(d, 2, "Per emotion", "emotions");
     if (a->n_emotions == 0) {
@@ -636,14 +1100,16 @@ static void render(doc *d, const empq_analysis *a)
             for (size_t k = 0; k < EXTREMES && k < valid; k++) {
                 put(d, k ? ", " : "");
                 put_text(d, a->emotions[idx[k]]);
-                putf(d, " (%s)", pts(diff[idx[k]], b1, sizeof b1));
+                putf(d, " (%s, n %zu / %zu)", pts(diff[idx[k]], b1, sizeof b1), a->emo[idx[k] * a->n_conds + c].n,
+                     a->emo[idx[k] * a->n_conds + a->baseline].n);
             }
             put(d, "; smallest gain or largest shortfall: ");
             for (size_t k = 0; k < EXTREMES && k < valid; k++) {
                 size_t e = idx[valid - 1 - k];
                 put(d, k ? ", " : "");
                 put_text(d, a->emotions[e]);
-                putf(d, " (%s)", pts(diff[e], b1, sizeof b1));
+                putf(d, " (%s, n %zu / %zu)", pts(diff[e], b1, sizeof b1), a->emo[e * a->n_conds + c].n,
+                     a->emo[e * a->n_conds + a->baseline].n);
             }
             put(d, d->html ? ".</p>\n" : ".\n\n");
         }
@@ -726,6 +1192,9 @@ static void render(doc *d, const empq_analysis *a)
             put(d, "</div>\n");
         }
     }
+
+    if (a->judge != NULL)
+        render_judge(d, a);
 
     put(d, d->html ? "<p class=\"note\">Tables with full precision: tables/*.csv.</p>\n</body>\n</html>\n"
                    : "Tables with full precision: `tables/*.csv`.\n");
@@ -1078,6 +1547,223 @@ static int write_tables(const empq_analysis *a, const char *dir, empq_error *err
     return write_table(dir, "style_values.csv", &c, err);
 }
 
+static void cs_full(csvb *c, double v)
+{
+    char t[40];
+    if (isnan(v))
+        snprintf(t, sizeof t, "NA");
+    else
+        snprintf(t, sizeof t, "%.17g", v);
+    cs_str(c, t);
+}
+
+static void cs_fit(csvb *c, const char *model, const empq_fit_result *f, size_t j, const char *param)
+{
+    cs_str(c, model);
+    cs_str(c, param);
+    cs_full(c, f->beta[j]);
+    cs_full(c, f->se[j]);
+    cs_full(c, f->se_cluster[j]);
+    cs_size(c, f->n);
+    cs_size(c, f->groups);
+    cs_full(c, f->loglik);
+    cs_end(c);
+}
+
+/* tables/design_conditions.csv, design_fits.csv, emotion_tests.csv */
+static int write_design_tables(const empq_analysis *a, const char *dir, empq_error *err)
+{
+    const empq_design *g = a->design;
+    if (g == NULL)
+        return EMPQ_OK;
+    csvb c = {.first = 1, .simulated = a->n_simulated > 0};
+    int rc;
+    HEADER(&c, "condition", "label", "is_baseline", "participants", "icc_good", "share_good", "good_boot_lo95",
+           "good_boot_hi95", "good_boot2_lo95", "good_boot2_hi95", "good_diff_vs_baseline", "diff_boot_lo95",
+           "diff_boot_hi95", "good_increase_vs_baseline", "increase_boot_lo95", "increase_boot_hi95",
+           "increase_boot2_lo95", "increase_boot2_hi95", "log_odds_ratio", "odds_ratio", "odds_ratio_lo95",
+           "odds_ratio_hi95", "se_naive", "se_cluster", "se_ratio", "p_naive", "p_cluster", "ordinal_beta",
+           "ordinal_se_naive", "ordinal_se_cluster", "ordinal_p_cluster", "paired_dialogues",
+           "paired_mean_rating_diff", "paired_good_diff", "paired_wilcoxon", "paired_p", "share_bad",
+           "bad_boot_lo95", "bad_boot_hi95", "share_okay", "okay_boot_lo95", "okay_boot_hi95");
+    for (size_t i = 0; i < a->n_conds; i++) {
+        const empq_design_cond *x = &g->cond[i];
+        const empq_cond_stats *cs = &a->cond[i];
+        cs_str(&c, a->conds[i]);
+        cs_str(&c, a->labels[i]);
+        cs_str(&c, i == a->baseline ? "1" : "0");
+        cs_size(&c, x->participants);
+        double v[] = {x->icc_good, cs->share[2], x->good_lo, x->good_hi, x->good2_lo, x->good2_hi, cs->good_diff,
+                      x->diff_lo, x->diff_hi, cs->good_increase, x->inc_lo, x->inc_hi, x->inc2_lo, x->inc2_hi,
+                      x->log_or, x->or, x->or_lo, x->or_hi, x->se_naive, x->se_cluster, x->se_cluster / x->se_naive,
+                      x->p_naive, x->p_cluster, x->ord_beta, x->ord_se_naive, x->ord_se_cluster, x->ord_p_cluster};
+        for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
+            cs_full(&c, v[k]);
+        cs_size(&c, x->paired_n);
+        cs_full(&c, x->paired_mean_diff);
+        cs_full(&c, x->paired_good_diff);
+        cs_full(&c, x->paired_w);
+        cs_full(&c, x->paired_p);
+        double sh[] = {cs->share[0], x->bad_lo, x->bad_hi, cs->share[1], x->okay_lo, x->okay_hi};
+        for (size_t k = 0; k < sizeof sh / sizeof sh[0]; k++)
+            cs_full(&c, sh[k]);
+        cs_end(&c);
+    }
+    if ((rc = write_table(dir, "design_conditions.csv", &c, err)) != EMPQ_OK)
+        return rc;
+
+    HEADER(&c, "model", "parameter", "estimate", "se_naive", "se_cluster", "n", "groups", "loglik");
+    char name[160];
+    if (g->logit_ok) {
+        cs_fit(&c, "logit_good", &g->logit, 0, "intercept");
+        size_t col = 1;
+        for (size_t i = 0; i < a->n_conds; i++) {
+            if (i == a->baseline)
+                continue;
+            snprintf(name, sizeof name, "condition:%s", a->conds[i]);
+            cs_fit(&c, "logit_good", &g->logit, col++, name);
+        }
+    }
+    if (g->ordinal_ok) {
+        size_t col = 0;
+        for (size_t i = 0; i < a->n_conds; i++) {
+            if (i == a->baseline)
+                continue;
+            snprintf(name, sizeof name, "condition:%s", a->conds[i]);
+            cs_fit(&c, "ordinal_logit", &g->ordinal, col++, name);
+        }
+        cs_fit(&c, "ordinal_logit", &g->ordinal, col, "cut:1|2");
+        cs_fit(&c, "ordinal_logit", &g->ordinal, col + 1, "cut:2|3");
+    }
+    if ((rc = write_table(dir, "design_fits.csv", &c, err)) != EMPQ_OK)
+        return rc;
+
+    HEADER(&c, "emotion", "condition", "n", "n_baseline", "share_good", "share_good_baseline", "good_diff", "chi2",
+           "p", "p_holm", "p_bh");
+    for (size_t i = 0; g->emo != NULL && i < a->n_pairs; i++) {
+        size_t cc = a->pair[i].cond;
+        for (size_t e = 0; e < a->n_emotions; e++) {
+            const empq_emo_test *t = &g->emo[e * a->n_conds + cc];
+            const empq_cell *x = &a->emo[e * a->n_conds + cc], *y = &a->emo[e * a->n_conds + a->baseline];
+            cs_str(&c, a->emotions[e]);
+            cs_str(&c, a->conds[cc]);
+            cs_size(&c, t->n);
+            cs_size(&c, t->n_base);
+            double v[] = {x->share_good, y->share_good, x->share_good - y->share_good, t->statistic, t->p,
+                          t->p_holm, t->p_bh};
+            for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
+                cs_full(&c, v[k]);
+            cs_end(&c);
+        }
+    }
+    if ((rc = write_table(dir, "emotion_tests.csv", &c, err)) != EMPQ_OK)
+        return rc;
+
+    HEADER(&c, "source", "baseline", "feature", "dialogues", "mean_diff", "wilcoxon", "p");
+    for (size_t s = 0; g->style_paired != NULL && s < a->n_sources; s++) {
+        if ((long)s == g->style_base)
+            continue;
+        for (int f = 0; f < NF; f++) {
+            const struct empq_style_pair *sp = &g->style_paired[s * NF + (size_t)f];
+            cs_str(&c, a->sources[s]);
+            cs_str(&c, a->sources[g->style_base]);
+            cs_str(&c, empq_style_feature_name(f));
+            cs_size(&c, sp->n);
+            cs_full(&c, sp->mean_diff);
+            cs_full(&c, sp->w);
+            cs_full(&c, sp->p);
+            cs_end(&c);
+        }
+    }
+    return write_table(dir, "style_paired.csv", &c, err);
+}
+
+/* tables/judge_agreement.csv, judge_confusion.csv, judge_self.csv, judge_estimates.csv */
+static int write_judge_tables(const empq_analysis *a, const char *dir, empq_error *err)
+{
+    const empq_judge *J = a->judge;
+    if (J == NULL)
+        return EMPQ_OK;
+    csvb c = {.first = 1, .simulated = a->n_simulated > 0};
+    int rc;
+    HEADER(&c, "judge", "breakdown", "group", "n", "dialogues", "statistic", "value", "lo95", "hi95");
+    for (size_t k = 0; k < J->n_judges; k++) {
+        for (size_t g = 0; g < J->j[k].n_ag; g++) {
+            const empq_agree *x = &J->j[k].ag[g];
+            for (int s = 0; s < EMPQ_AGREE_N_STATS; s++) {
+                cs_str(&c, J->j[k].name);
+                cs_str(&c, x->kind);
+                cs_str(&c, x->group);
+                cs_size(&c, x->n);
+                cs_size(&c, x->dialogues);
+                cs_str(&c, empq_agree_stat_name(s));
+                cs_full(&c, x->value[s]);
+                cs_full(&c, x->lo[s]);
+                cs_full(&c, x->hi[s]);
+                cs_end(&c);
+            }
+        }
+    }
+    if ((rc = write_table(dir, "judge_agreement.csv", &c, err)) != EMPQ_OK)
+        return rc;
+    HEADER(&c, "judge", "breakdown", "group", "human", "judge_label", "count");
+    for (size_t k = 0; k < J->n_judges; k++) {
+        for (size_t g = 0; g < J->j[k].n_ag; g++) {
+            const empq_agree *x = &J->j[k].ag[g];
+            for (int t = 0; t < 9; t++) {
+                cs_str(&c, J->j[k].name);
+                cs_str(&c, x->kind);
+                cs_str(&c, x->group);
+                cs_str(&c, rating_names[t / 3]);
+                cs_str(&c, rating_names[t % 3]);
+                cs_size(&c, x->confusion[t]);
+                cs_end(&c);
+            }
+        }
+    }
+    if ((rc = write_table(dir, "judge_confusion.csv", &c, err)) != EMPQ_OK)
+        return rc;
+    HEADER(&c, "judge", "labels", "responses_with_two_samples", "exact_agreement", "kappa_quadratic");
+    for (size_t k = 0; k < J->n_judges; k++) {
+        cs_str(&c, J->j[k].name);
+        cs_size(&c, J->j[k].n_labels);
+        cs_size(&c, J->j[k].self_n);
+        cs_full(&c, J->j[k].self_n ? J->j[k].self_exact : NAN);
+        cs_full(&c, J->j[k].self_n ? J->j[k].self_kappa_q : NAN);
+        cs_end(&c);
+    }
+    if ((rc = write_table(dir, "judge_self.csv", &c, err)) != EMPQ_OK)
+        return rc;
+    HEADER(&c, "judge", "condition", "share", "method", "estimate", "lo95", "hi95", "n_human", "n_judged_only",
+           "baseline_share", "increase", "increase_lo95", "increase_hi95");
+    static const char *const methods[3] = {"ppi", "judge_only", "human_only"};
+    for (size_t k = 0; k < J->n_judges; k++) {
+        const empq_judge_one *o = &J->j[k];
+        for (int v = 0; o->has_estimate && v < 3; v++) {
+            const empq_judge_estimate *e = &o->est[v];
+            double est[3][3] = {{e->ppi.ppi, e->ppi.ppi_lo, e->ppi.ppi_hi},
+                                {e->ppi.judge, e->ppi.judge_lo, e->ppi.judge_hi},
+                                {e->ppi.human, e->ppi.human_lo, e->ppi.human_hi}};
+            for (int m = 0; m < 3; m++) {
+                cs_str(&c, o->name);
+                cs_str(&c, J->estimate_cond);
+                cs_str(&c, rating_names[v]);
+                cs_str(&c, methods[m]);
+                for (int q = 0; q < 3; q++)
+                    cs_full(&c, est[m][q]);
+                cs_size(&c, o->est_n_human);
+                cs_size(&c, o->est_n_judged);
+                cs_full(&c, J->base_share[v]);
+                cs_full(&c, e->inc[m]);
+                cs_full(&c, e->inc_lo[m]);
+                cs_full(&c, e->inc_hi[m]);
+                cs_end(&c);
+            }
+        }
+    }
+    return write_table(dir, "judge_estimates.csv", &c, err);
+}
+
 int empq_analysis_write(const empq_analysis *a, const char *dir, empq_error *err)
 {
     if (a == NULL || dir == NULL)
@@ -1090,7 +1776,8 @@ int empq_analysis_write(const empq_analysis *a, const char *dir, empq_error *err
     empq_buf_free(&path);
     if (rc != EMPQ_OK)
         return rc;
-    if ((rc = write_tables(a, dir, err)) != EMPQ_OK)
+    if ((rc = write_tables(a, dir, err)) != EMPQ_OK || (rc = write_design_tables(a, dir, err)) != EMPQ_OK ||
+        (rc = write_judge_tables(a, dir, err)) != EMPQ_OK)
         return rc;
     static const char *const names[2] = {"report.md", "report.html"};
     for (int h = 0; h < 2; h++) {

@@ -3,6 +3,9 @@
 #include "empq/stats.h"
 
 #include <gsl/gsl_cdf.h>
+#include <gsl/gsl_linalg.h>
+#include <gsl/gsl_matrix.h>
+#include <gsl/gsl_permutation.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,7 +284,9 @@ static int dbl_idx_cmp(const void *a, const void *b)
     return rank_cmp(a, b);
 }
 
-int empq_stats_holm(const double *p, size_t m, double *adj)
+/* The step-down (Holm) or step-up (Benjamini-Hochberg) adjustment over the
+ * non-NaN p-values, sorted ascending. */
+static int p_adjust(const double *p, size_t m, double *adj, int bh)
 {
     if (m == 0)
         return EMPQ_OK;
@@ -299,14 +304,24 @@ int empq_stats_holm(const double *p, size_t m, double *adj)
         k++;
     }
     qsort(it, k, sizeof *it, dbl_idx_cmp);
-    double run = 0;
-    for (size_t j = 0; j < k; j++) {
-        double v = (double)(k - j) * it[j].v;
-        if (v > 1.0)
-            v = 1.0;
-        if (v > run)
-            run = v;
-        it[j].v = run;
+    if (bh) {
+        double run = 1.0;
+        for (size_t j = k; j-- > 0;) {
+            double v = (double)k * it[j].v / (double)(j + 1);
+            if (v < run)
+                run = v;
+            it[j].v = run;
+        }
+    } else {
+        double run = 0;
+        for (size_t j = 0; j < k; j++) {
+            double v = (double)(k - j) * it[j].v;
+            if (v > 1.0)
+                v = 1.0;
+            if (v > run)
+                run = v;
+            it[j].v = run;
+        }
     }
     for (size_t i = 0; i < m; i++) {
         if (isnan(p[i]))
@@ -316,6 +331,16 @@ int empq_stats_holm(const double *p, size_t m, double *adj)
         adj[it[j].i] = it[j].v;
     free(it);
     return EMPQ_OK;
+}
+
+int empq_stats_holm(const double *p, size_t m, double *adj)
+{
+    return p_adjust(p, m, adj, 0);
+}
+
+int empq_stats_bh(const double *p, size_t m, double *adj)
+{
+    return p_adjust(p, m, adj, 1);
 }
 
 /* ==================== Krippendorff's alpha (ordinal) ==================== */
@@ -493,4 +518,549 @@ double empq_stats_median(const double *x, size_t n)
     double m = n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
     free(c);
     return m;
+}
+
+/* ==================== design-respecting fits ==================== */
+
+/* Inverts the symmetric k x k matrix a (row major) into inv by LU (GSL).
+ * Returns EMPQ_OK or EMPQ_ERANGE when a is singular. */
+static int mat_inverse(const double *a, size_t k, double *inv)
+{
+    gsl_matrix *m = gsl_matrix_alloc(k, k), *mi = gsl_matrix_alloc(k, k);
+    gsl_permutation *perm = gsl_permutation_alloc(k);
+    int rc = EMPQ_ENOMEM;
+    if (m != NULL && mi != NULL && perm != NULL) {
+        for (size_t i = 0; i < k * k; i++)
+            m->data[(i / k) * m->tda + i % k] = a[i];
+        int sign;
+        rc = EMPQ_ERANGE;
+        if (gsl_linalg_LU_decomp(m, perm, &sign) == 0 && fabs(gsl_linalg_LU_det(m, sign)) > 1e-300 &&
+            gsl_linalg_LU_invert(m, perm, mi) == 0) {
+            rc = EMPQ_OK;
+            for (size_t i = 0; i < k * k; i++) {
+                inv[i] = mi->data[(i / k) * mi->tda + i % k];
+                if (!isfinite(inv[i]))
+                    rc = EMPQ_ERANGE;
+            }
+        }
+    }
+    gsl_permutation_free(perm);
+    gsl_matrix_free(mi);
+    gsl_matrix_free(m);
+    return rc;
+}
+
+/* The naive and sandwich standard errors of a fit: hinv the inverse of the
+ * information (k x k), score the per-observation scores (n x k). */
+static int fit_errors(empq_fit_result *out, const double *hinv, const double *score, size_t n, size_t k,
+                      const size_t *group, size_t n_groups)
+{
+    for (size_t j = 0; j < k; j++) {
+        out->se[j] = sqrt(hinv[j * k + j]);
+        out->se_cluster[j] = NAN;
+    }
+    out->groups = 0;
+    if (group == NULL || n_groups < 2)
+        return EMPQ_OK;
+    double *sg = calloc(n_groups * k, sizeof *sg);
+    double *meat = calloc(k * k, sizeof *meat);
+    if (sg == NULL || meat == NULL) {
+        free(sg);
+        free(meat);
+        return EMPQ_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < k; j++)
+            sg[group[i] * k + j] += score[i * k + j];
+    }
+    size_t used = 0;
+    for (size_t g = 0; g < n_groups; g++) {
+        for (size_t j = 0; j < k; j++) {
+            for (size_t l = 0; l < k; l++)
+                meat[j * k + l] += sg[g * k + j] * sg[g * k + l];
+        }
+    }
+    /* clusters that hold an observation */
+    unsigned char *seen = calloc(n_groups, 1);
+    if (seen == NULL) {
+        free(sg);
+        free(meat);
+        return EMPQ_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!seen[group[i]]) {
+            seen[group[i]] = 1;
+            used++;
+        }
+    }
+    free(seen);
+    out->groups = used;
+    double G = (double)used, corr = G / (G - 1.0) * ((double)n - 1.0) / ((double)n - (double)k);
+    for (size_t j = 0; j < k; j++) {
+        /* (H^-1 M H^-1)_jj */
+        double v = 0;
+        for (size_t a = 0; a < k; a++) {
+            for (size_t b = 0; b < k; b++)
+                v += hinv[j * k + a] * meat[a * k + b] * hinv[b * k + j];
+        }
+        out->se_cluster[j] = used >= 2 ? sqrt(v * corr) : NAN;
+    }
+    free(sg);
+    free(meat);
+    return EMPQ_OK;
+}
+
+static int fit_check(const double *x, const int *y, size_t n, size_t k, size_t n_params, const size_t *group,
+                     size_t n_groups, empq_fit_result *out, empq_error *err, const char *what)
+{
+    if (x == NULL || y == NULL || out == NULL)
+        return empq_error_set(err, EMPQ_EINVAL, "%s: NULL argument", what);
+    if (n_params == 0 || n_params > EMPQ_STATS_MAX_PARAMS)
+        return empq_error_set(err, EMPQ_EINVAL, "%s: %zu parameters (1..%d allowed)", what, n_params,
+                              EMPQ_STATS_MAX_PARAMS);
+    if (n <= n_params)
+        return empq_error_set(err, EMPQ_EINVAL, "%s: %zu observations for %zu parameters", what, n, n_params);
+    for (size_t i = 0; i < n * k; i++) {
+        if (!isfinite(x[i]))
+            return empq_error_set(err, EMPQ_EINVAL, "%s: x[%zu][%zu] is not finite", what, i / k, i % k);
+    }
+    if (group != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            if (group[i] >= n_groups)
+                return empq_error_set(err, EMPQ_EINVAL, "%s: group[%zu] = %zu, not below %zu", what, i, group[i],
+                                      n_groups);
+        }
+    }
+    memset(out, 0, sizeof *out);
+    out->k = n_params;
+    out->n = n;
+    return EMPQ_OK;
+}
+
+static double logistic(double z)
+{
+    return z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
+}
+
+int empq_stats_logit_fit(const double *x, const int *y, size_t n, size_t k, const size_t *group, size_t n_groups,
+                         empq_fit_result *out, empq_error *err)
+{
+    int rc = fit_check(x, y, n, k, k, group, n_groups, out, err, "logit fit");
+    if (rc != EMPQ_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        if (y[i] != 0 && y[i] != 1)
+            return empq_error_set(err, EMPQ_EINVAL, "logit fit: y[%zu] = %d is not 0 or 1", i, y[i]);
+    }
+    double h[EMPQ_STATS_MAX_PARAMS * EMPQ_STATS_MAX_PARAMS], hinv[EMPQ_STATS_MAX_PARAMS * EMPQ_STATS_MAX_PARAMS];
+    double g[EMPQ_STATS_MAX_PARAMS];
+    double *b = out->beta;
+    int conv = 0;
+    for (int it = 0; it < 100 && !conv; it++) {
+        memset(h, 0, sizeof h);
+        memset(g, 0, sizeof g);
+        for (size_t i = 0; i < n; i++) {
+            const double *xi = x + i * k;
+            double eta = 0;
+            for (size_t j = 0; j < k; j++)
+                eta += xi[j] * b[j];
+            double p = logistic(eta), w = p * (1 - p);
+            for (size_t j = 0; j < k; j++) {
+                g[j] += xi[j] * (y[i] - p);
+                for (size_t l = 0; l < k; l++)
+                    h[j * k + l] += w * xi[j] * xi[l];
+            }
+        }
+        if ((rc = mat_inverse(h, k, hinv)) != EMPQ_OK)
+            return empq_error_set(err, rc, "logit fit: singular information matrix (separation or a constant "
+                                           "column)");
+        double step = 0;
+        for (size_t j = 0; j < k; j++) {
+            double d = 0;
+            for (size_t l = 0; l < k; l++)
+                d += hinv[j * k + l] * g[l];
+            b[j] += d;
+            if (fabs(d) > step)
+                step = fabs(d);
+        }
+        out->iterations = it + 1;
+        if (step < 1e-11)
+            conv = 1;
+        if (fabs(b[0]) > 50)
+            break;
+    }
+    if (!conv)
+        return empq_error_set(err, EMPQ_ERANGE, "logit fit: no convergence in %d steps (separation?)",
+                              out->iterations);
+    /* information, scores and log-likelihood at the estimate */
+    double *score = malloc(n * k * sizeof *score);
+    if (score == NULL)
+        return empq_error_set(err, EMPQ_ENOMEM, "logit fit: out of memory");
+    memset(h, 0, sizeof h);
+    out->loglik = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double *xi = x + i * k;
+        double eta = 0;
+        for (size_t j = 0; j < k; j++)
+            eta += xi[j] * b[j];
+        double p = logistic(eta), w = p * (1 - p);
+        out->loglik += y[i] ? log(p) : log1p(-p);
+        for (size_t j = 0; j < k; j++) {
+            score[i * k + j] = xi[j] * (y[i] - p);
+            for (size_t l = 0; l < k; l++)
+                h[j * k + l] += w * xi[j] * xi[l];
+        }
+    }
+    rc = mat_inverse(h, k, hinv);
+    if (rc == EMPQ_OK)
+        rc = fit_errors(out, hinv, score, n, k, group, n_groups);
+    free(score);
+    if (rc != EMPQ_OK)
+        return empq_error_set(err, rc, "logit fit: %s", rc == EMPQ_ENOMEM ? "out of memory" : "singular information");
+    return EMPQ_OK;
+}
+
+/* logistic density and its derivative, 0 at +-infinity */
+static void ord_fns(double z, double *F, double *f, double *fp)
+{
+    if (isinf(z)) {
+        *F = z > 0 ? 1 : 0;
+        *f = *fp = 0;
+        return;
+    }
+    *F = logistic(z);
+    *f = *F * (1 - *F);
+    *fp = *f * (1 - 2 * *F);
+}
+
+/* Log-likelihood of the proportional-odds model at theta (b then cuts);
+ * with grad/hess/score non-NULL also their values (hess: the negative
+ * Hessian, the observed information). -inf when the cuts are not
+ * increasing. */
+static double ord_eval(const double *x, const int *y, size_t n, size_t k, int J, const double *th, double *grad,
+                       double *info, double *score)
+{
+    size_t P = k + (size_t)J - 1;
+    const double *c = th + k;
+    for (int j = 1; j < J - 1; j++) {
+        if (!(c[j] > c[j - 1]))
+            return -INFINITY;
+    }
+    if (grad != NULL) {
+        memset(grad, 0, P * sizeof *grad);
+        memset(info, 0, P * P * sizeof *info);
+    }
+    double ll = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double *xi = x + i * k;
+        double eta = 0;
+        for (size_t j = 0; j < k; j++)
+            eta += xi[j] * th[j];
+        int yj = y[i]; /* 1..J */
+        double u = yj < J ? c[yj - 1] - eta : INFINITY, l = yj > 1 ? c[yj - 2] - eta : -INFINITY;
+        double Fu, fu, fpu, Fl, fl, fpl;
+        ord_fns(u, &Fu, &fu, &fpu);
+        ord_fns(l, &Fl, &fl, &fpl);
+        double A = Fu - Fl;
+        if (!(A > 0))
+            return -INFINITY;
+        ll += log(A);
+        if (grad == NULL)
+            continue;
+        /* gradient terms */
+        double gu = fu / A, gl = -fl / A, gb = -(fu - fl) / A;
+        double s[EMPQ_STATS_MAX_PARAMS] = {0};
+        for (size_t j = 0; j < k; j++)
+            s[j] = gb * xi[j];
+        size_t iu = yj < J ? k + (size_t)yj - 1 : (size_t)-1, il = yj > 1 ? k + (size_t)yj - 2 : (size_t)-1;
+        if (iu != (size_t)-1)
+            s[iu] += gu;
+        if (il != (size_t)-1)
+            s[il] += gl;
+        for (size_t j = 0; j < P; j++) {
+            grad[j] += s[j];
+            if (score != NULL)
+                score[i * P + j] = s[j];
+        }
+        /* second derivatives of log A */
+        double d = fu - fl;
+        double huu = fpu / A - fu * fu / (A * A), hll = -fpl / A - fl * fl / (A * A), hul = fu * fl / (A * A);
+        double hbb = (fpu - fpl) / A - d * d / (A * A);
+        double hbu = -(fpu / A - fu * d / (A * A)), hbl = fpl / A - fl * d / (A * A);
+        for (size_t j = 0; j < k; j++) {
+            for (size_t m = 0; m < k; m++)
+                info[j * P + m] -= hbb * xi[j] * xi[m];
+            if (iu != (size_t)-1) {
+                info[j * P + iu] -= hbu * xi[j];
+                info[iu * P + j] -= hbu * xi[j];
+            }
+            if (il != (size_t)-1) {
+                info[j * P + il] -= hbl * xi[j];
+                info[il * P + j] -= hbl * xi[j];
+            }
+        }
+        if (iu != (size_t)-1)
+            info[iu * P + iu] -= huu;
+        if (il != (size_t)-1)
+            info[il * P + il] -= hll;
+        if (iu != (size_t)-1 && il != (size_t)-1) {
+            info[iu * P + il] -= hul;
+            info[il * P + iu] -= hul;
+        }
+    }
+    return ll;
+}
+
+int empq_stats_ordinal_fit(const double *x, const int *y, size_t n, size_t k, int J, const size_t *group,
+                           size_t n_groups, empq_fit_result *out, empq_error *err)
+{
+    if (J < 2)
+        return empq_error_set(err, EMPQ_EINVAL, "ordinal fit: J = %d categories (at least 2)", J);
+    size_t P = k + (size_t)J - 1;
+    int rc = fit_check(x, y, n, k, P, group, n_groups, out, err, "ordinal fit");
+    if (rc != EMPQ_OK)
+        return rc;
+    size_t cnt[EMPQ_STATS_MAX_PARAMS + 1] = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (y[i] < 1 || y[i] > J)
+            return empq_error_set(err, EMPQ_EINVAL, "ordinal fit: y[%zu] = %d is not in 1..%d", i, y[i], J);
+        cnt[y[i] - 1]++;
+    }
+    for (int j = 0; j < J; j++) {
+        if (cnt[j] == 0)
+            return empq_error_set(err, EMPQ_EINVAL, "ordinal fit: category %d never occurs", j + 1);
+    }
+    /* start: b = 0, cuts at the marginal cumulative logits */
+    double *th = out->beta;
+    size_t cum = 0;
+    for (int j = 0; j < J - 1; j++) {
+        cum += cnt[j];
+        double q = (double)cum / (double)n;
+        th[k + (size_t)j] = log(q / (1 - q));
+    }
+    double grad[EMPQ_STATS_MAX_PARAMS], info[EMPQ_STATS_MAX_PARAMS * EMPQ_STATS_MAX_PARAMS];
+    double inv[EMPQ_STATS_MAX_PARAMS * EMPQ_STATS_MAX_PARAMS], trial[EMPQ_STATS_MAX_PARAMS];
+    int conv = 0;
+    double ll = ord_eval(x, y, n, k, J, th, grad, info, NULL);
+    for (int it = 0; it < 100 && !conv; it++) {
+        if ((rc = mat_inverse(info, P, inv)) != EMPQ_OK)
+            return empq_error_set(err, rc, "ordinal fit: singular information matrix");
+        double step[EMPQ_STATS_MAX_PARAMS], big = 0;
+        for (size_t j = 0; j < P; j++) {
+            step[j] = 0;
+            for (size_t l = 0; l < P; l++)
+                step[j] += inv[j * P + l] * grad[l];
+            if (fabs(step[j]) > big)
+                big = fabs(step[j]);
+        }
+        /* step halving keeps the cuts ordered and the likelihood rising */
+        double t = 1, nll = -INFINITY;
+        for (int h = 0; h < 40; h++, t /= 2) {
+            for (size_t j = 0; j < P; j++)
+                trial[j] = th[j] + t * step[j];
+            nll = ord_eval(x, y, n, k, J, trial, NULL, NULL, NULL);
+            if (nll >= ll - 1e-12 * fabs(ll))
+                break;
+        }
+        memcpy(th, trial, P * sizeof *th);
+        ll = ord_eval(x, y, n, k, J, th, grad, info, NULL);
+        out->iterations = it + 1;
+        if (big * t < 1e-11)
+            conv = 1;
+    }
+    if (!conv)
+        return empq_error_set(err, EMPQ_ERANGE, "ordinal fit: no convergence in %d steps", out->iterations);
+    double *score = malloc(n * P * sizeof *score);
+    if (score == NULL)
+        return empq_error_set(err, EMPQ_ENOMEM, "ordinal fit: out of memory");
+    out->loglik = ord_eval(x, y, n, k, J, th, grad, info, score);
+    rc = mat_inverse(info, P, inv);
+    if (rc == EMPQ_OK)
+        rc = fit_errors(out, inv, score, n, P, group, n_groups);
+    free(score);
+    if (rc != EMPQ_OK)
+        return empq_error_set(err, rc, "ordinal fit: %s", rc == EMPQ_ENOMEM ? "out of memory" : "singular information");
+    return EMPQ_OK;
+}
+
+double empq_stats_icc1(const double *y, const size_t *group, size_t n, size_t n_groups)
+{
+    if (y == NULL || group == NULL || n == 0 || n_groups == 0)
+        return NAN;
+    double *sum = calloc(n_groups, sizeof *sum);
+    size_t *cnt = calloc(n_groups, sizeof *cnt);
+    if (sum == NULL || cnt == NULL) {
+        free(sum);
+        free(cnt);
+        return NAN;
+    }
+    double tot = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (group[i] >= n_groups) {
+            free(sum);
+            free(cnt);
+            return NAN;
+        }
+        sum[group[i]] += y[i];
+        cnt[group[i]]++;
+        tot += y[i];
+    }
+    double N = (double)n, mean = tot / N, ssb = 0, ssw = 0, sq = 0;
+    size_t G = 0;
+    for (size_t g = 0; g < n_groups; g++) {
+        if (cnt[g] == 0)
+            continue;
+        G++;
+        double m = sum[g] / (double)cnt[g];
+        ssb += (double)cnt[g] * (m - mean) * (m - mean);
+        sq += (double)cnt[g] * (double)cnt[g];
+    }
+    for (size_t i = 0; i < n; i++) {
+        double m = sum[group[i]] / (double)cnt[group[i]];
+        ssw += (y[i] - m) * (y[i] - m);
+    }
+    free(sum);
+    free(cnt);
+    if (G < 2 || n <= G)
+        return NAN;
+    double msb = ssb / (double)(G - 1), msw = ssw / (N - (double)G);
+    double n0 = (N - sq / N) / (double)(G - 1), den = msb + (n0 - 1) * msw;
+    return den == 0 ? NAN : (msb - msw) / den;
+}
+
+int empq_stats_wilcoxon(const double *d, size_t n, double *stat, double *p, size_t *n_used)
+{
+    if ((d == NULL && n > 0) || stat == NULL || p == NULL || n_used == NULL)
+        return EMPQ_EINVAL;
+    *stat = *p = NAN;
+    *n_used = 0;
+    double *a = calloc(n ? n : 1, sizeof *a), *rk = calloc(n ? n : 1, sizeof *rk);
+    if (a == NULL || rk == NULL) {
+        free(a);
+        free(rk);
+        return EMPQ_ENOMEM;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(d[i])) {
+            free(a);
+            free(rk);
+            return EMPQ_EINVAL;
+        }
+        if (d[i] != 0)
+            a[m++] = fabs(d[i]);
+    }
+    double ties = 0;
+    int rc = empq_stats_rank(a, m, rk, &ties);
+    if (rc == EMPQ_OK && m > 0) {
+        double rplus = 0, rminus = 0;
+        size_t j = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (d[i] == 0)
+                continue;
+            if (d[i] > 0)
+                rplus += rk[j];
+            else
+                rminus += rk[j];
+            j++;
+        }
+        double M = (double)m, mn = M * (M + 1) / 4, var = M * (M + 1) * (2 * M + 1) / 24 - ties / 48;
+        *stat = rplus < rminus ? rplus : rminus;
+        *p = var > 0 ? fmin(1.0, 2 * empq_stats_norm_sf(fabs(*stat - mn) / sqrt(var))) : NAN;
+        *n_used = m;
+    }
+    free(a);
+    free(rk);
+    return rc;
+}
+
+/* ==================== agreement ==================== */
+
+double empq_stats_kappa(const int *a, const int *b, size_t n, int J, int weights)
+{
+    if (a == NULL || b == NULL || n == 0 || J < 1 || J > 16)
+        return NAN;
+    double o[16 * 16] = {0}, ra[16] = {0}, cb[16] = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] < 1 || a[i] > J || b[i] < 1 || b[i] > J)
+            return NAN;
+        o[(a[i] - 1) * J + (b[i] - 1)] += 1;
+        ra[a[i] - 1] += 1;
+        cb[b[i] - 1] += 1;
+    }
+    double num = 0, den = 0, N = (double)n;
+    for (int i = 0; i < J; i++) {
+        for (int j = 0; j < J; j++) {
+            double w = weights == EMPQ_KAPPA_LINEAR      ? fabs((double)(i - j))
+                       : weights == EMPQ_KAPPA_QUADRATIC ? (double)(i - j) * (i - j)
+                                                         : (i != j);
+            num += w * o[i * J + j] / N;
+            den += w * ra[i] * cb[j] / (N * N);
+        }
+    }
+    return den == 0 ? NAN : 1 - num / den;
+}
+
+double empq_stats_spearman(const double *x, const double *y, size_t n)
+{
+    if (x == NULL || y == NULL || n < 2)
+        return NAN;
+    double *rx = malloc(n * sizeof *rx), *ry = malloc(n * sizeof *ry);
+    double r = NAN;
+    if (rx != NULL && ry != NULL && empq_stats_rank(x, n, rx, NULL) == EMPQ_OK &&
+        empq_stats_rank(y, n, ry, NULL) == EMPQ_OK) {
+        double mx = empq_stats_mean(rx, n), my = empq_stats_mean(ry, n), sxy = 0, sxx = 0, syy = 0;
+        for (size_t i = 0; i < n; i++) {
+            sxy += (rx[i] - mx) * (ry[i] - my);
+            sxx += (rx[i] - mx) * (rx[i] - mx);
+            syy += (ry[i] - my) * (ry[i] - my);
+        }
+        if (sxx > 0 && syy > 0)
+            r = sxy / sqrt(sxx * syy);
+    }
+    free(rx);
+    free(ry);
+    return r;
+}
+
+/* ==================== prediction-powered inference ==================== */
+
+int empq_stats_ppi_mean(const double *y, const double *f_l, size_t n, const double *f_u, size_t N, double z,
+                        empq_ppi_result *out)
+{
+    if (y == NULL || f_l == NULL || f_u == NULL || out == NULL || n < 2 || N < 2 || !(z > 0))
+        return EMPQ_EINVAL;
+    double *r = malloc(n * sizeof *r);
+    if (r == NULL)
+        return EMPQ_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        r[i] = y[i] - f_l[i];
+    double mu = empq_stats_mean(f_u, N), su = empq_stats_sd(f_u, N);
+    double mr = empq_stats_mean(r, n), sr = empq_stats_sd(r, n);
+    free(r);
+    out->rectifier = mr;
+    out->ppi = mu + mr;
+    out->ppi_se = sqrt(su * su / (double)N + sr * sr / (double)n);
+    out->ppi_lo = out->ppi - z * out->ppi_se;
+    out->ppi_hi = out->ppi + z * out->ppi_se;
+    /* judge alone over every prediction */
+    double sum = 0, ss = 0, T = (double)(n + N);
+    for (size_t i = 0; i < n; i++)
+        sum += f_l[i];
+    for (size_t i = 0; i < N; i++)
+        sum += f_u[i];
+    double mj = sum / T;
+    for (size_t i = 0; i < n; i++)
+        ss += (f_l[i] - mj) * (f_l[i] - mj);
+    for (size_t i = 0; i < N; i++)
+        ss += (f_u[i] - mj) * (f_u[i] - mj);
+    double sej = sqrt(ss / (T - 1) / T);
+    out->judge = mj;
+    out->judge_lo = mj - z * sej;
+    out->judge_hi = mj + z * sej;
+    out->human = empq_stats_mean(y, n);
+    out->human_se = empq_stats_sd(y, n) / sqrt((double)n);
+    out->human_lo = out->human - z * out->human_se;
+    out->human_hi = out->human + z * out->human_se;
+    return EMPQ_OK;
 }

@@ -247,6 +247,14 @@ static void handle(loop *l, const Empq__BrokerMsg *m)
         begin_stop(l, "broker_shutdown");
         break;
     case EMPQ__BROKER_MSG__BODY_REJECT: {
+        /* Our hello is on its way (not welcomed since): this reject answers a
+         * message sent before it (the broker rejects each one). Saying hello
+         * again would make the broker take back the jobs it leases us after
+         * the first hello while we run them (their outcomes then land on
+         * requeued jobs: extra calls, attempts not counted). A lost hello is
+         * caught by the silence check (broker_silent). */
+        if (!l->welcomed)
+            break;
         /* the broker does not know this worker (it gave it up, or restarted):
          * the leases it held are gone, so what is queued is not ours to start */
         size_t dropped = worker__engine_drop_queued(l->engine);

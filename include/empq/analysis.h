@@ -48,6 +48,9 @@ typedef struct empq_rating {
     int emotion;      /* emotion index, or -1 when unknown */
     int sentiment;    /* EMPQ_SENT_* */
     int value;        /* 1 = Bad, 2 = Okay, 3 = Good */
+    size_t item;      /* item (dialogue) index into items[], the same in every condition */
+    long participant; /* rater index, or -1 when the file names none (welivita-pu: the
+                         annotator_<condition> column; long: participant) */
 } empq_rating;
 
 /* A set of ratings. All strings and arrays are owned by the struct. */
@@ -60,6 +63,8 @@ typedef struct empq_ratings {
     size_t n;
     size_t n_units;      /* distinct (condition, item) pairs */
     size_t n_participants; /* distinct raters (0 when the layout has none) */
+    char **items;        /* item (dialogue) ids: dialog_id / item column ("row N" when absent) */
+    size_t n_items;
     size_t n_simulated;  /* ratings from simulated raters: study_id "SIMULATED" in the long
                             layout (what `empq demo` writes); 0 for a Welivita-Pu file */
 } empq_ratings;
@@ -90,6 +95,7 @@ typedef struct empq_corpus {
     size_t n_sources;
     size_t *source;   /* source index of text i */
     char **text;      /* the response texts, byte-exact */
+    char **item;      /* the dialogue of text i (prompt_id / dialog_id), NULL when unknown */
     size_t n;
 } empq_corpus;
 
@@ -157,6 +163,182 @@ const char *empq_style_feature_name(int i);
 
 /* A short human title ("exclamation marks / 100 words"), or NULL. Static. */
 const char *empq_style_feature_title(int i);
+
+
+/* At most this many conditions. */
+#define EMPQ_ANALYSIS_MAX_CONDS 64
+
+/* ==================== design-respecting figures ==================== */
+
+/* Per condition. Bootstrap intervals are 95% percentile intervals; NaN
+ * when the ratings name no participant. Comparisons with the baseline are
+ * NaN for the baseline itself. */
+typedef struct empq_design_cond {
+    size_t participants;             /* distinct raters of this condition */
+    double icc_good;                 /* ICC(1) of Good (0/1) by participant */
+    double good_lo, good_hi;         /* share Good: participant bootstrap */
+    double good2_lo, good2_hi;       /* share Good: two-way participant x dialogue bootstrap */
+    double bad_lo, bad_hi;           /* share Bad: participant bootstrap */
+    double okay_lo, okay_hi;         /* share Okay: participant bootstrap */
+    double diff_lo, diff_hi;         /* Good minus baseline's Good (pp / 100): participant bootstrap */
+    double inc_lo, inc_hi;           /* relative increase over the baseline: participant bootstrap */
+    double inc2_lo, inc2_hi;         /* relative increase: two-way bootstrap */
+    /* logit of Good on condition (intercept + one indicator per other condition) */
+    double log_or, or, or_lo, or_hi; /* log odds ratio vs baseline, odds ratio, 95% CI (clustered SE) */
+    double se_naive, se_cluster;     /* of log_or */
+    double p_naive, p_cluster;       /* two-sided Wald */
+    /* proportional-odds cumulative logit of the rating on condition */
+    double ord_beta, ord_se_naive, ord_se_cluster, ord_p_cluster;
+    /* item-matched: the same dialogue rated in this condition and the baseline */
+    size_t paired_n;                 /* dialogues rated in both */
+    double paired_mean_diff;         /* mean over them of (rating here - rating in the baseline) */
+    double paired_good_diff;         /* mean over them of (Good here - Good in the baseline) */
+    double paired_w, paired_p;       /* Wilcoxon signed-rank of the rating differences */
+} empq_design_cond;
+
+/* One emotion x condition test against the baseline (chi-square, 2 x 3). */
+typedef struct empq_emo_test {
+    size_t n, n_base;                /* the cells' ratings */
+    double statistic, p, p_holm, p_bh; /* adjusted over the emotions, per condition */
+} empq_emo_test;
+
+typedef struct empq_design {
+    int has_participants;            /* every rating names its rater */
+    size_t n_boot;                   /* bootstrap replications */
+    unsigned long long seed;         /* of the bootstrap */
+    empq_design_cond cond[EMPQ_ANALYSIS_MAX_CONDS];
+    empq_fit_result logit;           /* beta: intercept, then the other conditions in order */
+    empq_fit_result ordinal;         /* beta: the other conditions in order, then the 2 cut-points */
+    int logit_ok, ordinal_ok;        /* the fits converged */
+    char fit_note[256];              /* why a fit is missing */
+    empq_emo_test *emo;              /* [e * n_conds + c]; NULL without emotions */
+    /* style, item-matched against the baseline's texts of the same dialogue:
+     * [s * EMPQ_STYLE_N_FEATURES + f] for each source s; NULL without a corpus
+     * whose texts name their dialogue, or without a source named as the baseline */
+    struct empq_style_pair {
+        size_t n;                    /* dialogues with a text from s and from the baseline */
+        double mean_diff;            /* mean of (feature of s - feature of the baseline's text) */
+        double w, p;                 /* Wilcoxon signed-rank of the differences */
+    } *style_paired;
+    long style_base;                 /* the baseline's source index, -1 when none */
+} empq_design;
+
+
+/* ==================== judge agreement and estimates ==================== */
+
+struct empq_analysis;
+
+/* One judge label: a row of a judge-ratings CSV (docs/analysis.md, "Judge
+ * ratings"): columns item, condition, judge, label (1-3 or Bad/Okay/Good),
+ * optional sample (default 1), emotion, sentiment, length (words) or
+ * response (text; its words are counted). */
+typedef struct empq_judge_label {
+    char *item, *cond, *judge;
+    int sample;
+    int value;      /* 1..3 */
+    long length;    /* words, -1 when unknown */
+    char *emotion;  /* may be NULL */
+    int sentiment;  /* EMPQ_SENT_* */
+} empq_judge_label;
+
+typedef struct empq_judge_labels {
+    empq_judge_label *l;
+    size_t n;
+} empq_judge_labels;
+
+/* Loads a judge-ratings CSV. Returns EMPQ_OK with *out (free with
+ * empq_judge_labels_free); EMPQ_ENOTFOUND / EMPQ_EIO; EMPQ_EPARSE with
+ * "path:line: what" (a missing column, an empty item/condition/judge, a
+ * label that is not 1-3 / Bad / Okay / Good, a sample that is not a
+ * positive integer, a negative length, two labels for one (judge,
+ * condition, item, sample)); EMPQ_ENOMEM. */
+int empq_judge_labels_load(const char *path, empq_judge_labels **out, empq_error *err);
+int empq_judge_labels_parse(const char *name, const char *data, size_t len, empq_judge_labels **out,
+                            empq_error *err);
+void empq_judge_labels_free(empq_judge_labels **l);
+
+/* The agreement statistics, in this order. */
+enum {
+    EMPQ_AGREE_EXACT = 0,       /* share of pairs with the same label */
+    EMPQ_AGREE_KAPPA,           /* Cohen's kappa, unweighted */
+    EMPQ_AGREE_KAPPA_LINEAR,    /* linearly weighted */
+    EMPQ_AGREE_KAPPA_QUADRATIC, /* quadratically weighted */
+    EMPQ_AGREE_ALPHA,           /* Krippendorff's alpha, ordinal, the two labels of each pair */
+    EMPQ_AGREE_SPEARMAN,        /* Spearman's rho */
+    EMPQ_AGREE_BIAS,            /* mean judge label minus mean human label (1-3 scale) */
+    EMPQ_AGREE_N_STATS
+};
+
+/* The statistic's column name ("kappa_quadratic"), NULL outside the range. */
+const char *empq_agree_stat_name(int i);
+
+/* Agreement of one judge with the human ratings over a group of pairs (one
+ * pair per human rating whose response the judge labelled, sample 1). */
+typedef struct empq_agree {
+    const char *kind;  /* "all", "condition", "emotion", "sentiment", "length" (static) */
+    char *group;       /* the condition / emotion / sentiment / length bin; "all" */
+    size_t n;          /* pairs */
+    size_t dialogues;  /* distinct dialogues among them */
+    double value[EMPQ_AGREE_N_STATS];
+    double lo[EMPQ_AGREE_N_STATS], hi[EMPQ_AGREE_N_STATS]; /* bootstrap over dialogues, 95% percentile */
+    size_t confusion[9]; /* [human - 1][judge - 1] */
+} empq_agree;
+
+/* Estimates of one category's share in the new model's condition. */
+typedef struct empq_judge_estimate {
+    empq_ppi_result ppi;     /* prediction-powered, judge-only, human-only */
+    double inc[3], inc_lo[3], inc_hi[3]; /* relative increase over the baseline's share: ppi, judge, human */
+} empq_judge_estimate;
+
+typedef struct empq_judge_one {
+    char *name;
+    size_t n_labels;         /* rows of this judge */
+    empq_agree *ag;          /* all, then per condition, sentiment, emotion, length bin */
+    size_t n_ag;
+    size_t self_n;           /* responses with two samples or more */
+    double self_exact, self_kappa_q; /* sample 1 against sample 2 */
+    int has_estimate;
+    size_t est_n_human, est_n_judged; /* labelled responses, unlabelled ones */
+    empq_judge_estimate est[3];       /* Bad, Okay, Good */
+} empq_judge_one;
+
+/* Options of empq_judge_compute. */
+typedef struct empq_judge_opts {
+    const char *estimate_cond; /* the new model's condition for the estimates; NULL: none */
+    size_t human_subset;       /* keep human labels for only this many of its responses
+                                  (stratified by emotion, seeded); 0: all there are */
+    unsigned long long seed;   /* of the subset and the bootstraps */
+    size_t n_boot;             /* bootstrap replications (0: 1000) */
+} empq_judge_opts;
+
+typedef struct empq_judge {
+    char *source;            /* the judge CSV's name, for the report */
+    size_t n_judges;
+    empq_judge_one *j;
+    char *estimate_cond;     /* NULL without estimates */
+    double base_share[3], base_n; /* the baseline's shares, from the human ratings */
+    size_t n_boot;
+    unsigned long long seed;
+} empq_judge;
+
+/* Joins judge labels with the human ratings r (by condition and item) and
+ * computes agreement, biases, self-consistency and, with
+ * opts->estimate_cond, the prediction-powered estimates against the
+ * baseline a->baseline of a (whose per-condition figures give the
+ * baseline). Stores the result in a->judge (freed with a). Returns
+ * EMPQ_OK; EMPQ_EINVAL when no judge label matches a human rating and
+ * no estimate is asked, when estimate_cond names no judged condition, or
+ * when fewer than 2 labelled or 2 unlabelled responses are left for the
+ * estimate (err says which); EMPQ_ENOMEM. */
+int empq_judge_compute(struct empq_analysis *a, const empq_ratings *r, const empq_judge_labels *jl,
+                       const empq_judge_opts *opts, const char *source, empq_error *err);
+
+/* Chooses k of n units at random (seeded), stratified by strata[i] (any
+ * int; proportional allocation, largest remainders, ties by seeded order):
+ * chosen[i] = 1 for the chosen. k > n chooses all. Returns EMPQ_OK,
+ * EMPQ_EINVAL (NULL), EMPQ_ENOMEM. */
+int empq_analysis_stratified_subset(const int *strata, size_t n, size_t k, unsigned long long seed,
+                                    unsigned char *chosen);
 
 /* ==================== the analysis ==================== */
 
@@ -238,12 +420,13 @@ typedef struct empq_analysis {
     empq_style_cell *style; /* [s * EMPQ_STYLE_N_FEATURES + f] */
     empq_kw_result style_test[EMPQ_STYLE_N_FEATURES];
 
+    empq_design *design; /* participant-clustered figures (docs/analysis.md); NULL when not computed */
+    empq_judge *judge; /* judge agreement and estimates; NULL without --judge */
+
     char *ratings_name; /* shown in the report; may be NULL */
     char *responses_name;
 } empq_analysis;
 
-/* At most this many conditions. */
-#define EMPQ_ANALYSIS_MAX_CONDS 64
 
 /* Computes every figure. baseline names the reference condition (NULL:
  * "human"). corpus may be NULL (no style section). labels: when

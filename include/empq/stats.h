@@ -135,4 +135,113 @@ double empq_stats_mean(const double *x, size_t n);
 double empq_stats_sd(const double *x, size_t n);
 double empq_stats_median(const double *x, size_t n);
 
+/* ==================== design-respecting fits (issue 14) ==================== */
+
+/* At most this many parameters in a fit. */
+#define EMPQ_STATS_MAX_PARAMS 16
+
+/* A maximum-likelihood fit with naive and participant-clustered errors. */
+typedef struct empq_fit_result {
+    size_t k;          /* parameters: the k columns of x, then (ordinal fit) the J - 1 cut-points */
+    size_t n;          /* observations */
+    size_t groups;     /* clusters (0 when no grouping was given) */
+    int iterations;    /* Newton steps taken */
+    double loglik;     /* log-likelihood at the estimate */
+    double beta[EMPQ_STATS_MAX_PARAMS];       /* estimates */
+    double se[EMPQ_STATS_MAX_PARAMS];         /* naive: sqrt diag of the inverse information */
+    double se_cluster[EMPQ_STATS_MAX_PARAMS]; /* cluster-robust sandwich (NaN without groups) */
+} empq_fit_result;
+
+/* A logistic regression of y (0/1, n values) on x (n rows of k columns,
+ * row major; include a column of ones for an intercept) by Newton-Raphson
+ * (IRLS), with cluster-robust (sandwich) standard errors by group:
+ *   V = G/(G-1) (n-1)/(n-k) H^-1 (sum_g s_g s_g') H^-1,
+ * H = X'WX, s_g = sum over cluster g of x_i (y_i - p_i), as statsmodels'
+ * GLM(y, x, family=Binomial()).fit(cov_type="cluster",
+ * cov_kwds={"groups": group}). group (may be NULL: se_cluster NaN) holds
+ * dense cluster indices below n_groups. Returns EMPQ_OK; EMPQ_EINVAL
+ * (NULL arrays, k = 0 or > EMPQ_STATS_MAX_PARAMS, n <= k, y not 0/1, a
+ * group index out of range); EMPQ_ERANGE when the fit does not converge in
+ * 100 steps or the information matrix is singular (separation, a constant
+ * column); EMPQ_ENOMEM. err says which. */
+int empq_stats_logit_fit(const double *x, const int *y, size_t n, size_t k, const size_t *group, size_t n_groups,
+                         empq_fit_result *out, empq_error *err);
+
+/* A proportional-odds cumulative logit of the ordinal y (1..J, n values)
+ * on x (n rows of k columns, no intercept column):
+ *   P(Y <= j | x) = logistic(c_j - x'b), j = 1..J-1,
+ * by Newton-Raphson with analytic derivatives. out->beta holds b (k
+ * values) then c_1 < ... < c_{J-1}; the same point estimates as statsmodels'
+ * OrderedModel(y, x, distr="logit").fit() (whose threshold parameters are
+ * c_1, log(c_2 - c_1), ...). Standard errors: naive from the observed
+ * information; clustered by the same sandwich as empq_stats_logit_fit
+ * (the documented approximation of a cumulative-link mixed model).
+ * Every category 1..J must occur. Returns as empq_stats_logit_fit. */
+int empq_stats_ordinal_fit(const double *x, const int *y, size_t n, size_t k, int J, const size_t *group,
+                           size_t n_groups, empq_fit_result *out, empq_error *err);
+
+/* The one-way ANOVA intraclass correlation ICC(1) of y (n values) by group
+ * (dense indices below n_groups), with unequal group sizes:
+ *   ICC = (MSB - MSW) / (MSB + (n0 - 1) MSW),
+ *   n0 = (N - sum n_g^2 / N) / (G - 1),
+ * over the groups that hold a value. NaN when fewer than two groups or
+ * N <= G or MSB + (n0 - 1) MSW is 0. */
+double empq_stats_icc1(const double *y, const size_t *group, size_t n, size_t n_groups);
+
+/* Benjamini-Hochberg adjustment of m p-values into adj (may be p): sort
+ * ascending, adj_(i) = min over j >= i of min(1, m p_(j) / j), as
+ * statsmodels' multipletests(method="fdr_bh"). NaN p-values are left out
+ * and stay NaN. Returns EMPQ_OK, EMPQ_EINVAL, EMPQ_ENOMEM. */
+int empq_stats_bh(const double *p, size_t m, double *adj);
+
+/* The Wilcoxon signed-rank test of the n paired differences d (zeros
+ * dropped, average ranks of |d|, tie-corrected normal approximation
+ * without continuity correction), as scipy.stats.wilcoxon(d,
+ * zero_method="wilcox", correction=False, method="approx"). *stat gets
+ * min(R+, R-), *p the two-sided p-value (NaN when no difference is
+ * non-zero), *n_used the non-zero differences. Returns EMPQ_OK,
+ * EMPQ_EINVAL (NULL, a NaN value), EMPQ_ENOMEM. */
+int empq_stats_wilcoxon(const double *d, size_t n, double *stat, double *p, size_t *n_used);
+
+/* ==================== agreement of two raters ==================== */
+
+enum { EMPQ_KAPPA_NONE = 0, EMPQ_KAPPA_LINEAR = 1, EMPQ_KAPPA_QUADRATIC = 2 };
+
+/* Cohen's kappa of the n label pairs (a[i], b[i]), labels 1..J (J <= 16):
+ *   kappa = 1 - sum w_ij O_ij / sum w_ij E_ij,
+ * O the observed proportions, E the product of the marginals, w_ij = 0/1
+ * (none), |i - j| (linear) or (i - j)^2 (quadratic), as sklearn's
+ * cohen_kappa_score(a, b, weights=None/"linear"/"quadratic"). NaN when n
+ * is 0, a label is out of range, or sum w E is 0. */
+double empq_stats_kappa(const int *a, const int *b, size_t n, int J, int weights);
+
+/* Spearman's rho of x and y (n values): Pearson's correlation of the
+ * average ranks, as scipy.stats.spearmanr. NaN when n < 2, a side is
+ * constant, or out of memory. */
+double empq_stats_spearman(const double *x, const double *y, size_t n);
+
+/* ==================== prediction-powered inference ==================== */
+
+/* A mean estimated three ways. */
+typedef struct empq_ppi_result {
+    double ppi, ppi_lo, ppi_hi;       /* prediction-powered estimate and interval */
+    double ppi_se;
+    double judge, judge_lo, judge_hi; /* mean of the predictions over all n + N (Wald) */
+    double human, human_lo, human_hi; /* mean of the n labels alone (Wald) */
+    double human_se;
+    double rectifier;                 /* mean(y - f) over the labelled set */
+} empq_ppi_result;
+
+/* The prediction-powered mean (Angelopoulos et al., Science 382, 2023,
+ * "Prediction-powered inference", the mean estimator):
+ *   theta = mean(f_u) + mean(y - f_l),
+ *   se^2  = var(f_u) / N + var(y - f_l) / n   (sample variances, n-1),
+ * interval theta +- z se; y (n labels), f_l (the predictions on those n
+ * items), f_u (the predictions on N other items). The judge-only figure
+ * is the mean of the n + N predictions, the human-only figure the mean of
+ * y, each with the Wald interval +- z sd / sqrt(count). Needs n >= 2,
+ * N >= 2. Returns EMPQ_OK or EMPQ_EINVAL. */
+int empq_stats_ppi_mean(const double *y, const double *f_l, size_t n, const double *f_u, size_t N, double z,
+                        empq_ppi_result *out);
+
 #endif

@@ -14,6 +14,13 @@ models' styles must come apart), and report.html in headless Chromium.
   --layout long --responses`: the style table separates the fake models on
   the cues they were built to differ in, and Krippendorff's alpha is
   computed.
+  The demo's own ratings-long.csv (simulated raters with leniency and
+  dialogue difficulty) goes through the design-respecting fits, checked
+  against test_analyze_design's references (statsmodels GLM with clustered
+  errors, OrderedModel).
+- test_judge_report: `empq analyze --judge` on a generated long-layout file
+  with a synthetic judge (judge_synth.py): the report's judge section, with
+  its agreement tables and charts, for the browser check below.
 - test_html_in_chromium: headless Chromium opens each report.html with no
   console error and takes a screenshot, kept in the test's output folder
   (EMPQ_TEST_OUT, default <EMPQ_BIN>/../test-output/test_analyze).
@@ -199,6 +206,15 @@ def test_demo_style():
         shutil.rmtree(kept, ignore_errors=True)
         shutil.copytree(os.path.join(demo, "report"), kept)
         REPORTS.append(("demo-simulated", os.path.join(kept, "report.html")))
+        # the simulated raters (leniency, dialogue difficulty): the design-respecting fits on the demo's
+        # ratings-long.csv agree with the independent references (design_reference.py)
+        import test_analyze_design as td
+        long_csv = os.path.join(demo, "ratings", "ratings-long.csv")
+        dout = os.path.join(OUT, "demo-ratings-long")
+        shutil.rmtree(dout, ignore_errors=True)
+        analyze("--layout", "long", "--ratings", long_csv, "--out", dout)
+        dc, _ = td.check_fits(dout, td.long_rows(long_csv))
+        assert sum(float(r["icc_good"]) > 0 for r in dc.values()) >= 3, dc  # raters differ in leniency
 
         # ratings in the long layout, two raters per item, made up from a hash
         ratings = os.path.join(tmp, "ratings.csv")
@@ -261,6 +277,30 @@ def test_demo_style():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# ---------------------------------------------------------------- judge section
+
+def test_judge_report():
+    import judge_synth
+    import test_analyze_design as td
+    tmp = tempfile.mkdtemp(prefix="empqtest-judge-report-")
+    try:
+        rows = td.simulate(5, n_part=20, distinct=True)
+        ratings = os.path.join(tmp, "ratings.csv")
+        td.write_long(ratings, rows)
+        jrows = judge_synth.judge_rows([{**r, "rating": int(r["rating"]), "text": "words " * (5 + i % 50)}
+                                        for i, r in enumerate(rows)],
+                                       [("fake-lenient", 0.7, 0.5, 2), ("fake-noisy", 0.5, 0.0, 1)])
+        judge = os.path.join(tmp, "judge.csv")
+        judge_synth.write_csv(judge, jrows)
+        out = os.path.join(OUT, "judge")
+        shutil.rmtree(out, ignore_errors=True)
+        analyze("--layout", "long", "--ratings", ratings, "--judge", judge, "--estimate", "m2", "--human-subset",
+                "50", "--out", out)
+        REPORTS.append(("judge", os.path.join(out, "report.html")))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # ---------------------------------------------------------------- Chromium
 
 CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
@@ -298,13 +338,42 @@ def test_html_in_chromium():
         assert os.path.exists(shot) and os.path.getsize(shot) > 20000, f"no screenshot at {shot}:\n{log[-3000:]}"
         with open(shot, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n", shot
+        if name == "judge":
+            judge_dom(exe, html)
         print(f"   screenshot {shot} ({os.path.getsize(shot)} bytes)", file=sys.stderr)
+
+
+def judge_dom(exe, html):
+    """The judge section as the browser built it: its heading, the agreement
+    tables and the charts (confusion matrix, bias, estimate) of each judge."""
+    profile = tempfile.mkdtemp(prefix="empqtest-chromium-")
+    try:
+        r = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                            "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--dump-dom",
+                            "file://" + os.path.abspath(html)],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    dom = r.stdout
+    assert r.returncode == 0 and "</html>" in dom, f"chromium --dump-dom exited {r.returncode}:\n{r.stderr[-2000:]}"
+    sec = dom[dom.index('id="judge"'):]
+    for k, judge in enumerate(("fake-lenient", "fake-noisy")):
+        sub = sec[sec.index(f'id="judge-{k}"'):]
+        assert judge in sub[:200], (judge, sub[:200])
+        for needle in ("<table", "kappa (quadratic)", "alpha (ordinal)", "Spearman rho", f't-judge-confusion-{k}',
+                       f't-judge-bias-{k}', f't-judge-length-{k}', f't-judge-estimate-{k}',
+                       "prediction-powered"):
+            assert needle in sub, f"the judge section of {judge} in the browser lacks {needle}"
+    assert sec.count("<svg") >= 8 and sec.count("<rect") >= 18, "the judge charts are missing"
+    print(f"   judge section in the browser: {sec.count('<table')} tables, {sec.count('<svg')} charts",
+          file=sys.stderr)
 
 
 def main():
     os.makedirs(OUT, exist_ok=True)
     ran = 0
-    for t in (test_welivita_vs_scipy, test_demo_style, test_html_in_chromium):
+    for t in (test_welivita_vs_scipy, test_demo_style, test_judge_report, test_html_in_chromium):
         print(f"-- {t.__name__}", file=sys.stderr, flush=True)
         try:
             t()

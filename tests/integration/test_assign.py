@@ -2,7 +2,8 @@
 real programs): a plan for 1,000 participants over 5 conditions, 200 per
 condition, 10 items each; every response in exactly one slot; the same
 batches in every condition; the emotions of every batch spread; the same
-plan (byte-identical files) from the same seed; the slots in Redis."""
+plan (byte-identical files) from the same seed; the slots in Redis;
+--human-subset N plans N prompts stratified by emotion."""
 
 import csv
 import json
@@ -123,6 +124,28 @@ def test_assign_demo_size():
         assert len(checks) == 4000 and all(r["expected"] in ("1", "2", "3") for r in checks)
         label = {"1": "Bad", "2": "Okay", "3": "Good"}
         assert all(r["response"].endswith("as " + label[r["expected"]] + ".") for r in checks)
+
+        # --human-subset: a plan over 200 prompts only, stratified by emotion (the human subset of
+        # a judge's prediction-powered estimates), the same from the same seed
+        d5 = os.path.join(c.tmp, "plan5")
+        r = c.cli(["assign", run, "--human-subset", "200", "--seed", "3", "--out", d5, "--no-store"])
+        assert "200 of 2000 usable prompts" in r.stderr, r.stderr
+        with open(os.path.join(d5, "plan.json"), encoding="utf-8") as f:
+            p5 = json.load(f)
+        chosen = sorted(p for b in p5["batch_prompts"] for p in b)
+        assert len(chosen) == 200 and len(set(chosen)) == 200 and p5["participants"] == 100, p5["batches"]
+        emotion = {r["prompt_index"]: r["emotion"] for r in lines}
+        total, got = {}, {}
+        for p, e in emotion.items():
+            total[e] = total.get(e, 0) + 1
+        for p in chosen:
+            got[emotion[p]] = got.get(emotion[p], 0) + 1
+        for e, n in total.items():  # proportional allocation: floor or ceil of 200 n / 2000
+            assert n * 200 // PROMPTS <= got.get(e, 0) <= -(-n * 200 // PROMPTS), (e, got.get(e, 0), n)
+        d6 = os.path.join(c.tmp, "plan6")
+        c.cli(["assign", run, "--human-subset", "200", "--seed", "3", "--out", d6, "--no-store"])
+        with open(os.path.join(d5, "plan.csv"), "rb") as a, open(os.path.join(d6, "plan.csv"), "rb") as b:
+            assert a.read() == b.read(), "--human-subset: not the same plan from the same seed"
 
         # wrong designs: clear errors, exit 2
         for args, msg in ((["--participants-per-condition", "150"], "do not fit"),

@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "empq/analysis.h"
+#include "empq/util.h"
 
 #define CHECK_NEAR(a, b, tol) do { check__count++; double check__a = (a), check__b = (b); \
     if (!(fabs(check__a - check__b) <= (tol))) { \
@@ -376,6 +377,201 @@ static void test_report(void)
     empq_ratings_free(&r);
 }
 
+/* lib/analysis_judge.c computes every agreement statistic from the 3 x 3
+ * table (x__agree_from_confusion, internal); here it must give what the
+ * direct computations of lib/stats.c give on the pairs themselves. */
+void x__agree_from_confusion(const double *cm, double *v);
+
+static void test_agree_from_confusion(void)
+{
+    empq_rng r;
+    empq_rng_seed(&r, 5);
+    for (int rep = 0; rep < 40; rep++) {
+        size_t n = 5 + (size_t)empq_rng_below(&r, 60);
+        int a[64], b[64], vals[128];
+        size_t units[128];
+        double x[64], y[64], cm[9] = {0}, v[EMPQ_AGREE_N_STATS], sa = 0, sb = 0, same = 0;
+        for (size_t i = 0; i < n; i++) {
+            a[i] = 1 + (int)empq_rng_below(&r, 3);
+            b[i] = empq_rng_below(&r, 3) == 0 ? 1 + (int)empq_rng_below(&r, 3) : a[i]; /* mostly agreeing */
+            x[i] = a[i];
+            y[i] = b[i];
+            cm[(a[i] - 1) * 3 + b[i] - 1] += 1;
+            units[2 * i] = units[2 * i + 1] = i;
+            vals[2 * i] = a[i];
+            vals[2 * i + 1] = b[i];
+            sa += a[i];
+            sb += b[i];
+            same += a[i] == b[i];
+        }
+        x__agree_from_confusion(cm, v);
+        CHECK_NEAR(v[EMPQ_AGREE_EXACT], same / (double)n, 1e-12);
+        CHECK_NEAR(v[EMPQ_AGREE_BIAS], (sb - sa) / (double)n, 1e-12);
+        static const int w[3] = {EMPQ_KAPPA_NONE, EMPQ_KAPPA_LINEAR, EMPQ_KAPPA_QUADRATIC};
+        for (int k = 0; k < 3; k++) {
+            double want = empq_stats_kappa(a, b, n, 3, w[k]);
+            if (isnan(want))
+                CHECK(isnan(v[EMPQ_AGREE_KAPPA + k]));
+            else
+                CHECK_NEAR(v[EMPQ_AGREE_KAPPA + k], want, 1e-12);
+        }
+        double rho = empq_stats_spearman(x, y, n);
+        if (isnan(rho))
+            CHECK(isnan(v[EMPQ_AGREE_SPEARMAN]));
+        else
+            CHECK_NEAR(v[EMPQ_AGREE_SPEARMAN], rho, 1e-12);
+        empq_alpha_result al;
+        empq_error err = {0};
+        CHECK_INT(empq_stats_krippendorff_ordinal(units, vals, 2 * n, &al, &err), EMPQ_OK);
+        if (isnan(al.alpha))
+            CHECK(isnan(v[EMPQ_AGREE_ALPHA]));
+        else
+            CHECK_NEAR(v[EMPQ_AGREE_ALPHA], al.alpha, 1e-12);
+    }
+    double none[9] = {0}, v[EMPQ_AGREE_N_STATS];
+    x__agree_from_confusion(none, v);
+    for (int s = 0; s < EMPQ_AGREE_N_STATS; s++)
+        CHECK(isnan(v[s]));
+    CHECK_STR(empq_agree_stat_name(EMPQ_AGREE_KAPPA_QUADRATIC), "kappa_quadratic");
+    CHECK(empq_agree_stat_name(EMPQ_AGREE_N_STATS) == NULL);
+}
+
+static void test_stratified_subset(void)
+{
+    /* 3 strata of 50, 30 and 20 units; 10 chosen: 5, 3, 2 */
+    int st[100];
+    unsigned char ch[100], ch2[100];
+    for (int i = 0; i < 100; i++)
+        st[i] = i % 10 < 5 ? 7 : i % 10 < 8 ? -1 : 3;
+    CHECK_INT(empq_analysis_stratified_subset(st, 100, 10, 42, ch), EMPQ_OK);
+    int got[3] = {0}, total = 0;
+    for (int i = 0; i < 100; i++) {
+        total += ch[i];
+        if (ch[i])
+            got[st[i] == 7 ? 0 : st[i] == -1 ? 1 : 2]++;
+    }
+    CHECK_INT(total, 10);
+    CHECK_INT(got[0], 5);
+    CHECK_INT(got[1], 3);
+    CHECK_INT(got[2], 2);
+    /* seeded: the same seed the same units, another seed other units */
+    CHECK_INT(empq_analysis_stratified_subset(st, 100, 10, 42, ch2), EMPQ_OK);
+    CHECK(memcmp(ch, ch2, sizeof ch) == 0);
+    CHECK_INT(empq_analysis_stratified_subset(st, 100, 10, 43, ch2), EMPQ_OK);
+    CHECK(memcmp(ch, ch2, sizeof ch) != 0);
+    /* 7 of 3 strata of sizes 1, 1, 98: largest remainders */
+    int s2[100];
+    for (int i = 0; i < 100; i++)
+        s2[i] = i == 0 ? 0 : i == 1 ? 1 : 2;
+    CHECK_INT(empq_analysis_stratified_subset(s2, 100, 7, 1, ch), EMPQ_OK);
+    total = 0;
+    for (int i = 0; i < 100; i++)
+        total += ch[i];
+    CHECK_INT(total, 7);
+    CHECK_INT(empq_analysis_stratified_subset(s2, 100, 200, 1, ch), EMPQ_OK); /* k > n: all */
+    CHECK_INT(ch[0] + ch[99], 2);
+    CHECK_INT(empq_analysis_stratified_subset(NULL, 3, 1, 1, ch), EMPQ_EINVAL);
+}
+
+static void test_judge_labels(void)
+{
+    empq_judge_labels *l = NULL;
+    empq_error err = {0};
+    static const char ok[] = "item,condition,judge,label,sample,response\r\n"
+                             "i1,a,j1,Good,1,\"Oh, that is great!\"\r\n"
+                             "i1,a,j1,okay,2,\r\n"
+                             "i2,a,j1, 1 ,,four words are here\r\n";
+    CHECK_INT(empq_judge_labels_parse("j.csv", ok, sizeof ok - 1, &l, &err), EMPQ_OK);
+    CHECK_INT(l->n, 3);
+    CHECK_INT(l->l[0].value, 3);
+    CHECK_INT(l->l[0].length, 4);
+    CHECK_INT(l->l[1].value, 2);
+    CHECK_INT(l->l[1].sample, 2);
+    CHECK_INT(l->l[2].value, 1);
+    CHECK_INT(l->l[2].sample, 1);
+    CHECK_INT(l->l[2].length, 4);
+    empq_judge_labels_free(&l);
+    CHECK(l == NULL);
+    static const struct {
+        const char *csv, *msg;
+    } bad[] = {
+        {"item,condition,label\ni1,a,1\n", "j.csv:1: no 'judge' column"},
+        {"item,condition,judge,label\ni1,a,j,4\n", "j.csv:2: label '4' is not 1, 2, 3, Bad, Okay or Good"},
+        {"item,condition,judge,label\ni1,a,j,good\n,a,j,bad\n", "j.csv:3: empty item"},
+        {"item,condition,judge,label,sample\ni1,a,j,1,x\n", "j.csv:2: sample 'x' is not a positive integer"},
+        {"item,condition,judge,label,length\ni1,a,j,1,-3\n", "j.csv:2: length '-3' is not a word count"},
+        {"item,condition,judge,label\ni1,a,j,1\ni1,a,j,2\n", "two labels for judge j, condition a, item i1"},
+        {"item,condition,judge,label\n", "j.csv: no judge labels"},
+        {"item,condition,judge,label\ni1,a\n", "j.csv:2: 2 fields, the header has 4"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_INT(empq_judge_labels_parse("j.csv", bad[i].csv, strlen(bad[i].csv), &l, &err), EMPQ_EPARSE);
+        CHECK(l == NULL);
+        if (strstr(err.msg, bad[i].msg) == NULL) {
+            fprintf(stderr, "case %zu: '%s' lacks '%s'\n", i, err.msg, bad[i].msg);
+            exit(1);
+        }
+    }
+}
+
+/* The design-respecting figures on the small long-layout study: the rater
+ * and item indices, item-matched pairs, and a judge on it. */
+static void test_design_and_judge(void)
+{
+    empq_ratings *r = NULL;
+    empq_error err = {0};
+    CHECK_INT(empq_ratings_parse("l.csv", long_csv, sizeof long_csv - 1, EMPQ_LAYOUT_LONG, &r, &err), EMPQ_OK);
+    CHECK_INT(r->n_items, 4);
+    CHECK_STR(r->items[r->r[0].item], "i1");
+    CHECK_INT(r->r[0].participant, 0);
+    CHECK_INT(r->r[8].participant, 2);
+    CHECK(r->r[8].item == r->r[0].item); /* i1 in both conditions */
+    empq_analysis *a = NULL;
+    CHECK_INT(empq_analysis_compute(r, NULL, NULL, 0, &a, &err), EMPQ_OK);
+    const empq_design *d = a->design;
+    CHECK(d != NULL && d->has_participants);
+    CHECK_INT(d->cond[0].participants, 2);
+    CHECK_INT(d->cond[1].participants, 1);
+    /* item-matched: only i1 is rated in both (a: 1, 1; human: 2): difference -1 */
+    CHECK_INT(d->cond[0].paired_n, 1);
+    CHECK_NEAR(d->cond[0].paired_mean_diff, -1.0, 1e-12);
+    /* a judge that says Good for i3 and Bad otherwise, on condition a */
+    static const char jc[] = "item,condition,judge,label\ni1,a,j,1\ni2,a,j,1\ni3,a,j,3\ni4,a,j,1\ni9,a,j,2\n";
+    empq_judge_labels *jl = NULL;
+    CHECK_INT(empq_judge_labels_parse("j.csv", jc, sizeof jc - 1, &jl, &err), EMPQ_OK);
+    empq_judge_opts o = {.seed = 1, .n_boot = 50};
+    CHECK_INT(empq_judge_compute(a, r, jl, &o, "j.csv", &err), EMPQ_OK);
+    const empq_judge_one *j = &a->judge->j[0];
+    CHECK_STR(j->name, "j");
+    CHECK_INT(j->n_labels, 5);
+    CHECK_STR(j->ag[0].kind, "all");
+    CHECK_INT(j->ag[0].n, 8);         /* 8 human ratings of a: i1..i4 twice; i9 has none */
+    CHECK_INT(j->ag[0].dialogues, 4);
+    /* pairs (h, j): (1,1) x2, (2,1) x2, (3,3) x2, (1,1), (2,1): 5 of 8 the same */
+    CHECK_NEAR(j->ag[0].value[EMPQ_AGREE_EXACT], 5.0 / 8, 1e-12);
+    CHECK_INT(j->ag[0].confusion[0], 3);
+    CHECK_INT(j->ag[0].confusion[3], 3);
+    CHECK_INT(j->ag[0].confusion[8], 2);
+    CHECK(j->ag[0].lo[EMPQ_AGREE_EXACT] <= 5.0 / 8 && 5.0 / 8 <= j->ag[0].hi[EMPQ_AGREE_EXACT]);
+    CHECK_INT(j->self_n, 0);
+    /* estimates: condition a has 4 labelled responses and 1 (i9) judged only: too few unlabelled */
+    o.estimate_cond = "a";
+    CHECK_INT(empq_judge_compute(a, r, jl, &o, "j.csv", &err), EMPQ_EINVAL);
+    CHECK(strstr(err.msg, "4 responses with human labels and 1 without") != NULL);
+    CHECK(a->judge == NULL);
+    o.human_subset = 2; /* keep 2 human labels: 2 labelled, 3 judged only */
+    CHECK_INT(empq_judge_compute(a, r, jl, &o, "j.csv", &err), EMPQ_OK);
+    j = &a->judge->j[0];
+    CHECK(j->has_estimate);
+    CHECK_INT(j->est_n_human, 2);
+    CHECK_INT(j->est_n_judged, 3);
+    o.estimate_cond = "nope";
+    CHECK_INT(empq_judge_compute(a, r, jl, &o, "j.csv", &err), EMPQ_EINVAL);
+    empq_judge_labels_free(&jl);
+    empq_analysis_free(&a);
+    empq_ratings_free(&r);
+}
+
 int main(void)
 {
     RUN(test_words_and_sentences);
@@ -386,5 +582,9 @@ int main(void)
     RUN(test_ratings_errors);
     RUN(test_long_layout);
     RUN(test_report);
+    RUN(test_agree_from_confusion);
+    RUN(test_stratified_subset);
+    RUN(test_judge_labels);
+    RUN(test_design_and_judge);
     CHECK_DONE();
 }

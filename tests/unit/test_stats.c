@@ -4,6 +4,7 @@
 
 #include "check.h"
 #include "empq/stats.h"
+#include "empq/util.h"
 
 /* |a - b| <= tol * max(1, |b|) */
 #define CHECK_NEAR(a, b, tol) do { check__count++; double check__a = (a), check__b = (b); \
@@ -280,6 +281,135 @@ static void test_wilson(void)
     CHECK_INT(empq_stats_wilson(1, 2, EMPQ_STATS_Z95, NULL, &hi), EMPQ_EINVAL);
 }
 
+static void test_kappa_spearman(void)
+{
+    /* expected: 1 - mean w(a_i - b_i) / mean over all (i, j) of w(a_i - b_j) */
+    int a[] = {1, 2, 3, 1, 2, 3, 3, 2}, b[] = {1, 2, 3, 2, 3, 1, 3, 3};
+    CHECK_NEAR(empq_stats_kappa(a, b, 8, 3, EMPQ_KAPPA_NONE), 0.23809523809523814, 1e-12);
+    CHECK_NEAR(empq_stats_kappa(a, b, 8, 3, EMPQ_KAPPA_LINEAR), 0.2857142857142857, 1e-12);
+    CHECK_NEAR(empq_stats_kappa(a, b, 8, 3, EMPQ_KAPPA_QUADRATIC), 1.0 / 3.0, 1e-12);
+    CHECK_NEAR(empq_stats_kappa(a, a, 8, 3, EMPQ_KAPPA_QUADRATIC), 1.0, 1e-12);
+    int c[] = {2, 2, 2};
+    CHECK(isnan(empq_stats_kappa(c, c, 3, 3, EMPQ_KAPPA_NONE))); /* no expected disagreement */
+    CHECK(isnan(empq_stats_kappa(a, b, 8, 2, EMPQ_KAPPA_NONE))); /* label 3 out of range */
+    /* scipy.stats.spearmanr */
+    double x[] = {1, 2, 2, 3, 3, 3, 1, 2}, y[] = {2, 2, 1, 3, 3, 2, 1, 3};
+    CHECK_NEAR(empq_stats_spearman(x, y, 8), 0.5933333333333333, 1e-12);
+    double k[] = {1, 1, 1};
+    CHECK(isnan(empq_stats_spearman(k, y, 3)));
+}
+
+static void test_bh_wilcoxon_icc(void)
+{
+    /* statsmodels multipletests(method="fdr_bh") of [0.01, 0.04, 0.03, NaN, 0.2] */
+    double p[] = {0.01, 0.04, 0.03, NAN, 0.2}, adj[5];
+    CHECK_INT(empq_stats_bh(p, 5, adj), EMPQ_OK);
+    CHECK_NEAR(adj[0], 0.04, 1e-15);
+    CHECK_NEAR(adj[1], 0.04 * 4 / 3, 1e-15);
+    CHECK_NEAR(adj[2], 0.04 * 4 / 3, 1e-15);
+    CHECK(isnan(adj[3]));
+    CHECK_NEAR(adj[4], 0.2, 1e-15);
+    /* scipy.stats.wilcoxon(d, zero_method="wilcox", correction=False, method="approx") */
+    double d[] = {1.5, -0.5, 2, 0, 2, -1, 3, 0.5, 2, -2, 1, 1}, st, pv;
+    size_t used;
+    CHECK_INT(empq_stats_wilcoxon(d, 12, &st, &pv, &used), EMPQ_OK);
+    CHECK_NEAR(st, 14.0, 0);
+    CHECK_NEAR(pv, 0.08876164265638718, 1e-12);
+    CHECK_INT((int)used, 11);
+    /* ICC(1): two groups of two, between-group variance only */
+    double v[] = {1, 1, 0, 0};
+    size_t g[] = {0, 0, 1, 1};
+    CHECK_NEAR(empq_stats_icc1(v, g, 4, 2), 1.0, 1e-12);
+    double w[] = {1, 0, 1, 0};
+    /* MSB = 0, MSW = 0.5, n0 = 2: (0 - 0.5) / (0 + 0.5) = -1 */
+    CHECK_NEAR(empq_stats_icc1(w, g, 4, 2), -1.0, 1e-12);
+}
+
+static void test_fits(void)
+{
+    empq_error err = {0};
+    empq_fit_result f, o;
+    /* logit on one binary covariate reproduces the two log odds exactly:
+     * x = 0: 30 of 100, x = 1: 60 of 100 */
+    double x[400];
+    int y[200];
+    size_t grp[200];
+    double x1[200];
+    int y12[200];
+    for (int i = 0; i < 200; i++) {
+        int one = i >= 100, k = i % 100;
+        x[2 * i] = 1;
+        x[2 * i + 1] = one;
+        x1[i] = one;
+        y[i] = one ? k < 60 : k < 30;
+        y12[i] = y[i] + 1;
+        grp[i] = (size_t)i / 5;
+    }
+    CHECK_INT(empq_stats_logit_fit(x, y, 200, 2, grp, 40, &f, &err), EMPQ_OK);
+    CHECK_NEAR(f.beta[0], log(0.3 / 0.7), 1e-10);
+    CHECK_NEAR(f.beta[1], log(0.6 / 0.4) - log(0.3 / 0.7), 1e-10);
+    /* naive SE of a log odds ratio: sqrt(1/a + 1/b + 1/c + 1/d) */
+    CHECK_NEAR(f.se[1], sqrt(1 / 30.0 + 1 / 70.0 + 1 / 60.0 + 1 / 40.0), 1e-10);
+    CHECK_INT((int)f.groups, 40);
+    CHECK(f.se_cluster[1] > 0);
+    /* J = 2: the ordinal fit is the logit with P(Y <= 1) = F(c - b x) */
+    CHECK_INT(empq_stats_ordinal_fit(x1, y12, 200, 1, 2, grp, 40, &o, &err), EMPQ_OK);
+    CHECK_NEAR(o.beta[0], f.beta[1], 1e-9);
+    CHECK_NEAR(o.beta[1], -f.beta[0], 1e-9);
+    CHECK_NEAR(o.se[0], f.se[1], 1e-8);
+    CHECK_NEAR(o.se_cluster[0], f.se_cluster[1], 1e-8);
+    /* refusals */
+    y[3] = 2;
+    CHECK_INT(empq_stats_logit_fit(x, y, 200, 2, NULL, 0, &f, &err), EMPQ_EINVAL);
+    y12[3] = 3;
+    CHECK_INT(empq_stats_ordinal_fit(x1, y12, 200, 1, 4, NULL, 0, &o, &err), EMPQ_EINVAL); /* 4 never occurs */
+    y12[3] = 0;
+    CHECK_INT(empq_stats_ordinal_fit(x1, y12, 200, 1, 3, NULL, 0, &o, &err), EMPQ_EINVAL); /* out of 1..J */
+    for (int i = 0; i < 200; i++)
+        y[i] = i >= 100; /* complete separation */
+    CHECK(empq_stats_logit_fit(x, y, 200, 2, NULL, 0, &f, &err) != EMPQ_OK);
+}
+
+/* Prediction-powered inference under a deliberately biased judge: the
+ * nominal 95% interval covers the true share in 93-97% of 2,000 seeded
+ * replications, the judge-only interval almost never does, and the
+ * human-only interval is wider than the combined one. */
+static void test_ppi_coverage(void)
+{
+    enum { REPS = 2000, NL = 200, NU = 2000 };
+    const double truth = 0.40; /* P(human says Good) */
+    static double y[NL], fl[NL], fu[NU];
+    empq_rng r;
+    empq_rng_seed(&r, 14);
+    int cover_ppi = 0, cover_judge = 0;
+    double w_ppi = 0, w_human = 0;
+    for (int rep = 0; rep < REPS; rep++) {
+        for (int i = 0; i < NL + NU; i++) {
+            int good = empq_rng_below(&r, 1000000) < (uint64_t)(truth * 1000000);
+            /* the judge: Good for 95% of the Good ones and 20% of the rest (biased up) */
+            int judged = empq_rng_below(&r, 100) < (good ? 95u : 20u);
+            if (i < NL) {
+                y[i] = good;
+                fl[i] = judged;
+            } else {
+                fu[i - NL] = judged;
+            }
+        }
+        empq_ppi_result p;
+        CHECK_INT(empq_stats_ppi_mean(y, fl, NL, fu, NU, EMPQ_STATS_Z95, &p), EMPQ_OK);
+        cover_ppi += p.ppi_lo <= truth && truth <= p.ppi_hi;
+        cover_judge += p.judge_lo <= truth && truth <= p.judge_hi;
+        w_ppi += p.ppi_hi - p.ppi_lo;
+        w_human += p.human_hi - p.human_lo;
+    }
+    double cov = (double)cover_ppi / REPS, covj = (double)cover_judge / REPS;
+    fprintf(stderr, "ppi coverage %.4f, judge-only %.4f, mean width ppi %.4f human-only %.4f\n", cov, covj,
+            w_ppi / REPS, w_human / REPS);
+    CHECK(cov >= 0.93 && cov <= 0.97);
+    CHECK(covj < 0.5);
+    CHECK(w_human > w_ppi * 1.1);
+}
+
 int main(void)
 {
     RUN(test_distributions);
@@ -291,5 +421,9 @@ int main(void)
     RUN(test_krippendorff);
     RUN(test_descriptive);
     RUN(test_wilson);
+    RUN(test_kappa_spearman);
+    RUN(test_bh_wilcoxon_icc);
+    RUN(test_fits);
+    RUN(test_ppi_coverage);
     CHECK_DONE();
 }
