@@ -9,10 +9,7 @@ same format): the judge run completes, `empq judge export --wait` writes
 judge-ratings.csv with one row per (response, judge) once it has, and the
 report has its judge section.
 
-The third command needs `empq analyze --judge` (docs/analysis.md, the
-agreement statistics, built beside `empq judge`). In a build whose analyze
-has no --judge the test says so on stderr and checks only that the third
-command fails for that reason (and the first two fully)."""
+"""
 import csv
 import os
 import re
@@ -50,21 +47,13 @@ def test_readme_judge():
         env = c.env()
         env["EMPQ_DATA"] = data
         env["PATH"] = BIN + os.pathsep + env.get("PATH", "")
-        help_text = subprocess.run([os.path.join(BIN, "empq"), "analyze", "--help"], capture_output=True,
-                                   text=True, stdin=subprocess.DEVNULL).stdout
-        has_judge = "--judge" in help_text
-        # the RUN of the first command is echoed whatever the third does
+        # the RUN of the first command is echoed too
         lines = block.splitlines()
         script = "set -e\n" + lines[0] + '\necho "RUN=$RUN"\n' + "\n".join(lines[1:]) + "\n"
         r = subprocess.run(["bash", "-c", script], cwd=c.tmp, env=env, capture_output=True, text=True,
                            timeout=600, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, f"the README's judge flow exited {r.returncode}:\n{r.stderr[-3000:]}"
         run = re.search(r"^RUN=(\S+)$", r.stdout, re.M).group(1)
-        if has_judge:
-            assert r.returncode == 0, f"the README's judge flow exited {r.returncode}:\n{r.stderr[-3000:]}"
-        else:
-            print("   NOTE: this build's empq analyze has no --judge (the agreement statistics are not "
-                  "merged): the third command's report is NOT checked", file=sys.stderr, flush=True)
-            assert r.returncode == 2 and "--judge" in r.stderr, r.stderr[-2000:]
         with open(os.path.join(c.tmp, "judge-ratings.csv"), newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
         with open(os.path.join(data, "welivita-pu-2024", "dataset_and_ratings.csv"), newline="",
@@ -72,8 +61,6 @@ def test_readme_judge():
             dialogues = sum(1 for _ in csv.DictReader(f))
         assert len(rows) == dialogues * 3 * 2, (len(rows), dialogues)
         assert {r["judge"] for r in rows} == {"judge-a", "judge-lenient"}
-        if not has_judge:
-            return
         for name in ("judge_agreement.csv", "judge_confusion.csv"):
             assert os.path.getsize(os.path.join(c.tmp, "report", "tables", name)) > 0, name
         with open(os.path.join(c.tmp, "report", "report.md"), encoding="utf-8") as f:
