@@ -7,9 +7,7 @@ broker, worker, collector (--out results) and empq-fakellm --judge-noise
 released file when EMPQ_TEST_DATA has it, else a generated file of the
 same format): the judge run completes, `empq judge export --wait` writes
 judge-ratings.csv with one row per (response, judge) once it has, and the
-report has its judge section.
-
-"""
+report has its judge section."""
 import csv
 import os
 import re
