@@ -16,6 +16,7 @@
 
 #include "empq.pb-c.h"
 #include "empq/cliopt.h"
+#include "empq/dataset.h"
 #include "empq/error.h"
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_SERVICE = 3 };
@@ -39,6 +40,7 @@ int cli__cmd_cancel(int argc, char **argv);
 int cli__cmd_pause(int argc, char **argv);
 int cli__cmd_resume(int argc, char **argv);
 int cli__cmd_workers(int argc, char **argv);
+int cli__cmd_judge(int argc, char **argv);
 
 /* Prints "empq: <formatted>\n" on stderr. */
 void cli__err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -105,6 +107,18 @@ typedef struct cli__submit_opts {
  * the broker did not answer: the broker loads it when it runs). The error
  * is printed. */
 int cli__submit(const cli__submit_opts *o, char *run_id, size_t len, uint64_t *jobs);
+
+/* Sets *p to a new prompt of the given index whose id, emotion, situation,
+ * prompt and sentiment point into d (borrowed: d must outlive p); the
+ * human response and the judged response are left unset. */
+void cli__prompt_init(Empq__Prompt *p, uint32_t index, const empq_dialogue *d);
+
+/* The second half of cli__submit, for a caller that built the prompts
+ * itself (`empq judge`): writes the run of spec with the n prompts pp
+ * (o->spec_path, o->prompts unused) to Redis and tells the broker. Returns
+ * and prints like cli__submit. spec and pp stay the caller's. */
+int cli__submit_run(const cli__submit_opts *o, Empq__RunSpec *spec, Empq__Prompt **pp, size_t n,
+                    char *run_id, size_t len, uint64_t *jobs);
 
 /* One control round trip with its own ZeroMQ context. On EMPQ_OK *reply is
  * the caller's (empq__control_reply__free_unpacked). */

@@ -174,84 +174,27 @@ static void unwrite_run(empq_store *store, const char *id)
         cli__err("run %s could not be removed from Redis: %s", id, empq_store_errstr(store));
 }
 
-int cli__submit(const cli__submit_opts *o, char *run_id, size_t len, uint64_t *jobs)
+void cli__prompt_init(Empq__Prompt *p, uint32_t index, const empq_dialogue *d)
 {
-    Empq__RunSpec *spec = NULL;
-    empq_dataset *ds = NULL;
-    size_t *idx = NULL, n_idx = 0;
-    Empq__Prompt *pv = NULL;
-    Empq__Prompt **pp = NULL;
+    Empq__Prompt init = EMPQ__PROMPT__INIT;
+    *p = init;
+    p->index = index;
+    p->id = d->id;
+    p->emotion = d->emotion;
+    p->situation = d->situation;
+    p->prompt = d->prompt;
+    p->sentiment = d->sentiment;
+}
+
+int cli__submit_run(const cli__submit_opts *o, Empq__RunSpec *spec, Empq__Prompt **pp, size_t n_idx,
+                    char *run_id, size_t len, uint64_t *jobs)
+{
     empq_store *store = NULL;
     empq_error err = {0};
-    int code;
+    int code = CLI_OK;
     if (len > 0)
         run_id[0] = '\0';
-
-    int rc = empq_spec_load(o->spec_path, &spec, &err);
-    if (rc != EMPQ_OK) {
-        cli__err("%s", err.msg[0] != '\0' ? err.msg : empq_strerror(rc));
-        return CLI_USAGE;
-    }
-    warn_env(spec, o->spec_path);
-    if (o->prompts > 0) {
-        spec->has_selection_count = 1;
-        spec->selection_count = (uint32_t)o->prompts;
-        /* a synthetic dataset grows to give that many */
-        if (spec->dataset_format != NULL && strcmp(spec->dataset_format, "synth") == 0 &&
-            (!spec->has_synth_prompts || spec->synth_prompts < o->prompts)) {
-            spec->has_synth_prompts = 1;
-            spec->synth_prompts = (uint32_t)o->prompts;
-        }
-    }
-    code = load_dataset(spec, o->spec_path, &ds);
-    if (code != CLI_OK)
-        goto done;
-    int balance = spec->selection_balance == NULL || strcmp(spec->selection_balance, "none") != 0;
-    rc = empq_dataset_select(ds, spec->has_selection_count ? spec->selection_count : 0,
-                             spec->has_selection_seed ? spec->selection_seed : 0, balance, &idx,
-                             &n_idx, &err);
-    if (rc != EMPQ_OK) {
-        cli__err("%s: selecting prompts: %s", o->spec_path, err.msg);
-        code = CLI_USAGE;
-        goto done;
-    }
-    if (n_idx == 0) {
-        cli__err("%s: the dataset has no prompts to select", o->spec_path);
-        code = CLI_USAGE;
-        goto done;
-    }
-    rc = empq_spec_check_jobs(spec, n_idx, o->spec_path, &err);
-    if (rc != EMPQ_OK) {
-        cli__err("%s", err.msg);
-        code = rc == EMPQ_ENOMEM ? CLI_FAIL : CLI_USAGE;
-        goto done;
-    }
-    pv = calloc(n_idx, sizeof *pv);
-    pp = calloc(n_idx, sizeof *pp);
-    if (pv == NULL || pp == NULL) {
-        cli__err("out of memory for %zu prompts", n_idx);
-        code = CLI_FAIL;
-        goto done;
-    }
-    for (size_t i = 0; i < n_idx; i++) {
-        const empq_dialogue *d = &ds->items[idx[i]];
-        Empq__Prompt init = EMPQ__PROMPT__INIT;
-        pv[i] = init;
-        pv[i].index = (uint32_t)i;
-        pv[i].id = d->id;
-        pv[i].emotion = d->emotion;
-        pv[i].situation = d->situation;
-        pv[i].prompt = d->prompt;
-        pv[i].human_response = d->human;
-        pv[i].sentiment = d->sentiment;
-        pp[i] = &pv[i];
-    }
-    if (o->dry_run > 0) {
-        code = dry_run(spec, pp, n_idx, o->dry_run);
-        goto done;
-    }
-
-    rc = empq_store_open(&store, o->redis_url, 2000, &err);
+    int rc = empq_store_open(&store, o->redis_url, 2000, &err);
     if (rc != EMPQ_OK) {
         cli__err("cannot reach Redis: %s", err.msg);
         code = rc == EMPQ_EINVAL ? CLI_USAGE : CLI_SERVICE;
@@ -299,6 +242,86 @@ int cli__submit(const cli__submit_opts *o, char *run_id, size_t len, uint64_t *j
 
 done:
     empq_store_close(&store);
+    return code;
+}
+
+int cli__submit(const cli__submit_opts *o, char *run_id, size_t len, uint64_t *jobs)
+{
+    Empq__RunSpec *spec = NULL;
+    empq_dataset *ds = NULL;
+    size_t *idx = NULL, n_idx = 0;
+    Empq__Prompt *pv = NULL;
+    Empq__Prompt **pp = NULL;
+    empq_error err = {0};
+    int code;
+    if (len > 0)
+        run_id[0] = '\0';
+
+    int rc = empq_spec_load(o->spec_path, &spec, &err);
+    if (rc != EMPQ_OK) {
+        cli__err("%s", err.msg[0] != '\0' ? err.msg : empq_strerror(rc));
+        return CLI_USAGE;
+    }
+    if (spec->template_user != NULL && strstr(spec->template_user, "{response}") != NULL) {
+        cli__err("%s: the template shows {response}: this is a judge spec; run it with empq judge", o->spec_path);
+        empq__run_spec__free_unpacked(spec, NULL);
+        return CLI_USAGE;
+    }
+    warn_env(spec, o->spec_path);
+    if (o->prompts > 0) {
+        spec->has_selection_count = 1;
+        spec->selection_count = (uint32_t)o->prompts;
+        /* a synthetic dataset grows to give that many */
+        if (spec->dataset_format != NULL && strcmp(spec->dataset_format, "synth") == 0 &&
+            (!spec->has_synth_prompts || spec->synth_prompts < o->prompts)) {
+            spec->has_synth_prompts = 1;
+            spec->synth_prompts = (uint32_t)o->prompts;
+        }
+    }
+    code = load_dataset(spec, o->spec_path, &ds);
+    if (code != CLI_OK)
+        goto done;
+    int balance = spec->selection_balance == NULL || strcmp(spec->selection_balance, "none") != 0;
+    rc = empq_dataset_select(ds, spec->has_selection_count ? spec->selection_count : 0,
+                             spec->has_selection_seed ? spec->selection_seed : 0, balance, &idx,
+                             &n_idx, &err);
+    if (rc != EMPQ_OK) {
+        cli__err("%s: selecting prompts: %s", o->spec_path, err.msg);
+        code = CLI_USAGE;
+        goto done;
+    }
+    if (n_idx == 0) {
+        cli__err("%s: the dataset has no prompts to select", o->spec_path);
+        code = CLI_USAGE;
+        goto done;
+    }
+    rc = empq_spec_check_jobs(spec, n_idx, o->spec_path, &err);
+    if (rc != EMPQ_OK) {
+        cli__err("%s", err.msg);
+        code = rc == EMPQ_ENOMEM ? CLI_FAIL : CLI_USAGE;
+        goto done;
+    }
+    pv = calloc(n_idx, sizeof *pv);
+    pp = calloc(n_idx, sizeof *pp);
+    if (pv == NULL || pp == NULL) {
+        cli__err("out of memory for %zu prompts", n_idx);
+        code = CLI_FAIL;
+        goto done;
+    }
+    for (size_t i = 0; i < n_idx; i++) {
+        const empq_dialogue *d = &ds->items[idx[i]];
+        cli__prompt_init(&pv[i], (uint32_t)i, d);
+        pv[i].human_response = d->human;
+        pp[i] = &pv[i];
+    }
+    if (o->dry_run > 0) {
+        code = dry_run(spec, pp, n_idx, o->dry_run);
+        goto done;
+    }
+
+    code = cli__submit_run(o, spec, pp, n_idx, run_id, len, jobs);
+
+done:
     free(pv);
     free(pp);
     free(idx);

@@ -21,6 +21,8 @@ static void usage(FILE *f)
                "  dataset synth|check     make a synthetic dataset, or check a file\n"
                "  demo               a whole study on this machine, start to end\n"
                "  analyze --ratings FILE --out DIR   the report: tables and charts from ratings\n"
+               "  judge SPEC         rate responses with LLM judges, as a run; judge export RUN\n"
+               "                     --out FILE writes its judge-ratings.csv\n"
                "  assign RUN         the rating plan: slots for the rating site, plan.csv/json\n"
                "  ratings export|status|reclaim RUN  the ratings the rating site collected\n"
                "  keygen --out DIR [--name N]  a CURVE keypair (N.key secret, N.pub public)\n"
@@ -79,6 +81,7 @@ int main(int argc, char **argv)
         {"keygen", cli__cmd_keygen},
         {"rerun", cli__cmd_rerun},     {"cancel", cli__cmd_cancel}, {"pause", cli__cmd_pause},
         {"resume", cli__cmd_resume},   {"workers", cli__cmd_workers},
+        {"judge", cli__cmd_judge},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(cmd, cmds[i].name) == 0)

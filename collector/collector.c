@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "empq/export.h"
+#include "empq/judge.h"
 #include "empq/log.h"
 #include "empq/store.h"
 #include "empq/util.h"
@@ -23,6 +24,7 @@ typedef struct track {
     uint64_t results_at_export; /* HLEN of the results when it was written */
     int dirty;        /* stream entries seen since the last check */
     int ignored;      /* unusable (unsafe id, unreadable Run): never exported */
+    int judge;        /* a judge run: judge-ratings.csv is written before responses.jsonl */
 } track;
 
 struct collector {
@@ -176,6 +178,7 @@ static int add_run(collector *c, const char *id, track **t)
             n.ignored = 1;
         } else {
             n.total = empq_export_total_jobs(run);
+            n.judge = empq_judge_is_judge_run(run);
             empq__run__free_unpacked(run, NULL);
             char path[512];
             struct stat sb;
@@ -233,6 +236,12 @@ static int check_run(collector *c, track *t, size_t *exported)
     char q[600];
     rc = empq_mkdirs(dir, &err);
     empq_export_stats st = {0};
+    if (rc == EMPQ_OK && t->judge) {
+        /* before responses.jsonl, so that a run counted as exported has it */
+        char jpath[540];
+        snprintf(jpath, sizeof jpath, "%s/judge-ratings.csv", dir);
+        rc = empq_judge_write_csv(c->store, t->id, jpath, NULL, &err);
+    }
     if (rc == EMPQ_OK)
         rc = empq_export_responses(c->store, t->id, path, &st, &err);
     if (rc != EMPQ_OK) {

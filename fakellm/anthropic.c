@@ -128,6 +128,7 @@ static int number_in(json_t *root, const char *name, double lo, double hi, uint6
 typedef struct extras {
     int thinking;        /* thinking enabled (or adaptive): c->reasoning tokens */
     uint64_t cache_read; /* input tokens read from the prompt cache */
+    const char *tool;    /* tool_choice {"type":"tool","name":N}: the answer is a call of N (borrowed) */
 } extras;
 
 /* 1 when a system given as blocks marks one with cache_control. */
@@ -224,6 +225,10 @@ static int parse_request(json_t *root, fakellm_chat *c, extras *x, uint64_t rid,
             return 0;
         }
     }
+    json_t *choice = json_object_get(root, "tool_choice");
+    const char *ctype = json_string_value(json_object_get(choice, "type"));
+    if (ctype != NULL && strcmp(ctype, "tool") == 0)
+        x->tool = json_string_value(json_object_get(choice, "name"));
     json_t *model = json_object_get(root, "model");
     if (model == NULL) {
         *rc = invalid(out, rid, "model: Field required");
@@ -337,9 +342,27 @@ static int parse_request(json_t *root, fakellm_chat *c, extras *x, uint64_t rid,
 /* Response                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/* A forced tool call (tool_choice type tool): a tool_use block whose input
+ * is the answer when the answer is a JSON object (a fake judge's verdict),
+ * else {"text": answer}. NULL when out of memory. */
+static json_t *tool_block(const char *tool, const fakellm_ctx *ctx, const char *text)
+{
+    char id[40];
+    fakellm_make_id(id, sizeof(id), "toolu_01", 22, fakellm_mix64(ctx->request_id ^ 0x7001u));
+    json_t *input = json_loads(text, 0, NULL);
+    if (!json_is_object(input)) {
+        json_decref(input);
+        input = json_pack("{s:s}", "text", text);
+    }
+    return input != NULL ? json_pack("{s:s,s:s,s:s,s:o}", "type", "tool_use", "id", id, "name", tool, "input", input)
+                         : NULL;
+}
+
 /* The content blocks: a thinking block when the answer reasoned (thinking
- * enabled, or the thinking faults), then the text unless there is none. */
-static json_t *content_blocks(const fakellm_chat *c, const fakellm_ctx *ctx, const fakellm_answer *a, int thinking)
+ * enabled, or the thinking faults), then the text unless there is none (or,
+ * when the request forces a tool, its call). */
+static json_t *content_blocks(const fakellm_chat *c, const fakellm_ctx *ctx, const fakellm_answer *a, int thinking,
+                              const char *tool)
 {
     json_t *blocks = json_array();
     fakellm_mode m = ctx->mode;
@@ -359,7 +382,8 @@ static json_t *content_blocks(const fakellm_chat *c, const fakellm_ctx *ctx, con
     int no_text = m == FAKELLM_MODE_EMPTY || m == FAKELLM_MODE_NUL || m == FAKELLM_MODE_SAFETY ||
                   m == FAKELLM_MODE_THINKING_ONLY || m == FAKELLM_MODE_LENGTH_EMPTY ||
                   (a->text[0] == '\0' && a->finish == FAKELLM_FINISH_LENGTH);
-    if (!no_text && json_array_append_new(blocks, json_pack("{s:s,s:s}", "type", "text", "text", a->text)) != 0) {
+    if (!no_text && json_array_append_new(blocks, tool != NULL ? tool_block(tool, ctx, a->text)
+                                                               : json_pack("{s:s,s:s}", "type", "text", "text", a->text)) != 0) {
         json_decref(blocks);
         return NULL;
     }
@@ -384,7 +408,9 @@ static int build_response(const fakellm_chat *c, const extras *x, const fakellm_
         stop = "stop_sequence";
     else if (a.finish == FAKELLM_FINISH_REFUSAL || ctx->mode == FAKELLM_MODE_SAFETY)
         stop = "refusal";
-    json_t *content = content_blocks(c, ctx, &a, x->thinking);
+    if (x->tool != NULL && strcmp(stop, "end_turn") == 0)
+        stop = "tool_use";
+    json_t *content = content_blocks(c, ctx, &a, x->thinking, x->tool);
     json_t *root = json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:o}", "id", id, "type", "message", "role", "assistant",
                              "model", c->model, "content", content, "stop_reason", stop, "stop_sequence",
                              a.stop_seq ? json_string(a.stop_seq) : json_null());

@@ -1,5 +1,6 @@
 /* chat.c: the provider-neutral request and answer. See chat.h. */
 #include "chat.h"
+#include "judge.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -97,7 +98,9 @@ int fakellm_chat_answer(const fakellm_chat *c, unsigned variant, fakellm_mode mo
             budget -= c->reasoning;
     }
     empq_buf b = {0};
-    if (fakellm_style_reply(c->model, c->msgs, c->n_msgs, variant, &b) != EMPQ_OK) {
+    int rc = fakellm_judge_is_judge(c->model) ? fakellm_judge_reply(c->model, c->msgs, c->n_msgs, variant, c->seed, &b)
+                                              : fakellm_style_reply(c->model, c->msgs, c->n_msgs, variant, &b);
+    if (rc != EMPQ_OK) {
         empq_buf_free(&b);
         return EMPQ_ENOMEM;
     }

@@ -84,6 +84,8 @@ typedef struct fakellm_chat {
     long long reasoning;   /* tokens spent reasoning before the answer; 0 = none */
     const char *stops[FAKELLM_MAX_STOPS];
     size_t n_stops;
+    long long seed;        /* the request's seed (OpenAI seed, Gemini generationConfig.seed); 0 = none.
+                              Only the fake judges use it (judge.h): samples differ in their noise */
 } fakellm_chat;
 
 /* Allocates room for n messages (and n owned texts) in c, which must be

@@ -358,7 +358,7 @@ static int parse_request(json_t *root, const char *model, fakellm_chat *c, extra
     if (!known_fields(cfg, config_fields, sizeof(config_fields) / sizeof(config_fields[0]), "generation_config", out,
                       rc) ||
         !number_in(cfg, "temperature", "temperature", 0, 2, out, rc) || !number_in(cfg, "topP", "top_p", 0, 1, out, rc) ||
-        !int_in(cfg, "topK", "top_k", 1, 0, NULL, out, rc) || !int_in(cfg, "seed", "seed", -2147483648LL, 0, NULL, out, rc) ||
+        !int_in(cfg, "topK", "top_k", 1, 0, NULL, out, rc) || !int_in(cfg, "seed", "seed", -2147483648LL, 0, &c->seed, out, rc) ||
         !int_in(cfg, "maxOutputTokens", "max_output_tokens", 1, 0, &c->max_tokens, out, rc) ||
         !int_in(cfg, "candidateCount", "candidate_count", 1, MAX_CANDIDATES, &c->n, out, rc))
         return 0;

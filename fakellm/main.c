@@ -28,6 +28,7 @@
 #include "empq/error.h"
 #include "empq/log.h"
 #include "empq/util.h"
+#include "judge.h"
 #include "server.h"
 
 #define PROG "empq-fakellm"
@@ -59,6 +60,9 @@ static void usage(FILE *f)
             "                       (repeatable; added to the --fault-* shares for that model)\n"
             "  --fault-seed N       seed of the fault draw (default 1): same seed, same faults\n"
             "  --huge-bytes N       size of the huge fault's padding (default 50000000)\n"
+            "  --judge-noise P      fake-judge-* models flip a share P (0..1) of their labels\n"
+            "                       (default 0; docs/fakellm.md, judge models)\n"
+            "  --judge-seed N       seed of the judges' noise draw (default 1)\n"
             "  --request-log PATH   append one JSON line per answered model request to PATH\n"
             "                       (arrival and reply times, status, model, body hash, Host, peer)\n"
             "  --azure-deployment NAME=MODEL\n"
@@ -138,7 +142,8 @@ static int known_flag(const char *name)
     static const char *const known[] = {"--port",          "--host",          "--latency-ms",   "--jitter-ms",
                                         "--require-key",   "--port-file",     "--threads",      "--max-connections",
                                         "--limit",         "--default-limit", "--fault-seed",   "--huge-bytes",
-                                        "--azure-deployment", "--model-fault", "--request-log"};
+                                        "--azure-deployment", "--model-fault", "--request-log", "--judge-noise",
+                                        "--judge-seed"};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (strcmp(name, known[i]) == 0)
             return 1;
@@ -158,6 +163,8 @@ typedef struct cli {
     fakellm_azure_map azure[MAX_TABLE];
     char *azure_names[MAX_TABLE];
     size_t n_azure;
+    double judge_noise;   /* --judge-noise */
+    uint64_t judge_seed;  /* --judge-seed */
     fakellm_model_faults model_faults[MAX_TABLE]; /* .model owned */
     size_t n_model_faults;
 } cli;
@@ -255,6 +262,20 @@ static int parse_table_flag(cli *c, const char *name, const char *val)
     }
     if (strcmp(name, "--model-fault") == 0)
         return parse_model_fault(c, val);
+    if (strcmp(name, "--judge-noise") == 0) {
+        if (parse_prob(val, &c->judge_noise) != 0)
+            return bad_flag("option %s: '%s' is not a probability in [0, 1]", name, val);
+        return -1;
+    }
+    if (strcmp(name, "--judge-seed") == 0) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(val, &end, 10);
+        if (val[0] < '0' || val[0] > '9' || errno != 0 || *end != '\0')
+            return bad_flag("option %s: '%s' is not a valid number for it", name, val);
+        c->judge_seed = v;
+        return -1;
+    }
     if (strcmp(name, "--batch-fail") == 0) {
         if (parse_prob(val, &c->opts.batch.fail_p) != 0)
             return bad_flag("option %s: '%s' is not a probability in [0, 1]", name, val);
@@ -310,6 +331,8 @@ static int parse_args(int argc, char **argv, cli *c)
 
     fakellm_options_init(&c->opts);
     c->opts.fault_seed = 1;
+    c->judge_noise = 0;
+    c->judge_seed = 1;
     c->port_file = NULL;
     c->n_limits = c->n_azure = c->n_model_faults = 0;
     for (int i = 1; i < argc; i++) {
@@ -450,6 +473,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     fakellm_server *srv = NULL;
+    fakellm_judge_set(c.judge_noise, c.judge_seed);
     int started = fakellm_server_start(&c.opts, &srv, &err);
     cli_free(&c); /* the server keeps copies */
     if (started != EMPQ_OK) {

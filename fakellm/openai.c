@@ -281,6 +281,8 @@ static int parse_request(json_t *root, int model_required, const char *style_mod
         return 0;
     }
     c->model = style_model != NULL ? style_model : json_string_value(model);
+    if (json_is_integer(json_object_get(root, "seed")))
+        c->seed = (long long)json_integer_value(json_object_get(root, "seed"));
 
     json_t *msgs = json_object_get(root, "messages");
     if (msgs == NULL) {

@@ -115,6 +115,8 @@ static json_t *request(const Empq__ModelSpec *m, const char *system, const char 
             goto fail;
     }
     *what = NULL;
+    if (m->output != NULL && put(o, "output", json_string(m->output)) != 0)
+        goto fail;
     if (put(o, "sample", json_integer(sample)) != 0)
         goto fail;
     return o;

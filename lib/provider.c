@@ -383,6 +383,32 @@ static int add_params(json_t *o, const Empq__GenParams *p, uint32_t sample, cons
     return bad;
 }
 
+/* Judges (ModelSpec.output "judge", include/empq/judge.h): the verdict's
+ * JSON schema, in the shape each provider's structured output takes: OpenAI
+ * response_format json_schema (strict), Gemini responseMimeType
+ * application/json with a responseSchema (OpenAPI types in capitals),
+ * Anthropic a forced call of the tool JUDGE_TOOL with the schema as its
+ * input_schema (the reply's tool_use input becomes the text). The strict
+ * reading of the text (empq_judge_check) stays the last word. */
+#define JUDGE_TOOL "judge_verdict"
+static json_t *judge_schema(int gemini)
+{
+    const char *obj = gemini ? "OBJECT" : "object", *str = gemini ? "STRING" : "string";
+    json_t *s = json_pack("{s:s, s:{s:{s:s, s:[s,s,s]}, s:{s:s}}, s:[s,s]}", "type", obj, "properties", "label",
+                          "type", str, "enum", "Good", "Okay", "Bad", "reason", "type", str, "required", "label",
+                          "reason");
+    if (s != NULL && !gemini && json_object_set_new(s, "additionalProperties", json_false()) != 0) {
+        json_decref(s);
+        return NULL;
+    }
+    return s;
+}
+
+static int is_judge(const Empq__ModelSpec *m)
+{
+    return m->output != NULL && strcmp(m->output, "judge") == 0;
+}
+
 static json_t *openai_body(const Empq__ModelSpec *m, const char *system, const char *user, uint32_t sample,
                            empq_error *err)
 {
@@ -406,6 +432,10 @@ static json_t *openai_body(const Empq__ModelSpec *m, const char *system, const c
         bad |= json_object_set_new(o, "max_completion_tokens", json_integer(p->max_completion_tokens));
     if (p != NULL && has_text(p->reasoning_effort))
         bad |= json_object_set_new(o, "reasoning_effort", json_string(p->reasoning_effort));
+    if (!bad && is_judge(m))
+        bad |= json_object_set_new(o, "response_format",
+                                   json_pack("{s:s, s:{s:s, s:b, s:o}}", "type", "json_schema", "json_schema", "name",
+                                             "judge_verdict", "strict", 1, "schema", judge_schema(0)));
     if (bad) {
         json_decref(o);
         empq_error_set(err, EMPQ_EINVAL, "model %s: a parameter or stop string is not valid", m->alias);
@@ -645,6 +675,12 @@ static json_t *anthropic_body(const Empq__ModelSpec *m, const char *system, cons
         if (p != NULL && p->has_thinking_budget)
             bad |= json_object_set_new(o, "thinking", json_pack("{s:s, s:i}", "type", "enabled", "budget_tokens",
                                                                 (int)p->thinking_budget));
+        if (!bad && is_judge(m)) /* a forced call of one tool whose input is the verdict */
+            bad |= json_object_set_new(o, "tools",
+                                       json_pack("[{s:s, s:s, s:o}]", "name", JUDGE_TOOL, "description",
+                                                 "Record the rating of the response.", "input_schema",
+                                                 judge_schema(0))) |
+                   json_object_set_new(o, "tool_choice", json_pack("{s:s, s:s}", "type", "tool", "name", JUDGE_TOOL));
     }
     json_decref(msgs);
     if (bad) {
@@ -684,6 +720,20 @@ static char *join_parts(const json_t *arr, const char *type, const char *field, 
     return b.data;
 }
 
+/* The input of the JUDGE_TOOL tool_use block of content, as compact JSON
+ * (caller frees), or NULL when there is none. */
+static char *tool_input(const json_t *content)
+{
+    size_t i;
+    const json_t *blk;
+    json_array_foreach(content, i, blk) {
+        const char *type = jstr(blk, "type"), *name = jstr(blk, "name");
+        if (type != NULL && strcmp(type, "tool_use") == 0 && name != NULL && strcmp(name, JUDGE_TOOL) == 0)
+            return json_dumps(json_object_get(blk, "input"), JSON_COMPACT | JSON_ENCODE_ANY);
+    }
+    return NULL;
+}
+
 static void anthropic_parse_ok(const Empq__ModelSpec *m, const json_t *root, empq_provider_result *out)
 {
     const json_t *content = json_object_get(root, "content");
@@ -695,6 +745,8 @@ static void anthropic_parse_ok(const Empq__ModelSpec *m, const json_t *root, emp
     int refused = stop != NULL && strcmp(stop, "refusal") == 0;
     int any_text = 0, any_thinking = 0, oom = 0, rc = EMPQ_OK;
     out->gen.text = join_parts(content, "text", "text", 0, &any_text, &oom);
+    if (out->gen.text == NULL && !oom && is_judge(m)) /* a judge's forced tool call: its input, as JSON text */
+        out->gen.text = tool_input(content);
     char *thinking = join_parts(content, "thinking", "thinking", 0, &any_thinking, &oom);
     size_t i;
     const json_t *part;
@@ -790,6 +842,10 @@ static json_t *gemini_body(const Empq__ModelSpec *m, const char *system, const c
         bad |= add_params(gc, m->params, sample, "temperature", "topP", "maxOutputTokens", "seed", "stopSequences");
     if (!bad)
         bad |= gemini_thinking_safety(o, gc, m->params);
+    if (!bad && is_judge(m)) {
+        bad |= json_object_set_new(gc, "responseMimeType", json_string("application/json"));
+        bad |= json_object_set_new(gc, "responseSchema", judge_schema(1));
+    }
     if (!bad && json_object_size(gc) > 0) {
         bad |= json_object_set_new(o, "generationConfig", gc);
         gc = NULL;

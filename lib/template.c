@@ -1,5 +1,6 @@
 /* template.c: prompt templates ({emotion}, {situation}, {prompt}, {id},
- * {sentiment}; {{ and }} are literal braces). One walk serves both the check
+ * {sentiment}, and {response} for judge rubrics; {{ and }} are literal
+ * braces). One walk serves both the check
  * and the rendering, so they can never disagree. */
 #include "empq/template.h"
 
@@ -8,13 +9,13 @@
 
 #include "empq/util.h"
 
-#define KNOWN "{emotion} {situation} {prompt} {id} {sentiment}"
+#define KNOWN "{emotion} {situation} {prompt} {id} {sentiment} {response}"
 
 /* The value of placeholder name[0..n) for p; *found = 0 when the name is not
  * a placeholder. p may be NULL (check only): the value is then "". */
 static const char *field(const Empq__Prompt *p, const char *name, size_t n, int *found)
 {
-    static const char *const names[] = {"emotion", "situation", "prompt", "id", "sentiment"};
+    static const char *const names[] = {"emotion", "situation", "prompt", "id", "sentiment", "response"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (strlen(names[i]) != n || memcmp(names[i], name, n) != 0)
             continue;
@@ -27,7 +28,8 @@ static const char *field(const Empq__Prompt *p, const char *name, size_t n, int 
         case 1: v = p->situation; break;
         case 2: v = p->prompt; break;
         case 3: v = p->id; break;
-        default: v = p->sentiment; break;
+        case 4: v = p->sentiment; break;
+        default: v = p->response; break;
         }
         return v != NULL ? v : "";
     }

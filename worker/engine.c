@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "empq/cachekey.h"
+#include "empq/judge.h"
 #include "empq/log.h"
 #include "empq/provider.h"
 #include "empq/spec.h"
@@ -918,6 +919,7 @@ void worker__engine_complete(worker__engine *e, worker__req *r)
     memcpy(f->cache_key, r->cache_key, sizeof f->cache_key);
     empq_provider_result pres;
     empq_provider_parse(m, &rep, wm->api_key, now, &pres);
+    empq_judge_check(m, &pres); /* a judge's answer that is no verdict: retry, then dead */
     f->http_status = (int32_t)r->status;
     f->retry_after_ms = pres.retry_after_ms;
     uint32_t max_attempts = m->max_attempts > 0 ? m->max_attempts : 1;

@@ -9,7 +9,9 @@
  *   generation parameter that is set (temperature, top_p, max_tokens, seed,
  *   stop, max_completion_tokens, reasoning_effort, system_role,
  *   thinking_budget, include_thoughts, safety_settings), extra_body (the
- *   parsed object) when set, and sample.
+ *   parsed object) when set, the output kind when set ("judge": the request
+ *   asks for a verdict in the provider's structured output,
+ *   include/empq/judge.h), and sample.
  *
  * Unset values (NULL strings, parameters without their has_* flag, an empty
  * stop list) are absent from the JSON, not null. The run is not part of the

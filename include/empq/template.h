@@ -8,6 +8,8 @@
  *   {prompt}     the speaker's turn           (Prompt.prompt)
  *   {id}         the dataset's id of the prompt (Prompt.id)
  *   {sentiment}  positive / negative          (Prompt.sentiment)
+ *   {response}   the response a judge rates   (Prompt.response; set in
+ *                judge runs only, docs/judge.md; "" elsewhere)
  *
  * `{{` and `}}` stand for literal braces. Anything else in braces is an
  * error, and so is a lone `{` or `}`: a misspelt placeholder is caught when
