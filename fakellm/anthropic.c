@@ -420,17 +420,9 @@ static int build_response(const fakellm_chat *c, const extras *x, const fakellm_
     return rc;
 }
 
-int fakellm_anthropic_messages(const char *body, size_t len, const fakellm_anthropic_in *in, const fakellm_ctx *ctx,
-                               fakellm_reply *out)
+int fakellm_anthropic_check(const fakellm_anthropic_in *in, uint64_t rid, fakellm_reply *out, int *rc)
 {
-    json_error_t jerr;
-    fakellm_chat c = {0};
-    int rc = EMPQ_OK;
-    json_t *root = NULL;
-    uint64_t rid = ctx->request_id;
     size_t i, nv = sizeof(versions) / sizeof(versions[0]);
-
-    extras x = {0};
     const char *bearer = in->authorization != NULL && strncmp(in->authorization, "Bearer ", 7) == 0
                              ? in->authorization + 7
                              : NULL;
@@ -439,16 +431,31 @@ int fakellm_anthropic_messages(const char *body, size_t len, const fakellm_anthr
     for (i = 0; in->version != NULL && i < nv; i++)
         if (strcmp(in->version, versions[i]) == 0)
             break;
-    if (in->require_key != NULL && (key == NULL || key[0] == '\0')) {
-        rc = fakellm_anthropic_error(out, 401, "authentication_error", "x-api-key header is required", rid);
-    } else if (in->require_key != NULL && strcmp(key, in->require_key) != 0) {
-        rc = fakellm_anthropic_error(out, 401, "authentication_error",
-                                     key == in->api_key ? "invalid x-api-key" : "Invalid bearer token", rid);
-    } else if (in->version == NULL || in->version[0] == '\0') {
-        rc = invalid(out, rid, "anthropic-version: header is required");
-    } else if (i == nv) {
-        rc = invalid(out, rid, "anthropic-version: \"%.40s\" is not a valid version", in->version);
-    } else {
+    if (in->require_key != NULL && (key == NULL || key[0] == '\0'))
+        *rc = fakellm_anthropic_error(out, 401, "authentication_error", "x-api-key header is required", rid);
+    else if (in->require_key != NULL && strcmp(key, in->require_key) != 0)
+        *rc = fakellm_anthropic_error(out, 401, "authentication_error",
+                                      key == in->api_key ? "invalid x-api-key" : "Invalid bearer token", rid);
+    else if (in->version == NULL || in->version[0] == '\0')
+        *rc = invalid(out, rid, "anthropic-version: header is required");
+    else if (i == nv)
+        *rc = invalid(out, rid, "anthropic-version: \"%.40s\" is not a valid version", in->version);
+    else
+        return 1;
+    return 0;
+}
+
+int fakellm_anthropic_messages(const char *body, size_t len, const fakellm_anthropic_in *in, const fakellm_ctx *ctx,
+                               fakellm_reply *out)
+{
+    json_error_t jerr;
+    fakellm_chat c = {0};
+    int rc = EMPQ_OK;
+    json_t *root = NULL;
+    uint64_t rid = ctx->request_id;
+    extras x = {0};
+
+    if (fakellm_anthropic_check(in, rid, out, &rc)) {
         root = json_loadb(body, len, 0, &jerr);
         if (root == NULL)
             rc = invalid(out, rid, "There was an issue with your request body: invalid JSON (%s at line %d column %d)",

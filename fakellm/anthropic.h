@@ -72,6 +72,12 @@ typedef struct fakellm_anthropic_in {
 int fakellm_anthropic_messages(const char *body, size_t len, const fakellm_anthropic_in *in, const fakellm_ctx *ctx,
                                fakellm_reply *out);
 
+/* Checks a request's key (as --require-key asks) and anthropic-version
+ * headers as the Messages endpoint does (the message batches endpoints too).
+ * Returns 1 when they pass; 0 after filling out with the 401 or 400 (*rc is
+ * EMPQ_ENOMEM when out could not be filled). */
+int fakellm_anthropic_check(const fakellm_anthropic_in *in, uint64_t request_id, fakellm_reply *out, int *rc);
+
 /* Fills out with {"type": "error", "error": {"type": type, "message": message},
  * "request_id": "req_..."} and the request-id header. Returns EMPQ_OK or
  * EMPQ_ENOMEM. */

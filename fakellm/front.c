@@ -53,6 +53,19 @@ char *fakellm_rfc3339(char *out, size_t cap, uint64_t unix_ms)
     return out;
 }
 
+int fakellm_path_segment(const char *path, const char *prefix, const char *suffix, char *out, size_t cap)
+{
+    size_t p = strlen(prefix), sx = strlen(suffix), n = strlen(path);
+    if (strncmp(path, prefix, p) != 0 || n <= p + sx || strcmp(path + n - sx, suffix) != 0)
+        return 0;
+    size_t d = n - p - sx;
+    if (d >= cap || memchr(path + p, '/', d) != NULL)
+        return 0;
+    memcpy(out, path + p, d);
+    out[d] = '\0';
+    return 1;
+}
+
 int fakellm_reply_json(fakellm_reply *out, unsigned status, struct json_t *root)
 {
     if (root == NULL)

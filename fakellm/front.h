@@ -57,6 +57,11 @@ char *fakellm_go_duration(char *out, size_t cap, uint64_t ms);
 /* Formats a Unix time in ms as RFC 3339 UTC seconds ("2025-01-01T00:01:00Z"). */
 char *fakellm_rfc3339(char *out, size_t cap, uint64_t unix_ms);
 
+/* Matches path against prefix + one segment + suffix (the segment non-empty,
+ * without '/', shorter than cap). Returns 1 and copies the segment into out
+ * when it matches, else 0. */
+int fakellm_path_segment(const char *path, const char *prefix, const char *suffix, char *out, size_t cap);
+
 /* Serialises root compactly (keys in insertion order) into out's body with
  * status; steals root (decrefs it). Returns EMPQ_OK or EMPQ_ENOMEM (also when
  * root is NULL). */

@@ -3,6 +3,8 @@
  *   empq-fakellm [--port P] [--host ADDR] [--latency-ms L] [--jitter-ms J]
  *                [--require-key KEY] [--port-file PATH] [--threads N]
  *                [--max-connections N] [--limit MODEL:rpm=N,tpm=N,concurrency=N]...
+ *                [--batch-delay-ms MS] [--batch-fail P] [--batch-expire]
+ *                [--batch-max-objects N] [--batch-max-bytes N]
  *                [--default-limit rpm=N,...] [--fault-KIND P]... [--fault-seed N]
  *                [--huge-bytes N] [--azure-deployment NAME=MODEL]... [--request-log PATH]
  *                [--model-fault MODEL:KIND=P]...
@@ -61,10 +63,20 @@ static void usage(FILE *f)
             "                       (arrival and reply times, status, model, body hash, Host, peer)\n"
             "  --azure-deployment NAME=MODEL\n"
             "                       the model an Azure deployment reports (repeatable)\n"
+            "  --batch-delay-ms MS  a batch stays in_progress MS ms, answering its requests\n"
+            "                       evenly over that time, then completes (default 0)\n"
+            "  --batch-fail P       a share P (0..1) of the requests in batches fail with the\n"
+            "                       provider's 500 (seeded by --fault-seed)\n"
+            "  --batch-expire       batches expire at the delay's end instead, half their\n"
+            "                       requests unanswered (expired)\n"
+            "  --batch-max-objects N  files plus batches kept (default 10000)\n"
+            "  --batch-max-bytes N  bytes of files, batch requests and results kept, also the\n"
+            "                       largest upload (default 536870912)\n"
             "  --help               this text; --version: the version and git commit\n"
             "Endpoints: POST /v1/chat/completions (OpenAI), POST /openai/deployments/NAME/\n"
             "chat/completions?api-version=V (Azure), POST /v1beta/models/MODEL:generateContent\n"
-            "(Gemini; also /v1/), POST /v1/messages (Anthropic), GET /stats, POST /stats/reset,\n"
+            "(Gemini; also /v1/), POST /v1/messages (Anthropic), the batch APIs (OpenAI /v1/files\n"
+            "and /v1/batches, Anthropic /v1/messages/batches), GET /stats, POST /stats/reset,\n"
             "GET /healthz.\n"
             "Models fake-warm, fake-formal, fake-brief, fake-curious have their own styles;\n"
             "any other model name answers in a neutral style. Models named fake-reason* reason\n"
@@ -110,6 +122,17 @@ static int parse_prob(const char *s, double *out)
     return 0;
 }
 
+/* The batch flags that take a value (--batch-expire takes none). */
+static int batch_flag(const char *name)
+{
+    static const char *const flags[] = {"--batch-delay-ms", "--batch-fail", "--batch-max-objects",
+                                        "--batch-max-bytes"};
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+        if (strcmp(name, flags[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static int known_flag(const char *name)
 {
     static const char *const known[] = {"--port",          "--host",          "--latency-ms",   "--jitter-ms",
@@ -119,6 +142,8 @@ static int known_flag(const char *name)
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (strcmp(name, known[i]) == 0)
             return 1;
+    if (batch_flag(name))
+        return 1;
     return strncmp(name, "--fault-", 8) == 0 && fakellm_fault_by_name(name + 8) != FAKELLM_FAULT_NONE;
 }
 
@@ -230,6 +255,23 @@ static int parse_table_flag(cli *c, const char *name, const char *val)
     }
     if (strcmp(name, "--model-fault") == 0)
         return parse_model_fault(c, val);
+    if (strcmp(name, "--batch-fail") == 0) {
+        if (parse_prob(val, &c->opts.batch.fail_p) != 0)
+            return bad_flag("option %s: '%s' is not a probability in [0, 1]", name, val);
+        return -1;
+    }
+    if (strcmp(name, "--batch-max-objects") == 0 || strcmp(name, "--batch-max-bytes") == 0) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(val, &end, 10);
+        if (val[0] < '0' || val[0] > '9' || errno != 0 || *end != '\0' || v == 0 || v > (1ull << 40))
+            return bad_flag("option %s: '%s' is not a valid number for it (1 .. 2^40)", name, val);
+        if (strcmp(name, "--batch-max-objects") == 0)
+            c->opts.batch.max_objects = (size_t)v;
+        else
+            c->opts.batch.max_bytes = (size_t)v;
+        return -1;
+    }
     if (strcmp(name, "--fault-seed") == 0 || strcmp(name, "--huge-bytes") == 0) {
         char *end = NULL;
         errno = 0;
@@ -256,6 +298,7 @@ static int parse_table_flag(cli *c, const char *name, const char *val)
     return -1;
 }
 
+
 /* Returns -1 to go on, or an exit status (0 for --help, 2 for a bad flag). */
 static int parse_args(int argc, char **argv, cli *c)
 {
@@ -263,12 +306,12 @@ static int parse_args(int argc, char **argv, cli *c)
         const char *name;
         unsigned long max;
     } numeric[] = {{"--port", 65535},  {"--latency-ms", 86400000},       {"--jitter-ms", 86400000},
-                   {"--threads", 64}, {"--max-connections", 1000000}};
+                   {"--threads", 64}, {"--max-connections", 1000000}, {"--batch-delay-ms", 86400000}};
 
     fakellm_options_init(&c->opts);
     c->opts.fault_seed = 1;
     c->port_file = NULL;
-    c->n_limits = c->n_azure = 0;
+    c->n_limits = c->n_azure = c->n_model_faults = 0;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *val = NULL;
         char name[64];
@@ -278,6 +321,10 @@ static int parse_args(int argc, char **argv, cli *c)
         }
         if (strcmp(arg, "--version") == 0)
             return empq_cliopt_print_version(PROG);
+        if (strcmp(arg, "--batch-expire") == 0) { /* a switch: takes no value */
+            c->opts.batch.expire = 1;
+            continue;
+        }
         /* the --fault-KIND names are many: a scan of its own, the wording of
          * every program (empq_cliopt_error) */
         if (arg[0] != '-')
@@ -316,6 +363,8 @@ static int parse_args(int argc, char **argv, cli *c)
                 c->opts.jitter_ms = num;
             else if (strcmp(name, "--threads") == 0)
                 c->opts.threads = num;
+            else if (strcmp(name, "--batch-delay-ms") == 0)
+                c->opts.batch.delay_ms = num;
             else
                 c->opts.connection_limit = num;
         } else if (strcmp(name, "--host") == 0) {
@@ -340,6 +389,7 @@ static int parse_args(int argc, char **argv, cli *c)
                 return st;
         }
     }
+    c->opts.batch.seed = c->opts.fault_seed;
     c->opts.limits = c->limits;
     c->opts.n_limits = c->n_limits;
     c->opts.azure = c->azure;
@@ -422,10 +472,11 @@ int main(int argc, char **argv)
             used += (size_t)snprintf(faults + used, sizeof(faults) - used, "%s%s=%g", used ? "," : "",
                                      fakellm_fault_name((fakellm_fault)k), c.opts.fault_p[k]);
     EMPQ_INFO("event=listening host=%s port=%u latency_ms=%u jitter_ms=%u auth=%s threads=%u max_connections=%u "
-              "limits=%zu faults=%s fault_seed=%" PRIu64 " model_faults=%zu",
+              "limits=%zu faults=%s fault_seed=%" PRIu64 " model_faults=%zu batch_delay_ms=%u batch_fail=%g "
+              "batch_expire=%d",
               c.opts.host, port, c.opts.latency_ms, c.opts.jitter_ms, c.opts.require_key ? "key" : "none",
               c.opts.threads, c.opts.connection_limit, c.opts.n_limits, used ? faults : "none", c.opts.fault_seed,
-              c.opts.n_model_faults);
+              c.opts.n_model_faults, c.opts.batch.delay_ms, c.opts.batch.fail_p, c.opts.batch.expire);
 
     int sig = 0;
     while (sigwait(&stop, &sig) != 0)

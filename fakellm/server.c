@@ -41,6 +41,7 @@
 struct fakellm_server {
     struct MHD_Daemon *daemon;
     fakellm_timer *timer;
+    fakellm_batch_store *batches; /* the batch endpoints (batch.h) */
     fakellm_stats *stats;
     fakellm_options opts; /* host and require_key point at the copies below */
     char *host;
@@ -65,6 +66,7 @@ struct fakellm_server {
 
 #define ROUTE_MODEL 1u  /* an LLM endpoint: key check, limits, faults, latency, fault hook */
 #define ROUTE_PATTERN 2u /* path is matched by the route's match function */
+#define ROUTE_BATCH 4u   /* a batch endpoint (batch.h): any method, key check only, batch body limit */
 
 /* Fills out (any status). Returns EMPQ_OK, or EMPQ_ENOMEM when out could
  * not be filled (the caller answers 500). ctx is NULL on control routes. */
@@ -102,16 +104,7 @@ static int route_openai_chat(fakellm_server *s, const fakellm_request *req, cons
 /* "/openai/deployments/{deployment}/chat/completions" -> deployment. */
 static int azure_deployment(const char *path, char *out, size_t cap)
 {
-    static const char prefix[] = "/openai/deployments/", suffix[] = "/chat/completions";
-    size_t p = sizeof(prefix) - 1, sx = sizeof(suffix) - 1, n = strlen(path);
-    if (strncmp(path, prefix, p) != 0 || n <= p + sx || strcmp(path + n - sx, suffix) != 0)
-        return 0;
-    size_t d = n - p - sx;
-    if (d >= cap || memchr(path + p, '/', d) != NULL)
-        return 0;
-    memcpy(out, path + p, d);
-    out[d] = '\0';
-    return 1;
+    return fakellm_path_segment(path, "/openai/deployments/", "/chat/completions", out, cap);
 }
 
 static int match_azure(const char *path)
@@ -163,22 +156,88 @@ static int route_anthropic(fakellm_server *s, const fakellm_request *req, const 
     return fakellm_anthropic_messages(req->body, req->body_len, &in, ctx, out);
 }
 
+static const char *batch_query(const fakellm_batch_call *call, const char *name)
+{
+    return MHD_lookup_connection_value((struct MHD_Connection *)call->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static fakellm_batch_call batch_call(const fakellm_request *req)
+{
+    return (fakellm_batch_call){.method = req->method,
+                                .path = req->path,
+                                .body = req->body,
+                                .body_len = req->body_len,
+                                .content_type = fakellm_request_header(req, MHD_HTTP_HEADER_CONTENT_TYPE),
+                                .host = fakellm_request_header(req, MHD_HTTP_HEADER_HOST),
+                                .request_id = req->seq,
+                                .conn = req->conn,
+                                .query = batch_query};
+}
+
+static int route_openai_batch(fakellm_server *s, const fakellm_request *req, const fakellm_ctx *ctx,
+                              fakellm_reply *out)
+{
+    int rc = EMPQ_OK;
+    if (!fakellm_openai_auth(fakellm_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION), s->require_key, out, &rc))
+        return rc;
+    fakellm_batch_call call = batch_call(req);
+    return fakellm_batch_openai(s->batches, &call, out);
+}
+
+static int route_anthropic_batch(fakellm_server *s, const fakellm_request *req, const fakellm_ctx *ctx,
+                                 fakellm_reply *out)
+{
+    int rc = EMPQ_OK;
+    fakellm_anthropic_in in = {.api_key = fakellm_request_header(req, "x-api-key"),
+                               .authorization = fakellm_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
+                               .version = fakellm_request_header(req, "anthropic-version"),
+                               .require_key = s->require_key};
+    if (!fakellm_anthropic_check(&in, req->seq, out, &rc))
+        return rc;
+    fakellm_batch_call call = batch_call(req);
+    return fakellm_batch_anthropic(s->batches, &call, out);
+}
+
+/* path is prefix, or prefix + "/" + more. */
+static int under(const char *path, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return strncmp(path, prefix, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+static int match_openai_batch(const char *path) { return under(path, "/v1/files") || under(path, "/v1/batches"); }
+
+static int match_anthropic_batch(const char *path) { return under(path, "/v1/messages/batches"); }
+
+/* Appends ,"name": followed by the JSON object fill writes, before the closing brace of out. */
+static int splice(empq_buf *out, const char *name, int rc, int (*fill)(void *, empq_buf *), void *arg)
+{
+    char key[40];
+    if (rc != EMPQ_OK || out->len < 2)
+        return rc;
+    int n = snprintf(key, sizeof(key), ",\"%s\":", name);
+    out->len--;
+    rc = empq_buf_append(out, key, (size_t)n);
+    if (rc == EMPQ_OK)
+        rc = fill(arg, out);
+    if (rc == EMPQ_OK)
+        rc = empq_buf_append(out, "}", 1);
+    return rc;
+}
+
+static int fill_models(void *arg, empq_buf *out) { return fakellm_limits_json(arg, out); }
+
+static int fill_batches(void *arg, empq_buf *out) { return fakellm_batch_stats_json(arg, out); }
+
 static int route_stats(fakellm_server *s, const fakellm_request *req, const fakellm_ctx *ctx, fakellm_reply *out)
 {
     empq_buf_free(&out->body);
     out->status = 200;
     out->content_type = "application/json";
     int rc = fakellm_stats_json(s->stats, &out->body);
-    /* Both are compact JSON objects: splice "models" in before the last '}'. */
-    if (rc == EMPQ_OK && out->body.len > 1) {
-        out->body.len--;
-        rc = empq_buf_append(&out->body, ",\"models\":", 10);
-        if (rc == EMPQ_OK)
-            rc = fakellm_limits_json(s->limits, &out->body);
-        if (rc == EMPQ_OK)
-            rc = empq_buf_append(&out->body, "}", 1);
-    }
-    return rc;
+    /* All are compact JSON objects: splice "models" and "batches" in before the last '}'. */
+    rc = splice(&out->body, "models", rc, fill_models, s->limits);
+    return splice(&out->body, "batches", rc, fill_batches, s->batches);
 }
 
 static int route_stats_reset(fakellm_server *s, const fakellm_request *req, const fakellm_ctx *ctx,
@@ -186,6 +245,7 @@ static int route_stats_reset(fakellm_server *s, const fakellm_request *req, cons
 {
     fakellm_stats_reset(s->stats);
     fakellm_limits_reset(s->limits);
+    fakellm_batch_stats_reset(s->batches);
     return route_stats(s, req, ctx, out);
 }
 
@@ -202,6 +262,10 @@ static const route routes[] = {
     {"POST", "/v1beta/models/{model}:generateContent", "gemini.generate", ROUTE_MODEL | ROUTE_PATTERN, route_gemini,
      match_gemini, &fakellm_front_gemini},
     {"POST", "/v1/messages", "anthropic.messages", ROUTE_MODEL, route_anthropic, NULL, &fakellm_front_anthropic},
+    {"*", "/v1/files, /v1/batches (batch.h)", "openai.batch", ROUTE_BATCH | ROUTE_PATTERN, route_openai_batch,
+     match_openai_batch, &fakellm_front_openai},
+    {"*", "/v1/messages/batches (batch.h)", "anthropic.batch", ROUTE_BATCH | ROUTE_PATTERN, route_anthropic_batch,
+     match_anthropic_batch, &fakellm_front_anthropic},
     {"GET", "/stats", "stats", 0, route_stats, NULL, NULL},
     {"POST", "/stats/reset", "stats.reset", 0, route_stats_reset, NULL, NULL},
     {"GET", "/healthz", "healthz", 0, route_healthz, NULL, NULL},
@@ -210,7 +274,7 @@ static const route routes[] = {
 static const route *find_route(const char *method, const char *path)
 {
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        if (strcmp(routes[i].method, method) != 0)
+        if (strcmp(routes[i].method, "*") != 0 && strcmp(routes[i].method, method) != 0)
             continue;
         if ((routes[i].flags & ROUTE_PATTERN) ? routes[i].match(path) : strcmp(routes[i].path, path) == 0)
             return &routes[i];
@@ -240,6 +304,12 @@ typedef struct req_ctx {
     atomic_int state;
     fakellm_reply reply;
 } req_ctx;
+
+/* The body limit of a request on route r (NULL: none matched). */
+static size_t body_limit(const fakellm_server *s, const route *r)
+{
+    return r != NULL && (r->flags & ROUTE_BATCH) != 0 ? s->opts.batch.max_bytes : s->opts.max_body;
+}
 
 static unsigned pick_delay(fakellm_server *s, uint64_t seq)
 {
@@ -385,8 +455,11 @@ static fakellm_action prepare(req_ctx *c, const char *method, const char *url)
         n = atomic_fetch_add(&s->model_seq, 1) + 1;
     if (c->too_large) {
         char msg[160];
-        snprintf(msg, sizeof(msg), "Request body too large: the limit is %zu bytes.", s->opts.max_body);
-        rc = fakellm_openai_error(&c->reply, 413, msg, NULL, NULL, "request_too_large");
+        snprintf(msg, sizeof(msg), "Request body too large: the limit is %zu bytes.", body_limit(s, c->route));
+        if (c->route != NULL && c->route->front == &fakellm_front_anthropic)
+            rc = fakellm_anthropic_error(&c->reply, 413, "request_too_large", msg, c->seq);
+        else
+            rc = fakellm_openai_error(&c->reply, 413, msg, NULL, NULL, "request_too_large");
     } else if (c->route == NULL) {
         char msg[256];
         snprintf(msg, sizeof(msg), "Invalid URL (%s %.200s)", method, url);
@@ -563,7 +636,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             c->counted = 1;
         }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl != NULL && strtoull(cl, NULL, 10) > s->opts.max_body)
+        if (cl != NULL && strtoull(cl, NULL, 10) > body_limit(s, c->route))
             c->too_large = 1;
         *con_cls = c;
         return MHD_YES;
@@ -573,7 +646,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         c->body_seen += n;
-        if (c->body_seen > s->opts.max_body)
+        if (c->body_seen > body_limit(s, c->route))
             c->too_large = 1;
         if (c->too_large) {
             empq_buf_free(&c->body);
@@ -664,6 +737,7 @@ void fakellm_options_init(fakellm_options *o)
     o->connection_limit = DEFAULT_CONNECTION_LIMIT;
     o->threads = 1;
     o->max_body = DEFAULT_MAX_BODY;
+    fakellm_batch_options_init(&o->batch);
 }
 
 static int resolve(const char *host, unsigned port, struct sockaddr_storage *addr, empq_error *err)
@@ -685,6 +759,7 @@ static int resolve(const char *host, unsigned port, struct sockaddr_storage *add
 static void server_free(fakellm_server *s)
 {
     fakellm_timer_free(&s->timer);
+    fakellm_batch_store_free(&s->batches);
     fakellm_stats_free(&s->stats);
     fakellm_limits_free(&s->limits);
     fakellm_reqlog_close(&s->reqlog);
@@ -813,6 +888,8 @@ int fakellm_server_start(const fakellm_options *o, fakellm_server **out, empq_er
     s->opts.request_log = NULL; /* not kept: the file is open */
     if (rc == EMPQ_OK)
         rc = fakellm_timer_new(&s->timer, on_deadline, s, err);
+    if (rc == EMPQ_OK)
+        rc = fakellm_batch_store_new(&s->opts.batch, &s->batches, err);
     if (rc != EMPQ_OK) {
         server_free(s);
         return rc;

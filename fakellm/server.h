@@ -18,6 +18,11 @@
  * routes (/stats, /stats/reset, /healthz) take none. Unknown paths get 404,
  * bodies over max_body get 413, both in the OpenAI error shape.
  *
+ * Batch routes (batch.h: OpenAI /v1/files and /v1/batches, Anthropic
+ * /v1/messages/batches) take the provider's key check (and the Anthropic
+ * version check) only: no limits, faults or latency; their body limit is
+ * batch.max_bytes, a 413 in the provider's shape beyond it.
+ *
  * A model request that parsed is counted against its model's limit; over
  * the limit it gets the provider's 429 with Retry-After and no fault. Else
  * the fault drawn for it (faults.h; from the global probabilities plus its
@@ -32,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "batch.h"
 #include "empq/error.h"
 #include "faults.h"
 #include "limits.h"
@@ -93,6 +99,7 @@ typedef struct fakellm_options {
     unsigned connection_limit; /* connections held at once; default 4096 */
     unsigned threads;          /* MHD polling threads; default 1 */
     size_t max_body;           /* request body limit; default 1 MiB */
+    fakellm_batch_options batch; /* the batch endpoints (batch.h); batch.max_bytes is also their body limit */
     fakellm_fault_fn fault;    /* may be NULL */
     void *fault_user;
     const fakellm_limit_spec *limits; /* n_limits entries, may be NULL */

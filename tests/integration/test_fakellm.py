@@ -203,7 +203,7 @@ def test_basics():
         st, stats, _, _ = request(srv, "GET", "/stats")
         check(st == 200, "stats 200")
         check(list(stats.keys()) == ["requests", "by_model", "errors", "in_flight", "max_in_flight", "hung",
-                                     "faults", "models"],
+                                     "faults", "models", "batches"],
               "stats keys %r" % list(stats.keys()))
         check(stats["faults"] == {k: 0 for k in ("429", "500", "503", "hang", "reset", "malformed", "truncated",
                                                   "huge", "refusal", "empty", "null", "thinking-only",
