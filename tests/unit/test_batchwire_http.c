@@ -422,6 +422,28 @@ static void anthropic_submit(char *id, size_t idlen, int64_t *created)
     empq_buf_free(&out);
 }
 
+/* A batch on a server with this delay (expiring or cancelled at once),
+ * ended; its results read into t, each job once. */
+static void anthropic_ended(unsigned delay_ms, int expire, int cancel, tally *t)
+{
+    fake *s = start(delay_ms, 0.0, expire);
+    model("anthropic", port_of(s));
+    char id[128];
+    int64_t created = 0;
+    empq_buf out = {0};
+    anthropic_submit(id, sizeof id, &created);
+    if (cancel)
+        CHECK_INT(call(&spec, EMPQ_BATCH_OP_CANCEL, id, NULL, &out), 200);
+    empq_batch_info b = wait_end(id);
+    CHECK_INT(b.state, EMPQ_BATCH_ENDED);
+    CHECK_INT(call(&spec, EMPQ_BATCH_OP_RESULTS, id, NULL, &out), 200);
+    memset(t, 0, sizeof *t);
+    read_results(out.data, out.len, t, 0);
+    check_each_once(t);
+    empq_buf_free(&out);
+    stop(&s);
+}
+
 static void test_anthropic(void)
 {
     fake *s = start(300, 0.0, 0);
@@ -456,33 +478,12 @@ static void test_anthropic(void)
     stop(&s);
 
     /* expiry and cancel: expired / canceled results */
-    s = start(200, 0.0, 1);
-    model("anthropic", port_of(s));
-    anthropic_submit(id, sizeof id, &created);
-    b = wait_end(id);
-    CHECK_INT(b.state, EMPQ_BATCH_ENDED);
-    CHECK_INT(call(&spec, EMPQ_BATCH_OP_RESULTS, id, NULL, &out), 200);
-    memset(&t, 0, sizeof t);
-    read_results(out.data, out.len, &t, 0);
-    check_each_once(&t);
+    anthropic_ended(200, 1, 0, &t);
     CHECK(t.expired > 0);
     CHECK_INT(t.ok + t.expired, N_REQ);
-    stop(&s);
-
-    s = start(3000, 0.0, 0);
-    model("anthropic", port_of(s));
-    anthropic_submit(id, sizeof id, &created);
-    CHECK_INT(call(&spec, EMPQ_BATCH_OP_CANCEL, id, NULL, &out), 200);
-    b = wait_end(id);
-    CHECK_INT(b.state, EMPQ_BATCH_ENDED);
-    CHECK_INT(call(&spec, EMPQ_BATCH_OP_RESULTS, id, NULL, &out), 200);
-    memset(&t, 0, sizeof t);
-    read_results(out.data, out.len, &t, 0);
-    check_each_once(&t);
+    anthropic_ended(3000, 0, 1, &t);
     CHECK(t.cancelled > 0);
     CHECK_INT(t.ok + t.cancelled, N_REQ);
-    empq_buf_free(&out);
-    stop(&s);
 }
 
 int main(void)
