@@ -554,34 +554,12 @@ static void mark_dead(uint32_t job, const uint8_t *value, size_t len, void *arg)
         empq__dead_letter__free_unpacked(d, NULL);
 }
 
-/* A run with a model in mode: batch is refused: the spec accepts it and the
- * batch formats exist (lib/batchwire.c), but no worker sends batches yet,
- * and running those jobs one request each would bill the interactive price
- * the spec chose to avoid. EMPQ_OK or EMPQ_EINVAL naming the model. */
-static int refuse_batch_mode(const Empq__Run *run, empq_error *err)
-{
-    for (size_t i = 0; run->spec != NULL && i < run->spec->n_models; i++) {
-        const Empq__ModelSpec *m = run->spec->models[i];
-        if (m->mode != NULL && strcmp(m->mode, "batch") == 0)
-            return empq_error_set(err, EMPQ_EINVAL,
-                                  "run %s: model %s has mode: batch, which this version cannot run yet "
-                                  "(docs/spec.md, \"Batch mode\"); set mode: interactive or remove it",
-                                  run->id, m->alias);
-    }
-    return EMPQ_OK;
-}
-
 /* Loads a run read from Redis: builds its table, marks finished jobs. */
 static int load_run(bk__broker *b, const Empq__Run *run, empq_error *err)
 {
     uint64_t t0 = empq_mono_ms();
     bk__run *r = NULL;
-    int rc = refuse_batch_mode(run, err);
-    if (rc != EMPQ_OK) {
-        EMPQ_ERROR("event=run_refused run=%s error=\"%s\"", run->id, err != NULL ? err->msg : "");
-        return rc;
-    }
-    rc = bk__sched_run_add(b->sched, run, &r, err);
+    int rc = bk__sched_run_add(b->sched, run, &r, err);
     if (rc == EMPQ_EEXIST)
         return EMPQ_OK;
     if (rc != EMPQ_OK) {

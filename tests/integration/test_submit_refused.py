@@ -155,26 +155,6 @@ def test_broker_refuses():
         c.check_alive()
 
 
-def test_batch_mode_refused():
-    """A spec with a model in mode: batch passes the spec check (its batch
-    section is valid), but no worker sends provider batches yet: the broker
-    refuses the run naming the model, submit exits 1 and removes what it
-    wrote; the same spec in interactive mode runs."""
-    with Cluster() as c:
-        c.start_redis()
-        c.start_broker()
-        ds = c.write("one.csv", WP_HEADER + wp_row(1, "Oh no"))
-        text = spec_over(ds).replace("provider: openai-compatible", "provider: openai")
-        spec = c.write("batch.yaml", text + "    mode: batch\n    batch: {max_requests: 100}\n")
-        r, _ = expect_fail(c, ["submit", spec], "refused run", "model fake-warm has mode: batch",
-                           "cannot run yet", code=1)
-        assert "removed from" in r.stderr, r.stderr
-        assert redis_keys(c) == [], redis_keys(c)
-        run_id = c.submit(c.write("inter.yaml", text + "    mode: interactive\n"))
-        assert f"empq:run:{run_id}" in redis_keys(c)
-        c.check_alive()
-
-
 def test_exit_codes():
     """docs/operations.md: 3 only for Redis or the broker unreachable."""
     with Cluster() as c:
@@ -189,5 +169,4 @@ def test_exit_codes():
 
 
 if __name__ == "__main__":
-    main(test_dataset_not_utf8, test_dataset_no_rows, test_too_many_jobs, test_broker_refuses,
-         test_batch_mode_refused, test_exit_codes)
+    main(test_dataset_not_utf8, test_dataset_no_rows, test_too_many_jobs, test_broker_refuses, test_exit_codes)
