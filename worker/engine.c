@@ -1372,6 +1372,8 @@ typedef struct worker__wbatch {
     uint64_t next_at;
     uint32_t poll_ms, poll_cur, failures;
     uint64_t last_counts;
+    int cancel;       /* the run was cancelled: the next call is the provider's cancel */
+    int cancel_sent;
     struct worker__wbatch *next;
 } wbatch;
 
@@ -1513,7 +1515,15 @@ static void wb_call_phase(worker__engine *e, wbatch *b)
             wb_call(e, b, EMPQ_BATCH_OP_CREATE, NULL, b->payload, b->payload_len, 0);
         break;
     case WB_FIND: wb_call(e, b, EMPQ_BATCH_OP_LIST, NULL, NULL, 0, 0); break;
-    case WB_POLL: wb_call(e, b, EMPQ_BATCH_OP_GET, b->info.id, NULL, 0, 0); break;
+    case WB_POLL:
+        if (b->cancel && !b->cancel_sent) {
+            b->cancel_sent = 1;
+            EMPQ_INFO("event=batch_cancel batch=%s provider_id=%s reason=run_cancelled", b->rec.key, b->info.id);
+            wb_call(e, b, EMPQ_BATCH_OP_CANCEL, b->info.id, NULL, 0, 0);
+        } else {
+            wb_call(e, b, EMPQ_BATCH_OP_GET, b->info.id, NULL, 0, 0);
+        }
+        break;
     case WB_OUTPUT:
         wb_call(e, b, EMPQ_BATCH_OP_RESULTS, wb_is_openai(b) ? b->info.output_file_id : b->info.id, NULL, 0, 0);
         break;
@@ -1863,6 +1873,20 @@ static void wb_call_done(worker__engine *e, worker__req *r)
         }
         b->failures = 0;
         worker__batch_claim(e->store, b->rec.key, e->opt.worker_id, BATCH_OWNER_MS, NULL);
+        if (b->info.state == EMPQ_BATCH_OPEN && !b->cancel_sent) {
+            /* a cancelled run cancels its open batches (what finished is
+             * still read and written: it is paid for) */
+            Empq__Run *run = NULL;
+            if (empq_store_run_get(e->store, b->run->id, &run) == EMPQ_OK) {
+                b->cancel = run->has_state && run->state == EMPQ__RUN_STATE__RUN_CANCELLED;
+                empq__run__free_unpacked(run, NULL);
+            }
+            if (b->cancel) {
+                b->due = 1;
+                b->next_at = now;
+                return;
+            }
+        }
         if (b->info.state == EMPQ_BATCH_OPEN || b->info.state == EMPQ_BATCH_CANCELLING) {
             uint64_t counts = (uint64_t)b->info.done_ok + b->info.done_failed;
             if (counts == b->last_counts) {

@@ -6,14 +6,16 @@ one call per job (the fake server's counters); a rerun is served from the
 cache with zero calls."""
 
 import json
+import os
+import time
 
-from empqtest import Cluster, main
+from empqtest import Cluster, main, wait_until
 
 PROMPTS = 150
 TIMING = ("latency_ms", "created_ms", "started_at", "finished_at", "cache_hit", "request_id", "run_id")
 
 
-def spec(mode):
+def spec(mode, extra=""):
     out = ["name: batchdemo", "dataset:", "  format: synth", f"  prompts: {PROMPTS}", "  seed: 7",
            "selection:", f"  prompts: {PROMPTS}", "  seed: 42", "  balance: emotion",
            "template:", "  system: You are a kind listener.",
@@ -24,7 +26,7 @@ def spec(mode):
                 "    base_url: \"${EMPQ_FAKELLM_URL}/v1\"", f"    model: {model}",
                 "    params: {temperature: 0.7, max_tokens: 128}"]
         if mode == "batch":
-            out += ["    mode: batch", "    batch: {max_requests: 100, poll_ms: 100}"]
+            out += ["    mode: batch", "    batch: {max_requests: 100, poll_ms: 100" + extra + "}"]
     return "\n".join(out) + "\n"
 
 
@@ -83,5 +85,83 @@ def test_batch_equals_interactive():
           f"{istats.get('requests')} requests")
 
 
+def read_jsonl(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_failures_and_expiry():
+    """Per-request 500s inside batches: with on_failure batch the jobs are
+    retried in later batches until they succeed (max_attempts 12); with
+    on_failure dead each failed one is dead at once with the provider's
+    reason. Then expired batches (the fake server answers the first half of
+    a batch, the rest expires): on_failure batch retries the expired half in
+    new batches until max_attempts (3), then the job is dead as
+    batch_expired; on_failure dead makes it dead at once."""
+    for flags, why, attempts in ((["--batch-fail", "0.3"], "HTTP 500", 12),
+                                 (["--batch-expire"], "batch_expired", 3)):
+        with Cluster(workers=1, credit=400, fakellm_args=["--batch-delay-ms", "200"] + flags) as c:
+            c.start()
+            text = spec("batch").replace("    params: {temperature: 0.7, max_tokens: 128}",
+                                         "    params: {temperature: 0.7, max_tokens: 128}\n"
+                                         f"    max_attempts: {attempts}")
+            # the Anthropic model makes a failed request dead at once
+            parts = text.split("  - alias: fake-claude")
+            text = parts[0] + "  - alias: fake-claude" + parts[1].replace("poll_ms: 100}",
+                                                                            "poll_ms: 100, on_failure: dead}")
+            run_id = c.submit(c.write("f.yaml", text))
+            path = c.wait_responses(run_id, timeout=110)
+            lines = read_jsonl(path)
+            dead = read_jsonl(os.path.join(os.path.dirname(path), "dead.jsonl"))
+            assert len(lines) + len(dead) == PROMPTS * 3, (len(lines), len(dead))
+            assert all(why in d["reason"] for d in dead), dead[:2]
+            gpt = [r for r in lines if r["source"] == "fake-gpt"]
+            gpt_dead = [d for d in dead if d["source"] == "fake-gpt"]
+            assert all(r["response"] for r in gpt)
+            assert max(r["attempts"] for r in gpt) > 1, "no job needed a second batch"
+            assert all(d["attempts"] == attempts for d in gpt_dead), gpt_dead[:2]
+            if why == "HTTP 500":
+                assert not gpt_dead, gpt_dead[:2]
+            claude = [r for r in lines if r["source"] == "fake-claude"]
+            claude_dead = [d for d in dead if d["source"] == "fake-claude"]
+            assert claude_dead and all(d["attempts"] == 1 for d in claude_dead), claude_dead[:2]
+            assert len(claude) + len(claude_dead) == PROMPTS, (len(claude), len(claude_dead))
+            st = c.fakellm_stats()["batches"]
+            print(f"   {why}: fake-gpt done {len(gpt)} (max attempts {max(r['attempts'] for r in gpt)}), "
+                  f"dead {len(gpt_dead)}; fake-claude done {len(claude)}, dead {len(claude_dead)}; "
+                  f"openai batches {st['openai']['batches_created']}, anthropic "
+                  f"{st['anthropic']['batches_created']}")
+            c.check_alive()
+
+
+def test_cancel_cancels_batches():
+    """A run cancelled while its batches run: the worker sends the
+    provider's cancel for each open batch (the fake server counts them)."""
+    with Cluster(workers=1, credit=400, fakellm_args=["--batch-delay-ms", "20000"]) as c:
+        c.start()
+        run_id = c.submit(c.write("c.yaml", spec("batch")))
+
+        def batches_open():
+            st = c.fakellm_stats()["batches"]
+            return st["openai"]["open"] >= 1 and st["anthropic"]["open"] >= 1
+
+        wait_until("batches open at the fake server", batches_open, timeout=30)
+        c.cli(["cancel", run_id])
+
+        def cancelled():
+            st = c.fakellm_stats()["batches"]
+            return st["openai"]["cancels"] >= 1 and st["anthropic"]["cancels"] >= 1 and \
+                st["openai"]["open"] == 0 and st["anthropic"]["open"] == 0
+
+        wait_until("the batches cancelled", cancelled, timeout=30)
+        st = c.fakellm_stats()["batches"]
+        assert st["openai"]["cancels"] == st["openai"]["batches_created"], st["openai"]
+        assert st["anthropic"]["cancels"] == st["anthropic"]["batches_created"], st["anthropic"]
+        time.sleep(0.5)
+        c.check_alive()
+
+
 if __name__ == "__main__":
-    main(test_batch_equals_interactive)
+    main(test_cancel_cancels_batches, test_batch_equals_interactive, test_failures_and_expiry)
