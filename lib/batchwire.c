@@ -518,12 +518,24 @@ int empq_batchwire_result(const Empq__ModelSpec *m, const char *line, size_t len
 
 /* ==================== cost ==================== */
 
-double empq_batchwire_cost(const Empq__ModelSpec *m, uint64_t input_tokens, uint64_t output_tokens)
+void empq_batchwire_prices(const Empq__ModelSpec *m, double *in, double *out)
 {
     const Empq__ModelPrices *p = m != NULL ? m->prices : NULL;
+    *in = *out = 0.0;
     if (p == NULL)
-        return 0.0;
-    double in = p->has_batch_input_per_mtok ? p->batch_input_per_mtok : 0.5 * p->input_per_mtok;
-    double outp = p->has_batch_output_per_mtok ? p->batch_output_per_mtok : 0.5 * p->output_per_mtok;
-    return ((double)input_tokens * in + (double)output_tokens * outp) / 1e6;
+        return;
+    *in = p->has_batch_input_per_mtok ? p->batch_input_per_mtok : 0.5 * p->input_per_mtok;
+    *out = p->has_batch_output_per_mtok ? p->batch_output_per_mtok : 0.5 * p->output_per_mtok;
+}
+
+int empq_batchwire_mode(const Empq__ModelSpec *m)
+{
+    return m != NULL && m->mode != NULL && strcmp(m->mode, "batch") == 0 && empq_batchwire_supported(m->provider);
+}
+
+double empq_batchwire_cost(const Empq__ModelSpec *m, uint64_t input_tokens, uint64_t output_tokens)
+{
+    double in = 0, out = 0;
+    empq_batchwire_prices(m, &in, &out);
+    return ((double)input_tokens * in + (double)output_tokens * out) / 1e6;
 }

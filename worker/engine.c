@@ -1377,11 +1377,7 @@ typedef struct worker__wbatch {
     struct worker__wbatch *next;
 } wbatch;
 
-static int is_batch_model(const Empq__ModelSpec *m)
-{
-    return m->mode != NULL && strcmp(m->mode, "batch") == 0 && m->batch != NULL &&
-           empq_batchwire_supported(m->provider);
-}
+static int is_batch_model(const Empq__ModelSpec *m) { return empq_batchwire_mode(m) && m->batch != NULL; }
 
 static const Empq__ModelSpec *wb_spec(const wbatch *b) { return b->run->models[b->model].spec; }
 

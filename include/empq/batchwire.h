@@ -163,6 +163,15 @@ int empq_batchwire_find(const Empq__ModelSpec *m, const char *body, size_t len, 
 int empq_batchwire_result(const Empq__ModelSpec *m, const char *line, size_t len, const char *api_key,
                           uint64_t now_ms, char *custom_id, empq_provider_result *out, empq_error *err);
 
+/* Model m's batch prices per million tokens: prices.batch_input_per_mtok
+ * and batch_output_per_mtok, each defaulting to half the interactive price
+ * (0 when m has no prices). in and out must not be NULL. */
+void empq_batchwire_prices(const Empq__ModelSpec *m, double *in, double *out);
+
+/* Whether m runs in batch mode (mode: batch and a provider with a batch
+ * API); m may be NULL. */
+int empq_batchwire_mode(const Empq__ModelSpec *m);
+
 /* The cost of a generation's usage at model m's batch prices
  * (prices.batch_*_per_mtok, default half the interactive prices; 0 when m
  * has no prices). */

@@ -163,5 +163,51 @@ def test_cancel_cancels_batches():
         c.check_alive()
 
 
+def test_batch_price_and_max_cost():
+    """Cost at the batch price: fake-gpt has interactive prices of 1 per
+    token and no batch price (half: 0.5 per token), fake-claude an explicit
+    batch price (0.2 per token). empq status shows those costs; fake-gpt's
+    max_cost, below what its whole share would cost at the batch price,
+    stops it: the jobs past the budget are never leased, so never put in a
+    batch, and what it spent stays within the budget."""
+    budget = 1500.0
+    text = spec("batch")
+    parts = text.split("  - alias: fake-claude")
+    text = (parts[0].rstrip("\n") + "\n    prices: {input_per_mtok: 1000000, output_per_mtok: 1000000, "
+            f"max_cost: {budget}}}\n" + "  - alias: fake-claude" + parts[1].rstrip("\n") +
+            "\n    prices: {input_per_mtok: 1000000, output_per_mtok: 1000000, batch_input_per_mtok: 200000, "
+            "batch_output_per_mtok: 200000}\n")
+    with Cluster(workers=1, credit=400, fakellm_args=["--batch-delay-ms", "100"]) as c:
+        c.start()
+        run = c.submit(c.write("cost.yaml", text))
+
+        def status():
+            st = json.loads(c.cli(["status", run, "--json"]).stdout)
+            st = st["runs"][0] if "runs" in st else st
+            return st, {m["source"]: m for m in st["models"]}
+
+        def settled():
+            c.check_alive()
+            _, m = status()
+            return m["fake-claude"]["done"] == PROMPTS and m["fake-gpt"].get("stopped") and \
+                m["fake-gpt"]["leased"] == 0
+
+        wait_until("fake-claude done and fake-gpt stopped", settled, timeout=90, interval=0.2)
+        time.sleep(0.5)
+        st, m = status()
+        g, a = m["fake-gpt"], m["fake-claude"]
+        assert abs(a["cost"] - 0.2 * (a["tokens_in"] + a["tokens_out"])) < 1e-6, a
+        assert abs(g["cost"] - 0.5 * (g["tokens_in"] + g["tokens_out"])) < 1e-6, g
+        whole = g["cost"] / max(g["done"], 1) * PROMPTS
+        assert whole > budget, (whole, budget)  # the whole share would cost more than the budget
+        assert budget * 0.5 <= g["cost"] <= budget * 1.05, g
+        assert g["pending"] > 0 and g["done"] + g["pending"] == PROMPTS, g
+        sent = c.fakellm_stats()["batches"]["openai"]["requests_succeeded"]
+        assert sent == g["done"], (sent, g["done"])  # nothing past the budget went into a batch
+        print(f"   fake-gpt: {g['done']} done, cost {g['cost']:.1f} of {budget:.0f} (whole share ~{whole:.0f}); "
+              f"fake-claude cost {a['cost']:.1f} at 0.2 per token", flush=True)
+
+
 if __name__ == "__main__":
-    main(test_cancel_cancels_batches, test_batch_equals_interactive, test_failures_and_expiry)
+    main(test_cancel_cancels_batches, test_batch_equals_interactive, test_batch_price_and_max_cost,
+         test_failures_and_expiry)

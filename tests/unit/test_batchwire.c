@@ -335,6 +335,15 @@ static void test_cost(void)
     prices.batch_input_per_mtok = 0.5;
     prices.batch_output_per_mtok = 3.0;
     CHECK(empq_batchwire_cost(&spec, 2000000, 1000000) == 1.0 + 3.0);
+    double in = -1, out = -1;
+    empq_batchwire_prices(&spec, &in, &out);
+    CHECK(in == 0.5 && out == 3.0);
+    CHECK(!empq_batchwire_mode(&spec));
+    spec.mode = "batch";
+    CHECK(empq_batchwire_mode(&spec));
+    spec.provider = "gemini";
+    CHECK(!empq_batchwire_mode(&spec));
+    CHECK(!empq_batchwire_mode(NULL));
 }
 
 int main(void)
