@@ -262,6 +262,23 @@ int worker__batch_claim(empq_store *s, const char *key, const char *owner, uint3
     return v == 1;
 }
 
+int worker__batch_owner(empq_store *s, const char *key, char *owner, size_t len, empq_error *err)
+{
+    if (s == NULL || key == NULL || owner == NULL || len == 0)
+        return empq_error_set(err, EMPQ_EINVAL, "batch records: owner needs a key and a buffer");
+    owner[0] = '\0';
+    rec_keys k;
+    keys_of(key, NULL, &k);
+    const char *argv[] = {"GET", k.owner};
+    redisReply *r = run_cmd(s, 2, argv, err);
+    if (r == NULL)
+        return EMPQ_ESTORE;
+    if (r->type == REDIS_REPLY_STRING)
+        snprintf(owner, len, "%s", r->str);
+    freeReplyObject(r);
+    return EMPQ_OK;
+}
+
 /* The value of field f in an HGETALL reply, or NULL. */
 static const char *field_of(const redisReply *r, const char *f)
 {

@@ -82,6 +82,10 @@ int worker__batch_advance(empq_store *s, const char *key, worker__batch_state to
  * owner holds it now, 0 when another worker does; negative EMPQ_ESTORE. */
 int worker__batch_claim(empq_store *s, const char *key, const char *owner, uint32_t ttl_ms, empq_error *err);
 
+/* The owner of record key into owner (len bytes; "" when the owner's time
+ * has passed or there is none). EMPQ_OK; EMPQ_ESTORE with err set. */
+int worker__batch_owner(empq_store *s, const char *key, char *owner, size_t len, empq_error *err);
+
 /* Reads record key into out (cleared first). EMPQ_OK; EMPQ_ENOTFOUND;
  * EMPQ_EPARSE for a record that does not read; EMPQ_ESTORE with err set. */
 int worker__batch_load(empq_store *s, const char *key, worker__batch_rec *out, empq_error *err);

@@ -118,6 +118,7 @@ struct worker__engine {
     int store_down;              /* the last store call failed */
     uint64_t store_down_errors;  /* failures since it went down */
     struct worker__wbatch *batches; /* batch mode: groups collecting and batches running */
+    uint64_t batch_scan_at;      /* mono: next look for open batches whose owner died */
     /* worker__engine_unusable scratch, reused */
     Empq__ModelProblem *probs;
     Empq__ModelProblem **prob_ptrs;
@@ -1337,9 +1338,12 @@ size_t worker__engine_unusable(worker__engine *e, Empq__ModelProblem ***out)
  * are. Its jobs stay leased to this worker meanwhile. */
 
 #define BATCH_LINGER_MS 300u        /* a group closes after this long without a new job */
-#define BATCH_OWNER_MS 600000u      /* the record's owner key lives this long, renewed at each poll */
+#define BATCH_OWNER_MS 30000u       /* the record's owner key lives at least this long (and 3 x the
+                                       longest poll interval), renewed at each poll */
 #define BATCH_CALL_RETRY_MS 1000u   /* a failed call is tried again after this, doubling */
 #define BATCH_CALL_TRIES 8u         /* failed calls in a row before the batch's jobs are handed back */
+#define BATCH_HELD_RETRY_MS 5000u   /* a leased job found in another open batch comes back after this */
+#define BATCH_SCAN_MS 2000u         /* how often the open records are checked for a dead owner */
 
 typedef enum wb_phase {
     WB_COLLECT = 0, /* taking jobs */
@@ -1372,12 +1376,21 @@ typedef struct worker__wbatch {
     uint64_t next_at;
     uint32_t poll_ms, poll_cur, failures;
     uint64_t last_counts;
+    int adopted;      /* taken over from a worker that died */
     int cancel;       /* the run was cancelled: the next call is the provider's cancel */
     int cancel_sent;
     struct worker__wbatch *next;
 } wbatch;
 
 static int is_batch_model(const Empq__ModelSpec *m) { return empq_batchwire_mode(m) && m->batch != NULL; }
+
+/* How long a record's owner key lives: past three of the longest polls. */
+static uint32_t owner_ttl(const Empq__ModelSpec *m)
+{
+    uint64_t poll = m->batch != NULL && m->batch->poll_ms > 0 ? m->batch->poll_ms : 30000;
+    uint64_t t = poll * 10 * 3;
+    return t < BATCH_OWNER_MS ? BATCH_OWNER_MS : t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+}
 
 static const Empq__ModelSpec *wb_spec(const wbatch *b) { return b->run->models[b->model].spec; }
 
@@ -1428,6 +1441,16 @@ static void wb_hand_back(worker__engine *e, wbatch *b, Empq__OutcomeKind kind, c
         b->ctl = NULL;
     }
     wb_free(e, b);
+}
+
+/* Forgets b's jobs without an outcome and frees b. */
+static void wb_release_one(worker__engine *e, wbatch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (b->reqs[i] != NULL)
+            req_recycle(e, b->reqs[i]);
+    b->n = 0;
+    wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RELEASED, NULL);
 }
 
 static int cmp_req_job(const void *a, const void *b)
@@ -1546,7 +1569,7 @@ static void wb_close(worker__engine *e, wbatch *b)
         att[i] = b->reqs[i]->attempt;
     }
     int rc = worker__batch_prepare(e->store, b->run->id, b->model, jobs, att, b->n, e->opt.worker_id,
-                                   BATCH_OWNER_MS, &b->rec, &err);
+                                   owner_ttl(m), &b->rec, &err);
     free(jobs);
     free(att);
     if (rc != EMPQ_OK) {
@@ -1565,14 +1588,14 @@ static void wb_close(worker__engine *e, wbatch *b)
             b->reqs[k++] = r;
             continue;
         }
-        /* its batch's owner reports it when that batch ends; until a
-         * worker adopts the batch of an owner that died, this is a retry
-         * (bounded by max_attempts) */
+        /* its batch's owner (or the worker that takes the batch over when
+         * the owner died) writes its result when that batch ends: until
+         * then the job comes back now and then, not counted as an attempt */
         Empq__Job j = job_of(r);
         worker__run *run = r->run;
         run->refs++;
         req_recycle(e, r);
-        fin_fail(e, run, run->id, &j, m->max_attempts, 1, m->batch->poll_ms > 0 ? m->batch->poll_ms : 30000,
+        fin_fail(e, run, run->id, &j, m->max_attempts, 2, BATCH_HELD_RETRY_MS,
                  "batch: the job is in another open provider batch");
         run->refs--;
     }
@@ -1833,6 +1856,15 @@ static void wb_call_done(worker__engine *e, worker__req *r)
                                      (uint32_t)b->n, (const char *const *)taken, nt, &b->info, NULL, &err);
             worker__batch_rec_clear(&rec);
             empq_store_free_strings(taken, nt);
+            if (rc == EMPQ_ENOTFOUND && b->adopted) {
+                /* its owner died before the create: nothing was sent; the
+                 * jobs go back to new batches (they are not this worker's) */
+                req_recycle(e, r);
+                EMPQ_INFO("event=batch_never_sent batch=%s action=close", b->rec.key);
+                worker__batch_finish(e->store, b->rec.key, NULL);
+                wb_release_one(e, b);
+                return;
+            }
             if (rc == EMPQ_ENOTFOUND) { /* never made: create it now */
                 b->phase = WB_CREATE;
                 req_recycle(e, r);
@@ -1868,7 +1900,7 @@ static void wb_call_done(worker__engine *e, worker__req *r)
             return;
         }
         b->failures = 0;
-        worker__batch_claim(e->store, b->rec.key, e->opt.worker_id, BATCH_OWNER_MS, NULL);
+        worker__batch_claim(e->store, b->rec.key, e->opt.worker_id, owner_ttl(m), NULL);
         if (b->info.state == EMPQ_BATCH_OPEN && !b->cancel_sent) {
             /* a cancelled run cancels its open batches (what finished is
              * still read and written: it is paid for) */
@@ -1916,8 +1948,153 @@ static void wb_call_done(worker__engine *e, worker__req *r)
     req_recycle(e, r);
 }
 
+/* A request standing for job `job` of an adopted batch: its prompt, model
+ * and sample from the job index, its cache key from the rendered prompt. */
+static worker__req *wb_adopt_req(worker__engine *e, worker__run *run, uint32_t job, uint32_t attempt)
+{
+    const Empq__RunSpec *spec = run->run->spec;
+    uint32_t samples = 1;
+    for (size_t i = 0; i < spec->n_models; i++)
+        if (spec->models[i]->has_samples && spec->models[i]->samples > samples)
+            samples = spec->models[i]->samples;
+    uint32_t sample = job % samples, model = (job / samples) % (uint32_t)run->n_models;
+    uint32_t prompt = job / samples / (uint32_t)run->n_models;
+    Empq__Prompt *p = NULL;
+    if (prompt >= run->run->n_prompts || empq_store_prompts_get(e->store, run->id, &prompt, 1, &p) != EMPQ_OK ||
+        p == NULL)
+        return NULL;
+    const Empq__ModelSpec *m = run->models[model].spec;
+    char *user = NULL, *sys = NULL;
+    empq_error err = {0};
+    int rc = empq_template_render(spec->template_user != NULL ? spec->template_user : "{prompt}", p, &user, &err);
+    if (rc == EMPQ_OK && spec->template_system != NULL && spec->template_system[0] != '\0')
+        rc = empq_template_render(spec->template_system, p, &sys, &err);
+    worker__req *r = rc == EMPQ_OK ? req_get(e) : NULL;
+    if (r != NULL) {
+        r->run = run;
+        run->refs++;
+        r->job = job;
+        r->prompt = prompt;
+        r->model = model;
+        r->sample = sample;
+        r->attempt = attempt;
+        r->started_ms = empq_now_ms();
+        r->started_mono = empq_mono_ms();
+        if (empq_cachekey(m, sys, user, sample, r->cache_key, &err) != EMPQ_OK)
+            r->cache_key[0] = '\0';
+    }
+    free(user);
+    free(sys);
+    empq__prompt__free_unpacked(p, NULL);
+    return r;
+}
+
+/* Takes over record key, whose owner died: its jobs become requests of a
+ * new batch here, polled (or, when the create's answer was never recorded,
+ * looked for first) and read back as if this worker had sent it. */
+static void wb_adopt(worker__engine *e, const char *key)
+{
+    for (wbatch *b = e->batches; b != NULL; b = b->next)
+        if (strcmp(b->rec.key, key) == 0)
+            return;
+    empq_error err = {0};
+    worker__batch_rec rec = {0};
+    if (worker__batch_load(e->store, key, &rec, &err) != EMPQ_OK || rec.state == WORKER_BATCH_DONE) {
+        worker__batch_rec_clear(&rec);
+        return;
+    }
+    int rc = EMPQ_OK;
+    char why[EMPQ_ERROR_MSG_MAX];
+    worker__run *run = run_get(e, rec.run, &rc, why, sizeof why);
+    if (run == NULL || rec.model >= run->n_models || !is_batch_model(run->models[rec.model].spec)) {
+        worker__batch_rec_clear(&rec);
+        return;
+    }
+    wmodel *wm = &run->models[rec.model];
+    wmodel_ready(e, run, wm);
+    if (wm->prep_rc != EMPQ_OK || worker__batch_claim(e->store, key, e->opt.worker_id, owner_ttl(wm->spec), &err) != 1) {
+        worker__batch_rec_clear(&rec);
+        return;
+    }
+    wbatch *b = calloc(1, sizeof *b);
+    if (b == NULL || (b->reqs = calloc(rec.n + 1, sizeof *b->reqs)) == NULL ||
+        (b->jobs = calloc(rec.n + 1, sizeof *b->jobs)) == NULL) {
+        if (b != NULL) {
+            free(b->reqs);
+            free(b);
+        }
+        worker__batch_rec_clear(&rec);
+        return;
+    }
+    b->run = run;
+    run->refs++;
+    b->model = rec.model;
+    b->rec = rec;
+    b->adopted = 1;
+    b->next = e->batches;
+    e->batches = b;
+    for (size_t i = 0; i < rec.n; i++) {
+        worker__req *r = wb_adopt_req(e, run, rec.jobs[i], rec.attempts[i]);
+        if (r == NULL) {
+            /* Redis or memory trouble: give the record back to a later scan */
+            EMPQ_WARN_LIMITED("batch_adopt", "event=batch_adopt_failed batch=%s", key);
+            worker__batch_claim(e->store, key, e->opt.worker_id, 1, NULL);
+            for (size_t k = 0; k < b->n; k++)
+                req_recycle(e, b->reqs[k]);
+            b->n = 0;
+            wb_free(e, b);
+            return;
+        }
+        r->batch = b;
+        b->reqs[b->n] = r;
+        b->jobs[b->n] = r->job;
+        b->n++;
+    }
+    qsort(b->reqs, b->n, sizeof *b->reqs, cmp_req_job);
+    for (size_t i = 0; i < b->n; i++)
+        b->jobs[i] = b->reqs[i]->job;
+    const Empq__ModelSpec *m = wm->spec;
+    b->poll_ms = m->batch->poll_ms > 0 ? m->batch->poll_ms : 30000;
+    b->poll_cur = b->poll_ms;
+    if (b->rec.state >= WORKER_BATCH_SUBMITTED) {
+        snprintf(b->info.id, sizeof b->info.id, "%s", b->rec.batch_id);
+        b->phase = WB_POLL;
+    } else {
+        b->phase = WB_FIND; /* sent or not? the provider's list says */
+    }
+    b->due = 1;
+    b->next_at = empq_mono_ms();
+    EMPQ_INFO("event=batch_adopted batch=%s state=%s provider_id=%s jobs=%zu", key,
+              worker__batch_state_name(b->rec.state), b->rec.batch_id, b->n);
+}
+
+/* Looks for open records whose owner's key has expired (the owner died). */
+static void wb_scan(worker__engine *e)
+{
+    char **keys = NULL;
+    size_t n = 0;
+    if (worker__batch_open_keys(e->store, &keys, &n, NULL) != EMPQ_OK)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        int mine = 0;
+        for (wbatch *b = e->batches; b != NULL && !mine; b = b->next)
+            mine = strcmp(b->rec.key, keys[i]) == 0;
+        char owner[128];
+        /* no owner (its time passed: it died), or this worker's own id (it
+         * was restarted) */
+        if (!mine && worker__batch_owner(e->store, keys[i], owner, sizeof owner, NULL) == EMPQ_OK &&
+            (owner[0] == '\0' || strcmp(owner, e->opt.worker_id) == 0))
+            wb_adopt(e, keys[i]);
+    }
+    empq_store_free_strings(keys, n);
+}
+
 void worker__engine_tick(worker__engine *e, uint64_t now_mono)
 {
+    if (!e->stopping && now_mono >= e->batch_scan_at) {
+        e->batch_scan_at = now_mono + BATCH_SCAN_MS;
+        wb_scan(e);
+    }
     wbatch *b = e->batches;
     while (b != NULL) {
         wbatch *next = b->next;
