@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
+#include "empq/batchrec.h"
 #include "empq/batchwire.h"
 #include "empq/cachekey.h"
 #include "empq/log.h"
@@ -1364,7 +1364,7 @@ typedef struct worker__wbatch {
     size_t bytes;
     uint64_t last_add_mono;
     wb_phase phase;
-    worker__batch_rec rec;
+    empq_batchrec rec;
     empq_batch_info info;
     char *payload;    /* the JSONL file (OpenAI) or the create body (Anthropic) */
     size_t payload_len;
@@ -1409,7 +1409,7 @@ static void wb_free(worker__engine *e, struct worker__wbatch *b)
     free(b->create);
     free(b->ctl_url);
     curl_slist_free_all(b->ctl_headers);
-    worker__batch_rec_clear(&b->rec);
+    empq_batchrec_clear(&b->rec);
     b->run->refs--;
     free(b);
 }
@@ -1568,7 +1568,7 @@ static void wb_close(worker__engine *e, wbatch *b)
         jobs[i] = b->reqs[i]->job;
         att[i] = b->reqs[i]->attempt;
     }
-    int rc = worker__batch_prepare(e->store, b->run->id, b->model, jobs, att, b->n, e->opt.worker_id,
+    int rc = empq_batchrec_prepare(e->store, b->run->id, b->model, jobs, att, b->n, e->opt.worker_id,
                                    owner_ttl(m), &b->rec, &err);
     free(jobs);
     free(att);
@@ -1606,7 +1606,7 @@ static void wb_close(worker__engine *e, wbatch *b)
     }
     b->jobs = malloc(b->n * sizeof *b->jobs);
     if (b->jobs == NULL) {
-        worker__batch_finish(e->store, b->rec.key, NULL);
+        empq_batchrec_finish(e->store, b->rec.key, NULL);
         wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RETRY, "worker out of memory");
         return;
     }
@@ -1632,7 +1632,7 @@ static void wb_close(worker__engine *e, wbatch *b)
         rc = empq_buf_append(&pay, "]}", 2);
     if (rc != EMPQ_OK) {
         empq_buf_free(&pay);
-        worker__batch_finish(e->store, b->rec.key, NULL);
+        empq_batchrec_finish(e->store, b->rec.key, NULL);
         wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RETRY, err.msg[0] ? err.msg : "worker out of memory");
         return;
     }
@@ -1647,12 +1647,12 @@ static void wb_close(worker__engine *e, wbatch *b)
          * ready to create, with the time the create starts */
         char ms[24];
         snprintf(ms, sizeof ms, "%llu", (unsigned long long)empq_now_ms());
-        rc = worker__batch_advance(e->store, b->rec.key, WORKER_BATCH_UPLOADED, NULL, NULL, &err);
+        rc = empq_batchrec_advance(e->store, b->rec.key, EMPQ_BATCHREC_UPLOADED, NULL, NULL, &err);
         if (rc == EMPQ_OK)
-            rc = worker__batch_advance(e->store, b->rec.key, WORKER_BATCH_UPLOADED, "created_ms", ms, &err);
+            rc = empq_batchrec_advance(e->store, b->rec.key, EMPQ_BATCHREC_UPLOADED, "created_ms", ms, &err);
         if (rc != EMPQ_OK) {
             store_failed(e, "batch_advance", err.msg);
-            worker__batch_finish(e->store, b->rec.key, NULL);
+            empq_batchrec_finish(e->store, b->rec.key, NULL);
             wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RETRY, err.msg);
             return;
         }
@@ -1752,7 +1752,7 @@ static void wb_done(worker__engine *e, wbatch *b, const char *why)
     empq_error err = {0};
     EMPQ_INFO("event=batch_done batch=%s provider_id=%s state=%s", b->rec.key, b->info.id,
               empq_batchwire_state_name(b->info.state));
-    if (worker__batch_finish(e->store, b->rec.key, &err) != EMPQ_OK)
+    if (empq_batchrec_finish(e->store, b->rec.key, &err) != EMPQ_OK)
         EMPQ_WARN("event=batch_finish_failed batch=%s error=\"%s\"", b->rec.key, err.msg);
     wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RETRY, why);
 }
@@ -1786,7 +1786,7 @@ static void wb_call_failed(worker__engine *e, wbatch *b, long status, const char
         char why[256];
         snprintf(why, sizeof why, "batch: the provider refused the batch (HTTP %ld: %s)", status, ex);
         empq_error err = {0};
-        worker__batch_finish(e->store, b->rec.key, &err);
+        empq_batchrec_finish(e->store, b->rec.key, &err);
         wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RETRY, why);
         return;
     }
@@ -1822,7 +1822,7 @@ static void wb_call_done(worker__engine *e, worker__req *r)
         int rc = fid != NULL ? empq_batchwire_create_body(m, fid, b->rec.key, NULL, NULL, 0, &cb, NULL, &err)
                              : EMPQ_EPARSE;
         if (rc == EMPQ_OK)
-            rc = worker__batch_advance(e->store, b->rec.key, WORKER_BATCH_UPLOADED, "file_id", fid, &err);
+            rc = empq_batchrec_advance(e->store, b->rec.key, EMPQ_BATCHREC_UPLOADED, "file_id", fid, &err);
         json_decref(o);
         if (rc != EMPQ_OK) {
             free(cb);
@@ -1836,7 +1836,7 @@ static void wb_call_done(worker__engine *e, worker__req *r)
         b->failures = 0;
         char ms[24];
         snprintf(ms, sizeof ms, "%llu", (unsigned long long)empq_now_ms());
-        worker__batch_advance(e->store, b->rec.key, WORKER_BATCH_UPLOADED, "created_ms", ms, NULL);
+        empq_batchrec_advance(e->store, b->rec.key, EMPQ_BATCHREC_UPLOADED, "created_ms", ms, NULL);
         req_recycle(e, r);
         wb_call_phase(e, b);
         return;
@@ -1849,19 +1849,19 @@ static void wb_call_done(worker__engine *e, worker__req *r)
         } else {
             char **taken = NULL;
             size_t nt = 0;
-            worker__batch_taken_ids(e->store, b->rec.key, &taken, &nt, NULL);
-            worker__batch_rec rec = {0};
-            worker__batch_load(e->store, b->rec.key, &rec, NULL);
+            empq_batchrec_taken_ids(e->store, b->rec.key, &taken, &nt, NULL);
+            empq_batchrec rec = {0};
+            empq_batchrec_load(e->store, b->rec.key, &rec, NULL);
             rc = empq_batchwire_find(m, body.data, body.len, b->rec.key, (int64_t)(rec.created_ms / 1000) - 1,
                                      (uint32_t)b->n, (const char *const *)taken, nt, &b->info, NULL, &err);
-            worker__batch_rec_clear(&rec);
+            empq_batchrec_clear(&rec);
             empq_store_free_strings(taken, nt);
             if (rc == EMPQ_ENOTFOUND && b->adopted) {
                 /* its owner died before the create: nothing was sent; the
                  * jobs go back to new batches (they are not this worker's) */
                 req_recycle(e, r);
                 EMPQ_INFO("event=batch_never_sent batch=%s action=close", b->rec.key);
-                worker__batch_finish(e->store, b->rec.key, NULL);
+                empq_batchrec_finish(e->store, b->rec.key, NULL);
                 wb_release_one(e, b);
                 return;
             }
@@ -1873,7 +1873,7 @@ static void wb_call_done(worker__engine *e, worker__req *r)
             }
         }
         if (rc == EMPQ_OK)
-            rc = worker__batch_advance(e->store, b->rec.key, WORKER_BATCH_SUBMITTED, "batch_id", b->info.id, &err);
+            rc = empq_batchrec_advance(e->store, b->rec.key, EMPQ_BATCHREC_SUBMITTED, "batch_id", b->info.id, &err);
         req_recycle(e, r);
         if (rc != EMPQ_OK) {
             /* the batch may exist while its record does not say so: never
@@ -1900,7 +1900,10 @@ static void wb_call_done(worker__engine *e, worker__req *r)
             return;
         }
         b->failures = 0;
-        worker__batch_claim(e->store, b->rec.key, e->opt.worker_id, owner_ttl(m), NULL);
+        empq_batchrec_claim(e->store, b->rec.key, e->opt.worker_id, owner_ttl(m), NULL);
+        empq_batchrec_note(e->store, b->rec.key, b->info.status, b->info.total, b->info.done_ok,
+                           b->info.done_failed, b->info.expires_at > 0 ? (uint64_t)b->info.expires_at * 1000 : 0,
+                           NULL);
         if (b->info.state == EMPQ_BATCH_OPEN && !b->cancel_sent) {
             /* a cancelled run cancels its open batches (what finished is
              * still read and written: it is paid for) */
@@ -1928,7 +1931,7 @@ static void wb_call_done(worker__engine *e, worker__req *r)
             b->next_at = now + b->poll_cur;
             return;
         }
-        worker__batch_advance(e->store, b->rec.key, WORKER_BATCH_ENDED, NULL, NULL, NULL);
+        empq_batchrec_advance(e->store, b->rec.key, EMPQ_BATCHREC_ENDED, NULL, NULL, NULL);
         if (b->info.state == EMPQ_BATCH_FAILED) {
             char why[EMPQ_PROVIDER_REASON_MAX + 32];
             snprintf(why, sizeof why, "batch failed: %s", b->info.reason);
@@ -1998,22 +2001,22 @@ static void wb_adopt(worker__engine *e, const char *key)
         if (strcmp(b->rec.key, key) == 0)
             return;
     empq_error err = {0};
-    worker__batch_rec rec = {0};
-    if (worker__batch_load(e->store, key, &rec, &err) != EMPQ_OK || rec.state == WORKER_BATCH_DONE) {
-        worker__batch_rec_clear(&rec);
+    empq_batchrec rec = {0};
+    if (empq_batchrec_load(e->store, key, &rec, &err) != EMPQ_OK || rec.state == EMPQ_BATCHREC_DONE) {
+        empq_batchrec_clear(&rec);
         return;
     }
     int rc = EMPQ_OK;
     char why[EMPQ_ERROR_MSG_MAX];
     worker__run *run = run_get(e, rec.run, &rc, why, sizeof why);
     if (run == NULL || rec.model >= run->n_models || !is_batch_model(run->models[rec.model].spec)) {
-        worker__batch_rec_clear(&rec);
+        empq_batchrec_clear(&rec);
         return;
     }
     wmodel *wm = &run->models[rec.model];
     wmodel_ready(e, run, wm);
-    if (wm->prep_rc != EMPQ_OK || worker__batch_claim(e->store, key, e->opt.worker_id, owner_ttl(wm->spec), &err) != 1) {
-        worker__batch_rec_clear(&rec);
+    if (wm->prep_rc != EMPQ_OK || empq_batchrec_claim(e->store, key, e->opt.worker_id, owner_ttl(wm->spec), &err) != 1) {
+        empq_batchrec_clear(&rec);
         return;
     }
     wbatch *b = calloc(1, sizeof *b);
@@ -2023,7 +2026,7 @@ static void wb_adopt(worker__engine *e, const char *key)
             free(b->reqs);
             free(b);
         }
-        worker__batch_rec_clear(&rec);
+        empq_batchrec_clear(&rec);
         return;
     }
     b->run = run;
@@ -2038,7 +2041,7 @@ static void wb_adopt(worker__engine *e, const char *key)
         if (r == NULL) {
             /* Redis or memory trouble: give the record back to a later scan */
             EMPQ_WARN_LIMITED("batch_adopt", "event=batch_adopt_failed batch=%s", key);
-            worker__batch_claim(e->store, key, e->opt.worker_id, 1, NULL);
+            empq_batchrec_claim(e->store, key, e->opt.worker_id, 1, NULL);
             for (size_t k = 0; k < b->n; k++)
                 req_recycle(e, b->reqs[k]);
             b->n = 0;
@@ -2056,7 +2059,7 @@ static void wb_adopt(worker__engine *e, const char *key)
     const Empq__ModelSpec *m = wm->spec;
     b->poll_ms = m->batch->poll_ms > 0 ? m->batch->poll_ms : 30000;
     b->poll_cur = b->poll_ms;
-    if (b->rec.state >= WORKER_BATCH_SUBMITTED) {
+    if (b->rec.state >= EMPQ_BATCHREC_SUBMITTED) {
         snprintf(b->info.id, sizeof b->info.id, "%s", b->rec.batch_id);
         b->phase = WB_POLL;
     } else {
@@ -2065,7 +2068,7 @@ static void wb_adopt(worker__engine *e, const char *key)
     b->due = 1;
     b->next_at = empq_mono_ms();
     EMPQ_INFO("event=batch_adopted batch=%s state=%s provider_id=%s jobs=%zu", key,
-              worker__batch_state_name(b->rec.state), b->rec.batch_id, b->n);
+              empq_batchrec_state_name(b->rec.state), b->rec.batch_id, b->n);
 }
 
 /* Looks for open records whose owner's key has expired (the owner died). */
@@ -2073,7 +2076,7 @@ static void wb_scan(worker__engine *e)
 {
     char **keys = NULL;
     size_t n = 0;
-    if (worker__batch_open_keys(e->store, &keys, &n, NULL) != EMPQ_OK)
+    if (empq_batchrec_open_keys(e->store, &keys, &n, NULL) != EMPQ_OK)
         return;
     for (size_t i = 0; i < n; i++) {
         int mine = 0;
@@ -2082,7 +2085,7 @@ static void wb_scan(worker__engine *e)
         char owner[128];
         /* no owner (its time passed: it died), or this worker's own id (it
          * was restarted) */
-        if (!mine && worker__batch_owner(e->store, keys[i], owner, sizeof owner, NULL) == EMPQ_OK &&
+        if (!mine && empq_batchrec_owner(e->store, keys[i], owner, sizeof owner, NULL) == EMPQ_OK &&
             (owner[0] == '\0' || strcmp(owner, e->opt.worker_id) == 0))
             wb_adopt(e, keys[i]);
     }

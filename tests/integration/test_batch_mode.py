@@ -137,8 +137,10 @@ def test_failures_and_expiry():
 
 
 def test_cancel_cancels_batches():
-    """A run cancelled while its batches run: the worker sends the
-    provider's cancel for each open batch (the fake server counts them)."""
+    """empq status lists a run's open batches (state, provider status,
+    counts, age, deadline); a run cancelled while its batches run: the
+    worker sends the provider's cancel for each open batch (the fake server
+    counts them)."""
     with Cluster(workers=1, credit=400, fakellm_args=["--batch-delay-ms", "20000"]) as c:
         c.start()
         run_id = c.submit(c.write("c.yaml", spec("batch")))
@@ -148,6 +150,23 @@ def test_cancel_cancels_batches():
             return st["openai"]["open"] >= 1 and st["anthropic"]["open"] >= 1
 
         wait_until("batches open at the fake server", batches_open, timeout=30)
+
+        def status_batches():
+            st = json.loads(c.cli(["status", run_id, "--json"]).stdout)
+            st = st["runs"][0] if "runs" in st else st
+            return st["batches"]
+
+        # empq status shows each open batch: state, counts, age, deadline
+        wait_until("status shows the submitted batches",
+                   lambda: len(status_batches()) == 4 and
+                   all(b["state"] == "submitted" and b["provider_status"] for b in status_batches()),
+                   timeout=20, interval=0.2)
+        bs = status_batches()
+        assert sorted(b["source"] for b in bs) == ["fake-claude"] * 2 + ["fake-gpt"] * 2, bs
+        assert sum(b["requests"] for b in bs) == PROMPTS * 2, bs
+        assert all(b["provider_id"] and b["created_at"] and b["expires_at"] for b in bs), bs
+        text = c.cli(["status", run_id]).stdout
+        assert text.count("  batch ") == 4 and "deadline in" in text, text
         c.cli(["cancel", run_id])
 
         def cancelled():

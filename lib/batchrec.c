@@ -1,5 +1,5 @@
-/* batch.c: durable records of provider batches in Redis (batch.h). */
-#include "batch.h"
+/* batchrec.c: durable records of provider batches in Redis (batchrec.h). */
+#include "empq/batchrec.h"
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -12,12 +12,12 @@
 static const char *const STATE_NAMES[] = {"prepared", "uploaded", "submitted", "ended", "done"};
 #define N_STATES (sizeof STATE_NAMES / sizeof STATE_NAMES[0])
 
-const char *worker__batch_state_name(worker__batch_state s)
+const char *empq_batchrec_state_name(empq_batchrec_state s)
 {
     return (size_t)s < N_STATES ? STATE_NAMES[s] : "unknown";
 }
 
-void worker__batch_rec_clear(worker__batch_rec *r)
+void empq_batchrec_clear(empq_batchrec *r)
 {
     if (r == NULL)
         return;
@@ -63,9 +63,9 @@ static int eval_int(empq_store *s, int argc, const char **argv, long long *v, em
 
 /* The Redis keys of one record. */
 typedef struct rec_keys {
-    char rec[WORKER_BATCH_KEY_MAX + 16];
-    char owner[WORKER_BATCH_KEY_MAX + 24];
-    char batched[WORKER_BATCH_KEY_MAX + 24];
+    char rec[EMPQ_BATCHREC_KEY_MAX + 16];
+    char owner[EMPQ_BATCHREC_KEY_MAX + 24];
+    char batched[EMPQ_BATCHREC_KEY_MAX + 24];
 } rec_keys;
 
 static void keys_of(const char *key, const char *run, rec_keys *k)
@@ -127,7 +127,7 @@ static const char FINISH_LUA[] =
 /* ==================== jobs text ==================== */
 
 /* Reads "job:attempt,job:attempt" into out->jobs/attempts. */
-static int parse_jobs(const char *s, worker__batch_rec *out)
+static int parse_jobs(const char *s, empq_batchrec *out)
 {
     size_t cap = 1;
     for (const char *p = s; *p != '\0'; p++)
@@ -157,9 +157,9 @@ static int parse_jobs(const char *s, worker__batch_rec *out)
 
 /* ==================== operations ==================== */
 
-int worker__batch_prepare(empq_store *s, const char *run, uint32_t model, const uint32_t *jobs,
+int empq_batchrec_prepare(empq_store *s, const char *run, uint32_t model, const uint32_t *jobs,
                           const uint32_t *attempts, size_t n, const char *owner, uint32_t owner_ms,
-                          worker__batch_rec *out, empq_error *err)
+                          empq_batchrec *out, empq_error *err)
 {
     if (s == NULL || run == NULL || jobs == NULL || attempts == NULL || n == 0 || owner == NULL || out == NULL)
         return empq_error_set(err, EMPQ_EINVAL, "batch records: prepare needs a run, jobs and an owner");
@@ -219,19 +219,19 @@ int worker__batch_prepare(empq_store *s, const char *run, uint32_t model, const 
         rc = empq_error_set(err, EMPQ_ENOMEM, "batch records: out of memory");
     freeReplyObject(r);
     if (rc != EMPQ_OK)
-        worker__batch_rec_clear(out);
+        empq_batchrec_clear(out);
     return rc;
 }
 
-int worker__batch_advance(empq_store *s, const char *key, worker__batch_state to, const char *field,
+int empq_batchrec_advance(empq_store *s, const char *key, empq_batchrec_state to, const char *field,
                           const char *value, empq_error *err)
 {
     int same = field != NULL && strcmp(field, "created_ms") == 0;
-    if (s == NULL || key == NULL || (size_t)to >= N_STATES || (!same && to == WORKER_BATCH_PREPARED) ||
-        (same && to > WORKER_BATCH_UPLOADED))
+    if (s == NULL || key == NULL || (size_t)to >= N_STATES || (!same && to == EMPQ_BATCHREC_PREPARED) ||
+        (same && to > EMPQ_BATCHREC_UPLOADED))
         return empq_error_set(err, EMPQ_EINVAL, "batch records: no such move to %s",
-                              worker__batch_state_name(to));
-    worker__batch_state from = same ? to : (worker__batch_state)(to - 1);
+                              empq_batchrec_state_name(to));
+    empq_batchrec_state from = same ? to : (empq_batchrec_state)(to - 1);
     rec_keys k;
     keys_of(key, NULL, &k);
     const char *argv[] = {"EVAL", ADVANCE_LUA, "1", k.rec, STATE_NAMES[from], STATE_NAMES[to],
@@ -247,7 +247,7 @@ int worker__batch_advance(empq_store *s, const char *key, worker__batch_state to
     return v == 1 ? EMPQ_OK : empq_error_set(err, EMPQ_ESTORE, "batch records: unexpected reply to advance");
 }
 
-int worker__batch_claim(empq_store *s, const char *key, const char *owner, uint32_t ttl_ms, empq_error *err)
+int empq_batchrec_claim(empq_store *s, const char *key, const char *owner, uint32_t ttl_ms, empq_error *err)
 {
     if (s == NULL || key == NULL || owner == NULL)
         return empq_error_set(err, EMPQ_EINVAL, "batch records: claim needs a key and an owner");
@@ -262,7 +262,7 @@ int worker__batch_claim(empq_store *s, const char *key, const char *owner, uint3
     return v == 1;
 }
 
-int worker__batch_owner(empq_store *s, const char *key, char *owner, size_t len, empq_error *err)
+int empq_batchrec_owner(empq_store *s, const char *key, char *owner, size_t len, empq_error *err)
 {
     if (s == NULL || key == NULL || owner == NULL || len == 0)
         return empq_error_set(err, EMPQ_EINVAL, "batch records: owner needs a key and a buffer");
@@ -279,6 +279,27 @@ int worker__batch_owner(empq_store *s, const char *key, char *owner, size_t len,
     return EMPQ_OK;
 }
 
+int empq_batchrec_note(empq_store *s, const char *key, const char *status, uint32_t total, uint32_t succeeded,
+                       uint32_t failed, uint64_t expires_ms, empq_error *err)
+{
+    if (s == NULL || key == NULL)
+        return empq_error_set(err, EMPQ_EINVAL, "batch records: note needs a key");
+    rec_keys k;
+    keys_of(key, NULL, &k);
+    char t[12], ok[12], bad[12], ex[24];
+    snprintf(t, sizeof t, "%" PRIu32, total);
+    snprintf(ok, sizeof ok, "%" PRIu32, succeeded);
+    snprintf(bad, sizeof bad, "%" PRIu32, failed);
+    snprintf(ex, sizeof ex, "%" PRIu64, expires_ms);
+    const char *argv[] = {"HSET", k.rec, "provider_status", status != NULL ? status : "", "total", t,
+                          "succeeded", ok, "failed", bad, "expires_ms", ex};
+    redisReply *r = run_cmd(s, 12, argv, err);
+    if (r == NULL)
+        return EMPQ_ESTORE;
+    freeReplyObject(r);
+    return EMPQ_OK;
+}
+
 /* The value of field f in an HGETALL reply, or NULL. */
 static const char *field_of(const redisReply *r, const char *f)
 {
@@ -289,11 +310,11 @@ static const char *field_of(const redisReply *r, const char *f)
     return NULL;
 }
 
-int worker__batch_load(empq_store *s, const char *key, worker__batch_rec *out, empq_error *err)
+int empq_batchrec_load(empq_store *s, const char *key, empq_batchrec *out, empq_error *err)
 {
     if (s == NULL || key == NULL || out == NULL)
         return empq_error_set(err, EMPQ_EINVAL, "batch records: load needs a key");
-    worker__batch_rec_clear(out);
+    empq_batchrec_clear(out);
     rec_keys k;
     keys_of(key, NULL, &k);
     const char *argv[] = {"HGETALL", k.rec};
@@ -321,29 +342,36 @@ int worker__batch_load(empq_store *s, const char *key, worker__batch_rec *out, e
             i++;
         if (i == N_STATES)
             rc = empq_error_set(err, EMPQ_EPARSE, "batch %s: unknown state '%.20s'", key, state);
-        out->state = (worker__batch_state)i;
+        out->state = (empq_batchrec_state)i;
         const char *fid = field_of(r, "file_id"), *bid = field_of(r, "batch_id"), *cms = field_of(r, "created_ms");
         snprintf(out->file_id, sizeof out->file_id, "%s", fid != NULL ? fid : "");
         snprintf(out->batch_id, sizeof out->batch_id, "%s", bid != NULL ? bid : "");
         out->created_ms = cms != NULL ? strtoull(cms, NULL, 10) : 0;
+        const char *ps = field_of(r, "provider_status"), *t = field_of(r, "total"), *ok = field_of(r, "succeeded"),
+                   *bad = field_of(r, "failed"), *ex = field_of(r, "expires_ms");
+        snprintf(out->provider_status, sizeof out->provider_status, "%s", ps != NULL ? ps : "");
+        out->total = t != NULL ? (uint32_t)strtoul(t, NULL, 10) : 0;
+        out->succeeded = ok != NULL ? (uint32_t)strtoul(ok, NULL, 10) : 0;
+        out->failed = bad != NULL ? (uint32_t)strtoul(bad, NULL, 10) : 0;
+        out->expires_ms = ex != NULL ? strtoull(ex, NULL, 10) : 0;
         if (rc == EMPQ_OK && parse_jobs(jobs, out) != EMPQ_OK)
             rc = empq_error_set(err, EMPQ_EPARSE, "batch %s: jobs do not read", key);
     }
     freeReplyObject(r);
     if (rc != EMPQ_OK)
-        worker__batch_rec_clear(out);
+        empq_batchrec_clear(out);
     return rc;
 }
 
-int worker__batch_finish(empq_store *s, const char *key, empq_error *err)
+int empq_batchrec_finish(empq_store *s, const char *key, empq_error *err)
 {
-    worker__batch_rec rec = {0};
-    int rc = worker__batch_load(s, key, &rec, err);
+    empq_batchrec rec = {0};
+    int rc = empq_batchrec_load(s, key, &rec, err);
     if (rc != EMPQ_OK)
         return rc;
     rec_keys k;
     keys_of(key, rec.run, &k);
-    worker__batch_rec_clear(&rec);
+    empq_batchrec_clear(&rec);
     const char *argv[] = {"EVAL", FINISH_LUA, "4", k.rec, OPEN_SET, k.owner, k.batched, key};
     long long v = -2;
     if (eval_int(s, 8, argv, &v, err) != EMPQ_OK)
@@ -379,7 +407,7 @@ static int copy_strings(const redisReply *r, char ***out, size_t *n, empq_error 
     return EMPQ_OK;
 }
 
-int worker__batch_open_keys(empq_store *s, char ***keys, size_t *n, empq_error *err)
+int empq_batchrec_open_keys(empq_store *s, char ***keys, size_t *n, empq_error *err)
 {
     if (s == NULL || keys == NULL || n == NULL)
         return empq_error_set(err, EMPQ_EINVAL, "batch records: open_keys needs an output");
@@ -392,11 +420,11 @@ int worker__batch_open_keys(empq_store *s, char ***keys, size_t *n, empq_error *
     return rc;
 }
 
-int worker__batch_taken_ids(empq_store *s, const char *except, char ***ids, size_t *n, empq_error *err)
+int empq_batchrec_taken_ids(empq_store *s, const char *except, char ***ids, size_t *n, empq_error *err)
 {
     char **keys = NULL;
     size_t nk = 0;
-    int rc = worker__batch_open_keys(s, &keys, &nk, err);
+    int rc = empq_batchrec_open_keys(s, &keys, &nk, err);
     if (rc != EMPQ_OK)
         return rc;
     char **v = calloc(nk + 1, sizeof *v);
