@@ -603,6 +603,21 @@ static int is_batch_model(const Empq__ModelSpec *m);
 static void wb_add(worker__engine *e, worker__req *r);
 static void wb_call_done(worker__engine *e, worker__req *r);
 
+/* Starts the ready request r, or queues it while max_requests are on the
+ * transport. */
+static void dispatch(worker__engine *e, worker__req *r)
+{
+    if (e->opt.max_requests > 0 && (e->sent >= e->opt.max_requests || e->queue != NULL)) {
+        if (e->queue_tail != NULL)
+            e->queue_tail->next_queued = r;
+        else
+            e->queue = r;
+        e->queue_tail = r;
+        return;
+    }
+    send_request(e, r);
+}
+
 /* Prepares the backend request of job w (a cache miss) and starts it, or
  * queues it while max_requests are on the transport. */
 static void start_request(worker__engine *e, worker__run *run, jwork *w, const char *system, const char *user)
@@ -638,15 +653,7 @@ static void start_request(worker__engine *e, worker__run *run, jwork *w, const c
         wb_add(e, r);
         return;
     }
-    if (e->opt.max_requests > 0 && (e->sent >= e->opt.max_requests || e->queue != NULL)) {
-        if (e->queue_tail != NULL)
-            e->queue_tail->next_queued = r;
-        else
-            e->queue = r;
-        e->queue_tail = r;
-        return;
-    }
-    send_request(e, r);
+    dispatch(e, r);
 }
 
 /* Starts the queued requests while the transport has room for them. */
@@ -1721,6 +1728,7 @@ static void wb_results(worker__engine *e, wbatch *b, const char *body, size_t le
     wmodel *wm = &b->run->models[b->model];
     const Empq__ModelSpec *m = wm->spec;
     int fail_dead = m->batch->on_failure != NULL && strcmp(m->batch->on_failure, "dead") == 0;
+    int interactive = m->batch->on_failure != NULL && strcmp(m->batch->on_failure, "interactive") == 0;
     const char *p = body, *end = body + len;
     size_t bad = 0;
     while (p < end) {
@@ -1732,7 +1740,15 @@ static void wb_results(worker__engine *e, wbatch *b, const char *body, size_t le
             empq_error err = {0};
             int rc = empq_batchwire_result(m, p, n, wm->api_key, empq_now_ms(), cid, &pres, &err);
             worker__req *r = rc == EMPQ_OK ? wb_take(b, cid) : NULL;
-            if (r != NULL)
+            if (r != NULL && interactive && pres.cls == EMPQ_PROVIDER_RETRYABLE && r->body != NULL &&
+                !e->stopping) {
+                /* on_failure: interactive: the same request at once, alone */
+                EMPQ_DEBUG("event=batch_retry_interactive batch=%s job=%u reason=\"%s\"", b->rec.key, r->job,
+                           pres.reason);
+                empq_provider_result_clear(&pres);
+                r->batch = NULL;
+                dispatch(e, r);
+            } else if (r != NULL)
                 complete_read(e, r, &pres, p, n, fail_dead);
             else {
                 bad++;

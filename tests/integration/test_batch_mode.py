@@ -136,6 +136,25 @@ def test_failures_and_expiry():
             c.check_alive()
 
 
+def test_on_failure_interactive():
+    """on_failure: interactive: a request that failed inside a batch (the
+    fake server's 500s) is sent at once as one interactive request; every job
+    ends done, and the interactive calls are exactly the failed batch
+    requests."""
+    with Cluster(workers=1, credit=400, fakellm_args=["--batch-delay-ms", "200", "--batch-fail", "0.3"]) as c:
+        c.start()
+        run_id = c.submit(c.write("i.yaml", spec("batch", ", on_failure: interactive")))
+        path = c.wait_responses(run_id, timeout=60)
+        lines = read_jsonl(path)
+        assert len(lines) == PROMPTS * 3 and all(r["response"] for r in lines), len(lines)
+        assert not os.path.exists(os.path.join(os.path.dirname(path), "dead.jsonl"))
+        st = c.fakellm_stats()
+        failed = st["batches"]["openai"]["requests_failed"] + st["batches"]["anthropic"]["requests_failed"]
+        assert failed > 0 and st["requests"] == failed, (failed, st["requests"])
+        print(f"   {failed} failed batch requests, {st['requests']} interactive calls", flush=True)
+        c.check_alive()
+
+
 def test_cancel_cancels_batches():
     """empq status lists a run's open batches (state, provider status,
     counts, age, deadline); a run cancelled while its batches run: the
@@ -229,4 +248,4 @@ def test_batch_price_and_max_cost():
 
 if __name__ == "__main__":
     main(test_cancel_cancels_batches, test_batch_equals_interactive, test_batch_price_and_max_cost,
-         test_failures_and_expiry)
+         test_on_failure_interactive, test_failures_and_expiry)
