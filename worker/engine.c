@@ -1843,7 +1843,7 @@ static void wb_call_done(worker__engine *e, worker__req *r)
         if (rc != EMPQ_OK) {
             free(cb);
             req_recycle(e, r);
-            wb_call_failed(e, b, status, body.data, 0);
+            wb_call_failed(e, b, status, NULL, 0);
             return;
         }
         free(b->create);
