@@ -16,6 +16,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "empq/batchrec.h"
 #include "empq/curve.h"
 #include "empq/endpoint.h"
 #include "empq/log.h"
@@ -1050,6 +1051,57 @@ static void fill_reasons(bk__reply *y, const bk__run *r, Empq__ModelCounts *mc)
     }
 }
 
+/* The open provider batches of run r (batch mode), from their records in
+ * Redis; nothing when Redis does not answer. */
+static void fill_batches(bk__broker *b, bk__reply *y, const bk__run *r, Empq__RunStatus *st)
+{
+    char **keys = NULL;
+    size_t n = 0, idlen = strlen(r->id);
+    if (empq_batchrec_open_keys(b->store, &keys, &n, NULL) != EMPQ_OK)
+        return;
+    size_t mine = 0;
+    for (size_t i = 0; i < n; i++)
+        mine += strncmp(keys[i], r->id, idlen) == 0 && keys[i][idlen] == ':';
+    Empq__BatchStatus *bs = mine > 0 ? calloc(mine, sizeof *bs) : NULL;
+    Empq__BatchStatus **bsp = mine > 0 ? calloc(mine, sizeof *bsp) : NULL;
+    int ok = reply_own(y, bs) == 0;
+    ok = reply_own(y, bsp) == 0 && ok && bs != NULL && bsp != NULL;
+    size_t k = 0;
+    for (size_t i = 0; ok && i < n; i++) {
+        if (strncmp(keys[i], r->id, idlen) != 0 || keys[i][idlen] != ':')
+            continue;
+        empq_batchrec rec = {0};
+        if (empq_batchrec_load(b->store, keys[i], &rec, NULL) != EMPQ_OK)
+            continue;
+        char *key = empq_strdup(rec.key), *pid = empq_strdup(rec.batch_id), *pst = empq_strdup(rec.provider_status);
+        int owned = reply_own(y, key) == 0;
+        owned = reply_own(y, pid) == 0 && owned;
+        owned = reply_own(y, pst) == 0 && owned;
+        if (owned && key != NULL && pid != NULL && pst != NULL) {
+            Empq__BatchStatus *x = &bs[k];
+            empq__batch_status__init(x);
+            x->key = key;
+            x->model = rec.model < r->n_models ? r->aliases[rec.model] : NULL;
+            x->state = (char *)empq_batchrec_state_name(rec.state);
+            x->provider_id = pid;
+            x->provider_status = pst;
+            x->has_requests = x->has_succeeded = x->has_failed = 1;
+            x->requests = rec.total > 0 ? rec.total : (uint32_t)rec.n;
+            x->succeeded = rec.succeeded;
+            x->failed = rec.failed;
+            x->has_created_ms = rec.created_ms > 0;
+            x->created_ms = rec.created_ms;
+            x->has_expires_ms = rec.expires_ms > 0;
+            x->expires_ms = rec.expires_ms;
+            bsp[k++] = x;
+        }
+        empq_batchrec_clear(&rec);
+    }
+    empq_store_free_strings(keys, n);
+    st->n_batches = k;
+    st->batches = k > 0 ? bsp : NULL;
+}
+
 /* Status of one loaded run, or of all of them (run NULL). */
 static int reply_status(bk__broker *b, bk__reply *y, const char *id, empq_error *err)
 {
@@ -1085,6 +1137,7 @@ static int reply_status(bk__broker *b, bk__reply *y, const char *id, empq_error 
         fill_status(r, &y->st[k], &y->mc[km], &y->mcp[km]);
         fill_reasons(y, r, &y->mc[km]);
         fill_emotions(b, y, r, &y->st[k]);
+        fill_batches(b, y, r, &y->st[k]);
         y->stp[k] = &y->st[k];
         km += r->n_models;
         k++;

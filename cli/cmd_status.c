@@ -189,6 +189,25 @@ static json_t *run_json(const Empq__RunStatus *r, double rate, double eta)
         json_array_append_new(models, mo);
     }
     json_object_set_new(o, "models", models);
+    json_t *batches = json_array(); /* batch mode: the open provider batches */
+    for (size_t i = 0; i < r->n_batches; i++) {
+        const Empq__BatchStatus *x = r->batches[i];
+        json_t *bo = json_object();
+        json_object_set_new(bo, "key", json_string(x->key != NULL ? x->key : ""));
+        json_object_set_new(bo, "source", x->model != NULL ? json_string(x->model) : json_null());
+        json_object_set_new(bo, "state", json_string(x->state != NULL ? x->state : ""));
+        json_object_set_new(bo, "provider_id", json_string(x->provider_id != NULL ? x->provider_id : ""));
+        json_object_set_new(bo, "provider_status", json_string(x->provider_status != NULL ? x->provider_status : ""));
+        json_object_set_new(bo, "requests", json_integer(x->requests));
+        json_object_set_new(bo, "succeeded", json_integer(x->succeeded));
+        json_object_set_new(bo, "failed", json_integer(x->failed));
+        json_object_set_new(bo, "created_at", x->has_created_ms
+                            ? json_string(empq_export_iso8601(x->created_ms, buf, sizeof buf)) : json_null());
+        json_object_set_new(bo, "expires_at", x->has_expires_ms
+                            ? json_string(empq_export_iso8601(x->expires_ms, buf, sizeof buf)) : json_null());
+        json_array_append_new(batches, bo);
+    }
+    json_object_set_new(o, "batches", batches);
     json_t *emos = json_array();
     for (size_t i = 0; i < r->n_emotions; i++) {
         const Empq__EmotionCounts *e = r->emotions[i];
@@ -270,6 +289,18 @@ static void run_text(FILE *f, const Empq__RunStatus *r, double rate, double eta,
                 fprintf(f, "%s %s %u", k ? "," : "", m->dead_reasons[k]->reason, m->dead_reasons[k]->count);
             fputc('\n', f);
         }
+    }
+    uint64_t now_ms = empq_now_ms();
+    for (size_t i = 0; i < r->n_batches; i++) { /* batch mode: the open provider batches */
+        const Empq__BatchStatus *x = r->batches[i];
+        char ab[32], db[32];
+        double age = x->has_created_ms && now_ms > x->created_ms ? (double)(now_ms - x->created_ms) / 1000.0 : -1;
+        double left = x->has_expires_ms && x->expires_ms > now_ms ? (double)(x->expires_ms - now_ms) / 1000.0 : -1;
+        fprintf(f, "  batch %s  %s  %s%s%s  %u/%u done, %u failed  age %s  deadline in %s\n",
+                x->key != NULL ? x->key : "", x->model != NULL ? x->model : "?", x->state != NULL ? x->state : "",
+                x->provider_status != NULL && x->provider_status[0] ? " " : "",
+                x->provider_status != NULL ? x->provider_status : "", x->succeeded, x->requests, x->failed,
+                age >= 0 ? cli__fmt_secs(age, ab, sizeof ab) : "-", left >= 0 ? cli__fmt_secs(left, db, sizeof db) : "-");
     }
     uint32_t stuck = stopped_pending(r);
     if (stuck > 0 && !finished(r))

@@ -1067,7 +1067,8 @@ static int parse_limits(ctx *c, yaml_node_t *mm, const char *mp, Empq__ModelSpec
 
 static int parse_prices(ctx *c, yaml_node_t *mm, const char *mp, Empq__ModelSpec *m)
 {
-    static const char *const keys[] = {"input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "max_cost",
+    static const char *const keys[] = {"input_per_mtok",       "output_per_mtok",       "cached_input_per_mtok",
+                                       "max_cost",             "batch_input_per_mtok",  "batch_output_per_mtok",
                                        NULL};
     yaml_node_t *n = get(c, mm, "prices");
     if (n == NULL)
@@ -1090,6 +1091,114 @@ static int parse_prices(ctx *c, yaml_node_t *mm, const char *mp, Empq__ModelSpec
                         &p->cached_input_per_mtok);
     if (rc == EMPQ_OK)
         rc = get_double(c, n, path, "max_cost", 0.0, DBL_MAX, &p->has_max_cost, &p->max_cost);
+    if (rc == EMPQ_OK)
+        rc = get_double(c, n, path, "batch_input_per_mtok", 0.0, DBL_MAX, &p->has_batch_input_per_mtok,
+                        &p->batch_input_per_mtok);
+    if (rc == EMPQ_OK)
+        rc = get_double(c, n, path, "batch_output_per_mtok", 0.0, DBL_MAX, &p->has_batch_output_per_mtok,
+                        &p->batch_output_per_mtok);
+    return rc;
+}
+
+/* ==================== batch mode ==================== */
+
+/* The providers' own batch limits (requests, bytes of one batch's request
+ * lines): OpenAI Batch API 50,000 requests and a 200 MB input file;
+ * Anthropic Message Batches 100,000 requests and 256 MB. */
+typedef struct {
+    const char *provider;
+    uint32_t max_requests;
+    uint64_t max_bytes;
+} batch_limits;
+
+static const batch_limits BATCH_LIMITS[] = {
+    {"openai", 50000, 200ull * 1000 * 1000},
+    {"anthropic", 100000, 256ull * 1000 * 1000},
+};
+
+static const batch_limits *batch_limits_of(const char *provider)
+{
+    for (size_t i = 0; i < sizeof BATCH_LIMITS / sizeof BATCH_LIMITS[0]; i++)
+        if (strcmp(BATCH_LIMITS[i].provider, provider) == 0)
+            return &BATCH_LIMITS[i];
+    return NULL;
+}
+
+/* Reads models[i].mode and models[i].batch: mode batch needs a provider with
+ * a batch API, batch: only with mode batch; the limits default to the
+ * provider's and may not exceed them. */
+static int parse_batch(ctx *c, yaml_node_t *mm, const char *mp, Empq__ModelSpec *m)
+{
+    static const char *const MODES[] = {"interactive", "batch", NULL};
+    static const char *const ON_FAILURE[] = {"batch", "interactive", "dead", NULL};
+    static const char *const WINDOWS[] = {"24h", NULL};
+    static const char *const keys[] = {"completion_window", "max_requests", "max_bytes", "on_failure", "poll_ms",
+                                       NULL};
+    char kp[PATH_MAX_LEN];
+    int rc = get_choice(c, mm, mp, "mode", 0, MODES, &m->mode);
+    if (rc != EMPQ_OK)
+        return rc;
+    int batch = m->mode != NULL && strcmp(m->mode, "batch") == 0;
+    const batch_limits *lim = batch_limits_of(m->provider);
+    if (batch && lim == NULL) {
+        join(kp, mp, "mode");
+        return fail(c, get(c, mm, "mode"),
+                    "key '%s': provider '%s' has no batch API in empq (batch mode: openai or anthropic)", kp,
+                    m->provider);
+    }
+    yaml_node_t *n = get(c, mm, "batch");
+    join(kp, mp, "batch");
+    if (n != NULL && !batch)
+        return fail(c, n, "key '%s' needs mode: batch in the same model", kp);
+    if (!batch)
+        return EMPQ_OK;
+    Empq__BatchSpec *b = malloc(sizeof *b);
+    if (b == NULL)
+        return NOMEM(c, mm);
+    empq__batch_spec__init(b);
+    m->batch = b;
+    b->has_max_requests = b->has_max_bytes = 1; /* kept through the pack/unpack */
+    b->max_requests = lim->max_requests;
+    b->max_bytes = lim->max_bytes;
+    if (n == NULL)
+        return EMPQ_OK;
+    rc = check_map(c, n, kp, keys);
+    char *window = NULL, *on_failure = NULL;
+    if (rc == EMPQ_OK)
+        rc = get_choice(c, n, kp, "completion_window", 0, WINDOWS, &window);
+    free(window); /* the only window the providers offer; the default holds it */
+    if (rc == EMPQ_OK)
+        rc = get_choice(c, n, kp, "on_failure", 0, ON_FAILURE, &on_failure);
+    if (rc == EMPQ_OK && on_failure != NULL) {
+        b->on_failure = on_failure; /* the default is a static string: set only when given */
+        on_failure = NULL;
+    }
+    free(on_failure);
+    if (rc == EMPQ_OK)
+        rc = get_u32(c, n, kp, "max_requests", 1, &b->has_max_requests, &b->max_requests);
+    if (rc == EMPQ_OK && b->max_requests > lim->max_requests) {
+        char k2[PATH_MAX_LEN];
+        join(k2, kp, "max_requests");
+        return fail(c, get(c, n, "max_requests"), "key '%s' must be at most %" PRIu32 " (the %s limit), got %" PRIu32,
+                    k2, lim->max_requests, m->provider, b->max_requests);
+    }
+    int present = 0;
+    uint64_t bytes = 0;
+    if (rc == EMPQ_OK)
+        rc = get_u64(c, n, kp, "max_bytes", &present, &bytes);
+    if (rc == EMPQ_OK && present) {
+        if (bytes < 1024 || bytes > lim->max_bytes) {
+            char k2[PATH_MAX_LEN];
+            join(k2, kp, "max_bytes");
+            return fail(c, get(c, n, "max_bytes"),
+                        "key '%s' must be from 1024 to %" PRIu64 " (the %s limit), got %" PRIu64, k2, lim->max_bytes,
+                        m->provider, bytes);
+        }
+        b->has_max_bytes = 1;
+        b->max_bytes = bytes;
+    }
+    if (rc == EMPQ_OK)
+        rc = get_u32(c, n, kp, "poll_ms", 100, &b->has_poll_ms, &b->poll_ms);
     return rc;
 }
 
@@ -1098,7 +1207,7 @@ static int parse_model(ctx *c, yaml_node_t *mm, const char *mp, Empq__ModelSpec 
 {
     static const char *const keys[] = {"alias", "provider", "base_url", "model", "api_key_env", "api_key_file",
                                        "api_version", "samples", "max_attempts", "timeout_ms", "params",
-                                       "limits", "prices", "extra_body", "keep_thinking", NULL};
+                                       "limits", "prices", "extra_body", "keep_thinking", "mode", "batch", NULL};
     char kp[PATH_MAX_LEN];
     int rc = check_map(c, mm, mp, keys);
     if (rc == EMPQ_OK)
@@ -1152,6 +1261,8 @@ static int parse_model(ctx *c, yaml_node_t *mm, const char *mp, Empq__ModelSpec 
         rc = parse_prices(c, mm, mp, m);
     if (rc == EMPQ_OK)
         rc = parse_extra_body(c, mm, mp, m);
+    if (rc == EMPQ_OK)
+        rc = parse_batch(c, mm, mp, m);
     if (rc == EMPQ_OK) {
         int present = 0, keep = 0;
         rc = get_bool(c, mm, mp, "keep_thinking", &present, &keep);

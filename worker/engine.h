@@ -39,6 +39,8 @@ typedef struct worker__req {
     const char *body;
     size_t body_len;
     uint32_t timeout_ms;         /* total; the model's timeout_ms */
+    const char *method;          /* "GET" or NULL for POST (batch mode's polls and downloads) */
+    int upload;                  /* body is a JSONL file, sent as a multipart upload (purpose=batch) */
     /* ---- reply: set by the transport ---- */
     long status;                 /* 0: no HTTP reply */
     empq_buf resp;               /* the body, at most WORKER_MAX_BODY bytes */
@@ -50,6 +52,7 @@ typedef struct worker__req {
     char transport_error[256];   /* why there is no reply, "" otherwise */
     /* ---- the transport's own handle, kept across uses ---- */
     void *tp;
+    void *tp_mime;               /* the transport's multipart form of an upload, or NULL */
     /* ---- engine bookkeeping ---- */
     worker__run *run;
     uint32_t job, prompt, model, sample, attempt;
@@ -59,6 +62,8 @@ typedef struct worker__req {
     char *body_owned;
     int in_use;
     int sent;                    /* on the transport (not waiting in the queue) */
+    struct worker__wbatch *batch; /* batch mode: the batch this job waits in, or whose call this is */
+    int ctl;                     /* a batch's own call (upload, create, poll, download), not a job */
     struct worker__req *next_free;
     struct worker__req *next_queued;
 } worker__req;
@@ -153,10 +158,21 @@ size_t worker__engine_pending(const worker__engine *e);
  * be NULL: then it only counts. */
 size_t worker__engine_unusable(worker__engine *e, Empq__ModelProblem ***out);
 
+/* Batch mode (docs/internals.md, "Batch mode"): jobs of a model with
+ * mode: batch wait in a group per (run, model) that is sent as one
+ * provider batch when full or when no job came for a short linger; the
+ * batch is then polled and its results read back into the normal outcomes.
+ * worker__engine_tick runs the groups' and polls' timers (now_mono); call it
+ * every loop turn. worker__engine_next_ms is how long until it has work (-1:
+ * none). */
+void worker__engine_tick(worker__engine *e, uint64_t now_mono);
+long worker__engine_next_ms(const worker__engine *e, uint64_t now_mono);
+
 /* Counters since start, for logs and tests. */
 typedef struct worker__stats {
     uint64_t jobs, done, retry, dead, released, cache_hits, human, backend_calls, store_errors;
     uint64_t dropped; /* queued jobs forgotten when their leases were gone (drop_queued) */
+    uint64_t batches_sent, batch_calls; /* batch mode: provider batches created; calls made for them */
 } worker__stats;
 void worker__engine_stats(const worker__engine *e, worker__stats *out);
 

@@ -177,8 +177,35 @@ static int tp_start(void *ctx, worker__req *r, empq_error *err)
     long total = (long)r->timeout_ms;
     curl_easy_setopt(c, CURLOPT_URL, r->url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, (struct curl_slist *)r->headers);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body);
+    curl_mime_free(r->tp_mime);
+    r->tp_mime = NULL;
+    curl_easy_setopt(c, CURLOPT_MIMEPOST, NULL);
+    if (r->method != NULL && strcmp(r->method, "GET") == 0) {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    } else if (r->upload) {
+        /* OpenAI Files: multipart purpose=batch and the JSONL as file */
+        curl_mime *mime = curl_mime_init(c);
+        curl_mimepart *part = mime != NULL ? curl_mime_addpart(mime) : NULL;
+        if (part != NULL) {
+            curl_mime_name(part, "purpose");
+            curl_mime_data(part, "batch", CURL_ZERO_TERMINATED);
+            part = curl_mime_addpart(mime);
+        }
+        if (part == NULL) {
+            curl_mime_free(mime);
+            return empq_error_set(err, EMPQ_ENOMEM, "curl_mime: out of memory");
+        }
+        curl_mime_name(part, "file");
+        curl_mime_filename(part, "empq-batch.jsonl");
+        curl_mime_type(part, "application/jsonl");
+        curl_mime_data(part, r->body, r->body_len);
+        r->tp_mime = mime;
+        curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
+    } else {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body);
+    }
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, total);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, total < CONNECT_TIMEOUT_MS ? total : CONNECT_TIMEOUT_MS);
     CURLMcode mc = curl_multi_add_handle(h->multi, c);
@@ -200,6 +227,8 @@ static void tp_drop(void *ctx, worker__req *r)
     if (r->tp != NULL)
         curl_easy_cleanup(r->tp);
     r->tp = NULL;
+    curl_mime_free(r->tp_mime);
+    r->tp_mime = NULL;
 }
 
 static int tp_unsent(void *ctx, const worker__req *r)

@@ -515,6 +515,7 @@ int worker__loop_run(const worker__config *cfg, volatile sig_atomic_t *stop)
             goto out;
 
         long timeout = worker__engine_pending(l->engine) > 0 ? 0 : worker__http_timeout(l->http, now);
+        timeout = min_timeout(timeout, worker__engine_next_ms(l->engine, now)); /* batch mode's timers */
         if (l->sock != NULL) {
             if (l->welcomed)
                 timeout = min_timeout(timeout, until(l->last_send + l->hb_ms, now));
@@ -585,6 +586,7 @@ int worker__loop_run(const worker__config *cfg, volatile sig_atomic_t *stop)
          * queued requests, which leave before the broker's messages are
          * read; what a batch answers at once goes out next turn */
         worker__http_act(l->http, http_its, rc > 0 ? nfd : 0, empq_mono_ms());
+        worker__engine_tick(l->engine, empq_mono_ms());
         flush(l);
         worker__http_act(l->http, http_its, 0, empq_mono_ms());
         if (sock_it != NULL && rc > 0 && (sock_it->revents & ZMQ_POLLIN)) {

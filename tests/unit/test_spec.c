@@ -939,6 +939,64 @@ static void test_cached_price(void)
         "key 'models[0].prices.cached_input_per_mtok' must be >= 0");
 }
 
+/* mode: batch and its batch: section; batch prices. */
+static void test_batch_mode(void)
+{
+    Empq__RunSpec *rs = good(BASE_HEAD "    mode: batch\n"
+                                       "    batch: {max_requests: 500, max_bytes: 1000000, on_failure: interactive}\n"
+                                       "    prices: {input_per_mtok: 2, batch_input_per_mtok: 1, batch_output_per_mtok: 4}\n",
+                             NULL);
+    const Empq__ModelSpec *m = rs->models[rs->n_models - 1];
+    CHECK_STR(m->mode, "batch");
+    CHECK(m->batch != NULL);
+    CHECK_INT(m->batch->max_requests, 500);
+    CHECK(m->batch->max_bytes == 1000000);
+    CHECK_STR(m->batch->on_failure, "interactive");
+    CHECK_STR(m->batch->completion_window, "24h");
+    CHECK_INT(m->batch->poll_ms, 30000);
+    CHECK(m->prices->has_batch_input_per_mtok && m->prices->batch_input_per_mtok == 1);
+    CHECK(m->prices->has_batch_output_per_mtok && m->prices->batch_output_per_mtok == 4);
+    empq__run_spec__free_unpacked(rs, NULL);
+
+    /* mode batch alone: the provider's limits, on_failure batch */
+    rs = good("name: t\ndataset: {format: synth, prompts: 10}\ntemplate: {user: x}\nmodels:\n"
+              "  - {alias: c, provider: anthropic, base_url: u, model: m, mode: batch}\n",
+              NULL);
+    m = rs->models[rs->n_models - 1];
+    CHECK(m->batch != NULL);
+    CHECK_INT(m->batch->max_requests, 100000);
+    CHECK(m->batch->max_bytes == 256ull * 1000 * 1000);
+    CHECK_STR(m->batch->on_failure, "batch");
+    empq__run_spec__free_unpacked(rs, NULL);
+
+    rs = good(BASE_HEAD "    mode: interactive\n", NULL);
+    CHECK_STR(rs->models[rs->n_models - 1]->mode, "interactive");
+    CHECK(rs->models[rs->n_models - 1]->batch == NULL);
+    empq__run_spec__free_unpacked(rs, NULL);
+
+    bad(BASE_HEAD "    mode: bulk\n", EMPQ_ESPEC,
+        "t.yaml:10: key 'models[0].mode' must be one of interactive, batch, got 'bulk'");
+    bad(BASE_HEAD "    batch: {max_requests: 5}\n", EMPQ_ESPEC,
+        "t.yaml:10: key 'models[0].batch' needs mode: batch in the same model");
+    bad(BASE_HEAD "    mode: batch\n    batch: {max_requests: 50001}\n", EMPQ_ESPEC,
+        "t.yaml:11: key 'models[0].batch.max_requests' must be at most 50000 (the openai limit), got 50001");
+    bad(BASE_HEAD "    mode: batch\n    batch: {max_requests: 0}\n", EMPQ_ESPEC,
+        "key 'models[0].batch.max_requests' must be an integer >= 1");
+    bad(BASE_HEAD "    mode: batch\n    batch: {max_bytes: 10}\n", EMPQ_ESPEC,
+        "t.yaml:11: key 'models[0].batch.max_bytes' must be from 1024 to 200000000");
+    bad(BASE_HEAD "    mode: batch\n    batch: {completion_window: 1h}\n", EMPQ_ESPEC,
+        "key 'models[0].batch.completion_window' must be one of 24h, got '1h'");
+    bad(BASE_HEAD "    mode: batch\n    batch: {on_failure: retry}\n", EMPQ_ESPEC,
+        "key 'models[0].batch.on_failure' must be one of batch, interactive, dead, got 'retry'");
+    bad(BASE_HEAD "    mode: batch\n    batch: {size: 5}\n", EMPQ_ESPEC,
+        "t.yaml:11: key 'models[0].batch.size' is not a known key");
+    bad(BASE_HEAD "    mode: batch\n    prices: {batch_input_per_mtok: -1}\n", EMPQ_ESPEC,
+        "key 'models[0].prices.batch_input_per_mtok' must be >= 0");
+    bad("name: t\ndataset: {format: synth, prompts: 10}\ntemplate: {user: x}\nmodels:\n"
+        "  - {alias: g, provider: gemini, base_url: u, model: m, mode: batch}\n",
+        EMPQ_ESPEC, "t.yaml:5: key 'models[0].mode': provider 'gemini' has no batch API in empq");
+}
+
 int main(void)
 {
     RUN(test_minimal_defaults);
@@ -963,5 +1021,6 @@ int main(void)
     RUN(test_gemini_thinking_safety);
     RUN(test_extra_body);
     RUN(test_cached_price);
+    RUN(test_batch_mode);
     CHECK_DONE();
 }

@@ -1,0 +1,180 @@
+/* batchwire.h: the providers' batch API formats, without any transport.
+ *
+ * Two providers have a batch mode in empq (docs/spec.md "Batch mode"):
+ *
+ *   openai     a JSONL input file of request lines
+ *              {"custom_id": ID, "method": "POST", "url": "/v1/chat/completions", "body": {...}}
+ *              uploaded as multipart to POST {base}/files (purpose=batch),
+ *              then POST {base}/batches {"input_file_id", "endpoint",
+ *              "completion_window", "metadata": {"empq_batch": KEY}};
+ *              GET {base}/batches/{id}, GET {base}/batches?limit=100,
+ *              POST {base}/batches/{id}/cancel; results in the output and
+ *              error files, GET {base}/files/{file_id}/content, one line each
+ *              {"id", "custom_id", "response": {"status_code", "request_id",
+ *              "body"} or null, "error": {"code", "message"} or null}.
+ *   anthropic  POST {base}/messages/batches {"requests": [{"custom_id": ID,
+ *              "params": {...}}, ...]}; GET {base}/messages/batches/{id},
+ *              GET {base}/messages/batches?limit=100,
+ *              POST {base}/messages/batches/{id}/cancel; results at
+ *              {base}/messages/batches/{id}/results, one line each
+ *              {"custom_id", "result": {"type": "succeeded", "message"} |
+ *              {"type": "errored", "error"} | {"type": "canceled"} |
+ *              {"type": "expired"}}.
+ *
+ * The request bodies are the interactive ones (empq_provider_body), so a
+ * batch answer and an interactive answer share one cache key and read into
+ * the same Generation (empq_provider_parse reads the embedded replies). */
+#ifndef EMPQ_BATCHWIRE_H
+#define EMPQ_BATCHWIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "empq.pb-c.h"
+#include "empq/error.h"
+#include "empq/provider.h"
+
+/* A custom_id is "j{job}-a{attempt}": at most 64 characters of
+ * [A-Za-z0-9_-] (Anthropic's rule), unique in its batch. */
+#define EMPQ_BATCHWIRE_ID_MAX 65
+
+/* A provider batch's state, as empq acts on it. */
+typedef enum empq_batch_state {
+    /* accepted, requests running (OpenAI validating, in_progress,
+     * finalizing; Anthropic in_progress): poll again later */
+    EMPQ_BATCH_OPEN = 0,
+    /* a cancel was asked and is under way (cancelling / canceling) */
+    EMPQ_BATCH_CANCELLING = 1,
+    /* done: every request has a result to download (OpenAI completed,
+     * Anthropic ended; an ended Anthropic batch may hold expired and
+     * canceled results) */
+    EMPQ_BATCH_ENDED = 2,
+    /* OpenAI failed: the input was refused, no request ran (reason set) */
+    EMPQ_BATCH_FAILED = 3,
+    /* OpenAI expired: the output file holds what finished, the error file
+     * the rest (code batch_expired) */
+    EMPQ_BATCH_EXPIRED = 4,
+    /* OpenAI cancelled: as expired, with code batch_cancelled */
+    EMPQ_BATCH_CANCELLED = 5
+} empq_batch_state;
+
+/* Short constant name ("open", "cancelling", "ended", "failed", "expired",
+ * "cancelled"). */
+const char *empq_batchwire_state_name(empq_batch_state s);
+
+/* What a batch object says. Fixed-size strings: "" when absent. */
+typedef struct empq_batch_info {
+    empq_batch_state state;
+    char id[128];
+    char status[32];               /* the provider's own status word */
+    uint32_t total;                /* requests in the batch */
+    uint32_t done_ok;              /* OpenAI completed; Anthropic succeeded */
+    uint32_t done_failed;          /* OpenAI failed; Anthropic errored+canceled+expired */
+    char output_file_id[128];      /* OpenAI */
+    char error_file_id[128];       /* OpenAI */
+    char results_url[512];         /* Anthropic */
+    char empq_key[128];            /* OpenAI metadata.empq_batch */
+    int64_t created_at;            /* unix seconds (Anthropic's RFC 3339 read) */
+    int64_t expires_at;            /* unix seconds; 0 when absent */
+    char reason[EMPQ_PROVIDER_REASON_MAX]; /* FAILED: the provider's first error */
+} empq_batch_info;
+
+/* The operations of the batch APIs. */
+typedef enum empq_batch_op {
+    EMPQ_BATCH_OP_UPLOAD = 0,  /* OpenAI POST /files (multipart; no content type set) */
+    EMPQ_BATCH_OP_CREATE = 1,  /* POST /batches or /messages/batches (JSON) */
+    EMPQ_BATCH_OP_GET = 2,     /* GET one batch (id) */
+    EMPQ_BATCH_OP_LIST = 3,    /* GET the newest 100 batches */
+    EMPQ_BATCH_OP_CANCEL = 4,  /* POST .../{id}/cancel */
+    EMPQ_BATCH_OP_RESULTS = 5  /* GET a result file (OpenAI: id is the file id) or the results (Anthropic: batch id) */
+} empq_batch_op;
+
+/* Returns 1 when provider (may be NULL) has a batch mode here, else 0. */
+int empq_batchwire_supported(const char *provider);
+
+/* Writes "j{job}-a{attempt}" into out (outlen >= EMPQ_BATCHWIRE_ID_MAX).
+ * Returns out. */
+char *empq_batchwire_custom_id(uint32_t job, uint32_t attempt, char *out, size_t outlen);
+
+/* Reads a custom_id written by empq_batchwire_custom_id. EMPQ_OK with *job
+ * and *attempt; EMPQ_EPARSE for anything else (s may be NULL). */
+int empq_batchwire_parse_custom_id(const char *s, uint32_t *job, uint32_t *attempt);
+
+/* The request for op on model m (supported provider): method, URL and the
+ * provider's auth headers (as empq_provider_endpoint: base_url expanded or
+ * NULL, api_key may be NULL). id is the batch id (GET, CANCEL, RESULTS for
+ * Anthropic) or the file id (RESULTS for OpenAI); NULL otherwise. UPLOAD
+ * carries no Content-Type header (the transport's multipart sets it).
+ * out must be zeroed or cleared; body is NULL. EMPQ_EINVAL for a provider
+ * without batch mode, a missing id, or an id that is not
+ * [A-Za-z0-9_.-]; EMPQ_ENOMEM. */
+int empq_batchwire_endpoint(const Empq__ModelSpec *m, const char *base_url, const char *api_key, empq_batch_op op,
+                            const char *id, empq_http_request *out, empq_error *err);
+
+/* One request of a batch for model m, from an interactive body (a JSON
+ * object, body_len bytes, from empq_provider_body) and a custom_id.
+ * OpenAI: one JSONL line with its "\n"; Anthropic: one {"custom_id",
+ * "params"} object without a newline (an element of the create body's
+ * requests array). On EMPQ_OK *line (caller frees) and *len. EMPQ_EINVAL
+ * for a provider without batch mode, a body that is not a JSON object or a
+ * custom_id that breaks the rule above; EMPQ_ENOMEM. */
+int empq_batchwire_line(const Empq__ModelSpec *m, const char *custom_id, const char *body, size_t body_len,
+                        char **line, size_t *len, empq_error *err);
+
+/* The create body. OpenAI: input_file_id set, requests NULL:
+ * {"input_file_id", "endpoint": "/v1/chat/completions",
+ * "completion_window", "metadata": {"empq_batch": key}}. Anthropic:
+ * requests = n lines from empq_batchwire_line, input_file_id NULL:
+ * {"requests": [...]} (the API has no metadata; key is not sent). window
+ * NULL means "24h". On EMPQ_OK *body (caller frees) and *len. EMPQ_EINVAL
+ * for a provider without batch mode or a missing argument; EMPQ_ENOMEM. */
+int empq_batchwire_create_body(const Empq__ModelSpec *m, const char *input_file_id, const char *key,
+                               const char *window, char *const *requests, size_t n, char **body, size_t *len,
+                               empq_error *err);
+
+/* Reads one batch object (the reply of CREATE, GET or CANCEL) of model m's
+ * provider into out. EMPQ_OK; EMPQ_EPARSE (err says what) when the body is
+ * not a batch object or its status is unknown; EMPQ_EINVAL for a provider
+ * without batch mode. */
+int empq_batchwire_parse_batch(const Empq__ModelSpec *m, const char *body, size_t len, empq_batch_info *out,
+                               empq_error *err);
+
+/* Finds, in a LIST reply, the batch empq created for key: OpenAI by
+ * metadata.empq_batch == key; Anthropic (no metadata) by the first batch
+ * created at or after created_after (unix seconds) with n_requests
+ * requests whose id is not in taken (n_taken ids, may be NULL when 0).
+ * EMPQ_OK with *out; EMPQ_ENOTFOUND when no batch matches; EMPQ_EPARSE for
+ * a malformed list. *has_more (may be NULL) is set when the list says more
+ * pages exist. */
+int empq_batchwire_find(const Empq__ModelSpec *m, const char *body, size_t len, const char *key,
+                        int64_t created_after, uint32_t n_requests, const char *const *taken, size_t n_taken,
+                        empq_batch_info *out, int *has_more, empq_error *err);
+
+/* Reads one line of a result file (OpenAI output or error file, Anthropic
+ * results) into custom_id (EMPQ_BATCHWIRE_ID_MAX bytes) and out, which it
+ * initialises (clear it after, whatever the class). A succeeded request
+ * reads as the same reply would interactively (empq_provider_parse). An
+ * expired or cancelled request is RETRYABLE with reason "batch_expired" or
+ * "batch_cancelled" (the caller applies the spec's on_failure); an errored
+ * one has the provider's reason and class (invalid requests PERMANENT, a
+ * server error RETRYABLE). EMPQ_OK; EMPQ_EPARSE (err says what) when the
+ * line is not a result line or has no valid custom_id (out is then
+ * PERMANENT); EMPQ_EINVAL for a provider without batch mode. */
+int empq_batchwire_result(const Empq__ModelSpec *m, const char *line, size_t len, const char *api_key,
+                          uint64_t now_ms, char *custom_id, empq_provider_result *out, empq_error *err);
+
+/* Model m's batch prices per million tokens: prices.batch_input_per_mtok
+ * and batch_output_per_mtok, each defaulting to half the interactive price
+ * (0 when m has no prices). in and out must not be NULL. */
+void empq_batchwire_prices(const Empq__ModelSpec *m, double *in, double *out);
+
+/* Whether m runs in batch mode (mode: batch and a provider with a batch
+ * API); m may be NULL. */
+int empq_batchwire_mode(const Empq__ModelSpec *m);
+
+/* The cost of a generation's usage at model m's batch prices
+ * (prices.batch_*_per_mtok, default half the interactive prices; 0 when m
+ * has no prices). */
+double empq_batchwire_cost(const Empq__ModelSpec *m, uint64_t input_tokens, uint64_t output_tokens);
+
+#endif

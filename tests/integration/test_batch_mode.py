@@ -1,0 +1,256 @@
+"""Batch mode end to end (issue 13): a study with two fake models in batch
+mode (OpenAI Batch API and Anthropic Message Batches formats) through
+empq-fakellm's batch endpoints gives the same responses.jsonl as the same
+study run interactively (apart from timing fields), in a few batches, not
+one call per job (the fake server's counters); a rerun is served from the
+cache with zero calls."""
+
+import json
+import math
+import os
+import time
+
+from empqtest import Cluster, main, wait_until
+
+PROMPTS = int(os.environ.get("EMPQ_BATCH_PROMPTS", "150"))  # EMPQ_BATCH_PROMPTS=2000: the demo's size
+TIMING = ("latency_ms", "created_ms", "started_at", "finished_at", "cache_hit", "request_id", "run_id")
+
+
+def spec(mode, extra=""):
+    out = ["name: batchdemo", "dataset:", "  format: synth", f"  prompts: {PROMPTS}", "  seed: 7",
+           "selection:", f"  prompts: {PROMPTS}", "  seed: 42", "  balance: emotion",
+           "template:", "  system: You are a kind listener.",
+           "  user: \"{situation}\\n\\nThe speaker says: {prompt}\"",
+           "human:", "  include: true", "models:"]
+    for alias, provider, model in (("fake-gpt", "openai", "fake-warm"), ("fake-claude", "anthropic", "fake-brief")):
+        out += [f"  - alias: {alias}", f"    provider: {provider}",
+                "    base_url: \"${EMPQ_FAKELLM_URL}/v1\"", f"    model: {model}",
+                "    params: {temperature: 0.7, max_tokens: 128}"]
+        if mode == "batch":
+            out += ["    mode: batch", "    batch: {max_requests: 100, poll_ms: 100" + extra + "}"]
+    return "\n".join(out) + "\n"
+
+
+def lines_without_timing(path):
+    out = []
+    with open(path) as f:
+        for line in f:
+            d = json.loads(line)
+            for k in TIMING:
+                d.pop(k, None)
+            out.append(json.dumps(d, sort_keys=True))
+    return sorted(out)
+
+
+def run_study(mode, credit):
+    with Cluster(workers=2, credit=credit, fakellm_args=["--batch-delay-ms", "300"]) as c:
+        c.start()
+        run_id = c.submit(c.write("s.yaml", spec(mode)))
+        path = c.wait_responses(run_id, timeout=120 + PROMPTS // 10)
+        lines = lines_without_timing(path)
+        stats = c.fakellm_stats()
+        rerun = None
+        if mode == "batch":
+            # the same study again: every answer from the cache, no call at all
+            before = stats
+            again = c.submit(c.write("s2.yaml", spec(mode).replace("name: batchdemo", "name: again")))
+            rerun = lines_without_timing(c.wait_responses(again, timeout=60))
+            after = c.fakellm_stats()
+            assert after["batches"] == before["batches"], (before["batches"], after["batches"])
+            assert after.get("requests") == before.get("requests"), (before.get("requests"), after.get("requests"))
+            # and interactively: the batch answers serve it too
+            inter = c.submit(c.write("s3.yaml", spec("interactive").replace("name: batchdemo", "name: inter")))
+            c.wait_responses(inter, timeout=60)
+            last = c.fakellm_stats()
+            assert last.get("requests") == before.get("requests"), (before.get("requests"), last.get("requests"))
+        c.check_alive()
+        return lines, stats, rerun
+
+
+def test_batch_equals_interactive():
+    inter, istats, _ = run_study("interactive", None)
+    batch, bstats, rerun = run_study("batch", 300)
+    assert len(batch) == PROMPTS * 3, len(batch)
+    diff = [(a, b) for a, b in zip(batch, inter) if a != b]
+    assert not diff, f"{len(diff)} batch responses differ from interactive ones, e.g.:\n{diff[0][0]}\n{diff[0][1]}"
+    assert rerun is not None and len(rerun) == len(batch)
+    oa, an = bstats["batches"]["openai"], bstats["batches"]["anthropic"]
+    # batches of at most 100 requests (a few for 150 jobs per model, tens for the demo's 2,000), not
+    # one call per job
+    least = math.ceil(PROMPTS / 100)
+    assert least <= oa["batches_created"] <= 2 * least + 2, oa
+    assert least <= an["batches_created"] <= 2 * least + 2, an
+    assert oa["files_uploaded"] == oa["batches_created"], oa
+    assert oa["requests_succeeded"] == PROMPTS and an["requests_succeeded"] == PROMPTS, (oa, an)
+    assert bstats.get("requests", 0) == 0, f"interactive calls in batch mode: {bstats.get('requests')}"
+    print(f"   batch mode: openai {oa['batches_created']} batches, {oa['batch_gets']} polls; "
+          f"anthropic {an['batches_created']} batches, {an['batch_gets']} polls; interactive run "
+          f"{istats.get('requests')} requests")
+
+
+def read_jsonl(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_failures_and_expiry():
+    """Per-request 500s inside batches: with on_failure batch the jobs are
+    retried in later batches until they succeed (max_attempts 12); with
+    on_failure dead each failed one is dead at once with the provider's
+    reason. Then expired batches (the fake server answers the first half of
+    a batch, the rest expires): on_failure batch retries the expired half in
+    new batches until max_attempts (3), then the job is dead as
+    batch_expired; on_failure dead makes it dead at once."""
+    for flags, why, attempts in ((["--batch-fail", "0.3"], "HTTP 500", 12),
+                                 (["--batch-expire"], "batch_expired", 3)):
+        with Cluster(workers=1, credit=400, fakellm_args=["--batch-delay-ms", "200"] + flags) as c:
+            c.start()
+            text = spec("batch").replace("    params: {temperature: 0.7, max_tokens: 128}",
+                                         "    params: {temperature: 0.7, max_tokens: 128}\n"
+                                         f"    max_attempts: {attempts}")
+            # the Anthropic model makes a failed request dead at once
+            parts = text.split("  - alias: fake-claude")
+            text = parts[0] + "  - alias: fake-claude" + parts[1].replace("poll_ms: 100}",
+                                                                            "poll_ms: 100, on_failure: dead}")
+            run_id = c.submit(c.write("f.yaml", text))
+            path = c.wait_responses(run_id, timeout=110)
+            lines = read_jsonl(path)
+            dead = read_jsonl(os.path.join(os.path.dirname(path), "dead.jsonl"))
+            assert len(lines) + len(dead) == PROMPTS * 3, (len(lines), len(dead))
+            assert all(why in d["reason"] for d in dead), dead[:2]
+            gpt = [r for r in lines if r["source"] == "fake-gpt"]
+            gpt_dead = [d for d in dead if d["source"] == "fake-gpt"]
+            assert all(r["response"] for r in gpt)
+            assert max(r["attempts"] for r in gpt) > 1, "no job needed a second batch"
+            assert all(d["attempts"] == attempts for d in gpt_dead), gpt_dead[:2]
+            if why == "HTTP 500":
+                assert not gpt_dead, gpt_dead[:2]
+            claude = [r for r in lines if r["source"] == "fake-claude"]
+            claude_dead = [d for d in dead if d["source"] == "fake-claude"]
+            assert claude_dead and all(d["attempts"] == 1 for d in claude_dead), claude_dead[:2]
+            assert len(claude) + len(claude_dead) == PROMPTS, (len(claude), len(claude_dead))
+            st = c.fakellm_stats()["batches"]
+            print(f"   {why}: fake-gpt done {len(gpt)} (max attempts {max(r['attempts'] for r in gpt)}), "
+                  f"dead {len(gpt_dead)}; fake-claude done {len(claude)}, dead {len(claude_dead)}; "
+                  f"openai batches {st['openai']['batches_created']}, anthropic "
+                  f"{st['anthropic']['batches_created']}")
+            c.check_alive()
+
+
+def test_on_failure_interactive():
+    """on_failure: interactive: a request that failed inside a batch (the
+    fake server's 500s) is sent at once as one interactive request; every job
+    ends done, and the interactive calls are exactly the failed batch
+    requests."""
+    with Cluster(workers=1, credit=400, fakellm_args=["--batch-delay-ms", "200", "--batch-fail", "0.3"]) as c:
+        c.start()
+        run_id = c.submit(c.write("i.yaml", spec("batch", ", on_failure: interactive")))
+        path = c.wait_responses(run_id, timeout=60)
+        lines = read_jsonl(path)
+        assert len(lines) == PROMPTS * 3 and all(r["response"] for r in lines), len(lines)
+        assert not os.path.exists(os.path.join(os.path.dirname(path), "dead.jsonl"))
+        st = c.fakellm_stats()
+        failed = st["batches"]["openai"]["requests_failed"] + st["batches"]["anthropic"]["requests_failed"]
+        assert failed > 0 and st["requests"] == failed, (failed, st["requests"])
+        print(f"   {failed} failed batch requests, {st['requests']} interactive calls", flush=True)
+        c.check_alive()
+
+
+def test_cancel_cancels_batches():
+    """empq status lists a run's open batches (state, provider status,
+    counts, age, deadline); a run cancelled while its batches run: the
+    worker sends the provider's cancel for each open batch (the fake server
+    counts them)."""
+    with Cluster(workers=1, credit=400, fakellm_args=["--batch-delay-ms", "20000"]) as c:
+        c.start()
+        run_id = c.submit(c.write("c.yaml", spec("batch")))
+
+        def batches_open():
+            st = c.fakellm_stats()["batches"]
+            return st["openai"]["open"] >= 1 and st["anthropic"]["open"] >= 1
+
+        wait_until("batches open at the fake server", batches_open, timeout=30)
+
+        def status_batches():
+            st = json.loads(c.cli(["status", run_id, "--json"]).stdout)
+            st = st["runs"][0] if "runs" in st else st
+            return st["batches"]
+
+        # empq status shows each open batch: state, counts, age, deadline
+        wait_until("status shows the submitted batches",
+                   lambda: len(status_batches()) == 4 and
+                   all(b["state"] == "submitted" and b["provider_status"] for b in status_batches()),
+                   timeout=20, interval=0.2)
+        bs = status_batches()
+        assert sorted(b["source"] for b in bs) == ["fake-claude"] * 2 + ["fake-gpt"] * 2, bs
+        assert sum(b["requests"] for b in bs) == PROMPTS * 2, bs
+        assert all(b["provider_id"] and b["created_at"] and b["expires_at"] for b in bs), bs
+        text = c.cli(["status", run_id]).stdout
+        assert text.count("  batch ") == 4 and "deadline in" in text, text
+        c.cli(["cancel", run_id])
+
+        def cancelled():
+            st = c.fakellm_stats()["batches"]
+            return st["openai"]["cancels"] >= 1 and st["anthropic"]["cancels"] >= 1 and \
+                st["openai"]["open"] == 0 and st["anthropic"]["open"] == 0
+
+        wait_until("the batches cancelled", cancelled, timeout=30)
+        st = c.fakellm_stats()["batches"]
+        assert st["openai"]["cancels"] == st["openai"]["batches_created"], st["openai"]
+        assert st["anthropic"]["cancels"] == st["anthropic"]["batches_created"], st["anthropic"]
+        time.sleep(0.5)
+        c.check_alive()
+
+
+def test_batch_price_and_max_cost():
+    """Cost at the batch price: fake-gpt has interactive prices of 1 per
+    token and no batch price (half: 0.5 per token), fake-claude an explicit
+    batch price (0.2 per token). empq status shows those costs; fake-gpt's
+    max_cost, below what its whole share would cost at the batch price,
+    stops it: the jobs past the budget are never leased, so never put in a
+    batch, and what it spent stays within the budget."""
+    budget = 1500.0
+    text = spec("batch")
+    parts = text.split("  - alias: fake-claude")
+    text = (parts[0].rstrip("\n") + "\n    prices: {input_per_mtok: 1000000, output_per_mtok: 1000000, "
+            f"max_cost: {budget}}}\n" + "  - alias: fake-claude" + parts[1].rstrip("\n") +
+            "\n    prices: {input_per_mtok: 1000000, output_per_mtok: 1000000, batch_input_per_mtok: 200000, "
+            "batch_output_per_mtok: 200000}\n")
+    with Cluster(workers=1, credit=400, fakellm_args=["--batch-delay-ms", "100"]) as c:
+        c.start()
+        run = c.submit(c.write("cost.yaml", text))
+
+        def status():
+            st = json.loads(c.cli(["status", run, "--json"]).stdout)
+            st = st["runs"][0] if "runs" in st else st
+            return st, {m["source"]: m for m in st["models"]}
+
+        def settled():
+            c.check_alive()
+            _, m = status()
+            return m["fake-claude"]["done"] == PROMPTS and m["fake-gpt"].get("stopped") and \
+                m["fake-gpt"]["leased"] == 0
+
+        wait_until("fake-claude done and fake-gpt stopped", settled, timeout=90, interval=0.2)
+        time.sleep(0.5)
+        st, m = status()
+        g, a = m["fake-gpt"], m["fake-claude"]
+        assert abs(a["cost"] - 0.2 * (a["tokens_in"] + a["tokens_out"])) < 1e-6, a
+        assert abs(g["cost"] - 0.5 * (g["tokens_in"] + g["tokens_out"])) < 1e-6, g
+        whole = g["cost"] / max(g["done"], 1) * PROMPTS
+        assert whole > budget, (whole, budget)  # the whole share would cost more than the budget
+        assert budget * 0.5 <= g["cost"] <= budget * 1.05, g
+        assert g["pending"] > 0 and g["done"] + g["pending"] == PROMPTS, g
+        sent = c.fakellm_stats()["batches"]["openai"]["requests_succeeded"]
+        assert sent == g["done"], (sent, g["done"])  # nothing past the budget went into a batch
+        print(f"   fake-gpt: {g['done']} done, cost {g['cost']:.1f} of {budget:.0f} (whole share ~{whole:.0f}); "
+              f"fake-claude cost {a['cost']:.1f} at 0.2 per token", flush=True)
+
+
+if __name__ == "__main__":
+    if os.environ.get("EMPQ_BATCH_ONLY"):
+        main(globals()[os.environ["EMPQ_BATCH_ONLY"]])
+    main(test_cancel_cancels_batches, test_batch_equals_interactive, test_batch_price_and_max_cost,
+         test_on_failure_interactive, test_failures_and_expiry)
