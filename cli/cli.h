@@ -18,6 +18,7 @@
 #include "empq/cliopt.h"
 #include "empq/dataset.h"
 #include "empq/error.h"
+#include "empq/store.h"
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_SERVICE = 3 };
 
@@ -119,6 +120,11 @@ void cli__prompt_init(Empq__Prompt *p, uint32_t index, const empq_dialogue *d);
  * and prints like cli__submit. spec and pp stay the caller's. */
 int cli__submit_run(const cli__submit_opts *o, Empq__RunSpec *spec, Empq__Prompt **pp, size_t n,
                     char *run_id, size_t len, uint64_t *jobs);
+
+/* Opens Redis at url for a command. CLI_OK with *out the caller's
+ * (empq_store_close); otherwise prints "cannot reach Redis: ..." and
+ * returns CLI_USAGE (a malformed URL) or CLI_SERVICE, *out NULL. */
+int cli__store_open(const char *url, int timeout_ms, empq_store **out);
 
 /* One control round trip with its own ZeroMQ context. On EMPQ_OK *reply is
  * the caller's (empq__control_reply__free_unpacked). */

@@ -189,12 +189,11 @@ int cli__cmd_assign(int argc, char **argv)
     }
 
     empq_store *s = NULL;
+    int opened = cli__store_open(url, 5000, &s);
+    if (opened != CLI_OK)
+        return opened;
     empq_error err = {0};
-    int rc = empq_store_open(&s, url, 5000, &err);
-    if (rc != EMPQ_OK) {
-        cli__err("cannot reach Redis: %s", err.msg);
-        return rc == EMPQ_EINVAL ? CLI_USAGE : CLI_SERVICE;
-    }
+    int rc;
     int ret = CLI_OK;
     Empq__Run *run = NULL;
     Empq__Prompt **prompts = NULL;

@@ -37,12 +37,11 @@ int cli__cmd_export(int argc, char **argv)
         return CLI_USAGE;
     }
     empq_store *s = NULL;
+    int opened = cli__store_open(url, 2000, &s);
+    if (opened != CLI_OK)
+        return opened;
     empq_error err = {0};
-    int rc = empq_store_open(&s, url, 2000, &err);
-    if (rc != EMPQ_OK) {
-        cli__err("cannot reach Redis: %s", err.msg);
-        return rc == EMPQ_EINVAL ? CLI_USAGE : CLI_SERVICE;
-    }
+    int rc;
     empq_export_stats st = {0};
     rc = empq_export_responses(s, run, out, &st, &err);
     empq_store_close(&s);

@@ -414,12 +414,11 @@ static int cmd_export(int argc, char **argv)
         return CLI_USAGE;
     }
     empq_store *s = NULL;
+    int opened = cli__store_open(url, 2000, &s);
+    if (opened != CLI_OK)
+        return opened;
     empq_error err = {0};
-    int rc = empq_store_open(&s, url, 2000, &err);
-    if (rc != EMPQ_OK) {
-        cli__err("cannot reach Redis: %s", err.msg);
-        return rc == EMPQ_EINVAL ? CLI_USAGE : CLI_SERVICE;
-    }
+    int rc;
     if (wait) {
         int code = wait_finished(s, a.args[0]);
         if (code != CLI_OK) {

@@ -61,12 +61,11 @@ int cli__cmd_ratings(int argc, char **argv)
         return CLI_USAGE;
     }
     empq_store *s = NULL;
+    int opened = cli__store_open(url, 5000, &s);
+    if (opened != CLI_OK)
+        return opened;
     empq_error err = {0};
-    int rc = empq_store_open(&s, url, 5000, &err);
-    if (rc != EMPQ_OK) {
-        cli__err("cannot reach Redis: %s", err.msg);
-        return rc == EMPQ_EINVAL ? CLI_USAGE : CLI_SERVICE;
-    }
+    int rc;
     int ret = CLI_OK;
     if (strcmp(sub, "export") == 0) {
         empq_ratings_export_stats st;

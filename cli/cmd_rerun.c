@@ -371,13 +371,10 @@ int cli__cmd_rerun(int argc, char **argv)
         goto out;
     }
     empq_store *s = NULL;
-    empq_error err = {0};
-    int rc = empq_store_open(&s, o.redis, 2000, &err);
-    if (rc != EMPQ_OK) {
-        cli__err("cannot reach Redis: %s", err.msg);
-        code = rc == EMPQ_EINVAL ? CLI_USAGE : CLI_SERVICE;
+    int rc;
+    code = cli__store_open(o.redis, 2000, &s);
+    if (code != CLI_OK)
         goto out;
-    }
     Empq__Run *run = NULL;
     rc = empq_store_run_get(s, o.run, &run);
     if (rc != EMPQ_OK) {

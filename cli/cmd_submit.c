@@ -190,16 +190,12 @@ int cli__submit_run(const cli__submit_opts *o, Empq__RunSpec *spec, Empq__Prompt
                     char *run_id, size_t len, uint64_t *jobs)
 {
     empq_store *store = NULL;
-    empq_error err = {0};
-    int code = CLI_OK;
     if (len > 0)
         run_id[0] = '\0';
-    int rc = empq_store_open(&store, o->redis_url, 2000, &err);
-    if (rc != EMPQ_OK) {
-        cli__err("cannot reach Redis: %s", err.msg);
-        code = rc == EMPQ_EINVAL ? CLI_USAGE : CLI_SERVICE;
+    int rc;
+    int code = cli__store_open(o->redis_url, 2000, &store);
+    if (code != CLI_OK)
         goto done;
-    }
     char id[64];
     if (o->run_id != NULL)
         snprintf(id, sizeof id, "%s", o->run_id);

@@ -106,6 +106,17 @@ void cli__run_id(char *buf, size_t len)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)rnd);
 }
 
+int cli__store_open(const char *url, int timeout_ms, empq_store **out)
+{
+    empq_error err = {0};
+    int rc = empq_store_open(out, url, timeout_ms, &err);
+    if (rc == EMPQ_OK)
+        return CLI_OK;
+    *out = NULL;
+    cli__err("cannot reach Redis: %s", err.msg);
+    return rc == EMPQ_EINVAL ? CLI_USAGE : CLI_SERVICE;
+}
+
 int cli__control(const char *endpoint, const Empq__ControlRequest *req, int timeout_ms,
                  Empq__ControlReply **reply, empq_error *err)
 {

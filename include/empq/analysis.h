@@ -253,8 +253,11 @@ typedef struct empq_judge_labels {
  * positive integer, a negative length, two labels for one (judge,
  * condition, item, sample)); EMPQ_ENOMEM. */
 int empq_judge_labels_load(const char *path, empq_judge_labels **out, empq_error *err);
+/* The same from len bytes of data (not kept); name is what messages call
+ * the input. Returns as empq_judge_labels_load (no EMPQ_ENOTFOUND/EIO). */
 int empq_judge_labels_parse(const char *name, const char *data, size_t len, empq_judge_labels **out,
                             empq_error *err);
+/* Frees *l and sets it NULL; accepts NULL and *l NULL. */
 void empq_judge_labels_free(empq_judge_labels **l);
 
 /* The agreement statistics, in this order. */
