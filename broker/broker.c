@@ -555,6 +555,30 @@ static void mark_dead(uint32_t job, const uint8_t *value, size_t len, void *arg)
         empq__dead_letter__free_unpacked(d, NULL);
 }
 
+/* Batch mode: the jobs of r in open provider batches (their records hold
+ * them) are batched, not pending: the worker that reads each batch sends
+ * their outcomes. */
+static int load_batched(bk__broker *b, bk__run *r)
+{
+    uint32_t *jobs = NULL;
+    size_t n = 0;
+    empq_error e = {0};
+    int rc = empq_batchrec_run_jobs(b->store, r->id, &jobs, &n, &e);
+    if (rc != EMPQ_OK) {
+        free(jobs);
+        return rc;
+    }
+    size_t k = 0;
+    uint64_t guard = empq_mono_ms() + BK_BATCHED_GUARD_MS;
+    for (size_t i = 0; i < n; i++)
+        k += bk__jobtable_state(r->table, jobs[i]) == BK_JOB_PENDING &&
+             bk__jobtable_batch(r->table, jobs[i], guard) == EMPQ_OK;
+    free(jobs);
+    if (k > 0)
+        EMPQ_INFO("event=run_batched_jobs run=%s batched=%zu", r->id, k);
+    return EMPQ_OK;
+}
+
 /* Loads a run read from Redis: builds its table, marks finished jobs. */
 static int load_run(bk__broker *b, const Empq__Run *run, empq_error *err)
 {
@@ -576,6 +600,8 @@ static int load_run(bk__broker *b, const Empq__Run *run, empq_error *err)
                   l.undecodable);
     if (rc == EMPQ_OK)
         rc = prior_load(b, run);
+    if (rc == EMPQ_OK)
+        rc = load_batched(b, r);
     if (rc != EMPQ_OK) {
         empq_error_set(err, rc, "run %s: reading finished jobs: %s", run->id, empq_store_errstr(b->store));
         EMPQ_ERROR("event=run_load_failed run=%s error=\"%s\"", run->id, empq_store_errstr(b->store));
@@ -728,8 +754,10 @@ static void on_outcomes(bk__broker *b, int w, const Empq__Outcomes *os, uint64_t
     const char *retry_run = NULL;
     for (size_t i = 0; i < os->n_items; i++) {
         const Empq__Outcome *o = os->items[i];
-        if (w < 0 && o->kind != EMPQ__OUTCOME_KIND__OUTCOME_DONE && o->kind != EMPQ__OUTCOME_KIND__OUTCOME_DEAD)
-            continue; /* an unknown worker's retry or release: its lease is gone already */
+        if (w < 0 && o->kind != EMPQ__OUTCOME_KIND__OUTCOME_DONE && o->kind != EMPQ__OUTCOME_KIND__OUTCOME_DEAD &&
+            o->kind != EMPQ__OUTCOME_KIND__OUTCOME_BATCHED && !(o->has_from_batch && o->from_batch))
+            continue; /* an unknown worker's retry or release: its lease is gone already (a batch's
+                         outcomes hold whoever sends them) */
         bk__applied a = bk__sched_outcome(b->sched, slot, o, now);
         /* A RELEASED or a local-failure RETRY lease was taken back from the
          * job's lease count (bk__jobtable_uncount): it is neither an answered
@@ -845,6 +873,8 @@ static void fill_status(const bk__run *r, Empq__RunStatus *st, Empq__ModelCounts
     st->has_pending = st->has_leased = st->has_done = st->has_dead = st->has_cache_hits = 1;
     st->pending = c.pending;
     st->leased = c.leased;
+    st->has_batched = c.batched > 0;
+    st->batched = c.batched;
     st->done = c.done;
     st->dead = c.dead;
     st->cache_hits = c.cache_hits;
@@ -863,6 +893,8 @@ static void fill_status(const bk__run *r, Empq__RunStatus *st, Empq__ModelCounts
         mc[m].has_pending = mc[m].has_leased = mc[m].has_done = mc[m].has_dead = mc[m].has_cache_hits = 1;
         mc[m].pending = k.pending;
         mc[m].leased = k.leased;
+        mc[m].has_batched = k.batched > 0;
+        mc[m].batched = k.batched;
         mc[m].done = k.done;
         mc[m].dead = k.dead;
         mc[m].cache_hits = k.cache_hits;
@@ -976,13 +1008,13 @@ static void fill_emotions(bk__broker *b, bk__reply *y, const bk__run *r, Empq__R
     bk__runinfo_counts(ri, r->table, c);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (i == ri->n_names && c[i].pending + c[i].leased + c[i].done + c[i].dead == 0)
+        if (i == ri->n_names && c[i].pending + c[i].leased + c[i].batched + c[i].done + c[i].dead == 0)
             continue; /* every prompt has an emotion */
         empq__emotion_counts__init(&ec[k]);
         ec[k].emotion = i < ri->n_names ? ri->names[i] : (char *)"?";
         ec[k].has_pending = ec[k].has_leased = ec[k].has_done = ec[k].has_dead = 1;
         ec[k].pending = c[i].pending;
-        ec[k].leased = c[i].leased;
+        ec[k].leased = c[i].leased + c[i].batched; /* in flight: with a worker or in a provider batch */
         ec[k].done = c[i].done;
         ec[k].dead = c[i].dead;
         ecp[k] = &ec[k];

@@ -10,6 +10,8 @@
  *   pending, delayed: hpos in the delayed heap, t = not-before; no links
  *   leased:           next/prev in its worker's lease list; hpos in the
  *                     lease heap, t = deadline
+ *   batched:          hpos in the lease heap, t = deadline; no links, no
+ *                     worker
  *   done, dead:       nothing. */
 typedef struct bk__job {
     uint64_t t;
@@ -47,9 +49,10 @@ struct bk__jobtable {
     uint32_t *limits;       /* per model: max leased, 0 = no cap */
     bk__counts counts;      /* the run */
     bk__heap delayed;       /* pending jobs by not-before */
-    bk__heap leases;        /* leased jobs by deadline */
+    bk__heap leases;        /* leased and batched jobs by deadline */
     bk__list *wlists;       /* per worker slot: leased jobs, oldest first */
     uint32_t *wcount;       /* per worker slot: how many */
+    uint32_t *wmcount;      /* per worker slot x model: how many of that model */
     unsigned wcap;          /* slots allocated in wlists and wcount */
 };
 
@@ -60,6 +63,7 @@ const char *bk__job_state_str(int state)
     case BK_JOB_LEASED: return "leased";
     case BK_JOB_DONE: return "done";
     case BK_JOB_DEAD: return "dead";
+    case BK_JOB_BATCHED: return "batched";
     default: return "unknown";
     }
 }
@@ -134,6 +138,7 @@ void bk__jobtable_free(bk__jobtable **tp)
     free(t->leases.v);
     free(t->wlists);
     free(t->wcount);
+    free(t->wmcount);
     free(t);
     *tp = NULL;
 }
@@ -159,7 +164,7 @@ size_t bk__jobtable_memory(const bk__jobtable *t)
     return sizeof *t + sizeof *t->jobs * (size_t)t->total +
            (sizeof *t->queues + sizeof *t->rtail + sizeof *t->mcounts + sizeof *t->limits) * (size_t)t->n_models +
            sizeof(uint32_t) * (t->delayed.cap + t->leases.cap) +
-           (sizeof *t->wlists + sizeof *t->wcount) * (size_t)t->wcap;
+           (sizeof *t->wlists + sizeof *t->wcount + sizeof *t->wmcount * (size_t)t->n_models) * (size_t)t->wcap;
 }
 
 /* ==================== reading ==================== */
@@ -194,7 +199,8 @@ uint64_t bk__jobtable_time(const bk__jobtable *t, uint32_t job)
     if (job >= t->total)
         return 0;
     const bk__job *x = &t->jobs[job];
-    if (x->state == BK_JOB_LEASED || (x->state == BK_JOB_PENDING && x->hpos != BK_JOB_NONE))
+    if (x->state == BK_JOB_LEASED || x->state == BK_JOB_BATCHED ||
+        (x->state == BK_JOB_PENDING && x->hpos != BK_JOB_NONE))
         return x->t;
     return 0;
 }
@@ -214,6 +220,11 @@ int bk__jobtable_finished(const bk__jobtable *t)
 uint32_t bk__jobtable_worker_leased(const bk__jobtable *t, unsigned w)
 {
     return w < t->wcap ? t->wcount[w] : 0;
+}
+
+uint32_t bk__jobtable_worker_model_leased(const bk__jobtable *t, unsigned w, uint32_t m)
+{
+    return w < t->wcap && m < t->n_models ? t->wmcount[(size_t)w * t->n_models + m] : 0;
 }
 
 void bk__jobtable_set_model_limit(bk__jobtable *t, uint32_t m, uint32_t max_leased)
@@ -373,6 +384,11 @@ static int worker_slots(bk__jobtable *t, unsigned w)
     if (c == NULL)
         return EMPQ_ENOMEM;
     t->wcount = c;
+    uint32_t *mc = realloc(t->wmcount, (size_t)cap * t->n_models * sizeof *mc);
+    if (mc == NULL)
+        return EMPQ_ENOMEM;
+    t->wmcount = mc;
+    memset(mc + (size_t)t->wcap * t->n_models, 0, (size_t)(cap - t->wcap) * t->n_models * sizeof *mc);
     for (unsigned i = t->wcap; i < cap; i++) {
         t->wlists[i].head = t->wlists[i].tail = BK_JOB_NONE;
         t->wcount[i] = 0;
@@ -407,9 +423,15 @@ static void detach(bk__jobtable *t, uint32_t job)
         heap_remove(t, &t->leases, job);
         list_remove(t, &t->wlists[x->worker], job);
         t->wcount[x->worker]--;
+        t->wmcount[(size_t)x->worker * t->n_models + m]--;
         t->mcounts[m].leased--;
         t->counts.leased--;
         x->worker = BK_WORKER_NONE;
+        break;
+    case BK_JOB_BATCHED:
+        heap_remove(t, &t->leases, job);
+        t->mcounts[m].batched--;
+        t->counts.batched--;
         break;
     default:
         break;
@@ -464,6 +486,7 @@ int bk__jobtable_lease(bk__jobtable *t, uint32_t job, unsigned w, uint64_t deadl
         x->attempts++;
     list_push_tail(t, &t->wlists[w], job);
     t->wcount[w]++;
+    t->wmcount[(size_t)w * t->n_models + m]++;
     heap_push(t, &t->leases, job);
     t->mcounts[m].leased++;
     t->counts.leased++;
@@ -477,7 +500,7 @@ int bk__jobtable_requeue(bk__jobtable *t, uint32_t job, uint64_t now, uint64_t n
     if (job >= t->total)
         return EMPQ_EINVAL;
     bk__job *x = &t->jobs[job];
-    if (x->state != BK_JOB_LEASED)
+    if (x->state != BK_JOB_LEASED && x->state != BK_JOB_BATCHED)
         return EMPQ_ESTATE;
     if (not_before > now && heap_reserve(&t->delayed, t->delayed.n + 1) != EMPQ_OK)
         return EMPQ_ENOMEM;
@@ -488,6 +511,27 @@ int bk__jobtable_requeue(bk__jobtable *t, uint32_t job, uint64_t now, uint64_t n
     return EMPQ_OK;
 }
 
+int bk__jobtable_batch(bk__jobtable *t, uint32_t job, uint64_t deadline)
+{
+    if (job >= t->total)
+        return EMPQ_EINVAL;
+    bk__job *x = &t->jobs[job];
+    if (x->state != BK_JOB_LEASED && x->state != BK_JOB_PENDING)
+        return EMPQ_ESTATE;
+    if (x->state == BK_JOB_PENDING && heap_reserve(&t->leases, t->leases.n + 1) != EMPQ_OK)
+        return EMPQ_ENOMEM;
+    detach(t, job); /* a leased job's heap slot is free again: the push below has room */
+    uint32_t m = model_of(t, job);
+    x->state = BK_JOB_BATCHED;
+    x->worker = BK_WORKER_NONE;
+    x->next = x->prev = BK_JOB_NONE;
+    x->t = deadline;
+    heap_push(t, &t->leases, job);
+    t->mcounts[m].batched++;
+    t->counts.batched++;
+    return EMPQ_OK;
+}
+
 static int finish(bk__jobtable *t, uint32_t job, int state, int cache_hit, unsigned *was_worker)
 {
     if (was_worker != NULL)
@@ -495,7 +539,7 @@ static int finish(bk__jobtable *t, uint32_t job, int state, int cache_hit, unsig
     if (job >= t->total)
         return EMPQ_EINVAL;
     bk__job *x = &t->jobs[job];
-    if (x->state != BK_JOB_PENDING && x->state != BK_JOB_LEASED)
+    if (x->state != BK_JOB_PENDING && x->state != BK_JOB_LEASED && x->state != BK_JOB_BATCHED)
         return EMPQ_ESTATE;
     if (was_worker != NULL)
         *was_worker = x->worker;
@@ -617,11 +661,13 @@ uint64_t bk__jobtable_next_ready(const bk__jobtable *t)
 
 /* ==================== invariants (tests) ==================== */
 
-static int check_heap(const bk__jobtable *t, const bk__heap *h, const char *name, int want_state, empq_error *err)
+static int check_heap(const bk__jobtable *t, const bk__heap *h, const char *name, int want_state, int or_state,
+                      empq_error *err)
 {
     for (size_t i = 0; i < h->n; i++) {
         uint32_t j = h->v[i];
-        if (j >= t->total || t->jobs[j].hpos != i || t->jobs[j].state != want_state)
+        if (j >= t->total || t->jobs[j].hpos != i ||
+            (t->jobs[j].state != want_state && t->jobs[j].state != or_state))
             return empq_error_set(err, EMPQ_ESTATE, "%s heap slot %zu: job %u hpos %u state %s", name, i, j,
                                   j < t->total ? t->jobs[j].hpos : 0,
                                   j < t->total ? bk__job_state_str(t->jobs[j].state) : "?");
@@ -677,6 +723,11 @@ int bk__jobtable_check(const bk__jobtable *t, empq_error *err)
             else
                 wc[x->worker]++;
             break;
+        case BK_JOB_BATCHED:
+            mc[m].batched++;
+            if (x->worker != BK_WORKER_NONE || x->hpos == BK_JOB_NONE)
+                rc = empq_error_set(err, EMPQ_ESTATE, "batched job %u: worker %u hpos %u", j, x->worker, x->hpos);
+            break;
         case BK_JOB_DONE:
             mc[m].done++;
             break;
@@ -686,7 +737,7 @@ int bk__jobtable_check(const bk__jobtable *t, empq_error *err)
         default:
             rc = empq_error_set(err, EMPQ_ESTATE, "job %u has state %d", j, x->state);
         }
-        if (rc == EMPQ_OK && x->state >= BK_JOB_DONE &&
+        if (rc == EMPQ_OK && (x->state == BK_JOB_DONE || x->state == BK_JOB_DEAD) &&
             (x->hpos != BK_JOB_NONE || x->worker != BK_WORKER_NONE))
             rc = empq_error_set(err, EMPQ_ESTATE, "final job %u still linked", j);
     }
@@ -706,43 +757,51 @@ int bk__jobtable_check(const bk__jobtable *t, empq_error *err)
             rc = empq_error_set(err, EMPQ_ESTATE, "model %u queue holds %u, %u ready jobs", m, len, mc[m].ready);
         const bk__counts *c = &t->mcounts[m];
         if (rc == EMPQ_OK && (c->pending != mc[m].pending || c->ready != mc[m].ready ||
-                              c->leased != mc[m].leased || c->done != mc[m].done || c->dead != mc[m].dead))
+                              c->leased != mc[m].leased || c->batched != mc[m].batched || c->done != mc[m].done ||
+                              c->dead != mc[m].dead))
             rc = empq_error_set(err, EMPQ_ESTATE,
-                                "model %u counters p%u r%u l%u d%u x%u, walk p%u r%u l%u d%u x%u", m, c->pending,
-                                c->ready, c->leased, c->done, c->dead, mc[m].pending, mc[m].ready, mc[m].leased,
-                                mc[m].done, mc[m].dead);
+                                "model %u counters p%u r%u l%u b%u d%u x%u, walk p%u r%u l%u b%u d%u x%u", m,
+                                c->pending, c->ready, c->leased, c->batched, c->done, c->dead, mc[m].pending,
+                                mc[m].ready, mc[m].leased, mc[m].batched, mc[m].done, mc[m].dead);
         if (rc != EMPQ_OK)
             goto out;
         run.pending += c->pending;
         run.ready += c->ready;
         run.leased += c->leased;
+        run.batched += c->batched;
         run.done += c->done;
         run.dead += c->dead;
         run.cache_hits += c->cache_hits;
     }
     if (run.pending != t->counts.pending || run.ready != t->counts.ready || run.leased != t->counts.leased ||
+        run.batched != t->counts.batched ||
         run.done != t->counts.done || run.dead != t->counts.dead || run.cache_hits != t->counts.cache_hits) {
         rc = empq_error_set(err, EMPQ_ESTATE, "run counters differ from the sum of the models");
         goto out;
     }
-    if (t->delayed.n != n_delayed || t->leases.n != run.leased) {
+    if (t->delayed.n != n_delayed || t->leases.n != (size_t)run.leased + run.batched) {
         rc = empq_error_set(err, EMPQ_ESTATE, "heaps hold %zu delayed and %zu leased, walk %zu and %u",
-                            t->delayed.n, t->leases.n, n_delayed, run.leased);
+                            t->delayed.n, t->leases.n, n_delayed, run.leased + run.batched);
         goto out;
     }
-    rc = check_heap(t, &t->delayed, "delayed", BK_JOB_PENDING, err);
+    rc = check_heap(t, &t->delayed, "delayed", BK_JOB_PENDING, BK_JOB_PENDING, err);
     if (rc == EMPQ_OK)
-        rc = check_heap(t, &t->leases, "lease", BK_JOB_LEASED, err);
+        rc = check_heap(t, &t->leases, "lease", BK_JOB_LEASED, BK_JOB_BATCHED, err);
     for (unsigned w = 0; w < t->wcap && rc == EMPQ_OK; w++) {
         uint32_t len = 0;
         rc = check_list(t, &t->wlists[w], &len, err);
         if (rc == EMPQ_OK && (len != wc[w] || len != t->wcount[w]))
             rc = empq_error_set(err, EMPQ_ESTATE, "worker %u list %u, count %u, walk %u", w, len, t->wcount[w],
                                 wc[w]);
+        uint32_t per_model = 0;
         for (uint32_t j = t->wlists[w].head; rc == EMPQ_OK && j != BK_JOB_NONE; j = t->jobs[j].next)
             if (t->jobs[j].worker != w)
                 rc = empq_error_set(err, EMPQ_ESTATE, "job %u in worker %u list has worker %u", j, w,
                                     t->jobs[j].worker);
+        for (uint32_t m = 0; m < t->n_models; m++)
+            per_model += t->wmcount[(size_t)w * t->n_models + m];
+        if (rc == EMPQ_OK && per_model != t->wcount[w])
+            rc = empq_error_set(err, EMPQ_ESTATE, "worker %u: %u leased, %u by model", w, t->wcount[w], per_model);
     }
 out:
     free(mc);

@@ -13,6 +13,11 @@
  *                               worker loss, released untried)
  *     pending --done/dead--> done/dead  (an outcome that arrives after the
  *                                        job was requeued: Redis has it)
+ *     leased|pending --batch--> batched --done/dead--> done/dead
+ *                                  |  --requeue--> pending
+ *                               (batch mode: the job is in a provider batch
+ *                                whose record is durable in Redis; no worker
+ *                                holds it, a long deadline guards it)
  *
  * Pending jobs sit either in their model's queue (ready now) or in the
  * delayed min-heap (ready at their not-before time, after a retry backoff).
@@ -23,6 +28,8 @@
  * per model marks the end of the front section: still O(1) a move).
  * Leased jobs sit in their worker's lease list (so a lost worker's jobs are
  * requeued in O(its jobs)) and in the lease-expiry min-heap. The intrusive
+ * Batched jobs sit only in the lease-expiry heap (their deadline is the
+ * batch's guard, hours away) and count in no worker's credit. The intrusive
  * links live in the job records themselves; both heaps are indexed (a job
  * knows its heap slot), so every move is O(1) or O(log n) and nothing ever
  * scans the table. Counters per model and per run are kept as jobs move.
@@ -51,7 +58,10 @@ typedef enum bk__job_state {
     /* Its result is in Redis. Final: later outcomes are ignored. */
     BK_JOB_DONE = 2,
     /* Given up after its last attempt; the dead letter is in Redis. Final. */
-    BK_JOB_DEAD = 3
+    BK_JOB_DEAD = 3,
+    /* In a provider batch (batch mode) until a deadline; ends in done, dead,
+     * or back to pending (the batch ended without its answer, or expiry). */
+    BK_JOB_BATCHED = 4
 } bk__job_state;
 
 /* Lower-case name of a state ("pending"); "unknown" for other values. */
@@ -74,6 +84,7 @@ typedef struct bk__counts {
     uint32_t pending;    /* every pending job, ready or delayed */
     uint32_t ready;      /* pending jobs in the queue now (not delayed) */
     uint32_t leased;
+    uint32_t batched;    /* in provider batches (batch mode) */
     uint32_t done;
     uint32_t dead;
     uint32_t cache_hits; /* done jobs whose outcome said cache_hit */
@@ -113,7 +124,8 @@ int bk__jobtable_state(const bk__jobtable *t, uint32_t job);
 unsigned bk__jobtable_attempts(const bk__jobtable *t, uint32_t job);
 /* The worker slot holding a leased job, BK_WORKER_NONE otherwise. */
 unsigned bk__jobtable_worker(const bk__jobtable *t, uint32_t job);
-/* A leased job's deadline, a delayed pending job's not-before time, else 0. */
+/* A leased or batched job's deadline, a delayed pending job's not-before
+ * time, else 0. */
 uint64_t bk__jobtable_time(const bk__jobtable *t, uint32_t job);
 
 /* ---- counters -------------------------------------------------------------- */
@@ -124,6 +136,8 @@ bk__counts bk__jobtable_counts(const bk__jobtable *t, uint32_t m);
 int bk__jobtable_finished(const bk__jobtable *t);
 /* Jobs leased to worker slot w in this run (0 for unknown slots). */
 uint32_t bk__jobtable_worker_leased(const bk__jobtable *t, unsigned w);
+/* Of those, the jobs of model m (0 for unknown slots or models). */
+uint32_t bk__jobtable_worker_model_leased(const bk__jobtable *t, unsigned w, uint32_t m);
 
 /* Caps how many jobs of model m may be leased at once (0: no cap), for the
  * model's max_concurrency. bk__jobtable_take respects it. */
@@ -136,9 +150,10 @@ void bk__jobtable_set_model_limit(bk__jobtable *t, uint32_t m, uint32_t max_leas
  * EMPQ_ESTATE when the job is not pending. */
 int bk__jobtable_lease(bk__jobtable *t, uint32_t job, unsigned w, uint64_t deadline);
 
-/* leased -> pending. The job is ready now when not_before <= now, else it
- * waits in the delayed heap. *was_worker (may be NULL) receives the slot
- * that held it. EMPQ_ESTATE when the job is not leased. */
+/* leased|batched -> pending. The job is ready now when not_before <= now,
+ * else it waits in the delayed heap. *was_worker (may be NULL) receives the
+ * slot that held it (BK_WORKER_NONE for a batched job). EMPQ_ESTATE when the
+ * job is neither leased nor batched. */
 int bk__jobtable_requeue(bk__jobtable *t, uint32_t job, uint64_t now, uint64_t not_before, unsigned *was_worker);
 
 /* The job's last lease was not an attempt (handed back untried, or failed
@@ -148,12 +163,18 @@ int bk__jobtable_requeue(bk__jobtable *t, uint32_t job, uint64_t now, uint64_t n
  * EMPQ_EINVAL when job is out of range; EMPQ_ESTATE when the count is 0. */
 int bk__jobtable_uncount(bk__jobtable *t, uint32_t job);
 
-/* pending|leased -> done; cache_hit counts it as a cache hit. *was_worker
+/* leased|pending -> batched until deadline (batch mode: the job is in a
+ * provider batch); it leaves its worker's lease list. The attempt count is
+ * unchanged. EMPQ_EINVAL for a bad job; EMPQ_ESTATE when the job is done,
+ * dead or batched already; EMPQ_ENOMEM. */
+int bk__jobtable_batch(bk__jobtable *t, uint32_t job, uint64_t deadline);
+
+/* pending|leased|batched -> done; cache_hit counts it as a cache hit. *was_worker
  * (may be NULL) receives the slot that held the lease, BK_WORKER_NONE if
  * the job was pending. EMPQ_ESTATE when the job is already done or dead. */
 int bk__jobtable_done(bk__jobtable *t, uint32_t job, int cache_hit, unsigned *was_worker);
 
-/* pending|leased -> dead, as bk__jobtable_done. */
+/* pending|leased|batched -> dead, as bk__jobtable_done. */
 int bk__jobtable_dead(bk__jobtable *t, uint32_t job, unsigned *was_worker);
 
 /* ---- what the broker does with them ---------------------------------------- */
@@ -176,7 +197,7 @@ size_t bk__jobtable_take_quota(bk__jobtable *t, const uint8_t *serve, uint32_t *
  * queue. Returns how many. */
 size_t bk__jobtable_promote(bk__jobtable *t, uint64_t now);
 
-/* Requeues (ready now) every leased job whose deadline is <= now. If
+/* Requeues (ready now) every leased or batched job whose deadline is <= now. If
  * expired is not NULL, the first max job indices are written there. Returns
  * how many expired in all. */
 size_t bk__jobtable_expire(bk__jobtable *t, uint64_t now, uint32_t *expired, size_t max);
@@ -184,7 +205,7 @@ size_t bk__jobtable_expire(bk__jobtable *t, uint64_t now, uint32_t *expired, siz
 /* Requeues (ready now) every job leased to worker slot w. Returns how many. */
 size_t bk__jobtable_release_worker(bk__jobtable *t, unsigned w);
 
-/* The earliest lease deadline, or UINT64_MAX when nothing is leased. */
+/* The earliest lease (or batched) deadline, or UINT64_MAX when none. */
 uint64_t bk__jobtable_next_expiry(const bk__jobtable *t);
 /* The earliest not-before time of a delayed job, or UINT64_MAX. */
 uint64_t bk__jobtable_next_ready(const bk__jobtable *t);

@@ -149,6 +149,7 @@ void bk__metrics_outcome(bk__metrics *m, const char *alias, const Empq__Outcome 
         if (applied == BK_APPLIED)
             x->dead++;
         break;
+    case EMPQ__OUTCOME_KIND__OUTCOME_BATCHED: break; /* in empq_jobs{state="batched"} */
     default:
         x->released++;
     }
@@ -282,7 +283,7 @@ char *bk__metrics_render(const bk__metrics *m, const bk__sched *s, const bk__met
     if (b.p == NULL)
         return NULL;
     b.p[0] = '\0';
-    static const char *const states[4] = {"pending", "leased", "done", "dead"};
+    static const char *const states[5] = {"pending", "leased", "batched", "done", "dead"};
     size_t nruns = s != NULL ? bk__sched_run_count(s) : 0;
 
     head(&b, "empq_jobs", "gauge", "Jobs of each loaded run by model and state.");
@@ -292,10 +293,10 @@ char *bk__metrics_render(const bk__metrics *m, const bk__sched *s, const bk__met
         bk__metrics_escape(rid, sizeof rid, r->id);
         for (uint32_t k = 0; k < r->n_models; k++) {
             bk__counts c = bk__jobtable_counts(r->table, k);
-            uint32_t v[4] = {c.pending, c.leased, c.done, c.dead};
+            uint32_t v[5] = {c.pending, c.leased, c.batched, c.done, c.dead};
             char a[256];
             bk__metrics_escape(a, sizeof a, r->aliases[k]);
-            for (int st = 0; st < 4; st++)
+            for (int st = 0; st < 5; st++)
                 put(&b, "empq_jobs{run=\"%s\",model=\"%s\",state=\"%s\"} %u\n", rid, a, states[st], v[st]);
         }
     }

@@ -146,6 +146,7 @@ void bk__runinfo_counts(const bk__runinfo *ri, const bk__jobtable *t, bk__counts
             switch (bk__jobtable_state(t, job)) {
             case BK_JOB_PENDING: c->pending++; break;
             case BK_JOB_LEASED: c->leased++; break;
+            case BK_JOB_BATCHED: c->batched++; break;
             case BK_JOB_DONE: c->done++; break;
             case BK_JOB_DEAD: c->dead++; break;
             default: break;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "empq/batchwire.h"
 #include "empq/log.h"
 
 struct bk__sched {
@@ -19,12 +20,16 @@ struct bk__sched {
     size_t serve_cap;
     uint32_t *quota;    /* scratch: jobs each model of a run may take now */
     uint32_t *quota0;   /* scratch: the same before the take */
+    uint8_t *mask;      /* scratch: the models of one take (batch mode or interactive) */
+    uint32_t *room;     /* scratch: what each batch-mode model may still take for one worker */
     uint64_t now;       /* the latest time the caller passed (for next_deadline) */
     uint64_t unusable_at; /* when the workers' unusable reports were last gathered */
 };
 
 #define BK_UNUSABLE_EVERY_MS 250 /* how often bk__sched_tick gathers the unusable reports */
 #define BK_UNUSABLE_MAX 256      /* reports kept per worker (a worker holds at most 32 runs) */
+#define BK_BATCH_WINDOW_MAX 5000 /* batch mode: jobs of one model a worker may hold while it fills a batch */
+
 
 static uint64_t now_hint(const bk__sched *s) { return s->now; }
 
@@ -85,6 +90,7 @@ static void run_free(bk__run *r)
     free_strings(r->aliases, r->n_models);
     free(r->pace);
     free(r->dead_reasons);
+    free(r->window);
     bk__jobtable_free(&r->table);
     free(r);
 }
@@ -123,6 +129,8 @@ void bk__sched_free(bk__sched **sp)
     free(s->serve);
     free(s->quota);
     free(s->quota0);
+    free(s->mask);
+    free(s->room);
     free(s);
     *sp = NULL;
 }
@@ -190,7 +198,8 @@ int bk__sched_run_add(bk__sched *s, const Empq__Run *run, bk__run **out, empq_er
     r->aliases = calloc(spec->n_models, sizeof *r->aliases);
     r->pace = calloc(spec->n_models, sizeof *r->pace);
     r->dead_reasons = calloc(spec->n_models, sizeof *r->dead_reasons);
-    if (r->id == NULL || r->aliases == NULL || r->pace == NULL || r->dead_reasons == NULL) {
+    r->window = calloc(spec->n_models, sizeof *r->window);
+    if (r->id == NULL || r->aliases == NULL || r->pace == NULL || r->dead_reasons == NULL || r->window == NULL) {
         run_free(r);
         return empq_error_set(err, EMPQ_ENOMEM, "run %s: out of memory", run->id);
     }
@@ -212,6 +221,12 @@ int bk__sched_run_add(bk__sched *s, const Empq__Run *run, bk__run **out, empq_er
         if (l != NULL && l->has_max_concurrency)
             bk__jobtable_set_model_limit(r->table, (uint32_t)m, l->max_concurrency);
         bk__pace_init(&r->pace[m], spec->models[m], &s->o.pace);
+        const Empq__ModelSpec *ms = spec->models[m];
+        if (empq_batchwire_mode(ms) && ms->batch != NULL) {
+            uint32_t want = ms->batch->max_requests > 0 ? ms->batch->max_requests : BK_BATCH_WINDOW_MAX;
+            r->window[m] = want < BK_BATCH_WINDOW_MAX ? want : BK_BATCH_WINDOW_MAX;
+            r->batch_models++;
+        }
     }
     if (r->n_models > s->serve_cap) {
         uint8_t *v = realloc(s->serve, r->n_models);
@@ -221,11 +236,17 @@ int bk__sched_run_add(bk__sched *s, const Empq__Run *run, bk__run **out, empq_er
         if (q != NULL)
             s->quota = q;
         uint32_t *q0 = q != NULL ? realloc(s->quota0, r->n_models * sizeof *q0) : NULL;
-        if (q0 == NULL) {
+        if (q0 != NULL)
+            s->quota0 = q0;
+        uint8_t *mk = q0 != NULL ? realloc(s->mask, r->n_models) : NULL;
+        if (mk != NULL)
+            s->mask = mk;
+        uint32_t *rm = mk != NULL ? realloc(s->room, r->n_models * sizeof *rm) : NULL;
+        if (rm == NULL) {
             run_free(r);
             return empq_error_set(err, EMPQ_ENOMEM, "run %s: out of memory", run->id);
         }
-        s->quota0 = q0;
+        s->room = rm;
         s->serve_cap = r->n_models;
     }
     s->runs[s->n_runs++] = r;
@@ -270,8 +291,13 @@ unsigned bk__sched_worker_span(const bk__sched *s) { return s->span; }
 uint32_t bk__sched_in_flight(const bk__sched *s, unsigned w)
 {
     uint32_t n = 0;
-    for (size_t i = 0; i < s->n_runs; i++)
-        n += bk__jobtable_worker_leased(s->runs[i]->table, w);
+    for (size_t i = 0; i < s->n_runs; i++) {
+        const bk__run *r = s->runs[i];
+        n += bk__jobtable_worker_leased(r->table, w);
+        for (uint32_t m = 0; r->batch_models > 0 && m < r->n_models; m++)
+            if (r->window[m] > 0)
+                n -= bk__jobtable_worker_model_leased(r->table, w, m);
+    }
     return n;
 }
 
@@ -452,7 +478,9 @@ static uint32_t *fill_quota(bk__sched *s, bk__run *r, uint64_t now)
             continue;
         }
         any = 1;
-        s->quota[m] = bk__pace_allow(p, bk__jobtable_counts(r->table, m).leased, now);
+        /* what a batch holds is spent as surely as what a worker holds */
+        bk__counts c = bk__jobtable_counts(r->table, m);
+        s->quota[m] = bk__pace_allow(p, c.leased + c.batched, now);
         log_stopped(r, m);
     }
     if (!any)
@@ -469,6 +497,40 @@ static void charge_quota(bk__sched *s, bk__run *r, uint64_t now)
             bk__pace_charge(&r->pace[m], s->quota0[m] - s->quota[m], now);
 }
 
+/* Takes for worker w from run r the ready jobs of its batch-mode models
+ * (batch != 0: each up to its window less what w holds of it, credit aside:
+ * they wait in a group, not on the wire) or of its interactive ones (up to
+ * max), within quota (NULL: none) and the models w serves (serve NULL:
+ * all). Lowers quota by what it took. */
+static size_t take_kind(bk__sched *s, bk__run *r, const uint8_t *serve, uint32_t *quota, int batch, unsigned w,
+                        uint64_t deadline, uint32_t *jobs, size_t max)
+{
+    int any = 0;
+    for (uint32_t m = 0; m < r->n_models; m++) {
+        s->mask[m] = (serve == NULL || serve[m]) && ((r->window[m] > 0) == (batch != 0));
+        any |= s->mask[m];
+        if (!batch)
+            continue;
+        uint32_t held = bk__jobtable_worker_model_leased(r->table, w, m);
+        uint32_t room = r->window[m] > held ? r->window[m] - held : 0;
+        uint32_t q = quota != NULL ? quota[m] : UINT32_MAX;
+        s->room[m] = q < room ? q : room;
+    }
+    if (!any || max == 0)
+        return 0;
+    if (!batch)
+        return bk__jobtable_take_quota(r->table, s->mask, quota, w, deadline, jobs, max);
+    size_t n = bk__jobtable_take_quota(r->table, s->mask, s->room, w, deadline, jobs, max);
+    if (quota != NULL) /* what the batch-mode models took comes off their pace quota */
+        for (size_t i = 0; i < n; i++) {
+            uint32_t p, m, smp;
+            bk__jobtable_split(r->table, jobs[i], &p, &m, &smp);
+            if (quota[m] != UINT32_MAX && quota[m] > 0)
+                quota[m]--;
+        }
+    return n;
+}
+
 size_t bk__sched_dispatch(bk__sched *s, unsigned w, uint64_t now, uint32_t *jobs, size_t max, bk__run **run)
 {
     *run = NULL;
@@ -476,27 +538,35 @@ size_t bk__sched_dispatch(bk__sched *s, unsigned w, uint64_t now, uint32_t *jobs
     bk__worker *x = bk__sched_worker(s, w);
     if (x == NULL || s->n_runs == 0)
         return 0;
+    if (max > s->o.max_batch)
+        max = s->o.max_batch;
+    /* credit counts the interactive jobs a worker holds; batch-mode jobs
+     * fill its batches up to each model's window (they leave the lease
+     * once their batch is durable: BATCHED) */
     uint32_t busy = bk__sched_in_flight(s, w);
-    if (busy >= x->credit)
-        return 0;
-    size_t want = x->credit - busy;
+    size_t want = busy < x->credit ? x->credit - busy : 0;
     if (want > max)
         want = max;
-    if (want > s->o.max_batch)
-        want = s->o.max_batch;
-    if (want == 0)
+    if (max == 0)
         return 0;
     for (size_t k = 1; k <= s->n_runs; k++) {
         size_t i = (x->run_rr + k) % s->n_runs;
         bk__run *r = s->runs[i];
         if (r->state != EMPQ__RUN_STATE__RUN_ACTIVE || bk__jobtable_counts(r->table, UINT32_MAX).ready == 0)
             continue;
+        if (want == 0 && r->batch_models == 0)
+            continue;
         int any;
         const uint8_t *serve = serve_mask(s, x, r, &any);
         if (!any)
             continue;
         uint32_t *quota = fill_quota(s, r, now);
-        size_t n = bk__jobtable_take_quota(r->table, serve, quota, w, now + s->o.lease_ms, jobs, want);
+        uint64_t deadline = now + s->o.lease_ms;
+        size_t n = 0;
+        if (r->batch_models > 0)
+            n = take_kind(s, r, serve, quota, 1, w, deadline, jobs, max);
+        if (want > 0 && n < max)
+            n += take_kind(s, r, serve, quota, 0, w, deadline, jobs + n, want < max - n ? want : max - n);
         if (quota != NULL)
             charge_quota(s, r, now);
         if (n > 0) {
@@ -611,10 +681,19 @@ bk__applied bk__sched_outcome(bk__sched *s, unsigned w, const Empq__Outcome *o, 
         else if (o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY || o->kind == EMPQ__OUTCOME_KIND__OUTCOME_DEAD)
             x->errors++;
     }
-    pace_outcome(s, r, w, o, state, now);
+    if (o->kind != EMPQ__OUTCOME_KIND__OUTCOME_BATCHED)
+        pace_outcome(s, r, w, o, state, now);
     if (state == BK_JOB_DONE || state == BK_JOB_DEAD)
         return BK_IGNORED_FINAL;
     switch (o->kind) {
+    case EMPQ__OUTCOME_KIND__OUTCOME_BATCHED:
+        /* in a provider batch whose record is durable: no worker holds it
+         * now (whichever reads the batch's results sends the outcome). A
+         * job leased to another worker meanwhile is in this batch, not in
+         * that worker's: the record took it first (HSETNX). */
+        if (state == BK_JOB_BATCHED)
+            return BK_IGNORED_STALE;
+        return bk__jobtable_batch(t, o->job, now + BK_BATCHED_GUARD_MS) == EMPQ_OK ? BK_APPLIED : BK_IGNORED_STALE;
     case EMPQ__OUTCOME_KIND__OUTCOME_DONE:
         bk__jobtable_done(t, o->job, o->has_cache_hit && o->cache_hit, NULL);
         return BK_APPLIED;
@@ -627,7 +706,12 @@ bk__applied bk__sched_outcome(bk__sched *s, unsigned w, const Empq__Outcome *o, 
     }
     case EMPQ__OUTCOME_KIND__OUTCOME_RETRY:
     case EMPQ__OUTCOME_KIND__OUTCOME_RELEASED: {
-        if (state != BK_JOB_LEASED || w == BK_WORKER_NONE || bk__jobtable_worker(t, o->job) != w)
+        /* a leased job: only from the worker holding it; a batched job: only
+         * from the batch's end (any worker may read a batch) */
+        int from_batch = o->has_from_batch && o->from_batch;
+        if (state == BK_JOB_BATCHED ? !from_batch
+                                    : (state != BK_JOB_LEASED || w == BK_WORKER_NONE ||
+                                       bk__jobtable_worker(t, o->job) != w))
             return BK_IGNORED_STALE;
         int local = o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RETRY && o->has_local_failure && o->local_failure;
         if (o->kind == EMPQ__OUTCOME_KIND__OUTCOME_RELEASED || local)

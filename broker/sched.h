@@ -22,6 +22,12 @@
 #include "jobtable.h"
 #include "pace.h"
 
+/* A batched job's guard (batch mode): the providers end a batch within its
+ * 24 h completion window and the worker reading it sends the outcome; a job
+ * still batched this long after (its record lost in a Redis crash, say) is
+ * pending again. */
+#define BK_BATCHED_GUARD_MS (26ull * 3600ull * 1000ull)
+
 #define BK_IDENT_MAX 256
 
 /* Timing and pacing choices; bk__sched_opts_default fills the defaults. */
@@ -64,6 +70,9 @@ typedef struct bk__run {
     bk__jobtable *table;
     bk__pace *pace;         /* n_models: limits, 429 slow-down, cost and stop of each model */
     bk__reasons *dead_reasons; /* n_models: dead jobs by reason */
+    uint32_t *window;       /* n_models: batch mode: jobs of the model a worker may hold while it fills
+                               a batch (credit aside); 0 for an interactive model */
+    uint32_t batch_models;  /* models with a window */
     uint64_t started_ms;    /* wall clock of the first dispatch, 0 before */
     uint64_t finished_ms;   /* wall clock when done + dead reached total */
     int finish_reported;    /* bk__sched_pop_finished returned it already */
@@ -146,14 +155,18 @@ size_t bk__sched_worker_remove(bk__sched *s, unsigned w);
  * first 256: replaces what it said before; none clears it). EMPQ_OK, EMPQ_ENOTFOUND
  * for a free slot, EMPQ_ENOMEM (the old report is kept). */
 int bk__sched_worker_unusable(bk__sched *s, unsigned w, const Empq__Heartbeat *hb);
-/* Jobs leased to worker w over every run. */
+/* Jobs of interactive models leased to worker w over every run (what its
+ * credit counts; batch-mode jobs filling its batches do not). */
 uint32_t bk__sched_in_flight(const bk__sched *s, unsigned w);
 
 /* ---- dispatch ---------------------------------------------------------------- */
 
 /* Picks the next batch for worker w: up to min(free credit, max, max_batch)
  * ready jobs of one ACTIVE run (round robin over runs, then over the run's
- * models the worker serves), leased to w until now + lease_ms. Writes the
+ * models the worker serves), leased to w until now + lease_ms; and, credit
+ * aside, jobs of the run's batch-mode models up to each one's window less
+ * what w holds of it (so a worker fills whole provider batches whatever its
+ * credit; their jobs leave the lease when the batch is durable). Writes the
  * job indices to jobs and the run to *run. Returns how many (0: nothing for
  * this worker now). The attempt of each job is bk__jobtable_attempts. */
 size_t bk__sched_dispatch(bk__sched *s, unsigned w, uint64_t now, uint32_t *jobs, size_t max, bk__run **run);

@@ -141,8 +141,9 @@ static json_t *run_json(const Empq__RunStatus *r, double rate, double eta)
     json_object_set_new(o, "parent", r->parent != NULL ? json_string(r->parent) : json_null());
     json_object_set_new(o, "total", json_integer(r->total));
     json_object_set_new(o, "pending", json_integer(r->pending));
-    json_object_set_new(o, "in_flight", json_integer(r->leased));
+    json_object_set_new(o, "in_flight", json_integer((json_int_t)r->leased + r->batched));
     json_object_set_new(o, "leased", json_integer(r->leased));
+    json_object_set_new(o, "batched", json_integer(r->batched)); /* batch mode: in open provider batches */
     json_object_set_new(o, "done", json_integer(r->done));
     json_object_set_new(o, "dead", json_integer(r->dead));
     json_object_set_new(o, "cache_hits", json_integer(r->cache_hits));
@@ -161,8 +162,9 @@ static json_t *run_json(const Empq__RunStatus *r, double rate, double eta)
         json_t *mo = json_object();
         json_object_set_new(mo, "source", json_string(m->alias));
         json_object_set_new(mo, "pending", json_integer(m->pending));
-        json_object_set_new(mo, "in_flight", json_integer(m->leased));
+        json_object_set_new(mo, "in_flight", json_integer((json_int_t)m->leased + m->batched));
         json_object_set_new(mo, "leased", json_integer(m->leased));
+        json_object_set_new(mo, "batched", json_integer(m->batched));
         json_object_set_new(mo, "done", json_integer(m->done));
         json_object_set_new(mo, "dead", json_integer(m->dead));
         json_object_set_new(mo, "cache_hits", json_integer(m->cache_hits));
@@ -254,9 +256,13 @@ static void run_text(FILE *f, const Empq__RunStatus *r, double rate, double eta,
     double pct = run_pct(r);
     char rb[32], eb[32];
     fmt_rate(rate, rb, sizeof rb);
-    fprintf(f, "run %s  %s  %u/%u done (%.1f%%)  in flight %u  pending %u  dead %u  cache hits %u  "
+    char inb[48] = "";
+    if (r->batched > 0)
+        snprintf(inb, sizeof inb, " (%u in provider batches)", r->batched);
+    fprintf(f, "run %s  %s  %u/%u done (%.1f%%)  in flight %u%s  pending %u  dead %u  cache hits %u  "
                "rate %s  ETA %s%s%s\n",
-            r->run_id, state_name(r->state), r->done, r->total, pct, r->leased, r->pending, r->dead,
+            r->run_id, state_name(r->state), r->done, r->total, pct, r->leased + r->batched,
+            inb, r->pending, r->dead,
             r->cache_hits, rb, cli__fmt_secs(eta, eb, sizeof eb), r->parent != NULL ? "  rerun of " : "",
             r->parent != NULL ? r->parent : "");
     if (tty)
@@ -272,7 +278,7 @@ static void run_text(FILE *f, const Empq__RunStatus *r, double rate, double eta,
             "cache hits");
     for (size_t i = 0; i < r->n_models; i++) {
         const Empq__ModelCounts *m = r->models[i];
-        fprintf(f, "  %-*s  %8u  %9u  %8u  %6u  %10u", w, m->alias, m->done, m->leased, m->pending, m->dead,
+        fprintf(f, "  %-*s  %8u  %9u  %8u  %6u  %10u", w, m->alias, m->done, m->leased + m->batched, m->pending, m->dead,
                 m->cache_hits);
         if (m->has_cost && m->cost > 0)
             fprintf(f, "  cost %.4f", m->cost);
@@ -456,7 +462,8 @@ static void run_screen(screen *sc, const Empq__RunStatus *r, double rate, double
     }
     if (scr_left(sc) <= reserve)
         return;
-    scr_add(sc, "in flight %u  pending %u  dead %u  cache hits %u", r->leased, r->pending, r->dead, r->cache_hits);
+    scr_add(sc, "in flight %u  pending %u  dead %u  cache hits %u", r->leased + r->batched, r->pending, r->dead,
+            r->cache_hits);
     /* the source column: the longest alias, but the counts always fit
      * (a longer alias is cut) */
     int w = 7;
@@ -478,7 +485,7 @@ static void run_screen(screen *sc, const Empq__RunStatus *r, double rate, double
             k += (size_t)snprintf(extra + k, sizeof extra - k, "  slowed to %.0f%%", 100.0 * m->rate_factor);
         if (k < sizeof extra && m->has_stopped && m->stopped)
             snprintf(extra + k, sizeof extra - k, "  STOPPED");
-        scr_add(sc, "  %-*.*s  %8u  %9u  %8u  %6u  %10u%s", w, w, m->alias, m->done, m->leased, m->pending,
+        scr_add(sc, "  %-*.*s  %8u  %9u  %8u  %6u  %10u%s", w, w, m->alias, m->done, m->leased + m->batched, m->pending,
                 m->dead, m->cache_hits, extra);
         /* the room for why: one short line under the source, when there is a reason */
         char why[512] = "";

@@ -420,6 +420,42 @@ int empq_batchrec_open_keys(empq_store *s, char ***keys, size_t *n, empq_error *
     return rc;
 }
 
+int empq_batchrec_run_jobs(empq_store *s, const char *run, uint32_t **jobs, size_t *n, empq_error *err)
+{
+    if (s == NULL || run == NULL || jobs == NULL || n == NULL)
+        return empq_error_set(err, EMPQ_EINVAL, "batch records: run_jobs needs a run and an output");
+    *jobs = NULL;
+    *n = 0;
+    rec_keys k;
+    keys_of("", run, &k);
+    const char *argv[] = {"HKEYS", k.batched};
+    redisReply *r = run_cmd(s, 2, argv, err);
+    if (r == NULL)
+        return EMPQ_ESTORE;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        return empq_error_set(err, EMPQ_ESTORE, "batch records: unexpected reply to HKEYS %s", k.batched);
+    }
+    uint32_t *v = calloc(r->elements + 1, sizeof *v);
+    if (v == NULL) {
+        freeReplyObject(r);
+        return empq_error_set(err, EMPQ_ENOMEM, "batch records: out of memory");
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        if (r->element[i]->type != REDIS_REPLY_STRING)
+            continue;
+        char *end = NULL;
+        unsigned long long job = strtoull(r->element[i]->str, &end, 10);
+        if (end != r->element[i]->str && *end == '\0' && job < UINT32_MAX)
+            v[m++] = (uint32_t)job;
+    }
+    freeReplyObject(r);
+    *jobs = v;
+    *n = m;
+    return EMPQ_OK;
+}
+
 int empq_batchrec_taken_ids(empq_store *s, const char *except, char ***ids, size_t *n, empq_error *err)
 {
     char **keys = NULL;

@@ -109,12 +109,16 @@ static void wb_hand_back(worker__engine *e, wbatch *b, Empq__OutcomeKind kind, c
             continue;
         Empq__Job j = worker__job_of(r);
         worker__run *run = r->run;
+        int in_batch = r->in_batch;
+        size_t before = e->n_fins;
         run->refs++;
         worker__req_recycle(e, r);
         if (kind == EMPQ__OUTCOME_KIND__OUTCOME_RELEASED)
             worker__fin_released(e, run, run->id, j.index, why);
         else
             worker__fin_fail(e, run, run->id, &j, m->max_attempts, 1, STORE_RETRY_MS, why);
+        if (in_batch) /* the broker holds it as batched: this outcome ends that */
+            worker__fin_mark_batch(e, before);
         run->refs--;
         b->reqs[i] = NULL;
     }
@@ -127,13 +131,19 @@ static void wb_hand_back(worker__engine *e, wbatch *b, Empq__OutcomeKind kind, c
     worker__batch_free(e, b);
 }
 
-/* Forgets b's jobs without an outcome and frees b. */
-static void wb_release_one(worker__engine *e, wbatch *b)
+/* Leaves b to its durable record: its jobs are recycled without an outcome
+ * (the broker holds them as batched), its call in flight is cancelled, the
+ * record's owner key is let go so another worker (or this one restarted)
+ * takes the batch over at its next scan; b is freed. */
+static void wb_leave(worker__engine *e, wbatch *b)
 {
     for (size_t i = 0; i < b->n; i++)
         if (b->reqs[i] != NULL)
             worker__req_recycle(e, b->reqs[i]);
     b->n = 0;
+    empq_batchrec_claim(e->store, b->rec.key, e->opt.worker_id, 1, NULL);
+    EMPQ_INFO("event=batch_left batch=%s provider_id=%s (its record stays open for a taker)", b->rec.key,
+              b->info.id);
     wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RELEASED, NULL);
 }
 
@@ -287,6 +297,12 @@ static void wb_close(worker__engine *e, wbatch *b)
     if (b->n == 0) {
         worker__batch_free(e, b);
         return;
+    }
+    /* durable now: the broker holds these jobs as batched, this worker's
+     * credit is free for more */
+    for (size_t i = 0; i < b->n; i++) {
+        b->reqs[i]->in_batch = 1;
+        worker__fin_batched(e, b->reqs[i]);
     }
     b->jobs = malloc(b->n * sizeof *b->jobs);
     if (b->jobs == NULL) {
@@ -555,7 +571,7 @@ void worker__batch_call_done(worker__engine *e, worker__req *r)
                 worker__req_recycle(e, r);
                 EMPQ_INFO("event=batch_never_sent batch=%s action=close", b->rec.key);
                 empq_batchrec_finish(e->store, b->rec.key, NULL);
-                wb_release_one(e, b);
+                wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RELEASED, "batch: never sent (its worker died first)");
                 return;
             }
             if (rc == EMPQ_ENOTFOUND) { /* never made: create it now */
@@ -742,10 +758,14 @@ static void wb_adopt(worker__engine *e, const char *key)
             return;
         }
         r->batch = b;
+        r->in_batch = 1;
         b->reqs[b->n] = r;
         b->jobs[b->n] = r->job;
         b->n++;
     }
+    /* the broker may not know yet (the owner died before saying so) */
+    for (size_t i = 0; i < b->n; i++)
+        worker__fin_batched(e, b->reqs[i]);
     qsort(b->reqs, b->n, sizeof *b->reqs, cmp_req_job);
     for (size_t i = 0; i < b->n; i++)
         b->jobs[i] = b->reqs[i]->job;
@@ -820,25 +840,25 @@ long worker__engine_next_ms(const worker__engine *e, uint64_t now_mono)
     return best;
 }
 
-/* Batches (only those still collecting when collecting_only) hand their
- * jobs back: RELEASED with why when outcome, else forgotten without an
- * outcome (their leases are gone). A batch the provider has keeps its open
- * record in Redis. */
+/* Groups still collecting hand their jobs back (RELEASED with why when
+ * outcome, else forgotten: their leases are gone); unless collecting_only,
+ * the batches past their durable record are left to it (wb_leave: another
+ * worker, or this one restarted, takes them over). */
 void worker__batch_release(worker__engine *e, int collecting_only, int outcome, const char *why)
 {
     wbatch *b = e->batches;
     while (b != NULL) {
         wbatch *next = b->next;
-        if (!collecting_only || b->phase == WB_COLLECT) {
-            if (outcome) {
-                wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RELEASED, why);
-            } else {
+        if (b->phase == WB_COLLECT) {
+            if (!outcome) {
                 for (size_t i = 0; i < b->n; i++)
                     if (b->reqs[i] != NULL)
                         worker__req_recycle(e, b->reqs[i]);
                 b->n = 0;
-                wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RELEASED, why);
             }
+            wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RELEASED, why);
+        } else if (!collecting_only) {
+            wb_leave(e, b);
         }
         b = next;
     }

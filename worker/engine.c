@@ -323,6 +323,24 @@ void worker__fin_released(worker__engine *e, worker__run *run, const char *run_i
     f->reason = empq_strdup(why);
 }
 
+void worker__fin_batched(worker__engine *e, const worker__req *r)
+{
+    worker__fin *f = fin_add(e, r->run, r->run->id, r->job);
+    if (f == NULL)
+        return; /* the broker keeps the lease: the results still land, the credit frees later */
+    f->kind = EMPQ__OUTCOME_KIND__OUTCOME_BATCHED;
+    f->prompt = r->prompt;
+    f->model = r->model;
+    f->sample = r->sample;
+    f->attempt = r->attempt;
+}
+
+void worker__fin_mark_batch(worker__engine *e, size_t before)
+{
+    for (size_t i = before; i < e->n_fins; i++)
+        e->fins[i].from_batch = 1;
+}
+
 /* ==================== engine ==================== */
 
 int worker__engine_new(worker__engine **out, const worker__options *opt, empq_store *store,
@@ -435,6 +453,7 @@ worker__req *worker__req_get(worker__engine *e)
     r->sent = 0;
     r->in_use = 1;
     r->ctl = 0;
+    r->in_batch = 0;
     r->batch = NULL;
     r->method = NULL;
     r->upload = 0;
@@ -831,6 +850,7 @@ void worker__complete_read(worker__engine *e, worker__req *r, empq_provider_resu
     f->model = r->model;
     f->sample = r->sample;
     f->attempt = r->attempt;
+    f->from_batch = r->in_batch;
     f->started_ms = r->started_ms;
     f->finished_ms = now;
     memcpy(f->cache_key, r->cache_key, sizeof f->cache_key);
@@ -1076,6 +1096,8 @@ static size_t flush_outcomes(worker__engine *e, const Empq__Outcomes **out)
         }
         if (f->model_fatal && f->kind == EMPQ__OUTCOME_KIND__OUTCOME_DEAD)
             o->has_model_fatal = o->model_fatal = 1;
+        if (f->from_batch)
+            o->has_from_batch = o->from_batch = 1;
         o->has_latency_ms = f->gen.has_latency_ms && !f->cache_hit; /* for the broker's latency histogram */
         o->latency_ms = f->gen.latency_ms;
         o->has_cache_hit = 1;
@@ -1085,6 +1107,7 @@ static size_t flush_outcomes(worker__engine *e, const Empq__Outcomes **out)
         case EMPQ__OUTCOME_KIND__OUTCOME_DONE: e->stats.done++; break;
         case EMPQ__OUTCOME_KIND__OUTCOME_RETRY: e->stats.retry++; break;
         case EMPQ__OUTCOME_KIND__OUTCOME_DEAD: e->stats.dead++; break;
+        case EMPQ__OUTCOME_KIND__OUTCOME_BATCHED: e->stats.batched++; break;
         default: e->stats.released++; break;
         }
     }
@@ -1158,7 +1181,7 @@ void worker__engine_stop(worker__engine *e)
 {
     e->stopping = 1;
     release_queue(e, "worker stopping");
-    worker__batch_release(e, 1, 1, "worker stopping");
+    worker__batch_release(e, 0, 1, "worker stopping"); /* sent batches stay open in Redis for a taker */
 }
 
 void worker__engine_release_all(worker__engine *e)

@@ -64,6 +64,7 @@ typedef struct worker__req {
     int sent;                    /* on the transport (not waiting in the queue) */
     struct worker__wbatch *batch; /* batch mode: the batch this job waits in, or whose call this is */
     int ctl;                     /* a batch's own call (upload, create, poll, download), not a job */
+    int in_batch;                /* a job in a provider batch whose record is durable (the broker was told BATCHED) */
     struct worker__req *next_free;
     struct worker__req *next_queued;
 } worker__req;
@@ -133,7 +134,9 @@ size_t worker__engine_flush(worker__engine *e, const Empq__Outcomes **out);
 size_t worker__engine_drop_queued(worker__engine *e);
 
 /* Stop taking jobs: later batches are RELEASED, and so are the requests
- * still queued (never sent). */
+ * still queued (never sent) and the batch-mode groups not closed yet; the
+ * provider batches past their durable record are left to it, for another
+ * worker (or this one restarted) to take over. */
 void worker__engine_stop(worker__engine *e);
 
 /* Cancels every request in flight on the transport and queues a RELEASED
@@ -173,6 +176,7 @@ typedef struct worker__stats {
     uint64_t jobs, done, retry, dead, released, cache_hits, human, backend_calls, store_errors;
     uint64_t dropped; /* queued jobs forgotten when their leases were gone (drop_queued) */
     uint64_t batches_sent, batch_calls; /* batch mode: provider batches created; calls made for them */
+    uint64_t batched;                   /* batch mode: BATCHED outcomes sent (jobs in durable batches) */
 } worker__stats;
 void worker__engine_stats(const worker__engine *e, worker__stats *out);
 

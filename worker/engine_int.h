@@ -56,6 +56,7 @@ typedef struct worker__fin {
     char *excerpt;               /* dead letters: a reply excerpt, or NULL */
     int local_failure;           /* RETRY for the worker's trouble (Outcome.local_failure) */
     int model_fatal;             /* DEAD for a cause of the whole model (Outcome.model_fatal) */
+    int from_batch;              /* the job was in a provider batch (Outcome.from_batch) */
 } worker__fin;
 
 #define EXCERPT_MAX 256
@@ -134,6 +135,12 @@ void worker__fin_fail(worker__engine *e, worker__run *run, const char *run_id, c
                       uint32_t max_attempts, int retryable, uint32_t retry_ms, const char *reason);
 /* Queues a RELEASED outcome (handed back untried). */
 void worker__fin_released(worker__engine *e, worker__run *run, const char *run_id, uint32_t job, const char *why);
+/* Queues a BATCHED outcome for job request r (batch mode: its batch's
+ * record is durable). */
+void worker__fin_batched(worker__engine *e, const worker__req *r);
+/* Marks the outcomes queued since the queue held `before` (e's n_fins then)
+ * as a batch's (Outcome.from_batch). */
+void worker__fin_mark_batch(worker__engine *e, size_t before);
 /* The job a request answers, as the broker sent it. */
 Empq__Job worker__job_of(const worker__req *r);
 /* The outcome of job request r from its read reply pres (taken); r goes back

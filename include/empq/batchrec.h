@@ -108,6 +108,12 @@ int empq_batchrec_finish(empq_store *s, const char *key, empq_error *err);
  * empq_store_free_strings). EMPQ_ESTORE with err set. */
 int empq_batchrec_open_keys(empq_store *s, char ***keys, size_t *n, empq_error *err);
 
+/* The jobs of run that are in an open record (the run's batched hash), for
+ * a broker that starts. On EMPQ_OK *jobs (n of them; caller frees, NULL
+ * when n is 0 may still be allocated). EMPQ_EINVAL; EMPQ_ESTORE, EMPQ_ENOMEM
+ * with err set. */
+int empq_batchrec_run_jobs(empq_store *s, const char *run, uint32_t **jobs, size_t *n, empq_error *err);
+
 /* The provider batch ids of the open records other than except (may be
  * NULL): what a search for a lost create must not take. On EMPQ_OK *ids (n
  * strings, free with empq_store_free_strings). EMPQ_ESTORE with err set. */

@@ -178,7 +178,7 @@ class Cluster:
     """Real processes on free ports in a temporary folder."""
 
     def __init__(self, workers=2, latency_ms=0, credit=None, name="empqtest", fakellm_args=(),
-                 worker_env=None):
+                 worker_env=None, broker_args=()):
         self.tmp = tempfile.mkdtemp(prefix=name + "-")
         self.logs = os.path.join(self.tmp, "logs")
         os.makedirs(self.logs)
@@ -187,6 +187,7 @@ class Cluster:
         self.latency_ms = latency_ms
         self.credit = credit
         self.fakellm_args = list(fakellm_args)
+        self.broker_args = list(broker_args)
         self.worker_env = dict(worker_env or {})
         self.procs = {}  # name -> Popen
         self.redis_url = None
@@ -262,7 +263,7 @@ class Cluster:
         self.jobs_ep = f"tcp://127.0.0.1:{free_port()}"
         self.control_ep = f"tcp://127.0.0.1:{free_port()}"
         p = self.spawn("broker", [program("empq-broker"), "--redis", self.redis_url,
-                                  "--bind", self.jobs_ep, "--control", self.control_ep])
+                                  "--bind", self.jobs_ep, "--control", self.control_ep] + self.broker_args)
 
         def ping():
             r = self.cli(["status", "--json", "--broker", self.control_ep], timeout=5, check=False)

@@ -8,9 +8,11 @@ cache with zero calls."""
 import json
 import math
 import os
+import signal
 import time
+import urllib.request
 
-from empqtest import Cluster, main, wait_until
+from empqtest import Cluster, free_port, main, program, wait_until
 
 PROMPTS = int(os.environ.get("EMPQ_BATCH_PROMPTS", "150"))  # EMPQ_BATCH_PROMPTS=2000: the demo's size
 TIMING = ("latency_ms", "created_ms", "started_at", "finished_at", "cache_hit", "request_id", "run_id")
@@ -86,6 +88,68 @@ def test_batch_equals_interactive():
     print(f"   batch mode: openai {oa['batches_created']} batches, {oa['batch_gets']} polls; "
           f"anthropic {an['batches_created']} batches, {an['batch_gets']} polls; interactive run "
           f"{istats.get('requests')} requests")
+
+
+def metric(text, name, **labels):
+    """The sum of the samples of metric name whose labels include labels."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        head, value = line.rsplit(" ", 1)
+        if all(f'{k}="{v}"' in head for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+def test_batched_jobs_leave_the_lease():
+    """A job inside a provider batch is not leased: with the default credit
+    (4) and a lease of 2 s, batches that take 6 s at the provider still hold
+    whole groups of max_requests (the worker fills them credit aside), their
+    jobs show as batched in status and the metrics while the batches run, a
+    broker SIGKILLed and started again finds them batched, no lease expires,
+    and every request reaches the provider once."""
+    mport = free_port()
+    with Cluster(workers=1, broker_args=["--lease-ms", "2000", "--metrics", f"127.0.0.1:{mport}"],
+                 fakellm_args=["--batch-delay-ms", "6000"]) as c:
+        c.start()
+        run_id = c.submit(c.write("l.yaml", spec("batch")))
+
+        def status():
+            st = json.loads(c.cli(["status", run_id, "--json"]).stdout)
+            return st["runs"][0] if "runs" in st else st
+
+        wait_until("every model job in a batch", lambda: status().get("batched", 0) == 2 * PROMPTS, timeout=30,
+                   interval=0.2)
+        st = status()
+        assert st["leased"] == 0 and st["pending"] == 0, st
+        with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5) as r:
+            metrics = r.read().decode()
+        assert metric(metrics, "empq_jobs", run=run_id, state="batched") == 2 * PROMPTS
+        time.sleep(3)  # past the lease: nothing expires, nothing is sent again
+        assert status().get("batched", 0) == 2 * PROMPTS
+        # a broker that starts again finds them batched (from Redis), not pending
+        c.stop("broker", sig=signal.SIGKILL)
+        c.spawn("broker", [program("empq-broker"), "--redis", c.redis_url, "--bind", c.jobs_ep, "--control",
+                           c.control_ep] + c.broker_args)
+        wait_until("the new broker", lambda: c.cli(["status", "--json"], check=False).returncode == 0,
+                   timeout=20, interval=0.1)
+        st = status()
+        assert st.get("batched", 0) == 2 * PROMPTS and st["pending"] == 0, st
+        path = c.wait_responses(run_id, timeout=60)
+        assert len(read_jsonl(path)) == PROMPTS * 3
+        b = c.fakellm_stats()["batches"]
+        least = math.ceil(PROMPTS / 100)
+        for p in ("openai", "anthropic"):
+            assert b[p]["batches_created"] == least, (p, b[p])  # whole groups of 100, not of 4
+            assert b[p]["requests_succeeded"] == PROMPTS, (p, b[p])
+        with open(os.path.join(c.logs, "broker.log")) as f:
+            log = f.read()
+        assert "event=lease_expired" not in log
+        print(f"   credit 4, lease 2 s, batches of 6 s: {2 * PROMPTS} jobs batched, "
+              f"{b['openai']['batches_created']} + {b['anthropic']['batches_created']} batches, no lease expired",
+              flush=True)
+        c.check_alive()
 
 
 def read_jsonl(path):
@@ -252,5 +316,6 @@ def test_batch_price_and_max_cost():
 if __name__ == "__main__":
     if os.environ.get("EMPQ_BATCH_ONLY"):
         main(globals()[os.environ["EMPQ_BATCH_ONLY"]])
-    main(test_cancel_cancels_batches, test_batch_equals_interactive, test_batch_price_and_max_cost,
+    main(test_batched_jobs_leave_the_lease, test_cancel_cancels_batches, test_batch_equals_interactive,
+         test_batch_price_and_max_cost,
          test_on_failure_interactive, test_failures_and_expiry)

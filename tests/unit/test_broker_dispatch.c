@@ -403,6 +403,66 @@ static void test_local_failure(void)
     bk__sched_free(&s);
 }
 
+/* Batch mode: a batch-mode model's jobs go to a worker up to the model's
+ * window whatever its credit (they fill a provider batch, not the wire);
+ * BATCHED takes them out of the lease; a batched job's RETRY or RELEASED
+ * counts only from a batch's end (from_batch), from any worker; DONE from
+ * any worker. */
+static void test_batch_mode(void)
+{
+    bk__sched *s = sched();
+    fake_run f;
+    fake_run_init(&f, "b", 10, 2, 1); /* human + gpt: jobs 2p (human), 2p+1 (gpt) */
+    Empq__BatchSpec bs = EMPQ__BATCH_SPEC__INIT;
+    bs.has_max_requests = 1;
+    bs.max_requests = 6;
+    f.models[1].mode = (char *)"batch";
+    f.models[1].batch = &bs;
+    bk__run *r = add_run(s, &f);
+    CHECK_INT(r->window[0], 0);
+    CHECK_INT(r->window[1], 6);
+    CHECK_INT(r->batch_models, 1);
+    unsigned w = hello(s, "w", 2, NULL, 0), v = hello(s, "v", 2, NULL, 0);
+    uint32_t jobs[32];
+    bk__run *got;
+    /* credit 2 for the human source, and the gpt window of 6 besides */
+    size_t n = bk__sched_dispatch(s, w, 0, jobs, 32, &got);
+    CHECK_INT(n, 8);
+    size_t gpt = 0;
+    for (size_t i = 0; i < n; i++)
+        gpt += jobs[i] % 2 == 1;
+    CHECK_INT(gpt, 6);
+    CHECK_INT(bk__sched_in_flight(s, w), 2); /* what the credit counts: the interactive ones */
+    CHECK_INT(bk__sched_dispatch(s, w, 0, jobs, 32, &got), 0); /* credit and window full */
+    /* the batch is durable: BATCHED frees the window */
+    for (uint32_t j = 1; j < 12; j += 2)
+        CHECK_INT(outcome(s, w, "b", j, EMPQ__OUTCOME_KIND__OUTCOME_BATCHED, 0, 1), BK_APPLIED);
+    CHECK_INT(bk__jobtable_counts(r->table, 1).batched, 6);
+    CHECK_INT(bk__jobtable_counts(r->table, 1).leased, 0);
+    CHECK_INT(outcome(s, w, "b", 1, EMPQ__OUTCOME_KIND__OUTCOME_BATCHED, 0, 1), BK_IGNORED_STALE);
+    n = bk__sched_dispatch(s, w, 2, jobs, 32, &got);
+    CHECK_INT(n, 4); /* the 4 gpt jobs left; the human ones wait for credit */
+    /* a batched job: a plain RETRY (a worker that found it in another open
+     * batch) changes nothing; from_batch requeues it, whoever sends it */
+    CHECK_INT(outcome(s, v, "b", 1, EMPQ__OUTCOME_KIND__OUTCOME_RETRY, 0, 3), BK_IGNORED_STALE);
+    CHECK_INT(outcome(s, w, "b", 1, EMPQ__OUTCOME_KIND__OUTCOME_RELEASED, 0, 3), BK_IGNORED_STALE);
+    Empq__Outcome o = EMPQ__OUTCOME__INIT;
+    o.run_id = (char *)"b";
+    o.job = 1;
+    o.kind = EMPQ__OUTCOME_KIND__OUTCOME_RETRY;
+    o.has_from_batch = o.from_batch = 1;
+    CHECK_INT(bk__sched_outcome(s, v, &o, 3), BK_APPLIED);
+    CHECK_INT(bk__jobtable_state(r->table, 1), BK_JOB_PENDING);
+    /* a DONE for a batched job from any worker (the one that read the batch) */
+    CHECK_INT(outcome(s, v, "b", 3, EMPQ__OUTCOME_KIND__OUTCOME_DONE, 0, 3), BK_APPLIED);
+    CHECK_INT(bk__jobtable_state(r->table, 3), BK_JOB_DONE);
+    /* a worker lost: its batched jobs stay batched, its leases come back */
+    size_t back = bk__sched_worker_remove(s, w);
+    CHECK_INT(back, 2 + 4);
+    CHECK_INT(bk__jobtable_counts(r->table, 1).batched, 4);
+    bk__sched_free(&s);
+}
+
 static void test_backoff(void)
 {
     bk__sched *s = sched();
@@ -526,6 +586,7 @@ int main(void)
     RUN(test_outcomes);
     RUN(test_time);
     RUN(test_local_failure);
+    RUN(test_batch_mode);
     RUN(test_backoff);
     RUN(test_model_limit);
     RUN(test_throughput);

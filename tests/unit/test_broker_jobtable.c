@@ -450,6 +450,66 @@ static void test_requeued_first_at_scale(void)
 }
 
 /* A random walk over every transition, checking the invariants as it goes. */
+/* Batch mode: a leased job enters a provider batch (BATCHED): it leaves its
+ * worker's list and credit but stays in the lease heap with its guard
+ * deadline; it ends done, dead or back to pending (the batch ended without
+ * its answer, or the guard passed), and nothing else moves it. */
+static void test_batched(void)
+{
+    bk__jobtable *t = table(3, 2, 1); /* jobs 0..5, model = job % 2 */
+    uint32_t got[8];
+    CHECK_INT(bk__jobtable_take(t, NULL, 1, 100, got, 4), 4);
+    CHECK_INT(bk__jobtable_worker_leased(t, 1), 4);
+    CHECK_INT(bk__jobtable_worker_model_leased(t, 1, 0), 2);
+    CHECK_INT(bk__jobtable_worker_model_leased(t, 1, 1), 2);
+    CHECK_INT(bk__jobtable_worker_model_leased(t, 1, 2), 0);
+    CHECK_INT(bk__jobtable_worker_model_leased(t, 7, 0), 0);
+    CHECK_INT(bk__jobtable_batch(t, 0, 5000), EMPQ_OK);
+    CHECK_INT(bk__jobtable_batch(t, 1, 6000), EMPQ_OK);
+    check_ok(t);
+    CHECK_INT(bk__jobtable_state(t, 0), BK_JOB_BATCHED);
+    CHECK_STR(bk__job_state_str(BK_JOB_BATCHED), "batched");
+    CHECK_INT(bk__jobtable_worker(t, 0), BK_WORKER_NONE);
+    CHECK_INT(bk__jobtable_time(t, 0), 5000);
+    CHECK_INT(bk__jobtable_worker_leased(t, 1), 2);
+    CHECK_INT(bk__jobtable_worker_model_leased(t, 1, 0), 1);
+    bk__counts c = bk__jobtable_counts(t, UINT32_MAX);
+    CHECK_INT(c.leased, 2);
+    CHECK_INT(c.batched, 2);
+    CHECK_INT(bk__jobtable_counts(t, 0).batched, 1);
+    CHECK_INT(bk__jobtable_attempts(t, 0), 1); /* entering a batch is no new attempt */
+    /* refused: batched twice, a lease of a batched job, a bad index */
+    CHECK_INT(bk__jobtable_batch(t, 0, 7000), EMPQ_ESTATE);
+    CHECK_INT(bk__jobtable_lease(t, 0, 2, 9000), EMPQ_ESTATE);
+    CHECK_INT(bk__jobtable_batch(t, 99, 7000), EMPQ_EINVAL);
+    /* its worker lost: the batched jobs stay (the batch's record holds them) */
+    CHECK_INT(bk__jobtable_release_worker(t, 1), 2);
+    CHECK_INT(bk__jobtable_counts(t, UINT32_MAX).batched, 2);
+    check_ok(t);
+    /* a pending job can be batched too (a broker that starts reads the
+     * open records) */
+    CHECK_INT(bk__jobtable_batch(t, 4, 8000), EMPQ_OK);
+    check_ok(t);
+    /* done from batched; requeue from batched (ready now, at the front) */
+    unsigned was = 0;
+    CHECK_INT(bk__jobtable_done(t, 0, 0, &was), EMPQ_OK);
+    CHECK_INT(was, BK_WORKER_NONE);
+    CHECK_INT(bk__jobtable_requeue(t, 1, 100, 100, &was), EMPQ_OK);
+    CHECK_INT(was, BK_WORKER_NONE);
+    CHECK_INT(bk__jobtable_state(t, 1), BK_JOB_PENDING);
+    CHECK_INT(bk__jobtable_batch(t, 0, 9000), EMPQ_ESTATE); /* done is final */
+    check_ok(t);
+    /* the guard: a batched job whose deadline passed is pending again */
+    CHECK_INT(bk__jobtable_next_expiry(t), 8000);
+    uint32_t exp[4];
+    CHECK_INT(bk__jobtable_expire(t, 8000, exp, 4), 1);
+    CHECK_INT(exp[0], 4);
+    CHECK_INT(bk__jobtable_state(t, 4), BK_JOB_PENDING);
+    CHECK_INT(bk__jobtable_counts(t, UINT32_MAX).batched, 0);
+    check_ok(t);
+    bk__jobtable_free(&t);
+}
+
 static void test_random_walk(void)
 {
     bk__jobtable *t = table(50, 4, 2);
@@ -463,25 +523,29 @@ static void test_random_walk(void)
         unsigned w = (unsigned)empq_rng_below(&r, 5);
         int before = bk__jobtable_state(t, job);
         int rc;
-        switch (empq_rng_below(&r, 9)) {
+        switch (empq_rng_below(&r, 10)) {
+        case 9:
+            rc = bk__jobtable_batch(t, job, now + 2000);
+            CHECK_INT(rc, before == BK_JOB_PENDING || before == BK_JOB_LEASED ? EMPQ_OK : EMPQ_ESTATE);
+            break;
         case 0:
             rc = bk__jobtable_lease(t, job, w, now + 500);
             CHECK_INT(rc, before == BK_JOB_PENDING ? EMPQ_OK : EMPQ_ESTATE);
             break;
         case 1:
             rc = bk__jobtable_requeue(t, job, now, now + empq_rng_below(&r, 300), NULL);
-            CHECK_INT(rc, before == BK_JOB_LEASED ? EMPQ_OK : EMPQ_ESTATE);
+            CHECK_INT(rc, before == BK_JOB_LEASED || before == BK_JOB_BATCHED ? EMPQ_OK : EMPQ_ESTATE);
             break;
         case 2:
             if (empq_rng_below(&r, 10) == 0) {
                 rc = bk__jobtable_done(t, job, (int)empq_rng_below(&r, 2), NULL);
-                CHECK_INT(rc, before <= BK_JOB_LEASED ? EMPQ_OK : EMPQ_ESTATE);
+                CHECK_INT(rc, before <= BK_JOB_LEASED || before == BK_JOB_BATCHED ? EMPQ_OK : EMPQ_ESTATE);
             }
             break;
         case 3:
             if (empq_rng_below(&r, 30) == 0) {
                 rc = bk__jobtable_dead(t, job, NULL);
-                CHECK_INT(rc, before <= BK_JOB_LEASED ? EMPQ_OK : EMPQ_ESTATE);
+                CHECK_INT(rc, before <= BK_JOB_LEASED || before == BK_JOB_BATCHED ? EMPQ_OK : EMPQ_ESTATE);
             }
             break;
         case 4:
@@ -575,6 +639,7 @@ int main(void)
     RUN(test_take_round_robin);
     RUN(test_requeued_first);
     RUN(test_requeued_first_at_scale);
+    RUN(test_batched);
     RUN(test_random_walk);
     RUN(test_million_memory);
     CHECK_DONE();
