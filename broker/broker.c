@@ -17,6 +17,7 @@
 #include <zmq.h>
 
 #include "empq/batchrec.h"
+#include "empq/batchwire.h"
 #include "empq/curve.h"
 #include "empq/endpoint.h"
 #include "empq/log.h"
@@ -883,6 +884,34 @@ static void fill_status(const bk__run *r, Empq__RunStatus *st, Empq__ModelCounts
     st->models = mp;
 }
 
+/* The mode and prices of each model of loaded run r (mc: its n_models
+ * counts): the mode from the run's spec in Redis (nothing set when it cannot
+ * be read), the prices its pace counts the cost at (the batch prices in batch
+ * mode). The strings are static. */
+static void fill_prices(bk__broker *b, const bk__run *r, Empq__ModelCounts *mc)
+{
+    Empq__Run *run = NULL;
+    if (empq_store_run_get(b->store, r->id, &run) != EMPQ_OK)
+        return;
+    for (uint32_t m = 0; m < r->n_models && m < run->spec->n_models; m++) {
+        const Empq__ModelSpec *ms = run->spec->models[m];
+        const bk__pace *pc = &r->pace[m];
+        if (ms->provider == NULL || strcmp(ms->provider, "human") == 0 || strcmp(ms->alias, mc[m].alias) != 0)
+            continue;
+        mc[m].mode = (char *)(empq_batchwire_mode(ms) ? "batch" : "interactive");
+        if (ms->prices == NULL)
+            continue;
+        mc[m].has_price_in_per_mtok = mc[m].has_price_out_per_mtok = 1;
+        mc[m].price_in_per_mtok = pc->price_in;
+        mc[m].price_out_per_mtok = pc->price_out;
+        if (pc->price_cached != pc->price_in) {
+            mc[m].has_price_cached_in_per_mtok = 1;
+            mc[m].price_cached_in_per_mtok = pc->price_cached;
+        }
+    }
+    empq__run__free_unpacked(run, NULL);
+}
+
 /* Status of a run that is not loaded (finished or cancelled before this
  * broker started): from Redis, without per-model counts. */
 static int status_from_store(bk__broker *b, const char *id, Empq__RunStatus *st, empq_error *err)
@@ -1135,6 +1164,7 @@ static int reply_status(bk__broker *b, bk__reply *y, const char *id, empq_error 
         if ((id != NULL && strcmp(r->id, id) != 0))
             continue;
         fill_status(r, &y->st[k], &y->mc[km], &y->mcp[km]);
+        fill_prices(b, r, &y->mc[km]);
         fill_reasons(y, r, &y->mc[km]);
         fill_emotions(b, y, r, &y->st[k]);
         fill_batches(b, y, r, &y->st[k]);
