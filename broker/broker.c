@@ -893,7 +893,7 @@ static void fill_prices(bk__broker *b, const bk__run *r, Empq__ModelCounts *mc)
     Empq__Run *run = NULL;
     if (empq_store_run_get(b->store, r->id, &run) != EMPQ_OK)
         return;
-    for (uint32_t m = 0; m < r->n_models && m < run->spec->n_models; m++) {
+    for (uint32_t m = 0; run->spec != NULL && m < r->n_models && m < run->spec->n_models; m++) {
         const Empq__ModelSpec *ms = run->spec->models[m];
         const bk__pace *pc = &r->pace[m];
         if (ms->provider == NULL || strcmp(ms->provider, "human") == 0 || strcmp(ms->alias, mc[m].alias) != 0)

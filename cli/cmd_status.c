@@ -1,6 +1,7 @@
 /* cmd_status.c: `empq status [RUN] [--json] [--watch]`: the broker's view of
  * one run or all: per source and per emotion done, in flight, pending, dead;
- * the rate and an ETA. --watch repeats it: a redrawn screen with a progress
+ * per source its mode, the prices it is charged at and its cost, the run's
+ * total cost; the rate and an ETA. --watch repeats it: a redrawn screen with a progress
  * bar on a terminal, plain lines (or JSON lines) otherwise. */
 #include <jansson.h>
 #include <math.h>

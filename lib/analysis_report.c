@@ -1,5 +1,6 @@
 /* analysis_report.c: report.md, report.html (inline CSS and SVG, no outside
- * assets, no script) and tables/NAME.csv from a computed empq_analysis. */
+ * assets, no script), report.json and tables/NAME.csv from a computed
+ * empq_analysis; the cost of a run's responses at its spec's prices. */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>

@@ -512,8 +512,9 @@ void empq_analysis_free(empq_analysis **a);
 int empq_analysis_render_md(const empq_analysis *a, empq_buf *out);
 int empq_analysis_render_html(const empq_analysis *a, empq_buf *out);
 
-/* Writes dir/report.md, dir/report.html and dir/tables/NAME.csv (creating the
- * folders; each file replaced atomically). Returns EMPQ_OK, EMPQ_EIO (err
+/* Writes dir/report.md, dir/report.html, dir/report.json (the cost section
+ * as data: {"cost": null} when a->cost is NULL) and dir/tables/NAME.csv
+ * (creating the folders; each file replaced atomically). Returns EMPQ_OK, EMPQ_EIO (err
  * names the path) or EMPQ_ENOMEM. */
 int empq_analysis_write(const empq_analysis *a, const char *dir, empq_error *err);
 
