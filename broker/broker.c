@@ -915,6 +915,30 @@ static void fill_status(const bk__run *r, Empq__RunStatus *st, Empq__ModelCounts
     st->models = mp;
 }
 
+/* Each model's mode and the prices its pace counts the cost at (the batch
+ * prices in batch mode), as the run's spec gave them when it was loaded;
+ * nothing for the human source, no prices when the spec gives none. The
+ * strings are static. */
+static void fill_prices(const bk__run *r, Empq__ModelCounts *mc)
+{
+    for (uint32_t m = 0; m < r->n_models; m++) {
+        const bk__pace *pc = &r->pace[m];
+        unsigned kind = r->source[m] & 3u;
+        if (kind == BK_SOURCE_HUMAN)
+            continue;
+        mc[m].mode = (char *)(kind == BK_SOURCE_BATCH ? "batch" : "interactive");
+        if (!(r->source[m] & BK_SOURCE_PRICED))
+            continue;
+        mc[m].has_price_in_per_mtok = mc[m].has_price_out_per_mtok = 1;
+        mc[m].price_in_per_mtok = pc->price_in;
+        mc[m].price_out_per_mtok = pc->price_out;
+        if (pc->price_cached != pc->price_in) {
+            mc[m].has_price_cached_in_per_mtok = 1;
+            mc[m].price_cached_in_per_mtok = pc->price_cached;
+        }
+    }
+}
+
 /* Status of a run that is not loaded (finished or cancelled before this
  * broker started): from Redis, without per-model counts. */
 static int status_from_store(bk__broker *b, const char *id, Empq__RunStatus *st, empq_error *err)
@@ -1167,6 +1191,7 @@ static int reply_status(bk__broker *b, bk__reply *y, const char *id, empq_error 
         if ((id != NULL && strcmp(r->id, id) != 0))
             continue;
         fill_status(r, &y->st[k], &y->mc[km], &y->mcp[km]);
+        fill_prices(r, &y->mc[km]);
         fill_reasons(y, r, &y->mc[km]);
         fill_emotions(b, y, r, &y->st[k]);
         fill_batches(b, y, r, &y->st[k]);

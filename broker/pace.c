@@ -46,16 +46,10 @@ void bk__pace_init(bk__pace *p, const Empq__ModelSpec *spec, const bk__pace_opts
     }
     const Empq__ModelPrices *c = spec->prices;
     if (c != NULL) {
-        p->price_in = c->has_input_per_mtok ? c->input_per_mtok : 0;
-        p->price_out = c->has_output_per_mtok ? c->output_per_mtok : 0;
+        /* batch mode: cost and max_cost at the batch price, so jobs a
+         * batch could not pay for are never leased into one */
+        empq_model_prices(spec, &p->price_in, &p->price_out, &p->price_cached);
         p->max_cost = c->has_max_cost ? c->max_cost : 0;
-        p->price_cached = c->has_cached_input_per_mtok ? c->cached_input_per_mtok : p->price_in;
-        if (empq_batchwire_mode(spec)) {
-            /* batch mode: cost and max_cost at the batch price, so jobs a
-             * batch could not pay for are never leased into one */
-            empq_batchwire_prices(spec, &p->price_in, &p->price_out);
-            p->price_cached = p->price_in;
-        }
     }
     if (spec->params != NULL && spec->params->has_max_tokens && spec->params->max_tokens > 0)
         p->max_tokens = (uint32_t)spec->params->max_tokens;

@@ -91,6 +91,7 @@ static void run_free(bk__run *r)
     free(r->pace);
     free(r->dead_reasons);
     free(r->window);
+    free(r->source);
     bk__jobtable_free(&r->table);
     free(r);
 }
@@ -199,7 +200,9 @@ int bk__sched_run_add(bk__sched *s, const Empq__Run *run, bk__run **out, empq_er
     r->pace = calloc(spec->n_models, sizeof *r->pace);
     r->dead_reasons = calloc(spec->n_models, sizeof *r->dead_reasons);
     r->window = calloc(spec->n_models, sizeof *r->window);
-    if (r->id == NULL || r->aliases == NULL || r->pace == NULL || r->dead_reasons == NULL || r->window == NULL) {
+    r->source = calloc(spec->n_models, sizeof *r->source);
+    if (r->id == NULL || r->aliases == NULL || r->pace == NULL || r->dead_reasons == NULL || r->window == NULL ||
+        r->source == NULL) {
         run_free(r);
         return empq_error_set(err, EMPQ_ENOMEM, "run %s: out of memory", run->id);
     }
@@ -222,6 +225,10 @@ int bk__sched_run_add(bk__sched *s, const Empq__Run *run, bk__run **out, empq_er
             bk__jobtable_set_model_limit(r->table, (uint32_t)m, l->max_concurrency);
         bk__pace_init(&r->pace[m], spec->models[m], &s->o.pace);
         const Empq__ModelSpec *ms = spec->models[m];
+        int human = ms->provider == NULL || strcmp(ms->provider, "human") == 0;
+        r->source[m] = (uint8_t)((human ? BK_SOURCE_HUMAN : empq_batchwire_mode(ms) ? BK_SOURCE_BATCH
+                                                                                   : BK_SOURCE_INTERACTIVE) |
+                                 (!human && ms->prices != NULL ? BK_SOURCE_PRICED : 0));
         if (empq_batchwire_mode(ms) && ms->batch != NULL) {
             uint32_t want = ms->batch->max_requests > 0 ? ms->batch->max_requests : BK_BATCH_WINDOW_MAX;
             r->window[m] = want < BK_BATCH_WINDOW_MAX ? want : BK_BATCH_WINDOW_MAX;

@@ -73,10 +73,16 @@ typedef struct bk__run {
     uint32_t *window;       /* n_models: batch mode: jobs of the model a worker may hold while it fills
                                a batch (credit aside); 0 for an interactive model */
     uint32_t batch_models;  /* models with a window */
+    uint8_t *source;        /* n_models: BK_SOURCE_* (for status: mode and prices) */
     uint64_t started_ms;    /* wall clock of the first dispatch, 0 before */
     uint64_t finished_ms;   /* wall clock when done + dead reached total */
     int finish_reported;    /* bk__sched_pop_finished returned it already */
 } bk__run;
+
+#define BK_SOURCE_HUMAN 0       /* the dataset's answer: no provider, no price */
+#define BK_SOURCE_INTERACTIVE 1
+#define BK_SOURCE_BATCH 2
+#define BK_SOURCE_PRICED 4      /* flag: the spec gives the model prices */
 
 /* Counts one dead job of model m of r under reason (NULL or "": "unknown"). */
 void bk__sched_count_dead(bk__run *r, uint32_t m, const char *reason);

@@ -1,6 +1,7 @@
 /* cmd_status.c: `empq status [RUN] [--json] [--watch]`: the broker's view of
  * one run or all: per source and per emotion done, in flight, pending, dead;
- * the rate and an ETA. --watch repeats it: a redrawn screen with a progress
+ * per source its mode, the prices it is charged at and its cost, the run's
+ * total cost; the rate and an ETA. --watch repeats it: a redrawn screen with a progress
  * bar on a terminal, plain lines (or JSON lines) otherwise. */
 #include <jansson.h>
 #include <math.h>
@@ -133,6 +134,52 @@ static double run_eta(const Empq__RunStatus *r, double rate)
     return left / rate;
 }
 
+/* The prices model m's cost is counted at (per million tokens; its batch
+ * prices in batch mode) as an object, or JSON null when it has none. */
+static json_t *prices_json(const Empq__ModelCounts *m)
+{
+    if (!m->has_price_in_per_mtok && !m->has_price_out_per_mtok)
+        return json_null();
+    json_t *p = json_object();
+    json_object_set_new(p, "input_per_mtok", json_real(m->price_in_per_mtok));
+    json_object_set_new(p, "output_per_mtok", json_real(m->price_out_per_mtok));
+    if (m->has_price_cached_in_per_mtok)
+        json_object_set_new(p, "cached_input_per_mtok", json_real(m->price_cached_in_per_mtok));
+    return p;
+}
+
+/* The run's cost: the sum of its sources' costs; *priced set when a
+ * source has prices or a cost. */
+static double run_cost(const Empq__RunStatus *r, int *priced)
+{
+    double sum = 0;
+    *priced = 0;
+    for (size_t i = 0; i < r->n_models; i++) {
+        const Empq__ModelCounts *m = r->models[i];
+        if (m->has_price_in_per_mtok || (m->has_cost && m->cost > 0))
+            *priced = 1;
+        if (m->has_cost)
+            sum += m->cost;
+    }
+    return sum;
+}
+
+/* "batch price: in 0.5, out 2 per Mtok" (the mode and the prices model m is
+ * charged at) into buf; "" when m has neither. Returns buf. */
+static const char *fmt_price(const Empq__ModelCounts *m, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (m->has_price_in_per_mtok && m->has_price_cached_in_per_mtok)
+        snprintf(buf, len, "%s price: in %g, cached in %g, out %g per Mtok", m->mode != NULL ? m->mode : "?",
+                 m->price_in_per_mtok, m->price_cached_in_per_mtok, m->price_out_per_mtok);
+    else if (m->has_price_in_per_mtok)
+        snprintf(buf, len, "%s price: in %g, out %g per Mtok", m->mode != NULL ? m->mode : "?",
+                 m->price_in_per_mtok, m->price_out_per_mtok);
+    else if (m->mode != NULL)
+        snprintf(buf, len, "%s, no prices", m->mode);
+    return buf;
+}
+
 static json_t *run_json(const Empq__RunStatus *r, double rate, double eta)
 {
     json_t *o = json_object();
@@ -174,6 +221,8 @@ static json_t *run_json(const Empq__RunStatus *r, double rate, double eta)
         }
         if (m->has_cost)
             json_object_set_new(mo, "cost", json_real(m->cost));
+        json_object_set_new(mo, "mode", m->mode != NULL ? json_string(m->mode) : json_null());
+        json_object_set_new(mo, "prices", prices_json(m));
         if (m->has_stopped)
             json_object_set_new(mo, "stopped", json_boolean(m->stopped));
         if (m->has_rate_factor)
@@ -191,6 +240,9 @@ static json_t *run_json(const Empq__RunStatus *r, double rate, double eta)
         json_array_append_new(models, mo);
     }
     json_object_set_new(o, "models", models);
+    int priced = 0;
+    double cost = run_cost(r, &priced);
+    json_object_set_new(o, "cost", priced ? json_real(cost) : json_null());
     json_t *batches = json_array(); /* batch mode: the open provider batches */
     for (size_t i = 0; i < r->n_batches; i++) {
         const Empq__BatchStatus *x = r->batches[i];
@@ -280,8 +332,11 @@ static void run_text(FILE *f, const Empq__RunStatus *r, double rate, double eta,
         const Empq__ModelCounts *m = r->models[i];
         fprintf(f, "  %-*s  %8u  %9u  %8u  %6u  %10u", w, m->alias, m->done, m->leased + m->batched, m->pending, m->dead,
                 m->cache_hits);
-        if (m->has_cost && m->cost > 0)
+        char pb[160];
+        if (m->has_cost && (m->cost > 0 || m->has_price_in_per_mtok))
             fprintf(f, "  cost %.4f", m->cost);
+        if (fmt_price(m, pb, sizeof pb)[0] != '\0')
+            fprintf(f, "  %s", pb);
         if (m->has_rate_factor && m->rate_factor < 1.0)
             fprintf(f, "  slowed to %.0f%% (429s %u)", 100.0 * m->rate_factor, m->rate_limited);
         if (m->has_stopped && m->stopped)
@@ -296,6 +351,10 @@ static void run_text(FILE *f, const Empq__RunStatus *r, double rate, double eta,
             fputc('\n', f);
         }
     }
+    int priced = 0;
+    double cost = run_cost(r, &priced);
+    if (priced)
+        fprintf(f, "  total cost %.4f\n", cost);
     uint64_t now_ms = empq_now_ms();
     for (size_t i = 0; i < r->n_batches; i++) { /* batch mode: the open provider batches */
         const Empq__BatchStatus *x = r->batches[i];
@@ -480,7 +539,8 @@ static void run_screen(screen *sc, const Empq__RunStatus *r, double rate, double
         char extra[160] = "";
         size_t k = 0;
         if (m->has_cost && m->cost > 0)
-            k += (size_t)snprintf(extra + k, sizeof extra - k, "  cost %.4f", m->cost);
+            k += (size_t)snprintf(extra + k, sizeof extra - k, "  cost %.4f%s", m->cost,
+                                  m->mode != NULL && strcmp(m->mode, "batch") == 0 ? " (batch price)" : "");
         if (k < sizeof extra && m->has_rate_factor && m->rate_factor < 1.0)
             k += (size_t)snprintf(extra + k, sizeof extra - k, "  slowed to %.0f%%", 100.0 * m->rate_factor);
         if (k < sizeof extra && m->has_stopped && m->stopped)

@@ -1,5 +1,8 @@
 /* analysis_report.c: report.md, report.html (inline CSS and SVG, no outside
- * assets, no script) and tables/NAME.csv from a computed empq_analysis. */
+ * assets, no script), report.json and tables/NAME.csv from a computed
+ * empq_analysis; the cost of a run's responses at its spec's prices. */
+#include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,7 +11,9 @@
 
 #include "empq/util.h"
 #include "empq/analysis.h"
+#include "empq/batchwire.h"
 #include "empq/log.h"
+#include "empq/spec.h"
 
 #define NF EMPQ_STYLE_N_FEATURES
 #define EXTREMES 5
@@ -153,6 +158,14 @@ static void put_text(doc *d, const char *s)
 {
     if (d->rc == EMPQ_OK)
         d->rc = d->html ? html_esc(d->b, s) : md_esc(d->b, s);
+}
+
+/* A name from the data (a file, a run) as code: `name` or <code>name</code>. */
+static void put_code(doc *d, const char *s)
+{
+    put(d, d->html ? "<code>" : "`");
+    put_text(d, s);
+    put(d, d->html ? "</code>" : "`");
 }
 
 static void heading(doc *d, int level, const char *title, const char *id)
@@ -395,6 +408,320 @@ static void svg_style(doc *d, const empq_analysis *a, int f)
         putf(d, "<text x=\"%.2f\" y=\"%d\" class=\"lb\">%s</text>\n", left + w + 4, y + 13, rd(m, v, sizeof v));
     }
     put(d, "</svg>\n");
+}
+
+/* ==================== cost ==================== */
+
+double empq_cost_of(const Empq__ModelSpec *m, uint64_t input, uint64_t cached, uint64_t output)
+{
+    double in = 0, out = 0, cin = 0;
+    empq_model_prices(m, &in, &out, &cin);
+    if (cached > input)
+        cached = input;
+    return ((double)(input - cached) * in + (double)cached * cin + (double)output * out) / 1e6;
+}
+
+void empq_cost_free(empq_cost **cp)
+{
+    if (cp == NULL || *cp == NULL)
+        return;
+    empq_cost *c = *cp;
+    for (size_t i = 0; i < c->n; i++)
+        free(c->s[i].source);
+    free(c->s);
+    free(c->spec_name);
+    free(c->responses_name);
+    free(c->run_id);
+    free(c);
+    *cp = NULL;
+}
+
+/* Key k of line o as a count: *v 0 and *has 0 when absent or null; an
+ * integer >= 0 sets both. EMPQ_EPARSE (err "path:line: ...") otherwise. */
+static int cost_count(const json_t *o, const char *k, uint64_t *v, int *has, const char *path, size_t line,
+                      empq_error *err)
+{
+    const json_t *x = json_object_get(o, k);
+    *v = 0;
+    *has = 0;
+    if (x == NULL || json_is_null(x))
+        return EMPQ_OK;
+    if (!json_is_integer(x) || json_integer_value(x) < 0)
+        return empq_error_set(err, EMPQ_EPARSE, "%s:%zu: '%s' is not a non-negative integer or null", path, line, k);
+    *v = (uint64_t)json_integer_value(x);
+    *has = 1;
+    return EMPQ_OK;
+}
+
+/* Adds one line of responses.jsonl (o, an object) to c. */
+static int cost_line(empq_cost *c, const Empq__RunSpec *spec, const json_t *o, const char *path, size_t line,
+                     empq_error *err)
+{
+    const json_t *src = json_object_get(o, "source"), *hit = json_object_get(o, "cache_hit");
+    const json_t *resp = json_object_get(o, "response"), *run = json_object_get(o, "run_id");
+    if (!json_is_string(src))
+        return empq_error_set(err, EMPQ_EPARSE, "%s:%zu: 'source' missing or not a string", path, line);
+    if (!json_is_boolean(hit))
+        return empq_error_set(err, EMPQ_EPARSE, "%s:%zu: 'cache_hit' missing or not a boolean", path, line);
+    if (c->run_id == NULL && json_is_string(run) && (c->run_id = empq_strdup(json_string_value(run))) == NULL)
+        return empq_error_set(err, EMPQ_ENOMEM, "%s: out of memory", path);
+    int m = empq_spec_model_index(spec, json_string_value(src));
+    if (m < 0)
+        return empq_error_set(err, EMPQ_EPARSE, "%s:%zu: source '%s' is not a model of the spec %s", path, line,
+                              json_string_value(src), c->spec_name != NULL ? c->spec_name : "");
+    const Empq__ModelSpec *ms = spec->models[m];
+    empq_cost_source *cs = NULL;
+    for (size_t i = 0; i < c->n && cs == NULL; i++)
+        if (strcmp(c->s[i].source, ms->alias) == 0)
+            cs = &c->s[i];
+    if (cs == NULL) /* the human source: no provider, no cost */
+        return EMPQ_OK;
+    uint64_t in, out, cached, reasoning;
+    int has_in, has_out, has_cached, has_reasoning, rc;
+    if ((rc = cost_count(o, "tokens_in", &in, &has_in, path, line, err)) != EMPQ_OK ||
+        (rc = cost_count(o, "tokens_out", &out, &has_out, path, line, err)) != EMPQ_OK ||
+        (rc = cost_count(o, "cached_tokens", &cached, &has_cached, path, line, err)) != EMPQ_OK ||
+        (rc = cost_count(o, "reasoning_tokens", &reasoning, &has_reasoning, path, line, err)) != EMPQ_OK)
+        return rc;
+    if (json_is_true(hit)) {
+        cs->cache_hits++;
+    } else if (has_in || has_out) {
+        cs->calls++;
+        cs->tokens_in += in;
+        cs->tokens_out += out;
+        cs->tokens_cached += cached;
+        cs->tokens_reasoning += reasoning;
+        cs->cost += empq_cost_of(ms, in, cached, out);
+    } else if (json_is_string(resp)) {
+        cs->no_usage++;
+    }
+    return EMPQ_OK;
+}
+
+/* The sources of spec (its models but the human source) into c. */
+static int cost_sources(empq_cost *c, const Empq__RunSpec *spec)
+{
+    c->s = calloc(spec->n_models > 0 ? spec->n_models : 1, sizeof *c->s);
+    if (c->s == NULL)
+        return EMPQ_ENOMEM;
+    for (size_t i = 0; i < spec->n_models; i++) {
+        const Empq__ModelSpec *m = spec->models[i];
+        if (m->provider != NULL && strcmp(m->provider, "human") == 0)
+            continue;
+        empq_cost_source *cs = &c->s[c->n];
+        if ((cs->source = empq_strdup(m->alias)) == NULL)
+            return EMPQ_ENOMEM;
+        c->n++;
+        cs->batch = empq_batchwire_mode(m);
+        cs->priced = m->prices != NULL;
+        if (!cs->priced)
+            continue;
+        cs->list_in = m->prices->has_input_per_mtok ? m->prices->input_per_mtok : 0.0;
+        cs->list_out = m->prices->has_output_per_mtok ? m->prices->output_per_mtok : 0.0;
+        /* the prices as charged: what empq_cost_of charges per million tokens */
+        cs->price_in = empq_cost_of(m, 1000000, 0, 0);
+        cs->price_cached = empq_cost_of(m, 1000000, 1000000, 0);
+        cs->price_out = empq_cost_of(m, 0, 0, 1000000);
+    }
+    return EMPQ_OK;
+}
+
+int empq_cost_compute(const Empq__RunSpec *spec, const char *spec_name, const char *responses_path,
+                      empq_cost **out, empq_error *err)
+{
+    if (spec == NULL || responses_path == NULL || out == NULL)
+        return empq_error_set(err, EMPQ_EINVAL, "cost: NULL argument");
+    *out = NULL;
+    FILE *f = fopen(responses_path, "r");
+    if (f == NULL)
+        return empq_error_set(err, errno == ENOENT ? EMPQ_ENOTFOUND : EMPQ_EIO, "%s: %s", responses_path,
+                              strerror(errno));
+    empq_cost *c = calloc(1, sizeof *c);
+    int rc = c == NULL ? EMPQ_ENOMEM : EMPQ_OK;
+    if (rc == EMPQ_OK) {
+        c->spec_name = spec_name != NULL ? empq_strdup(spec_name) : NULL;
+        c->responses_name = empq_strdup(responses_path);
+        if ((spec_name != NULL && c->spec_name == NULL) || c->responses_name == NULL)
+            rc = EMPQ_ENOMEM;
+    }
+    if (rc == EMPQ_OK)
+        rc = cost_sources(c, spec);
+    if (rc == EMPQ_ENOMEM)
+        empq_error_set(err, rc, "%s: out of memory", responses_path);
+    char *buf = NULL;
+    size_t cap = 0, line = 0;
+    ssize_t n;
+    while (rc == EMPQ_OK && (n = getline(&buf, &cap, f)) >= 0) {
+        line++;
+        size_t a = 0;
+        while (a < (size_t)n && (buf[a] == ' ' || buf[a] == '\t' || buf[a] == '\r' || buf[a] == '\n'))
+            a++;
+        if (a == (size_t)n) /* a blank line */
+            continue;
+        json_error_t je;
+        json_t *o = json_loadb(buf, (size_t)n, 0, &je);
+        if (o == NULL)
+            rc = empq_error_set(err, EMPQ_EPARSE, "%s:%zu: invalid JSON: %s", responses_path, line, je.text);
+        else if (!json_is_object(o))
+            rc = empq_error_set(err, EMPQ_EPARSE, "%s:%zu: not a JSON object", responses_path, line);
+        else
+            rc = cost_line(c, spec, o, responses_path, line, err);
+        json_decref(o);
+    }
+    if (rc == EMPQ_OK && ferror(f))
+        rc = empq_error_set(err, EMPQ_EIO, "%s: read error", responses_path);
+    free(buf);
+    fclose(f);
+    if (rc != EMPQ_OK) {
+        empq_cost_free(&c);
+        return rc;
+    }
+    for (size_t i = 0; i < c->n; i++)
+        c->total += c->s[i].cost;
+    *out = c;
+    return EMPQ_OK;
+}
+
+/* "in 0.5, out 2" (and "cached in 0.1" when cached input has its own
+ * price): the prices a source is charged at, per million tokens. */
+static const char *cost_prices(const empq_cost_source *cs, char *buf, size_t len)
+{
+    if (!cs->priced)
+        snprintf(buf, len, "no prices");
+    else if (cs->price_cached != cs->price_in)
+        snprintf(buf, len, "in %g, cached in %g, out %g", cs->price_in, cs->price_cached, cs->price_out);
+    else
+        snprintf(buf, len, "in %g, out %g", cs->price_in, cs->price_out);
+    return buf;
+}
+
+static void render_cost(doc *d, const empq_analysis *a)
+{
+    const empq_cost *c = a->cost;
+    char b[10][64];
+    heading(d, 2, "Cost", "cost");
+    put(d, d->html ? "<p>" : "");
+    put(d, "What the responses of ");
+    if (c->run_id != NULL) {
+        put(d, "run ");
+        put_text(d, c->run_id);
+        put(d, " in ");
+    }
+    put_code(d, c->responses_name);
+    put(d, " cost at the prices of the spec ");
+    put_code(d, c->spec_name != NULL ? c->spec_name : "");
+    put(d, ": each call that reached the provider, its input tokens at the input price (cached input at the "
+           "cached price where the spec sets one) and its output tokens, reasoning and thinking included, at "
+           "the output price, per million tokens. Responses served from the response cache cost nothing in "
+           "this run: they are counted apart. Billed replies that were no answer (attempts that were retried, "
+           "dead jobs) are not in responses.jsonl: empq status counts them too.");
+    put(d, d->html ? "</p>\n" : "\n\n");
+    size_t nb = 0;
+    for (size_t i = 0; i < c->n; i++)
+        nb += c->s[i].batch && c->s[i].priced;
+    if (nb > 0) {
+        put(d, d->html ? "<p>" : "");
+        put(d, "Batch-mode sources are charged at the batch price (batch_input_per_mtok and "
+               "batch_output_per_mtok, by default half the interactive price): ");
+        size_t k = 0;
+        for (size_t i = 0; i < c->n; i++) {
+            const empq_cost_source *cs = &c->s[i];
+            if (!cs->batch || !cs->priced)
+                continue;
+            put(d, k++ ? "; " : "");
+            put_text(d, cs->source);
+            putf(d, " at %g per million input tokens and %g per million output tokens (interactive: %g and %g)",
+                 cs->price_in, cs->price_out, cs->list_in, cs->list_out);
+        }
+        put(d, ".");
+        put(d, d->html ? "</p>\n" : "\n\n");
+    }
+    static const char *const head[] = {"source",     "mode",   "calls", "cache hits",
+                                       "tokens in",  "cached", "tokens out", "reasoning",
+                                       "price per million tokens", "cost"};
+    table_begin(d, head, 10);
+    uint64_t tin = 0, tout = 0, tc = 0, tr = 0;
+    size_t calls = 0, hits = 0, no_usage = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        const empq_cost_source *cs = &c->s[i];
+        snprintf(b[0], sizeof b[0], "%zu", cs->calls);
+        snprintf(b[1], sizeof b[1], "%zu", cs->cache_hits);
+        snprintf(b[2], sizeof b[2], "%llu", (unsigned long long)cs->tokens_in);
+        snprintf(b[3], sizeof b[3], "%llu", (unsigned long long)cs->tokens_cached);
+        snprintf(b[4], sizeof b[4], "%llu", (unsigned long long)cs->tokens_out);
+        snprintf(b[5], sizeof b[5], "%llu", (unsigned long long)cs->tokens_reasoning);
+        snprintf(b[7], sizeof b[7], "%.4f", cs->cost);
+        const char *row[10] = {cs->source, cs->batch ? "batch" : "interactive", b[0], b[1], b[2], b[3], b[4],
+                               b[5], cost_prices(cs, b[6], sizeof b[6]), b[7]};
+        table_row(d, row, 10, 0);
+        calls += cs->calls, hits += cs->cache_hits, no_usage += cs->no_usage;
+        tin += cs->tokens_in, tout += cs->tokens_out, tc += cs->tokens_cached, tr += cs->tokens_reasoning;
+    }
+    snprintf(b[0], sizeof b[0], "%zu", calls);
+    snprintf(b[1], sizeof b[1], "%zu", hits);
+    snprintf(b[2], sizeof b[2], "%llu", (unsigned long long)tin);
+    snprintf(b[3], sizeof b[3], "%llu", (unsigned long long)tc);
+    snprintf(b[4], sizeof b[4], "%llu", (unsigned long long)tout);
+    snprintf(b[5], sizeof b[5], "%llu", (unsigned long long)tr);
+    snprintf(b[7], sizeof b[7], "%.4f", c->total);
+    const char *row[10] = {"total", "", b[0], b[1], b[2], b[3], b[4], b[5], "", b[7]};
+    table_row(d, row, 10, 0);
+    table_end(d);
+    if (no_usage > 0) {
+        put(d, d->html ? "<p class=\"note\">" : "");
+        putf(d, "%zu responses not from the cache came without usage figures: they are not in the cost.",
+             no_usage);
+        put(d, d->html ? "</p>\n" : "\n\n");
+    }
+    para(d, "All prices are in the currency the spec's prices are written in. Full precision: report.json.");
+}
+
+/* report.json: {"cost": null} or the cost section as data. */
+static int render_json(const empq_analysis *a, empq_buf *out)
+{
+    json_t *o = json_object(), *cost = json_null();
+    const empq_cost *c = a->cost;
+    if (c != NULL) {
+        cost = json_object();
+        json_object_set_new(cost, "run_id", c->run_id != NULL ? json_string(c->run_id) : json_null());
+        json_object_set_new(cost, "spec", c->spec_name != NULL ? json_string(c->spec_name) : json_null());
+        json_object_set_new(cost, "responses", json_string(c->responses_name));
+        json_t *srcs = json_array();
+        for (size_t i = 0; i < c->n; i++) {
+            const empq_cost_source *cs = &c->s[i];
+            json_t *x = json_object(), *pr = json_null();
+            json_object_set_new(x, "source", json_string(cs->source));
+            json_object_set_new(x, "mode", json_string(cs->batch ? "batch" : "interactive"));
+            json_object_set_new(x, "calls", json_integer((json_int_t)cs->calls));
+            json_object_set_new(x, "cache_hits", json_integer((json_int_t)cs->cache_hits));
+            json_object_set_new(x, "no_usage", json_integer((json_int_t)cs->no_usage));
+            json_object_set_new(x, "tokens_in", json_integer((json_int_t)cs->tokens_in));
+            json_object_set_new(x, "tokens_cached", json_integer((json_int_t)cs->tokens_cached));
+            json_object_set_new(x, "tokens_out", json_integer((json_int_t)cs->tokens_out));
+            json_object_set_new(x, "tokens_reasoning", json_integer((json_int_t)cs->tokens_reasoning));
+            if (cs->priced) {
+                pr = json_object();
+                json_object_set_new(pr, "input_per_mtok", json_real(cs->price_in));
+                json_object_set_new(pr, "output_per_mtok", json_real(cs->price_out));
+                json_object_set_new(pr, "cached_input_per_mtok", json_real(cs->price_cached));
+            }
+            json_object_set_new(x, "prices", pr);
+            json_object_set_new(x, "cost", json_real(cs->cost));
+            json_array_append_new(srcs, x);
+        }
+        json_object_set_new(cost, "sources", srcs);
+        json_object_set_new(cost, "total", json_real(c->total));
+    }
+    json_object_set_new(o, "cost", cost);
+    char *s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+    json_decref(o);
+    if (s == NULL)
+        return EMPQ_ENOMEM;
+    int rc = empq_buf_append(out, s, strlen(s));
+    if (rc == EMPQ_OK)
+        rc = empq_buf_append(out, "\n", 1);
+    free(s);
+    return rc;
 }
 
 /* ==================== the report ==================== */
@@ -782,9 +1109,7 @@ static void render_judge(doc *d, const empq_analysis *a)
     heading(d, 2, "Judge agreement", "judge");
     put(d, d->html ? "<p>" : "");
     putf(d, "Judge labels from ");
-    put(d, d->html ? "<code>" : "`");
-    put_text(d, J->source != NULL ? J->source : "(judge file)");
-    put(d, d->html ? "</code>" : "`");
+    put_code(d, J->source != NULL ? J->source : "(judge file)");
     putf(d, " against the human ratings of the same responses: one pair per human rating of a response the judge "
             "labelled (its lowest sample). Intervals: 95%% percentile bootstrap over dialogues (%zu seeded "
             "replications). Kappa: Cohen's, unweighted / linearly / quadratically weighted; alpha: "
@@ -926,9 +1251,7 @@ static void render(doc *d, const empq_analysis *a)
     putf(d, "%zu ratings in %zu conditions", a->n_ratings, a->n_conds);
     if (a->ratings_name != NULL) {
         put(d, " from ");
-        put(d, d->html ? "<code>" : "`");
-        put_text(d, a->ratings_name);
-        put(d, d->html ? "</code>" : "`");
+        put_code(d, a->ratings_name);
     }
     put(d, "; baseline: ");
     put_text(d, base);
@@ -936,9 +1259,7 @@ static void render(doc *d, const empq_analysis *a)
         putf(d, "; style from %zu responses", a->n_texts);
         if (a->responses_name != NULL) {
             put(d, " in ");
-            put(d, d->html ? "<code>" : "`");
-            put_text(d, a->responses_name);
-            put(d, d->html ? "</code>" : "`");
+            put_code(d, a->responses_name);
         }
     }
     put(d, d->html ? ". Formulas: docs/analysis.md.</p>\n" : ". Formulas: docs/analysis.md.\n\n");
@@ -1192,6 +1513,9 @@ static void render(doc *d, const empq_analysis *a)
             put(d, "</div>\n");
         }
     }
+
+    if (a->cost != NULL)
+        render_cost(d, a);
 
     if (a->judge != NULL)
         render_judge(d, a);
@@ -1779,10 +2103,10 @@ int empq_analysis_write(const empq_analysis *a, const char *dir, empq_error *err
     if ((rc = write_tables(a, dir, err)) != EMPQ_OK || (rc = write_design_tables(a, dir, err)) != EMPQ_OK ||
         (rc = write_judge_tables(a, dir, err)) != EMPQ_OK)
         return rc;
-    static const char *const names[2] = {"report.md", "report.html"};
-    for (int h = 0; h < 2; h++) {
+    static const char *const names[3] = {"report.md", "report.html", "report.json"};
+    for (int h = 0; h < 3; h++) {
         empq_buf doc_ = {0};
-        rc = h ? empq_analysis_render_html(a, &doc_) : empq_analysis_render_md(a, &doc_);
+        rc = h == 2 ? render_json(a, &doc_) : h ? empq_analysis_render_html(a, &doc_) : empq_analysis_render_md(a, &doc_);
         if (rc == EMPQ_OK)
             rc = empq_buf_printf(&path, "%s/%s", dir, names[h]);
         if (rc != EMPQ_OK) {

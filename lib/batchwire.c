@@ -539,3 +539,19 @@ double empq_batchwire_cost(const Empq__ModelSpec *m, uint64_t input_tokens, uint
     empq_batchwire_prices(m, &in, &out);
     return ((double)input_tokens * in + (double)output_tokens * out) / 1e6;
 }
+
+void empq_model_prices(const Empq__ModelSpec *m, double *in, double *out, double *cached_in)
+{
+    const Empq__ModelPrices *p = m != NULL ? m->prices : NULL;
+    *in = *out = *cached_in = 0.0;
+    if (p == NULL)
+        return;
+    if (empq_batchwire_mode(m)) {
+        empq_batchwire_prices(m, in, out);
+        *cached_in = *in;
+        return;
+    }
+    *in = p->has_input_per_mtok ? p->input_per_mtok : 0.0;
+    *out = p->has_output_per_mtok ? p->output_per_mtok : 0.0;
+    *cached_in = p->has_cached_input_per_mtok ? p->cached_input_per_mtok : *in;
+}

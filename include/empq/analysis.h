@@ -18,7 +18,9 @@
 #define EMPQ_ANALYSIS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+#include "empq.pb-c.h"
 #include "empq/error.h"
 #include "empq/stats.h"
 #include "empq/util.h"
@@ -343,6 +345,61 @@ int empq_judge_compute(struct empq_analysis *a, const empq_ratings *r, const emp
 int empq_analysis_stratified_subset(const int *strata, size_t n, size_t k, unsigned long long seed,
                                     unsigned char *chosen);
 
+/* ==================== cost ==================== */
+
+/* What one model of a run cost, from the run's responses.jsonl and its spec
+ * (docs/analysis.md, "Cost"). Tokens are summed over the calls; cached
+ * input is part of tokens_in, reasoning part of tokens_out (billed as
+ * output). */
+typedef struct empq_cost_source {
+    char *source;         /* the model's alias */
+    int batch;            /* mode: batch: charged at the batch prices */
+    int priced;           /* the spec gives the model prices */
+    double price_in, price_out, price_cached; /* per million tokens, as charged: the batch prices in batch
+                                                 mode; price_cached is price_in unless the spec sets
+                                                 cached_input_per_mtok (interactive mode) */
+    double list_in, list_out; /* the interactive prices (input_per_mtok, output_per_mtok) */
+    size_t calls;         /* lines not served from the cache that carry usage: calls that reached the
+                             provider */
+    size_t cache_hits;    /* lines served from the response cache: no cost in this run */
+    size_t no_usage;      /* answered lines not from the cache without usage (not counted in the cost) */
+    uint64_t tokens_in, tokens_cached, tokens_out, tokens_reasoning;
+    double cost;          /* sum over the calls of empq_cost_of */
+} empq_cost_source;
+
+/* The cost of a run. All strings and arrays are owned by the struct. */
+typedef struct empq_cost {
+    char *spec_name;      /* the spec file, as given */
+    char *responses_name; /* the responses.jsonl, as given */
+    char *run_id;         /* the run_id of the first line that has one; may be NULL */
+    empq_cost_source *s;  /* the spec's models in spec order, the human source left out */
+    size_t n;
+    double total;         /* sum of the sources' costs */
+} empq_cost;
+
+/* The cost of one call of model m with these usage figures (cached is part
+ * of input, reasoning part of output): in batch mode empq_batchwire_cost
+ * (the batch prices; cached input at the batch input price, as the broker
+ * counts it), else input at input_per_mtok, of which cached at
+ * cached_input_per_mtok when the spec sets it, and output at
+ * output_per_mtok. 0 when m is NULL or has no prices. */
+double empq_cost_of(const Empq__ModelSpec *m, uint64_t input, uint64_t cached, uint64_t output);
+
+/* Reads the responses.jsonl at responses_path and prices every line of a
+ * model of spec (not NULL) that was not served from the cache with
+ * empq_cost_of; lines of the human source are skipped. spec_name is the
+ * spec's name for the report (may be NULL).
+ * Returns EMPQ_OK with *out (free with empq_cost_free); EMPQ_ENOTFOUND /
+ * EMPQ_EIO when the file cannot be read; EMPQ_EPARSE with "path:line:
+ * what" for invalid JSON, a missing or wrongly typed source / cache_hit /
+ * token key, or a source that is no model of the spec; EMPQ_EINVAL for a
+ * NULL argument; EMPQ_ENOMEM. On failure *out is NULL. */
+int empq_cost_compute(const Empq__RunSpec *spec, const char *spec_name, const char *responses_path,
+                      empq_cost **out, empq_error *err);
+
+/* Frees *c and sets *c to NULL; c and *c may be NULL. */
+void empq_cost_free(empq_cost **c);
+
 /* ==================== the analysis ==================== */
 
 /* Per condition. share and mean are NaN when n is 0. */
@@ -426,6 +483,9 @@ typedef struct empq_analysis {
     empq_design *design; /* participant-clustered figures (docs/analysis.md); NULL when not computed */
     empq_judge *judge; /* judge agreement and estimates; NULL without --judge */
 
+    const empq_cost *cost; /* the cost section (report.json's "cost"); NULL: none. Borrowed: the
+                              caller keeps it alive until the report is written and frees it */
+
     char *ratings_name; /* shown in the report; may be NULL */
     char *responses_name;
 } empq_analysis;
@@ -452,8 +512,9 @@ void empq_analysis_free(empq_analysis **a);
 int empq_analysis_render_md(const empq_analysis *a, empq_buf *out);
 int empq_analysis_render_html(const empq_analysis *a, empq_buf *out);
 
-/* Writes dir/report.md, dir/report.html and dir/tables/NAME.csv (creating the
- * folders; each file replaced atomically). Returns EMPQ_OK, EMPQ_EIO (err
+/* Writes dir/report.md, dir/report.html, dir/report.json (the cost section
+ * as data: {"cost": null} when a->cost is NULL) and dir/tables/NAME.csv
+ * (creating the folders; each file replaced atomically). Returns EMPQ_OK, EMPQ_EIO (err
  * names the path) or EMPQ_ENOMEM. */
 int empq_analysis_write(const empq_analysis *a, const char *dir, empq_error *err);
 

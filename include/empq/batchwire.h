@@ -177,4 +177,11 @@ int empq_batchwire_mode(const Empq__ModelSpec *m);
  * has no prices). */
 double empq_batchwire_cost(const Empq__ModelSpec *m, uint64_t input_tokens, uint64_t output_tokens);
 
+/* The prices per million tokens model m's usage is charged at: in batch
+ * mode its batch prices (cached input at the batch input price), else
+ * prices.input_per_mtok, output_per_mtok and cached_input_per_mtok (default
+ * the input price); all 0 when m has no prices. What the broker's cost and
+ * max_cost and the report's cost section both count at. */
+void empq_model_prices(const Empq__ModelSpec *m, double *in, double *out, double *cached_in);
+
 #endif

@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "empq/analysis.h"
+#include "empq/spec.h"
 #include "empq/util.h"
 
 #define CHECK_NEAR(a, b, tol) do { check__count++; double check__a = (a), check__b = (b); \
@@ -340,7 +341,7 @@ static void test_report(void)
     char out[256];
     snprintf(out, sizeof out, "%s/report", dir);
     CHECK_INT(empq_analysis_write(a, out, &err), EMPQ_OK);
-    static const char *const files[] = {"report.md", "report.html", "tables/conditions.csv",
+    static const char *const files[] = {"report.md", "report.html", "report.json", "tables/conditions.csv",
                                         "tables/chi2_overall.csv", "tables/pairwise.csv", "tables/emotions.csv",
                                         "tables/emotion_extremes.csv", "tables/sentiment.csv",
                                         "tables/sentiment_tests.csv", "tables/agreement.csv", "tables/style.csv",
@@ -352,7 +353,9 @@ static void test_report(void)
         size_t len = 0;
         CHECK_INT(empq_read_file(p, &data, &len, &err), EMPQ_OK);
         CHECK(len > 0);
-        if (i == 2) {
+        if (i == 2) /* no --spec: no cost section */
+            CHECK_CONTAINS(data, "\"cost\": null");
+        if (i == 3) {
             CHECK_CONTAINS(data, "condition,label,n,n_bad,n_okay,n_good,share_bad");
             CHECK_CONTAINS(data, "gpt,gpt,3,0,1,2,0,0.3333333333,0.6666666667,2.666666667");
         }
@@ -365,7 +368,9 @@ static void test_report(void)
     snprintf(path, sizeof path, "%s/in.csv", dir);
     unlink(path);
     unlink(jpath);
-    rmdir(dir);
+    char cmd[300]; /* what is left: the tables' schemas, the design tables */
+    snprintf(cmd, sizeof cmd, "rm -r '%s'", dir);
+    CHECK_INT(system(cmd), 0);
 
     char nb[32];
     CHECK_STR(empq_analysis_num(NAN, nb, sizeof nb), "NA");
@@ -375,6 +380,156 @@ static void test_report(void)
     empq_analysis_free(&a);
     empq_corpus_free(&c);
     empq_ratings_free(&r);
+}
+
+/* The cost section: empq_cost_of at the batch and interactive prices, the
+ * sums of empq_cost_compute over a crafted responses.jsonl (the human
+ * source, a cache hit, a line without usage, a dead job), its errors, and
+ * the rendered section and report.json. */
+static void test_cost(void)
+{
+    static const char yaml[] =
+        "name: t\n"
+        "dataset: {format: synth, prompts: 10}\n"
+        "template:\n"
+        "  user: \"{prompt}\"\n"
+        "models:\n"
+        "  - alias: bat\n"
+        "    provider: openai\n"
+        "    base_url: http://127.0.0.1:1/v1\n"
+        "    model: m\n"
+        "    mode: batch\n"
+        "    prices: {input_per_mtok: 2, output_per_mtok: 8, cached_input_per_mtok: 1}\n"
+        "  - alias: own\n"
+        "    provider: anthropic\n"
+        "    base_url: http://127.0.0.1:1/v1\n"
+        "    model: m\n"
+        "    mode: batch\n"
+        "    prices: {input_per_mtok: 3, output_per_mtok: 15, batch_input_per_mtok: 1, batch_output_per_mtok: 5}\n"
+        "  - alias: int\n"
+        "    provider: openai\n"
+        "    base_url: http://127.0.0.1:1/v1\n"
+        "    model: m\n"
+        "    prices: {input_per_mtok: 3, output_per_mtok: 12, cached_input_per_mtok: 0.5}\n"
+        "  - alias: free\n"
+        "    provider: openai\n"
+        "    base_url: http://127.0.0.1:1/v1\n"
+        "    model: m\n";
+    Empq__RunSpec *spec = NULL;
+    empq_error err = {0};
+    CHECK_INT(empq_spec_parse(yaml, sizeof yaml - 1, "t.yaml", NULL, &spec, &err), EMPQ_OK);
+    CHECK_STR(spec->models[0]->alias, "human");
+    const Empq__ModelSpec *bat = spec->models[1], *own = spec->models[2], *in = spec->models[3];
+    /* batch: half the interactive prices by default, cached input at the batch input price */
+    CHECK_NEAR(empq_cost_of(bat, 1000000, 500000, 1000000), 1.0 + 4.0, 1e-12);
+    CHECK_NEAR(empq_cost_of(own, 2000000, 0, 1000000), 2.0 + 5.0, 1e-12);
+    /* interactive: cached input at its own price */
+    CHECK_NEAR(empq_cost_of(in, 1000000, 400000, 1000000), 0.6 * 3 + 0.4 * 0.5 + 12, 1e-12);
+    CHECK_NEAR(empq_cost_of(spec->models[4], 1000000, 0, 1000000), 0, 0);
+    CHECK_NEAR(empq_cost_of(NULL, 1, 0, 1), 0, 0);
+
+    char dir[] = "/tmp/empq-test-cost-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256];
+    snprintf(path, sizeof path, "%s/responses.jsonl", dir);
+    const char jl[] =
+        "{\"run_id\":\"r-1\",\"source\":\"human\",\"response\":\"x\",\"tokens_in\":null,\"tokens_out\":null,"
+        "\"cache_hit\":false}\n"
+        "{\"run_id\":\"r-1\",\"source\":\"bat\",\"response\":\"x\",\"tokens_in\":1000,\"tokens_out\":500,"
+        "\"cached_tokens\":200,\"reasoning_tokens\":null,\"cache_hit\":false}\n"
+        "{\"run_id\":\"r-1\",\"source\":\"bat\",\"response\":\"x\",\"tokens_in\":1000,\"tokens_out\":500,"
+        "\"cache_hit\":true}\n"
+        "\n"
+        "{\"run_id\":\"r-1\",\"source\":\"int\",\"response\":\"x\",\"tokens_in\":1000,\"tokens_out\":700,"
+        "\"cached_tokens\":400,\"reasoning_tokens\":300,\"cache_hit\":false}\n"
+        "{\"run_id\":\"r-1\",\"source\":\"int\",\"response\":\"x\",\"tokens_in\":null,\"tokens_out\":null,"
+        "\"cache_hit\":false}\n"
+        "{\"run_id\":\"r-1\",\"source\":\"int\",\"response\":null,\"tokens_in\":null,\"tokens_out\":null,"
+        "\"cache_hit\":false}\n";
+    CHECK_INT(empq_write_file_atomic(path, jl, sizeof jl - 1, &err), EMPQ_OK);
+    empq_cost *c = NULL;
+    CHECK_INT(empq_cost_compute(spec, "t.yaml", path, &c, &err), EMPQ_OK);
+    CHECK_STR(c->run_id, "r-1");
+    CHECK_INT(c->n, 4); /* the human source left out */
+    const empq_cost_source *b = &c->s[0], *o = &c->s[1], *i = &c->s[2], *f = &c->s[3];
+    CHECK_STR(b->source, "bat");
+    CHECK(b->batch && b->priced && !i->batch && i->priced && !f->priced);
+    CHECK_NEAR(b->price_in, 1, 0);
+    CHECK_NEAR(b->price_out, 4, 0);
+    CHECK_NEAR(b->price_cached, 1, 0);
+    CHECK_NEAR(o->price_in, 1, 0);
+    CHECK_NEAR(o->price_out, 5, 0);
+    CHECK_NEAR(i->price_cached, 0.5, 0);
+    CHECK_INT(b->calls, 1);
+    CHECK_INT(b->cache_hits, 1);
+    CHECK_INT(b->tokens_cached, 200);
+    CHECK_NEAR(b->cost, (1000 * 1.0 + 500 * 4.0) / 1e6, 1e-15);
+    CHECK_INT(i->calls, 1);
+    CHECK_INT(i->no_usage, 1); /* the dead job (null response) is not counted */
+    CHECK_INT(i->tokens_reasoning, 300);
+    CHECK_NEAR(i->cost, (600 * 3.0 + 400 * 0.5 + 700 * 12.0) / 1e6, 1e-15);
+    CHECK_NEAR(c->total, b->cost + i->cost, 1e-15);
+    CHECK_INT(o->calls + f->calls, 0);
+
+    /* the section: the batch price said, the table, report.json */
+    empq_ratings *r = NULL;
+    CHECK_INT(empq_ratings_parse("t.csv", wp_csv, sizeof wp_csv - 1, EMPQ_LAYOUT_WELIVITA_PU, &r, &err), EMPQ_OK);
+    empq_analysis *a = NULL;
+    CHECK_INT(empq_analysis_compute(r, NULL, "human", 0, &a, &err), EMPQ_OK);
+    a->cost = c;
+    empq_buf md = {0};
+    CHECK_INT(empq_analysis_render_md(a, &md), EMPQ_OK);
+    CHECK_CONTAINS(md.data, "## Cost");
+    CHECK_CONTAINS(md.data, "bat at 1 per million input tokens and 4 per million output tokens (interactive: 2 and 8); "
+                            "own at 1 per million input tokens and 5 per million output tokens (interactive: 3 and 15).");
+    CHECK_CONTAINS(md.data, "| bat | batch | 1 | 1 | 1000 | 200 | 500 | 0 | in 1, out 4 | 0.0030 |");
+    CHECK_CONTAINS(md.data, "| int | interactive | 1 | 0 | 1000 | 400 | 700 | 300 | in 3, cached in 0.5, out 12 | 0.0104 |");
+    CHECK_CONTAINS(md.data, "| free | interactive | 0 | 0 | 0 | 0 | 0 | 0 | no prices | 0.0000 |");
+    CHECK_CONTAINS(md.data, "| total |  | 2 | 1 | 2000 | 600 | 1200 | 300 |  | 0.0134 |");
+    CHECK_CONTAINS(md.data, "1 responses not from the cache came without usage figures");
+    empq_buf_free(&md);
+    char out[256], p[320];
+    snprintf(out, sizeof out, "%s/report", dir);
+    CHECK_INT(empq_analysis_write(a, out, &err), EMPQ_OK);
+    snprintf(p, sizeof p, "%s/report.json", out);
+    char *data = NULL;
+    size_t len = 0;
+    CHECK_INT(empq_read_file(p, &data, &len, &err), EMPQ_OK);
+    CHECK_CONTAINS(data, "\"total\": 0.013399999999999999");
+    CHECK_CONTAINS(data, "\"source\": \"bat\",\n        \"mode\": \"batch\"");
+    free(data);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -r '%s/report'", dir);
+    CHECK_INT(system(cmd), 0);
+    empq_analysis_free(&a);
+    empq_ratings_free(&r);
+    empq_cost_free(&c);
+    empq_cost_free(&c); /* NULL after the first */
+
+    /* errors name the file and the line */
+    const char bad1[] = "{\"source\":\"bat\",\"cache_hit\":false,\"tokens_in\":1,\"tokens_out\":1}\n"
+                        "{\"source\":\"gone\",\"cache_hit\":false}\n";
+    CHECK_INT(empq_write_file_atomic(path, bad1, sizeof bad1 - 1, &err), EMPQ_OK);
+    CHECK_INT(empq_cost_compute(spec, "t.yaml", path, &c, &err), EMPQ_EPARSE);
+    CHECK_CONTAINS(err.msg, "responses.jsonl:2: source 'gone' is not a model of the spec t.yaml");
+    CHECK(c == NULL);
+    const char bad2[] = "{\"source\":\"bat\",\"cache_hit\":false,\"tokens_in\":-1}\n";
+    CHECK_INT(empq_write_file_atomic(path, bad2, sizeof bad2 - 1, &err), EMPQ_OK);
+    CHECK_INT(empq_cost_compute(spec, "t.yaml", path, &c, &err), EMPQ_EPARSE);
+    CHECK_CONTAINS(err.msg, "responses.jsonl:1: 'tokens_in' is not a non-negative integer or null");
+    const char bad3[] = "{\"source\":\"bat\"}\n";
+    CHECK_INT(empq_write_file_atomic(path, bad3, sizeof bad3 - 1, &err), EMPQ_OK);
+    CHECK_INT(empq_cost_compute(spec, "t.yaml", path, &c, &err), EMPQ_EPARSE);
+    CHECK_CONTAINS(err.msg, "responses.jsonl:1: 'cache_hit' missing or not a boolean");
+    const char bad4[] = "{\"source\":\n";
+    CHECK_INT(empq_write_file_atomic(path, bad4, sizeof bad4 - 1, &err), EMPQ_OK);
+    CHECK_INT(empq_cost_compute(spec, "t.yaml", path, &c, &err), EMPQ_EPARSE);
+    CHECK_CONTAINS(err.msg, "responses.jsonl:1: invalid JSON");
+    unlink(path);
+    CHECK_INT(empq_cost_compute(spec, "t.yaml", path, &c, &err), EMPQ_ENOTFOUND);
+    CHECK_INT(empq_cost_compute(NULL, "t.yaml", path, &c, &err), EMPQ_EINVAL);
+    rmdir(dir);
+    empq__run_spec__free_unpacked(spec, NULL);
 }
 
 /* lib/analysis_judge.c computes every agreement statistic from the 3 x 3
@@ -582,6 +737,7 @@ int main(void)
     RUN(test_ratings_errors);
     RUN(test_long_layout);
     RUN(test_report);
+    RUN(test_cost);
     RUN(test_agree_from_confusion);
     RUN(test_stratified_subset);
     RUN(test_judge_labels);

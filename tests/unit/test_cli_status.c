@@ -1,8 +1,9 @@
 /* test_cli_status.c: the screen of `empq status --watch` (cli/cmd_status.c)
  * for a run of 5 sources and 32 emotions at several terminal sizes: the
  * headline first, nothing wider or taller than the terminal, the slowest
- * emotions, and the line under a source for its stop reason, unusable
- * reason and dead jobs by reason. */
+ * emotions, the line under a source for its stop reason, unusable
+ * reason and dead jobs by reason, and a batch source's cost said to be at
+ * the batch price. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,9 @@ static void test_screen(void)
     m[2].unusable_reason = "key variable OPENAI_API_KEY unset on every worker \xe2\x80\x94 set it and restart";
     m[3].n_dead_reasons = 2;
     m[3].dead_reasons = rcs;
+    m[3].mode = "batch"; /* a batch source's cost is at the batch price, and the screen says so */
+    m[3].has_cost = 1;
+    m[3].cost = 1.25;
     r.n_models = 5;
     r.models = mp;
 
@@ -127,6 +131,8 @@ static void test_screen(void)
             CHECK_CONTAINS(t, "stopped: max_cost");
             CHECK_CONTAINS(t, "unusable: key variable OPENAI_API_KEY unset");
             CHECK_CONTAINS(t, "dead: http_400 12, timeout 3");
+            if (w >= 120) /* narrower, the line is cut before it */
+                CHECK_CONTAINS(t, "cost 1.2500 (batch price)");
             CHECK_CONTAINS(t, "emotions, slowest first (8 of 32; --emotions shows all):");
             /* the slowest first: caring, then afraid (10 done) */
             const char *caring = strstr(t, "caring"), *afraid = strstr(t, "  afraid");
