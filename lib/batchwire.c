@@ -41,18 +41,12 @@ int empq_batchwire_supported(const char *provider) { return kind_of(provider) !=
 const char *empq_batchwire_state_name(empq_batch_state s)
 {
     switch (s) {
-    case EMPQ_BATCH_OPEN:
-        return "open";
-    case EMPQ_BATCH_CANCELLING:
-        return "cancelling";
-    case EMPQ_BATCH_ENDED:
-        return "ended";
-    case EMPQ_BATCH_FAILED:
-        return "failed";
-    case EMPQ_BATCH_EXPIRED:
-        return "expired";
-    case EMPQ_BATCH_CANCELLED:
-        return "cancelled";
+    case EMPQ_BATCH_OPEN: return "open";
+    case EMPQ_BATCH_CANCELLING: return "cancelling";
+    case EMPQ_BATCH_ENDED: return "ended";
+    case EMPQ_BATCH_FAILED: return "failed";
+    case EMPQ_BATCH_EXPIRED: return "expired";
+    case EMPQ_BATCH_CANCELLED: return "cancelled";
     }
     return "unknown";
 }
@@ -85,7 +79,8 @@ static int read_u32(const char **p, uint32_t *out)
 int empq_batchwire_parse_custom_id(const char *s, uint32_t *job, uint32_t *attempt)
 {
     uint32_t j = 0, a = 0;
-    if (s == NULL || *s++ != 'j' || !read_u32(&s, &j) || *s++ != '-' || *s++ != 'a' || !read_u32(&s, &a) || *s != '\0')
+    if (s == NULL || *s++ != 'j' || !read_u32(&s, &j) || *s++ != '-' || *s++ != 'a' || !read_u32(&s, &a) ||
+        *s != '\0')
         return EMPQ_EPARSE;
     *job = j;
     *attempt = a;
@@ -257,8 +252,8 @@ static int dump(json_t *o, const char *tail, char **out, size_t *len, empq_error
     return EMPQ_OK;
 }
 
-int empq_batchwire_line(const Empq__ModelSpec *m, const char *custom_id, const char *body, size_t body_len, char **line,
-                        size_t *len, empq_error *err)
+int empq_batchwire_line(const Empq__ModelSpec *m, const char *custom_id, const char *body, size_t body_len,
+                        char **line, size_t *len, empq_error *err)
 {
     wire_kind k = m != NULL ? kind_of(m->provider) : WIRE_NONE;
     if (k == WIRE_NONE || line == NULL)
@@ -280,8 +275,9 @@ int empq_batchwire_line(const Empq__ModelSpec *m, const char *custom_id, const c
     return dump(o, k == WIRE_OPENAI ? "\n" : "", line, len, err);
 }
 
-int empq_batchwire_create_body(const Empq__ModelSpec *m, const char *input_file_id, const char *key, const char *window,
-                               char *const *requests, size_t n, char **body, size_t *len, empq_error *err)
+int empq_batchwire_create_body(const Empq__ModelSpec *m, const char *input_file_id, const char *key,
+                               const char *window, char *const *requests, size_t n, char **body, size_t *len,
+                               empq_error *err)
 {
     wire_kind k = m != NULL ? kind_of(m->provider) : WIRE_NONE;
     if (k == WIRE_NONE || body == NULL)
@@ -289,10 +285,11 @@ int empq_batchwire_create_body(const Empq__ModelSpec *m, const char *input_file_
     *body = NULL;
     if (k == WIRE_OPENAI) {
         if (input_file_id == NULL || key == NULL)
-            return empq_error_set(err, EMPQ_EINVAL, "model %s: an openai batch needs its input file and key", m->alias);
-        json_t *o =
-            json_pack("{s:s, s:s, s:s, s:{s:s}}", "input_file_id", input_file_id, "endpoint", "/v1/chat/completions",
-                      "completion_window", window != NULL ? window : "24h", "metadata", "empq_batch", key);
+            return empq_error_set(err, EMPQ_EINVAL, "model %s: an openai batch needs its input file and key",
+                                  m->alias);
+        json_t *o = json_pack("{s:s, s:s, s:s, s:{s:s}}", "input_file_id", input_file_id, "endpoint",
+                              "/v1/chat/completions", "completion_window", window != NULL ? window : "24h",
+                              "metadata", "empq_batch", key);
         return dump(o, "", body, len, err);
     }
     if (requests == NULL || n == 0 || (k == WIRE_GEMINI && key == NULL))
@@ -392,8 +389,8 @@ typedef struct {
 } status_word;
 
 static const status_word OPENAI_STATES[] = {
-    {"validating", EMPQ_BATCH_OPEN},       {"in_progress", EMPQ_BATCH_OPEN},    {"finalizing", EMPQ_BATCH_OPEN},
-    {"cancelling", EMPQ_BATCH_CANCELLING}, {"completed", EMPQ_BATCH_ENDED},     {"failed", EMPQ_BATCH_FAILED},
+    {"validating", EMPQ_BATCH_OPEN},       {"in_progress", EMPQ_BATCH_OPEN}, {"finalizing", EMPQ_BATCH_OPEN},
+    {"cancelling", EMPQ_BATCH_CANCELLING}, {"completed", EMPQ_BATCH_ENDED},  {"failed", EMPQ_BATCH_FAILED},
     {"expired", EMPQ_BATCH_EXPIRED},       {"cancelled", EMPQ_BATCH_CANCELLED}, {NULL, EMPQ_BATCH_OPEN},
 };
 static const status_word ANTHROPIC_STATES[] = {
@@ -491,8 +488,7 @@ static int read_batch(wire_kind k, const json_t *o, empq_batch_info *out, empq_e
         out->expires_at = rfc3339(json_object_get(o, "expires_at"));
         const json_t *e0 = json_array_get(json_object_get(json_object_get(o, "errors"), "data"), 0);
         if (json_is_object(e0))
-            snprintf(out->reason, sizeof out->reason, "%s: %s",
-                     json_string_value(json_object_get(e0, "code")) ?: "error",
+            snprintf(out->reason, sizeof out->reason, "%s: %s", json_string_value(json_object_get(e0, "code")) ?: "error",
                      json_string_value(json_object_get(e0, "message")) ?: "");
     } else {
         out->done_ok = count_of(rc, "succeeded");
@@ -539,9 +535,9 @@ static int taken_id(const char *id, const char *const *taken, size_t n)
     return 0;
 }
 
-int empq_batchwire_find(const Empq__ModelSpec *m, const char *body, size_t len, const char *key, int64_t created_after,
-                        uint32_t n_requests, const char *const *taken, size_t n_taken, empq_batch_info *out,
-                        int *has_more, empq_error *err)
+int empq_batchwire_find(const Empq__ModelSpec *m, const char *body, size_t len, const char *key,
+                        int64_t created_after, uint32_t n_requests, const char *const *taken, size_t n_taken,
+                        empq_batch_info *out, int *has_more, empq_error *err)
 {
     wire_kind k = m != NULL ? kind_of(m->provider) : WIRE_NONE;
     if (k == WIRE_NONE || out == NULL)

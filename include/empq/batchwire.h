@@ -138,8 +138,8 @@ int empq_batchwire_endpoint(const Empq__ModelSpec *m, const char *base_url, cons
  * array). On EMPQ_OK *line (caller frees) and *len. EMPQ_EINVAL
  * for a provider without batch mode, a body that is not a JSON object or a
  * custom_id that breaks the rule above; EMPQ_ENOMEM. */
-int empq_batchwire_line(const Empq__ModelSpec *m, const char *custom_id, const char *body, size_t body_len, char **line,
-                        size_t *len, empq_error *err);
+int empq_batchwire_line(const Empq__ModelSpec *m, const char *custom_id, const char *body, size_t body_len,
+                        char **line, size_t *len, empq_error *err);
 
 /* The create body. OpenAI: input_file_id set, requests NULL:
  * {"input_file_id", "endpoint": "/v1/chat/completions",
@@ -150,8 +150,9 @@ int empq_batchwire_line(const Empq__ModelSpec *m, const char *custom_id, const c
  * {"requests": {"requests": [...]}}}} (no window: Gemini has none). window
  * NULL means "24h". On EMPQ_OK *body (caller frees) and *len. EMPQ_EINVAL
  * for a provider without batch mode or a missing argument; EMPQ_ENOMEM. */
-int empq_batchwire_create_body(const Empq__ModelSpec *m, const char *input_file_id, const char *key, const char *window,
-                               char *const *requests, size_t n, char **body, size_t *len, empq_error *err);
+int empq_batchwire_create_body(const Empq__ModelSpec *m, const char *input_file_id, const char *key,
+                               const char *window, char *const *requests, size_t n, char **body, size_t *len,
+                               empq_error *err);
 
 /* The create body of empq_batchwire_create_body for Anthropic and Gemini,
  * cut around its requests: head, then the lines of empq_batchwire_line
@@ -209,8 +210,8 @@ void empq_batchwire_unanswered(const empq_batch_info *info, empq_provider_result
  * API's error of its code). EMPQ_OK; EMPQ_EPARSE (err says what) when the
  * line is not a result line or has no valid custom_id (out is then
  * PERMANENT); EMPQ_EINVAL for a provider without batch mode. */
-int empq_batchwire_result(const Empq__ModelSpec *m, const char *line, size_t len, const char *api_key, uint64_t now_ms,
-                          char *custom_id, empq_provider_result *out, empq_error *err);
+int empq_batchwire_result(const Empq__ModelSpec *m, const char *line, size_t len, const char *api_key,
+                          uint64_t now_ms, char *custom_id, empq_provider_result *out, empq_error *err);
 
 /* Model m's batch prices per million tokens: prices.batch_input_per_mtok
  * and batch_output_per_mtok, each defaulting to half the interactive price

@@ -115,8 +115,7 @@ static void test_lines_and_create(void)
     free(body);
 
     reset_spec("anthropic", NULL);
-    const char *areq =
-        "{\"model\":\"claude\",\"max_tokens\":1024,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    const char *areq = "{\"model\":\"claude\",\"max_tokens\":1024,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
     char *lines[2] = {NULL, NULL};
     CHECK_INT(empq_batchwire_line(&spec, "j0-a1", areq, strlen(areq), &lines[0], NULL, &err), EMPQ_OK);
     CHECK_INT(empq_batchwire_line(&spec, "j1-a1", areq, strlen(areq), &lines[1], NULL, &err), EMPQ_OK);
@@ -165,9 +164,8 @@ static void test_batch_objects(void)
     CHECK_STR(b.empq_key, "r1:m0:b3");
     CHECK(b.created_at == 1711471533 && b.expires_at == 1711557933);
 
-    const char *failed =
-        "{\"id\":\"batch_1\",\"object\":\"batch\",\"status\":\"failed\",\"errors\":{\"object\":\"list\","
-        "\"data\":[{\"code\":\"invalid_json_line\",\"message\":\"line 3 is not JSON\",\"line\":3}]}}";
+    const char *failed = "{\"id\":\"batch_1\",\"object\":\"batch\",\"status\":\"failed\",\"errors\":{\"object\":\"list\","
+                         "\"data\":[{\"code\":\"invalid_json_line\",\"message\":\"line 3 is not JSON\",\"line\":3}]}}";
     CHECK_INT(empq_batchwire_parse_batch(&spec, failed, strlen(failed), &b, &err), EMPQ_OK);
     CHECK_INT(b.state, EMPQ_BATCH_FAILED);
     CHECK_STR(b.reason, "invalid_json_line: line 3 is not JSON");
@@ -208,14 +206,16 @@ static void test_find(void)
     snprintf(list, sizeof list, "{\"data\":[%s],\"has_more\":false,\"first_id\":null,\"last_id\":null}",
              ANTHROPIC_BATCH);
     const char *taken[] = {"msgbatch_013Zva2CMHLNnXjNJJKqJ2EF"};
-    CHECK_INT(empq_batchwire_find(&spec, list, strlen(list), NULL, 1724179000, 200, NULL, 0, &b, &more, &err), EMPQ_OK);
+    CHECK_INT(empq_batchwire_find(&spec, list, strlen(list), NULL, 1724179000, 200, NULL, 0, &b, &more, &err),
+              EMPQ_OK);
     CHECK(more == 0);
     CHECK_STR(b.id, "msgbatch_013Zva2CMHLNnXjNJJKqJ2EF");
     /* created before the submission began, another size, or already ours: not it */
     CHECK_INT(empq_batchwire_find(&spec, list, strlen(list), NULL, 1724179045, 200, NULL, 0, &b, &more, &err),
               EMPQ_ENOTFOUND);
     CHECK_INT(empq_batchwire_find(&spec, list, strlen(list), NULL, 0, 199, NULL, 0, &b, &more, &err), EMPQ_ENOTFOUND);
-    CHECK_INT(empq_batchwire_find(&spec, list, strlen(list), NULL, 0, 200, taken, 1, &b, &more, &err), EMPQ_ENOTFOUND);
+    CHECK_INT(empq_batchwire_find(&spec, list, strlen(list), NULL, 0, 200, taken, 1, &b, &more, &err),
+              EMPQ_ENOTFOUND);
     CHECK_INT(empq_batchwire_find(&spec, "[]", 2, NULL, 0, 200, NULL, 0, &b, &more, &err), EMPQ_EPARSE);
 }
 
