@@ -1,5 +1,5 @@
 /* engine.c: the worker's request engine (see engine.h). */
-#include "engine.h"
+#include "engine_int.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "empq/batchrec.h"
-#include "empq/batchwire.h"
 #include "empq/cachekey.h"
 #include "empq/judge.h"
 #include "empq/log.h"
@@ -16,120 +14,11 @@
 #include "empq/spec.h"
 #include "empq/template.h"
 
-#define STORE_RETRY_MS 1000u  /* delay asked for a job hit by a Redis failure */
 #define KEY_RETRY_MS 5000u    /* delay asked when this worker lacks a key */
 #define RESP_KEEP (64u * 1024u) /* a pooled reply buffer larger than this is freed */
 
-/* ==================== types ==================== */
-
-/* One source of a run, prepared once per run on this worker. */
-typedef struct wmodel {
-    const Empq__ModelSpec *spec; /* points into the run */
-    int human;
-    int prepared;                /* prep_* below are valid */
-    int prep_rc;                 /* EMPQ_OK, or why no request can be built */
-    int prep_retryable;          /* the failure is this worker's (missing key) */
-    char prep_err[EMPQ_ERROR_MSG_MAX];
-    empq_http_request ep;        /* url and headers */
-    struct curl_slist *headers;
-    char *api_key;               /* never logged, never stored */
-} wmodel;
-
-struct worker__run {
-    char *id;
-    Empq__Run *run;
-    wmodel *models;
-    size_t n_models;
-    unsigned refs;               /* reqs in flight + queued outcomes */
-    uint64_t used;               /* tick of the last batch */
-    worker__run *next;
-};
-
-/* A finished job waiting for the next flush. */
-typedef struct fin {
-    worker__run *run;            /* holds a ref; NULL when the run is unknown */
-    char *run_id_owned;          /* the run id when run is NULL */
-    uint32_t job, prompt, model, sample, attempt;
-    Empq__OutcomeKind kind;
-    uint32_t retry_after_ms;
-    int32_t http_status;
-    int cache_hit;
-    int write_cache;
-    char cache_key[EMPQ_CACHE_KEY_HEX];
-    uint64_t started_ms, finished_ms;
-    Empq__Generation gen;        /* its strings are owned when gen_owned */
-    int gen_owned;               /* backend replies and the human source */
-    Empq__Generation *cached;    /* cache hits: the unpacked value gen copies */
-    char *reason;                /* outcomes other than DONE; NULL otherwise */
-    char *excerpt;               /* dead letters: a reply excerpt, or NULL */
-    int local_failure;           /* RETRY for the worker's trouble (Outcome.local_failure) */
-    int model_fatal;             /* DEAD for a cause of the whole model (Outcome.model_fatal) */
-} fin;
-
-#define EXCERPT_MAX 256
-
-/* Per-job scratch of one batch. */
-typedef struct jwork {
-    const Empq__Job *job;
-    uint32_t sample, attempt;
-    size_t u;                    /* index of its prompt in the unique list */
-    int active;                  /* still to be answered */
-    char key[EMPQ_CACHE_KEY_HEX];
-} jwork;
-
-struct worker__engine {
-    worker__options opt;
-    empq_store *store;
-    worker__transport tp;
-    int stopping;
-    uint64_t tick;
-    worker__run *runs;
-    size_t n_runs;
-    /* request pool */
-    worker__req **reqs;
-    size_t n_reqs, cap_reqs;
-    worker__req *free_reqs;
-    size_t in_flight;            /* reqs in use: sent or queued */
-    size_t sent;                 /* of those, on the transport */
-    worker__req *queue, *queue_tail; /* ready, waiting for max_requests */
-    /* finished jobs: [0, flushed) went out in the last Outcomes */
-    fin *fins;
-    size_t n_fins, cap_fins, flushed;
-    /* flush scratch, reused */
-    Empq__Result *results;
-    empq_store_put *puts;
-    size_t *put_fin;
-    size_t cap_results;
-    Empq__Outcome *outs;
-    Empq__Outcome **out_ptrs;
-    size_t cap_outs;
-    Empq__Outcomes outcomes;
-    /* batch scratch, reused */
-    jwork *jw;
-    size_t cap_jw;
-    uint32_t *uidx;
-    Empq__Prompt **prompts;
-    char **sys, **user;
-    size_t cap_u;
-    const char **keys;
-    Empq__Generation **hits;
-    size_t *key_job;
-    size_t cap_keys;
-    worker__stats stats;
-    int store_down;              /* the last store call failed */
-    uint64_t store_down_errors;  /* failures since it went down */
-    struct worker__wbatch *batches; /* batch mode: groups collecting and batches running */
-    uint64_t batch_scan_at;      /* mono: next look for open batches whose owner died */
-    /* worker__engine_unusable scratch, reused */
-    Empq__ModelProblem *probs;
-    Empq__ModelProblem **prob_ptrs;
-    size_t cap_probs;
-};
-
-static void wb_free(worker__engine *e, struct worker__wbatch *b);
-
 /* Grows *v (elements of size sz) to hold at least need; 0 ok, -1 ENOMEM. */
-static int grow(void **v, size_t *cap, size_t need, size_t sz)
+int worker__grow(void **v, size_t *cap, size_t need, size_t sz)
 {
     if (need <= *cap)
         return 0;
@@ -145,7 +34,7 @@ static int grow(void **v, size_t *cap, size_t need, size_t sz)
 }
 
 /* Redis trouble is logged when it starts and when it ends, not per call. */
-static void store_failed(worker__engine *e, const char *op, const char *why)
+void worker__store_failed(worker__engine *e, const char *op, const char *why)
 {
     e->stats.store_errors++;
     e->store_down_errors++;
@@ -165,7 +54,7 @@ static void store_worked(worker__engine *e)
 
 /* ==================== runs ==================== */
 
-static void wmodel_clear(wmodel *m)
+static void wmodel_clear(worker__wmodel *m)
 {
     empq_http_request_clear(&m->ep);
     curl_slist_free_all(m->headers);
@@ -198,7 +87,7 @@ static int default_getenv(const char *name, char **out)
 }
 
 /* Reads the model's key, expands base_url and builds the endpoint, once. */
-static void wmodel_prepare(worker__engine *e, wmodel *wm)
+static void wmodel_prepare(worker__engine *e, worker__wmodel *wm)
 {
     if (wm->prepared)
         return;
@@ -270,7 +159,7 @@ nomem:
 }
 
 /* Prepares once and logs a failure once (per run and model). */
-static void wmodel_ready(worker__engine *e, const worker__run *run, wmodel *wm)
+void worker__wmodel_ready(worker__engine *e, const worker__run *run, worker__wmodel *wm)
 {
     if (wm->prepared)
         return;
@@ -299,7 +188,7 @@ static void runs_trim(worker__engine *e)
 
 /* The run with this id, from memory or Redis. NULL with *rc set on failure
  * (EMPQ_ESTORE, EMPQ_ENOTFOUND, EMPQ_EPARSE, EMPQ_ENOMEM). */
-static worker__run *run_get(worker__engine *e, const char *id, int *rc, char *why, size_t whylen)
+worker__run *worker__run_get(worker__engine *e, const char *id, int *rc, char *why, size_t whylen)
 {
     for (worker__run *r = e->runs; r != NULL; r = r->next)
         if (strcmp(r->id, id) == 0) {
@@ -349,7 +238,7 @@ static worker__run *run_get(worker__engine *e, const char *id, int *rc, char *wh
      * run, whatever model that job is for */
     for (size_t i = 0; i < nm; i++)
         if (!r->models[i].human)
-            wmodel_ready(e, r, &r->models[i]);
+            worker__wmodel_ready(e, r, &r->models[i]);
     runs_trim(e);
     return r;
 }
@@ -358,13 +247,13 @@ static worker__run *run_get(worker__engine *e, const char *id, int *rc, char *wh
 
 /* Appends a finished job; NULL on ENOMEM (logged: the broker's lease will
  * bring the job back). The pointer is valid until the next fin_add. */
-static fin *fin_add(worker__engine *e, worker__run *run, const char *run_id, uint32_t job)
+static worker__fin *fin_add(worker__engine *e, worker__run *run, const char *run_id, uint32_t job)
 {
-    if (grow((void **)&e->fins, &e->cap_fins, e->n_fins + 1, sizeof *e->fins) != 0) {
+    if (worker__grow((void **)&e->fins, &e->cap_fins, e->n_fins + 1, sizeof *e->fins) != 0) {
         EMPQ_ERROR_LIMITED("oom/outcome", "event=oom what=outcome run=%s job=%u", run_id, job);
         return NULL;
     }
-    fin *f = &e->fins[e->n_fins++];
+    worker__fin *f = &e->fins[e->n_fins++];
     memset(f, 0, sizeof *f);
     Empq__Generation init = EMPQ__GENERATION__INIT;
     f->gen = init;
@@ -377,9 +266,9 @@ static fin *fin_add(worker__engine *e, worker__run *run, const char *run_id, uin
     return f;
 }
 
-static const char *fin_run_id(const fin *f) { return f->run != NULL ? f->run->id : f->run_id_owned; }
+static const char *fin_run_id(const worker__fin *f) { return f->run != NULL ? f->run->id : f->run_id_owned; }
 
-static void fin_release(worker__engine *e, fin *f)
+static void fin_release(worker__engine *e, worker__fin *f)
 {
     if (f->run != NULL)
         f->run->refs--;
@@ -403,10 +292,10 @@ static void fin_release(worker__engine *e, fin *f)
 /* Queues a job that did not reach the backend: RETRY below max_attempts or
  * when retryable is 2 (always retry: the worker's trouble, Redis or memory,
  * sent as a local failure that is not an attempt), DEAD otherwise. */
-static void fin_fail(worker__engine *e, worker__run *run, const char *run_id, const Empq__Job *j,
+void worker__fin_fail(worker__engine *e, worker__run *run, const char *run_id, const Empq__Job *j,
                      uint32_t max_attempts, int retryable, uint32_t retry_ms, const char *reason)
 {
-    fin *f = fin_add(e, run, run_id, j->index);
+    worker__fin *f = fin_add(e, run, run_id, j->index);
     if (f == NULL)
         return;
     f->prompt = j->prompt;
@@ -425,9 +314,9 @@ static void fin_fail(worker__engine *e, worker__run *run, const char *run_id, co
     f->reason = empq_strdup(reason);
 }
 
-static void fin_released(worker__engine *e, worker__run *run, const char *run_id, uint32_t job, const char *why)
+void worker__fin_released(worker__engine *e, worker__run *run, const char *run_id, uint32_t job, const char *why)
 {
-    fin *f = fin_add(e, run, run_id, job);
+    worker__fin *f = fin_add(e, run, run_id, job);
     if (f == NULL)
         return;
     f->kind = EMPQ__OUTCOME_KIND__OUTCOME_RELEASED;
@@ -459,7 +348,7 @@ int worker__engine_new(worker__engine **out, const worker__options *opt, empq_st
     return EMPQ_OK;
 }
 
-static void req_recycle(worker__engine *e, worker__req *r)
+void worker__req_recycle(worker__engine *e, worker__req *r)
 {
     free(r->body_owned);
     r->body_owned = NULL;
@@ -487,13 +376,13 @@ void worker__engine_free(worker__engine **ep)
         return;
     worker__engine *e = *ep;
     while (e->batches != NULL)
-        wb_free(e, e->batches); /* their requests are recycled below */
+        worker__batch_free(e, e->batches); /* their requests are recycled below */
     for (size_t i = 0; i < e->n_reqs; i++) {
         worker__req *r = e->reqs[i];
         if (r->in_use) {
             if (r->sent && e->tp.cancel != NULL)
                 e->tp.cancel(e->tp.ctx, r);
-            req_recycle(e, r);
+            worker__req_recycle(e, r);
         }
         if (e->tp.drop != NULL)
             e->tp.drop(e->tp.ctx, r);
@@ -528,13 +417,13 @@ void worker__engine_free(worker__engine **ep)
     *ep = NULL;
 }
 
-static worker__req *req_get(worker__engine *e)
+worker__req *worker__req_get(worker__engine *e)
 {
     worker__req *r = e->free_reqs;
     if (r != NULL) {
         e->free_reqs = r->next_free;
     } else {
-        if (grow((void **)&e->reqs, &e->cap_reqs, e->n_reqs + 1, sizeof *e->reqs) != 0)
+        if (worker__grow((void **)&e->reqs, &e->cap_reqs, e->n_reqs + 1, sizeof *e->reqs) != 0)
             return NULL;
         r = calloc(1, sizeof *r);
         if (r == NULL)
@@ -557,14 +446,14 @@ static worker__req *req_get(worker__engine *e)
     return r;
 }
 
-static int cmp_u32(const void *a, const void *b)
+int worker__cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return x < y ? -1 : x > y;
 }
 
 /* The job a request answers, as the broker sent it. */
-static Empq__Job job_of(const worker__req *r)
+Empq__Job worker__job_of(const worker__req *r)
 {
     Empq__Job j = EMPQ__JOB__INIT;
     j.index = r->job;
@@ -587,11 +476,11 @@ static void send_request(worker__engine *e, worker__req *r)
     if (rc != EMPQ_OK) {
         worker__run *run = r->run;
         run->refs++; /* through the recycle */
-        Empq__Job j = job_of(r);
-        req_recycle(e, r);
+        Empq__Job j = worker__job_of(r);
+        worker__req_recycle(e, r);
         char why[EMPQ_ERROR_MSG_MAX + 32];
         snprintf(why, sizeof why, "transport: %s", err.msg);
-        fin_fail(e, run, run->id, &j, run->models[j.model].spec->max_attempts, 1, STORE_RETRY_MS, why);
+        worker__fin_fail(e, run, run->id, &j, run->models[j.model].spec->max_attempts, 1, STORE_RETRY_MS, why);
         run->refs--;
         return;
     }
@@ -600,13 +489,10 @@ static void send_request(worker__engine *e, worker__req *r)
     e->stats.backend_calls++;
 }
 
-static int is_batch_model(const Empq__ModelSpec *m);
-static void wb_add(worker__engine *e, worker__req *r);
-static void wb_call_done(worker__engine *e, worker__req *r);
 
 /* Starts the ready request r, or queues it while max_requests are on the
  * transport. */
-static void dispatch(worker__engine *e, worker__req *r)
+void worker__dispatch(worker__engine *e, worker__req *r)
 {
     if (e->opt.max_requests > 0 && (e->sent >= e->opt.max_requests || e->queue != NULL)) {
         if (e->queue_tail != NULL)
@@ -621,15 +507,15 @@ static void dispatch(worker__engine *e, worker__req *r)
 
 /* Prepares the backend request of job w (a cache miss) and starts it, or
  * queues it while max_requests are on the transport. */
-static void start_request(worker__engine *e, worker__run *run, jwork *w, const char *system, const char *user)
+static void start_request(worker__engine *e, worker__run *run, worker__jwork *w, const char *system, const char *user)
 {
     const Empq__Job *j = w->job;
-    wmodel *wm = &run->models[j->model];
+    worker__wmodel *wm = &run->models[j->model];
     const Empq__ModelSpec *m = wm->spec;
     empq_error err = {0};
-    worker__req *r = req_get(e);
+    worker__req *r = worker__req_get(e);
     if (r == NULL) {
-        fin_fail(e, run, run->id, j, m->max_attempts, 2, STORE_RETRY_MS, "worker out of memory");
+        worker__fin_fail(e, run, run->id, j, m->max_attempts, 2, STORE_RETRY_MS, "worker out of memory");
         return;
     }
     r->run = run;
@@ -642,19 +528,19 @@ static void start_request(worker__engine *e, worker__run *run, jwork *w, const c
     memcpy(r->cache_key, w->key, sizeof r->cache_key);
     int rc = empq_provider_body(m, system, user, w->sample, &r->body_owned, &r->body_len, &err);
     if (rc != EMPQ_OK) {
-        req_recycle(e, r);
-        fin_fail(e, run, run->id, j, m->max_attempts, rc == EMPQ_ENOMEM, STORE_RETRY_MS, err.msg);
+        worker__req_recycle(e, r);
+        worker__fin_fail(e, run, run->id, j, m->max_attempts, rc == EMPQ_ENOMEM, STORE_RETRY_MS, err.msg);
         return;
     }
     r->body = r->body_owned;
     r->url = wm->ep.url;
     r->headers = wm->headers;
     r->timeout_ms = m->timeout_ms > 0 ? m->timeout_ms : 120000;
-    if (is_batch_model(m)) {
-        wb_add(e, r);
+    if (worker__batch_model(m)) {
+        worker__batch_add(e, r);
         return;
     }
-    dispatch(e, r);
+    worker__dispatch(e, r);
 }
 
 /* Starts the queued requests while the transport has room for them. */
@@ -678,30 +564,30 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
         return;
     if (e->stopping) {
         for (size_t i = 0; i < n; i++)
-            fin_released(e, NULL, b->run_id, b->jobs[i]->index, "worker stopping");
+            worker__fin_released(e, NULL, b->run_id, b->jobs[i]->index, "worker stopping");
         return;
     }
     int rc = EMPQ_OK;
     char why[EMPQ_ERROR_MSG_MAX];
-    worker__run *run = run_get(e, b->run_id, &rc, why, sizeof why);
+    worker__run *run = worker__run_get(e, b->run_id, &rc, why, sizeof why);
     if (run == NULL) {
         /* Redis trouble: retry later; a run that is gone or unreadable: dead */
         int retry = (rc == EMPQ_ESTORE || rc == EMPQ_ENOMEM) ? 2 : 0;
         if (rc == EMPQ_ESTORE)
-            store_failed(e, "run_get", why);
+            worker__store_failed(e, "worker__run_get", why);
         else
             EMPQ_WARN_LIMITED("run_unavailable", "event=run_unavailable run=%s jobs=%zu outcome=%s reason=\"%s\"",
                               b->run_id, n, retry ? "retry" : "dead", why);
         for (size_t i = 0; i < n; i++)
-            fin_fail(e, NULL, b->run_id, b->jobs[i], 1, retry, STORE_RETRY_MS, why);
+            worker__fin_fail(e, NULL, b->run_id, b->jobs[i], 1, retry, STORE_RETRY_MS, why);
         return;
     }
     run->refs++; /* keep it through the batch, whatever trimming happens */
     const Empq__RunSpec *spec = run->run->spec;
     int force = b->has_force ? b->force : run->run->force;
 
-    if (grow((void **)&e->jw, &e->cap_jw, n, sizeof *e->jw) != 0 ||
-        grow((void **)&e->uidx, &e->cap_u, n, sizeof *e->uidx) != 0)
+    if (worker__grow((void **)&e->jw, &e->cap_jw, n, sizeof *e->jw) != 0 ||
+        worker__grow((void **)&e->uidx, &e->cap_u, n, sizeof *e->uidx) != 0)
         goto nomem;
     /* the scratch arrays sized by unique prompts share cap_u: size them all */
     {
@@ -720,7 +606,7 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
         e->user = u;
     }
 
-    if (grow((void **)&e->keys, &e->cap_keys, n, sizeof *e->keys) != 0)
+    if (worker__grow((void **)&e->keys, &e->cap_keys, n, sizeof *e->keys) != 0)
         goto nomem;
     {
         size_t cap = e->cap_keys;
@@ -738,7 +624,7 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
     size_t nu = 0;
     for (size_t i = 0; i < n; i++) {
         const Empq__Job *j = b->jobs[i];
-        jwork *w = &e->jw[i];
+        worker__jwork *w = &e->jw[i];
         w->job = j;
         w->sample = j->has_sample ? j->sample : 0;
         w->attempt = j->has_attempt && j->attempt > 0 ? j->attempt : 1;
@@ -747,13 +633,13 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
         if (j->model >= run->n_models || j->prompt >= run->run->n_prompts) {
             snprintf(why, sizeof why, "job %u: prompt %u or model %u out of range for run %s", j->index, j->prompt,
                      j->model, run->id);
-            fin_fail(e, run, run->id, j, 1, 0, 0, why);
+            worker__fin_fail(e, run, run->id, j, 1, 0, 0, why);
             w->active = 0;
             continue;
         }
         e->uidx[nu++] = j->prompt;
     }
-    qsort(e->uidx, nu, sizeof *e->uidx, cmp_u32);
+    qsort(e->uidx, nu, sizeof *e->uidx, worker__cmp_u32);
     size_t k = 0;
     for (size_t i = 0; i < nu; i++)
         if (k == 0 || e->uidx[k - 1] != e->uidx[i])
@@ -769,10 +655,10 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
         rc = empq_store_prompts_get(e->store, run->id, e->uidx, nu, e->prompts);
         if (rc != EMPQ_OK) {
             snprintf(why, sizeof why, "store: %s", empq_store_errstr(e->store));
-            store_failed(e, "prompts_get", why);
+            worker__store_failed(e, "prompts_get", why);
             for (size_t i = 0; i < n; i++)
                 if (e->jw[i].active)
-                    fin_fail(e, run, run->id, e->jw[i].job, 1, 2, STORE_RETRY_MS, why);
+                    worker__fin_fail(e, run, run->id, e->jw[i].job, 1, 2, STORE_RETRY_MS, why);
             goto done;
         }
         store_worked(e);
@@ -783,18 +669,18 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
     const char *tmpl_user = spec->template_user != NULL ? spec->template_user : "{prompt}";
     const char *tmpl_sys = spec->template_system;
     for (size_t i = 0; i < n; i++) {
-        jwork *w = &e->jw[i];
+        worker__jwork *w = &e->jw[i];
         if (!w->active)
             continue;
         const Empq__Job *j = w->job;
-        const uint32_t *pu = bsearch(&j->prompt, e->uidx, nu, sizeof *e->uidx, cmp_u32);
+        const uint32_t *pu = bsearch(&j->prompt, e->uidx, nu, sizeof *e->uidx, worker__cmp_u32);
         w->u = (size_t)(pu - e->uidx);
         const Empq__Prompt *p = e->prompts[w->u];
-        wmodel *wm = &run->models[j->model];
+        worker__wmodel *wm = &run->models[j->model];
         const Empq__ModelSpec *m = wm->spec;
         if (p == NULL) {
             snprintf(why, sizeof why, "prompt %u of run %s not found in Redis", j->prompt, run->id);
-            fin_fail(e, run, run->id, j, 1, 0, 0, why);
+            worker__fin_fail(e, run, run->id, j, 1, 0, 0, why);
             w->active = 0;
             continue;
         }
@@ -802,10 +688,10 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
             w->active = 0;
             if (p->human_response == NULL || p->human_response[0] == '\0') { /* no empty answer is counted */
                 snprintf(why, sizeof why, "prompt %u (%s) has no human response", j->prompt, p->id);
-                fin_fail(e, run, run->id, j, 1, 0, 0, why);
+                worker__fin_fail(e, run, run->id, j, 1, 0, 0, why);
                 continue;
             }
-            fin *f = fin_add(e, run, run->id, j->index);
+            worker__fin *f = fin_add(e, run, run->id, j->index);
             if (f == NULL)
                 continue;
             f->prompt = j->prompt;
@@ -821,9 +707,9 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
             e->stats.human++;
             continue;
         }
-        wmodel_ready(e, run, wm);
+        worker__wmodel_ready(e, run, wm);
         if (wm->prep_rc != EMPQ_OK) {
-            fin_fail(e, run, run->id, j, m->max_attempts, wm->prep_retryable, KEY_RETRY_MS, wm->prep_err);
+            worker__fin_fail(e, run, run->id, j, m->max_attempts, wm->prep_retryable, KEY_RETRY_MS, wm->prep_err);
             w->active = 0;
             continue;
         }
@@ -836,7 +722,7 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
                 free(e->user[w->u]);
                 e->user[w->u] = NULL;
                 snprintf(why, sizeof why, "template: %s", err.msg);
-                fin_fail(e, run, run->id, j, m->max_attempts, rc == EMPQ_ENOMEM, STORE_RETRY_MS, why);
+                worker__fin_fail(e, run, run->id, j, m->max_attempts, rc == EMPQ_ENOMEM, STORE_RETRY_MS, why);
                 w->active = 0;
                 continue;
             }
@@ -844,7 +730,7 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
         rc = empq_cachekey(m, e->sys[w->u], e->user[w->u], w->sample, w->key, &err);
         if (rc != EMPQ_OK) {
             snprintf(why, sizeof why, "cache key: %s", err.msg);
-            fin_fail(e, run, run->id, j, m->max_attempts, rc == EMPQ_ENOMEM, STORE_RETRY_MS, why);
+            worker__fin_fail(e, run, run->id, j, m->max_attempts, rc == EMPQ_ENOMEM, STORE_RETRY_MS, why);
             w->active = 0;
             continue;
         }
@@ -861,10 +747,10 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
         rc = empq_store_cache_get(e->store, e->keys, nk, e->hits);
         if (rc != EMPQ_OK) {
             snprintf(why, sizeof why, "store: %s", empq_store_errstr(e->store));
-            store_failed(e, "cache_get", why);
+            worker__store_failed(e, "cache_get", why);
             for (size_t i = 0; i < n; i++)
                 if (e->jw[i].active) {
-                    fin_fail(e, run, run->id, e->jw[i].job, 1, 2, STORE_RETRY_MS, why);
+                    worker__fin_fail(e, run, run->id, e->jw[i].job, 1, 2, STORE_RETRY_MS, why);
                     e->jw[i].active = 0;
                 }
             goto done;
@@ -878,9 +764,9 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
             }
             if (e->hits[x] == NULL)
                 continue;
-            jwork *w = &e->jw[e->key_job[x]];
+            worker__jwork *w = &e->jw[e->key_job[x]];
             w->active = 0;
-            fin *f = fin_add(e, run, run->id, w->job->index);
+            worker__fin *f = fin_add(e, run, run->id, w->job->index);
             if (f == NULL) {
                 empq__generation__free_unpacked(e->hits[x], NULL);
                 continue;
@@ -901,7 +787,7 @@ void worker__engine_batch(worker__engine *e, const Empq__JobBatch *b)
 
     /* the misses go to the backend */
     for (size_t i = 0; i < n; i++) {
-        jwork *w = &e->jw[i];
+        worker__jwork *w = &e->jw[i];
         if (w->active)
             start_request(e, run, w, e->sys[w->u], e->user[w->u]);
     }
@@ -919,7 +805,7 @@ done:
 nomem:
     EMPQ_ERROR_LIMITED("oom/batch", "event=oom what=batch run=%s jobs=%zu", run->id, n);
     for (size_t i = 0; i < n; i++)
-        fin_fail(e, run, run->id, b->jobs[i], 1, 2, STORE_RETRY_MS, "worker out of memory");
+        worker__fin_fail(e, run, run->id, b->jobs[i], 1, 2, STORE_RETRY_MS, "worker out of memory");
     run->refs--;
 }
 
@@ -927,18 +813,18 @@ nomem:
  * here); raw (raw_len bytes, may be NULL) is what a dead letter's excerpt
  * is cut from. fail_dead: a retryable failure is dead at once (batch mode's
  * on_failure: dead). r goes back to the pool. */
-static void complete_read(worker__engine *e, worker__req *r, empq_provider_result *pres, const char *raw,
+void worker__complete_read(worker__engine *e, worker__req *r, empq_provider_result *pres, const char *raw,
                           size_t raw_len, int fail_dead)
 {
     worker__run *run = r->run;
-    wmodel *wm = &run->models[r->model];
+    worker__wmodel *wm = &run->models[r->model];
     const Empq__ModelSpec *m = wm->spec;
     uint64_t now = empq_now_ms();
     empq_judge_check(m, pres); /* a judge's answer that is no verdict: retry, then dead (batch results too) */
-    fin *f = fin_add(e, run, run->id, r->job);
+    worker__fin *f = fin_add(e, run, run->id, r->job);
     if (f == NULL) {
         empq_provider_result_clear(pres);
-        req_recycle(e, r);
+        worker__req_recycle(e, r);
         return;
     }
     f->prompt = r->prompt;
@@ -989,16 +875,16 @@ static void complete_read(worker__engine *e, worker__req *r, empq_provider_resul
             empq_provider_excerpt(raw, raw_len, wm->api_key, f->excerpt, EXCERPT_MAX);
     }
     empq_provider_result_clear(pres);
-    req_recycle(e, r);
+    worker__req_recycle(e, r);
 }
 
 void worker__engine_complete(worker__engine *e, worker__req *r)
 {
     if (r->ctl) {
-        wb_call_done(e, r);
+        worker__batch_call_done(e, r);
         return;
     }
-    wmodel *wm = &r->run->models[r->model];
+    worker__wmodel *wm = &r->run->models[r->model];
     empq_http_reply rep = {
         .status = r->status,
         .body = r->resp.data,
@@ -1012,13 +898,12 @@ void worker__engine_complete(worker__engine *e, worker__req *r)
     };
     empq_provider_result pres;
     empq_provider_parse(wm->spec, &rep, wm->api_key, empq_now_ms(), &pres);
-    complete_read(e, r, &pres, r->resp.data, r->resp.len, 0);
+    worker__complete_read(e, r, &pres, r->resp.data, r->resp.len, 0);
 }
 
 /* ==================== flush ==================== */
 
 static void release_queue(worker__engine *e, const char *why);
-static void wb_release(worker__engine *e, int collecting_only, int outcome, const char *why);
 
 /* Frees the fins that went out in the last Outcomes. */
 static void fins_compact(worker__engine *e)
@@ -1032,7 +917,7 @@ static void fins_compact(worker__engine *e)
     e->flushed = 0;
 }
 
-static void to_retry(fin *f, const char *why)
+static void to_retry(worker__fin *f, const char *why)
 {
     f->kind = EMPQ__OUTCOME_KIND__OUTCOME_RETRY;
     f->retry_after_ms = STORE_RETRY_MS;
@@ -1049,8 +934,8 @@ static size_t flush_outcomes(worker__engine *e, const Empq__Outcomes **out)
         *out = NULL;
     if (n == 0)
         return 0;
-    if (grow((void **)&e->results, &e->cap_results, n, sizeof *e->results) != 0 ||
-        grow((void **)&e->outs, &e->cap_outs, n, sizeof *e->outs) != 0) {
+    if (worker__grow((void **)&e->results, &e->cap_results, n, sizeof *e->results) != 0 ||
+        worker__grow((void **)&e->outs, &e->cap_outs, n, sizeof *e->outs) != 0) {
         EMPQ_ERROR_LIMITED("oom/flush", "event=oom what=flush outcomes=%zu", n);
         return 0; /* kept for the next turn */
     }
@@ -1073,7 +958,7 @@ static size_t flush_outcomes(worker__engine *e, const Empq__Outcomes **out)
     /* results (and cache entries) in one pipeline */
     size_t np = 0;
     for (size_t i = 0; i < n; i++) {
-        fin *f = &e->fins[i];
+        worker__fin *f = &e->fins[i];
         if (f->kind != EMPQ__OUTCOME_KIND__OUTCOME_DONE)
             continue;
         Empq__Result init = EMPQ__RESULT__INIT;
@@ -1106,7 +991,7 @@ static size_t flush_outcomes(worker__engine *e, const Empq__Outcomes **out)
         if (rc != EMPQ_OK) {
             char why[EMPQ_ERROR_MSG_MAX];
             snprintf(why, sizeof why, "store: %s", empq_store_errstr(e->store));
-            store_failed(e, "results_put", why);
+            worker__store_failed(e, "results_put", why);
             for (size_t x = 0; x < np; x++)
                 to_retry(&e->fins[e->put_fin[x]], why);
         } else {
@@ -1116,7 +1001,7 @@ static size_t flush_outcomes(worker__engine *e, const Empq__Outcomes **out)
 
     /* dead letters: rare, one call each */
     for (size_t i = 0; i < n; i++) {
-        fin *f = &e->fins[i];
+        worker__fin *f = &e->fins[i];
         if (f->kind != EMPQ__OUTCOME_KIND__OUTCOME_DEAD)
             continue;
         Empq__DeadLetter d = EMPQ__DEAD_LETTER__INIT;
@@ -1146,7 +1031,7 @@ static size_t flush_outcomes(worker__engine *e, const Empq__Outcomes **out)
         if (rc != EMPQ_OK) {
             char why[EMPQ_ERROR_MSG_MAX];
             snprintf(why, sizeof why, "store: %s", empq_store_errstr(e->store));
-            store_failed(e, "dead_put", why);
+            worker__store_failed(e, "dead_put", why);
             to_retry(f, why);
         } else {
             store_worked(e);
@@ -1157,7 +1042,7 @@ static size_t flush_outcomes(worker__engine *e, const Empq__Outcomes **out)
 
     /* the Outcomes message */
     for (size_t i = 0; i < n; i++) {
-        fin *f = &e->fins[i];
+        worker__fin *f = &e->fins[i];
         Empq__Outcome init = EMPQ__OUTCOME__INIT;
         Empq__Outcome *o = &e->outs[i];
         *o = init;
@@ -1233,8 +1118,8 @@ static void release_queue(worker__engine *e, const char *why)
         worker__req *r = e->queue;
         e->queue = r->next_queued;
         r->next_queued = NULL;
-        fin_released(e, r->run, r->run->id, r->job, why);
-        req_recycle(e, r);
+        worker__fin_released(e, r->run, r->run->id, r->job, why);
+        worker__req_recycle(e, r);
     }
     e->queue_tail = NULL;
 }
@@ -1246,13 +1131,13 @@ size_t worker__engine_drop_queued(worker__engine *e)
         worker__req *r = e->queue;
         e->queue = r->next_queued;
         r->next_queued = NULL;
-        req_recycle(e, r);
+        worker__req_recycle(e, r);
         n++;
     }
     e->queue_tail = NULL;
     /* batch groups not sent yet: their leases are gone too */
     size_t before = e->in_flight;
-    wb_release(e, 1, 0, NULL);
+    worker__batch_release(e, 1, 0, NULL);
     n += before - e->in_flight;
     /* on the transport but not wholly sent (a frozen worker wakes with such
      * requests): no provider has them, so none is started */
@@ -1262,7 +1147,7 @@ size_t worker__engine_drop_queued(worker__engine *e)
             continue;
         if (e->tp.cancel != NULL)
             e->tp.cancel(e->tp.ctx, r);
-        req_recycle(e, r);
+        worker__req_recycle(e, r);
         n++;
     }
     e->stats.dropped += n;
@@ -1273,21 +1158,21 @@ void worker__engine_stop(worker__engine *e)
 {
     e->stopping = 1;
     release_queue(e, "worker stopping");
-    wb_release(e, 1, 1, "worker stopping");
+    worker__batch_release(e, 1, 1, "worker stopping");
 }
 
 void worker__engine_release_all(worker__engine *e)
 {
     release_queue(e, "worker stopping: grace period over");
-    wb_release(e, 0, 1, "worker stopping: grace period over");
+    worker__batch_release(e, 0, 1, "worker stopping: grace period over");
     for (size_t i = 0; i < e->n_reqs; i++) {
         worker__req *r = e->reqs[i];
         if (!r->in_use)
             continue;
         if (r->sent && e->tp.cancel != NULL)
             e->tp.cancel(e->tp.ctx, r);
-        fin_released(e, r->run, r->run->id, r->job, "worker stopping: grace period over");
-        req_recycle(e, r);
+        worker__fin_released(e, r->run, r->run->id, r->job, "worker stopping: grace period over");
+        worker__req_recycle(e, r);
     }
 }
 
@@ -1323,7 +1208,7 @@ size_t worker__engine_unusable(worker__engine *e, Empq__ModelProblem ***out)
     size_t k = 0;
     for (const worker__run *r = e->runs; r != NULL; r = r->next) {
         for (size_t i = 0; i < r->n_models; i++) {
-            const wmodel *wm = &r->models[i];
+            const worker__wmodel *wm = &r->models[i];
             if (!wm->prepared || wm->prep_rc == EMPQ_OK)
                 continue;
             Empq__ModelProblem *p = &e->probs[k];
@@ -1336,835 +1221,4 @@ size_t worker__engine_unusable(worker__engine *e, Empq__ModelProblem ***out)
     }
     *out = e->prob_ptrs;
     return k;
-}
-
-/* ==================== batch mode ==================== */
-/* docs/internals.md, "Batch mode". A group collects the jobs of one (run,
- * model) with mode: batch; closed (full, or no job for BATCH_LINGER_MS), it
- * gets its durable record (batch.c) and is sent: OpenAI upload + create,
- * Anthropic create. Then it is polled with backoff and its results are
- * read back by custom_id into the jobs' outcomes, as interactive replies
- * are. Its jobs stay leased to this worker meanwhile. */
-
-#define BATCH_LINGER_MS 300u        /* a group closes after this long without a new job */
-#define BATCH_OWNER_MS 30000u       /* the record's owner key lives at least this long (and 3 x the
-                                       longest poll interval), renewed at each poll */
-#define BATCH_CALL_RETRY_MS 1000u   /* a failed call is tried again after this, doubling */
-#define BATCH_CALL_TRIES 8u         /* failed calls in a row before the batch's jobs are handed back */
-#define BATCH_HELD_RETRY_MS 5000u   /* a leased job found in another open batch comes back after this */
-#define BATCH_SCAN_MS 2000u         /* how often the open records are checked for a dead owner */
-
-typedef enum wb_phase {
-    WB_COLLECT = 0, /* taking jobs */
-    WB_UPLOAD,      /* OpenAI: the input file */
-    WB_CREATE,      /* the batch */
-    WB_FIND,        /* a create without answer: is the batch there? */
-    WB_POLL,        /* running */
-    WB_OUTPUT,      /* OpenAI output file / Anthropic results */
-    WB_ERRORS       /* OpenAI error file */
-} wb_phase;
-
-typedef struct worker__wbatch {
-    worker__run *run; /* holds a ref */
-    uint32_t model;
-    worker__req **reqs; /* the jobs; a slot is NULL once its outcome is out */
-    uint32_t *jobs;     /* from the close on: reqs' jobs, sorted (reqs in the same order) */
-    size_t n, cap;
-    size_t bytes;
-    uint64_t last_add_mono;
-    wb_phase phase;
-    empq_batchrec rec;
-    empq_batch_info info;
-    char *payload;    /* the JSONL file (OpenAI) or the create body (Anthropic) */
-    size_t payload_len;
-    char *create;     /* OpenAI create body */
-    char *ctl_url;
-    struct curl_slist *ctl_headers;
-    worker__req *ctl; /* the call in flight */
-    int due;          /* a call is to be sent at next_at */
-    uint64_t next_at;
-    uint32_t poll_ms, poll_cur, failures;
-    uint64_t last_counts;
-    int adopted;      /* taken over from a worker that died */
-    int cancel;       /* the run was cancelled: the next call is the provider's cancel */
-    int cancel_sent;
-    struct worker__wbatch *next;
-} wbatch;
-
-static int is_batch_model(const Empq__ModelSpec *m) { return empq_batchwire_mode(m) && m->batch != NULL; }
-
-/* How long a record's owner key lives: past three of the longest polls. */
-static uint32_t owner_ttl(const Empq__ModelSpec *m)
-{
-    uint64_t poll = m->batch != NULL && m->batch->poll_ms > 0 ? m->batch->poll_ms : 30000;
-    uint64_t t = poll * 10 * 3;
-    return t < BATCH_OWNER_MS ? BATCH_OWNER_MS : t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
-}
-
-static const Empq__ModelSpec *wb_spec(const wbatch *b) { return b->run->models[b->model].spec; }
-
-static int wb_is_openai(const wbatch *b) { return strcmp(wb_spec(b)->provider, "openai") == 0; }
-
-static void wb_free(worker__engine *e, struct worker__wbatch *b)
-{
-    for (wbatch **p = &e->batches; *p != NULL; p = &(*p)->next)
-        if (*p == b) {
-            *p = b->next;
-            break;
-        }
-    free(b->reqs);
-    free(b->jobs);
-    free(b->payload);
-    free(b->create);
-    free(b->ctl_url);
-    curl_slist_free_all(b->ctl_headers);
-    empq_batchrec_clear(&b->rec);
-    b->run->refs--;
-    free(b);
-}
-
-/* Every job still waiting in b gets outcome kind (RETRY or RELEASED) with
- * why; then b is freed (its record is left as it is). */
-static void wb_hand_back(worker__engine *e, wbatch *b, Empq__OutcomeKind kind, const char *why)
-{
-    const Empq__ModelSpec *m = wb_spec(b);
-    for (size_t i = 0; i < b->n; i++) {
-        worker__req *r = b->reqs[i];
-        if (r == NULL)
-            continue;
-        Empq__Job j = job_of(r);
-        worker__run *run = r->run;
-        run->refs++;
-        req_recycle(e, r);
-        if (kind == EMPQ__OUTCOME_KIND__OUTCOME_RELEASED)
-            fin_released(e, run, run->id, j.index, why);
-        else
-            fin_fail(e, run, run->id, &j, m->max_attempts, 1, STORE_RETRY_MS, why);
-        run->refs--;
-        b->reqs[i] = NULL;
-    }
-    if (b->ctl != NULL) {
-        if (b->ctl->sent && e->tp.cancel != NULL)
-            e->tp.cancel(e->tp.ctx, b->ctl);
-        req_recycle(e, b->ctl);
-        b->ctl = NULL;
-    }
-    wb_free(e, b);
-}
-
-/* Forgets b's jobs without an outcome and frees b. */
-static void wb_release_one(worker__engine *e, wbatch *b)
-{
-    for (size_t i = 0; i < b->n; i++)
-        if (b->reqs[i] != NULL)
-            req_recycle(e, b->reqs[i]);
-    b->n = 0;
-    wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RELEASED, NULL);
-}
-
-static int cmp_req_job(const void *a, const void *b)
-{
-    const worker__req *x = *(worker__req *const *)a, *y = *(worker__req *const *)b;
-    return x->job < y->job ? -1 : x->job > y->job;
-}
-
-/* Sends b's call op (id: the batch or file id, or NULL) with body (borrowed
- * from b, may be NULL); upload: body is the JSONL file. On failure the call
- * is due again later. */
-static void wb_call(worker__engine *e, wbatch *b, empq_batch_op op, const char *id, const char *body, size_t len,
-                    int upload)
-{
-    wmodel *wm = &b->run->models[b->model];
-    const Empq__ModelSpec *m = wm->spec;
-    empq_error err = {0};
-    char *base = NULL;
-    empq_http_request hr = {0};
-    int rc = m->base_url != NULL ? empq_expand_env(m->base_url, &base, &err) : EMPQ_OK;
-    if (rc == EMPQ_OK)
-        rc = empq_batchwire_endpoint(m, base, wm->api_key, op, id, &hr, &err);
-    free(base);
-    worker__req *r = rc == EMPQ_OK ? req_get(e) : NULL;
-    if (r == NULL) {
-        empq_http_request_clear(&hr);
-        EMPQ_WARN_LIMITED("batch_call", "event=batch_call_failed batch=%s error=\"%s\"", b->rec.key,
-                          rc == EMPQ_OK ? "out of memory" : err.msg);
-        b->due = 1;
-        b->next_at = empq_mono_ms() + BATCH_CALL_RETRY_MS;
-        return;
-    }
-    curl_slist_free_all(b->ctl_headers);
-    b->ctl_headers = NULL;
-    for (size_t i = 0; i < hr.n_headers; i++)
-        b->ctl_headers = curl_slist_append(b->ctl_headers, hr.headers[i]);
-    b->ctl_headers = curl_slist_append(b->ctl_headers, "Expect:");
-    free(b->ctl_url);
-    b->ctl_url = hr.url;
-    hr.url = NULL;
-    r->method = strcmp(hr.method, "GET") == 0 ? "GET" : NULL;
-    empq_http_request_clear(&hr);
-    r->ctl = 1;
-    r->batch = b;
-    r->run = b->run;
-    b->run->refs++;
-    r->model = b->model;
-    r->url = b->ctl_url;
-    r->headers = b->ctl_headers;
-    r->body = body;
-    r->body_len = body != NULL ? len : 0;
-    r->upload = upload;
-    r->timeout_ms = 120000;
-    r->started_ms = empq_now_ms();
-    r->started_mono = empq_mono_ms();
-    b->ctl = r;
-    b->due = 0;
-    rc = e->tp.start(e->tp.ctx, r, &err);
-    if (rc != EMPQ_OK) {
-        b->ctl = NULL;
-        req_recycle(e, r);
-        b->due = 1;
-        b->next_at = empq_mono_ms() + BATCH_CALL_RETRY_MS;
-        return;
-    }
-    r->sent = 1;
-    e->sent++;
-    e->stats.batch_calls++;
-}
-
-/* The call of b's current phase. */
-static void wb_call_phase(worker__engine *e, wbatch *b)
-{
-    switch (b->phase) {
-    case WB_COLLECT: break;
-    case WB_UPLOAD: wb_call(e, b, EMPQ_BATCH_OP_UPLOAD, NULL, b->payload, b->payload_len, 1); break;
-    case WB_CREATE:
-        if (wb_is_openai(b))
-            wb_call(e, b, EMPQ_BATCH_OP_CREATE, NULL, b->create, strlen(b->create), 0);
-        else
-            wb_call(e, b, EMPQ_BATCH_OP_CREATE, NULL, b->payload, b->payload_len, 0);
-        break;
-    case WB_FIND: wb_call(e, b, EMPQ_BATCH_OP_LIST, NULL, NULL, 0, 0); break;
-    case WB_POLL:
-        if (b->cancel && !b->cancel_sent) {
-            b->cancel_sent = 1;
-            EMPQ_INFO("event=batch_cancel batch=%s provider_id=%s reason=run_cancelled", b->rec.key, b->info.id);
-            wb_call(e, b, EMPQ_BATCH_OP_CANCEL, b->info.id, NULL, 0, 0);
-        } else {
-            wb_call(e, b, EMPQ_BATCH_OP_GET, b->info.id, NULL, 0, 0);
-        }
-        break;
-    case WB_OUTPUT:
-        wb_call(e, b, EMPQ_BATCH_OP_RESULTS, wb_is_openai(b) ? b->info.output_file_id : b->info.id, NULL, 0, 0);
-        break;
-    case WB_ERRORS: wb_call(e, b, EMPQ_BATCH_OP_RESULTS, b->info.error_file_id, NULL, 0, 0); break;
-    }
-}
-
-/* Closes group b: its durable record first, then the request lines, then
- * the first call. */
-static void wb_close(worker__engine *e, wbatch *b)
-{
-    const Empq__ModelSpec *m = wb_spec(b);
-    empq_error err = {0};
-    uint32_t *jobs = malloc(b->n * sizeof *jobs), *att = malloc(b->n * sizeof *att);
-    if (jobs == NULL || att == NULL) {
-        free(jobs);
-        free(att);
-        wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RETRY, "worker out of memory");
-        return;
-    }
-    qsort(b->reqs, b->n, sizeof *b->reqs, cmp_req_job);
-    for (size_t i = 0; i < b->n; i++) {
-        jobs[i] = b->reqs[i]->job;
-        att[i] = b->reqs[i]->attempt;
-    }
-    int rc = empq_batchrec_prepare(e->store, b->run->id, b->model, jobs, att, b->n, e->opt.worker_id,
-                                   owner_ttl(m), &b->rec, &err);
-    free(jobs);
-    free(att);
-    if (rc != EMPQ_OK) {
-        store_failed(e, "batch_prepare", err.msg);
-        wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RETRY, err.msg);
-        return;
-    }
-    /* jobs another open batch holds already are not sent twice */
-    size_t k = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        worker__req *r = b->reqs[i];
-        int taken = 0;
-        for (size_t x = 0; x < b->rec.n && !taken; x++)
-            taken = b->rec.jobs[x] == r->job;
-        if (taken) {
-            b->reqs[k++] = r;
-            continue;
-        }
-        /* its batch's owner (or the worker that takes the batch over when
-         * the owner died) writes its result when that batch ends: until
-         * then the job comes back now and then, not counted as an attempt */
-        Empq__Job j = job_of(r);
-        worker__run *run = r->run;
-        run->refs++;
-        req_recycle(e, r);
-        fin_fail(e, run, run->id, &j, m->max_attempts, 2, BATCH_HELD_RETRY_MS,
-                 "batch: the job is in another open provider batch");
-        run->refs--;
-    }
-    b->n = k;
-    if (b->n == 0) {
-        wb_free(e, b);
-        return;
-    }
-    b->jobs = malloc(b->n * sizeof *b->jobs);
-    if (b->jobs == NULL) {
-        empq_batchrec_finish(e->store, b->rec.key, NULL);
-        wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RETRY, "worker out of memory");
-        return;
-    }
-    for (size_t i = 0; i < b->n; i++)
-        b->jobs[i] = b->reqs[i]->job;
-    empq_buf pay = {0};
-    int openai = wb_is_openai(b);
-    if (!openai)
-        rc = empq_buf_append(&pay, "{\"requests\":[", 13);
-    for (size_t i = 0; rc == EMPQ_OK && i < b->n; i++) {
-        worker__req *r = b->reqs[i];
-        char cid[EMPQ_BATCHWIRE_ID_MAX], *line = NULL;
-        size_t len = 0;
-        rc = empq_batchwire_line(m, empq_batchwire_custom_id(r->job, r->attempt, cid, sizeof cid), r->body,
-                                 r->body_len, &line, &len, &err);
-        if (rc == EMPQ_OK && !openai && i > 0)
-            rc = empq_buf_append(&pay, ",", 1);
-        if (rc == EMPQ_OK)
-            rc = empq_buf_append(&pay, line, len);
-        free(line);
-    }
-    if (rc == EMPQ_OK && !openai)
-        rc = empq_buf_append(&pay, "]}", 2);
-    if (rc != EMPQ_OK) {
-        empq_buf_free(&pay);
-        empq_batchrec_finish(e->store, b->rec.key, NULL);
-        wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RETRY, err.msg[0] ? err.msg : "worker out of memory");
-        return;
-    }
-    b->payload = pay.data;
-    b->payload_len = pay.len;
-    b->poll_ms = m->batch->poll_ms > 0 ? m->batch->poll_ms : 30000;
-    b->poll_cur = b->poll_ms;
-    EMPQ_INFO("event=batch_closed batch=%s model=%s jobs=%zu bytes=%zu", b->rec.key, m->alias, b->n, pay.len);
-    b->phase = openai ? WB_UPLOAD : WB_CREATE;
-    if (!openai) {
-        /* Anthropic takes the requests in the create call: "uploaded" means
-         * ready to create, with the time the create starts */
-        char ms[24];
-        snprintf(ms, sizeof ms, "%llu", (unsigned long long)empq_now_ms());
-        rc = empq_batchrec_advance(e->store, b->rec.key, EMPQ_BATCHREC_UPLOADED, NULL, NULL, &err);
-        if (rc == EMPQ_OK)
-            rc = empq_batchrec_advance(e->store, b->rec.key, EMPQ_BATCHREC_UPLOADED, "created_ms", ms, &err);
-        if (rc != EMPQ_OK) {
-            store_failed(e, "batch_advance", err.msg);
-            empq_batchrec_finish(e->store, b->rec.key, NULL);
-            wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RETRY, err.msg);
-            return;
-        }
-    }
-    wb_call_phase(e, b);
-}
-
-static void wb_add(worker__engine *e, worker__req *r)
-{
-    const Empq__ModelSpec *m = r->run->models[r->model].spec;
-    wbatch *b = e->batches;
-    while (b != NULL && !(b->phase == WB_COLLECT && b->run == r->run && b->model == r->model))
-        b = b->next;
-    if (b == NULL) {
-        b = calloc(1, sizeof *b);
-        if (b == NULL) {
-            Empq__Job j = job_of(r);
-            worker__run *run = r->run;
-            run->refs++;
-            req_recycle(e, r);
-            fin_fail(e, run, run->id, &j, 1, 2, STORE_RETRY_MS, "worker out of memory");
-            run->refs--;
-            return;
-        }
-        b->run = r->run;
-        b->run->refs++;
-        b->model = r->model;
-        b->next = e->batches;
-        e->batches = b;
-    }
-    if (grow((void **)&b->reqs, &b->cap, b->n + 1, sizeof *b->reqs) != 0) {
-        wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RETRY, "worker out of memory");
-        return;
-    }
-    r->batch = b;
-    r->started_ms = empq_now_ms();
-    r->started_mono = empq_mono_ms();
-    b->reqs[b->n++] = r;
-    b->bytes += r->body_len + 128; /* the line's envelope */
-    b->last_add_mono = r->started_mono;
-    uint64_t max_bytes = m->batch->has_max_bytes ? m->batch->max_bytes : 200000000u;
-    if ((m->batch->max_requests > 0 && b->n >= m->batch->max_requests) || b->bytes + 65536 >= max_bytes)
-        wb_close(e, b);
-}
-
-/* The job request of b for custom_id cid, taken out of b; NULL if none. */
-static worker__req *wb_take(wbatch *b, const char *cid)
-{
-    uint32_t job = 0, attempt = 0;
-    if (empq_batchwire_parse_custom_id(cid, &job, &attempt) != EMPQ_OK || b->jobs == NULL)
-        return NULL;
-    const uint32_t *at = bsearch(&job, b->jobs, b->n, sizeof *b->jobs, cmp_u32);
-    if (at == NULL)
-        return NULL;
-    size_t i = (size_t)(at - b->jobs);
-    worker__req *r = b->reqs[i];
-    if (r == NULL || r->attempt != attempt)
-        return NULL;
-    b->reqs[i] = NULL;
-    return r;
-}
-
-/* Reads a results body into the jobs' outcomes. */
-static void wb_results(worker__engine *e, wbatch *b, const char *body, size_t len)
-{
-    wmodel *wm = &b->run->models[b->model];
-    const Empq__ModelSpec *m = wm->spec;
-    int fail_dead = m->batch->on_failure != NULL && strcmp(m->batch->on_failure, "dead") == 0;
-    int interactive = m->batch->on_failure != NULL && strcmp(m->batch->on_failure, "interactive") == 0;
-    const char *p = body, *end = body + len;
-    size_t bad = 0;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
-        if (n > 0) {
-            char cid[EMPQ_BATCHWIRE_ID_MAX];
-            empq_provider_result pres;
-            empq_error err = {0};
-            int rc = empq_batchwire_result(m, p, n, wm->api_key, empq_now_ms(), cid, &pres, &err);
-            worker__req *r = rc == EMPQ_OK ? wb_take(b, cid) : NULL;
-            if (r != NULL && interactive && pres.cls == EMPQ_PROVIDER_RETRYABLE && r->body != NULL &&
-                !e->stopping) {
-                /* on_failure: interactive: the same request at once, alone */
-                EMPQ_DEBUG("event=batch_retry_interactive batch=%s job=%u reason=\"%s\"", b->rec.key, r->job,
-                           pres.reason);
-                empq_provider_result_clear(&pres);
-                r->batch = NULL;
-                dispatch(e, r);
-            } else if (r != NULL)
-                complete_read(e, r, &pres, p, n, fail_dead);
-            else {
-                bad++;
-                empq_provider_result_clear(&pres);
-            }
-        }
-        p += n + 1;
-    }
-    if (bad > 0)
-        EMPQ_WARN_LIMITED("batch_lines", "event=batch_result_lines_skipped batch=%s lines=%zu", b->rec.key, bad);
-}
-
-/* The batch ended and its results are read: what is left gets a retry, the
- * record is closed. */
-static void wb_done(worker__engine *e, wbatch *b, const char *why)
-{
-    empq_error err = {0};
-    EMPQ_INFO("event=batch_done batch=%s provider_id=%s state=%s", b->rec.key, b->info.id,
-              empq_batchwire_state_name(b->info.state));
-    if (empq_batchrec_finish(e->store, b->rec.key, &err) != EMPQ_OK)
-        EMPQ_WARN("event=batch_finish_failed batch=%s error=\"%s\"", b->rec.key, err.msg);
-    wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RETRY, why);
-}
-
-static void wb_next_download(worker__engine *e, wbatch *b)
-{
-    if (b->phase == WB_POLL) {
-        b->phase = WB_OUTPUT;
-        if (!wb_is_openai(b) || b->info.output_file_id[0] != '\0') {
-            wb_call_phase(e, b);
-            return;
-        }
-    }
-    if (b->phase == WB_OUTPUT && wb_is_openai(b) && b->info.error_file_id[0] != '\0') {
-        b->phase = WB_ERRORS;
-        wb_call_phase(e, b);
-        return;
-    }
-    wb_done(e, b, "batch: no result line for this request");
-}
-
-/* A call failed: try again later, or hand the jobs back after too many. */
-static void wb_call_failed(worker__engine *e, wbatch *b, long status, const char *body, size_t len)
-{
-    char ex[160];
-    empq_provider_excerpt(body, len, b->run->models[b->model].api_key, ex, sizeof ex);
-    b->failures++;
-    EMPQ_WARN_LIMITED("batch_call", "event=batch_call_failed batch=%s phase=%d status=%ld failures=%u body=\"%s\"",
-                      b->rec.key, (int)b->phase, status, b->failures, ex);
-    if (b->failures >= BATCH_CALL_TRIES && (b->phase == WB_UPLOAD || b->phase == WB_CREATE)) {
-        char why[256];
-        snprintf(why, sizeof why, "batch: the provider refused the batch (HTTP %ld: %s)", status, ex);
-        empq_error err = {0};
-        empq_batchrec_finish(e->store, b->rec.key, &err);
-        wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RETRY, why);
-        return;
-    }
-    /* a create without answer may have made the batch: look for it first */
-    if (b->phase == WB_CREATE && (status == 0 || status >= 500 || (status >= 200 && status <= 299)))
-        b->phase = WB_FIND;
-    uint32_t d = BATCH_CALL_RETRY_MS << (b->failures < 6 ? b->failures : 6);
-    b->due = 1;
-    b->next_at = empq_mono_ms() + d;
-}
-
-static void wb_call_done(worker__engine *e, worker__req *r)
-{
-    wbatch *b = r->batch;
-    const Empq__ModelSpec *m = wb_spec(b);
-    long status = r->status;
-    empq_buf body = r->resp; /* borrowed until the recycle below */
-    empq_error err = {0};
-    b->ctl = NULL;
-    if (status < 200 || status > 299) {
-        wb_call_failed(e, b, status, body.data, body.len);
-        req_recycle(e, r);
-        return;
-    }
-    uint64_t now = empq_mono_ms();
-    switch (b->phase) {
-    case WB_COLLECT: break;
-    case WB_UPLOAD: {
-        json_error_t je;
-        json_t *o = json_loadb(body.data, body.len, 0, &je);
-        const char *fid = json_string_value(json_object_get(o, "id"));
-        char *cb = NULL;
-        int rc = fid != NULL ? empq_batchwire_create_body(m, fid, b->rec.key, NULL, NULL, 0, &cb, NULL, &err)
-                             : EMPQ_EPARSE;
-        if (rc == EMPQ_OK)
-            rc = empq_batchrec_advance(e->store, b->rec.key, EMPQ_BATCHREC_UPLOADED, "file_id", fid, &err);
-        json_decref(o);
-        if (rc != EMPQ_OK) {
-            free(cb);
-            req_recycle(e, r);
-            wb_call_failed(e, b, status, NULL, 0);
-            return;
-        }
-        free(b->create);
-        b->create = cb;
-        b->phase = WB_CREATE;
-        b->failures = 0;
-        char ms[24];
-        snprintf(ms, sizeof ms, "%llu", (unsigned long long)empq_now_ms());
-        empq_batchrec_advance(e->store, b->rec.key, EMPQ_BATCHREC_UPLOADED, "created_ms", ms, NULL);
-        req_recycle(e, r);
-        wb_call_phase(e, b);
-        return;
-    }
-    case WB_CREATE:
-    case WB_FIND: {
-        int rc = EMPQ_OK;
-        if (b->phase == WB_CREATE) {
-            rc = empq_batchwire_parse_batch(m, body.data, body.len, &b->info, &err);
-        } else {
-            char **taken = NULL;
-            size_t nt = 0;
-            empq_batchrec_taken_ids(e->store, b->rec.key, &taken, &nt, NULL);
-            empq_batchrec rec = {0};
-            empq_batchrec_load(e->store, b->rec.key, &rec, NULL);
-            rc = empq_batchwire_find(m, body.data, body.len, b->rec.key, (int64_t)(rec.created_ms / 1000) - 1,
-                                     (uint32_t)b->n, (const char *const *)taken, nt, &b->info, NULL, &err);
-            empq_batchrec_clear(&rec);
-            empq_store_free_strings(taken, nt);
-            if (rc == EMPQ_ENOTFOUND && b->adopted) {
-                /* its owner died before the create: nothing was sent; the
-                 * jobs go back to new batches (they are not this worker's) */
-                req_recycle(e, r);
-                EMPQ_INFO("event=batch_never_sent batch=%s action=close", b->rec.key);
-                empq_batchrec_finish(e->store, b->rec.key, NULL);
-                wb_release_one(e, b);
-                return;
-            }
-            if (rc == EMPQ_ENOTFOUND) { /* never made: create it now */
-                b->phase = WB_CREATE;
-                req_recycle(e, r);
-                wb_call_phase(e, b);
-                return;
-            }
-        }
-        if (rc == EMPQ_OK)
-            rc = empq_batchrec_advance(e->store, b->rec.key, EMPQ_BATCHREC_SUBMITTED, "batch_id", b->info.id, &err);
-        req_recycle(e, r);
-        if (rc != EMPQ_OK) {
-            /* the batch may exist while its record does not say so: never
-             * create again, find it (by its key or time) and record it */
-            EMPQ_WARN_LIMITED("batch_record", "event=batch_record_failed batch=%s error=\"%s\" action=find",
-                              b->rec.key, err.msg);
-            b->phase = WB_FIND;
-            wb_call_failed(e, b, status, NULL, 0);
-            return;
-        }
-        b->failures = 0;
-        e->stats.batches_sent++;
-        EMPQ_INFO("event=batch_submitted batch=%s provider_id=%s jobs=%zu", b->rec.key, b->info.id, b->n);
-        b->phase = WB_POLL;
-        b->due = 1;
-        b->next_at = now + b->poll_cur;
-        return;
-    }
-    case WB_POLL: {
-        int rc = empq_batchwire_parse_batch(m, body.data, body.len, &b->info, &err);
-        req_recycle(e, r);
-        if (rc != EMPQ_OK) {
-            wb_call_failed(e, b, status, NULL, 0);
-            return;
-        }
-        b->failures = 0;
-        empq_batchrec_claim(e->store, b->rec.key, e->opt.worker_id, owner_ttl(m), NULL);
-        empq_batchrec_note(e->store, b->rec.key, b->info.status, b->info.total, b->info.done_ok,
-                           b->info.done_failed, b->info.expires_at > 0 ? (uint64_t)b->info.expires_at * 1000 : 0,
-                           NULL);
-        if (b->info.state == EMPQ_BATCH_OPEN && !b->cancel_sent) {
-            /* a cancelled run cancels its open batches (what finished is
-             * still read and written: it is paid for) */
-            Empq__Run *run = NULL;
-            if (empq_store_run_get(e->store, b->run->id, &run) == EMPQ_OK) {
-                b->cancel = run->has_state && run->state == EMPQ__RUN_STATE__RUN_CANCELLED;
-                empq__run__free_unpacked(run, NULL);
-            }
-            if (b->cancel) {
-                b->due = 1;
-                b->next_at = now;
-                return;
-            }
-        }
-        if (b->info.state == EMPQ_BATCH_OPEN || b->info.state == EMPQ_BATCH_CANCELLING) {
-            uint64_t counts = (uint64_t)b->info.done_ok + b->info.done_failed;
-            if (counts == b->last_counts) {
-                uint64_t nx = (uint64_t)b->poll_cur * 2;
-                b->poll_cur = nx > (uint64_t)b->poll_ms * 10 ? b->poll_ms * 10 : (uint32_t)nx;
-            } else {
-                b->poll_cur = b->poll_ms;
-            }
-            b->last_counts = counts;
-            b->due = 1;
-            b->next_at = now + b->poll_cur;
-            return;
-        }
-        empq_batchrec_advance(e->store, b->rec.key, EMPQ_BATCHREC_ENDED, NULL, NULL, NULL);
-        if (b->info.state == EMPQ_BATCH_FAILED) {
-            char why[EMPQ_PROVIDER_REASON_MAX + 32];
-            snprintf(why, sizeof why, "batch failed: %s", b->info.reason);
-            wb_done(e, b, why);
-            return;
-        }
-        wb_next_download(e, b);
-        return;
-    }
-    case WB_OUTPUT:
-    case WB_ERRORS:
-        wb_results(e, b, body.data, body.len);
-        req_recycle(e, r);
-        wb_next_download(e, b);
-        return;
-    }
-    req_recycle(e, r);
-}
-
-/* A request standing for job `job` of an adopted batch: its prompt, model
- * and sample from the job index, its cache key from the rendered prompt. */
-static worker__req *wb_adopt_req(worker__engine *e, worker__run *run, uint32_t job, uint32_t attempt)
-{
-    const Empq__RunSpec *spec = run->run->spec;
-    uint32_t samples = 1;
-    for (size_t i = 0; i < spec->n_models; i++)
-        if (spec->models[i]->has_samples && spec->models[i]->samples > samples)
-            samples = spec->models[i]->samples;
-    uint32_t sample = job % samples, model = (job / samples) % (uint32_t)run->n_models;
-    uint32_t prompt = job / samples / (uint32_t)run->n_models;
-    Empq__Prompt *p = NULL;
-    if (prompt >= run->run->n_prompts || empq_store_prompts_get(e->store, run->id, &prompt, 1, &p) != EMPQ_OK ||
-        p == NULL)
-        return NULL;
-    const Empq__ModelSpec *m = run->models[model].spec;
-    char *user = NULL, *sys = NULL;
-    empq_error err = {0};
-    int rc = empq_template_render(spec->template_user != NULL ? spec->template_user : "{prompt}", p, &user, &err);
-    if (rc == EMPQ_OK && spec->template_system != NULL && spec->template_system[0] != '\0')
-        rc = empq_template_render(spec->template_system, p, &sys, &err);
-    worker__req *r = rc == EMPQ_OK ? req_get(e) : NULL;
-    if (r != NULL) {
-        r->run = run;
-        run->refs++;
-        r->job = job;
-        r->prompt = prompt;
-        r->model = model;
-        r->sample = sample;
-        r->attempt = attempt;
-        r->started_ms = empq_now_ms();
-        r->started_mono = empq_mono_ms();
-        if (empq_cachekey(m, sys, user, sample, r->cache_key, &err) != EMPQ_OK)
-            r->cache_key[0] = '\0';
-    }
-    free(user);
-    free(sys);
-    empq__prompt__free_unpacked(p, NULL);
-    return r;
-}
-
-/* Takes over record key, whose owner died: its jobs become requests of a
- * new batch here, polled (or, when the create's answer was never recorded,
- * looked for first) and read back as if this worker had sent it. */
-static void wb_adopt(worker__engine *e, const char *key)
-{
-    for (wbatch *b = e->batches; b != NULL; b = b->next)
-        if (strcmp(b->rec.key, key) == 0)
-            return;
-    empq_error err = {0};
-    empq_batchrec rec = {0};
-    if (empq_batchrec_load(e->store, key, &rec, &err) != EMPQ_OK || rec.state == EMPQ_BATCHREC_DONE) {
-        empq_batchrec_clear(&rec);
-        return;
-    }
-    int rc = EMPQ_OK;
-    char why[EMPQ_ERROR_MSG_MAX];
-    worker__run *run = run_get(e, rec.run, &rc, why, sizeof why);
-    if (run == NULL || rec.model >= run->n_models || !is_batch_model(run->models[rec.model].spec)) {
-        empq_batchrec_clear(&rec);
-        return;
-    }
-    wmodel *wm = &run->models[rec.model];
-    wmodel_ready(e, run, wm);
-    if (wm->prep_rc != EMPQ_OK || empq_batchrec_claim(e->store, key, e->opt.worker_id, owner_ttl(wm->spec), &err) != 1) {
-        empq_batchrec_clear(&rec);
-        return;
-    }
-    wbatch *b = calloc(1, sizeof *b);
-    if (b == NULL || (b->reqs = calloc(rec.n + 1, sizeof *b->reqs)) == NULL ||
-        (b->jobs = calloc(rec.n + 1, sizeof *b->jobs)) == NULL) {
-        if (b != NULL) {
-            free(b->reqs);
-            free(b);
-        }
-        empq_batchrec_clear(&rec);
-        return;
-    }
-    b->run = run;
-    run->refs++;
-    b->model = rec.model;
-    b->rec = rec;
-    b->adopted = 1;
-    b->next = e->batches;
-    e->batches = b;
-    for (size_t i = 0; i < rec.n; i++) {
-        worker__req *r = wb_adopt_req(e, run, rec.jobs[i], rec.attempts[i]);
-        if (r == NULL) {
-            /* Redis or memory trouble: give the record back to a later scan */
-            EMPQ_WARN_LIMITED("batch_adopt", "event=batch_adopt_failed batch=%s", key);
-            empq_batchrec_claim(e->store, key, e->opt.worker_id, 1, NULL);
-            for (size_t k = 0; k < b->n; k++)
-                req_recycle(e, b->reqs[k]);
-            b->n = 0;
-            wb_free(e, b);
-            return;
-        }
-        r->batch = b;
-        b->reqs[b->n] = r;
-        b->jobs[b->n] = r->job;
-        b->n++;
-    }
-    qsort(b->reqs, b->n, sizeof *b->reqs, cmp_req_job);
-    for (size_t i = 0; i < b->n; i++)
-        b->jobs[i] = b->reqs[i]->job;
-    const Empq__ModelSpec *m = wm->spec;
-    b->poll_ms = m->batch->poll_ms > 0 ? m->batch->poll_ms : 30000;
-    b->poll_cur = b->poll_ms;
-    if (b->rec.state >= EMPQ_BATCHREC_SUBMITTED) {
-        snprintf(b->info.id, sizeof b->info.id, "%s", b->rec.batch_id);
-        b->phase = WB_POLL;
-    } else {
-        b->phase = WB_FIND; /* sent or not? the provider's list says */
-    }
-    b->due = 1;
-    b->next_at = empq_mono_ms();
-    EMPQ_INFO("event=batch_adopted batch=%s state=%s provider_id=%s jobs=%zu", key,
-              empq_batchrec_state_name(b->rec.state), b->rec.batch_id, b->n);
-}
-
-/* Looks for open records whose owner's key has expired (the owner died). */
-static void wb_scan(worker__engine *e)
-{
-    char **keys = NULL;
-    size_t n = 0;
-    if (empq_batchrec_open_keys(e->store, &keys, &n, NULL) != EMPQ_OK)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        int mine = 0;
-        for (wbatch *b = e->batches; b != NULL && !mine; b = b->next)
-            mine = strcmp(b->rec.key, keys[i]) == 0;
-        char owner[128];
-        /* no owner (its time passed: it died), or this worker's own id (it
-         * was restarted) */
-        if (!mine && empq_batchrec_owner(e->store, keys[i], owner, sizeof owner, NULL) == EMPQ_OK &&
-            (owner[0] == '\0' || strcmp(owner, e->opt.worker_id) == 0))
-            wb_adopt(e, keys[i]);
-    }
-    empq_store_free_strings(keys, n);
-}
-
-void worker__engine_tick(worker__engine *e, uint64_t now_mono)
-{
-    if (!e->stopping && now_mono >= e->batch_scan_at) {
-        e->batch_scan_at = now_mono + BATCH_SCAN_MS;
-        wb_scan(e);
-    }
-    wbatch *b = e->batches;
-    while (b != NULL) {
-        wbatch *next = b->next;
-        if (b->phase == WB_COLLECT && now_mono >= b->last_add_mono + BATCH_LINGER_MS)
-            wb_close(e, b);
-        else if (b->phase != WB_COLLECT && b->due && b->ctl == NULL && now_mono >= b->next_at)
-            wb_call_phase(e, b);
-        b = next;
-    }
-}
-
-long worker__engine_next_ms(const worker__engine *e, uint64_t now_mono)
-{
-    long best = -1;
-    for (const wbatch *b = e->batches; b != NULL; b = b->next) {
-        uint64_t at = 0;
-        if (b->phase == WB_COLLECT)
-            at = b->last_add_mono + BATCH_LINGER_MS;
-        else if (b->due && b->ctl == NULL)
-            at = b->next_at;
-        else
-            continue;
-        long ms = at > now_mono ? (long)(at - now_mono) : 0;
-        if (best < 0 || ms < best)
-            best = ms;
-    }
-    return best;
-}
-
-/* Batches (only those still collecting when collecting_only) hand their
- * jobs back: RELEASED with why when outcome, else forgotten without an
- * outcome (their leases are gone). A batch the provider has keeps its open
- * record in Redis. */
-static void wb_release(worker__engine *e, int collecting_only, int outcome, const char *why)
-{
-    wbatch *b = e->batches;
-    while (b != NULL) {
-        wbatch *next = b->next;
-        if (!collecting_only || b->phase == WB_COLLECT) {
-            if (outcome) {
-                wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RELEASED, why);
-            } else {
-                for (size_t i = 0; i < b->n; i++)
-                    if (b->reqs[i] != NULL)
-                        req_recycle(e, b->reqs[i]);
-                b->n = 0;
-                wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RELEASED, why);
-            }
-        }
-        b = next;
-    }
 }
