@@ -703,6 +703,11 @@ static int gemini_result(const Empq__ModelSpec *m, const json_t *o, const char *
     return rc;
 }
 
+int empq_batchwire_results_inline(const Empq__ModelSpec *m)
+{
+    return m != NULL && kind_of(m->provider) == WIRE_GEMINI;
+}
+
 void empq_batchwire_unanswered(const empq_batch_info *info, empq_provider_result *out)
 {
     empq_batch_state s = info != NULL ? info->state : EMPQ_BATCH_ENDED;

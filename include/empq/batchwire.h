@@ -191,6 +191,11 @@ int empq_batchwire_find(const Empq__ModelSpec *m, const char *body, size_t len, 
 int empq_batchwire_results_lines(const Empq__ModelSpec *m, const char *body, size_t len, char **lines, size_t *n_bytes,
                                  empq_error *err);
 
+/* 1 when m's provider gives a batch's results inline with the batch object
+ * (Gemini: the GET that shows the end holds them, so that reply can be
+ * read as the RESULTS reply), else 0; m may be NULL. */
+int empq_batchwire_results_inline(const Empq__ModelSpec *m);
+
 /* Initialises out (clear it after) as the result of a request that has no
  * result line in a batch that ended as info says: RETRYABLE, reason
  * "batch_expired" (EXPIRED), "batch_cancelled" (CANCELLED, CANCELLING) or

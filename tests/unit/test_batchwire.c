@@ -562,6 +562,10 @@ static void test_gemini_results(void)
     CHECK_INT(empq_batchwire_results_lines(&spec, "x\n", 2, &lines, &n, &err), EMPQ_OK);
     CHECK(lines == NULL && n == 0);
 
+    CHECK(!empq_batchwire_results_inline(&spec) && !empq_batchwire_results_inline(NULL));
+    spec.provider = "gemini";
+    CHECK(empq_batchwire_results_inline(&spec));
+
     /* a request left without result: retried as its batch's end says */
     empq_batch_info info;
     memset(&info, 0, sizeof info);
