@@ -401,15 +401,16 @@ static void test_openai_failures(void)
     stop(&s);
 }
 
-/* Creates an Anthropic batch of N_REQ requests; returns its id. */
-static void anthropic_submit(char *id, size_t idlen, int64_t *created)
+/* Creates an Anthropic or Gemini batch of N_REQ requests (Gemini: named
+ * key); returns its id and (created may be NULL) its creation time. */
+static void lines_submit(const char *key, char *id, size_t idlen, int64_t *created)
 {
     char *lines[N_REQ];
     for (uint32_t j = 0; j < N_REQ; j++)
         lines[j] = line_of(j);
     char *body = NULL;
     empq_error err = {0};
-    CHECK_INT(empq_batchwire_create_body(&spec, NULL, NULL, NULL, lines, N_REQ, &body, NULL, &err), EMPQ_OK);
+    CHECK_INT(empq_batchwire_create_body(&spec, NULL, key, NULL, lines, N_REQ, &body, NULL, &err), EMPQ_OK);
     for (uint32_t j = 0; j < N_REQ; j++)
         free(lines[j]);
     empq_buf out = {0};
@@ -418,10 +419,15 @@ static void anthropic_submit(char *id, size_t idlen, int64_t *created)
     CHECK_INT(empq_batchwire_parse_batch(&spec, out.data, out.len, &b, &err), EMPQ_OK);
     CHECK_INT(b.state, EMPQ_BATCH_OPEN);
     CHECK_INT(b.total, N_REQ);
+    if (key != NULL)
+        CHECK_STR(b.empq_key, key);
     snprintf(id, idlen, "%s", b.id);
-    *created = b.created_at;
+    if (created != NULL)
+        *created = b.created_at;
     empq_buf_free(&out);
 }
+
+static void anthropic_submit(char *id, size_t idlen, int64_t *created) { lines_submit(NULL, id, idlen, created); }
 
 /* A batch on a server with this delay (expiring or cancelled at once),
  * ended; its results read into t, each job once. */
@@ -488,26 +494,7 @@ static void test_anthropic(void)
 }
 
 /* Creates a Gemini batch of N_REQ inline requests named key; returns its id. */
-static void gemini_submit(const char *key, char *id, size_t idlen)
-{
-    char *lines[N_REQ];
-    for (uint32_t j = 0; j < N_REQ; j++)
-        lines[j] = line_of(j);
-    char *body = NULL;
-    empq_error err = {0};
-    CHECK_INT(empq_batchwire_create_body(&spec, NULL, key, NULL, lines, N_REQ, &body, NULL, &err), EMPQ_OK);
-    for (uint32_t j = 0; j < N_REQ; j++)
-        free(lines[j]);
-    empq_buf out = {0};
-    CHECK_INT(call(&spec, EMPQ_BATCH_OP_CREATE, NULL, body, &out), 200);
-    empq_batch_info b;
-    CHECK_INT(empq_batchwire_parse_batch(&spec, out.data, out.len, &b, &err), EMPQ_OK);
-    CHECK_INT(b.state, EMPQ_BATCH_OPEN);
-    CHECK_INT(b.total, N_REQ);
-    CHECK_STR(b.empq_key, key);
-    snprintf(id, idlen, "%s", b.id);
-    empq_buf_free(&out);
-}
+static void gemini_submit(const char *key, char *id, size_t idlen) { lines_submit(key, id, idlen, NULL); }
 
 /* The results of ended Gemini batch id (its own GET) read into t. */
 static void gemini_results(const char *id, tally *t, int compare)
