@@ -13,6 +13,10 @@ server counts the cancel)."""
 import json
 import math
 import os
+import random
+import signal
+import subprocess
+import time
 
 from empqtest import Cluster, main, wait_until
 from test_batch_mode import lines_without_timing as without_timing, read_jsonl
@@ -145,5 +149,38 @@ def test_cancel_cancels_batch():
         c.check_alive()
 
 
+def open_records(c):
+    """The number of batch records not closed, from Redis."""
+    port = c.redis_url.rsplit(":", 1)[1]
+    r = subprocess.run(["redis-cli", "-p", port, "--raw", "SCARD", "empq:batches:open"], capture_output=True,
+                       text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout.strip() or "0")
+
+
+def test_worker_sigkill():
+    rng = random.Random(int(os.environ.get("EMPQ_FAULT_SEED", "13")))
+    for round_no in range(3):
+        with Cluster(workers=1, credit=200, name="geminicrash", fakellm_args=["--batch-delay-ms", "1500"]) as c:
+            c.start()
+            run_id = c.submit(c.write("s.yaml", spec("batch").replace("name: geminibatch",
+                                                                      f"name: crash{round_no}")))
+            at = rng.uniform(0.05, 2.0)  # while the batches are created, polled or read back
+            time.sleep(at)
+            c.stop("worker-1", sig=signal.SIGKILL)
+            c.start_worker(1)  # the same id: it takes its open batches over at once
+            path = c.wait_responses(run_id, timeout=90)
+            lines = read_jsonl(path)
+            keys = [(r["prompt_index"], r["source"]) for r in lines]
+            assert len(keys) == len(set(keys)) == PROMPTS * 2, (len(keys), len(set(keys)))
+            assert all(r["response"] for r in lines) and not read_jsonl(os.path.join(os.path.dirname(path),
+                                                                                       "dead.jsonl"))
+            g = c.fakellm_stats()["batches"]["gemini"]
+            assert g["requests_succeeded"] == PROMPTS and g["open"] == 0, g  # no batch created twice
+            wait_until("every batch record closed", lambda: open_records(c) == 0, timeout=10)
+            print(f"   worker SIGKILL at {at:.2f} s: {len(lines)} lines, {g['batches_created']} batches", flush=True)
+            c.check_alive()
+
+
 if __name__ == "__main__":
-    main(test_batch_equals_interactive, test_failures_and_expiry, test_cancel_cancels_batch)
+    main(test_batch_equals_interactive, test_failures_and_expiry, test_cancel_cancels_batch, test_worker_sigkill)
