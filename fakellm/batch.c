@@ -286,6 +286,7 @@ void fakellm_batch_store_free(fakellm_batch_store **sp)
         free(b->input_file_id);
         free(b->endpoint);
         free(b->model);
+        free(b->display_name);
         json_decref(b->metadata);
         json_decref(b->errors);
         free(b);
@@ -405,8 +406,10 @@ bb_batch *fakellm_batch__add_batch(fakellm_batch_store *st, fakellm_batch_provid
     b->at[FAKELLM_BATCH_VALIDATING] = empq_now_ms();
     if (p == FAKELLM_BATCH_OPENAI)
         fakellm_batch__new_id(st, b->id, sizeof(b->id), "batch_", 32);
-    else
+    else if (p == FAKELLM_BATCH_ANTHROPIC)
         fakellm_batch__new_id(st, b->id, sizeof(b->id), "msgbatch_01", 24);
+    else /* Gemini's name is batches/{id} */
+        fakellm_batch__new_id(st, b->id, sizeof(b->id), "", 24);
     /* The window: 24 hours, or the delay when batches expire. */
     uint64_t window = st->o.expire ? (st->o.delay_ms + 999u) / 1000u * 1000u : 86400000u;
     b->expires_ms = b->at[FAKELLM_BATCH_VALIDATING] + window;
@@ -452,7 +455,7 @@ static void settle(bb_batch *b, bb_req *r, bb_outcome o)
         fakellm_batch__count(st, b->provider, counter[o]);
     if (r->result != NULL)
         st->bytes += r->result_len;
-    if (b->provider == FAKELLM_BATCH_ANTHROPIC && r->body != NULL)
+    if (b->provider != FAKELLM_BATCH_OPENAI && r->body != NULL)
         st->bytes -= r->body_len < st->bytes ? r->body_len : st->bytes;
     free(r->body);
     r->body = NULL;
@@ -467,8 +470,9 @@ static void run_one(bb_batch *b, size_t i)
     uint64_t draw = fakellm_mix64(st->o.seed ^ fakellm_mix64((b->seq << 24) ^ (uint64_t)i));
     int fail = st->o.fail_p > 0 && (double)(draw >> 11) / 9007199254740992.0 < st->o.fail_p;
     uint64_t rid = ++st->next_id;
-    bb_outcome o = b->provider == FAKELLM_BATCH_OPENAI ? fakellm_batch__openai_run(b, r, fail, rid)
-                                                       : fakellm_batch__anthropic_run(b, r, fail, rid);
+    bb_outcome o = b->provider == FAKELLM_BATCH_OPENAI      ? fakellm_batch__openai_run(b, r, fail, rid)
+                   : b->provider == FAKELLM_BATCH_ANTHROPIC ? fakellm_batch__anthropic_run(b, r, fail, rid)
+                                                            : fakellm_batch__gemini_run(b, r, fail, rid);
     settle(b, r, o);
 }
 
@@ -479,8 +483,10 @@ static void unrun_rest(bb_batch *b, bb_outcome o)
         bb_req *r = &b->reqs[b->next];
         if (b->provider == FAKELLM_BATCH_OPENAI)
             fakellm_batch__openai_unrun(b, r, o, ++b->st->next_id);
-        else
+        else if (b->provider == FAKELLM_BATCH_ANTHROPIC)
             fakellm_batch__anthropic_unrun(b, r, o);
+        else
+            fakellm_batch__gemini_unrun(b, r, o);
         settle(b, r, o);
     }
 }
@@ -584,7 +590,7 @@ void fakellm_batch__delete(bb_batch *b)
     for (size_t i = 0; i < b->n; i++) {
         const bb_req *r = &b->reqs[i];
         size_t k = (r->result ? r->result_len : 0) +
-                   (b->provider == FAKELLM_BATCH_ANTHROPIC && r->body ? r->body_len : 0);
+                   (b->provider != FAKELLM_BATCH_OPENAI && r->body ? r->body_len : 0);
         st->bytes -= k < st->bytes ? k : st->bytes;
     }
     free_reqs(b);
@@ -601,7 +607,7 @@ static const char *const counter_names[BB_COUNTERS] = {
     "files_uploaded", "file_gets", "file_lists", "file_downloads", "deletes", "batches_created",
     "batch_gets", "batch_lists", "cancels", "results_downloads", "requests_succeeded", "requests_failed",
     "requests_expired", "requests_cancelled"};
-static const char *const provider_names[FAKELLM_BATCH_PROVIDERS] = {"openai", "anthropic"};
+static const char *const provider_names[FAKELLM_BATCH_PROVIDERS] = {"openai", "anthropic", "gemini"};
 
 int fakellm_batch_stats_json(fakellm_batch_store *st, empq_buf *out)
 {

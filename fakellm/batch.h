@@ -1,17 +1,20 @@
 /* batch.h: the providers' batch APIs in empq-fakellm (docs/fakellm.md, "Batches").
  *
  * One in-memory store (a test double: bounded, lost at exit) holds the
- * uploaded files and the batches of both providers:
+ * uploaded files and the batches of the three providers:
  *   OpenAI     (batch_openai.c)    POST/GET /v1/files, GET /v1/files/{id},
  *              GET /v1/files/{id}/content, DELETE /v1/files/{id},
  *              POST/GET /v1/batches, GET /v1/batches/{id}, POST /v1/batches/{id}/cancel
  *   Anthropic  (batch_anthropic.c) POST/GET /v1/messages/batches,
  *              GET /v1/messages/batches/{id}, POST /v1/messages/batches/{id}/cancel,
  *              GET /v1/messages/batches/{id}/results, DELETE /v1/messages/batches/{id}
+ *   Gemini     (batch_gemini.c)    POST /v1beta/models/{model}:batchGenerateContent,
+ *              GET /v1beta/batches, GET and DELETE /v1beta/batches/{id},
+ *              POST /v1beta/batches/{id}:cancel (also under /v1/)
  *
  * A batch's life is the OpenAI status machine (fakellm_batch_state); the
  * Anthropic processing_status is read off it (in_progress | canceling |
- * ended). Created "validating", it moves at once (on the timer) to
+ * ended), and so is the Gemini BATCH_STATE_* (batch_gemini.c). Created "validating", it moves at once (on the timer) to
  * in_progress, or to failed when its input file broke a rule. While
  * in_progress it works through its requests evenly over --batch-delay-ms:
  * request i of n is answered once (i + 1) / n of the delay has passed (seen
@@ -22,7 +25,8 @@
  * rest are expired. A cancel answers what is due, moves to cancelling, and
  * on the timer's next turn to cancelled: the requests not yet answered are
  * cancelled. Each request is answered by the interactive endpoint's own
- * function (fakellm_openai_chat, fakellm_anthropic_messages), so a batch
+ * function (fakellm_openai_chat, fakellm_anthropic_messages,
+ * fakellm_gemini_generate), so a batch
  * answer has the same words and usage as the interactive answer; a share
  * --batch-fail of them (seeded draw per batch and line) fails with the
  * provider's 500 instead.
@@ -128,6 +132,7 @@ void fakellm_batch_input_clear(fakellm_batch_input *in);
 typedef enum fakellm_batch_provider {
     FAKELLM_BATCH_OPENAI = 0,
     FAKELLM_BATCH_ANTHROPIC,
+    FAKELLM_BATCH_GEMINI,
     FAKELLM_BATCH_PROVIDERS
 } fakellm_batch_provider;
 
@@ -159,10 +164,11 @@ void fakellm_batch_store_free(fakellm_batch_store **sp);
  *               "deletes", "batches_created", "batch_gets", "batch_lists",
  *               "cancels", "results_downloads", "requests_succeeded", "requests_failed",
  *               "requests_expired", "requests_cancelled", "open"},
- *    "anthropic": {the same}}
+ *    "anthropic": {the same}, "gemini": {the same}}
  * ("file_*" stay 0 for Anthropic; "deletes" counts OpenAI file and
- * Anthropic batch deletions; "results_downloads" counts OpenAI
- * downloads of a batch's output or error file and Anthropic results calls;
+ * Anthropic and Gemini batch deletions; "results_downloads" counts OpenAI
+ * downloads of a batch's output or error file, Anthropic results calls and
+ * Gemini gets of an ended batch (its responses come with it);
  * "open" is the batches not yet ended, a gauge). Returns EMPQ_OK or EMPQ_ENOMEM. */
 int fakellm_batch_stats_json(fakellm_batch_store *st, empq_buf *out);
 
@@ -192,5 +198,12 @@ int fakellm_batch_openai(fakellm_batch_store *st, const fakellm_batch_call *call
 /* Answers one Anthropic message-batches request (the caller checked the key
  * and version). Returns as fakellm_batch_openai. */
 int fakellm_batch_anthropic(fakellm_batch_store *st, const fakellm_batch_call *call, fakellm_reply *out);
+
+/* Answers one Gemini batch request (the caller checked the key). Returns
+ * as fakellm_batch_openai. */
+int fakellm_batch_gemini(fakellm_batch_store *st, const fakellm_batch_call *call, fakellm_reply *out);
+
+/* 1 when path is a Gemini batch path (batch_gemini.c), else 0. */
+int fakellm_batch_gemini_match(const char *path);
 
 #endif

@@ -21,7 +21,7 @@ typedef enum bb_outcome {
 } bb_outcome;
 
 typedef struct bb_req {
-    char *custom_id;
+    char *custom_id;  /* Gemini: the request's metadata object (compact JSON), or NULL */
     char *body;       /* the request body (compact JSON) until answered, then NULL */
     size_t body_len;
     char *result;     /* the result line without newline, once answered (NULL when out of memory) */
@@ -67,7 +67,8 @@ typedef struct bb_batch {
     uint64_t at[FAKELLM_BATCH_STATE_COUNT]; /* Unix ms each state was entered; 0 = not yet */
     uint64_t expires_ms;       /* Unix ms */
     uint64_t start_mono;       /* fakellm_timer_now_ms() when it went in_progress */
-    char *input_file_id, *endpoint, *model; /* OpenAI; may be NULL */
+    char *input_file_id, *endpoint, *model; /* OpenAI (model also Gemini); may be NULL */
+    char *display_name;        /* Gemini */
     json_t *metadata;          /* OpenAI; NULL = null */
     json_t *errors;            /* OpenAI validation errors (a list of BatchError), or NULL */
     bb_req *reqs;
@@ -132,18 +133,20 @@ int fakellm_batch__cancel(bb_batch *b);
 /* Frees b's requests and results and marks it deleted. */
 void fakellm_batch__delete(bb_batch *b);
 
-/* The provider halves, in batch_openai.c and batch_anthropic.c. */
+/* The provider parts, in batch_openai.c, batch_anthropic.c and batch_gemini.c. */
 
 /* Answers request r of b (its body) by the interactive endpoint's function,
  * or with the provider's 500 when fail: sets r->result (NULL when out of
  * memory) and returns BB_SUCCEEDED or BB_FAILED. */
 bb_outcome fakellm_batch__openai_run(bb_batch *b, bb_req *r, int fail, uint64_t request_id);
 bb_outcome fakellm_batch__anthropic_run(bb_batch *b, bb_req *r, int fail, uint64_t request_id);
+bb_outcome fakellm_batch__gemini_run(bb_batch *b, bb_req *r, int fail, uint64_t request_id);
 
 /* Sets r->result for a request that did not run (o is BB_EXPIRED or
  * BB_CANCELLED). */
 void fakellm_batch__openai_unrun(bb_batch *b, bb_req *r, bb_outcome o, uint64_t request_id);
 void fakellm_batch__anthropic_unrun(bb_batch *b, bb_req *r, bb_outcome o);
+void fakellm_batch__gemini_unrun(bb_batch *b, bb_req *r, bb_outcome o);
 
 /* Writes b's output and error files (OpenAI), as it ends. */
 void fakellm_batch__openai_finish(bb_batch *b);

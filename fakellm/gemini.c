@@ -523,6 +523,21 @@ static int build_response(const fakellm_chat *c, const extras *x, const fakellm_
     return rc;
 }
 
+int fakellm_gemini_auth(const char *api_key, const char *require_key, fakellm_reply *out, int *rc)
+{
+    if (require_key != NULL && (api_key == NULL || api_key[0] == '\0')) {
+        *rc = fakellm_gemini_error(out, 403, "PERMISSION_DENIED",
+                                   "Method doesn't allow unregistered callers (callers without established identity). "
+                                   "Please use API Key or other form of API consumer identity to call this API.");
+        return 0;
+    }
+    if (require_key != NULL && strcmp(api_key, require_key) != 0) {
+        *rc = key_invalid(out);
+        return 0;
+    }
+    return 1;
+}
+
 int fakellm_gemini_generate(const char *body, size_t len, const fakellm_gemini_in *in, const fakellm_ctx *ctx,
                             fakellm_reply *out)
 {
@@ -532,13 +547,7 @@ int fakellm_gemini_generate(const char *body, size_t len, const fakellm_gemini_i
     int rc = EMPQ_OK;
     json_t *root = NULL;
 
-    if (in->require_key != NULL && (in->api_key == NULL || in->api_key[0] == '\0')) {
-        rc = fakellm_gemini_error(out, 403, "PERMISSION_DENIED",
-                                  "Method doesn't allow unregistered callers (callers without established identity). "
-                                  "Please use API Key or other form of API consumer identity to call this API.");
-    } else if (in->require_key != NULL && strcmp(in->api_key, in->require_key) != 0) {
-        rc = key_invalid(out);
-    } else {
+    if (fakellm_gemini_auth(in->api_key, in->require_key, out, &rc)) {
         root = json_loadb(body, len, 0, &jerr);
         if (root == NULL) {
             rc = invalid(out, "Invalid JSON payload received. %s at line %d column %d.", jerr.text, jerr.line,

@@ -74,6 +74,12 @@ typedef struct fakellm_gemini_in {
 int fakellm_gemini_generate(const char *body, size_t len, const fakellm_gemini_in *in, const fakellm_ctx *ctx,
                             fakellm_reply *out);
 
+/* The key check of every Gemini endpoint: with require_key set, no api_key
+ * is the API's 403 PERMISSION_DENIED and another key its 400
+ * API_KEY_INVALID. Returns 1 when the key passes; 0 after filling out (*rc
+ * EMPQ_OK, or EMPQ_ENOMEM when out could not be filled). */
+int fakellm_gemini_auth(const char *api_key, const char *require_key, fakellm_reply *out, int *rc);
+
 /* Fills out with {"error": {"code": status, "message": message, "status": rpc_status}}.
  * Returns EMPQ_OK or EMPQ_ENOMEM. */
 int fakellm_gemini_error(fakellm_reply *out, unsigned status, const char *rpc_status, const char *message);

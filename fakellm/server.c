@@ -174,10 +174,18 @@ static fakellm_batch_call batch_call(const fakellm_request *req)
                                 .query = batch_query};
 }
 
+static int route_gemini_batch(fakellm_server *s, const fakellm_request *req, const fakellm_ctx *ctx,
+                              fakellm_reply *out);
+
 static int route_openai_batch(fakellm_server *s, const fakellm_request *req, const fakellm_ctx *ctx,
                               fakellm_reply *out)
 {
     int rc = EMPQ_OK;
+    /* /v1/batches is both OpenAI's and (under the Gemini SDKs' default
+     * version) Gemini's: a Gemini key without a Bearer one says which */
+    if (fakellm_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION) == NULL &&
+        (fakellm_request_header(req, "x-goog-api-key") != NULL || query_arg(req, "key") != NULL))
+        return route_gemini_batch(s, req, ctx, out);
     if (!fakellm_openai_auth(fakellm_request_header(req, MHD_HTTP_HEADER_AUTHORIZATION), s->require_key, out, &rc))
         return rc;
     fakellm_batch_call call = batch_call(req);
@@ -196,6 +204,17 @@ static int route_anthropic_batch(fakellm_server *s, const fakellm_request *req, 
         return rc;
     fakellm_batch_call call = batch_call(req);
     return fakellm_batch_anthropic(s->batches, &call, out);
+}
+
+static int route_gemini_batch(fakellm_server *s, const fakellm_request *req, const fakellm_ctx *ctx,
+                              fakellm_reply *out)
+{
+    int rc = EMPQ_OK;
+    const char *key = fakellm_request_header(req, "x-goog-api-key");
+    if (!fakellm_gemini_auth(key ? key : query_arg(req, "key"), s->require_key, out, &rc))
+        return rc;
+    fakellm_batch_call call = batch_call(req);
+    return fakellm_batch_gemini(s->batches, &call, out);
 }
 
 /* path is prefix, or prefix + "/" + more. */
@@ -266,6 +285,8 @@ static const route routes[] = {
      match_openai_batch, &fakellm_front_openai},
     {"*", "/v1/messages/batches (batch.h)", "anthropic.batch", ROUTE_BATCH | ROUTE_PATTERN, route_anthropic_batch,
      match_anthropic_batch, &fakellm_front_anthropic},
+    {"*", "/v1beta/batches, /v1beta/models/{model}:batchGenerateContent (batch.h)", "gemini.batch",
+     ROUTE_BATCH | ROUTE_PATTERN, route_gemini_batch, fakellm_batch_gemini_match, &fakellm_front_gemini},
     {"GET", "/stats", "stats", 0, route_stats, NULL, NULL},
     {"POST", "/stats/reset", "stats.reset", 0, route_stats_reset, NULL, NULL},
     {"GET", "/healthz", "healthz", 0, route_healthz, NULL, NULL},

@@ -1,5 +1,6 @@
-/* batchwire.c: OpenAI Batch API and Anthropic Message Batches formats
- * (include/empq/batchwire.h). Bytes only: the transport is the worker's. */
+/* batchwire.c: OpenAI Batch API, Anthropic Message Batches and Gemini
+ * Batch Mode formats (include/empq/batchwire.h). Bytes only: the transport
+ * is the worker's. */
 #define _XOPEN_SOURCE 700 /* strptime */
 #include "empq/batchwire.h"
 
@@ -13,7 +14,7 @@
 
 #include "empq/util.h"
 
-typedef enum { WIRE_NONE = 0, WIRE_OPENAI, WIRE_ANTHROPIC } wire_kind;
+typedef enum { WIRE_NONE = 0, WIRE_OPENAI, WIRE_ANTHROPIC, WIRE_GEMINI } wire_kind;
 
 static wire_kind kind_of(const char *provider)
 {
@@ -23,6 +24,8 @@ static wire_kind kind_of(const char *provider)
         return WIRE_OPENAI;
     if (strcmp(provider, "anthropic") == 0)
         return WIRE_ANTHROPIC;
+    if (strcmp(provider, "gemini") == 0)
+        return WIRE_GEMINI;
     return WIRE_NONE;
 }
 
@@ -120,6 +123,56 @@ static char *base_of(const char *url, const char *suffix)
     return s;
 }
 
+/* OpenAI's and Anthropic's URL for op under the API's base. */
+static int listed_url(wire_kind k, const char *base, empq_batch_op op, const char *id, empq_buf *u)
+{
+    const char *coll = k == WIRE_OPENAI ? "batches" : "messages/batches";
+    switch (op) {
+    case EMPQ_BATCH_OP_UPLOAD:
+        return empq_buf_printf(u, "%s/files", base);
+    case EMPQ_BATCH_OP_CREATE:
+        return empq_buf_printf(u, "%s/%s", base, coll);
+    case EMPQ_BATCH_OP_GET:
+        return empq_buf_printf(u, "%s/%s/%s", base, coll, id);
+    case EMPQ_BATCH_OP_LIST:
+        return empq_buf_printf(u, "%s/%s?limit=100", base, coll);
+    case EMPQ_BATCH_OP_CANCEL:
+        return empq_buf_printf(u, "%s/%s/%s/cancel", base, coll, id);
+    case EMPQ_BATCH_OP_RESULTS:
+        return k == WIRE_OPENAI ? empq_buf_printf(u, "%s/files/%s/content", base, id)
+                                : empq_buf_printf(u, "%s/%s/%s/results", base, coll, id);
+    }
+    return EMPQ_EINVAL;
+}
+
+/* Gemini's URL for op from the interactive one,
+ * {base}/models/{model}:generateContent: create
+ * {base}/models/{model}:batchGenerateContent; get and results (a finished
+ * batch holds its inlined responses) {base}/batches/{id}; list
+ * {base}/batches?pageSize=100; cancel {base}/batches/{id}:cancel. */
+static int gemini_url(const char *url, empq_batch_op op, const char *id, empq_buf *u)
+{
+    const char *models = NULL;
+    for (const char *p = strstr(url, "/models/"); p != NULL; p = strstr(p + 1, "/models/"))
+        models = p;
+    int n = models != NULL ? (int)(models - url) : (int)strlen(url);
+    const char *colon = models != NULL ? strrchr(models, ':') : NULL;
+    switch (op) {
+    case EMPQ_BATCH_OP_CREATE:
+        return colon != NULL ? empq_buf_printf(u, "%.*s:batchGenerateContent", (int)(colon - url), url) : EMPQ_EINVAL;
+    case EMPQ_BATCH_OP_GET:
+    case EMPQ_BATCH_OP_RESULTS:
+        return empq_buf_printf(u, "%.*s/batches/%s", n, url, id);
+    case EMPQ_BATCH_OP_LIST:
+        return empq_buf_printf(u, "%.*s/batches?pageSize=100", n, url);
+    case EMPQ_BATCH_OP_CANCEL:
+        return empq_buf_printf(u, "%.*s/batches/%s:cancel", n, url, id);
+    case EMPQ_BATCH_OP_UPLOAD:
+        break;
+    }
+    return EMPQ_EINVAL;
+}
+
 /* Drops the Content-Type header (a multipart upload or a GET sets its own). */
 static void drop_content_type(empq_http_request *r)
 {
@@ -146,32 +199,27 @@ int empq_batchwire_endpoint(const Empq__ModelSpec *m, const char *base_url, cons
         return empq_error_set(err, EMPQ_EINVAL, "model %s: batch %s needs an id of [A-Za-z0-9_.-], got '%.60s'",
                               m->alias, op == EMPQ_BATCH_OP_RESULTS ? "results" : "call", id != NULL ? id : "");
     if (op == EMPQ_BATCH_OP_UPLOAD && k != WIRE_OPENAI)
-        return empq_error_set(err, EMPQ_EINVAL, "model %s: anthropic batches take no file upload", m->alias);
+        return empq_error_set(err, EMPQ_EINVAL, "model %s: %s batches take no file upload", m->alias, m->provider);
     int rc = empq_provider_endpoint(m, base_url, api_key, out, err);
     if (rc != EMPQ_OK)
         return rc;
-    char *base = base_of(out->url, k == WIRE_OPENAI ? "/chat/completions" : "/messages");
-    free(out->url);
-    out->url = NULL;
-    if (base == NULL) {
-        empq_http_request_clear(out);
-        return empq_error_set(err, EMPQ_ENOMEM, "batchwire: out of memory");
-    }
-    const char *coll = k == WIRE_OPENAI ? "batches" : "messages/batches";
     empq_buf u = {0};
-    switch (op) {
-    case EMPQ_BATCH_OP_UPLOAD: rc = empq_buf_printf(&u, "%s/files", base); break;
-    case EMPQ_BATCH_OP_CREATE: rc = empq_buf_printf(&u, "%s/%s", base, coll); break;
-    case EMPQ_BATCH_OP_GET: rc = empq_buf_printf(&u, "%s/%s/%s", base, coll, id); break;
-    case EMPQ_BATCH_OP_LIST: rc = empq_buf_printf(&u, "%s/%s?limit=100", base, coll); break;
-    case EMPQ_BATCH_OP_CANCEL: rc = empq_buf_printf(&u, "%s/%s/%s/cancel", base, coll, id); break;
-    case EMPQ_BATCH_OP_RESULTS:
-        rc = k == WIRE_OPENAI ? empq_buf_printf(&u, "%s/files/%s/content", base, id)
-                              : empq_buf_printf(&u, "%s/%s/%s/results", base, coll, id);
-        break;
+    char *base = NULL;
+    if (k == WIRE_GEMINI) {
+        rc = gemini_url(out->url, op, id, &u);
+    } else {
+        base = base_of(out->url, k == WIRE_OPENAI ? "/chat/completions" : "/messages");
+        rc = base != NULL ? EMPQ_OK : EMPQ_ENOMEM;
     }
+    if (base != NULL)
+        rc = listed_url(k, base, op, id, &u);
     free(base);
+    free(out->url);
     out->url = u.data;
+    if (rc == EMPQ_EINVAL) {
+        empq_http_request_clear(out);
+        return empq_error_set(err, EMPQ_EINVAL, "model %s: no ':generateContent' in the gemini URL", m->alias);
+    }
     if (rc != EMPQ_OK || out->url == NULL) {
         empq_http_request_clear(out);
         return empq_error_set(err, EMPQ_ENOMEM, "batchwire: out of memory");
@@ -222,7 +270,8 @@ int empq_batchwire_line(const Empq__ModelSpec *m, const char *custom_id, const c
     }
     json_t *o = k == WIRE_OPENAI ? json_pack("{s:s, s:s, s:s, s:o}", "custom_id", custom_id, "method", "POST", "url",
                                              "/v1/chat/completions", "body", b)
-                                 : json_pack("{s:s, s:o}", "custom_id", custom_id, "params", b);
+                : k == WIRE_ANTHROPIC ? json_pack("{s:s, s:o}", "custom_id", custom_id, "params", b)
+                                      : json_pack("{s:o, s:{s:s}}", "request", b, "metadata", "key", custom_id);
     return dump(o, k == WIRE_OPENAI ? "\n" : "", line, len, err);
 }
 
@@ -243,8 +292,9 @@ int empq_batchwire_create_body(const Empq__ModelSpec *m, const char *input_file_
                               "metadata", "empq_batch", key);
         return dump(o, "", body, len, err);
     }
-    if (requests == NULL || n == 0)
-        return empq_error_set(err, EMPQ_EINVAL, "model %s: an anthropic batch needs at least one request", m->alias);
+    if (requests == NULL || n == 0 || (k == WIRE_GEMINI && key == NULL))
+        return empq_error_set(err, EMPQ_EINVAL, "model %s: a %s batch needs at least one request%s", m->alias,
+                              m->provider, k == WIRE_GEMINI ? " and its key" : "");
     json_t *arr = json_array();
     for (size_t i = 0; arr != NULL && i < n; i++) {
         json_error_t jerr;
@@ -255,7 +305,52 @@ int empq_batchwire_create_body(const Empq__ModelSpec *m, const char *input_file_
             return empq_error_set(err, EMPQ_EINVAL, "model %s: batch request %zu is not a JSON object", m->alias, i);
         }
     }
-    return dump(arr != NULL ? json_pack("{s:o}", "requests", arr) : NULL, "", body, len, err);
+    json_t *o = arr == NULL           ? NULL
+                : k == WIRE_ANTHROPIC ? json_pack("{s:o}", "requests", arr)
+                                      : json_pack("{s:{s:s, s:{s:{s:o}}}}", "batch", "displayName", key, "inputConfig",
+                                                  "requests", "requests", arr);
+    return dump(o, "", body, len, err);
+}
+
+int empq_batchwire_create_frame(const Empq__ModelSpec *m, const char *key, char **head, char **tail, empq_error *err)
+{
+    wire_kind k = m != NULL ? kind_of(m->provider) : WIRE_NONE;
+    if (k == WIRE_NONE || k == WIRE_OPENAI || head == NULL || tail == NULL)
+        return empq_error_set(err, EMPQ_EINVAL, "model %s: provider %s has no create body of requests",
+                              m != NULL && m->alias != NULL ? m->alias : "?",
+                              m != NULL && m->provider != NULL ? m->provider : "?");
+    *head = *tail = NULL;
+    if (k == WIRE_ANTHROPIC) {
+        *head = empq_strdup("{\"requests\":[");
+        *tail = empq_strdup("]}");
+    } else {
+        if (key == NULL)
+            return empq_error_set(err, EMPQ_EINVAL, "model %s: a gemini batch needs its key", m->alias);
+        /* the body with an empty list (the key escaped as JSON), cut
+         * after its '[' */
+        char *full = NULL;
+        size_t n = 0;
+        json_t *o =
+            json_pack("{s:{s:s, s:{s:{s:[]}}}}", "batch", "displayName", key, "inputConfig", "requests", "requests");
+        int rc = dump(o, "", &full, &n, err);
+        if (rc != EMPQ_OK)
+            return rc;
+        static const char end[] = "]}}}}";
+        if (n > sizeof end && strcmp(full + n - (sizeof end - 1), end) == 0) {
+            full[n - (sizeof end - 1)] = '\0';
+            *head = full;
+            *tail = empq_strdup(end);
+        } else {
+            free(full);
+        }
+    }
+    if (*head == NULL || *tail == NULL) {
+        free(*head);
+        free(*tail);
+        *head = *tail = NULL;
+        return empq_error_set(err, EMPQ_ENOMEM, "batchwire: out of memory");
+    }
+    return EMPQ_OK;
 }
 
 /* ==================== batch objects ==================== */
@@ -305,9 +400,68 @@ static const status_word ANTHROPIC_STATES[] = {
     {NULL, EMPQ_BATCH_OPEN},
 };
 
+/* Gemini's batch states (GenerateContentBatch.state, BATCH_STATE_*; the
+ * SDKs show them as JOB_STATE_*): the word after the prefix. */
+static const status_word GEMINI_STATES[] = {
+    {"PENDING", EMPQ_BATCH_OPEN},  {"RUNNING", EMPQ_BATCH_OPEN},        {"SUCCEEDED", EMPQ_BATCH_ENDED},
+    {"FAILED", EMPQ_BATCH_FAILED}, {"CANCELLED", EMPQ_BATCH_CANCELLED}, {"EXPIRED", EMPQ_BATCH_EXPIRED},
+    {NULL, EMPQ_BATCH_OPEN},
+};
+
+/* An int64 of proto JSON: a string of digits or a number; 0 otherwise. */
+static uint32_t count_of_i64(const json_t *o, const char *k)
+{
+    const json_t *v = json_object_get(o, k);
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        uint32_t x = 0;
+        return read_u32(&s, &x) && *s == '\0' ? x : 0;
+    }
+    return count_of(o, k);
+}
+
+/* A Gemini batch: the long-running Operation {"name": "batches/ID",
+ * "metadata": GenerateContentBatch, "done", "error", "response"} that
+ * create, get and list return; id is ID without "batches/". */
+static int read_gemini(const json_t *o, empq_batch_info *out, empq_error *err)
+{
+    const char *name = json_string_value(json_object_get(o, "name"));
+    const json_t *md = json_object_get(o, "metadata");
+    if (!json_is_object(o) || name == NULL || strncmp(name, "batches/", 8) != 0 || !json_is_object(md))
+        return empq_error_set(err, EMPQ_EPARSE, "batch reply: not a gemini batch operation");
+    snprintf(out->id, sizeof out->id, "%s", name + 8);
+    if (!valid_path_id(out->id))
+        return empq_error_set(err, EMPQ_EPARSE, "batch reply: no valid id");
+    copy_str(out->status, sizeof out->status, md, "state");
+    const char *w = out->status;
+    if (strncmp(w, "BATCH_STATE_", 12) == 0)
+        w += 12;
+    else if (strncmp(w, "JOB_STATE_", 10) == 0)
+        w += 10;
+    const status_word *sw = GEMINI_STATES;
+    for (; sw->word != NULL && strcmp(sw->word, w) != 0; sw++)
+        ;
+    if (sw->word == NULL || w == out->status)
+        return empq_error_set(err, EMPQ_EPARSE, "batch %s: unknown state '%.30s'", out->id, out->status);
+    out->state = sw->state;
+    const json_t *st = json_object_get(md, "batchStats");
+    out->total = count_of_i64(st, "requestCount");
+    out->done_ok = count_of_i64(st, "successfulRequestCount");
+    out->done_failed = count_of_i64(st, "failedRequestCount");
+    copy_str(out->empq_key, sizeof out->empq_key, md, "displayName");
+    out->created_at = rfc3339(json_object_get(md, "createTime"));
+    const json_t *e = json_object_get(o, "error");
+    if (out->state == EMPQ_BATCH_FAILED)
+        snprintf(out->reason, sizeof out->reason, "%s: %s", json_string_value(json_object_get(e, "status")) ?: "FAILED",
+                 json_string_value(json_object_get(e, "message")) ?: "the batch failed");
+    return EMPQ_OK;
+}
+
 static int read_batch(wire_kind k, const json_t *o, empq_batch_info *out, empq_error *err)
 {
     memset(out, 0, sizeof *out);
+    if (k == WIRE_GEMINI)
+        return read_gemini(o, out, err);
     const char *type = json_string_value(json_object_get(o, k == WIRE_OPENAI ? "object" : "type"));
     const char *want = k == WIRE_OPENAI ? "batch" : "message_batch";
     if (!json_is_object(o) || type == NULL || strcmp(type, want) != 0)
@@ -391,13 +545,20 @@ int empq_batchwire_find(const Empq__ModelSpec *m, const char *body, size_t len, 
     json_t *o = load(body, len, "batch list", err);
     if (o == NULL)
         return EMPQ_EPARSE;
-    json_t *data = json_object_get(o, "data");
+    /* Gemini: {"operations": [...], "nextPageToken"}; proto JSON leaves an
+     * empty list out */
+    json_t *data = json_object_get(o, k == WIRE_GEMINI ? "operations" : "data");
+    json_t *none = k == WIRE_GEMINI && data == NULL ? json_array() : NULL;
+    if (none != NULL)
+        data = none;
     if (!json_is_array(data)) {
         json_decref(o);
-        return empq_error_set(err, EMPQ_EPARSE, "batch list: no data array");
+        return empq_error_set(err, EMPQ_EPARSE, "batch list: no %s array", k == WIRE_GEMINI ? "operations" : "data");
     }
-    if (has_more != NULL)
-        *has_more = json_is_true(json_object_get(o, "has_more"));
+    if (has_more != NULL) {
+        const char *tok = json_string_value(json_object_get(o, "nextPageToken"));
+        *has_more = k == WIRE_GEMINI ? tok != NULL && tok[0] != '\0' : json_is_true(json_object_get(o, "has_more"));
+    }
     int rc = EMPQ_ENOTFOUND;
     size_t i;
     json_t *b;
@@ -407,15 +568,16 @@ int empq_batchwire_find(const Empq__ModelSpec *m, const char *body, size_t len, 
         empq_error ignored = {0};
         if (read_batch(k, b, &info, &ignored) != EMPQ_OK)
             continue;
-        int match = k == WIRE_OPENAI ? key != NULL && strcmp(info.empq_key, key) == 0
-                                     : info.created_at >= created_after && info.total == n_requests &&
-                                           !taken_id(info.id, taken, n_taken);
+        int match = k != WIRE_ANTHROPIC ? key != NULL && strcmp(info.empq_key, key) == 0
+                                        : info.created_at >= created_after && info.total == n_requests &&
+                                              !taken_id(info.id, taken, n_taken);
         if (match) {
             *out = info;
             rc = EMPQ_OK;
             break;
         }
     }
+    json_decref(none);
     json_decref(o);
     if (rc == EMPQ_ENOTFOUND)
         empq_error_set(err, EMPQ_ENOTFOUND, "no %s batch in the list matches", m->provider);
@@ -448,8 +610,115 @@ static int embedded(const Empq__ModelSpec *m, long status, const json_t *body, c
     return rc;
 }
 
-int empq_batchwire_result(const Empq__ModelSpec *m, const char *line, size_t len, const char *api_key,
-                          uint64_t now_ms, char *custom_id, empq_provider_result *out, empq_error *err)
+int empq_batchwire_results_lines(const Empq__ModelSpec *m, const char *body, size_t len, char **lines, size_t *n_bytes,
+                                 empq_error *err)
+{
+    wire_kind k = m != NULL ? kind_of(m->provider) : WIRE_NONE;
+    if (k == WIRE_NONE || lines == NULL || n_bytes == NULL)
+        return no_batch(m, err);
+    *lines = NULL;
+    *n_bytes = 0;
+    if (k != WIRE_GEMINI)
+        return EMPQ_OK;
+    json_t *o = load(body, len, "batch results", err);
+    if (o == NULL)
+        return EMPQ_EPARSE;
+    /* GenerateContentBatchOutput: in the operation's metadata.output (what
+     * the SDKs read) or, once done, its response */
+    const json_t *out = json_object_get(json_object_get(o, "metadata"), "output");
+    if (!json_is_object(out))
+        out = json_object_get(o, "response");
+    if (json_object_get(out, "responsesFile") != NULL) {
+        json_decref(o);
+        return empq_error_set(err, EMPQ_EPARSE, "batch results: in a responses file, not inline");
+    }
+    const json_t *arr = json_object_get(json_object_get(out, "inlinedResponses"), "inlinedResponses");
+    if (arr != NULL && !json_is_array(arr)) {
+        json_decref(o);
+        return empq_error_set(err, EMPQ_EPARSE, "batch results: inlinedResponses is not a list");
+    }
+    empq_buf b = {0};
+    int rc = EMPQ_OK;
+    size_t i;
+    const json_t *r;
+    json_array_foreach(arr, i, r)
+    {
+        char *one = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        rc = one != NULL ? empq_buf_append(&b, one, strlen(one)) : EMPQ_ENOMEM;
+        if (rc == EMPQ_OK)
+            rc = empq_buf_append(&b, "\n", 1);
+        free(one);
+        if (rc != EMPQ_OK)
+            break;
+    }
+    json_decref(o);
+    if (rc != EMPQ_OK) {
+        empq_buf_free(&b);
+        return empq_error_set(err, EMPQ_ENOMEM, "batchwire: out of memory");
+    }
+    if (b.data == NULL && empq_buf_append(&b, "", 0) != EMPQ_OK)
+        return empq_error_set(err, EMPQ_ENOMEM, "batchwire: out of memory");
+    *lines = b.data;
+    *n_bytes = b.len;
+    return EMPQ_OK;
+}
+
+/* google.rpc.Code -> the HTTP status the interactive API answers with. */
+static long grpc_http(json_int_t code)
+{
+    static const long map[] = {200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401};
+    return code >= 0 && code < (json_int_t)(sizeof map / sizeof map[0]) ? map[code] : 500;
+}
+
+static const char *grpc_name(json_int_t code)
+{
+    static const char *const names[] = {
+        "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+        "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+        "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+        "DATA_LOSS", "UNAUTHENTICATED"};
+    return code >= 0 && code < (json_int_t)(sizeof names / sizeof names[0]) ? names[code] : "UNKNOWN";
+}
+
+/* One inlined response {"response": GenerateContentResponse | "error":
+ * google.rpc.Status, "metadata": {"key"}}: the response as the interactive
+ * reply; the error as the interactive API's error of the same code. */
+static int gemini_result(const Empq__ModelSpec *m, const json_t *o, const char *cid, const char *api_key,
+                         uint64_t now_ms, empq_provider_result *out, empq_error *err)
+{
+    const json_t *resp = json_object_get(o, "response"), *e = json_object_get(o, "error");
+    if (json_is_object(resp))
+        return embedded(m, 200, resp, NULL, api_key, now_ms, out);
+    if (!json_is_object(e))
+        return empq_error_set(err, EMPQ_EPARSE, "batch result %s: neither response nor error", cid);
+    json_int_t code = json_integer_value(json_object_get(e, "code"));
+    long status = grpc_http(code);
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    json_t *body = json_pack("{s:{s:I, s:s, s:s}}", "error", "code", (json_int_t)status, "message",
+                             msg != NULL ? msg : "", "status", grpc_name(code));
+    if (body == NULL)
+        return empq_error_set(err, EMPQ_ENOMEM, "batchwire: out of memory");
+    int rc = embedded(m, status, body, NULL, api_key, now_ms, out);
+    json_decref(body);
+    return rc;
+}
+
+int empq_batchwire_results_inline(const Empq__ModelSpec *m)
+{
+    return m != NULL && kind_of(m->provider) == WIRE_GEMINI;
+}
+
+void empq_batchwire_unanswered(const empq_batch_info *info, empq_provider_result *out)
+{
+    empq_batch_state s = info != NULL ? info->state : EMPQ_BATCH_ENDED;
+    init_result(out, EMPQ_PROVIDER_RETRYABLE,
+                s == EMPQ_BATCH_EXPIRED                                   ? "batch_expired"
+                : s == EMPQ_BATCH_CANCELLED || s == EMPQ_BATCH_CANCELLING ? "batch_cancelled"
+                                                                          : "batch_no_result");
+}
+
+int empq_batchwire_result(const Empq__ModelSpec *m, const char *line, size_t len, const char *api_key, uint64_t now_ms,
+                          char *custom_id, empq_provider_result *out, empq_error *err)
 {
     wire_kind k = m != NULL ? kind_of(m->provider) : WIRE_NONE;
     if (k == WIRE_NONE || out == NULL || custom_id == NULL)
@@ -459,14 +728,17 @@ int empq_batchwire_result(const Empq__ModelSpec *m, const char *line, size_t len
     json_t *o = load(line, len, "batch result line", err);
     if (o == NULL)
         return EMPQ_EPARSE;
-    const char *cid = json_string_value(json_object_get(o, "custom_id"));
+    const char *cid = json_string_value(k == WIRE_GEMINI ? json_object_get(json_object_get(o, "metadata"), "key")
+                                                         : json_object_get(o, "custom_id"));
     if (!valid_custom_id(cid)) {
         json_decref(o);
         return empq_error_set(err, EMPQ_EPARSE, "batch result line: no valid custom_id");
     }
     snprintf(custom_id, EMPQ_BATCHWIRE_ID_MAX, "%s", cid);
     int rc = EMPQ_OK;
-    if (k == WIRE_OPENAI) {
+    if (k == WIRE_GEMINI) {
+        rc = gemini_result(m, o, cid, api_key, now_ms, out, err);
+    } else if (k == WIRE_OPENAI) {
         const json_t *resp = json_object_get(o, "response");
         const json_t *e = json_object_get(o, "error");
         const char *code = json_string_value(json_object_get(e, "code"));

@@ -50,7 +50,7 @@ typedef struct worker__wbatch {
     wb_phase phase;
     empq_batchrec rec;
     empq_batch_info info;
-    char *payload;    /* the JSONL file (OpenAI) or the create body (Anthropic) */
+    char *payload;    /* the JSONL file (OpenAI) or the create body (Anthropic, Gemini) */
     size_t payload_len;
     char *create;     /* OpenAI create body */
     char *ctl_url;
@@ -63,6 +63,7 @@ typedef struct worker__wbatch {
     int adopted;      /* taken over from a worker that died */
     int cancel;       /* the run was cancelled: the next call is the provider's cancel */
     int cancel_sent;
+    int cancel_inflight; /* the call in flight is the cancel (Gemini's answers no batch) */
     struct worker__wbatch *next;
 } wbatch;
 
@@ -159,6 +160,7 @@ static int cmp_req_job(const void *a, const void *b)
 static void wb_call(worker__engine *e, wbatch *b, empq_batch_op op, const char *id, const char *body, size_t len,
                     int upload)
 {
+    b->cancel_inflight = 0;
     worker__wmodel *wm = &b->run->models[b->model];
     const Empq__ModelSpec *m = wm->spec;
     empq_error err = {0};
@@ -233,6 +235,7 @@ static void wb_call_phase(worker__engine *e, wbatch *b)
             b->cancel_sent = 1;
             EMPQ_INFO("event=batch_cancel batch=%s provider_id=%s reason=run_cancelled", b->rec.key, b->info.id);
             wb_call(e, b, EMPQ_BATCH_OP_CANCEL, b->info.id, NULL, 0, 0);
+            b->cancel_inflight = b->ctl != NULL;
         } else {
             wb_call(e, b, EMPQ_BATCH_OP_GET, b->info.id, NULL, 0, 0);
         }
@@ -314,8 +317,11 @@ static void wb_close(worker__engine *e, wbatch *b)
         b->jobs[i] = b->reqs[i]->job;
     empq_buf pay = {0};
     int openai = wb_is_openai(b);
+    char *head = NULL, *tail = NULL; /* the create body around its requests */
     if (!openai)
-        rc = empq_buf_append(&pay, "{\"requests\":[", 13);
+        rc = empq_batchwire_create_frame(m, b->rec.key, &head, &tail, &err);
+    if (rc == EMPQ_OK && !openai)
+        rc = empq_buf_append(&pay, head, strlen(head));
     for (size_t i = 0; rc == EMPQ_OK && i < b->n; i++) {
         worker__req *r = b->reqs[i];
         char cid[EMPQ_BATCHWIRE_ID_MAX], *line = NULL;
@@ -329,7 +335,9 @@ static void wb_close(worker__engine *e, wbatch *b)
         free(line);
     }
     if (rc == EMPQ_OK && !openai)
-        rc = empq_buf_append(&pay, "]}", 2);
+        rc = empq_buf_append(&pay, tail, strlen(tail));
+    free(head);
+    free(tail);
     if (rc != EMPQ_OK) {
         empq_buf_free(&pay);
         empq_batchrec_finish(e->store, b->rec.key, NULL);
@@ -343,7 +351,7 @@ static void wb_close(worker__engine *e, wbatch *b)
     EMPQ_INFO("event=batch_closed batch=%s model=%s jobs=%zu bytes=%zu", b->rec.key, m->alias, b->n, pay.len);
     b->phase = openai ? WB_UPLOAD : WB_CREATE;
     if (!openai) {
-        /* Anthropic takes the requests in the create call: "uploaded" means
+        /* Anthropic and Gemini take the requests in the create call: "uploaded" means
          * ready to create, with the time the create starts */
         char ms[24];
         snprintf(ms, sizeof ms, "%llu", (unsigned long long)empq_now_ms());
@@ -415,13 +423,44 @@ static worker__req *wb_take(wbatch *b, const char *cid)
     return r;
 }
 
-/* Reads a results body into the jobs' outcomes. */
+/* Job request r of b gets result pres (raw: its result line, may be NULL):
+ * on_failure interactive sends a retryable one again at once, alone;
+ * anything else is read as an interactive reply would be. */
+static void wb_outcome(worker__engine *e, wbatch *b, worker__req *r, empq_provider_result *pres, const char *raw,
+                       size_t raw_len)
+{
+    const Empq__ModelSpec *m = wb_spec(b);
+    int fail_dead = m->batch->on_failure != NULL && strcmp(m->batch->on_failure, "dead") == 0;
+    int interactive = m->batch->on_failure != NULL && strcmp(m->batch->on_failure, "interactive") == 0;
+    if (interactive && pres->cls == EMPQ_PROVIDER_RETRYABLE && r->body != NULL && !e->stopping) {
+        EMPQ_DEBUG("event=batch_retry_interactive batch=%s job=%u reason=\"%s\"", b->rec.key, r->job,
+                   pres->reason);
+        empq_provider_result_clear(pres);
+        r->batch = NULL;
+        worker__dispatch(e, r);
+    } else {
+        worker__complete_read(e, r, pres, raw, raw_len, fail_dead);
+    }
+}
+
+/* Reads a results body into the jobs' outcomes (a Gemini body holds them
+ * in the batch object: empq_batchwire_results_lines makes them lines). */
 static void wb_results(worker__engine *e, wbatch *b, const char *body, size_t len)
 {
     worker__wmodel *wm = &b->run->models[b->model];
     const Empq__ModelSpec *m = wm->spec;
-    int fail_dead = m->batch->on_failure != NULL && strcmp(m->batch->on_failure, "dead") == 0;
-    int interactive = m->batch->on_failure != NULL && strcmp(m->batch->on_failure, "interactive") == 0;
+    char *lines = NULL;
+    size_t n_lines = 0;
+    empq_error lerr = {0};
+    if (empq_batchwire_results_lines(m, body, len, &lines, &n_lines, &lerr) != EMPQ_OK) {
+        EMPQ_WARN_LIMITED("batch_lines", "event=batch_results_unreadable batch=%s error=\"%s\"", b->rec.key,
+                          lerr.msg);
+        return;
+    }
+    if (lines != NULL) {
+        body = lines;
+        len = n_lines;
+    }
     const char *p = body, *end = body + len;
     size_t bad = 0;
     while (p < end) {
@@ -433,16 +472,8 @@ static void wb_results(worker__engine *e, wbatch *b, const char *body, size_t le
             empq_error err = {0};
             int rc = empq_batchwire_result(m, p, n, wm->api_key, empq_now_ms(), cid, &pres, &err);
             worker__req *r = rc == EMPQ_OK ? wb_take(b, cid) : NULL;
-            if (r != NULL && interactive && pres.cls == EMPQ_PROVIDER_RETRYABLE && r->body != NULL &&
-                !e->stopping) {
-                /* on_failure: interactive: the same request at once, alone */
-                EMPQ_DEBUG("event=batch_retry_interactive batch=%s job=%u reason=\"%s\"", b->rec.key, r->job,
-                           pres.reason);
-                empq_provider_result_clear(&pres);
-                r->batch = NULL;
-                worker__dispatch(e, r);
-            } else if (r != NULL)
-                worker__complete_read(e, r, &pres, p, n, fail_dead);
+            if (r != NULL)
+                wb_outcome(e, b, r, &pres, p, n);
             else {
                 bad++;
                 empq_provider_result_clear(&pres);
@@ -450,6 +481,7 @@ static void wb_results(worker__engine *e, wbatch *b, const char *body, size_t le
         }
         p += n + 1;
     }
+    free(lines);
     if (bad > 0)
         EMPQ_WARN_LIMITED("batch_lines", "event=batch_result_lines_skipped batch=%s lines=%zu", b->rec.key, bad);
 }
@@ -480,6 +512,18 @@ static void wb_next_download(worker__engine *e, wbatch *b)
         wb_call_phase(e, b);
         return;
     }
+    /* an expired or cancelled batch's requests without a result line (a
+     * Gemini batch lists none for them) are expired or cancelled requests */
+    if (b->info.state == EMPQ_BATCH_EXPIRED || b->info.state == EMPQ_BATCH_CANCELLED)
+        for (size_t i = 0; i < b->n; i++) {
+            worker__req *r = b->reqs[i];
+            if (r == NULL)
+                continue;
+            b->reqs[i] = NULL;
+            empq_provider_result pres;
+            empq_batchwire_unanswered(&b->info, &pres);
+            wb_outcome(e, b, r, &pres, NULL, 0);
+        }
     wb_done(e, b, "batch: no result line for this request");
 }
 
@@ -602,12 +646,30 @@ void worker__batch_call_done(worker__engine *e, worker__req *r)
         return;
     }
     case WB_POLL: {
-        int rc = empq_batchwire_parse_batch(m, body.data, body.len, &b->info, &err);
+        empq_batch_info got; /* b->info keeps the batch's id when the reply is no batch */
+        int rc = empq_batchwire_parse_batch(m, body.data, body.len, &got, &err);
+        int was_cancel = b->cancel_inflight;
+        b->cancel_inflight = 0;
+        /* a batch whose results come with it (Gemini): the reply that shows
+         * its end is read as its results, not fetched again */
+        empq_buf kept = {0};
+        if (rc == EMPQ_OK && (got.state == EMPQ_BATCH_ENDED || got.state == EMPQ_BATCH_EXPIRED ||
+                              got.state == EMPQ_BATCH_CANCELLED) &&
+            empq_batchwire_results_inline(m)) {
+            kept = r->resp;
+            memset(&r->resp, 0, sizeof r->resp);
+        }
         worker__req_recycle(e, r);
+        if (rc != EMPQ_OK && was_cancel) { /* a cancel that answers no batch (Gemini's {}): look now */
+            b->due = 1;
+            b->next_at = now;
+            return;
+        }
         if (rc != EMPQ_OK) {
             wb_call_failed(e, b, status, NULL, 0);
             return;
         }
+        b->info = got;
         b->failures = 0;
         empq_batchrec_claim(e->store, b->rec.key, e->opt.worker_id, owner_ttl(m), NULL);
         empq_batchrec_note(e->store, b->rec.key, b->info.status, b->info.total, b->info.done_ok,
@@ -646,6 +708,11 @@ void worker__batch_call_done(worker__engine *e, worker__req *r)
             snprintf(why, sizeof why, "batch failed: %s", b->info.reason);
             wb_done(e, b, why);
             return;
+        }
+        if (kept.data != NULL) {
+            b->phase = WB_OUTPUT;
+            wb_results(e, b, kept.data, kept.len);
+            empq_buf_free(&kept);
         }
         wb_next_download(e, b);
         return;

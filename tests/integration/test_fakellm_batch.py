@@ -1,9 +1,10 @@
 """empq-fakellm's batch endpoints held to the providers' official SDKs and
 OpenAI's published OpenAPI document.
 
-The pinned `openai` and `@anthropic-ai/sdk` from npm (the pins and the npm
-install of test_fakellm_sdks.py, into BUILD/fakellm-sdks) run
-tests/integration/sdk/batch_openai.mjs and batch_anthropic.mjs against two
+The pinned `openai`, `@anthropic-ai/sdk` and `@google/genai` from npm (the
+pins and the npm install of test_fakellm_sdks.py, into BUILD/fakellm-sdks)
+run tests/integration/sdk/batch_openai.mjs, batch_anthropic.mjs and
+batch_genai.mjs against two
 empq-fakellm processes on free ports: A (--batch-delay-ms 1500: a batch is
 seen in progress, and a cancel lands before its requests ran) and B
 (--batch-delay-ms 200 --batch-fail 0.5: injected per-request failures).
@@ -24,6 +25,11 @@ The scripts only record what the SDKs returned; every check is here:
 - Anthropic: messages.batches.create, retrieve until ended, results() (the
   SDK follows results_url and decodes the JSONL), list, cancel, an errored
   request, injected failures, and the answers equal to messages.create's.
+- Gemini: batches.create with inlined requests, batches.get until
+  JOB_STATE_SUCCEEDED, the inlined responses as the SDK types them (its
+  text getter, the error Status of an invalid request, the metadata back),
+  batches.list, a cancel midway, injected INTERNAL errors, and the answers
+  equal to models.generateContent's.
 - The Batch and OpenAIFile objects the SDK received, and the list and error
   bodies fetched directly, validate against the `/batches` and `/files`
   schemas of ../shared/providers/openai-openapi-subset.json
@@ -456,6 +462,72 @@ def test_anthropic_sdk_batches():
     assert sa["openai"]["batches_created"] == 0 and sb["anthropic"]["requests_failed"] == len(errored), sb
 
 
+# --------------------------------------------------------------------------
+# Gemini
+# --------------------------------------------------------------------------
+
+def gemini_requests():
+    prompts = ["I failed my driving test again.", "My best friend moved away.", "I got the job!",
+               "I cannot sleep before my exam.", "My dog is sick."]
+    reqs = [{"contents": p, "config": {"maxOutputTokens": 120}, "metadata": {"key": f"job-{i}"}}
+            for i, p in enumerate(prompts)]
+    # a request generateContent refuses: its error Status in the batch
+    reqs.append({"contents": "hello", "config": {"temperature": 5}, "metadata": {"key": "job-bad"}})
+    return reqs
+
+
+def test_genai_sdk_batches():
+    reqs = gemini_requests()
+    rep, sa, sb, base, _ = run_script("batch_genai.mjs", "@google/genai", reqs)
+    v = ok(rep, "batch")
+    cr = v["created"]
+    assert cr["state"] == "JOB_STATE_PENDING" and cr["displayName"] == "sdk-batch", cr
+    assert cr["name"].startswith("batches/") and cr["model"] == "models/fake-warm", cr
+    order = ["JOB_STATE_PENDING", "JOB_STATE_RUNNING", "JOB_STATE_SUCCEEDED"]
+    assert v["seen"][-1] == "JOB_STATE_SUCCEEDED" and in_order(v["seen"], order), v["seen"]
+    assert "JOB_STATE_RUNNING" in v["seen"], v["seen"]  # --batch-delay-ms 1500: seen running
+    assert v["job"]["endTime"] and v["job"]["displayName"] == "sdk-batch", v["job"]
+    res = v["responses"]
+    assert [r["metadata"] for r in res] == [r["metadata"] for r in reqs], res  # request order, metadata back
+    for r in res:
+        if r["metadata"]["key"] == "job-bad":
+            assert r["text"] is None and r["error"]["code"] == 3, r  # INVALID_ARGUMENT
+            assert "temperature" in r["error"]["message"], r
+        else:
+            assert r["error"] is None and r["text"] and r["finish"] == "STOP", r
+    assert cr["name"] in [x["name"] for x in v["listed"]], v["listed"]
+    sent = [(s["method"], s["path"], s["headers"].get("x-goog-api-key")) for s in rep["cases"]["batch"]["requests"]]
+    assert any(mth == "POST" and p.endswith("/models/fake-warm:batchGenerateContent") for mth, p, _ in sent), sent
+    assert any(mth == "GET" and p.endswith("/" + cr["name"]) for mth, p, _ in sent), sent
+    assert all(k == KEY for _, _, k in sent), sent
+
+    inter = ok(rep, "interactive")
+    assert res[0]["text"] == inter["text"] and res[0]["usage"] == inter["usage"], (res[0], inter)
+
+    c = ok(rep, "cancel")
+    assert c["seen"][-1] == "JOB_STATE_CANCELLED" and c["state"] == "JOB_STATE_CANCELLED", c
+    answered = [r for r in c["responses"] if r["text"]]
+    assert 1 <= len(c["responses"]) < 6 and len(answered) == len(c["responses"]), c["responses"]
+    print(f"   gemini cancel: {6 - len(c['responses'])} of 6 left without a response", flush=True)
+
+    f = ok(rep, "injected_failures")
+    internal = [r for r in f["responses"] if r["error"] and r["error"]["code"] == 13]
+    failed = [r for r in f["responses"] if r["error"]]
+    assert all(r in internal or r["metadata"]["key"] == "job-bad" for r in failed), failed
+    assert len(internal) >= 1 and len(failed) < 6 and len(f["responses"]) == 6, f["responses"]
+    print(f"   gemini --batch-fail 0.5: {len(internal)} of 6 requests got the injected INTERNAL", flush=True)
+
+    e = err(rep, "unknown_batch", "ApiError", 404)
+    assert "not found" in e["message"].lower(), e
+
+    g = sa["gemini"]
+    assert g["batches_created"] == 2 and g["cancels"] == 1 and g["batch_lists"] == 1 and g["open"] == 0, g
+    assert g["results_downloads"] >= 2 and g["requests_succeeded"] == 5 + len(answered), g
+    assert sa["openai"]["batches_created"] == 0 and sa["anthropic"]["batches_created"] == 0, sa
+    assert sb["gemini"]["requests_failed"] == len(failed), sb
+
+
 if __name__ == "__main__":
     # the schema test last: its skip (no document, no jsonschema) ends the run
-    main(test_http_without_sdks, test_openai_sdk_batches, test_anthropic_sdk_batches, test_openai_openapi)
+    main(test_http_without_sdks, test_openai_sdk_batches, test_anthropic_sdk_batches, test_genai_sdk_batches,
+         test_openai_openapi)

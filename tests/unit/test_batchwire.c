@@ -1,6 +1,7 @@
 /* test_batchwire.c: the batch APIs' exact request bytes and the readings of
  * batch objects, lists and result lines (OpenAI Batch API, Anthropic
- * Message Batches), in the formats the providers document. */
+ * Message Batches, Gemini Batch Mode with inline requests), in the formats
+ * the providers document. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,7 +39,7 @@ static void test_custom_ids(void)
     CHECK_INT(empq_batchwire_parse_custom_id("request-1", &j, &a), EMPQ_EPARSE);
     CHECK_INT(empq_batchwire_parse_custom_id(NULL, &j, &a), EMPQ_EPARSE);
     CHECK(empq_batchwire_supported("openai") && empq_batchwire_supported("anthropic"));
-    CHECK(!empq_batchwire_supported("gemini") && !empq_batchwire_supported("openai-compatible"));
+    CHECK(empq_batchwire_supported("gemini") && !empq_batchwire_supported("openai-compatible"));
     CHECK(!empq_batchwire_supported(NULL));
 }
 
@@ -89,9 +90,9 @@ static void test_endpoints(void)
     empq_http_request_clear(&r);
     CHECK_INT(empq_batchwire_endpoint(&spec, NULL, KEY, EMPQ_BATCH_OP_UPLOAD, NULL, &r, &err), EMPQ_EINVAL);
 
-    reset_spec("gemini", NULL);
+    reset_spec("openai-compatible", "http://127.0.0.1:9/v1");
     CHECK_INT(empq_batchwire_endpoint(&spec, NULL, KEY, EMPQ_BATCH_OP_CREATE, NULL, &r, &err), EMPQ_EINVAL);
-    CHECK_CONTAINS(err.msg, "provider gemini has no batch mode");
+    CHECK_CONTAINS(err.msg, "provider openai-compatible has no batch mode");
 }
 
 static void test_lines_and_create(void)
@@ -286,11 +287,13 @@ static void test_anthropic_results(void)
     char cid[EMPQ_BATCHWIRE_ID_MAX];
     empq_provider_result r;
     reset_spec("anthropic", NULL);
-    result("{\"custom_id\":\"j1-a1\",\"result\":{\"type\":\"succeeded\",\"message\":{\"id\":\"msg_014VwiXbi91y3JMjcpyGBHX5\","
-           "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-3-5-sonnet-20240620\",\"content\":[{\"type\":"
-           "\"text\",\"text\":\"Hello again!\"}],\"stop_reason\":\"end_turn\",\"stop_sequence\":null,\"usage\":"
-           "{\"input_tokens\":11,\"output_tokens\":36}}}}",
-           EMPQ_OK, cid, &r);
+    result(
+        "{\"custom_id\":\"j1-a1\",\"result\":{\"type\":\"succeeded\",\"message\":{\"id\":\"msg_"
+        "014VwiXbi91y3JMjcpyGBHX5\","
+        "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-3-5-sonnet-20240620\",\"content\":[{\"type\":"
+        "\"text\",\"text\":\"Hello again!\"}],\"stop_reason\":\"end_turn\",\"stop_sequence\":null,\"usage\":"
+        "{\"input_tokens\":11,\"output_tokens\":36}}}}",
+        EMPQ_OK, cid, &r);
     CHECK_STR(cid, "j1-a1");
     CHECK_INT(r.cls, EMPQ_PROVIDER_SUCCESS);
     CHECK_STR(r.gen.text, "Hello again!");
@@ -322,6 +325,264 @@ static void test_anthropic_results(void)
     empq_provider_result_clear(&r);
 }
 
+/* ==================== Gemini ==================== */
+
+/* A finished batch as GET batches/{id} answers it: the Operation, its
+ * metadata the GenerateContentBatch with the inlined responses (int64
+ * counts as strings, as proto JSON writes them). */
+#define GEMINI_DONE                                                                                                    \
+    "{\"name\":\"batches/123456abcd\",\"metadata\":{\"@type\":\"type.googleapis.com/google.ai.generativelanguage."     \
+    "v1main.GenerateContentBatch\",\"model\":\"models/gemini-2.5-flash\",\"displayName\":\"r1:m0:b3\","                \
+    "\"createTime\":\"2025-07-10T12:00:00.123456Z\",\"updateTime\":\"2025-07-10T12:05:00Z\",\"endTime\":"              \
+    "\"2025-07-10T12:05:00Z\",\"batchStats\":{\"requestCount\":\"3\",\"successfulRequestCount\":\"2\","                \
+    "\"failedRequestCount\":\"1\"},\"state\":\"BATCH_STATE_SUCCEEDED\",\"output\":{\"inlinedResponses\":"              \
+    "{\"inlinedResponses\":[{\"response\":{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"That sounds "          \
+    "hard.\"}],\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":"                         \
+    "{\"promptTokenCount\":12,\"candidatesTokenCount\":4,\"totalTokenCount\":16},\"modelVersion\":"                    \
+    "\"gemini-2.5-flash\",\"responseId\":\"r-1\"},\"metadata\":{\"key\":\"j1-a1\"}},{\"error\":{\"code\":3,"           \
+    "\"message\":\"Request contains an invalid argument.\"},\"metadata\":{\"key\":\"j2-a1\"}},{\"response\":"          \
+    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Congratulations!\"}],\"role\":\"model\"},"                  \
+    "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":9,\"candidatesTokenCount\":2}},"              \
+    "\"metadata\":{\"key\":\"j3-a2\"}}]}}},\"done\":true,\"response\":{\"@type\":\"type.googleapis.com/google."        \
+    "ai.generativelanguage.v1main.GenerateContentBatchOutput\"}}"
+
+static void test_gemini_endpoints(void)
+{
+    empq_http_request r = {0};
+    empq_error err = {0};
+    reset_spec("gemini", "http://127.0.0.1:9/v1beta");
+    spec.model = "gemini-2.5-flash";
+    CHECK_INT(empq_batchwire_endpoint(&spec, NULL, KEY, EMPQ_BATCH_OP_CREATE, NULL, &r, &err), EMPQ_OK);
+    CHECK_STR(r.method, "POST");
+    CHECK_STR(r.url, "http://127.0.0.1:9/v1beta/models/gemini-2.5-flash:batchGenerateContent");
+    CHECK_INT(r.n_headers, 2);
+    CHECK_STR(r.headers[0], "Content-Type: application/json");
+    CHECK_STR(r.headers[1], "x-goog-api-key: " KEY);
+    empq_http_request_clear(&r);
+    CHECK_INT(empq_batchwire_endpoint(&spec, NULL, KEY, EMPQ_BATCH_OP_GET, "123456abcd", &r, &err), EMPQ_OK);
+    CHECK_STR(r.method, "GET");
+    CHECK_STR(r.url, "http://127.0.0.1:9/v1beta/batches/123456abcd");
+    CHECK_INT(r.n_headers, 1);
+    CHECK_STR(r.headers[0], "x-goog-api-key: " KEY);
+    empq_http_request_clear(&r);
+    /* the results are the finished batch's own GET */
+    CHECK_INT(empq_batchwire_endpoint(&spec, NULL, KEY, EMPQ_BATCH_OP_RESULTS, "123456abcd", &r, &err), EMPQ_OK);
+    CHECK_STR(r.method, "GET");
+    CHECK_STR(r.url, "http://127.0.0.1:9/v1beta/batches/123456abcd");
+    empq_http_request_clear(&r);
+    CHECK_INT(empq_batchwire_endpoint(&spec, NULL, KEY, EMPQ_BATCH_OP_LIST, NULL, &r, &err), EMPQ_OK);
+    CHECK_STR(r.url, "http://127.0.0.1:9/v1beta/batches?pageSize=100");
+    empq_http_request_clear(&r);
+    CHECK_INT(empq_batchwire_endpoint(&spec, NULL, KEY, EMPQ_BATCH_OP_CANCEL, "123456abcd", &r, &err), EMPQ_OK);
+    CHECK_STR(r.method, "POST");
+    CHECK_STR(r.url, "http://127.0.0.1:9/v1beta/batches/123456abcd:cancel");
+    empq_http_request_clear(&r);
+    CHECK_INT(empq_batchwire_endpoint(&spec, NULL, KEY, EMPQ_BATCH_OP_UPLOAD, NULL, &r, &err), EMPQ_EINVAL);
+    CHECK_CONTAINS(err.msg, "gemini batches take no file upload");
+    CHECK_INT(empq_batchwire_endpoint(&spec, NULL, KEY, EMPQ_BATCH_OP_GET, "batches/1", &r, &err), EMPQ_EINVAL);
+    /* the default base and a "models/" name */
+    reset_spec("gemini", NULL);
+    spec.model = "models/gemini-2.5-pro";
+    CHECK_INT(empq_batchwire_endpoint(&spec, NULL, NULL, EMPQ_BATCH_OP_CREATE, NULL, &r, &err), EMPQ_OK);
+    CHECK_STR(r.url, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-pro:batchGenerateContent");
+    CHECK_INT(r.n_headers, 1);
+    empq_http_request_clear(&r);
+}
+
+static void test_gemini_lines_and_create(void)
+{
+    empq_error err = {0};
+    char *line = NULL, *body = NULL, *head = NULL, *tail = NULL;
+    size_t len = 0;
+    reset_spec("gemini", NULL);
+    const char *req = "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],\"generationConfig\":"
+                      "{\"maxOutputTokens\":100}}";
+    CHECK_INT(empq_batchwire_line(&spec, "j7-a1", req, strlen(req), &line, &len, &err), EMPQ_OK);
+    CHECK_STR(line, "{\"request\":{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],"
+                    "\"generationConfig\":{\"maxOutputTokens\":100}},\"metadata\":{\"key\":\"j7-a1\"}}");
+    CHECK(len == strlen(line));
+    char *reqs[] = {line, line};
+    CHECK_INT(empq_batchwire_create_body(&spec, NULL, "r1:m0:b3", NULL, reqs, 2, &body, &len, &err), EMPQ_OK);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "{\"batch\":{\"displayName\":\"r1:m0:b3\",\"inputConfig\":{\"requests\":{\"requests\":[%s,%s]}}}}", line,
+             line);
+    CHECK_STR(body, want);
+    /* the frame around the requests makes the same bytes */
+    CHECK_INT(empq_batchwire_create_frame(&spec, "r1:m0:b3", &head, &tail, &err), EMPQ_OK);
+    char joined[1024];
+    snprintf(joined, sizeof joined, "%s%s,%s%s", head, line, line, tail);
+    CHECK_STR(joined, want);
+    free(head);
+    free(tail);
+    free(body);
+    /* a key that needs escaping stays one JSON string */
+    CHECK_INT(empq_batchwire_create_frame(&spec, "a\"]}}}}", &head, &tail, &err), EMPQ_OK);
+    CHECK_STR(head, "{\"batch\":{\"displayName\":\"a\\\"]}}}}\",\"inputConfig\":{\"requests\":{\"requests\":[");
+    CHECK_STR(tail, "]}}}}");
+    free(head);
+    free(tail);
+    CHECK_INT(empq_batchwire_create_body(&spec, NULL, NULL, NULL, reqs, 2, &body, &len, &err), EMPQ_EINVAL);
+    CHECK_CONTAINS(err.msg, "its key");
+    free(line);
+    /* anthropic's frame; openai has none */
+    reset_spec("anthropic", NULL);
+    CHECK_INT(empq_batchwire_create_frame(&spec, NULL, &head, &tail, &err), EMPQ_OK);
+    CHECK_STR(head, "{\"requests\":[");
+    CHECK_STR(tail, "]}");
+    free(head);
+    free(tail);
+    reset_spec("openai", NULL);
+    CHECK_INT(empq_batchwire_create_frame(&spec, "k", &head, &tail, &err), EMPQ_EINVAL);
+}
+
+static void test_gemini_batches(void)
+{
+    empq_error err = {0};
+    empq_batch_info b;
+    int more = 0;
+    reset_spec("gemini", NULL);
+    CHECK_INT(empq_batchwire_parse_batch(&spec, GEMINI_DONE, strlen(GEMINI_DONE), &b, &err), EMPQ_OK);
+    CHECK_INT(b.state, EMPQ_BATCH_ENDED);
+    CHECK_STR(b.id, "123456abcd");
+    CHECK_STR(b.status, "BATCH_STATE_SUCCEEDED");
+    CHECK(b.total == 3 && b.done_ok == 2 && b.done_failed == 1);
+    CHECK_STR(b.empq_key, "r1:m0:b3");
+    CHECK(b.created_at == 1752148800);
+    /* the create reply: pending, no stats yet; the SDK's JOB_STATE_ names too */
+    const char *pending = "{\"name\":\"batches/x1\",\"metadata\":{\"displayName\":\"k\",\"state\":"
+                          "\"BATCH_STATE_PENDING\"}}";
+    CHECK_INT(empq_batchwire_parse_batch(&spec, pending, strlen(pending), &b, &err), EMPQ_OK);
+    CHECK_INT(b.state, EMPQ_BATCH_OPEN);
+    CHECK(b.total == 0);
+    static const struct {
+        const char *state;
+        empq_batch_state want;
+    } states[] = {{"BATCH_STATE_RUNNING", EMPQ_BATCH_OPEN},        {"JOB_STATE_RUNNING", EMPQ_BATCH_OPEN},
+                  {"BATCH_STATE_CANCELLED", EMPQ_BATCH_CANCELLED}, {"BATCH_STATE_EXPIRED", EMPQ_BATCH_EXPIRED},
+                  {"JOB_STATE_SUCCEEDED", EMPQ_BATCH_ENDED},       {"BATCH_STATE_FAILED", EMPQ_BATCH_FAILED}};
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
+        char o[512];
+        snprintf(o, sizeof o,
+                 "{\"name\":\"batches/x1\",\"metadata\":{\"state\":\"%s\",\"batchStats\":{\"requestCount\":7}},"
+                 "\"done\":true,\"error\":{\"code\":3,\"message\":\"bad input\",\"status\":\"INVALID_ARGUMENT\"}}",
+                 states[i].state);
+        CHECK_INT(empq_batchwire_parse_batch(&spec, o, strlen(o), &b, &err), EMPQ_OK);
+        CHECK_INT(b.state, states[i].want);
+        CHECK(b.total == 7);
+        if (b.state == EMPQ_BATCH_FAILED)
+            CHECK_STR(b.reason, "INVALID_ARGUMENT: bad input");
+    }
+    const char *odd = "{\"name\":\"batches/x1\",\"metadata\":{\"state\":\"BATCH_STATE_PAUSED\"}}";
+    CHECK_INT(empq_batchwire_parse_batch(&spec, odd, strlen(odd), &b, &err), EMPQ_EPARSE);
+    CHECK_CONTAINS(err.msg, "unknown state 'BATCH_STATE_PAUSED'");
+    const char *other = "{\"name\":\"operations/x1\",\"metadata\":{\"state\":\"BATCH_STATE_RUNNING\"}}";
+    CHECK_INT(empq_batchwire_parse_batch(&spec, other, strlen(other), &b, &err), EMPQ_EPARSE);
+    CHECK_INT(empq_batchwire_parse_batch(&spec, "{}", 2, &b, &err), EMPQ_EPARSE);
+
+    /* a lost create found again by its displayName */
+    char list[8192];
+    snprintf(list, sizeof list, "{\"operations\":[%s,%s],\"nextPageToken\":\"tok2\"}", pending, GEMINI_DONE);
+    CHECK_INT(empq_batchwire_find(&spec, list, strlen(list), "r1:m0:b3", 0, 0, NULL, 0, &b, &more, &err), EMPQ_OK);
+    CHECK_STR(b.id, "123456abcd");
+    CHECK(more == 1);
+    CHECK_INT(empq_batchwire_find(&spec, list, strlen(list), "r1:m0:b9", 0, 0, NULL, 0, &b, &more, &err),
+              EMPQ_ENOTFOUND);
+    /* no batches: proto JSON leaves the empty list out */
+    CHECK_INT(empq_batchwire_find(&spec, "{}", 2, "r1:m0:b3", 0, 0, NULL, 0, &b, &more, &err), EMPQ_ENOTFOUND);
+    CHECK(more == 0);
+    CHECK_INT(empq_batchwire_find(&spec, "{\"operations\":{}}", 17, "k", 0, 0, NULL, 0, &b, &more, &err), EMPQ_EPARSE);
+}
+
+static void test_gemini_results(void)
+{
+    empq_error err = {0};
+    char *lines = NULL, cid[EMPQ_BATCHWIRE_ID_MAX];
+    size_t n = 0;
+    empq_provider_result r;
+    reset_spec("gemini", NULL);
+    spec.model = "gemini-2.5-flash";
+    CHECK_INT(empq_batchwire_results_lines(&spec, GEMINI_DONE, strlen(GEMINI_DONE), &lines, &n, &err), EMPQ_OK);
+    CHECK(lines != NULL && n == strlen(lines));
+    /* one line per inlined response, in order */
+    const char *p = lines;
+    const char *want_cid[] = {"j1-a1", "j2-a1", "j3-a2"};
+    for (int i = 0; i < 3; i++) {
+        const char *nl = strchr(p, '\n');
+        CHECK(nl != NULL);
+        if (nl == NULL)
+            break;
+        CHECK_INT(empq_batchwire_result(&spec, p, (size_t)(nl - p), KEY, NOW, cid, &r, &err), EMPQ_OK);
+        CHECK_STR(cid, want_cid[i]);
+        if (i == 0) {
+            CHECK_INT(r.cls, EMPQ_PROVIDER_SUCCESS);
+            CHECK_STR(r.gen.text, "That sounds hard.");
+            CHECK_INT(r.gen.tokens_in, 12);
+            CHECK_INT(r.gen.tokens_out, 4);
+        } else if (i == 1) {
+            /* INVALID_ARGUMENT: the interactive 400, not retried */
+            CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+            CHECK_CONTAINS(r.reason, "invalid argument");
+        } else {
+            CHECK_INT(r.cls, EMPQ_PROVIDER_SUCCESS);
+            CHECK_STR(r.gen.text, "Congratulations!");
+        }
+        empq_provider_result_clear(&r);
+        p = nl + 1;
+    }
+    CHECK(*p == '\0');
+    free(lines);
+
+    /* INTERNAL and UNAVAILABLE pass later: retryable */
+    const char *internal = "{\"error\":{\"code\":13,\"message\":\"Internal error encountered.\"},\"metadata\":"
+                           "{\"key\":\"j4-a1\"}}";
+    CHECK_INT(empq_batchwire_result(&spec, internal, strlen(internal), KEY, NOW, cid, &r, &err), EMPQ_OK);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_RETRYABLE);
+    CHECK_CONTAINS(r.reason, "Internal error encountered.");
+    empq_provider_result_clear(&r);
+    const char *nokey = "{\"response\":{\"candidates\":[]},\"metadata\":{}}";
+    CHECK_INT(empq_batchwire_result(&spec, nokey, strlen(nokey), KEY, NOW, cid, &r, &err), EMPQ_EPARSE);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_PERMANENT);
+    empq_provider_result_clear(&r);
+    const char *neither = "{\"metadata\":{\"key\":\"j5-a1\"}}";
+    CHECK_INT(empq_batchwire_result(&spec, neither, strlen(neither), KEY, NOW, cid, &r, &err), EMPQ_EPARSE);
+    CHECK_CONTAINS(err.msg, "neither response nor error");
+    empq_provider_result_clear(&r);
+
+    /* a running or expired batch has no output: no lines */
+    const char *expired = "{\"name\":\"batches/x1\",\"metadata\":{\"state\":\"BATCH_STATE_EXPIRED\"},\"done\":true}";
+    CHECK_INT(empq_batchwire_results_lines(&spec, expired, strlen(expired), &lines, &n, &err), EMPQ_OK);
+    CHECK(lines != NULL && n == 0);
+    free(lines);
+    const char *file = "{\"name\":\"batches/x1\",\"metadata\":{\"output\":{\"responsesFile\":\"files/abc\"}}}";
+    CHECK_INT(empq_batchwire_results_lines(&spec, file, strlen(file), &lines, &n, &err), EMPQ_EPARSE);
+    CHECK_CONTAINS(err.msg, "responses file");
+    /* the other providers' result bodies are their lines already */
+    reset_spec("anthropic", NULL);
+    CHECK_INT(empq_batchwire_results_lines(&spec, "x\n", 2, &lines, &n, &err), EMPQ_OK);
+    CHECK(lines == NULL && n == 0);
+
+    CHECK(!empq_batchwire_results_inline(&spec) && !empq_batchwire_results_inline(NULL));
+    spec.provider = "gemini";
+    CHECK(empq_batchwire_results_inline(&spec));
+
+    /* a request left without result: retried as its batch's end says */
+    empq_batch_info info;
+    memset(&info, 0, sizeof info);
+    info.state = EMPQ_BATCH_EXPIRED;
+    empq_batchwire_unanswered(&info, &r);
+    CHECK_INT(r.cls, EMPQ_PROVIDER_RETRYABLE);
+    CHECK_STR(r.reason, "batch_expired");
+    empq_provider_result_clear(&r);
+    info.state = EMPQ_BATCH_CANCELLED;
+    empq_batchwire_unanswered(&info, &r);
+    CHECK_STR(r.reason, "batch_cancelled");
+    empq_provider_result_clear(&r);
+    empq_batchwire_unanswered(NULL, &r);
+    CHECK_STR(r.reason, "batch_no_result");
+    empq_provider_result_clear(&r);
+}
+
 static void test_cost(void)
 {
     reset_spec("openai", NULL);
@@ -342,6 +603,8 @@ static void test_cost(void)
     spec.mode = "batch";
     CHECK(empq_batchwire_mode(&spec));
     spec.provider = "gemini";
+    CHECK(empq_batchwire_mode(&spec));
+    spec.provider = "openai-compatible";
     CHECK(!empq_batchwire_mode(&spec));
     CHECK(!empq_batchwire_mode(NULL));
 }
@@ -355,6 +618,10 @@ int main(void)
     RUN(test_find);
     RUN(test_openai_results);
     RUN(test_anthropic_results);
+    RUN(test_gemini_endpoints);
+    RUN(test_gemini_lines_and_create);
+    RUN(test_gemini_batches);
+    RUN(test_gemini_results);
     RUN(test_cost);
     CHECK_DONE();
 }

@@ -1,9 +1,10 @@
 /* test_batchwire_http.c: empq's batch formats (lib/batchwire.c) against
  * the real empq-fakellm program's batch endpoints over HTTP (libcurl, a
- * multipart upload): OpenAI file + batch and Anthropic message batch created from
- * empq's own request bodies, polled to the end, found again in the list by
- * their key, results read back by custom_id (the same text as the
- * interactive endpoint gives), per-request 500s, expiry and cancel. */
+ * multipart upload): OpenAI file + batch, Anthropic message batch and Gemini
+ * batch (inline requests) created from empq's own request bodies, polled to
+ * the end, found again in the list by their key, results read back by
+ * custom_id (the same text as the interactive endpoint gives), per-request
+ * 500s, expiry and cancel. */
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -400,15 +401,16 @@ static void test_openai_failures(void)
     stop(&s);
 }
 
-/* Creates an Anthropic batch of N_REQ requests; returns its id. */
-static void anthropic_submit(char *id, size_t idlen, int64_t *created)
+/* Creates an Anthropic or Gemini batch of N_REQ requests (Gemini: named
+ * key); returns its id and (created may be NULL) its creation time. */
+static void lines_submit(const char *key, char *id, size_t idlen, int64_t *created)
 {
     char *lines[N_REQ];
     for (uint32_t j = 0; j < N_REQ; j++)
         lines[j] = line_of(j);
     char *body = NULL;
     empq_error err = {0};
-    CHECK_INT(empq_batchwire_create_body(&spec, NULL, NULL, NULL, lines, N_REQ, &body, NULL, &err), EMPQ_OK);
+    CHECK_INT(empq_batchwire_create_body(&spec, NULL, key, NULL, lines, N_REQ, &body, NULL, &err), EMPQ_OK);
     for (uint32_t j = 0; j < N_REQ; j++)
         free(lines[j]);
     empq_buf out = {0};
@@ -417,10 +419,15 @@ static void anthropic_submit(char *id, size_t idlen, int64_t *created)
     CHECK_INT(empq_batchwire_parse_batch(&spec, out.data, out.len, &b, &err), EMPQ_OK);
     CHECK_INT(b.state, EMPQ_BATCH_OPEN);
     CHECK_INT(b.total, N_REQ);
+    if (key != NULL)
+        CHECK_STR(b.empq_key, key);
     snprintf(id, idlen, "%s", b.id);
-    *created = b.created_at;
+    if (created != NULL)
+        *created = b.created_at;
     empq_buf_free(&out);
 }
+
+static void anthropic_submit(char *id, size_t idlen, int64_t *created) { lines_submit(NULL, id, idlen, created); }
 
 /* A batch on a server with this delay (expiring or cancelled at once),
  * ended; its results read into t, each job once. */
@@ -486,12 +493,103 @@ static void test_anthropic(void)
     CHECK_INT(t.ok + t.cancelled, N_REQ);
 }
 
+/* Creates a Gemini batch of N_REQ inline requests named key; returns its id. */
+static void gemini_submit(const char *key, char *id, size_t idlen) { lines_submit(key, id, idlen, NULL); }
+
+/* The results of ended Gemini batch id (its own GET) read into t. */
+static void gemini_results(const char *id, tally *t, int compare)
+{
+    empq_buf out = {0};
+    empq_error err = {0};
+    char *lines = NULL;
+    size_t n = 0;
+    CHECK_INT(call(&spec, EMPQ_BATCH_OP_RESULTS, id, NULL, &out), 200);
+    CHECK_INT(empq_batchwire_results_lines(&spec, out.data, out.len, &lines, &n, &err), EMPQ_OK);
+    memset(t, 0, sizeof *t);
+    if (lines != NULL)
+        read_results(lines, n, t, compare);
+    free(lines);
+    empq_buf_free(&out);
+}
+
+static fake *gemini_server(unsigned delay_ms, double fail_p, int expire)
+{
+    fake *s = start(delay_ms, fail_p, expire);
+    model("gemini", port_of(s));
+    snprintf(base, sizeof base, "http://127.0.0.1:%u/v1beta", port_of(s));
+    return s;
+}
+
+static void test_gemini(void)
+{
+    fake *s = gemini_server(300, 0.0, 0);
+    char id[128];
+    gemini_submit("r5:g:0", id, sizeof id);
+    /* found again by its display name, as after a lost confirmation */
+    empq_buf out = {0};
+    empq_error err = {0};
+    empq_batch_info f;
+    CHECK_INT(call(&spec, EMPQ_BATCH_OP_LIST, NULL, NULL, &out), 200);
+    CHECK_INT(empq_batchwire_find(&spec, out.data, out.len, "r5:g:0", 0, 0, NULL, 0, &f, NULL, &err), EMPQ_OK);
+    CHECK_STR(f.id, id);
+    CHECK_INT(empq_batchwire_find(&spec, out.data, out.len, "r5:g:1", 0, 0, NULL, 0, &f, NULL, &err),
+              EMPQ_ENOTFOUND);
+    empq_batch_info b = wait_end(id);
+    CHECK_INT(b.state, EMPQ_BATCH_ENDED);
+    CHECK(b.total == N_REQ && b.done_ok == N_REQ);
+    tally t;
+    gemini_results(id, &t, 1);
+    check_each_once(&t);
+    CHECK_INT(t.ok, N_REQ);
+    CHECK_INT(t.same_text, N_REQ); /* the batch answer is the interactive one */
+    stop(&s);
+
+    /* per-request INTERNAL errors: retryable, each job once */
+    s = gemini_server(100, 0.4, 0);
+    gemini_submit("r6:g:0", id, sizeof id);
+    b = wait_end(id);
+    CHECK_INT(b.state, EMPQ_BATCH_ENDED);
+    gemini_results(id, &t, 0);
+    check_each_once(&t);
+    CHECK(t.retry > 0 && t.ok > 0);
+    CHECK_INT(t.ok + t.retry, N_REQ);
+    CHECK_INT(t.ok, (int)b.done_ok);
+    CHECK_INT(t.retry, (int)b.done_failed);
+    stop(&s);
+
+    /* expiry: EXPIRED; the answered half has a response, the rest none */
+    s = gemini_server(200, 0.0, 1);
+    gemini_submit("r7:g:0", id, sizeof id);
+    b = wait_end(id);
+    CHECK_INT(b.state, EMPQ_BATCH_EXPIRED);
+    gemini_results(id, &t, 0);
+    CHECK_INT(t.ok, N_REQ / 2);
+    CHECK_INT(t.retry + t.perm, 0);
+    for (int j = 0; j < N_REQ; j++)
+        CHECK(t.seen[j] == (j < N_REQ / 2));
+    stop(&s);
+
+    /* cancel: its answer is an empty object, then CANCELLED */
+    s = gemini_server(3000, 0.0, 0);
+    gemini_submit("r8:g:0", id, sizeof id);
+    CHECK_INT(call(&spec, EMPQ_BATCH_OP_CANCEL, id, NULL, &out), 200);
+    CHECK(out.data != NULL && strcmp(out.data, "{}") == 0);
+    CHECK_INT(empq_batchwire_parse_batch(&spec, out.data, out.len, &f, &err), EMPQ_EPARSE);
+    empq_buf_free(&out);
+    b = wait_end(id);
+    CHECK_INT(b.state, EMPQ_BATCH_CANCELLED);
+    gemini_results(id, &t, 0);
+    CHECK(t.ok < N_REQ);
+    stop(&s);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     RUN(test_openai);
     RUN(test_openai_failures);
     RUN(test_anthropic);
+    RUN(test_gemini);
     curl_global_cleanup();
     CHECK_DONE();
 }

@@ -161,7 +161,9 @@ static json_t *call(fakellm_batch_store *st, fakellm_batch_provider p, const cha
                             .body_len = body ? strlen(body) : 0, .host = "127.0.0.1:1", .request_id = ++rid,
                             .query = no_query};
     fakellm_reply out = {0};
-    CHECK_INT(p == FAKELLM_BATCH_OPENAI ? fakellm_batch_openai(st, &c, &out) : fakellm_batch_anthropic(st, &c, &out),
+    CHECK_INT(p == FAKELLM_BATCH_OPENAI      ? fakellm_batch_openai(st, &c, &out)
+              : p == FAKELLM_BATCH_ANTHROPIC ? fakellm_batch_anthropic(st, &c, &out)
+                                             : fakellm_batch_gemini(st, &c, &out),
               EMPQ_OK);
     *status = out.status;
     json_t *j = json_loadb(out.body.data ? out.body.data : "", out.body.len, JSON_DECODE_ANY, NULL);
@@ -639,6 +641,194 @@ static void test_bounds(void)
     fakellm_batch_store_free(NULL);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Gemini                                                                    */
+/* ------------------------------------------------------------------------ */
+
+#define GREQ(key, extra)                                                                                               \
+    "{\"request\":{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"My cat died\"}]}]" extra "},"               \
+    "\"metadata\":{\"key\":\"" key "\"}}"
+#define GCREATE(name, reqs)                                                                                            \
+    "{\"batch\":{\"displayName\":\"" name "\",\"inputConfig\":{\"requests\":{\"requests\":[" reqs "]}}}}"
+
+static const char *gstate(json_t *op)
+{
+    return json_string_value(json_object_get(json_object_get(op, "metadata"), "state"));
+}
+
+static long long gcount(json_t *op, const char *k)
+{
+    const char *v =
+        json_string_value(json_object_get(json_object_get(json_object_get(op, "metadata"), "batchStats"), k));
+    return v != NULL ? atoll(v) : -1;
+}
+
+/* Creates a batch; returns its id (without "batches/") in id. */
+static void gemini_create(fakellm_batch_store *st, const char *body, char *id, size_t cap)
+{
+    unsigned status;
+    json_t *op = call(st, FAKELLM_BATCH_GEMINI, "POST", "/v1beta/models/fake-warm:batchGenerateContent", body, &status);
+    CHECK_INT(status, 200);
+    const char *name = json_string_value(json_object_get(op, "name"));
+    CHECK(name != NULL && strncmp(name, "batches/", 8) == 0);
+    snprintf(id, cap, "%s", name != NULL ? name + 8 : "");
+    json_decref(op);
+}
+
+static json_t *gemini_wait(fakellm_batch_store *st, const char *id, const char *want)
+{
+    char path[128];
+    unsigned status;
+    snprintf(path, sizeof(path), "/v1beta/batches/%s", id);
+    for (int i = 0; i < 500; i++) {
+        json_t *op = call(st, FAKELLM_BATCH_GEMINI, "GET", path, NULL, &status);
+        CHECK_INT(status, 200);
+        if (strcmp(gstate(op), want) == 0)
+            return op;
+        json_decref(op);
+        nap_ms(10);
+    }
+    CHECK(!"gemini batch did not reach its state");
+    return json_object();
+}
+
+static json_t *gemini_responses(json_t *op)
+{
+    return json_object_get(
+        json_object_get(json_object_get(json_object_get(op, "metadata"), "output"), "inlinedResponses"),
+        "inlinedResponses");
+}
+
+static void test_gemini(void)
+{
+    fakellm_batch_store *st = store(0, 0, 0, 0);
+    unsigned status;
+    json_t *op = call(
+        st, FAKELLM_BATCH_GEMINI, "POST", "/v1beta/models/fake-warm:batchGenerateContent",
+        GCREATE("empq-k1", GREQ("j1-a1", ) "," GREQ("j2-a1", ",\"generationConfig\":{\"temperature\":5}")), &status);
+    CHECK_INT(status, 200);
+    CHECK_STR(gstate(op), "BATCH_STATE_PENDING");
+    json_t *md = json_object_get(op, "metadata");
+    CHECK_STR(json_string_value(json_object_get(md, "displayName")), "empq-k1");
+    CHECK_STR(json_string_value(json_object_get(md, "model")), "models/fake-warm");
+    CHECK_INT(gcount(op, "requestCount"), 2);
+    CHECK_INT(gcount(op, "pendingRequestCount"), 2);
+    CHECK(json_object_get(op, "done") == NULL && json_object_get(md, "output") == NULL);
+    char id[64], path[160];
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(op, "name")) + 8);
+    json_decref(op);
+    op = gemini_wait(st, id, "BATCH_STATE_SUCCEEDED");
+    CHECK(json_is_true(json_object_get(op, "done")));
+    CHECK_INT(gcount(op, "successfulRequestCount"), 1);
+    CHECK_INT(gcount(op, "failedRequestCount"), 1);
+    json_t *rs = gemini_responses(op);
+    CHECK_INT(json_array_size(rs), 2);
+    json_t *r0 = json_array_get(rs, 0), *r1 = json_array_get(rs, 1);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(r0, "metadata"), "key")), "j1-a1");
+    CHECK(json_is_array(json_object_get(json_object_get(r0, "response"), "candidates")));
+    /* the generateContent 400 as a Status: INVALID_ARGUMENT is code 3 */
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(r1, "error"), "code")), 3);
+    CHECK_CONTAINS(json_string_value(json_object_get(json_object_get(r1, "error"), "message")), "temperature");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(r1, "metadata"), "key")), "j2-a1");
+    /* the Operation's response holds the same output */
+    CHECK(json_equal(
+        json_object_get(json_object_get(json_object_get(op, "response"), "inlinedResponses"), "inlinedResponses"), rs));
+    json_decref(op);
+
+    /* errors */
+    static const struct {
+        const char *body, *want;
+    } bad_creates[] = {
+        {"{}", "batch is required"},
+        {"{\"batch\":{\"inputConfig\":{\"requests\":{\"requests\":[" GREQ("a", ) "]}}}}", "display_name is required"},
+        {GCREATE("k", ), "at least one request"},
+        {"{\"batch\":{\"displayName\":\"k\",\"inputConfig\":{\"fileName\":\"files/x\"}}}", "inline requests only"},
+        {GCREATE("k", "{\"metadata\":{}}"), "InlinedRequest"},
+        {"[1]", "Invalid JSON payload"},
+    };
+    for (size_t i = 0; i < sizeof(bad_creates) / sizeof(bad_creates[0]); i++) {
+        json_t *e = call(st, FAKELLM_BATCH_GEMINI, "POST", "/v1beta/models/fake-warm:batchGenerateContent",
+                         bad_creates[i].body, &status);
+        CHECK_INT(status, 400);
+        CHECK_STR(json_string_value(json_object_get(json_object_get(e, "error"), "status")), "INVALID_ARGUMENT");
+        CHECK_CONTAINS(json_string_value(json_object_get(json_object_get(e, "error"), "message")), bad_creates[i].want);
+        json_decref(e);
+    }
+    json_t *e = call(st, FAKELLM_BATCH_GEMINI, "GET", "/v1beta/batches/nope", NULL, &status);
+    CHECK_INT(status, 404);
+    json_decref(e);
+
+    /* list: newest first, paged by token; the empty list left out */
+    char id2[64], id3[64];
+    gemini_create(st, GCREATE("empq-k2", GREQ("j3-a1", )), id2, sizeof(id2));
+    gemini_create(st, GCREATE("empq-k3", GREQ("j4-a1", )), id3, sizeof(id3));
+    json_t *l = call(st, FAKELLM_BATCH_GEMINI, "GET", "/v1/batches", NULL, &status);
+    CHECK_INT(status, 200);
+    CHECK_INT(json_array_size(json_object_get(l, "operations")), 3);
+    CHECK(json_object_get(l, "nextPageToken") == NULL);
+    snprintf(path, sizeof(path), "batches/%s", id3);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(l, "operations"), 0), "name")), path);
+    /* the list leaves the responses out */
+    CHECK(json_object_get(json_object_get(json_array_get(json_object_get(l, "operations"), 2), "metadata"), "output") ==
+          NULL);
+    json_decref(l);
+
+    /* delete: an ended batch only */
+    snprintf(path, sizeof(path), "/v1beta/batches/%s", id);
+    e = call(st, FAKELLM_BATCH_GEMINI, "DELETE", path, NULL, &status);
+    CHECK_INT(status, 200);
+    json_decref(e);
+    e = call(st, FAKELLM_BATCH_GEMINI, "GET", path, NULL, &status);
+    CHECK_INT(status, 404);
+    json_decref(e);
+    empq_buf stats = {0};
+    CHECK_INT(fakellm_batch_stats_json(st, &stats), EMPQ_OK);
+    CHECK_CONTAINS(stats.data, "\"gemini\":{\"files_uploaded\":0");
+    CHECK_CONTAINS(stats.data, "\"batches_created\":3,\"batch_gets\"");
+    CHECK_CONTAINS(stats.data, "\"requests_failed\":1");
+    empq_buf_free(&stats);
+    fakellm_batch_store_free(&st);
+
+    /* cancel of a long batch: CANCELLED, nothing answered, no responses */
+    st = store(60000, 0, 0, 0);
+    gemini_create(st, GCREATE("empq-k4", GREQ("j5-a1", ) "," GREQ("j6-a1", )), id, sizeof(id));
+    op = gemini_wait(st, id, "BATCH_STATE_RUNNING");
+    json_decref(op);
+    snprintf(path, sizeof(path), "/v1beta/batches/%s:cancel", id);
+    e = call(st, FAKELLM_BATCH_GEMINI, "POST", path, NULL, &status);
+    CHECK_INT(status, 200);
+    CHECK(json_is_object(e) && json_object_size(e) == 0); /* google.protobuf.Empty */
+    json_decref(e);
+    op = gemini_wait(st, id, "BATCH_STATE_CANCELLED");
+    CHECK_INT(json_array_size(gemini_responses(op)), 0);
+    CHECK_INT(gcount(op, "successfulRequestCount"), 0);
+    json_decref(op);
+    snprintf(path, sizeof(path), "/v1beta/batches/%s", id);
+    e = call(st, FAKELLM_BATCH_GEMINI, "DELETE", path, NULL, &status);
+    CHECK_INT(status, 200);
+    json_decref(e);
+    fakellm_batch_store_free(&st);
+
+    /* expiry: half answered, EXPIRED, the answered half listed */
+    st = store(100, 0, 1, 0);
+    gemini_create(st, GCREATE("empq-k5", GREQ("a", ) "," GREQ("b", ) "," GREQ("c", ) "," GREQ("d", )), id, sizeof(id));
+    op = gemini_wait(st, id, "BATCH_STATE_EXPIRED");
+    CHECK_INT(json_array_size(gemini_responses(op)), 2);
+    CHECK_INT(gcount(op, "successfulRequestCount"), 2);
+    json_decref(op);
+    fakellm_batch_store_free(&st);
+
+    /* injected failures: INTERNAL (13) */
+    st = store(0, 1.0, 0, 0);
+    gemini_create(st, GCREATE("empq-k6", GREQ("a", )), id, sizeof(id));
+    op = gemini_wait(st, id, "BATCH_STATE_SUCCEEDED");
+    CHECK_INT(
+        json_integer_value(json_object_get(json_object_get(json_array_get(gemini_responses(op), 0), "error"), "code")),
+        13);
+    json_decref(op);
+    fakellm_batch_store_free(&st);
+}
+
 int main(void)
 {
     RUN(test_transitions);
@@ -648,6 +838,7 @@ int main(void)
     RUN(test_openai_failures_seeded);
     RUN(test_openai_expire_and_cancel);
     RUN(test_anthropic);
+    RUN(test_gemini);
     RUN(test_bounds);
     CHECK_DONE();
 }

@@ -993,8 +993,21 @@ static void test_batch_mode(void)
     bad(BASE_HEAD "    mode: batch\n    prices: {batch_input_per_mtok: -1}\n", EMPQ_ESPEC,
         "key 'models[0].prices.batch_input_per_mtok' must be >= 0");
     bad("name: t\ndataset: {format: synth, prompts: 10}\ntemplate: {user: x}\nmodels:\n"
-        "  - {alias: g, provider: gemini, base_url: u, model: m, mode: batch}\n",
-        EMPQ_ESPEC, "t.yaml:5: key 'models[0].mode': provider 'gemini' has no batch API in empq");
+        "  - {alias: v, provider: openai-compatible, base_url: u, model: m, mode: batch}\n",
+        EMPQ_ESPEC, "t.yaml:5: key 'models[0].mode': provider 'openai-compatible' has no batch API in empq");
+
+    /* Gemini: inline requests, a create request of at most 20 MB */
+    rs = good("name: t\ndataset: {format: synth, prompts: 10}\ntemplate: {user: x}\nmodels:\n"
+              "  - {alias: g, provider: gemini, base_url: u, model: m, mode: batch}\n",
+              NULL);
+    m = rs->models[rs->n_models - 1];
+    CHECK(m->batch != NULL);
+    CHECK_INT(m->batch->max_requests, 100000);
+    CHECK(m->batch->max_bytes == 20ull * 1000 * 1000);
+    empq__run_spec__free_unpacked(rs, NULL);
+    bad("name: t\ndataset: {format: synth, prompts: 10}\ntemplate: {user: x}\nmodels:\n"
+        "  - {alias: g, provider: gemini, base_url: u, model: m, mode: batch, batch: {max_bytes: 20000001}}\n",
+        EMPQ_ESPEC, "key 'models[0].batch.max_bytes' must be from 1024 to 20000000 (the gemini limit)");
 }
 
 int main(void)
