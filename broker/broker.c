@@ -88,7 +88,10 @@ typedef struct bk__broker {
     uint32_t *retry_jobs; /* scratch: RETRY outcomes of one message, to record */
     size_t retry_cap;
     int attempts_failing; /* the last attempt write failed (logged once) */
+    uint64_t batched_check_at; /* mono: next check of the batched jobs against the open batch records */
 } bk__broker;
+
+#define BK_BATCHED_CHECK_MS 5000 /* how often batched jobs are checked against the open batch records */
 
 void bk__broker_wake(void) { empq_wake(); }
 
@@ -577,6 +580,64 @@ static int load_batched(bk__broker *b, bk__run *r)
     if (k > 0)
         EMPQ_INFO("event=run_batched_jobs run=%s batched=%zu", r->id, k);
     return EMPQ_OK;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Batch mode: a batched job waits for the outcome of the worker that reads
+ * its batch. When that outcome is lost (the worker died between closing the
+ * record and sending it, or its socket went with it), nothing else would
+ * come: a job batched at two checks in a row (BK_BATCHED_CHECK_MS apart,
+ * long enough for an outcome on its way) while no open record holds it is
+ * pending again. A worker that takes it finds its answer in the cache when
+ * the batch's result was written, else sends it again. */
+static void check_batched(bk__broker *b, uint64_t now)
+{
+    size_t nruns = bk__sched_run_count(b->sched);
+    for (size_t i = 0; i < nruns; i++) {
+        bk__run *r = bk__sched_run_at(b->sched, i);
+        uint32_t nb = bk__jobtable_counts(r->table, UINT32_MAX).batched;
+        if (nb == 0) {
+            free(r->orphans);
+            r->orphans = NULL;
+            r->n_orphans = 0;
+            continue;
+        }
+        uint32_t *open = NULL, *jobs = malloc(nb * sizeof *jobs), *next = malloc(nb * sizeof *next);
+        size_t n_open = 0;
+        empq_error err = {0};
+        if (jobs == NULL || next == NULL || empq_batchrec_run_jobs(b->store, r->id, &open, &n_open, &err) != EMPQ_OK) {
+            free(jobs);
+            free(next);
+            free(open);
+            continue; /* Redis or memory trouble: the next check */
+        }
+        qsort(open, n_open, sizeof *open, cmp_u32);
+        size_t n = bk__jobtable_batched_list(r->table, jobs, nb), k = 0, requeued = 0;
+        for (size_t j = 0; j < n && j < nb; j++) {
+            if (bsearch(&jobs[j], open, n_open, sizeof *open, cmp_u32) != NULL)
+                continue;
+            if (r->orphans != NULL && bsearch(&jobs[j], r->orphans, r->n_orphans, sizeof *r->orphans, cmp_u32)) {
+                requeued += bk__jobtable_requeue(r->table, jobs[j], now, now, NULL) == EMPQ_OK;
+                continue;
+            }
+            next[k++] = jobs[j];
+        }
+        qsort(next, k, sizeof *next, cmp_u32);
+        free(r->orphans);
+        r->orphans = next;
+        r->n_orphans = k;
+        free(jobs);
+        free(open);
+        if (requeued > 0)
+            EMPQ_WARN("event=batched_jobs_requeued run=%s jobs=%zu reason=\"in no open batch record for %u ms: "
+                      "their outcome was lost\"",
+                      r->id, requeued, BK_BATCHED_CHECK_MS);
+    }
 }
 
 /* Loads a run read from Redis: builds its table, marks finished jobs. */
@@ -1488,6 +1549,10 @@ static void serve(bk__broker *b, volatile sig_atomic_t *stop)
         bk__tick t;
         bk__sched_tick(b->sched, now, &t);
         finish_runs(b);
+        if (now >= b->batched_check_at) {
+            b->batched_check_at = now + BK_BATCHED_CHECK_MS;
+            check_batched(b, now);
+        }
         if (bk__metrics_http_pending(b->metrics))
             publish_metrics(b);
         more = 0;

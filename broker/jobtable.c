@@ -649,6 +649,20 @@ size_t bk__jobtable_release_worker(bk__jobtable *t, unsigned w)
     return n;
 }
 
+size_t bk__jobtable_batched_list(const bk__jobtable *t, uint32_t *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->leases.n; i++) {
+        uint32_t job = t->leases.v[i];
+        if (t->jobs[job].state != BK_JOB_BATCHED)
+            continue;
+        if (out != NULL && n < max)
+            out[n] = job;
+        n++;
+    }
+    return n;
+}
+
 uint64_t bk__jobtable_next_expiry(const bk__jobtable *t)
 {
     return t->leases.n > 0 ? t->jobs[t->leases.v[0]].t : UINT64_MAX;

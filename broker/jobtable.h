@@ -205,6 +205,10 @@ size_t bk__jobtable_expire(bk__jobtable *t, uint64_t now, uint32_t *expired, siz
 /* Requeues (ready now) every job leased to worker slot w. Returns how many. */
 size_t bk__jobtable_release_worker(bk__jobtable *t, unsigned w);
 
+/* The batched jobs: the first max written to out (may be NULL), in no
+ * particular order. Returns how many there are. O(leased + batched). */
+size_t bk__jobtable_batched_list(const bk__jobtable *t, uint32_t *out, size_t max);
+
 /* The earliest lease (or batched) deadline, or UINT64_MAX when none. */
 uint64_t bk__jobtable_next_expiry(const bk__jobtable *t);
 /* The earliest not-before time of a delayed job, or UINT64_MAX. */

@@ -92,6 +92,7 @@ static void run_free(bk__run *r)
     free(r->dead_reasons);
     free(r->window);
     free(r->source);
+    free(r->orphans);
     bk__jobtable_free(&r->table);
     free(r);
 }

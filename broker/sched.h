@@ -74,6 +74,8 @@ typedef struct bk__run {
                                a batch (credit aside); 0 for an interactive model */
     uint32_t batch_models;  /* models with a window */
     uint8_t *source;        /* n_models: BK_SOURCE_* (for status: mode and prices) */
+    uint32_t *orphans;      /* batched jobs in no open batch record at the last check, sorted */
+    size_t n_orphans;
     uint64_t started_ms;    /* wall clock of the first dispatch, 0 before */
     uint64_t finished_ms;   /* wall clock when done + dead reached total */
     int finish_reported;    /* bk__sched_pop_finished returned it already */

@@ -490,12 +490,34 @@ static void wb_results(worker__engine *e, wbatch *b, const char *body, size_t le
  * record is closed. */
 static void wb_done(worker__engine *e, wbatch *b, const char *why)
 {
-    empq_error err = {0};
     EMPQ_INFO("event=batch_done batch=%s provider_id=%s state=%s", b->rec.key, b->info.id,
               empq_batchwire_state_name(b->info.state));
-    if (empq_batchrec_finish(e->store, b->rec.key, &err) != EMPQ_OK)
-        EMPQ_WARN("event=batch_finish_failed batch=%s error=\"%s\"", b->rec.key, err.msg);
+    /* the record closes once the results read are in Redis (the next
+     * flush): a crash before leaves it open, and the batch is read again */
+    char *key = empq_strdup(b->rec.key);
+    if (key == NULL || worker__grow((void **)&e->finish_keys, &e->cap_finish, e->n_finish + 1,
+                                    sizeof *e->finish_keys) != 0) {
+        free(key);
+        empq_error err = {0};
+        if (empq_batchrec_finish(e->store, b->rec.key, &err) != EMPQ_OK)
+            EMPQ_WARN("event=batch_finish_failed batch=%s error=\"%s\"", b->rec.key, err.msg);
+    } else {
+        e->finish_keys[e->n_finish++] = key;
+    }
     wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RETRY, why);
+}
+
+void worker__batch_finish_flushed(worker__engine *e)
+{
+    if (e->n_finish == 0 || e->flushed < e->n_fins)
+        return; /* what the batches read is not all out yet */
+    for (size_t i = 0; i < e->n_finish; i++) {
+        empq_error err = {0};
+        if (empq_batchrec_finish(e->store, e->finish_keys[i], &err) != EMPQ_OK)
+            EMPQ_WARN("event=batch_finish_failed batch=%s error=\"%s\"", e->finish_keys[i], err.msg);
+        free(e->finish_keys[i]);
+    }
+    e->n_finish = 0;
 }
 
 static void wb_next_download(worker__engine *e, wbatch *b)
@@ -862,6 +884,8 @@ static void wb_scan(worker__engine *e)
         int mine = 0;
         for (wbatch *b = e->batches; b != NULL && !mine; b = b->next)
             mine = strcmp(b->rec.key, keys[i]) == 0;
+        for (size_t k = 0; k < e->n_finish && !mine; k++)
+            mine = strcmp(e->finish_keys[k], keys[i]) == 0; /* read, closing at the next flush */
         char owner[128];
         /* no owner (its time passed: it died), or this worker's own id (it
          * was restarted) */

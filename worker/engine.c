@@ -395,6 +395,9 @@ void worker__engine_free(worker__engine **ep)
     worker__engine *e = *ep;
     while (e->batches != NULL)
         worker__batch_free(e, e->batches); /* their requests are recycled below */
+    for (size_t i = 0; i < e->n_finish; i++)
+        free(e->finish_keys[i]); /* still open: a worker taking them over reads them again */
+    free(e->finish_keys);
     for (size_t i = 0; i < e->n_reqs; i++) {
         worker__req *r = e->reqs[i];
         if (r->in_use) {
@@ -1127,6 +1130,7 @@ size_t worker__engine_flush(worker__engine *e, const Empq__Outcomes **out)
     if (e->store_down && e->queue != NULL)
         release_queue(e, "Redis unavailable");
     size_t n = flush_outcomes(e, out);
+    worker__batch_finish_flushed(e);
     if (!e->store_down)
         pump_queue(e);
     return n;

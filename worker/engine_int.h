@@ -113,6 +113,8 @@ struct worker__engine {
     uint64_t store_down_errors;  /* failures since it went down */
     struct worker__wbatch *batches; /* batch mode: groups collecting and batches running */
     uint64_t batch_scan_at;      /* mono: next look for open batches whose owner died */
+    char **finish_keys;          /* batch records whose results are read: closed after the next flush */
+    size_t n_finish, cap_finish;
     /* worker__engine_unusable scratch, reused */
     Empq__ModelProblem *probs;
     Empq__ModelProblem **prob_ptrs;
@@ -164,6 +166,10 @@ int worker__batch_model(const Empq__ModelSpec *m);
 void worker__batch_add(worker__engine *e, worker__req *r);
 /* A batch's own call (r->ctl) came back. */
 void worker__batch_call_done(worker__engine *e, worker__req *r);
+/* Closes the batch records whose results went out in the flush that just
+ * ended (their results are in Redis now), or keeps them for the next one
+ * when that flush could not send everything. */
+void worker__batch_finish_flushed(worker__engine *e);
 /* Frees batch b (its job requests are the caller's to recycle). */
 void worker__batch_free(worker__engine *e, struct worker__wbatch *b);
 /* Batches (only those still collecting when collecting_only) hand their

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import signal
+import subprocess
 import time
 import urllib.request
 
@@ -149,6 +150,55 @@ def test_batched_jobs_leave_the_lease():
         print(f"   credit 4, lease 2 s, batches of 6 s: {2 * PROMPTS} jobs batched, "
               f"{b['openai']['batches_created']} + {b['anthropic']['batches_created']} batches, no lease expired",
               flush=True)
+        c.check_alive()
+
+
+def redis_cli(c, *args):
+    port = c.redis_url.rsplit(":", 1)[1].split("/")[0]
+    r = subprocess.run(["redis-cli", "-p", port, "--raw"] + list(args), capture_output=True, text=True,
+                       timeout=10, check=True)
+    return r.stdout.split()
+
+
+def test_orphan_batched_jobs():
+    """A batched job whose batch record is gone (a Redis crash lost it, or
+    its outcome was lost after the record closed) does not wait for the
+    26 h guard: the broker sees it in no open record at two checks in a row
+    (5 s apart) and makes it pending again, and a worker puts it in a new
+    batch."""
+    with Cluster(workers=1, fakellm_args=["--batch-delay-ms", "60000"]) as c:
+        c.start()
+        run_id = c.submit(c.write("o.yaml", spec("batch")))
+
+        def status():
+            st = json.loads(c.cli(["status", run_id, "--json"]).stdout)
+            return st["runs"][0] if "runs" in st else st
+
+        wait_until("every model job in a batch", lambda: status().get("batched", 0) == 2 * PROMPTS, timeout=30,
+                   interval=0.2)
+        c.stop("worker-1", sig=signal.SIGKILL)
+        # the records go (as in a Redis crash that lost them)
+        keys = redis_cli(c, "SMEMBERS", "empq:batches:open")
+        assert keys, "no open batch record"
+        for k in keys:
+            redis_cli(c, "DEL", f"empq:batch:{k}", f"empq:batch:{k}:owner")
+            redis_cli(c, "SREM", "empq:batches:open", k)
+        redis_cli(c, "DEL", f"empq:run:{run_id}:batched")
+        t0 = time.monotonic()
+        wait_until("the orphans pending again", lambda: status().get("batched", 0) == 0, timeout=30, interval=0.2)
+        took = time.monotonic() - t0
+        assert took <= 15, took
+        with open(os.path.join(c.logs, "broker.log")) as f:
+            assert f"event=batched_jobs_requeued run={run_id} jobs={2 * PROMPTS}" in f.read()
+        before = c.fakellm_stats()["batches"]
+        c.start_worker(2)
+        # a worker takes them again: into new batches (their answers were never read)
+        wait_until("the jobs in new batches", lambda: status().get("batched", 0) == 2 * PROMPTS, timeout=30,
+                   interval=0.2)
+        after = c.fakellm_stats()["batches"]
+        for p in ("openai", "anthropic"):
+            assert after[p]["batches_created"] == 2 * before[p]["batches_created"], (p, before[p], after[p])
+        print(f"   {2 * PROMPTS} batched jobs without a record pending again after {took:.1f} s", flush=True)
         c.check_alive()
 
 
@@ -316,6 +366,6 @@ def test_batch_price_and_max_cost():
 if __name__ == "__main__":
     if os.environ.get("EMPQ_BATCH_ONLY"):
         main(globals()[os.environ["EMPQ_BATCH_ONLY"]])
-    main(test_batched_jobs_leave_the_lease, test_cancel_cancels_batches, test_batch_equals_interactive,
+    main(test_batched_jobs_leave_the_lease, test_orphan_batched_jobs, test_cancel_cancels_batches, test_batch_equals_interactive,
          test_batch_price_and_max_cost,
          test_on_failure_interactive, test_failures_and_expiry)

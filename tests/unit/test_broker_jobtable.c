@@ -490,6 +490,11 @@ static void test_batched(void)
      * open records) */
     CHECK_INT(bk__jobtable_batch(t, 4, 8000), EMPQ_OK);
     check_ok(t);
+    uint32_t bl[8] = {0};
+    CHECK_INT(bk__jobtable_batched_list(t, bl, 8), 3); /* 0, 1 and 4, in heap order */
+    CHECK_INT(bl[0] + bl[1] + bl[2], 0 + 1 + 4);
+    CHECK_INT(bk__jobtable_batched_list(t, NULL, 0), 3);
+    CHECK_INT(bk__jobtable_batched_list(t, bl, 1), 3);
     /* done from batched; requeue from batched (ready now, at the front) */
     unsigned was = 0;
     CHECK_INT(bk__jobtable_done(t, 0, 0, &was), EMPQ_OK);
