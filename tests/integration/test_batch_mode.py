@@ -91,6 +91,20 @@ def test_batch_equals_interactive():
           f"{istats.get('requests')} requests")
 
 
+def submit_until_batched(c, name):
+    """Submits the batch study; waits until every model job is in a batch.
+    Returns the run id and a function reading its status (--json)."""
+    run_id = c.submit(c.write(name, spec("batch")))
+
+    def status():
+        st = json.loads(c.cli(["status", run_id, "--json"]).stdout)
+        return st["runs"][0] if "runs" in st else st
+
+    wait_until("every model job in a batch", lambda: status().get("batched", 0) == 2 * PROMPTS, timeout=30,
+               interval=0.2)
+    return run_id, status
+
+
 def metric(text, name, **labels):
     """The sum of the samples of metric name whose labels include labels."""
     total = 0.0
@@ -114,14 +128,7 @@ def test_batched_jobs_leave_the_lease():
     with Cluster(workers=1, broker_args=["--lease-ms", "2000", "--metrics", f"127.0.0.1:{mport}"],
                  fakellm_args=["--batch-delay-ms", "6000"]) as c:
         c.start()
-        run_id = c.submit(c.write("l.yaml", spec("batch")))
-
-        def status():
-            st = json.loads(c.cli(["status", run_id, "--json"]).stdout)
-            return st["runs"][0] if "runs" in st else st
-
-        wait_until("every model job in a batch", lambda: status().get("batched", 0) == 2 * PROMPTS, timeout=30,
-                   interval=0.2)
+        run_id, status = submit_until_batched(c, "l.yaml")
         st = status()
         assert st["leased"] == 0 and st["pending"] == 0, st
         with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5) as r:
@@ -168,14 +175,7 @@ def test_orphan_batched_jobs():
     batch."""
     with Cluster(workers=1, fakellm_args=["--batch-delay-ms", "60000"]) as c:
         c.start()
-        run_id = c.submit(c.write("o.yaml", spec("batch")))
-
-        def status():
-            st = json.loads(c.cli(["status", run_id, "--json"]).stdout)
-            return st["runs"][0] if "runs" in st else st
-
-        wait_until("every model job in a batch", lambda: status().get("batched", 0) == 2 * PROMPTS, timeout=30,
-                   interval=0.2)
+        run_id, status = submit_until_batched(c, "o.yaml")
         c.stop("worker-1", sig=signal.SIGKILL)
         # the records go (as in a Redis crash that lost them)
         keys = redis_cli(c, "SMEMBERS", "empq:batches:open")
