@@ -19,7 +19,7 @@
 #include "empq/curve.h"
 #include "empq/log.h"
 #include "empq/wire.h"
-#include "httpd.h"
+#include "mhd.h"
 #include "site.h"
 
 #define TOKEN_MIN 16
@@ -29,6 +29,10 @@
 #define CONTROL_RETRY_MS 5000
 /* the characters of a console path (run ids, file names) */
 #define SAFE_PATH "/ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-"
+/* the pages' Content-Security-Policy; a report or run file sets its own */
+#define CONSOLE_CSP                                                                                                    \
+    "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self'; "                  \
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 /* ==================== access ==================== */
 
@@ -184,24 +188,9 @@ void console__tail(empq_buf *b)
 static enum MHD_Result send_with(console__req *r, unsigned status, const char *type, const char *csp,
                                  const char *cookie, const char *location)
 {
-    empq_buf *b = &r->b;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(b->len, b->data, MHD_RESPMEM_MUST_FREE);
-    if (resp == NULL) {
-        empq_buf_free(b);
+    struct MHD_Response *resp = collector__mhd_page(&r->b, type, "no-referrer", csp != NULL ? csp : CONSOLE_CSP);
+    if (resp == NULL)
         return MHD_NO;
-    }
-    b->data = NULL;
-    b->len = b->cap = 0;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
-    MHD_add_response_header(resp, "Content-Security-Policy",
-                            csp != NULL ? csp
-                                        : "default-src 'none'; style-src 'self'; script-src 'self'; "
-                                          "connect-src 'self'; img-src 'self'; form-action 'self'; "
-                                          "base-uri 'none'; frame-ancestors 'none'");
     if (status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"empq console\"");
     if (cookie != NULL)
@@ -550,7 +539,7 @@ int console__start(console **out, const console__opts *o, empq_error *err)
     *out = NULL;
     struct sockaddr_storage addr;
     const char *bind = o->bind != NULL ? o->bind : "127.0.0.1";
-    int rc = collector__listen_addr(&addr, "console", bind, o->port, err);
+    int rc = collector__mhd_addr(&addr, "console", bind, o->port, err); /* before Redis is asked */
     if (rc != EMPQ_OK)
         return rc;
     console *c = calloc(1, sizeof *c);
@@ -573,29 +562,19 @@ int console__start(console **out, const console__opts *o, empq_error *err)
         console__stop(&c);
         return rc;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
-    if (addr.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    c->daemon = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, c,
-                                 MHD_OPTION_EXTERNAL_LOGGER, collector__mhd_log, (void *)"console_http",
-                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned int)200,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_END);
-    if (c->daemon == NULL) {
+    collector__mhd_opts mo;
+    collector__mhd_opts_default(&mo);
+    mo.who = "console";
+    mo.log_event = "console_http";
+    mo.bind = bind;
+    mo.port = o->port;
+    mo.port_file = o->port_file;
+    mo.on_request = on_request;
+    mo.cls = c;
+    rc = collector__mhd_start(&c->daemon, &c->port, &mo, err);
+    if (rc != EMPQ_OK) {
         console__stop(&c);
-        return empq_error_set(err, EMPQ_EIO, "console: cannot listen on %s port %d (in use?)", bind, o->port);
-    }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(c->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    c->port = info != NULL ? info->port : (unsigned)o->port;
-    if (o->port_file != NULL) {
-        char txt[16];
-        int len = snprintf(txt, sizeof txt, "%u\n", c->port);
-        rc = empq_write_file_atomic(o->port_file, txt, (size_t)len, err);
-        if (rc != EMPQ_OK) {
-            console__stop(&c);
-            return rc;
-        }
+        return rc;
     }
     *out = c;
     return EMPQ_OK;
@@ -610,8 +589,7 @@ void console__stop(console **cp)
     if (cp == NULL || *cp == NULL)
         return;
     console *c = *cp;
-    if (c->daemon != NULL)
-        MHD_stop_daemon(c->daemon);
+    collector__mhd_stop(&c->daemon);
     empq_store_close(&c->store);
     for (size_t i = 0; i < CONSOLE__PROMPT_CACHE; i++)
         prompts_clear(&c->prompts[i]);

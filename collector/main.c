@@ -10,7 +10,7 @@
 
 #include "collector.h"
 #include "console.h"
-#include "httpd.h"
+#include "mhd.h"
 #include "site.h"
 #include "empq/cliopt.h"
 #include "empq/log.h"
@@ -89,7 +89,7 @@ static int parse_console_at(const char *at, char *host, int *port, empq_error *e
         return empq_error_set(err, EMPQ_EINVAL, "--console needs [HOST:]PORT with a port 0-65535, got '%s'", at);
     *port = (int)v;
     struct sockaddr_storage addr;
-    if (collector__listen_addr(&addr, "--console", host, *port, err) != EMPQ_OK)
+    if (collector__mhd_addr(&addr, "--console", host, *port, err) != EMPQ_OK)
         return empq_error_set(err, EMPQ_EINVAL, "--console needs an IP address as HOST, got '%s'", at);
     return EMPQ_OK;
 }

@@ -1,9 +1,7 @@
 /* site.c: the rating site (see site.h): routes, pages, HTTP statuses. */
 #include "site.h"
 
-#include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +13,16 @@
 #include "empq/ratings.h"
 #include "empq/store.h"
 #include "empq/util.h"
+#include "mhd.h"
 
 #define MAX_BODY 4096
 #define MAX_BODY_FINISH (256 * 1024) /* the end-of-study answers: 20 x 2000 characters, URL-encoded */
 #define FORM_MAX_FIELDS 48
 #define CONNECTION_LIMIT 2000
 #define IDLE_TIMEOUT_S 30
+#define SITE_CSP                                                                                                       \
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; "  \
+    "frame-ancestors 'none'"
 
 struct site {
     struct MHD_Daemon *daemon;
@@ -67,22 +69,9 @@ int site__escape(empq_buf *b, const char *s)
 static enum MHD_Result send_buf(struct MHD_Connection *conn, unsigned status, empq_buf *b,
                                 const char *type, const char *location)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(b->len, b->data, MHD_RESPMEM_MUST_FREE);
-    if (r == NULL) {
-        empq_buf_free(b);
+    struct MHD_Response *r = collector__mhd_page(b, type, "same-origin", SITE_CSP);
+    if (r == NULL)
         return MHD_NO;
-    }
-    b->data = NULL; /* owned by the response now */
-    b->len = b->cap = 0;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(r, "Referrer-Policy", "same-origin");
-    MHD_add_response_header(r, "X-Frame-Options", "DENY");
-    MHD_add_response_header(r, "Content-Security-Policy",
-                            "default-src 'none'; style-src 'self'; script-src 'self'; "
-                            "img-src 'self'; form-action 'self'; base-uri 'none'; "
-                            "frame-ancestors 'none'");
     if (location != NULL)
         MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, location);
     if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
@@ -1012,73 +1001,37 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
-/* fmt comes from libmicrohttpd: a printf format for ap. */
-static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    (void)cls;
-    char msg[400], q[500];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = '\0';
-    EMPQ_WARN_LIMITED("site_http", "event=site_http error=%s", empq_log_quote(q, sizeof q, msg));
-}
-
 int site__start(site **out, const site__opts *o, empq_error *err)
 {
     *out = NULL;
-    struct sockaddr_storage addr;
-    memset(&addr, 0, sizeof addr);
-    const char *bind = o->bind != NULL ? o->bind : "127.0.0.1";
-    struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&addr;
-    if (o->port < 0 || o->port > 65535)
-        return empq_error_set(err, EMPQ_EINVAL, "site: port %d is out of range", o->port);
-    if (inet_pton(AF_INET, bind, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)o->port);
-    } else if (inet_pton(AF_INET6, bind, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)o->port);
-    } else {
-        return empq_error_set(err, EMPQ_EINVAL, "site: '%s' is not an IP address", bind);
-    }
+    collector__mhd_opts mo;
+    collector__mhd_opts_default(&mo);
+    mo.who = "site";
+    mo.log_event = "site_http";
+    if (o->bind != NULL)
+        mo.bind = o->bind;
+    mo.port = o->port;
+    mo.port_file = o->port_file;
+    mo.connection_limit = CONNECTION_LIMIT;
+    mo.listen_backlog = 1024;
+    mo.idle_timeout_s = IDLE_TIMEOUT_S;
+    mo.on_request = on_request;
+    mo.on_completed = on_completed;
+    struct sockaddr_storage addr; /* a bad address fails before Redis is asked */
+    int rc = collector__mhd_addr(&addr, mo.who, mo.bind, mo.port, err);
+    if (rc != EMPQ_OK)
+        return rc;
     site *s = calloc(1, sizeof *s);
     if (s == NULL)
         return empq_error_set(err, EMPQ_ENOMEM, "site: out of memory");
-    int rc = empq_store_open(&s->store, o->redis_url, 2000, err);
+    rc = empq_store_open(&s->store, o->redis_url, 2000, err);
+    if (rc == EMPQ_OK) {
+        mo.cls = s;
+        rc = collector__mhd_start(&s->daemon, &s->port, &mo, err);
+    }
     if (rc != EMPQ_OK) {
-        free(s);
+        site__stop(&s);
         return rc;
-    }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
-    if (addr.ss_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    s->daemon = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s,
-                                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
-                                 MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)1024,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)IDLE_TIMEOUT_S,
-                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
-    if (s->daemon == NULL) {
-        empq_store_close(&s->store);
-        free(s);
-        return empq_error_set(err, EMPQ_EIO, "site: cannot listen on %s port %d (in use?)", bind,
-                              o->port);
-    }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info != NULL ? info->port : (unsigned)o->port;
-    if (o->port_file != NULL) {
-        char txt[16];
-        int len = snprintf(txt, sizeof txt, "%u\n", s->port);
-        rc = empq_write_file_atomic(o->port_file, txt, (size_t)len, err);
-        if (rc != EMPQ_OK) {
-            site__stop(&s);
-            return rc;
-        }
     }
     *out = s;
     return EMPQ_OK;
@@ -1091,8 +1044,7 @@ void site__stop(site **sp)
     if (sp == NULL || *sp == NULL)
         return;
     site *s = *sp;
-    if (s->daemon != NULL)
-        MHD_stop_daemon(s->daemon);
+    collector__mhd_stop(&s->daemon);
     empq_store_close(&s->store);
     free(s);
     *sp = NULL;
