@@ -16,6 +16,7 @@ safety block, the quota error, and the errors for a wrong key or version.
 Skips (exit 77) with the reason when node or npm is missing, or when npm
 cannot reach the registry to install the SDKs."""
 
+import fcntl
 import json
 import os
 import shutil
@@ -66,17 +67,22 @@ def sdk_modules():
     if npm is None:
         raise Skip("the SDKs are not installed and npm is missing")
     os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "package.json"), "w") as f:
-        json.dump({"private": True, "dependencies": PINNED}, f)
-    try:
-        # few fetch retries: an unreachable registry is a skip in seconds, not minutes
-        r = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error", "--fetch-retries=1",
-                            "--fetch-retry-mintimeout=2000", "--fetch-retry-maxtimeout=5000"], cwd=d,
-                           capture_output=True, text=True, timeout=300)
-    except subprocess.TimeoutExpired:
-        raise Skip("npm install of the SDKs took over 300 s (offline?)")
-    if r.returncode != 0 or not installed():
-        raise Skip(f"npm cannot install {PINNED} (offline?): {r.stderr.strip()[-300:]}")
+    # one install at a time: the tests that use the SDKs run in parallel
+    with open(os.path.join(d, ".install-lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if installed():  # another test installed them while this one waited
+            return d
+        with open(os.path.join(d, "package.json"), "w") as f:
+            json.dump({"private": True, "dependencies": PINNED}, f)
+        try:
+            # few fetch retries: an unreachable registry is a skip in seconds, not minutes
+            r = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error", "--fetch-retries=1",
+                                "--fetch-retry-mintimeout=2000", "--fetch-retry-maxtimeout=5000"], cwd=d,
+                               capture_output=True, text=True, timeout=300)
+        except subprocess.TimeoutExpired:
+            raise Skip("npm install of the SDKs took over 300 s (offline?)")
+        if r.returncode != 0 or not installed():
+            raise Skip(f"npm cannot install {PINNED} (offline?): {r.stderr.strip()[-300:]}")
     return d
 
 
