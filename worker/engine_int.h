@@ -113,6 +113,8 @@ struct worker__engine {
     uint64_t store_down_errors;  /* failures since it went down */
     struct worker__wbatch *batches; /* batch mode: groups collecting and batches running */
     uint64_t batch_scan_at;      /* mono: next look for open batches whose owner died */
+    char batch_recent[32][128];  /* the last batch ids recorded here (a ring): never another record's find */
+    unsigned batch_recent_next;
     /* worker__engine_unusable scratch, reused */
     Empq__ModelProblem *probs;
     Empq__ModelProblem **prob_ptrs;
