@@ -430,9 +430,9 @@ static const char *gateway_title(unsigned status)
 void fakellm_batch__maybe_lose(bb_batch *b, fakellm_reply *out)
 {
     fakellm_batch_store *st = b->st;
-    if (st->lost[b->provider] >= st->o.lose_create)
+    unsigned k = ++st->creates[b->provider]; /* 1, 2, ... */
+    if (k <= st->o.lose_after || k - st->o.lose_after > st->o.lose_create)
         return;
-    st->lost[b->provider]++;
     fakellm_batch__count(st, b->provider, BB_CREATES_LOST);
     unsigned status = st->o.lose_status;
     EMPQ_INFO("event=batch_create_lost batch=%s as=%s", b->id, status == 0 ? "reset" : gateway_title(status));

@@ -30,7 +30,7 @@
  * answer has the same words and usage as the interactive answer; a share
  * --batch-fail of them (seeded draw per batch and line) fails with the
  * provider's 500 instead. With --batch-lose-create N the first N creates of
- * each provider make their batch (it runs and is listed like any other) but
+ * each provider (after the first --batch-lose-after M) make their batch (it runs and is listed like any other) but
  * their answer is lost: the connection is closed without a reply, or a
  * gateway's 500, 502 or 504 comes instead (--batch-lose-as), as when a proxy
  * gives up on a create the provider did carry out.
@@ -147,8 +147,9 @@ typedef struct fakellm_batch_options {
     uint64_t seed;      /* the failure draw's seed */
     size_t max_objects; /* files plus batches kept; default 10000 */
     size_t max_bytes;   /* bytes of files, Anthropic requests and results kept; default 512 MiB */
-    unsigned lose_create; /* the first lose_create batch creates of each provider make their batch,
-                             but their answer is lost (lose_status); default 0 */
+    unsigned lose_create; /* lose_create batch creates of each provider, after the first lose_after,
+                             make their batch but their answer is lost (lose_status); default 0 */
+    unsigned lose_after;
     unsigned lose_status; /* how: 0 = the connection is closed without a reply, else a
                              gateway's 500, 502 or 504 page; default 504 */
 } fakellm_batch_options;

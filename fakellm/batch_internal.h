@@ -91,7 +91,7 @@ struct fakellm_batch_store {
     size_t bytes;              /* bytes kept (batch.h, max_bytes) */
     uint64_t next_id;          /* ids and request ids */
     uint64_t counters[FAKELLM_BATCH_PROVIDERS][BB_COUNTERS];
-    unsigned lost[FAKELLM_BATCH_PROVIDERS]; /* creates whose answer was lost (not reset by /stats/reset) */
+    unsigned creates[FAKELLM_BATCH_PROVIDERS]; /* creates so far (not reset by /stats/reset) */
 };
 
 /* Counts one call. */
@@ -119,7 +119,8 @@ void fakellm_batch__delete_file(fakellm_batch_store *st, bb_file *f);
 bb_batch *fakellm_batch__add_batch(fakellm_batch_store *st, fakellm_batch_provider p, size_t n);
 
 /* Called by a create that made batch b and put its answer in out: for the
- * first o.lose_create creates of b's provider, the answer is lost instead
+ * o.lose_create creates of b's provider after the first o.lose_after, the
+ * answer is lost instead
  * (out becomes a reset or a gateway's error page, batch.h) and counted. */
 void fakellm_batch__maybe_lose(bb_batch *b, fakellm_reply *out);
 
