@@ -2,7 +2,9 @@
 provider: empq-fakellm --batch-lose-create N makes the batch of each of the
 first N creates of each provider (it runs and is listed) but loses the
 answer, as a gateway's 504 after the fact or as a connection closed without
-a reply (--batch-lose-as reset). A small study with one batch model per
+a reply (--batch-lose-as reset). Also the 2nd and 3rd creates lost (a 502) after a
+first batch of the same size that is read and closed by then. A small
+study with one batch model per
 provider (OpenAI, Anthropic, Gemini), several batches each, must still end
 with every job exactly once and none dead; the worker finds each lost
 create in the provider's list (OpenAI by metadata.empq_batch, Anthropic by
@@ -45,10 +47,10 @@ def records(c):
     return out
 
 
-def one_round(how):
+def one_round(how, after=0):
     with Cluster(workers=1, credit=200, name=f"lostcreate-{how}",
                  fakellm_args=["--batch-delay-ms", "300", "--batch-lose-create", str(LOST),
-                               "--batch-lose-as", how]) as c:
+                               "--batch-lose-after", str(after), "--batch-lose-as", how]) as c:
         c.start()
         run_id = c.submit(c.write("s.yaml", spec(f"lost-{how}")))
         path = c.wait_responses(run_id, timeout=90)
@@ -80,7 +82,7 @@ def one_round(how):
                            f"{len(mine)} found, {p['batch_lists']} lists)")
         assert st["openai"]["files_uploaded"] == st["openai"]["batches_created"], st["openai"]
         assert c.fakellm_stats().get("requests", 0) == 0  # nothing went interactive
-        print(f"   lost as {how}: {len(lines)} lines; " + "; ".join(figures), flush=True)
+        print(f"   lost as {how} after {after}: {len(lines)} lines; " + "; ".join(figures), flush=True)
         c.check_alive()
 
 
@@ -92,5 +94,12 @@ def test_lost_create_reset():
     one_round("reset")
 
 
+def test_lost_after_a_batch_of_the_same_size():
+    """The 2nd and 3rd creates lost (a 502): the 1st batch, of the same size,
+    made a moment before and already read and closed, is not taken for
+    theirs (Anthropic's find by time and size)."""
+    one_round("502", after=1)
+
+
 if __name__ == "__main__":
-    main(test_lost_create_gateway_timeout, test_lost_create_reset)
+    main(test_lost_create_gateway_timeout, test_lost_create_reset, test_lost_after_a_batch_of_the_same_size)
