@@ -227,6 +227,7 @@ void fakellm_batch_options_init(fakellm_batch_options *o)
     o->seed = 1;
     o->max_objects = DEFAULT_MAX_OBJECTS;
     o->max_bytes = DEFAULT_MAX_BYTES;
+    o->lose_status = 504;
 }
 
 static void on_timer(void *item, void *user);
@@ -421,6 +422,37 @@ bb_batch *fakellm_batch__add_batch(fakellm_batch_store *st, fakellm_batch_provid
 
 void fakellm_batch__start(bb_batch *b) { schedule(b, fakellm_timer_now_ms()); }
 
+static const char *gateway_title(unsigned status)
+{
+    return status == 500 ? "500 Internal Server Error" : status == 502 ? "502 Bad Gateway" : "504 Gateway Time-out";
+}
+
+void fakellm_batch__maybe_lose(bb_batch *b, fakellm_reply *out)
+{
+    fakellm_batch_store *st = b->st;
+    unsigned k = ++st->creates[b->provider]; /* 1, 2, ... */
+    if (k <= st->o.lose_after || k - st->o.lose_after > st->o.lose_create)
+        return;
+    fakellm_batch__count(st, b->provider, BB_CREATES_LOST);
+    unsigned status = st->o.lose_status;
+    EMPQ_INFO("event=batch_create_lost batch=%s as=%s", b->id, status == 0 ? "reset" : gateway_title(status));
+    fakellm_reply_clear_headers(out);
+    if (status == 0) {
+        empq_buf_free(&out->body);
+        out->reset = 1;
+        return;
+    }
+    /* what a proxy in front of the provider answers when it gave up waiting */
+    char page[256];
+    int n = snprintf(page, sizeof(page),
+                     "<html>\r\n<head><title>%s</title></head>\r\n<body>\r\n<center><h1>%s</h1></center>\r\n"
+                     "</body>\r\n</html>\r\n",
+                     gateway_title(status), gateway_title(status));
+    if (fakellm_reply_set(out, status, page, (size_t)n) != EMPQ_OK)
+        out->reset = 1; /* no page: lost all the same */
+    out->content_type = "text/html";
+}
+
 bb_batch *fakellm_batch__find(fakellm_batch_store *st, fakellm_batch_provider p, const char *id)
 {
     for (size_t i = 0; i < st->n_batches; i++) {
@@ -606,7 +638,7 @@ void fakellm_batch__delete(bb_batch *b)
 static const char *const counter_names[BB_COUNTERS] = {
     "files_uploaded", "file_gets", "file_lists", "file_downloads", "deletes", "batches_created",
     "batch_gets", "batch_lists", "cancels", "results_downloads", "requests_succeeded", "requests_failed",
-    "requests_expired", "requests_cancelled"};
+    "requests_expired", "requests_cancelled", "creates_lost"};
 static const char *const provider_names[FAKELLM_BATCH_PROVIDERS] = {"openai", "anthropic", "gemini"};
 
 int fakellm_batch_stats_json(fakellm_batch_store *st, empq_buf *out)

@@ -29,7 +29,11 @@
  * fakellm_gemini_generate), so a batch
  * answer has the same words and usage as the interactive answer; a share
  * --batch-fail of them (seeded draw per batch and line) fails with the
- * provider's 500 instead.
+ * provider's 500 instead. With --batch-lose-create N the first N creates of
+ * each provider (after the first --batch-lose-after M) make their batch (it runs and is listed like any other) but
+ * their answer is lost: the connection is closed without a reply, or a
+ * gateway's 500, 502 or 504 comes instead (--batch-lose-as), as when a proxy
+ * gives up on a create the provider did carry out.
  *
  * Every function is thread-safe (one mutex: the HTTP threads and the timer
  * thread share the store). */
@@ -143,6 +147,11 @@ typedef struct fakellm_batch_options {
     uint64_t seed;      /* the failure draw's seed */
     size_t max_objects; /* files plus batches kept; default 10000 */
     size_t max_bytes;   /* bytes of files, Anthropic requests and results kept; default 512 MiB */
+    unsigned lose_create; /* lose_create batch creates of each provider, after the first lose_after,
+                             make their batch but their answer is lost (lose_status); default 0 */
+    unsigned lose_after;
+    unsigned lose_status; /* how: 0 = the connection is closed without a reply, else a
+                             gateway's 500, 502 or 504 page; default 504 */
 } fakellm_batch_options;
 
 /* Fills o with the defaults above. */
@@ -163,12 +172,14 @@ void fakellm_batch_store_free(fakellm_batch_store **sp);
  *   {"openai": {"files_uploaded", "file_gets", "file_lists", "file_downloads",
  *               "deletes", "batches_created", "batch_gets", "batch_lists",
  *               "cancels", "results_downloads", "requests_succeeded", "requests_failed",
- *               "requests_expired", "requests_cancelled", "open"},
+ *               "requests_expired", "requests_cancelled", "creates_lost", "open"},
  *    "anthropic": {the same}, "gemini": {the same}}
  * ("file_*" stay 0 for Anthropic; "deletes" counts OpenAI file and
  * Anthropic and Gemini batch deletions; "results_downloads" counts OpenAI
  * downloads of a batch's output or error file, Anthropic results calls and
  * Gemini gets of an ended batch (its responses come with it);
+ * "creates_lost" counts the creates whose answer --batch-lose-create lost,
+ * their batches counted in "batches_created";
  * "open" is the batches not yet ended, a gauge). Returns EMPQ_OK or EMPQ_ENOMEM. */
 int fakellm_batch_stats_json(fakellm_batch_store *st, empq_buf *out);
 

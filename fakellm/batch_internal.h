@@ -55,6 +55,7 @@ typedef enum bb_counter {
     BB_REQ_FAILED,
     BB_REQ_EXPIRED,
     BB_REQ_CANCELLED,
+    BB_CREATES_LOST,
     BB_COUNTERS
 } bb_counter;
 
@@ -90,6 +91,7 @@ struct fakellm_batch_store {
     size_t bytes;              /* bytes kept (batch.h, max_bytes) */
     uint64_t next_id;          /* ids and request ids */
     uint64_t counters[FAKELLM_BATCH_PROVIDERS][BB_COUNTERS];
+    unsigned creates[FAKELLM_BATCH_PROVIDERS]; /* creates so far (not reset by /stats/reset) */
 };
 
 /* Counts one call. */
@@ -115,6 +117,12 @@ void fakellm_batch__delete_file(fakellm_batch_store *st, bb_file *f);
  * state validating. Returns it, or NULL when out of memory. The caller fills
  * the requests, then calls fakellm_batch__start. */
 bb_batch *fakellm_batch__add_batch(fakellm_batch_store *st, fakellm_batch_provider p, size_t n);
+
+/* Called by a create that made batch b and put its answer in out: for the
+ * o.lose_create creates of b's provider after the first o.lose_after, the
+ * answer is lost instead
+ * (out becomes a reset or a gateway's error page, batch.h) and counted. */
+void fakellm_batch__maybe_lose(bb_batch *b, fakellm_reply *out);
 
 /* Schedules the first turn of a filled batch (validating -> in_progress or failed). */
 void fakellm_batch__start(bb_batch *b);

@@ -448,6 +448,8 @@ static int batch_create(fakellm_batch_store *st, const fakellm_batch_call *call,
             }
             fakellm_batch__start(b);
             rc = fakellm_reply_json(out, 200, batch_json(b));
+            if (rc == EMPQ_OK)
+                fakellm_batch__maybe_lose(b, out);
         }
     }
     pthread_mutex_unlock(&st->mu);

@@ -5,6 +5,7 @@
  *                [--max-connections N] [--limit MODEL:rpm=N,tpm=N,concurrency=N]...
  *                [--batch-delay-ms MS] [--batch-fail P] [--batch-expire]
  *                [--batch-max-objects N] [--batch-max-bytes N]
+ *                [--batch-lose-create N] [--batch-lose-after M] [--batch-lose-as reset|500|502|504]
  *                [--default-limit rpm=N,...] [--fault-KIND P]... [--fault-seed N]
  *                [--huge-bytes N] [--azure-deployment NAME=MODEL]... [--request-log PATH]
  *                [--model-fault MODEL:KIND=P]...
@@ -76,6 +77,11 @@ static void usage(FILE *f)
             "  --batch-max-objects N  files plus batches kept (default 10000)\n"
             "  --batch-max-bytes N  bytes of files, batch requests and results kept, also the\n"
             "                       largest upload (default 536870912)\n"
+            "  --batch-lose-create N  the first N batch creates of each provider make their\n"
+            "                       batch, but their answer is lost (default 0)\n"
+            "  --batch-lose-after M the lost creates are those after the first M (default 0)\n"
+            "  --batch-lose-as HOW  how: reset (the connection is closed without a reply)\n"
+            "                       or a gateway's 500, 502 or 504 page (default 504)\n"
             "  --help               this text; --version: the version and git commit\n"
             "Endpoints: POST /v1/chat/completions (OpenAI), POST /openai/deployments/NAME/\n"
             "chat/completions?api-version=V (Azure), POST /v1beta/models/MODEL:generateContent\n"
@@ -131,7 +137,8 @@ static int parse_prob(const char *s, double *out)
 static int batch_flag(const char *name)
 {
     static const char *const flags[] = {"--batch-delay-ms", "--batch-fail", "--batch-max-objects",
-                                        "--batch-max-bytes"};
+                                        "--batch-max-bytes", "--batch-lose-create", "--batch-lose-after",
+                                        "--batch-lose-as"};
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
         if (strcmp(name, flags[i]) == 0)
             return 1;
@@ -277,6 +284,15 @@ static int parse_table_flag(cli *c, const char *name, const char *val)
         c->judge_seed = v;
         return -1;
     }
+    if (strcmp(name, "--batch-lose-as") == 0) {
+        if (strcmp(val, "reset") == 0)
+            c->opts.batch.lose_status = 0;
+        else if (strcmp(val, "500") == 0 || strcmp(val, "502") == 0 || strcmp(val, "504") == 0)
+            c->opts.batch.lose_status = (unsigned)atoi(val);
+        else
+            return bad_flag("option %s: '%s' is not one of reset, 500, 502, 504", name, val);
+        return -1;
+    }
     if (strcmp(name, "--batch-fail") == 0) {
         if (parse_prob(val, &c->opts.batch.fail_p) != 0)
             return bad_flag("option %s: '%s' is not a probability in [0, 1]", name, val);
@@ -328,7 +344,8 @@ static int parse_args(int argc, char **argv, cli *c)
         const char *name;
         unsigned long max;
     } numeric[] = {{"--port", 65535},  {"--latency-ms", 86400000},       {"--jitter-ms", 86400000},
-                   {"--threads", 64}, {"--max-connections", 1000000}, {"--batch-delay-ms", 86400000}};
+                   {"--threads", 64}, {"--max-connections", 1000000}, {"--batch-delay-ms", 86400000},
+                   {"--batch-lose-create", 1000000}, {"--batch-lose-after", 1000000}};
 
     fakellm_options_init(&c->opts);
     c->opts.fault_seed = 1;
@@ -389,6 +406,10 @@ static int parse_args(int argc, char **argv, cli *c)
                 c->opts.threads = num;
             else if (strcmp(name, "--batch-delay-ms") == 0)
                 c->opts.batch.delay_ms = num;
+            else if (strcmp(name, "--batch-lose-create") == 0)
+                c->opts.batch.lose_create = num;
+            else if (strcmp(name, "--batch-lose-after") == 0)
+                c->opts.batch.lose_after = num;
             else
                 c->opts.connection_limit = num;
         } else if (strcmp(name, "--host") == 0) {
@@ -498,10 +519,11 @@ int main(int argc, char **argv)
                                      fakellm_fault_name((fakellm_fault)k), c.opts.fault_p[k]);
     EMPQ_INFO("event=listening host=%s port=%u latency_ms=%u jitter_ms=%u auth=%s threads=%u max_connections=%u "
               "limits=%zu faults=%s fault_seed=%" PRIu64 " model_faults=%zu batch_delay_ms=%u batch_fail=%g "
-              "batch_expire=%d",
+              "batch_expire=%d batch_lose_create=%u batch_lose_after=%u batch_lose_as=%u",
               c.opts.host, port, c.opts.latency_ms, c.opts.jitter_ms, c.opts.require_key ? "key" : "none",
               c.opts.threads, c.opts.connection_limit, c.opts.n_limits, used ? faults : "none", c.opts.fault_seed,
-              c.opts.n_model_faults, c.opts.batch.delay_ms, c.opts.batch.fail_p, c.opts.batch.expire);
+              c.opts.n_model_faults, c.opts.batch.delay_ms, c.opts.batch.fail_p, c.opts.batch.expire,
+              c.opts.batch.lose_create, c.opts.batch.lose_after, c.opts.batch.lose_status);
 
     int sig = 0;
     while (sigwait(&stop, &sig) != 0)

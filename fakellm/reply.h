@@ -44,6 +44,8 @@ typedef struct fakellm_reply {
     size_t n_headers;
     fakellm_body_kind body_kind;
     size_t pad_at, pad_len;   /* PADDED: where and how many filler bytes */
+    int reset;                /* close the connection without any reply (a batch
+                                 create whose answer is lost, batch.h) */
 } fakellm_reply;
 
 /* Frees what r owns and zeroes it; r may be NULL. */

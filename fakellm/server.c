@@ -506,7 +506,7 @@ static fakellm_action prepare(req_ctx *c, const char *method, const char *url)
         internal_error(&c->reply);
     }
     if (!model_route)
-        return FAKELLM_ACT_RESPOND;
+        return c->reply.reset ? FAKELLM_ACT_RESET : FAKELLM_ACT_RESPOND;
     fakellm_action act = c->too_large ? FAKELLM_ACT_RESPOND : apply_limits_and_fault(c, fault);
     c->reply.delay_ms = pick_delay(s, c->seq);
     if (s->opts.fault != NULL && act == FAKELLM_ACT_RESPOND)

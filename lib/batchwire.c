@@ -383,6 +383,19 @@ static int64_t rfc3339(const json_t *v)
     return (int64_t)timegm(&tm);
 }
 
+/* Like rfc3339, in milliseconds: the fraction of a second is kept
+ * (Anthropic writes microseconds), so batches made in the same second are
+ * told apart. */
+static int64_t rfc3339_ms(const json_t *v)
+{
+    int64_t ms = rfc3339(v) * 1000, scale = 100;
+    const char *dot = json_is_string(v) ? strchr(json_string_value(v), '.') : NULL;
+    for (const char *p = dot != NULL ? dot + 1 : NULL; p != NULL && *p >= '0' && *p <= '9' && scale > 0;
+         p++, scale /= 10)
+        ms += (*p - '0') * scale;
+    return ms;
+}
+
 typedef struct {
     const char *word;
     empq_batch_state state;
@@ -560,6 +573,7 @@ int empq_batchwire_find(const Empq__ModelSpec *m, const char *body, size_t len, 
         *has_more = k == WIRE_GEMINI ? tok != NULL && tok[0] != '\0' : json_is_true(json_object_get(o, "has_more"));
     }
     int rc = EMPQ_ENOTFOUND;
+    int64_t best_ms = INT64_MAX;
     size_t i;
     json_t *b;
     json_array_foreach(data, i, b)
@@ -568,13 +582,21 @@ int empq_batchwire_find(const Empq__ModelSpec *m, const char *body, size_t len, 
         empq_error ignored = {0};
         if (read_batch(k, b, &info, &ignored) != EMPQ_OK)
             continue;
-        int match = k != WIRE_ANTHROPIC ? key != NULL && strcmp(info.empq_key, key) == 0
-                                        : info.created_at >= created_after && info.total == n_requests &&
-                                              !taken_id(info.id, taken, n_taken);
-        if (match) {
+        if (k != WIRE_ANTHROPIC) {
+            if (key != NULL && strcmp(info.empq_key, key) == 0) {
+                *out = info;
+                rc = EMPQ_OK;
+                break;
+            }
+            continue;
+        }
+        /* the list is newest first: of the matches, the one created first */
+        int64_t ms = rfc3339_ms(json_object_get(b, "created_at"));
+        if (info.created_at >= created_after && info.total == n_requests && !taken_id(info.id, taken, n_taken) &&
+            ms < best_ms) {
             *out = info;
+            best_ms = ms;
             rc = EMPQ_OK;
-            break;
         }
     }
     json_decref(none);

@@ -64,6 +64,7 @@ typedef struct worker__wbatch {
     int cancel;       /* the run was cancelled: the next call is the provider's cancel */
     int cancel_sent;
     int cancel_inflight; /* the call in flight is the cancel (Gemini's answers no batch) */
+    int create_unconfirmed; /* a create was sent and no batch id is recorded yet */
     struct worker__wbatch *next;
 } wbatch;
 
@@ -80,6 +81,31 @@ static uint32_t owner_ttl(const Empq__ModelSpec *m)
 static const Empq__ModelSpec *wb_spec(const wbatch *b) { return b->run->models[b->model].spec; }
 
 static int wb_is_openai(const wbatch *b) { return strcmp(wb_spec(b)->provider, "openai") == 0; }
+
+static int wb_is_anthropic(const wbatch *b) { return strcmp(wb_spec(b)->provider, "anthropic") == 0; }
+
+/* Anthropic's batches carry no key: a create whose answer was lost is
+ * found by its time and size, which two unconfirmed creates of the same
+ * size could swap. So this worker sends an Anthropic create only while no
+ * other is unconfirmed, and writes created_ms just before it: the batch
+ * found is then its own, or another worker's. Returns 1 when b must wait,
+ * else 0 (created_ms written; on a store failure b waits too). */
+static int wb_create_waits(worker__engine *e, wbatch *b)
+{
+    if (!wb_is_anthropic(b))
+        return 0;
+    for (const wbatch *o = e->batches; o != NULL; o = o->next)
+        if (o != b && o->create_unconfirmed && wb_is_anthropic(o))
+            return 1;
+    char ms[24];
+    empq_error err = {0};
+    snprintf(ms, sizeof ms, "%llu", (unsigned long long)empq_now_ms());
+    if (empq_batchrec_advance(e->store, b->rec.key, EMPQ_BATCHREC_UPLOADED, "created_ms", ms, &err) != EMPQ_OK) {
+        worker__store_failed(e, "batch_advance", err.msg);
+        return 1;
+    }
+    return 0;
+}
 
 void worker__batch_free(worker__engine *e, struct worker__wbatch *b)
 {
@@ -224,6 +250,12 @@ static void wb_call_phase(worker__engine *e, wbatch *b)
     case WB_COLLECT: break;
     case WB_UPLOAD: wb_call(e, b, EMPQ_BATCH_OP_UPLOAD, NULL, b->payload, b->payload_len, 1); break;
     case WB_CREATE:
+        if (wb_create_waits(e, b)) {
+            b->due = 1;
+            b->next_at = empq_mono_ms() + 100;
+            break;
+        }
+        b->create_unconfirmed = 1;
         if (wb_is_openai(b))
             wb_call(e, b, EMPQ_BATCH_OP_CREATE, NULL, b->create, strlen(b->create), 0);
         else
@@ -625,11 +657,23 @@ void worker__batch_call_done(worker__engine *e, worker__req *r)
             char **taken = NULL;
             size_t nt = 0;
             empq_batchrec_taken_ids(e->store, b->rec.key, &taken, &nt, NULL);
+            /* and the ids recorded here lately, whose records may be closed */
+            size_t nr = sizeof e->batch_recent / sizeof e->batch_recent[0];
+            const char **all = calloc(nt + nr, sizeof *all);
+            size_t na = 0;
+            for (size_t i = 0; all != NULL && i < nt; i++)
+                all[na++] = taken[i];
+            for (size_t i = 0; all != NULL && i < nr; i++)
+                if (e->batch_recent[i][0] != '\0')
+                    all[na++] = e->batch_recent[i];
             empq_batchrec rec = {0};
             empq_batchrec_load(e->store, b->rec.key, &rec, NULL);
-            rc = empq_batchwire_find(m, body.data, body.len, b->rec.key, (int64_t)(rec.created_ms / 1000) - 1,
-                                     (uint32_t)b->n, (const char *const *)taken, nt, &b->info, NULL, &err);
+            rc = all == NULL ? EMPQ_ENOMEM
+                             : empq_batchwire_find(m, body.data, body.len, b->rec.key,
+                                                   (int64_t)(rec.created_ms / 1000) - 1, (uint32_t)b->n, all, na,
+                                                   &b->info, NULL, &err);
             empq_batchrec_clear(&rec);
+            free(all);
             empq_store_free_strings(taken, nt);
             if (rc == EMPQ_ENOTFOUND && b->adopted) {
                 /* its owner died before the create: nothing was sent; the
@@ -660,7 +704,12 @@ void worker__batch_call_done(worker__engine *e, worker__req *r)
             return;
         }
         b->failures = 0;
+        b->create_unconfirmed = 0;
+        snprintf(e->batch_recent[e->batch_recent_next], sizeof e->batch_recent[0], "%s", b->info.id);
+        e->batch_recent_next = (e->batch_recent_next + 1) % (sizeof e->batch_recent / sizeof e->batch_recent[0]);
         e->stats.batches_sent++;
+        if (b->phase == WB_FIND) /* a create whose answer was lost: the provider's list had it */
+            EMPQ_INFO("event=batch_found batch=%s provider_id=%s", b->rec.key, b->info.id);
         EMPQ_INFO("event=batch_submitted batch=%s provider_id=%s jobs=%zu", b->rec.key, b->info.id, b->n);
         b->phase = WB_POLL;
         b->due = 1;
@@ -866,6 +915,7 @@ static void wb_adopt(worker__engine *e, const char *key)
         b->phase = WB_POLL;
     } else {
         b->phase = WB_FIND; /* sent or not? the provider's list says */
+        b->create_unconfirmed = 1;
     }
     b->due = 1;
     b->next_at = empq_mono_ms();

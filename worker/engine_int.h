@@ -115,6 +115,8 @@ struct worker__engine {
     uint64_t batch_scan_at;      /* mono: next look for open batches whose owner died */
     char **finish_keys;          /* batch records whose results are read: closed after the next flush */
     size_t n_finish, cap_finish;
+    char batch_recent[32][128];  /* the last batch ids recorded here (a ring): never another record's find */
+    unsigned batch_recent_next;
     /* worker__engine_unusable scratch, reused */
     Empq__ModelProblem *probs;
     Empq__ModelProblem **prob_ptrs;

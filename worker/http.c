@@ -206,6 +206,11 @@ static int tp_start(void *ctx, worker__req *r, empq_error *err)
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body);
     }
+    /* A batch call that makes something (upload, create, cancel) goes on a
+     * connection of its own: on a reused one that the server closes without
+     * a reply, libcurl sends the request again by itself, and a create
+     * whose answer was lost would make a second batch. */
+    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, (long)(r->ctl && r->method == NULL));
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, total);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, total < CONNECT_TIMEOUT_MS ? total : CONNECT_TIMEOUT_MS);
     CURLMcode mc = curl_multi_add_handle(h->multi, c);

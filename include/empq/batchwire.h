@@ -173,7 +173,9 @@ int empq_batchwire_parse_batch(const Empq__ModelSpec *m, const char *body, size_
 /* Finds, in a LIST reply, the batch empq created for key: OpenAI by
  * metadata.empq_batch == key, Gemini by displayName == key; Anthropic (no metadata) by the first batch
  * created at or after created_after (unix seconds) with n_requests
- * requests whose id is not in taken (n_taken ids, may be NULL when 0).
+ * requests whose id is not in taken (n_taken ids, may be NULL when 0):
+ * of several, the one whose created_at (to the millisecond) is earliest,
+ * wherever the list puts it.
  * EMPQ_OK with *out; EMPQ_ENOTFOUND when no batch matches; EMPQ_EPARSE for
  * a malformed list. *has_more (may be NULL) is set when the list says more
  * pages exist. */

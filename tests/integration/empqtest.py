@@ -376,6 +376,15 @@ class Cluster:
     def fakellm_stats(self):
         return http_get_json(self.fake_url + "/stats")
 
+    def redis(self, *args):
+        """One command to this cluster's Redis through redis-cli --raw: its
+        output lines, empty ones left out."""
+        port = self.redis_url.rsplit(":", 1)[1]
+        r = subprocess.run(["redis-cli", "-p", port, "--raw"] + [str(a) for a in args], capture_output=True,
+                           text=True, timeout=20)
+        assert r.returncode == 0, r.stderr
+        return [x for x in r.stdout.split("\n") if x]
+
     def write(self, name, text):
         path = os.path.join(self.tmp, name)
         with open(path, "w", encoding="utf-8") as f:

@@ -217,6 +217,20 @@ static void test_find(void)
     CHECK_INT(empq_batchwire_find(&spec, list, strlen(list), NULL, 0, 200, taken, 1, &b, &more, &err),
               EMPQ_ENOTFOUND);
     CHECK_INT(empq_batchwire_find(&spec, "[]", 2, NULL, 0, 200, NULL, 0, &b, &more, &err), EMPQ_EPARSE);
+    /* two of the same size in the same second, newest first as listed: the
+     * one created first (to the millisecond) is found, then the other once
+     * the first is taken */
+    snprintf(list, sizeof list,
+             "{\"data\":[{\"id\":\"msgbatch_02\",\"type\":\"message_batch\",\"processing_status\":\"ended\","
+             "\"request_counts\":{\"processing\":0,\"succeeded\":8},\"created_at\":\"2024-08-20T18:37:24.310Z\"},"
+             "{\"id\":\"msgbatch_01\",\"type\":\"message_batch\",\"processing_status\":\"ended\","
+             "\"request_counts\":{\"processing\":0,\"succeeded\":8},\"created_at\":\"2024-08-20T18:37:24.305Z\"}],"
+             "\"has_more\":false}");
+    CHECK_INT(empq_batchwire_find(&spec, list, strlen(list), NULL, 1724179000, 8, NULL, 0, &b, &more, &err), EMPQ_OK);
+    CHECK_STR(b.id, "msgbatch_01");
+    const char *first[] = {"msgbatch_01"};
+    CHECK_INT(empq_batchwire_find(&spec, list, strlen(list), NULL, 1724179000, 8, first, 1, &b, &more, &err), EMPQ_OK);
+    CHECK_STR(b.id, "msgbatch_02");
 }
 
 static void result(const char *line, int want_rc, char *cid, empq_provider_result *r)
