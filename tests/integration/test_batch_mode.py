@@ -13,7 +13,7 @@ import subprocess
 import time
 import urllib.request
 
-from empqtest import Cluster, free_port, main, program, wait_until
+from empqtest import SOURCE_DIR, Cluster, free_port, main, program, wait_until
 
 PROMPTS = int(os.environ.get("EMPQ_BATCH_PROMPTS", "150"))  # EMPQ_BATCH_PROMPTS=2000: the demo's size
 TIMING = ("latency_ms", "created_ms", "started_at", "finished_at", "cache_hit", "request_id", "run_id")
@@ -89,6 +89,51 @@ def test_batch_equals_interactive():
     print(f"   batch mode: openai {oa['batches_created']} batches, {oa['batch_gets']} polls; "
           f"anthropic {an['batches_created']} batches, {an['batch_gets']} polls; interactive run "
           f"{istats.get('requests')} requests")
+
+
+def demo_spec(mode):
+    """studies/demo.yaml (2,000 prompts, the human answer and four fake
+    models: 10,000 responses) with fake-warm in OpenAI's format and
+    fake-brief in Anthropic's, both in batch mode when mode is "batch"."""
+    with open(os.path.join(SOURCE_DIR, "studies", "demo.yaml")) as f:
+        text = f.read()
+    batch = "\n    mode: batch\n    batch: {max_requests: 500, poll_ms: 100}" if mode == "batch" else ""
+    for alias, provider in (("fake-warm", "openai"), ("fake-brief", "anthropic")):
+        head = f"  - alias: {alias}\n    provider: openai-compatible\n"
+        assert head in text, alias
+        text = text.replace(head, f"  - alias: {alias}\n    provider: {provider}\n")
+        params = f"    model: {alias}\n    params: {{temperature: 0.7, max_tokens: 256}}"
+        assert params in text, alias
+        text = text.replace(params, params + batch)
+    return text
+
+
+def test_demo_study_in_batch_mode():
+    """The demo study (10,000 responses) with two of its fake models in
+    batch mode (OpenAI's and Anthropic's formats) gives the same
+    responses.jsonl as with all of them interactive, apart from timing
+    fields, the two batch models in 4 + 4 batches of up to 500 requests
+    instead of 4,000 requests."""
+    out = {}
+    for mode in ("interactive", "batch"):
+        with Cluster(workers=2, fakellm_args=["--batch-delay-ms", "300"]) as c:
+            c.start()
+            t0 = time.monotonic()
+            run_id = c.submit(c.write("demo.yaml", demo_spec(mode)))
+            lines = lines_without_timing(c.wait_responses(run_id, timeout=300))
+            out[mode] = (lines, c.fakellm_stats(), time.monotonic() - t0)
+            c.check_alive()
+    (inter, istats, it), (batch, bstats, bt) = out["interactive"], out["batch"]
+    assert len(inter) == 10000 and len(batch) == 10000, (len(inter), len(batch))
+    diff = [(a, b) for a, b in zip(batch, inter) if a != b]
+    assert not diff, f"{len(diff)} lines differ, e.g.:\n{diff[0][0]}\n{diff[0][1]}"
+    b = bstats["batches"]
+    assert b["openai"]["batches_created"] == 4 and b["anthropic"]["batches_created"] == 4, b
+    assert bstats["requests"] == 4000 and istats["requests"] == 8000, (bstats["requests"], istats["requests"])
+    print(f"   10,000 identical lines; interactive: {istats['requests']} requests in {it:.1f} s; batch mode: "
+          f"{bstats['requests']} interactive requests + {b['openai']['batches_created']} OpenAI and "
+          f"{b['anthropic']['batches_created']} Anthropic batches ({b['openai']['files_uploaded']} files, "
+          f"{b['openai']['batch_gets'] + b['anthropic']['batch_gets']} polls) in {bt:.1f} s", flush=True)
 
 
 def submit_until_batched(c, name):
@@ -366,6 +411,6 @@ def test_batch_price_and_max_cost():
 if __name__ == "__main__":
     if os.environ.get("EMPQ_BATCH_ONLY"):
         main(globals()[os.environ["EMPQ_BATCH_ONLY"]])
-    main(test_batched_jobs_leave_the_lease, test_orphan_batched_jobs, test_cancel_cancels_batches, test_batch_equals_interactive,
+    main(test_demo_study_in_batch_mode, test_batched_jobs_leave_the_lease, test_orphan_batched_jobs, test_cancel_cancels_batches, test_batch_equals_interactive,
          test_batch_price_and_max_cost,
          test_on_failure_interactive, test_failures_and_expiry)
