@@ -589,13 +589,36 @@ static void wb_call_failed(worker__engine *e, wbatch *b, long status, const char
     b->failures++;
     EMPQ_WARN_LIMITED("batch_call", "event=batch_call_failed batch=%s phase=%d status=%ld failures=%u body=\"%s\"",
                       b->rec.key, (int)b->phase, status, b->failures, ex);
-    if (b->failures >= BATCH_CALL_TRIES && (b->phase == WB_UPLOAD || b->phase == WB_CREATE)) {
+    /* a client error other than a timeout, a conflict or a rate limit says
+     * the same every time: no point asking eight times */
+    int refused = status >= 400 && status <= 499 && status != 408 && status != 409 && status != 429;
+    if ((b->failures >= BATCH_CALL_TRIES || refused) && (b->phase == WB_UPLOAD || b->phase == WB_CREATE)) {
         char why[256];
         snprintf(why, sizeof why, "batch: the provider refused the batch (HTTP %ld: %s)", status, ex);
         empq_error err = {0};
         empq_batchrec_finish(e->store, b->rec.key, &err);
         wb_hand_back(e, b, EMPQ__OUTCOME_KIND__OUTCOME_RETRY, why);
         return;
+    }
+    if (status == 404 && (b->phase == WB_POLL || b->phase == WB_OUTPUT || b->phase == WB_ERRORS) && !b->cancel_inflight) {
+        /* the provider no longer has the batch (or its file): its jobs go
+         * into new batches, as after a failed batch */
+        char why[256];
+        snprintf(why, sizeof why, "batch: the provider no longer has batch %s (HTTP 404: %s)", b->info.id, ex);
+        EMPQ_WARN("event=batch_gone batch=%s provider_id=%s phase=%d", b->rec.key, b->info.id, (int)b->phase);
+        wb_done(e, b, why);
+        return;
+    }
+    if (b->phase == WB_POLL || b->phase == WB_OUTPUT || b->phase == WB_ERRORS) {
+        /* the provider is away: keep asking, with backoff, and say so in
+         * empq status (the batch's line) */
+        char word[64];
+        if (status == 0)
+            snprintf(word, sizeof word, "unreachable (no reply, %u failed calls)", b->failures);
+        else
+            snprintf(word, sizeof word, "unreachable (HTTP %ld, %u failed calls)", status, b->failures);
+        empq_batchrec_note(e->store, b->rec.key, word, b->info.total, b->info.done_ok, b->info.done_failed,
+                           b->info.expires_at > 0 ? (uint64_t)b->info.expires_at * 1000 : 0, NULL);
     }
     /* a create without answer may have made the batch: look for it first */
     if (b->phase == WB_CREATE && (status == 0 || status >= 500 || (status >= 200 && status <= 299)))

@@ -247,6 +247,35 @@ def test_orphan_batched_jobs():
         c.check_alive()
 
 
+def test_provider_away_and_batch_gone():
+    """The provider goes away while batches run: status says so on each
+    batch's line (unreachable, with the failed calls) and the worker keeps
+    polling with backoff; it comes back without the batches (a restarted
+    fake server: 404 on each): their jobs go into new batches and the study
+    completes, every job once."""
+    with Cluster(workers=1, fakellm_args=["--batch-delay-ms", "1000"]) as c:
+        c.start()
+        run_id, status = submit_until_batched(c, "g.yaml")
+        port = c.fake_url.rsplit(":", 1)[1]
+        c.stop("fakellm", sig=signal.SIGKILL)
+        wait_until("status shows the provider away",
+                   lambda: sum("unreachable" in (b.get("provider_status") or "") for b in status()["batches"]) >= 2,
+                   timeout=30, interval=0.3)
+        c.spawn("fakellm2", [program("empq-fakellm"), "--port", port, "--latency-ms", "0",
+                             "--batch-delay-ms", "300"])
+        path = c.wait_responses(run_id, timeout=90)
+        lines = read_jsonl(path)
+        assert len(lines) == PROMPTS * 3 and len({(r["prompt_id"], r["source"]) for r in lines}) == PROMPTS * 3
+        assert not os.path.exists(os.path.join(os.path.dirname(path), "dead.jsonl"))
+        with open(os.path.join(c.logs, "worker-1.log")) as f:
+            gone = f.read().count("event=batch_gone")
+        assert gone >= 2, gone
+        b = c.fakellm_stats()["batches"]
+        print(f"   provider away then back without its batches: {gone} batches gone, new ones "
+              f"{b['openai']['batches_created']} + {b['anthropic']['batches_created']}", flush=True)
+        c.check_alive()
+
+
 def read_jsonl(path):
     if not os.path.exists(path):
         return []
@@ -411,6 +440,7 @@ def test_batch_price_and_max_cost():
 if __name__ == "__main__":
     if os.environ.get("EMPQ_BATCH_ONLY"):
         main(globals()[os.environ["EMPQ_BATCH_ONLY"]])
-    main(test_demo_study_in_batch_mode, test_batched_jobs_leave_the_lease, test_orphan_batched_jobs, test_cancel_cancels_batches, test_batch_equals_interactive,
+    main(test_demo_study_in_batch_mode, test_batched_jobs_leave_the_lease, test_orphan_batched_jobs,
+         test_provider_away_and_batch_gone, test_cancel_cancels_batches, test_batch_equals_interactive,
          test_batch_price_and_max_cost,
          test_on_failure_interactive, test_failures_and_expiry)
