@@ -372,7 +372,7 @@ void fakellm_batch__delete_file(fakellm_batch_store *st, bb_file *f)
 static void schedule(bb_batch *b, uint64_t at_mono)
 {
     int rc = fakellm_timer_add(b->st->timer, b, at_mono);
-    if (rc != EMPQ_OK)
+    if (rc != EMPQ_OK && rc != EMPQ_ECANCELED) /* ECANCELED: the store is being freed */
         EMPQ_ERROR("event=batch_schedule_failed batch=%s err=\"%s\"", b->id, empq_strerror(rc));
 }
 

@@ -213,13 +213,15 @@ void fakellm_timer_free(fakellm_timer **tp)
     if (tp == NULL || *tp == NULL)
         return;
     fakellm_timer *t = *tp;
-    *tp = NULL;
     pthread_mutex_lock(&t->mu);
     t->stopping = 1;
     pthread_cond_signal(&t->wake);
     pthread_cond_broadcast(&t->idle);
     pthread_mutex_unlock(&t->mu);
+    /* a callback running now may still reach the timer through *tp (to add
+     * again, which stopping refuses): *tp goes once the thread is gone */
     pthread_join(t->thread, NULL);
+    *tp = NULL;
     pthread_cond_destroy(&t->wake);
     pthread_cond_destroy(&t->idle);
     pthread_mutex_destroy(&t->mu);

@@ -45,8 +45,10 @@ size_t fakellm_timer_pending(fakellm_timer *t);
 void fakellm_timer_flush(fakellm_timer *t);
 
 /* Stops and joins the thread and frees the timer; entries still pending are
- * dropped without firing (flush first to fire them). *tp is set to NULL;
- * tp and *tp may be NULL. Must not be called from a callback. */
+ * dropped without firing (flush first to fire them). *tp is set to NULL once
+ * the thread has stopped: a callback running meanwhile may still add through
+ * it (refused: EMPQ_ECANCELED). tp and *tp may be NULL. Must not be called
+ * from a callback. */
 void fakellm_timer_free(fakellm_timer **tp);
 
 #endif
