@@ -235,23 +235,26 @@ class Cluster:
         return e
 
     def start_redis(self):
-        port = free_port()
         d = os.path.join(self.tmp, "redis")
         os.makedirs(d, exist_ok=True)
-        p = self.spawn("redis", [redis_server(), "--port", str(port), "--bind", "127.0.0.1",
-                                 "--dir", d, "--save", "", "--appendonly", "no",
-                                 "--daemonize", "no"])
-        self.redis_url = f"redis://127.0.0.1:{port}"
+
+        def start():
+            port = free_port()
+            self.redis_url = f"redis://127.0.0.1:{port}"
+            return self.spawn("redis", [redis_server(), "--port", str(port), "--bind", "127.0.0.1",
+                                        "--dir", d, "--save", "", "--appendonly", "no",
+                                        "--daemonize", "no"])
 
         def ping():
             try:
+                port = int(self.redis_url.rsplit(":", 1)[1])
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
                     s.sendall(b"PING\r\n")
                     return s.recv(64).startswith(b"+PONG")
             except OSError:
                 return False
 
-        wait_until("redis-server ready", ping, procs=[p])
+        self.bound_or_retry("redis", start, ping, "redis-server ready")
 
     def start_fakellm(self):
         pf = os.path.join(self.tmp, "fakellm.port")
@@ -259,17 +262,36 @@ class Cluster:
                                    "--latency-ms", str(self.latency_ms)] + self.fakellm_args)
         self.fake_url = f"http://127.0.0.1:{wait_port_file(pf, p, 'empq-fakellm port file')}"
 
+    def bound_or_retry(self, name, start, ready, what):
+        """Starts a server on ports chosen by free_port: start() spawns it
+        as `name`, ready() says it answers. A port chosen free can be taken
+        by another test's server before this one binds it: when the server
+        exits saying so, it is started again on other ports (5 tries)."""
+        for attempt in range(5):
+            p = start()
+            try:
+                wait_until(what, ready, procs=[p], interval=0.1)
+                return
+            except AssertionError:
+                with open(os.path.join(self.logs, name + ".log"), errors="replace") as f:
+                    taken = "Address already in use" in f.read()
+                if p.poll() is None or not taken or attempt == 4:
+                    raise
+                self.procs.pop(name, None)
+                _live.pop(p.pid, None)
+
     def start_broker(self):
-        self.jobs_ep = f"tcp://127.0.0.1:{free_port()}"
-        self.control_ep = f"tcp://127.0.0.1:{free_port()}"
-        p = self.spawn("broker", [program("empq-broker"), "--redis", self.redis_url,
-                                  "--bind", self.jobs_ep, "--control", self.control_ep] + self.broker_args)
+        def start():
+            self.jobs_ep = f"tcp://127.0.0.1:{free_port()}"
+            self.control_ep = f"tcp://127.0.0.1:{free_port()}"
+            return self.spawn("broker", [program("empq-broker"), "--redis", self.redis_url,
+                                         "--bind", self.jobs_ep, "--control", self.control_ep] + self.broker_args)
 
         def ping():
             r = self.cli(["status", "--json", "--broker", self.control_ep], timeout=5, check=False)
             return r.returncode == 0
 
-        wait_until("empq-broker control", ping, procs=[p], interval=0.1)
+        self.bound_or_retry("broker", start, ping, "empq-broker control")
 
     def restart_broker(self, name="broker2"):
         """Kills the broker (SIGKILL) and starts a new one as `name` on the
