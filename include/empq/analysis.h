@@ -378,11 +378,11 @@ typedef struct empq_cost {
 } empq_cost;
 
 /* The cost of one call of model m with these usage figures (cached is part
- * of input, reasoning part of output): in batch mode empq_batchwire_cost
- * (the batch prices; cached input at the batch input price, as the broker
- * counts it), else input at input_per_mtok, of which cached at
- * cached_input_per_mtok when the spec sets it, and output at
- * output_per_mtok. 0 when m is NULL or has no prices. */
+ * of input, reasoning part of output) at the prices empq_model_prices
+ * gives, the same the broker counts at: in batch mode the batch prices
+ * (cached input at the batch input price), else input at input_per_mtok,
+ * of which cached at cached_input_per_mtok when the spec sets it, and
+ * output at output_per_mtok. 0 when m is NULL or has no prices. */
 double empq_cost_of(const Empq__ModelSpec *m, uint64_t input, uint64_t cached, uint64_t output);
 
 /* Reads the responses.jsonl at responses_path and prices every line of a
